@@ -1,0 +1,76 @@
+# quill: `make` builds ./quill, `make test` runs every test, `make bench`
+# runs the benchmarks.  BUILD=dir puts objects elsewhere (parallel work
+# trees), PORTABLE=1 drops -march=native for a binary that runs on any x86-64.
+BUILD ?= build
+CC ?= gcc
+PORTABLE ?= 0
+
+DEPS_STATUS := $(shell scripts/deps.sh 1>&2; echo $$?)
+ifneq ($(DEPS_STATUS),0)
+$(error missing dependencies, see the message above)
+endif
+
+PKGS := sqlite3 libzstd libarchive yaml-0.1 jansson libutf8proc libxxhash libcurl
+ARCH := $(if $(filter 1,$(PORTABLE)),,-march=native)
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation
+BASEFLAGS := -std=c11 -D_GNU_SOURCE -fopenmp -g $(WARN) -I. -Icore -Idb -Istages \
+             $(shell pkg-config --cflags $(PKGS))
+CFLAGS_OPT := $(BASEFLAGS) -O2 $(ARCH)
+CFLAGS_ASAN := $(BASEFLAGS) -O1 $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer
+LDLIBS := $(shell pkg-config --libs $(PKGS)) -lm -fopenmp
+
+SRC := $(sort $(wildcard core/*.c db/*.c stages/*.c))
+MIGRATIONS := $(sort $(wildcard db/[0-9]*.sql))
+GEN := $(BUILD)/gen/migrations.c
+OBJ := $(SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
+OBJ_ASAN := $(SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/gen/migrations.o
+LIBOBJ_ASAN := $(filter-out $(BUILD)/asan/stages/main.o,$(OBJ_ASAN))
+TESTS := $(patsubst tests/%.c,$(BUILD)/asan/%,$(wildcard tests/test_*.c))
+HDR := $(wildcard core/*.h db/*.h stages/*.h tests/*.h)
+
+.PHONY: all test bench clean format
+all: quill
+
+quill: $(BUILD)/quill
+	cp $< $@
+
+$(BUILD)/quill: $(OBJ)
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/asan/quill: $(OBJ_ASAN)
+	$(CC) -fsanitize=address,undefined -o $@ $^ $(LDLIBS)
+
+$(GEN): scripts/embed_sql.sh $(MIGRATIONS)
+	@mkdir -p $(dir $@)
+	scripts/embed_sql.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/migrations.o: $(GEN)
+	$(CC) $(CFLAGS_OPT) -c -o $@ $<
+
+$(BUILD)/asan/gen/migrations.o: $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ASAN) -c -o $@ $<
+
+$(BUILD)/asan/%.o: %.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ASAN) -c -o $@ $<
+
+$(BUILD)/%.o: %.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_OPT) -c -o $@ $<
+
+$(BUILD)/asan/test_%: tests/test_%.c $(LIBOBJ_ASAN) $(HDR)
+	$(CC) $(CFLAGS_ASAN) -o $@ $< $(LIBOBJ_ASAN) $(LDLIBS)
+
+test: quill $(BUILD)/asan/quill $(TESTS)
+	@scripts/deps.sh --test
+	tests/run.sh $(BUILD)
+
+bench: quill
+	bench/run.sh
+
+format:
+	clang-format -i core/*.[ch] db/*.[ch] stages/*.[ch] tests/*.[ch]
+
+clean:
+	rm -rf $(BUILD) quill

@@ -1,0 +1,2 @@
+-- 003: blocks, training runs, logs and checkpoints (owned by the training work).
+SELECT 1;

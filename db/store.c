@@ -1,0 +1,172 @@
+/*
+** The SQLite store: opening, migrations, transactions and blobs.
+*/
+#include "store.h"
+
+#include "err.h"
+#include "hash.h"
+#include "zbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const char *const store_migrations[];
+extern const int store_migration_count;
+
+struct store {
+    sqlite3 *db;
+    char *path;
+};
+
+sqlite3 *store_db(store *st) {
+    return st->db;
+}
+
+const char *store_path(store *st) {
+    return st->path;
+}
+
+int store_exec(store *st, const char *sql, char *err) {
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        err_set(err, "%s: %s", st->path, msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err) {
+    if (sqlite3_prepare_v2(st->db, sql, -1, out, NULL) != SQLITE_OK)
+        return err_set(err, "%s: %s", st->path, sqlite3_errmsg(st->db));
+    return 0;
+}
+
+static int store_user_version(store *st, int *version, char *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st, "PRAGMA user_version", &s, err)) return -1;
+    int rc = sqlite3_step(s);
+    *version = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW) return err_set(err, "%s: cannot read schema version", st->path);
+    return 0;
+}
+
+/* Apply every migration newer than the store's version, each in its own
+** transaction together with the user_version bump. */
+static int store_migrate(store *st, char *err) {
+    int version;
+    if (store_user_version(st, &version, err)) return -1;
+    if (version > store_migration_count)
+        return err_set(err,
+                       "%s: store has schema version %d but this quill knows only up to %d; "
+                       "use a newer quill",
+                       st->path, version, store_migration_count);
+    for (int v = version; v < store_migration_count; v++) {
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
+        if (store_begin(st, err)) return -1;
+        if (store_exec(st, store_migrations[v], err) || store_exec(st, bump, err)) {
+            store_rollback(st);
+            return err_prefix(err, "migration %d", v + 1);
+        }
+        if (store_commit(st, err)) return -1;
+    }
+    return 0;
+}
+
+int store_open(const char *path, store **out, char *err) {
+    store *st = calloc(1, sizeof *st);
+    if (!st) return err_set(err, "out of memory");
+    st->path = strdup(path);
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        err_set(err, "%s: cannot open store: %s", path,
+                st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        store_close(st);
+        return -1;
+    }
+    sqlite3_busy_timeout(st->db, 30000);
+    /* A file that is not SQLite fails here, on the first read. */
+    if (store_exec(st, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
+                       "PRAGMA synchronous=NORMAL",
+                   err) ||
+        store_migrate(st, err)) {
+        store_close(st);
+        return -1;
+    }
+    *out = st;
+    return 0;
+}
+
+void store_close(store *st) {
+    if (!st) return;
+    sqlite3_close_v2(st->db);
+    free(st->path);
+    free(st);
+}
+
+int store_begin(store *st, char *err) {
+    return store_exec(st, "BEGIN IMMEDIATE", err);
+}
+
+int store_commit(store *st, char *err) {
+    return store_exec(st, "COMMIT", err);
+}
+
+void store_rollback(store *st) {
+    if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int store_find_blob(store *st, const char *hash, int64_t *id, char *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st, "SELECT id FROM blobs WHERE hash = ?", &s, err)) return -1;
+    sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    *id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return err_set(err, "%s: %s", st->path, sqlite3_errmsg(st->db));
+    return 0;
+}
+
+int store_put_blob(store *st, const void *data, size_t n, int64_t *id, char *err) {
+    char hash[HASH_HEX_LEN];
+    hash_hex(data, n, hash);
+    if (store_find_blob(st, hash, id, err)) return -1;
+    if (*id) return 0;
+    void *z;
+    size_t zn;
+    if (zbuf_compress(data, n, 3, &z, &zn, err)) return -1;
+    sqlite3_stmt *s;
+    if (store_prepare(st, "INSERT INTO blobs(hash, raw_size, data) VALUES (?, ?, ?)", &s, err)) {
+        free(z);
+        return -1;
+    }
+    sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)n);
+    sqlite3_bind_blob64(s, 3, z, zn, free);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return err_set(err, "%s: %s", st->path, sqlite3_errmsg(st->db));
+    *id = sqlite3_last_insert_rowid(st->db);
+    return 0;
+}
+
+int store_get_blob(store *st, int64_t id, void **data, size_t *n, char *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st, "SELECT raw_size, data FROM blobs WHERE id = ?", &s, err)) return -1;
+    sqlite3_bind_int64(s, 1, id);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_finalize(s);
+        return err_set(err, "%s: blob %lld not found", st->path, (long long)id);
+    }
+    size_t raw = (size_t)sqlite3_column_int64(s, 0);
+    int rc = zbuf_decompress(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1), raw,
+                             data, err);
+    sqlite3_finalize(s);
+    if (rc) return err_prefix(err, "%s: blob %lld", st->path, (long long)id);
+    *n = raw;
+    return 0;
+}

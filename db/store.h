@@ -1,0 +1,45 @@
+/*
+** The store: one SQLite file holding everything quill makes.
+**
+** store_open() creates or upgrades the schema (db/NNN_*.sql, tracked with
+** PRAGMA user_version) and refuses a store written by a newer quill.  The
+** connection runs in WAL mode with foreign keys on and a busy timeout, so
+** readers (a reviewer) work while one writer (a stage) writes.
+**
+** Every stage writes between store_begin() and store_commit(); on any
+** error it calls store_rollback(), which leaves the store as it was.
+*/
+#ifndef QUILL_STORE_H
+#define QUILL_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store;
+
+/* Open (creating if needed) the store at path and migrate it. */
+int store_open(const char *path, store **out, char *err);
+void store_close(store *st);
+
+sqlite3 *store_db(store *st);
+const char *store_path(store *st);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK.  Transactions do not nest. */
+int store_begin(store *st, char *err);
+int store_commit(store *st, char *err);
+void store_rollback(store *st);
+
+/* Run SQL with no results; err gets sqlite's message. */
+int store_exec(store *st, const char *sql, char *err);
+
+/* Prepare a statement; err gets sqlite's message. */
+int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err);
+
+/* Store n raw bytes zstd-compressed; the same bytes return the same id. */
+int store_put_blob(store *st, const void *data, size_t n, int64_t *id, char *err);
+
+/* Read a blob back; *data is malloc'd with a trailing NUL after n bytes. */
+int store_get_blob(store *st, int64_t id, void **data, size_t *n, char *err);
+
+#endif

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Checks that every library quill builds against is installed (pkg-config),
+# and installs what is missing with apt-get when run as root or with sudo;
+# otherwise prints the exact apt-get line and fails.
+#   scripts/deps.sh          build dependencies
+#   scripts/deps.sh --test   also what the tests need (archivers, tmux)
+set -u
+
+# pkg-config module : Debian package
+LIBS="sqlite3:libsqlite3-dev libzstd:libzstd-dev libarchive:libarchive-dev
+yaml-0.1:libyaml-dev jansson:libjansson-dev libutf8proc:libutf8proc-dev
+libxxhash:libxxhash-dev libcurl:libcurl4-openssl-dev"
+# command : Debian package, needed only by the tests
+TOOLS="pkg-config:pkg-config gcc:gcc make:make zstd:zstd xz:xz-utils bzip2:bzip2 zip:zip
+tmux:tmux sqlite3:sqlite3 python3:python3"
+
+missing=""
+command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"
+for pair in $LIBS; do
+    mod=${pair%%:*}; pkg=${pair#*:}
+    if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists "$mod"; then
+        missing="$missing $pkg"
+    fi
+done
+if [ "${1:-}" = "--test" ]; then
+    for pair in $TOOLS; do
+        cmd=${pair%%:*}; pkg=${pair#*:}
+        command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
+    done
+fi
+missing=$(echo "$missing" | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/^ *//; s/ *$//')
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" = 0 ]; then SUDO=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo"
+else
+    echo "quill: missing Debian packages; install them with:" >&2
+    echo "  sudo apt-get install -y $missing" >&2
+    exit 1
+fi
+echo "quill: installing missing Debian packages: $missing" >&2
+$SUDO apt-get update -qq >&2 || true
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >&2 || {
+    echo "quill: apt-get install failed; run: apt-get install -y $missing" >&2
+    exit 1
+}

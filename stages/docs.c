@@ -1,0 +1,84 @@
+/*
+** `quill docs list [--json]` and `quill docs show ID`: what the store holds.
+*/
+#include "cli.h"
+
+#include "err.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int docs_list(store *st, int json) {
+    char err[ERR_LEN];
+    sqlite3_stmt *s;
+    if (store_prepare(st,
+                      "SELECT id, source, hash, bytes, chars, ingested_at FROM documents "
+                      "ORDER BY id",
+                      &s, err))
+        return cli_error("docs: %s", err);
+    if (!json) printf("%6s  %10s  %10s  %-32s  %s\n", "id", "bytes", "chars", "hash", "source");
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *source = (const char *)sqlite3_column_text(s, 1);
+        const char *hash = (const char *)sqlite3_column_text(s, 2);
+        if (json) {
+            json_t *o = json_pack("{s:I,s:s,s:s,s:I,s:I,s:s}", "id", sqlite3_column_int64(s, 0),
+                                  "source", source, "hash", hash, "bytes",
+                                  sqlite3_column_int64(s, 3), "chars", sqlite3_column_int64(s, 4),
+                                  "ingested_at", (const char *)sqlite3_column_text(s, 5));
+            char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+            puts(line);
+            free(line);
+            json_decref(o);
+        } else {
+            printf("%6lld  %10lld  %10lld  %-32s  %s\n", (long long)sqlite3_column_int64(s, 0),
+                   (long long)sqlite3_column_int64(s, 3), (long long)sqlite3_column_int64(s, 4),
+                   hash, source);
+        }
+    }
+    sqlite3_finalize(s);
+    return 0;
+}
+
+static int docs_show(store *st, const char *arg) {
+    char err[ERR_LEN], *end;
+    long long id = strtoll(arg, &end, 10);
+    if (*end || id <= 0) return cli_error("docs show: '%s' is not a document id", arg);
+    sqlite3_stmt *s;
+    if (store_prepare(st, "SELECT text_blob FROM documents WHERE id = ?", &s, err))
+        return cli_error("docs: %s", err);
+    sqlite3_bind_int64(s, 1, id);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_finalize(s);
+        return cli_error("docs show: no document with id %lld", id);
+    }
+    int64_t blob = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    void *text;
+    size_t n;
+    if (store_get_blob(st, blob, &text, &n, err)) return cli_error("docs show: %s", err);
+    fwrite(text, 1, n, stdout);
+    free(text);
+    return 0;
+}
+
+int cmd_docs(cli *c, int argc, char **argv) {
+    const char *usage = "usage: quill docs list [--json]\n"
+                        "       quill docs show ID\n";
+    if (argc >= 2 && !strcmp(argv[1], "--help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (argc >= 2 && !strcmp(argv[1], "list") &&
+        (argc == 2 || (argc == 3 && !strcmp(argv[2], "--json")))) {
+        store *st = cli_store(c);
+        return st ? docs_list(st, argc == 3) : 1;
+    }
+    if (argc == 3 && !strcmp(argv[1], "show")) {
+        store *st = cli_store(c);
+        return st ? docs_show(st, argv[2]) : 1;
+    }
+    fputs(usage, stderr);
+    return 2;
+}

@@ -1,0 +1,72 @@
+/*
+** quill's entry point: global options, then dispatch to a command.
+*/
+#include "cli.h"
+
+#include "err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct command {
+    const char *name;
+    int (*fn)(cli *c, int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+#define CMD(name, fn, summary) {name, fn, summary},
+#include "commands.def"
+#undef CMD
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: quill [--db PATH] COMMAND [ARGS...]\n\n"
+               "Fine-tune GPT-2-style models and generate text, with every output\n"
+               "kept in one SQLite store for review before it is published.\n\n"
+               "Commands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nOptions:\n"
+               "  --db PATH    the store (default $QUILL_DB, else ./quill.db)\n"
+               "  --help       this help; `quill COMMAND --help` for a command's\n"
+               "  --version    print the version\n");
+}
+
+int main(int argc, char **argv) {
+    cli c = {0};
+    c.db_path = getenv("QUILL_DB");
+    if (!c.db_path || !*c.db_path) c.db_path = "quill.db";
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--version")) {
+            printf("quill %s\n", QUILL_VERSION);
+            return 0;
+        } else if (!strcmp(argv[i], "--db") && i + 1 < argc) {
+            c.db_path = argv[++i];
+        } else if (!strncmp(argv[i], "--db=", 5)) {
+            c.db_path = argv[i] + 5;
+        } else {
+            cli_error("unknown option '%s' (see quill --help)", argv[i]);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    for (size_t k = 0; k < NCOMMANDS; k++) {
+        if (strcmp(argv[i], commands[k].name)) continue;
+        int rc = commands[k].fn(&c, argc - i, argv + i);
+        store_close(c.st);
+        return rc;
+    }
+    cli_error("unknown command '%s' (see quill --help)", argv[i]);
+    return 2;
+}

@@ -1,0 +1,41 @@
+# Shared helpers for the shell tests (tests/t_*.sh), sourced by each.
+#
+# The runner exports QUILL (optimised binary), QUILL_ASAN (sanitised binary)
+# and ROOT (the repository).  Each test runs in a fresh scratch directory.
+# check NAME CMD... runs CMD and records PASS/FAIL; summary prints the line
+# "# tests: P passed, F failed" that tests/run.sh adds up.
+
+set -u
+: "${QUILL:?QUILL must name the quill binary}"
+: "${QUILL_ASAN:=$QUILL}"
+: "${ROOT:?ROOT must name the repository}"
+T_PASS=0
+T_FAIL=0
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/quill-test.XXXXXX")
+trap 'rm -rf "$SCRATCH"' EXIT
+cd "$SCRATCH" || exit 1
+
+pass() { T_PASS=$((T_PASS + 1)); echo "PASS $1"; }
+fail() { T_FAIL=$((T_FAIL + 1)); echo "FAIL $1${2:+: $2}"; }
+
+# check NAME CMD...: PASS when CMD exits 0.
+check() {
+    local name=$1; shift
+    if ( "$@" ) >"$SCRATCH/.out" 2>&1; then pass "$name"; else
+        fail "$name"; sed 's/^/  | /' "$SCRATCH/.out" | tail -20; fi
+}
+
+# expect_fail NAME PATTERN CMD...: PASS when CMD exits non-zero and its
+# stderr+stdout matches the extended regex PATTERN.
+expect_fail() {
+    local name=$1 pat=$2; shift 2
+    if ( "$@" ) >"$SCRATCH/.out" 2>&1; then
+        fail "$name" "exited 0"; sed 's/^/  | /' "$SCRATCH/.out" | tail -5
+    elif grep -Eq -- "$pat" "$SCRATCH/.out"; then pass "$name"
+    else fail "$name" "output does not match /$pat/"; sed 's/^/  | /' "$SCRATCH/.out" | tail -5; fi
+}
+
+summary() {
+    echo "# tests: $T_PASS passed, $T_FAIL failed"
+    [ "$T_FAIL" -eq 0 ]
+}

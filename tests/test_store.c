@@ -1,0 +1,101 @@
+/*
+** Store: migrations, version refusal, blob round trips and deduplication,
+** rollback leaving the store intact.
+*/
+#include "err.h"
+#include "store.h"
+#include "test.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+static char path[256];
+
+static void fresh_path(void) {
+    snprintf(path, sizeof path, "/tmp/quill-test-store-%d.db", (int)getpid());
+    unlink(path);
+}
+
+static void cleanup(void) {
+    char p[300];
+    unlink(path);
+    snprintf(p, sizeof p, "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", path);
+    unlink(p);
+}
+
+static void test_blob_round_trip(void) {
+    char err[ERR_LEN];
+    store *st;
+    fresh_path();
+    CHECK(store_open(path, &st, err) == 0);
+    const char text[] = "It was on a dreary night of November that I beheld the accomplishment";
+    int64_t a, b;
+    CHECK(store_begin(st, err) == 0);
+    CHECK(store_put_blob(st, text, sizeof text - 1, &a, err) == 0);
+    CHECK(store_put_blob(st, text, sizeof text - 1, &b, err) == 0);
+    CHECK(store_commit(st, err) == 0);
+    CHECK_EQ_INT(a, b);
+    void *back;
+    size_t n;
+    CHECK(store_get_blob(st, a, &back, &n, err) == 0);
+    CHECK_EQ_INT(n, sizeof text - 1);
+    CHECK(memcmp(back, text, n) == 0);
+    CHECK(((char *)back)[n] == 0);
+    free(back);
+    CHECK(store_get_blob(st, 999, &back, &n, err) == -1);
+    CHECK(strstr(err, "blob 999 not found") != NULL);
+    store_close(st);
+    cleanup();
+}
+
+static void test_rollback_leaves_store(void) {
+    char err[ERR_LEN];
+    store *st;
+    fresh_path();
+    CHECK(store_open(path, &st, err) == 0);
+    int64_t id;
+    CHECK(store_begin(st, err) == 0);
+    CHECK(store_put_blob(st, "abc", 3, &id, err) == 0);
+    store_rollback(st);
+    sqlite3_stmt *s;
+    CHECK(store_prepare(st, "SELECT count(*) FROM blobs", &s, err) == 0);
+    CHECK(sqlite3_step(s) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(s, 0), 0);
+    sqlite3_finalize(s);
+    store_close(st);
+    cleanup();
+}
+
+static void test_newer_store_refused(void) {
+    char err[ERR_LEN];
+    store *st;
+    fresh_path();
+    CHECK(store_open(path, &st, err) == 0);
+    CHECK(store_exec(st, "PRAGMA user_version = 999", err) == 0);
+    store_close(st);
+    CHECK(store_open(path, &st, err) == -1);
+    CHECKF(strstr(err, "schema version 999") && strstr(err, "newer quill"), "%s", err);
+    cleanup();
+}
+
+static void test_not_a_database(void) {
+    char err[ERR_LEN];
+    store *st;
+    fresh_path();
+    FILE *f = fopen(path, "w");
+    fputs("this is not an sqlite database, just some text long enough to matter\n", f);
+    fclose(f);
+    CHECK(store_open(path, &st, err) == -1);
+    CHECKF(strstr(err, path) != NULL, "%s", err);
+    cleanup();
+}
+
+int main(void) {
+    RUN(test_blob_round_trip);
+    RUN(test_rollback_leaves_store);
+    RUN(test_newer_store_refused);
+    RUN(test_not_a_database);
+    return TEST_SUMMARY();
+}
