@@ -1,5 +1,6 @@
--- 001: the store's foundation: key/value metadata, compressed blobs and
--- ingested documents.  Every table is STRICT; large values live in blobs.
+-- 001: the store's foundation: metadata, compressed blobs, ingested
+-- documents, and the record of recipe and stage runs.  Every table is
+-- STRICT; large values live in blobs.
 
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -25,3 +26,31 @@ CREATE TABLE documents (
     text_blob   INTEGER NOT NULL REFERENCES blobs(id),
     ingested_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 ) STRICT;
+
+-- One `quill run RECIPE` invocation (commands run by hand have none).
+CREATE TABLE recipe_runs (
+    id          INTEGER PRIMARY KEY,
+    recipe_name TEXT NOT NULL,
+    recipe_path TEXT NOT NULL,
+    recipe_hash TEXT NOT NULL,        -- hash of the recipe file's bytes
+    started_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    finished_at TEXT,
+    status      TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'done', 'failed', 'interrupted'))
+) STRICT;
+
+-- A stage that completed.  identity = hash(parameters, inputs' identities);
+-- a stage whose identity is already here with status 'done' is skipped.
+CREATE TABLE stage_runs (
+    id            INTEGER PRIMARY KEY,
+    recipe_run_id INTEGER REFERENCES recipe_runs(id),
+    recipe_name   TEXT NOT NULL,
+    stage         TEXT NOT NULL,      -- ingest, tokenize, group, train, generate, ...
+    identity      TEXT NOT NULL,
+    params_json   TEXT NOT NULL,
+    result_json   TEXT NOT NULL DEFAULT '{}', -- what it made (ids, counts)
+    status        TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+) STRICT;
+CREATE INDEX stage_runs_identity ON stage_runs(recipe_name, stage, identity);

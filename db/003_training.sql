@@ -1,2 +1,52 @@
--- 003: blocks, training runs, logs and checkpoints (owned by the training work).
-SELECT 1;
+-- 003: grouped blocks, model configurations, training runs, their logs and
+-- checkpoints.
+
+-- A grouping of token ids into fixed-size blocks (train and eval split).
+CREATE TABLE block_sets (
+    id           INTEGER PRIMARY KEY,
+    identity     TEXT NOT NULL UNIQUE, -- hash of inputs and parameters
+    tokenizer_id INTEGER NOT NULL REFERENCES tokenizers(id),
+    block_size   INTEGER NOT NULL,
+    mode         TEXT NOT NULL CHECK (mode IN ('document', 'lines')),
+    n_train      INTEGER NOT NULL,
+    n_eval       INTEGER NOT NULL,
+    params_json  TEXT NOT NULL,
+    train_blob   INTEGER NOT NULL REFERENCES blobs(id), -- u32 ids, n_train*block_size
+    eval_blob    INTEGER REFERENCES blobs(id),
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+) STRICT;
+
+CREATE TABLE train_runs (
+    id           INTEGER PRIMARY KEY,
+    identity     TEXT NOT NULL UNIQUE,
+    block_set_id INTEGER NOT NULL REFERENCES block_sets(id),
+    model_source TEXT NOT NULL,       -- a directory, or "init"
+    config_json  TEXT NOT NULL,       -- the model's config.json
+    params_json  TEXT NOT NULL,       -- every training parameter
+    status       TEXT NOT NULL CHECK (status IN ('running', 'done', 'interrupted', 'failed')),
+    total_steps  INTEGER NOT NULL,
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+) STRICT;
+
+CREATE TABLE train_logs (
+    run_id        INTEGER NOT NULL REFERENCES train_runs(id),
+    step          INTEGER NOT NULL,
+    epoch         REAL NOT NULL,
+    loss          REAL,
+    learning_rate REAL,
+    grad_norm     REAL,
+    tokens_per_s  REAL,
+    eval_loss     REAL,
+    eval_ppl      REAL,
+    PRIMARY KEY (run_id, step, epoch)
+) STRICT;
+
+CREATE TABLE checkpoints (
+    id           INTEGER PRIMARY KEY,
+    run_id       INTEGER REFERENCES train_runs(id), -- NULL for an imported model
+    step         INTEGER NOT NULL,
+    config_json  TEXT NOT NULL,
+    tensors_blob INTEGER NOT NULL REFERENCES blobs(id), -- fp32 params, gpt_layout order
+    state_blob   INTEGER REFERENCES blobs(id), -- optimizer moments, RNG, data position
+    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+) STRICT;

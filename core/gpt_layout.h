@@ -1,0 +1,59 @@
+/*
+** GPT-2 configuration and the layout of its parameters in one flat fp32
+** array.  This is the contract between the model (gpt.c), checkpoint I/O
+** (Hugging Face directories, the store) and the optimizer.
+**
+** Tensor names are Hugging Face's without the "transformer." prefix, and
+** shapes are as Hugging Face stores them (Conv1D weights [in, out]):
+**   wte.weight [V,C]  wpe.weight [P,C]
+**   per layer l: h.l.ln_1.weight [C], h.l.ln_1.bias [C],
+**     h.l.attn.c_attn.weight [C,3C], h.l.attn.c_attn.bias [3C],
+**     h.l.attn.c_proj.weight [C,C], h.l.attn.c_proj.bias [C],
+**     h.l.ln_2.weight [C], h.l.ln_2.bias [C],
+**     h.l.mlp.c_fc.weight [C,4C], h.l.mlp.c_fc.bias [4C],
+**     h.l.mlp.c_proj.weight [4C,C], h.l.mlp.c_proj.bias [C]
+**   ln_f.weight [C], ln_f.bias [C]
+** in exactly this order, each tensor contiguous and row-major.
+** lm_head.weight is tied to wte.weight and has no storage of its own.
+*/
+#ifndef QUILL_GPT_LAYOUT_H
+#define QUILL_GPT_LAYOUT_H
+
+#include <stddef.h>
+
+typedef struct gpt_config {
+    int n_layer, n_head, n_embd, n_positions, vocab_size;
+    float layer_norm_epsilon; /* 1e-5 */
+    float embd_pdrop, attn_pdrop, resid_pdrop; /* 0.1 each in GPT-2 */
+    int bos_token_id, eos_token_id;            /* 50256 */
+    char activation_function[32];              /* "gelu_new" */
+} gpt_config;
+
+typedef struct gpt_tensor {
+    char name[64];  /* e.g. "h.3.attn.c_attn.weight" */
+    int ndim;       /* 1 or 2 */
+    int shape[2];   /* shape[1] is 1 when ndim == 1 */
+    size_t offset;  /* in floats, from the start of the flat array */
+    size_t numel;
+    int decay;      /* 1 when Trainer applies weight decay (not biases, not LayerNorm) */
+} gpt_tensor;
+
+/* GPT-2 small's values for every field (12 layers, 12 heads, 768 wide,
+** 1024 positions, 50257 tokens). */
+void gpt_config_default(gpt_config *cfg);
+
+/* Check that a config is usable (positive sizes, n_embd divisible by
+** n_head, supported activation); err names the bad field. */
+int gpt_config_check(const gpt_config *cfg, char *err);
+
+/* The number of tensors in the layout: 2 + 12 * n_layer + 2. */
+int gpt_layout_count(const gpt_config *cfg);
+
+/* Fill out[0 .. gpt_layout_count-1]; returns the total number of floats. */
+size_t gpt_layout(const gpt_config *cfg, gpt_tensor *out);
+
+/* Index of the tensor with this name (with or without the "transformer."
+** prefix), or -1. */
+int gpt_layout_find(const gpt_tensor *t, int n, const char *name);
+
+#endif
