@@ -1,0 +1,66 @@
+/*
+** xoshiro256** with splitmix64 seeding (see rng.h).
+*/
+#include "rng.h"
+
+#include <assert.h>
+#include <math.h>
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void rng_seed(rng *r, uint64_t seed) {
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+}
+
+static uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
+
+uint64_t rng_u64(rng *r) {
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+float rng_uniform(rng *r) {
+    return (float)(rng_u64(r) >> 40) * (1.0f / 16777216.0f);
+}
+
+double rng_uniform_double(rng *r) {
+    return (double)(rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+uint64_t rng_below(rng *r, uint64_t n) {
+    assert(n > 0);
+    /* Rejection of the short top range keeps every value equally likely. */
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t x;
+    do x = rng_u64(r);
+    while (x >= limit);
+    return x % n;
+}
+
+double rng_normal(rng *r) {
+    double u1 = rng_uniform_double(r), u2 = rng_uniform_double(r);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+uint64_t rng_derive(uint64_t seed, uint64_t k) {
+    uint64_t x = seed ^ (k * 0xd1b54a32d192ed03ULL);
+    splitmix64(&x);
+    return splitmix64(&x);
+}
