@@ -186,10 +186,13 @@ static int exists(const char *path) {
 }
 
 /* A mask buffer some GPT-2 checkpoints carry; not a parameter. */
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
 static int is_mask_buffer(const char *name) {
-    size_t n = strlen(name);
-    return (n > 10 && !strcmp(name + n - 10, ".attn.bias")) ||
-           (n > 17 && !strcmp(name + n - 17, ".attn.masked_bias"));
+    return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias");
 }
 
 /* Check a tensor's shape against the layout entry. */
@@ -450,15 +453,12 @@ int hf_init_params(const gpt_config *cfg, uint64_t seed, float **params) {
     for (int k = 0; k < n_t; k++) {
         float *x = p + g[k].offset;
         const char *name = g[k].name;
-        size_t len = strlen(name);
-        int is_ln = strstr(name, "ln_") != NULL;
-        int is_bias = len > 5 && !strcmp(name + len - 5, ".bias");
-        if (is_bias) {
+        if (ends_with(name, ".bias")) {
             memset(x, 0, g[k].numel * sizeof *x);
-        } else if (is_ln) {
+        } else if (strstr(name, "ln_")) {
             for (size_t i = 0; i < g[k].numel; i++) x[i] = 1.0f;
         } else {
-            double sd = len > 14 && !strcmp(name + len - 14, "c_proj.weight") ? proj_std : 0.02;
+            double sd = ends_with(name, "c_proj.weight") ? proj_std : 0.02;
             for (size_t i = 0; i < g[k].numel; i++) x[i] = (float)(sd * rng_normal(&r));
         }
     }
