@@ -1,9 +1,10 @@
 /*
 ** The ingest stage (see ingest.h) and `quill ingest`.
 **
-** Sources are read one at a time into a batch of pending documents; a full
-** batch is cleaned, hashed and compressed in parallel (OpenMP), then
-** inserted in order.  Each top-level path and each archive runs inside its
+** Sources are read one at a time by one thread into a batch of pending
+** documents; each document is cleaned, hashed and compressed by an OpenMP
+** task as soon as it is read, so reading overlaps compression (the bound).
+** A full batch waits for its tasks and is inserted in order.  Each top-level path and each archive runs inside its
 ** own SAVEPOINT so that a corrupt archive contributes nothing.
 */
 #include "ingest.h"
@@ -34,7 +35,7 @@ typedef struct pending {
     char *source;
     unsigned char *raw; /* as read; freed after cleaning */
     size_t raw_n;
-    char *text; /* cleaned text (may point into raw) */
+    char *text; /* cleaned text (raw's buffer, reused when it was valid) */
     size_t text_n, chars;
     char hash[HASH_HEX_LEN];
     void *z;
@@ -102,19 +103,21 @@ static void clean_one(pending *p, const ingest_opts *o) {
     const unsigned char *s = p->raw + bom;
     size_t n = p->raw_n - bom;
     if (txt_utf8_valid(s, n, &bad)) {
-        p->text = malloc(n + 1);
-        memcpy(p->text, s, n);
+        /* The common case works in place, without a copy. */
+        memmove(p->raw, s, n);
+        p->text = (char *)p->raw;
+        p->raw = NULL;
         p->text_n = n;
     } else if (o->replace_invalid) {
         p->text = txt_utf8_repair(s, n, &p->text_n);
+        free(p->raw);
+        p->raw = NULL;
     } else {
         snprintf(reason, sizeof reason,
                  "invalid UTF-8 at byte offset %zu (use --on-invalid-utf8 replace)", bad + bom);
         p->skip = strdup(reason);
         return;
     }
-    free(p->raw);
-    p->raw = NULL;
     size_t b = 0, e = p->text_n;
     if (o->strip_gutenberg) txt_gutenberg_body(p->text, p->text_n, &b, &e);
     if (b) memmove(p->text, p->text + b, e - b);
@@ -180,16 +183,16 @@ static void pending_free(pending *p) {
 }
 
 static void batch_drop(ingest *g) {
+#pragma omp taskwait
     for (int i = 0; i < g->n_batch; i++) pending_free(&g->batch[i]);
     g->n_batch = 0;
     g->batch_bytes = 0;
 }
 
-/* Clean the batch in parallel, then insert it in order. */
+/* Wait for the batch's clean-up tasks, then insert it in order. */
 static int batch_flush(ingest *g, char *err) {
     const int n = g->n_batch;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int i = 0; i < n; i++) clean_one(&g->batch[i], g->o);
+#pragma omp taskwait
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         pending *p = &g->batch[i];
@@ -210,6 +213,9 @@ static int batch_add(ingest *g, const char *source, unsigned char *raw, size_t n
     p->raw_n = n;
     g->batch_bytes += n;
     g->res->bytes_in += (long long)n;
+    const ingest_opts *o = g->o;
+#pragma omp task firstprivate(p, o)
+    clean_one(p, o);
     progress_add(&g->prog, (double)n / 1e6);
     if (g->n_batch == BATCH_DOCS || g->batch_bytes >= BATCH_BYTES) return batch_flush(g, err);
     return 0;
@@ -466,6 +472,10 @@ int stage_ingest(store *st, const ingest_opts *o, char *const *paths, int n_path
     g.content = hash_begin();
     progress_begin(&g.prog, "ingest", "MB", 0);
     int rc = store_begin(st, err);
+    /* One thread walks the paths and talks to SQLite; the others run the
+    ** clean-up tasks it creates. */
+#pragma omp parallel
+#pragma omp single
     for (int i = 0; i < n_paths && !rc; i++) {
         int errors_before = res->n_errors;
         rc = savepoint_open(&g, err);
