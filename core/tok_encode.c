@@ -336,16 +336,19 @@ static void encode_serial(enc *e, const unsigned char *s, size_t n, int special)
     e->scratch = NULL;
 }
 
-/* The first position q >= p where a pre-token surely starts whatever came
-** before: an ASCII space after a printable ASCII character (letter, number
-** and punctuation runs and contractions never take a following space), or a
-** printable ASCII character after a newline (white-space tokens never take
-** a following non-space).  Neither can fall inside <|endoftext|>.  n if none. */
+/* The first position q >= p where a pre-token surely starts, and where the
+** text before q, pre-tokenized alone, ends as it would in the whole text:
+** an ASCII space after a printable ASCII character (letter, number and
+** punctuation runs and contractions never take a following space), or a
+** printable ASCII character after a newline that is alone between printable
+** characters (a longer white-space run at the end of a text would become
+** one token, where before a non-space its last character is split off).
+** Neither can fall inside <|endoftext|>.  n if none. */
 static size_t safe_split(const unsigned char *s, size_t n, size_t p) {
-    for (size_t q = p > 1 ? p : 1; q < n; q++) {
-        unsigned char a = s[q - 1], b = s[q];
+    for (size_t q = p > 2 ? p : 2; q < n; q++) {
+        unsigned char z = s[q - 2], a = s[q - 1], b = s[q];
         if (b == ' ' && a > 0x20 && a < 0x7F) return q;
-        if (a == '\n' && b > 0x20 && b < 0x7F) return q;
+        if (a == '\n' && b > 0x20 && b < 0x7F && z > 0x20 && z < 0x7F) return q;
     }
     return n;
 }
