@@ -338,17 +338,20 @@ static int file_exists(const char *path) {
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-/* Where the bundled tokenizer is: next to the executable, in $QUILL_HOME,
-** or in the working directory. */
+/* Where the bundled tokenizer is: next to the executable (or up to two
+** directories above it, for binaries in a build tree: build/, build/asan/),
+** in $QUILL_HOME, or in the working directory. */
 static int bundled_dir(char *out, size_t cap, char *err) {
-    char exe[PATH_MAX], tried[3][PATH_MAX + 32];
+    char exe[PATH_MAX], tried[5][PATH_MAX + 32];
     int n = 0;
     ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (k > 0) {
         exe[k] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        snprintf(tried[n++], sizeof tried[0], "%s/models/gpt2", exe);
+        char *slash;
+        for (int up = 0; up < 3 && (slash = strrchr(exe, '/')) && slash != exe; up++) {
+            *slash = 0;
+            snprintf(tried[n++], sizeof tried[0], "%s/models/gpt2", exe);
+        }
     }
     const char *home = getenv("QUILL_HOME");
     if (home && *home) snprintf(tried[n++], sizeof tried[0], "%s/models/gpt2", home);

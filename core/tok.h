@@ -27,7 +27,8 @@
 typedef struct tok tok;
 
 /* Load the tokenizer in dir (NULL: the bundled models/gpt2, searched next to
-** the executable, then in $QUILL_HOME/models/gpt2, then ./models/gpt2). */
+** the executable or up to two directories above it, then in
+** $QUILL_HOME/models/gpt2, then ./models/gpt2; the error names each place). */
 int tok_load(const char *dir, tok **out, char *err);
 void tok_free(tok *t);
 
