@@ -1,12 +1,16 @@
 /*
-** The group stage (see group.h).
+** The group stage (see group.h) and `quill group`.
 */
 #include "group.h"
 
+#include "cli.h"
 #include "err.h"
 #include "hash.h"
 #include "rng.h"
+#include "tok.h"
+#include "tokenize.h"
 
+#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -331,4 +335,93 @@ int group_get(store *st, int64_t id, int *block_size, int32_t **train, size_t *n
     *n_train = nt;
     *n_eval = ne;
     return 0;
+}
+
+/* ---- `quill group` ---- */
+
+static int encode_line(void *ctx, const char *text, size_t n, int32_t **ids, size_t *n_ids,
+                       char *err) {
+    return tok_encode(ctx, text, n, 1, ids, n_ids, err);
+}
+
+/* Print the block set's counts. */
+static int group_report(store *st, int64_t id, int created) {
+    char err[ERR_LEN];
+    sqlite3_stmt *s;
+    if (store_prepare(st, "SELECT n_train, n_eval, block_size, mode, params_json FROM block_sets "
+                          "WHERE id = ?",
+                      &s, err))
+        return cli_error("group: %s", err);
+    sqlite3_bind_int64(s, 1, id);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        printf("block set %lld (%s): %lld train and %lld eval blocks of %d tokens, %s mode; %s\n",
+               (long long)id, created ? "new" : "already in the store",
+               (long long)sqlite3_column_int64(s, 0), (long long)sqlite3_column_int64(s, 1),
+               sqlite3_column_int(s, 2), (const char *)sqlite3_column_text(s, 3),
+               (const char *)sqlite3_column_text(s, 4));
+    sqlite3_finalize(s);
+    return 0;
+}
+
+int cmd_group(cli *c, int argc, char **argv) {
+    const char *usage =
+        "usage: quill group [--block-size N] [--mode document|lines] [--eval-fraction F]\n"
+        "                   [--seed S] [--batch-examples N] [--tokenizer DIR]\n\n"
+        "Cut the store's documents into training blocks of N tokens (default 64), as\n"
+        "run_clm's group_texts: concatenate, drop the remainder, labels = inputs.\n"
+        "  --mode document     each document whole, <|endoftext|> between documents\n"
+        "                      (default; documents are tokenized first if needed)\n"
+        "  --mode lines        one example per line, as datasets.load_dataset('text')\n"
+        "  --eval-fraction F   hold out a seeded fraction of the blocks (default 0)\n"
+        "  --seed S            seed of the held-out split (default 42)\n"
+        "  --batch-examples N  group per batch of N examples as Dataset.map does\n"
+        "                      (default 1000; 0: the whole corpus at once)\n"
+        "  --tokenizer DIR     tokenizer directory (default the bundled GPT-2)\n"
+        "The same documents and parameters give the same block set (nothing is redone).\n";
+    static const struct option opts[] = {{"block-size", required_argument, 0, 'b'},
+                                         {"mode", required_argument, 0, 'm'},
+                                         {"eval-fraction", required_argument, 0, 'e'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"batch-examples", required_argument, 0, 'n'},
+                                         {"tokenizer", required_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    group_params p;
+    group_defaults(&p);
+    const char *tok_dir = NULL;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        char *end = NULL;
+        switch (o) {
+        case 'h': fputs(usage, stdout); return 0;
+        case 'b': p.block_size = (int)strtol(optarg, &end, 10); break;
+        case 'e': p.eval_fraction = strtod(optarg, &end); break;
+        case 's': p.seed = strtoull(optarg, &end, 10); break;
+        case 'n': p.batch_examples = (int)strtol(optarg, &end, 10); break;
+        case 't': tok_dir = optarg; break;
+        case 'm':
+            if (!strcmp(optarg, "document")) p.mode = GROUP_DOCUMENT;
+            else if (!strcmp(optarg, "lines")) p.mode = GROUP_LINES;
+            else return cli_error("group: --mode must be document or lines, not '%s'", optarg);
+            break;
+        default: return cli_error("group: bad arguments (see quill group --help)");
+        }
+        if (end && (*end || end == optarg))
+            return cli_error("group: '%s' is not a number", optarg);
+    }
+    if (optind != argc) return cli_error("group: unexpected argument '%s'", argv[optind]);
+    store *st = cli_store(c);
+    if (!st) return 1;
+    char err[ERR_LEN];
+    int n_done, created;
+    int64_t tok_id, id;
+    tok *t = NULL;
+    /* The tokenizer's row, and (document mode) every document's ids. */
+    if (stage_tokenize(st, tok_dir, &n_done, &tok_id, err)) return cli_error("group: %s", err);
+    if (p.mode == GROUP_LINES && tok_load(tok_dir, &t, err)) return cli_error("group: %s", err);
+    int rc = stage_group(st, tok_id, &p, encode_line, t, &id, &created, err);
+    tok_free(t);
+    if (rc) return cli_error("%s", err);
+    return group_report(st, id, created);
 }
