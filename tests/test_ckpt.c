@@ -156,7 +156,7 @@ static void test_import(void) {
     int64_t id, id2;
     CHECKF(ckpt_import(st, "tests/fixtures/hf_f16", &id, err) == 0, "%s", err);
     CHECKF(ckpt_import(st, "tests/fixtures/hf_f16", &id2, err) == 0, "%s", err);
-    CHECK(id2 != id);
+    CHECK_EQ_INT(id2, id); /* idempotent */
     gpt_config c;
     float *p, *q;
     size_t n, qn;
@@ -177,8 +177,11 @@ static void test_import(void) {
     CHECK(ckpt_import(st, "tests/fixtures/nonexistent", &id, err) == -1);
     store_prepare(st, "SELECT count(*) FROM checkpoints", &s, err);
     sqlite3_step(s);
-    CHECK_EQ_INT(sqlite3_column_int(s, 0), 2);
+    CHECK_EQ_INT(sqlite3_column_int(s, 0), 1);
     sqlite3_finalize(s);
+    /* the bf16 fixture is another model */
+    CHECKF(ckpt_import(st, "tests/fixtures/hf_bf16", &id2, err) == 0, "%s", err);
+    CHECK(id2 != id);
     tmp_store_close(st);
 }
 
