@@ -26,7 +26,7 @@ OBJ := $(SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
 OBJ_ASAN := $(SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/gen/migrations.o
 LIBOBJ_ASAN := $(filter-out $(BUILD)/asan/stages/main.o,$(OBJ_ASAN))
 TESTS := $(patsubst tests/%.c,$(BUILD)/asan/%,$(wildcard tests/test_*.c))
-HDR := $(wildcard core/*.h db/*.h stages/*.h tests/*.h)
+HDR := $(wildcard core/*.h db/*.h stages/*.h tests/*.h) stages/commands.def
 
 .PHONY: all test bench clean format
 all: quill
