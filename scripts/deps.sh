@@ -9,7 +9,7 @@ set -u
 # pkg-config module : Debian package
 LIBS="sqlite3:libsqlite3-dev libzstd:libzstd-dev libarchive:libarchive-dev
 yaml-0.1:libyaml-dev jansson:libjansson-dev libutf8proc:libutf8proc-dev
-libxxhash:libxxhash-dev libcurl:libcurl4-openssl-dev"
+libxxhash:libxxhash-dev libcurl:libcurl4-openssl-dev libcrypto:libssl-dev"
 # command : Debian package, needed only by the tests
 TOOLS="pkg-config:pkg-config gcc:gcc make:make zstd:zstd xz:xz-utils bzip2:bzip2 zip:zip
 tmux:tmux sqlite3:sqlite3 python3:python3"
