@@ -105,7 +105,12 @@ class Hub(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+class Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # the truncated transfer's broken pipe is on purpose
+
+
+srv = Server(("127.0.0.1", 0), Hub)
 with open(args.portfile + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
 os.rename(args.portfile + ".tmp", args.portfile)
