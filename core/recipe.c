@@ -754,8 +754,9 @@ static void stage_params(rcp_recipe *r, json_t *root) {
         hash_hex(r->params_json[i], strlen(r->params_json[i]), r->params_hash[i]);
         json_decref(o);
     }
-    r->enabled[RCP_INGEST] = r->enabled[RCP_TOKENIZE] = r->enabled[RCP_GROUP] =
-        r->ingest.present;
+    r->enabled[RCP_INGEST] = r->ingest.present;
+    r->enabled[RCP_TOKENIZE] = r->tokenize.present || r->train.present;
+    r->enabled[RCP_GROUP] = r->group.present || r->train.present;
     r->enabled[RCP_TRAIN] = r->train.present;
     r->enabled[RCP_GENERATE] = r->n_generate > 0;
 }

@@ -15,10 +15,9 @@
 ** holds them resolved, the parameter JSON holds them as written (so a
 ** recipe's stage identities do not depend on where the checkout lives).
 **
-** Which stages run: ingest when the recipe has an ingest section;
-** tokenize and group when it has ingest (their sections are optional and
-** default as below); train when it has a train section; generate when it
-** has a generate list.  review and publish are not run by `quill run`:
+** Which stages run: each stage whose section the recipe has (generate: a
+** non-empty list), and tokenize and group also whenever it trains (their
+** sections are optional and default as below).  review and publish are not run by `quill run`:
 ** review.min_approvals is recorded for the recipe's outputs and publish
 ** names the default --out/--format of `quill publish --recipe`.
 **

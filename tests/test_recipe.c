@@ -240,6 +240,26 @@ static void test_hashes(void) {
     rcp_free(a);
 }
 
+/* Every bundled recipe parses. */
+static void test_bundled(void) {
+    const char *names[] = {"recipes/quickstart.yaml", "recipes/distilgpt2-frankenstein.yaml",
+                           "recipes/lipogram.yaml"};
+    for (size_t i = 0; i < 3; i++) {
+        char err[ERR_LEN] = "";
+        rcp_recipe *r;
+        CHECKF(rcp_load(names[i], &r, err) == 0, "%s", err);
+        if (r) CHECK(r->enabled[RCP_GENERATE]);
+        rcp_free(r);
+    }
+    rcp_recipe *r;
+    char err[ERR_LEN];
+    if (rcp_load("recipes/quickstart.yaml", &r, err)) return;
+    CHECK_STR(r->ingest.paths.v[0], "recipes/corpora/frankenstein.txt");
+    CHECK_STR(r->publish.format, "md");
+    CHECK(r->model.init.present && r->enabled[RCP_TRAIN]);
+    rcp_free(r);
+}
+
 static void test_load(void) {
     char err[ERR_LEN] = "";
     rcp_recipe *r;
@@ -254,6 +274,7 @@ int main(void) {
     RUN(test_lists_and_init);
     RUN(test_errors);
     RUN(test_hashes);
+    RUN(test_bundled);
     RUN(test_load);
     return TEST_SUMMARY();
 }
