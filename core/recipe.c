@@ -51,9 +51,9 @@ typedef struct field {
     const char *key;
     ftype type;
     size_t off;
-    const char *def; /* JSON text of the default; "null": unset */
-    double min, max; /* inclusive, for numbers and list lengths */
-    int excl_min;    /* min is exclusive */
+    const char *def;     /* JSON text of the default; "null": unset */
+    double min, max;     /* inclusive, for numbers and list lengths */
+    int excl_min;        /* min is exclusive */
     const char *choices; /* F_ENUM: "a|b|c" */
     const section *sub;  /* F_SECTION, F_JOBS */
     int required;
@@ -86,8 +86,8 @@ static const field init_fields[] = {
 static int check_init(const void *base, char *msg, size_t n) {
     const rcp_init *i = base;
     if (i->n_embd % i->n_head) {
-        snprintf(msg, n, "n_embd (%lld) must be a multiple of n_head (%lld)",
-                 (long long)i->n_embd, (long long)i->n_head);
+        snprintf(msg, n, "n_embd (%lld) must be a multiple of n_head (%lld)", (long long)i->n_embd,
+                 (long long)i->n_head);
         return -1;
     }
     return 0;
@@ -104,8 +104,9 @@ static const field model_fields[] = {
 static int check_model(const void *base, char *msg, size_t n) {
     const rcp_model *m = base;
     if (!!m->from == !!m->init.present) {
-        snprintf(msg, n, "needs exactly one of 'from' (a model directory) or 'init' (a new "
-                         "model's shape)");
+        snprintf(msg, n,
+                 "needs exactly one of 'from' (a model directory) or 'init' (a new "
+                 "model's shape)");
         return -1;
     }
     return 0;
@@ -160,8 +161,8 @@ static const field train_fields[] = {
 
 static const field gen_fields[] = {
     {"prompts", F_STRV, O(rcp_gen, prompts), "[]", 1, 1e9, 0, NULL, NULL, 1},
-    {"num_return_sequences", F_INT, O(rcp_gen, num_return_sequences), "1", 1, 100000, 0, NULL,
-     NULL, 0},
+    {"num_return_sequences", F_INT, O(rcp_gen, num_return_sequences), "1", 1, 100000, 0, NULL, NULL,
+     0},
     {"max_new_tokens", F_INT, O(rcp_gen, max_new_tokens), "20", 1, 1 << 20, 0, NULL, NULL, 0},
     {"max_length", F_INT, O(rcp_gen, max_length), "null", 1, 1 << 20, 0, NULL, NULL, 0},
     {"min_new_tokens", F_INT, O(rcp_gen, min_new_tokens), "0", 0, 1 << 20, 0, NULL, NULL, 0},
@@ -272,7 +273,8 @@ size_t rcp_edit_distance(const char *a, const char *b) {
     size_t na = strlen(a), nb = strlen(b);
     size_t *row = malloc((nb + 1) * sizeof *row);
     if (!row) return (size_t)-1;
-    for (size_t j = 0; j <= nb; j++) row[j] = j;
+    for (size_t j = 0; j <= nb; j++)
+        row[j] = j;
     for (size_t i = 1; i <= na; i++) {
         size_t diag = row[0];
         row[0] = i;
@@ -439,9 +441,9 @@ static json_t *to_list(pctx *p, const yaml_node_t *n, const field *f, const char
         yaml_node_t *e = yaml_document_get_node(p->doc, *it);
         char w[256];
         snprintf(w, sizeof w, "%s[%zu]", where, i);
-        json_t *v = item == F_INT     ? to_int(p, e, &int_item, w)
+        json_t *v = item == F_INT    ? to_int(p, e, &int_item, w)
                     : item == F_INTV ? to_list(p, e, &int_item, w, F_INT)
-                                      : to_str(p, e, w);
+                                     : to_str(p, e, w);
         if (!v) {
             json_decref(arr);
             return NULL;
@@ -534,7 +536,8 @@ static void free_field(const field *f, char *base) {
     case F_STRV:
     case F_PATHV: {
         rcp_strv *sv = dst;
-        for (size_t i = 0; i < sv->n; i++) free(sv->v[i]);
+        for (size_t i = 0; i < sv->n; i++)
+            free(sv->v[i]);
         free(sv->v);
         sv->v = NULL, sv->n = 0;
         break;
@@ -545,7 +548,8 @@ static void free_field(const field *f, char *base) {
         break;
     case F_INTVV: {
         rcp_intvv *vv = dst;
-        for (size_t i = 0; i < vv->n; i++) free(vv->v[i].v);
+        for (size_t i = 0; i < vv->n; i++)
+            free(vv->v[i].v);
         free(vv->v);
         vv->v = NULL, vv->n = 0;
         break;
@@ -556,7 +560,8 @@ static void free_field(const field *f, char *base) {
     case F_JOBS: {
         char **jobs = dst;
         size_t *n = (size_t *)(base + O(rcp_recipe, n_generate));
-        for (size_t i = 0; i < *n; i++) free_section(f->sub, *jobs + i * f->sub->size);
+        for (size_t i = 0; i < *n; i++)
+            free_section(f->sub, *jobs + i * f->sub->size);
         free(*jobs);
         *jobs = NULL, *n = 0;
         break;
@@ -567,11 +572,12 @@ static void free_field(const field *f, char *base) {
 }
 
 static void free_section(const section *s, char *base) {
-    for (size_t i = 0; i < s->n; i++) free_field(&s->fields[i], base);
+    for (size_t i = 0; i < s->n; i++)
+        free_field(&s->fields[i], base);
 }
 
-static int parse_section(pctx *p, const section *s, const yaml_node_t *map, char *base,
-                         json_t *obj, const char *where);
+static int parse_section(pctx *p, const section *s, const yaml_node_t *map, char *base, json_t *obj,
+                         const char *where);
 
 /* Fill a section's struct and JSON object with its defaults. */
 static void set_defaults(pctx *p, const section *s, char *base, json_t *obj) {
@@ -636,8 +642,7 @@ static int parse_field(pctx *p, const field *f, const yaml_node_t *v, char *base
                        ? (size_t)(v->data.sequence.items.top - v->data.sequence.items.start)
                        : 1;
         if (v->type != YAML_SEQUENCE_NODE && v->type != YAML_MAPPING_NODE)
-            return perr(p, v, where, "expected a list of generation jobs, got %s",
-                        node_kind(v));
+            return perr(p, v, where, "expected a list of generation jobs, got %s", node_kind(v));
         if (!n) return perr(p, v, where, "expected at least one generation job");
         free_field(f, base);
         char *jobs = calloc(n, f->sub->size);
@@ -668,8 +673,8 @@ static int parse_field(pctx *p, const field *f, const yaml_node_t *v, char *base
     return 0;
 }
 
-static int parse_section(pctx *p, const section *s, const yaml_node_t *map, char *base,
-                         json_t *obj, const char *where) {
+static int parse_section(pctx *p, const section *s, const yaml_node_t *map, char *base, json_t *obj,
+                         const char *where) {
     if (map->type != YAML_MAPPING_NODE)
         return perr(p, map, where, "expected a mapping of keys, got %s", node_kind(map));
     unsigned char seen[64] = {0};
@@ -681,7 +686,8 @@ static int parse_section(pctx *p, const section *s, const yaml_node_t *map, char
             return perr(p, k, where, "expected a key name, got %s", node_kind(k));
         const char *key = scalar(k);
         size_t fi = 0;
-        while (fi < s->n && strcmp(s->fields[fi].key, key)) fi++;
+        while (fi < s->n && strcmp(s->fields[fi].key, key))
+            fi++;
         char w[256];
         snprintf(w, sizeof w, "%s%s%s", where, *where ? "." : "", key);
         if (fi == s->n) {
@@ -689,8 +695,8 @@ static int parse_section(pctx *p, const section *s, const yaml_node_t *map, char
             char known[1024] = "";
             for (size_t i = 0; i < s->n; i++) {
                 names[i] = s->fields[i].key;
-                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s",
-                         i ? ", " : "", names[i]);
+                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
+                         names[i]);
             }
             const char *near = nearest(key, names, s->n);
             if (near)
@@ -737,8 +743,8 @@ static void resolve_defaults(rcp_recipe *r, json_t *root) {
                                                         : "txt";
         r->publish.format = strdup(fmt);
     }
-    if (!r->model.init.present) json_object_set_new(json_object_get(root, "model"), "init",
-                                                    json_null());
+    if (!r->model.init.present)
+        json_object_set_new(json_object_get(root, "model"), "init", json_null());
 }
 
 /* Each stage's parameter JSON: its section, plus the model for the stages
@@ -858,7 +864,8 @@ int rcp_load(const char *path, rcp_recipe **out, char *err) {
 void rcp_free(rcp_recipe *r) {
     if (!r) return;
     free_section(&top_section, (char *)r);
-    for (int i = 0; i < RCP_N_STAGES; i++) free(r->params_json[i]);
+    for (int i = 0; i < RCP_N_STAGES; i++)
+        free(r->params_json[i]);
     free(r->path);
     free(r->dir);
     free(r);

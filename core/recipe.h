@@ -69,7 +69,7 @@ typedef struct rcp_model {
 
 typedef struct rcp_ingest {
     int present;
-    rcp_strv paths; /* resolved */
+    rcp_strv paths;    /* resolved */
     int64_t max_chars; /* 0: no limit */
     int strip_gutenberg, normalize_newlines;
     char *on_invalid_utf8; /* reject | replace */
@@ -138,8 +138,8 @@ typedef struct rcp_publish {
 } rcp_publish;
 
 typedef struct rcp_recipe {
-    char *path;                 /* as given */
-    char *dir;                  /* its directory */
+    char *path;                   /* as given */
+    char *dir;                    /* its directory */
     char file_hash[HASH_HEX_LEN]; /* hash of the file's bytes */
     char *name;
     int64_t seed;

@@ -36,7 +36,8 @@ typedef struct items {
 } items;
 
 static void items_free(items *it) {
-    for (size_t i = 0; i < it->n; i++) free(it->v[i].text);
+    for (size_t i = 0; i < it->n; i++)
+        free(it->v[i].text);
     free(it->v);
 }
 
@@ -58,8 +59,9 @@ static int gather(store *st, const char *recipe_name, items *out, char *err) {
         const char *status;
         if ((rc = review_verdict(st, id, &status, NULL, NULL, err))) break;
         if (strcmp(status, "approved")) {
-            fprintf(stderr, "quill: publish: output %lld is marked approved but its reviews say "
-                            "%s; not published\n",
+            fprintf(stderr,
+                    "quill: publish: output %lld is marked approved but its reviews say "
+                    "%s; not published\n",
                     (long long)id, status);
             continue;
         }
@@ -96,15 +98,20 @@ static json_t *provenance(store *st, const item *it, char *err) {
         err_set(err, "output %lld vanished", (long long)it->id);
         return NULL;
     }
-#define TXT(i) (sqlite3_column_type(s, i) == SQLITE_NULL ? json_null() : json_string((const char *)sqlite3_column_text(s, i)))
-#define INT(i) (sqlite3_column_type(s, i) == SQLITE_NULL ? json_null() : json_integer(sqlite3_column_int64(s, i)))
+#define TXT(i)                                                                                     \
+    (sqlite3_column_type(s, i) == SQLITE_NULL                                                      \
+         ? json_null()                                                                             \
+         : json_string((const char *)sqlite3_column_text(s, i)))
+#define INT(i)                                                                                     \
+    (sqlite3_column_type(s, i) == SQLITE_NULL ? json_null()                                        \
+                                              : json_integer(sqlite3_column_int64(s, i)))
     json_t *params = json_loads((const char *)sqlite3_column_text(s, 7), 0, NULL);
-    json_t *o = json_pack("{s:I,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id",
-                          (json_int_t)it->id, "text", it->text, "edited", json_boolean(it->edited),
-                          "recipe", TXT(0), "recipe_run_id", INT(1), "checkpoint_id", INT(2),
-                          "model", TXT(3), "prompt", TXT(4), "continuation", TXT(5),
-                          "original_text", TXT(6), "params", params ? params : TXT(7), "seed",
-                          INT(8), "finish_reason", TXT(9));
+    json_t *o =
+        json_pack("{s:I,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)it->id,
+                  "text", it->text, "edited", json_boolean(it->edited), "recipe", TXT(0),
+                  "recipe_run_id", INT(1), "checkpoint_id", INT(2), "model", TXT(3), "prompt",
+                  TXT(4), "continuation", TXT(5), "original_text", TXT(6), "params",
+                  params ? params : TXT(7), "seed", INT(8), "finish_reason", TXT(9));
     json_object_set_new(o, "created_at", TXT(10));
 #undef TXT
 #undef INT
@@ -127,9 +134,9 @@ static json_t *provenance(store *st, const item *it, char *err) {
         if (!strcmp(verdict, "approve"))
             json_array_append_new(reviewers, json_pack("{s:s,s:s}", "reviewer", who, "at", when));
         if (sqlite3_column_type(s, 2) != SQLITE_NULL)
-            json_array_append_new(notes, json_pack("{s:s,s:s,s:s}", "reviewer", who, "note",
-                                                   (const char *)sqlite3_column_text(s, 2), "at",
-                                                   when));
+            json_array_append_new(notes,
+                                  json_pack("{s:s,s:s,s:s}", "reviewer", who, "note",
+                                            (const char *)sqlite3_column_text(s, 2), "at", when));
     }
     sqlite3_finalize(s);
     return o;
@@ -195,23 +202,33 @@ static const char *usage =
     "approved it writes nothing and fails, unless --allow-empty.\n";
 
 int cmd_publish(cli *c, int argc, char **argv) {
-    static const struct option opts[] = {{"out", required_argument, 0, 'o'},
-                                         {"format", required_argument, 0, 'f'},
-                                         {"allow-empty", no_argument, 0, 'e'},
-                                         {"recipe", required_argument, 0, 'r'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"out", required_argument, 0, 'o'},   {"format", required_argument, 0, 'f'},
+        {"allow-empty", no_argument, 0, 'e'}, {"recipe", required_argument, 0, 'r'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     const char *out = NULL, *format = NULL, *recipe_path = NULL;
     int allow_empty = 0, opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'o': out = optarg; break;
-        case 'f': format = optarg; break;
-        case 'e': allow_empty = 1; break;
-        case 'r': recipe_path = optarg; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 2;
+        case 'o':
+            out = optarg;
+            break;
+        case 'f':
+            format = optarg;
+            break;
+        case 'e':
+            allow_empty = 1;
+            break;
+        case 'r':
+            recipe_path = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fputs(usage, stderr);
+            return 2;
         }
     }
     if (optind != argc) {
@@ -237,7 +254,9 @@ int cmd_publish(cli *c, int argc, char **argv) {
     }
     if (!format) {
         const char *dot = strrchr(out, '.');
-        format = dot && !strcmp(dot, ".jsonl") ? "jsonl" : dot && !strcmp(dot, ".md") ? "md" : "txt";
+        format = dot && !strcmp(dot, ".jsonl") ? "jsonl"
+                 : dot && !strcmp(dot, ".md")  ? "md"
+                                               : "txt";
     }
     if (strcmp(format, "txt") && strcmp(format, "md") && strcmp(format, "jsonl")) {
         rc = cli_error("publish: --format must be txt, md or jsonl, not '%s'", format);
@@ -318,8 +337,8 @@ int cmd_publish(cli *c, int argc, char **argv) {
         rc = cli_error("publish: %s (the file was written)", err);
         goto done;
     }
-    printf("published %zu output%s to %s (%s), publication %lld\n", it.n, it.n == 1 ? "" : "s",
-           out, format, (long long)pub);
+    printf("published %zu output%s to %s (%s), publication %lld\n", it.n, it.n == 1 ? "" : "s", out,
+           format, (long long)pub);
     rc = 0;
     goto done;
 fail:

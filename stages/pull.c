@@ -29,10 +29,10 @@
 
 typedef struct dl {
     FILE *f;
-    long status;      /* of the last response */
+    long status;       /* of the last response */
     int range_ignored; /* asked to resume, the server sent everything */
-    char linked[80];  /* X-Linked-Etag, from any response */
-    char etag[80];    /* ETag of the first response that had one */
+    char linked[80];   /* X-Linked-Etag, from any response */
+    char etag[80];     /* ETag of the first response that had one */
     progress prog;
 } dl;
 
@@ -49,12 +49,15 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg) {
     if (!colon) return len;
     *colon = 0;
     char *v = colon + 1;
-    while (*v == ' ') v++;
+    while (*v == ' ')
+        v++;
     if (!strncmp(v, "W/", 2)) v += 2;
     if (*v == '"') v++;
     v[strcspn(v, "\"")] = 0;
-    if (!strcasecmp(line, "x-linked-etag")) snprintf(d->linked, sizeof d->linked, "%s", v);
-    else if (!strcasecmp(line, "etag") && !d->etag[0]) snprintf(d->etag, sizeof d->etag, "%s", v);
+    if (!strcasecmp(line, "x-linked-etag"))
+        snprintf(d->linked, sizeof d->linked, "%s", v);
+    else if (!strcasecmp(line, "etag") && !d->etag[0])
+        snprintf(d->etag, sizeof d->etag, "%s", v);
     return len;
 }
 
@@ -88,7 +91,8 @@ static int file_digest(const char *path, int git_sha1, char *hex, char *err) {
     }
     static unsigned char buf[1 << 16];
     size_t got;
-    while ((got = fread(buf, 1, sizeof buf, f))) EVP_DigestUpdate(ctx, buf, got);
+    while ((got = fread(buf, 1, sizeof buf, f)))
+        EVP_DigestUpdate(ctx, buf, got);
     int bad = ferror(f);
     fclose(f);
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -96,7 +100,8 @@ static int file_digest(const char *path, int git_sha1, char *hex, char *err) {
     EVP_DigestFinal_ex(ctx, md, &mdlen);
     EVP_MD_CTX_free(ctx);
     if (bad) return err_set(err, "%s: read error", path);
-    for (unsigned i = 0; i < mdlen; i++) sprintf(hex + 2 * i, "%02x", md[i]);
+    for (unsigned i = 0; i < mdlen; i++)
+        sprintf(hex + 2 * i, "%02x", md[i]);
     return 0;
 }
 
@@ -110,8 +115,8 @@ static int verify(const char *path, const char *label, const dl *d, int *verifie
     char got[2 * EVP_MAX_MD_SIZE + 1];
     if (file_digest(path, sha1, got, err)) return -1;
     if (strcasecmp(got, want))
-        return err_set(err, "%s: checksum mismatch: the hub says %s %s, the download has %s",
-                       label, sha256 ? "sha256" : "git sha1", want, got);
+        return err_set(err, "%s: checksum mismatch: the hub says %s %s, the download has %s", label,
+                       sha256 ? "sha256" : "git sha1", want, got);
     return 0;
 }
 
@@ -142,7 +147,8 @@ static int request(hub *h, const char *url, dl *d, long resume_from, int head, c
     } else {
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, d);
-        if (resume_from > 0) curl_easy_setopt(c, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)resume_from);
+        if (resume_from > 0)
+            curl_easy_setopt(c, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)resume_from);
     }
     char ebuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
@@ -157,8 +163,7 @@ static int request(hub *h, const char *url, dl *d, long resume_from, int head, c
         rc == CURLE_OPERATION_TIMEDOUT)
         return err_set(err, "cannot reach %s (%s); offline? HF_ENDPOINT can name a mirror",
                        h->endpoint, *ebuf ? ebuf : curl_easy_strerror(rc));
-    if (rc != CURLE_OK)
-        return err_set(err, "%s: %s", url, *ebuf ? ebuf : curl_easy_strerror(rc));
+    if (rc != CURLE_OK) return err_set(err, "%s: %s", url, *ebuf ? ebuf : curl_easy_strerror(rc));
     return 0;
 }
 
@@ -293,9 +298,12 @@ int cmd_pull(cli *c, int argc, char **argv) {
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (opt == 'd') dir = optarg;
-        else if (opt == 'h') return fputs(usage, stdout), 0;
-        else return fputs(usage, stderr), 2;
+        if (opt == 'd')
+            dir = optarg;
+        else if (opt == 'h')
+            return fputs(usage, stdout), 0;
+        else
+            return fputs(usage, stderr), 2;
     }
     if (optind + 1 != argc) return fputs(usage, stderr), 2;
     const char *model = argv[optind];
@@ -309,7 +317,8 @@ int cmd_pull(cli *c, int argc, char **argv) {
     char err[ERR_LEN], endpoint[1024];
     const char *ep = getenv("HF_ENDPOINT");
     snprintf(endpoint, sizeof endpoint, "%s", ep && *ep ? ep : "https://huggingface.co");
-    for (size_t k = strlen(endpoint); k && endpoint[k - 1] == '/';) endpoint[--k] = 0;
+    for (size_t k = strlen(endpoint); k && endpoint[k - 1] == '/';)
+        endpoint[--k] = 0;
     if (mkdirs(dir, err)) return cli_error("pull: %s", err);
     if (curl_global_init(CURL_GLOBAL_DEFAULT)) return cli_error("pull: cannot start libcurl");
     hub h = {curl_easy_init(), NULL, endpoint};
@@ -323,8 +332,11 @@ int cmd_pull(cli *c, int argc, char **argv) {
     static const struct {
         const char *name;
         int optional;
-    } files[] = {{"config.json", 0}, {"vocab.json", 0}, {"merges.txt", 0},
-                 {"tokenizer.json", 1}, {"model.safetensors", 0}};
+    } files[] = {{"config.json", 0},
+                 {"vocab.json", 0},
+                 {"merges.txt", 0},
+                 {"tokenizer.json", 1},
+                 {"model.safetensors", 0}};
     int rc = 0;
     for (size_t i = 0; i < sizeof files / sizeof files[0] && !rc; i++) {
         int skipped;

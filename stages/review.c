@@ -141,7 +141,8 @@ static void cell(char *out, size_t cap, const char *s) {
             out[j++] = *s == '\t' ? ' ' : *s;
         }
     }
-    while (j && ((unsigned char)out[j - 1] & 0xC0) == 0x80) j--; /* no cut UTF-8 */
+    while (j && ((unsigned char)out[j - 1] & 0xC0) == 0x80)
+        j--; /* no cut UTF-8 */
     if (j && (unsigned char)out[j - 1] >= 0xC0) j--;
     out[j] = 0;
 }
@@ -170,15 +171,15 @@ static int review_list(store *st, const char *status, int json) {
             break;
         }
         if (json) {
-            json_t *o = json_pack(
-                "{s:I,s:s,s:i,s:i,s:s,s:s,s:s,s:s,s:b,s:s,s:I,s:s}", "id", (json_int_t)id,
-                "status", (const char *)sqlite3_column_text(s, 1), "approvals", ok, "needed",
-                need, "recipe", (const char *)sqlite3_column_text(s, 2), "prompt",
-                (const char *)sqlite3_column_text(s, 3), "continuation",
-                (const char *)sqlite3_column_text(s, 4), "text", text, "edited", edited,
-                "model", (const char *)sqlite3_column_text(s, 5), "seed",
-                (json_int_t)sqlite3_column_int64(s, 6), "created_at",
-                (const char *)sqlite3_column_text(s, 7));
+            json_t *o =
+                json_pack("{s:I,s:s,s:i,s:i,s:s,s:s,s:s,s:s,s:b,s:s,s:I,s:s}", "id", (json_int_t)id,
+                          "status", (const char *)sqlite3_column_text(s, 1), "approvals", ok,
+                          "needed", need, "recipe", (const char *)sqlite3_column_text(s, 2),
+                          "prompt", (const char *)sqlite3_column_text(s, 3), "continuation",
+                          (const char *)sqlite3_column_text(s, 4), "text", text, "edited", edited,
+                          "model", (const char *)sqlite3_column_text(s, 5), "seed",
+                          (json_int_t)sqlite3_column_int64(s, 6), "created_at",
+                          (const char *)sqlite3_column_text(s, 7));
             char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
             puts(line);
             free(line);
@@ -221,8 +222,9 @@ int review_print(store *st, int64_t id, FILE *f, char *err) {
     fprintf(f, "output %lld  %s (%d/%d approvals)\nrecipe: %s\nmodel: %s", (long long)id, COL(0),
             ok, need, COL(1), COL(2));
     if (sqlite3_column_int64(s, 3)) fprintf(f, " (checkpoint %lld)", sqlite3_column_int64(s, 3));
-    fprintf(f, "\nseed: %lld\nfinish: %s\ncreated: %s\nparams: %s\n\nprompt: %s\n"
-               "continuation: %s\n",
+    fprintf(f,
+            "\nseed: %lld\nfinish: %s\ncreated: %s\nparams: %s\n\nprompt: %s\n"
+            "continuation: %s\n",
             (long long)sqlite3_column_int64(s, 7), COL(8), COL(9), COL(6), COL(4), COL(5));
 #undef COL
     sqlite3_finalize(s);
@@ -238,7 +240,8 @@ int review_print(store *st, int64_t id, FILE *f, char *err) {
         fprintf(f, "  %s  %-8s %s", (const char *)sqlite3_column_text(s, 4),
                 (const char *)sqlite3_column_text(s, 1), (const char *)sqlite3_column_text(s, 0));
         if (*sqlite3_column_text(s, 2)) fprintf(f, "  note: %s", sqlite3_column_text(s, 2));
-        if (*sqlite3_column_text(s, 3)) fprintf(f, "\n    edited text: %s", sqlite3_column_text(s, 3));
+        if (*sqlite3_column_text(s, 3))
+            fprintf(f, "\n    edited text: %s", sqlite3_column_text(s, 3));
         fputc('\n', f);
     }
     sqlite3_finalize(s);
@@ -330,16 +333,21 @@ int cmd_review(cli *c, int argc, char **argv) {
     }
     store *st = NULL;
     if (!sub) {
-        if ((st = cli_store(c))) rc = review_interactive(st, reviewer);
-        else rc = 1;
+        if ((st = cli_store(c)))
+            rc = review_interactive(st, reviewer);
+        else
+            rc = 1;
     } else if (!strcmp(sub, "list") && !nids) {
         rc = (st = cli_store(c)) ? review_list(st, status, json) : 1;
     } else if (!strcmp(sub, "show") && nids == 1) {
         int64_t id;
         char err[ERR_LEN];
-        if (parse_id(ids[0], &id)) rc = cli_error("review show: '%s' is not an output id", ids[0]);
-        else if (!(st = cli_store(c))) rc = 1;
-        else rc = review_print(st, id, stdout, err) ? cli_error("review show: %s", err) : 0;
+        if (parse_id(ids[0], &id))
+            rc = cli_error("review show: '%s' is not an output id", ids[0]);
+        else if (!(st = cli_store(c)))
+            rc = 1;
+        else
+            rc = review_print(st, id, stdout, err) ? cli_error("review show: %s", err) : 0;
     } else if ((!strcmp(sub, "approve") || !strcmp(sub, "reject")) && nids >= 1) {
         rc = (st = cli_store(c)) ? review_apply(st, ids, nids, reviewer, sub, note, NULL) : 1;
     } else if (!strcmp(sub, "note") && nids >= 1 && note) {

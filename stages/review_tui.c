@@ -99,8 +99,8 @@ static void raw_mode(int on) {
 
 /* Draw output id: header, provenance, then the text with the prompt
 ** highlighted. */
-static int draw(store *st, int64_t id, size_t pos, size_t n, const char *reviewer,
-                const char *msg, char *err) {
+static int draw(store *st, int64_t id, size_t pos, size_t n, const char *reviewer, const char *msg,
+                char *err) {
     sqlite3_stmt *s;
     if (store_prepare(st,
                       "SELECT COALESCE(recipe_name, '-'), model_source, COALESCE(checkpoint_id, 0),"
@@ -135,8 +135,8 @@ static int draw(store *st, int64_t id, size_t pos, size_t n, const char *reviewe
     printf(PROMPT_STYLE "%s" RESET "%s\n\n", prompt, sqlite3_column_text(s, 4));
     if (msg && *msg) printf("%s\n", msg);
     printf(BOLD "[a]" RESET "pprove  " BOLD "[r]" RESET "eject  " BOLD "[e]" RESET "dit  " BOLD
-           "[n]" RESET "ote  " BOLD "[s]" RESET "kip  " BOLD "[b]" RESET "ack  " BOLD
-           "[q]" RESET "uit\n");
+                "[n]" RESET "ote  " BOLD "[s]" RESET "kip  " BOLD "[b]" RESET "ack  " BOLD
+                "[q]" RESET "uit\n");
     fflush(stdout);
     free(text);
     sqlite3_finalize(s);
@@ -168,8 +168,7 @@ static int edit_text(const char *text, char **out, char *err) {
         _exit(127);
     }
     int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-        WEXITSTATUS(status)) {
+    if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
         unlink(path);
         return err_set(err, "the editor failed; nothing changed");
     }
@@ -180,7 +179,8 @@ static int edit_text(const char *text, char **out, char *err) {
         FILE *m = open_memstream(&buf, &len);
         char chunk[4096];
         size_t got;
-        while ((got = fread(chunk, 1, sizeof chunk, f))) fwrite(chunk, 1, got, m);
+        while ((got = fread(chunk, 1, sizeof chunk, f)))
+            fwrite(chunk, 1, got, m);
         fclose(m);
         fclose(f);
     }
@@ -219,7 +219,8 @@ int review_interactive(store *st, const char *reviewer) {
     }
     int64_t cursor = get_cursor(st, reviewer);
     size_t pos = 0;
-    while (pos < q.n && q.ids[pos] < cursor) pos++;
+    while (pos < q.n && q.ids[pos] < cursor)
+        pos++;
     if (pos == q.n) pos = 0;
     tcgetattr(STDIN_FILENO, &saved_tio);
     raw_mode(1);
@@ -251,7 +252,9 @@ int review_interactive(store *st, const char *reviewer) {
             raw_mode(1);
             if (!bad && edited) bad = record(st, id, reviewer, "edit", NULL, edited, err);
             snprintf(msg, sizeof msg, "%s%s" RESET, bad ? RED : GREEN,
-                     bad ? err : edited ? "edit saved beside the original" : "no change");
+                     bad      ? err
+                     : edited ? "edit saved beside the original"
+                              : "no change");
             free(text);
             free(edited);
         } else if (ch == 'n') {
@@ -276,8 +279,7 @@ int review_interactive(store *st, const char *reviewer) {
         save_cursor(st, reviewer, q.ids[q.n - 1] + 1);
         printf("\033[H\033[2JNo more pending outputs for %s.\n", reviewer);
     } else {
-        printf("\nStopped at output %lld; `quill review` resumes here.\n",
-               (long long)q.ids[pos]);
+        printf("\nStopped at output %lld; `quill review` resumes here.\n", (long long)q.ids[pos]);
     }
     raw_mode(0);
     free(q.ids);

@@ -34,13 +34,12 @@ static int run_ingest(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err)
     ingest_result res;
     if (stage_ingest(st, &o, r->ingest.paths.v, (int)r->ingest.paths.n, &res, err)) return -1;
     int rc = 0;
-    if (res.n_errors)
-        rc = err_set(err, "%s: %s", res.errors[0].source, res.errors[0].reason);
+    if (res.n_errors) rc = err_set(err, "%s: %s", res.errors[0].source, res.errors[0].reason);
     for (int i = 0; i < res.n_skips; i++)
         printf("  skipped %s: %s\n", res.skips[i].source, res.skips[i].reason);
-    json_t *o_json = json_pack("{s:i,s:i,s:i,s:s}", "added", res.added, "duplicates",
-                               res.duplicates, "skipped", res.n_skips, "content_hash",
-                               res.content_hash);
+    json_t *o_json =
+        json_pack("{s:i,s:i,s:i,s:s}", "added", res.added, "duplicates", res.duplicates, "skipped",
+                  res.n_skips, "content_hash", res.content_hash);
     ctx->result_json = json_dumps(o_json, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o_json);
     printf("  added %d, duplicates %d, skipped %d\n", res.added, res.duplicates, res.n_skips);
@@ -49,11 +48,8 @@ static int run_ingest(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err)
 }
 
 const run_stage_fn run_stages[RCP_N_STAGES] = {
-    [RCP_INGEST] = run_ingest,
-    [RCP_TOKENIZE] = NULL,
-    [RCP_GROUP] = NULL,
-    [RCP_TRAIN] = NULL,
-    [RCP_GENERATE] = NULL,
+    [RCP_INGEST] = run_ingest, [RCP_TOKENIZE] = NULL, [RCP_GROUP] = NULL,
+    [RCP_TRAIN] = NULL,        [RCP_GENERATE] = NULL,
 };
 
 /* ---- identities ---- */
@@ -87,7 +83,8 @@ static int hash_tree(hash_state *h, const char *path, const char *rel, char *err
     hash_update(h, rel, strlen(rel) + 1);
     static char buf[1 << 16];
     size_t got;
-    while ((got = fread(buf, 1, sizeof buf, f))) hash_update(h, buf, got);
+    while ((got = fread(buf, 1, sizeof buf, f)))
+        hash_update(h, buf, got);
     int bad = ferror(f);
     fclose(f);
     hash_update(h, "", 1);
@@ -118,8 +115,10 @@ static int stage_inputs(const rcp_recipe *r, int stage, char out[HASH_HEX_LEN], 
     } else if (stage == RCP_TOKENIZE) {
         snprintf(probe, sizeof probe, "%s/vocab.json", r->model.from ? r->model.from : "");
         struct stat sb;
-        if (r->tokenize.model) one[0] = r->tokenize.model, n = 1;
-        else if (r->model.from && !stat(probe, &sb)) one[0] = r->model.from, n = 1;
+        if (r->tokenize.model)
+            one[0] = r->tokenize.model, n = 1;
+        else if (r->model.from && !stat(probe, &sb))
+            one[0] = r->model.from, n = 1;
     } else if ((stage == RCP_TRAIN || stage == RCP_GENERATE) && r->model.from) {
         one[0] = r->model.from, n = 1;
     }
@@ -134,7 +133,8 @@ static int stage_identity(const rcp_recipe *r, int i, char prev[HASH_HEX_LEN],
     if (stage_inputs(r, i, inputs, err)) return err_prefix(err, "%s", rcp_stage_names[i]);
     hash_state *h = hash_begin();
     const char *parts[] = {rcp_stage_names[i], r->params_hash[i], prev, inputs};
-    for (size_t k = 0; k < 4; k++) hash_update(h, parts[k], strlen(parts[k]) + 1);
+    for (size_t k = 0; k < 4; k++)
+        hash_update(h, parts[k], strlen(parts[k]) + 1);
     hash_end(h, identity);
     memcpy(prev, identity, HASH_HEX_LEN);
     return 0;
@@ -174,8 +174,10 @@ static int exec_bind(store *st, const char *sql, const char *types, char *err, .
     va_list ap;
     va_start(ap, err);
     for (int i = 0; types[i]; i++) {
-        if (types[i] == 's') sqlite3_bind_text(s, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
-        else sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
+        if (types[i] == 's')
+            sqlite3_bind_text(s, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+        else
+            sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
     }
     va_end(ap);
     int rc = sqlite3_step(s);
@@ -248,8 +250,9 @@ int run_recipe(store *st, const rcp_recipe *r, const run_stage_fn *table, const 
         char *done = find_done(st, r->name, i, identity, err);
         if (o->from >= 0 && i < o->from) {
             if (!done) {
-                rc = err_set(err, "--from %s: %s has not run with these parameters yet; run "
-                                  "without --from",
+                rc = err_set(err,
+                             "--from %s: %s has not run with these parameters yet; run "
+                             "without --from",
                              rcp_stage_names[o->from], name);
                 break;
             }
@@ -273,7 +276,8 @@ int run_recipe(store *st, const rcp_recipe *r, const run_stage_fn *table, const 
         char started[32];
         now_iso(started);
         stage_ctx ctx = {run_id, i, identity, {0}, NULL};
-        for (int k = 0; k < RCP_N_STAGES; k++) ctx.results[k] = results[k];
+        for (int k = 0; k < RCP_N_STAGES; k++)
+            ctx.results[k] = results[k];
         if (table[i](st, r, &ctx, err)) {
             free(ctx.result_json);
             rc = err_prefix(err, "%s", name);
@@ -291,7 +295,8 @@ int run_recipe(store *st, const rcp_recipe *r, const run_stage_fn *table, const 
         memcpy(err, e2, ERR_LEN);
         rc = -1;
     }
-    for (int i = 0; i < RCP_N_STAGES; i++) free(results[i]);
+    for (int i = 0; i < RCP_N_STAGES; i++)
+        free(results[i]);
     return rc;
 }
 
@@ -341,8 +346,10 @@ int cmd_run(cli *c, int argc, char **argv) {
     int rc = 1;
     store *st = recipe_store(c, r);
     if (st) {
-        if (run_recipe(st, r, run_stages, &o, err)) rc = cli_error("run %s: %s", r->name, err);
-        else rc = 0;
+        if (run_recipe(st, r, run_stages, &o, err))
+            rc = cli_error("run %s: %s", r->name, err);
+        else
+            rc = 0;
         if (!rc && r->enabled[RCP_GENERATE])
             printf("outputs wait for review: quill review (or quill review list)\n");
     }
@@ -411,7 +418,8 @@ int cmd_status(cli *c, int argc, char **argv) {
         rcp_free(r);
         return 1;
     }
-    if (r) status_recipe(st, r);
+    if (r)
+        status_recipe(st, r);
     else {
         sqlite3_stmt *s;
         if (!store_prepare(st,
@@ -433,9 +441,18 @@ int cmd_status(cli *c, int argc, char **argv) {
            count(st, "SELECT COALESCE(SUM(n_train + n_eval), 0) FROM block_sets", NULL),
            count(st, "SELECT COALESCE(MAX(step), 0) FROM train_logs", NULL));
     printf("outputs pending %lld, approved %lld, rejected %lld\n",
-           count(st, "SELECT COUNT(*) FROM outputs WHERE status = 'pending' AND (?1 IS NULL OR recipe_name = ?1)", name),
-           count(st, "SELECT COUNT(*) FROM outputs WHERE status = 'approved' AND (?1 IS NULL OR recipe_name = ?1)", name),
-           count(st, "SELECT COUNT(*) FROM outputs WHERE status = 'rejected' AND (?1 IS NULL OR recipe_name = ?1)", name));
+           count(st,
+                 "SELECT COUNT(*) FROM outputs WHERE status = 'pending' AND (?1 IS NULL OR "
+                 "recipe_name = ?1)",
+                 name),
+           count(st,
+                 "SELECT COUNT(*) FROM outputs WHERE status = 'approved' AND (?1 IS NULL OR "
+                 "recipe_name = ?1)",
+                 name),
+           count(st,
+                 "SELECT COUNT(*) FROM outputs WHERE status = 'rejected' AND (?1 IS NULL OR "
+                 "recipe_name = ?1)",
+                 name));
     rcp_free(r);
     return 0;
 }

@@ -63,10 +63,10 @@
 
 typedef struct stage_ctx {
     int64_t recipe_run_id;
-    int stage;                          /* RCP_* */
-    const char *identity;               /* this stage's identity */
-    const char *results[RCP_N_STAGES];  /* result_json of earlier stages, NULL if disabled */
-    char *result_json;                  /* out: malloc'd JSON object (NULL: "{}") */
+    int stage;                         /* RCP_* */
+    const char *identity;              /* this stage's identity */
+    const char *results[RCP_N_STAGES]; /* result_json of earlier stages, NULL if disabled */
+    char *result_json;                 /* out: malloc'd JSON object (NULL: "{}") */
 } stage_ctx;
 
 typedef int (*run_stage_fn)(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err);

@@ -80,7 +80,8 @@ static void test_example(void) {
     CHECK_EQ_INT(r->review.min_approvals, 1);
     CHECK_STR(r->publish.out, "recipes/out/poems.md");
     CHECK_STR(r->publish.format, "md");
-    for (int i = 0; i < RCP_N_STAGES; i++) CHECK(r->enabled[i]);
+    for (int i = 0; i < RCP_N_STAGES; i++)
+        CHECK(r->enabled[i]);
     /* paths in the parameters are as written, not resolved */
     CHECKF(strstr(r->params_json[RCP_INGEST], "\"corpora/frankenstein.txt\"") != NULL, "%s",
            r->params_json[RCP_INGEST]);
@@ -176,8 +177,10 @@ static void test_errors(void) {
     expect_err(y, "recipe.yaml:3:21: train.batch_size: expected an integer in 1..1048576, got 0");
     snprintf(y, sizeof y, "%strain: {warmup_steps: -5}\n", m);
     expect_err(y, "recipe.yaml:3:23: train.warmup_steps: expected an integer >= 0, got -5");
-    snprintf(y, sizeof y, "%sgenerate:\n  - {prompts: [a], min_new_tokens: 30, "
-                          "max_new_tokens: 10}\n", m);
+    snprintf(y, sizeof y,
+             "%sgenerate:\n  - {prompts: [a], min_new_tokens: 30, "
+             "max_new_tokens: 10}\n",
+             m);
     expect_err(y, "recipe.yaml:4:5: generate[0]: min_new_tokens (30) exceeds max_new_tokens "
                   "(10)");
     expect_err("name: t\nmodel: {init: {n_head: 5}}\n",
@@ -220,7 +223,8 @@ static void test_hashes(void) {
     CHECKF(!rcp_parse(y1, strlen(y1), "r.yaml", &a, err), "%s", err);
     CHECKF(!rcp_parse(y2, strlen(y2), "sub/r.yaml", &b, err), "%s", err);
     if (!a || !b) return;
-    for (int i = 0; i < RCP_GENERATE; i++) CHECK_STR(a->params_hash[i], b->params_hash[i]);
+    for (int i = 0; i < RCP_GENERATE; i++)
+        CHECK_STR(a->params_hash[i], b->params_hash[i]);
     CHECK(strcmp(a->params_hash[RCP_GENERATE], b->params_hash[RCP_GENERATE]) != 0);
     rcp_free(b);
     /* reordering keys or writing a default explicitly changes nothing */
@@ -228,7 +232,8 @@ static void test_hashes(void) {
                      "train: {epochs: 1.0, batch_size: 8}\ngenerate:\n  - {top_k: 5, prompts: "
                      "[x]}\n";
     CHECKF(!rcp_parse(y3, strlen(y3), "r.yaml", &b, err), "%s", err);
-    for (int i = 0; i < RCP_N_STAGES; i++) CHECK_STR(a->params_hash[i], b->params_hash[i]);
+    for (int i = 0; i < RCP_N_STAGES; i++)
+        CHECK_STR(a->params_hash[i], b->params_hash[i]);
     rcp_free(b);
     /* a different model changes train and generate, not ingest */
     const char *y4 = "model: {from: n}\nname: t\ningest: {paths: [a]}\n"

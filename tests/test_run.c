@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static char ran[256];    /* stage initials in the order they ran */
+static char ran[256]; /* stage initials in the order they ran */
 static int fail_stage = -1;
 static char seen_train[256]; /* what generate saw of train's result */
 
