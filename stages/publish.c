@@ -86,18 +86,12 @@ static int gather(store *st, const char *recipe_name, items *out, char *err) {
 /* The provenance of one output as a JSON object (jsonl format). */
 static json_t *provenance(store *st, const item *it, char *err) {
     sqlite3_stmt *s;
-    if (store_prepare(st,
-                      "SELECT recipe_name, recipe_run_id, checkpoint_id, model_source, prompt, "
-                      "continuation, text, params_json, seed, finish_reason, created_at "
-                      "FROM outputs WHERE id = ?",
-                      &s, err))
+    if (review_fetch(st,
+                     "SELECT recipe_name, recipe_run_id, checkpoint_id, model_source, prompt, "
+                     "continuation, text, params_json, seed, finish_reason, created_at "
+                     "FROM outputs WHERE id = ?",
+                     it->id, &s, err))
         return NULL;
-    sqlite3_bind_int64(s, 1, it->id);
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_finalize(s);
-        err_set(err, "output %lld vanished", (long long)it->id);
-        return NULL;
-    }
 #define TXT(i)                                                                                     \
     (sqlite3_column_type(s, i) == SQLITE_NULL                                                      \
          ? json_null()                                                                             \

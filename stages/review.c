@@ -32,12 +32,7 @@ int review_verdict(store *st, int64_t id, const char **status, int *approvals, i
         "                 WHERE recipe_name = o.recipe_name), 1) "
         "FROM outputs o WHERE o.id = ?1";
     sqlite3_stmt *s;
-    if (store_prepare(st, sql, &s, err)) return -1;
-    sqlite3_bind_int64(s, 1, id);
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_finalize(s);
-        return err_set(err, "no output with id %lld", (long long)id);
-    }
+    if (review_fetch(st, sql, id, &s, err)) return -1;
     int rejects = sqlite3_column_int(s, 0), ok = sqlite3_column_int(s, 1),
         need = sqlite3_column_int(s, 2);
     sqlite3_finalize(s);
@@ -81,20 +76,24 @@ int review_set_rule(store *st, const char *recipe_name, int64_t min_approvals, c
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+int review_fetch(store *st, const char *sql, int64_t id, sqlite3_stmt **s, char *err) {
+    if (store_prepare(st, sql, s, err)) return -1;
+    sqlite3_bind_int64(*s, 1, id);
+    if (sqlite3_step(*s) == SQLITE_ROW) return 0;
+    sqlite3_finalize(*s);
+    *s = NULL;
+    return err_set(err, "no output with id %lld", (long long)id);
+}
+
 int review_text(store *st, int64_t id, char **text, int *edited, char *err) {
     sqlite3_stmt *s;
-    if (store_prepare(st,
-                      "SELECT COALESCE((SELECT edited_text FROM reviews WHERE output_id = o.id "
-                      "AND verdict = 'edit' ORDER BY id DESC LIMIT 1), o.text), "
-                      "EXISTS (SELECT 1 FROM reviews WHERE output_id = o.id AND verdict = 'edit') "
-                      "FROM outputs o WHERE o.id = ?",
-                      &s, err))
+    if (review_fetch(st,
+                     "SELECT COALESCE((SELECT edited_text FROM reviews WHERE output_id = o.id "
+                     "AND verdict = 'edit' ORDER BY id DESC LIMIT 1), o.text), "
+                     "EXISTS (SELECT 1 FROM reviews WHERE output_id = o.id AND verdict = 'edit') "
+                     "FROM outputs o WHERE o.id = ?",
+                     id, &s, err))
         return -1;
-    sqlite3_bind_int64(s, 1, id);
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_finalize(s);
-        return err_set(err, "no output with id %lld", (long long)id);
-    }
     *text = strdup((const char *)sqlite3_column_text(s, 0));
     if (edited) *edited = sqlite3_column_int(s, 1);
     sqlite3_finalize(s);
@@ -201,17 +200,12 @@ static int review_list(store *st, const char *status, int json) {
 /* Print one output in full with its reviews. */
 int review_print(store *st, int64_t id, FILE *f, char *err) {
     sqlite3_stmt *s;
-    if (store_prepare(st,
-                      "SELECT status, COALESCE(recipe_name, '-'), model_source, "
-                      "COALESCE(checkpoint_id, 0), prompt, continuation, params_json, seed, "
-                      "finish_reason, created_at FROM outputs WHERE id = ?",
-                      &s, err))
+    if (review_fetch(st,
+                     "SELECT status, COALESCE(recipe_name, '-'), model_source, "
+                     "COALESCE(checkpoint_id, 0), prompt, continuation, params_json, seed, "
+                     "finish_reason, created_at FROM outputs WHERE id = ?",
+                     id, &s, err))
         return -1;
-    sqlite3_bind_int64(s, 1, id);
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_finalize(s);
-        return err_set(err, "no output with id %lld", (long long)id);
-    }
     const char *status;
     int ok, need;
     if (review_verdict(st, id, &status, &ok, &need, err)) {

@@ -42,6 +42,11 @@ int review_text(store *st, int64_t id, char **text, int *edited, char *err);
 int review_add(store *st, int64_t id, const char *reviewer, const char *verdict, const char *note,
                const char *edited_text, char *err);
 
+/* Prepare sql (its one parameter: the output id), bind id and step to the
+** row; fails with "no output with id N" when there is none.  The caller
+** finalizes *s. */
+int review_fetch(store *st, const char *sql, int64_t id, sqlite3_stmt **s, char *err);
+
 /* Print output id in full with its reviews. */
 int review_print(store *st, int64_t id, FILE *f, char *err);
 

@@ -102,16 +102,11 @@ static void raw_mode(int on) {
 static int draw(store *st, int64_t id, size_t pos, size_t n, const char *reviewer, const char *msg,
                 char *err) {
     sqlite3_stmt *s;
-    if (store_prepare(st,
-                      "SELECT COALESCE(recipe_name, '-'), model_source, COALESCE(checkpoint_id, 0),"
-                      " prompt, continuation, params_json, seed FROM outputs WHERE id = ?",
-                      &s, err))
+    if (review_fetch(st,
+                     "SELECT COALESCE(recipe_name, '-'), model_source, COALESCE(checkpoint_id, 0),"
+                     " prompt, continuation, params_json, seed FROM outputs WHERE id = ?",
+                     id, &s, err))
         return -1;
-    sqlite3_bind_int64(s, 1, id);
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_finalize(s);
-        return err_set(err, "no output with id %lld", (long long)id);
-    }
     const char *status;
     int ok, need, edited;
     char *text = NULL;

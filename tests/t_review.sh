@@ -6,6 +6,8 @@
 # in tmux.
 . "$ROOT/tests/lib.sh"
 
+# wait for a closing quill's checkpoint instead of failing with "locked"
+sqlite3() { command sqlite3 -cmd ".timeout 5000" "$@"; }
 Q() { "$QUILL_ASAN" --db rev.db "$@"; }
 sql() { sqlite3 rev.db "$@"; }
 # add_output ID RECIPE PROMPT CONTINUATION
@@ -84,6 +86,10 @@ assert rows[0]['recipe'] == 'r1' and rows[0]['model'] == 'models/gpt2' and rows[
 check "same set again says so" bash -c "'$QUILL_ASAN' --db rev.db publish --out again.txt | grep -q 'already published as publication 2'"
 check "txt format" grep -qx "Two roads diverged one" again.txt
 check "publications recorded" [ "$(sql "SELECT COUNT(*) || ':' || group_concat(format) FROM publications")" = "3:md,jsonl,txt" ]
+check "publication says what and where" [ "$(sql "SELECT output_ids || ' ' || out_path FROM publications WHERE id = 1")" = "[1,2,4] out.md" ]
+printf 'name: r1\nmodel: {from: m}\npublish: {out: r1.md}\n' > r1.yaml
+check "publish --recipe" Q publish --recipe r1.yaml
+check "only that recipe's outputs" [ "$(grep -c '^## ' r1.md)" = 2 ] && grep -q "Once upon a better time" r1.md && ! grep -q "It was a dark two" r1.md
 check "no temp files left" bash -c "! ls | grep -q tmp"
 
 # nothing approved: nothing written
@@ -98,7 +104,7 @@ check "empty file" [ -f empty.txt ] && [ ! -s empty.txt ]
 expect_fail "bad format" "must be txt, md or jsonl" Q publish --out x --format pdf
 expect_fail "missing out" "--out FILE is required" Q publish
 expect_fail "unwritable dir" "no-such-dir" Q publish --out no-such-dir/x.md
-check "failed publish is not recorded" [ "$(sql "SELECT COUNT(*) FROM publications")" = 3 ]
+check "failed publish is not recorded" [ "$(sql "SELECT COUNT(*) FROM publications")" = 4 ]
 
 # --- the interactive reviewer, driven in tmux ---
 rm -f tui.db
@@ -152,6 +158,7 @@ TM send-keys -t rev r
 check "reject moves on" wait_for "output 3  (2 of 2)"
 TM send-keys -t rev a
 check "end of queue" wait_for "No more pending outputs for carol"
+check "quits at the end" wait_for "EXITED"
 TM kill-server
 check "2 rejected, 3 approved" [ "$(sqlite3 tui.db "SELECT group_concat(status) FROM (SELECT status FROM outputs ORDER BY id)")" = "approved,rejected,approved" ]
 check "published from tui reviews" bash -c "'$QUILL' --db tui.db publish --out tui.txt && [ \"\$(cat tui.txt)\" = \"\$(printf 'PROMPT1 continued1\n\nPROMPT3 continued3')\" ]"
