@@ -404,9 +404,14 @@ static json_t *to_enum(pctx *p, const yaml_node_t *n, const field *f, const char
         }
     }
     char list[256];
-    snprintf(list, sizeof list, "%s", f->choices);
-    for (char *q = list; *q; q++)
-        if (*q == '|') *q = ',';
+    size_t j = 0;
+    for (const char *c = f->choices; *c && j + 3 < sizeof list; c++) {
+        if (*c == '|')
+            list[j++] = ',', list[j++] = ' ';
+        else
+            list[j++] = *c;
+    }
+    list[j] = 0;
     perr(p, n, where, "expected one of %s, got %s%s%s", list,
          n->type == YAML_SCALAR_NODE ? "'" : "",
          n->type == YAML_SCALAR_NODE ? scalar(n) : node_kind(n),

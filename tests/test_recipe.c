@@ -8,6 +8,7 @@
 #include "err.h"
 #include "test.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 
 static const char *example =
@@ -163,7 +164,7 @@ static void test_errors(void) {
     expect_err(y, "recipe.yaml:4:36: generate[0].bad_words_ids[0]: expected a list, got a "
                   "scalar");
     snprintf(y, sizeof y, "%sgroup: {mode: documents}\n", m);
-    expect_err(y, "recipe.yaml:3:15: group.mode: expected one of document,lines, got "
+    expect_err(y, "recipe.yaml:3:15: group.mode: expected one of document, lines, got "
                   "'documents'");
     snprintf(y, sizeof y, "%strain: 3\n", m);
     expect_err(y, "recipe.yaml:3:8: train: expected a mapping of keys, got a scalar");
@@ -245,6 +246,39 @@ static void test_hashes(void) {
     rcp_free(a);
 }
 
+/* Mangled recipes never crash, and every failure names its position. */
+static void test_mangled(void) {
+    static const char alphabet[] = ":-[]{}\"'#!&*|>%@`\n \t,?09azé\x01";
+    size_t n = strlen(example), bad = 0, failed = 0;
+    char *buf = malloc(n + 16);
+    uint64_t x = 88172645463325252ull;
+    for (int iter = 0; iter < 3000; iter++) {
+        memcpy(buf, example, n + 1);
+        size_t len = n;
+        for (int k = 0; k < 1 + iter % 4; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t pos = (size_t)(x >> 8) % len;
+            char c = alphabet[(x >> 40) % (sizeof alphabet - 1)];
+            if (x & 1)
+                buf[pos] = c;
+            else
+                memmove(buf + pos, buf + pos + 1, len-- - pos);
+        }
+        char err[ERR_LEN] = "";
+        rcp_recipe *r = NULL;
+        if (rcp_parse(buf, len, "recipe.yaml", &r, err)) {
+            failed++;
+            int line, col;
+            if (sscanf(err, "recipe.yaml:%d:%d: ", &line, &col) != 2 || line < 1 || col < 1)
+                bad++, printf("  no position: %s\n", err);
+        }
+        rcp_free(r);
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECKF(failed > 1000 && failed < 3000, "%zu of 3000 failed", failed);
+    free(buf);
+}
+
 /* Every bundled recipe parses. */
 static void test_bundled(void) {
     const char *names[] = {"recipes/quickstart.yaml", "recipes/distilgpt2-frankenstein.yaml",
@@ -279,6 +313,7 @@ int main(void) {
     RUN(test_lists_and_init);
     RUN(test_errors);
     RUN(test_hashes);
+    RUN(test_mangled);
     RUN(test_bundled);
     RUN(test_load);
     return TEST_SUMMARY();
