@@ -143,7 +143,7 @@ static const field train_fields[] = {
      1 << 20, 0, NULL, NULL, 0},
     {"learning_rate", F_FLOAT, O(rcp_train, learning_rate), "5e-05", 0, 10, 1, NULL, NULL, 0},
     {"lr_scheduler", F_ENUM, O(rcp_train, lr_scheduler), "\"linear\"", NOLIM,
-     "linear|constant|constant_with_warmup|cosine", NULL, 0},
+     "linear|constant|cosine", NULL, 0},
     {"warmup_steps", F_INT, O(rcp_train, warmup_steps), "0", NONNEG, NULL, NULL, 0},
     {"weight_decay", F_FLOAT, O(rcp_train, weight_decay), "0.0", 0, 10, 0, NULL, NULL, 0},
     {"adam_beta1", F_FLOAT, O(rcp_train, adam_beta1), "0.9", 0, 1, 0, NULL, NULL, 0},
@@ -152,7 +152,7 @@ static const field train_fields[] = {
     {"max_grad_norm", F_FLOAT, O(rcp_train, max_grad_norm), "1.0", 0, 1e9, 0, NULL, NULL, 0},
     {"seed", F_INT, O(rcp_train, seed), "null", 0, 4294967295.0, 0, NULL, NULL, 0},
     {"shuffle", F_BOOL, O(rcp_train, shuffle), "true", NOLIM, NULL, NULL, 0},
-    {"dropout", F_FLOAT, O(rcp_train, dropout), "0.1", 0, 0.99, 0, NULL, NULL, 0},
+    {"dropout", F_FLOAT, O(rcp_train, dropout), "null", 0, 0.99, 0, NULL, NULL, 0},
     {"logging_steps", F_INT, O(rcp_train, logging_steps), "500", POS, NULL, NULL, 0},
     {"save_steps", F_INT, O(rcp_train, save_steps), "500", POS, NULL, NULL, 0},
     {"save_total_limit", F_INT, O(rcp_train, save_total_limit), "0", NONNEG, NULL, NULL, 0},
@@ -163,7 +163,7 @@ static const field gen_fields[] = {
     {"prompts", F_STRV, O(rcp_gen, prompts), "[]", 1, 1e9, 0, NULL, NULL, 1},
     {"num_return_sequences", F_INT, O(rcp_gen, num_return_sequences), "1", 1, 100000, 0, NULL, NULL,
      0},
-    {"max_new_tokens", F_INT, O(rcp_gen, max_new_tokens), "20", 1, 1 << 20, 0, NULL, NULL, 0},
+    {"max_new_tokens", F_INT, O(rcp_gen, max_new_tokens), "null", 1, 1 << 20, 0, NULL, NULL, 0},
     {"max_length", F_INT, O(rcp_gen, max_length), "null", 1, 1 << 20, 0, NULL, NULL, 0},
     {"min_new_tokens", F_INT, O(rcp_gen, min_new_tokens), "0", 0, 1 << 20, 0, NULL, NULL, 0},
     {"do_sample", F_BOOL, O(rcp_gen, do_sample), "true", NOLIM, NULL, NULL, 0},
@@ -189,12 +189,12 @@ static const field gen_fields[] = {
 
 static int check_gen(const void *base, char *msg, size_t n) {
     const rcp_gen *g = base;
-    if (g->max_length && g->min_new_tokens >= g->max_length) {
+    if (!g->max_new_tokens && g->max_length && g->min_new_tokens >= g->max_length) {
         snprintf(msg, n, "min_new_tokens (%lld) must be below max_length (%lld)",
                  (long long)g->min_new_tokens, (long long)g->max_length);
         return -1;
     }
-    if (!g->max_length && g->min_new_tokens > g->max_new_tokens) {
+    if (g->max_new_tokens && g->min_new_tokens > g->max_new_tokens) {
         snprintf(msg, n, "min_new_tokens (%lld) exceeds max_new_tokens (%lld)",
                  (long long)g->min_new_tokens, (long long)g->max_new_tokens);
         return -1;
@@ -729,6 +729,7 @@ static char *canonical(json_t *v) {
 /* Seeds left unset take the recipe's; publish's format its out's extension. */
 static void resolve_defaults(rcp_recipe *r, json_t *root) {
     json_t *tr = json_object_get(root, "train");
+    if (json_is_null(json_object_get(tr, "dropout"))) r->train.dropout = -1;
     if (json_is_null(json_object_get(tr, "seed"))) {
         r->train.seed = r->seed;
         json_object_set_new(tr, "seed", json_integer(r->seed));

@@ -94,12 +94,12 @@ typedef struct rcp_train {
     int64_t max_steps; /* -1: from epochs */
     int64_t batch_size, gradient_accumulation_steps;
     double learning_rate;
-    char *lr_scheduler; /* linear | constant | constant_with_warmup | cosine */
+    char *lr_scheduler; /* linear | constant | cosine */
     int64_t warmup_steps;
     double weight_decay, adam_beta1, adam_beta2, adam_epsilon, max_grad_norm;
     int64_t seed; /* defaults to the recipe's seed */
     int shuffle;
-    double dropout;
+    double dropout;                                      /* -1: unset, the model config's */
     int64_t logging_steps, save_steps, save_total_limit; /* limit 0: keep all */
     char *export; /* HF directory to write the final model to (resolved), or NULL */
 } rcp_train;
@@ -107,8 +107,9 @@ typedef struct rcp_train {
 typedef struct rcp_gen {
     int present;
     rcp_strv prompts;
-    int64_t num_return_sequences, max_new_tokens;
-    int64_t max_length; /* 0: unset (max_new_tokens rules) */
+    int64_t num_return_sequences;
+    int64_t max_new_tokens; /* 0: unset (max_length rules; it wins when both are set) */
+    int64_t max_length;     /* 0: unset (the generator's default) */
     int64_t min_new_tokens;
     int do_sample;
     double temperature;
