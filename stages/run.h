@@ -39,19 +39,38 @@
 **   - on failure fill err and return -1 (the runner records the recipe run
 **     as failed and stops).
 ** Results each stage is expected to return (keys the next stage reads):
-**   ingest:   {"added","duplicates","skipped","content_hash","doc_ids":[...]}
-**             (doc_ids: every document the paths produced, new or not;
-**             NOTE ingest_result has no ids yet: until it does, the adapter
-**             here returns no doc_ids and tokenize should take every
-**             document whose hash is in the run -- see run_ingest in run.c)
-**   tokenize: {"tokenizer_id", "n_tokens", "doc_ids":[...]}  (doc_tokens rows)
-**   group:    {"block_set_id", "n_train", "n_eval"}
-**   train:    {"train_run_id", "checkpoint_id", "steps", "final_loss"}
-**   generate: {"output_ids":[...], "n_outputs"}; outputs rows carry
-**             recipe_run_id = ctx->recipe_run_id and recipe_name = r->name
-**             so review_rules apply to them.
-** generate's model: ctx->results[RCP_TRAIN]'s checkpoint_id when the recipe
-** trains, else r->model.from.
+**   ingest:   {"added","duplicates","skipped","content_hash"} (wired, run.c)
+**   tokenize: {"tokenizer_id","n_done"}
+**   group:    {"block_set_id","created"}
+**   train:    {"train_run_id","checkpoint_id","steps","final_loss"}
+**   generate: {"n_outputs"}
+** Adapters for the functions on the other branches (as of this writing):
+**   tokenize: stage_tokenize(st, tok_dir, &n_done, &tokenizer_id, err) with
+**     tok_dir = r->tokenize.model, else r->model.from when it holds
+**     vocab.json, else NULL (bundled).
+**   group: group_defaults(&p); p.block_size = r->group.block_size; p.mode =
+**     "lines" ? GROUP_LINES : GROUP_DOCUMENT; p.eval_fraction; p.seed =
+**     r->seed; stage_group_run(st, tok_dir, &p, &block_set_id, &created).
+**     NOTE: tokenize and group work on every document in the store, so two
+**     recipes sharing a store share one corpus; scoping them to the
+**     ingest result's documents needs doc ids from stage_ingest.
+**   train: train_params_default(&p) then every r->train field (grad_accum =
+**     gradient_accumulation_steps, scheduler from lr_scheduler, dropout -1
+**     = config's); train_source: model_dir = r->model.from, or init = a
+**     gpt_config from r->model.init; stage_train(st, &p, block_set_id from
+**     results[RCP_GROUP], &src, &res); export with the checkpoint helper
+**     when r->train.export is set.  train_stop (SIGINT) makes an
+**     interrupted stage fail; the next `quill run` resumes it (same
+**     identity, stage_train resumes from its checkpoint).
+**   generate: for each job r->generate[j]: gen_request_defaults(&q), prompts,
+**     num_return_sequences, seed; samp_params from the job (max_new_tokens
+**     0 -> -1 so max_length rules; max_length 0 -> keep the default;
+**     bad_words_ids/suppress_tokens flattened); cons_opts: words =
+**     banned_words, substring = match == "substring", case_sensitive and
+**     forbid_case_sensitive = case_sensitive, forbid_chars ("" -> NULL);
+**     stage_generate(st, model_dir, checkpoint, &q, ctx->recipe_run_id,
+**     r->name, NULL, NULL, err) with checkpoint = results[RCP_TRAIN]'s
+**     checkpoint_id when the recipe trains, else model_dir = r->model.from.
 */
 #ifndef QUILL_RUN_H
 #define QUILL_RUN_H
