@@ -119,10 +119,11 @@ EOS
 chmod +x ed.sh
 SOCK="quill-test-$$"
 TM() { tmux -L "$SOCK" "$@"; }
+trap 'tmux -L "$SOCK" kill-server 2>/dev/null; rm -rf "$SCRATCH"' EXIT
 screen() { TM capture-pane -p -t rev; }
-# wait_for TEXT: poll the pane until TEXT shows (5 s at most)
+# wait_for TEXT: poll the pane until TEXT shows (10 s at most)
 wait_for() {
-    for _ in $(seq 50); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done
+    for _ in $(seq 100); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done
     echo "--- screen:"; screen; return 1
 }
 start_tui() {
