@@ -12,6 +12,7 @@
 #include "err.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,13 @@ static void save_cursor(store *st, const char *reviewer, int64_t id) {
 }
 
 static struct termios saved_tio;
+
+/* Ctrl-C or a kill: give the terminal back as it was, then go.  Every
+** review is already committed, so nothing is lost. */
+static void on_signal(int sig) {
+    tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+    _exit(128 + sig);
+}
 
 static void raw_mode(int on) {
     if (on) {
@@ -218,6 +226,9 @@ int review_interactive(store *st, const char *reviewer) {
         pos++;
     if (pos == q.n) pos = 0;
     tcgetattr(STDIN_FILENO, &saved_tio);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
     raw_mode(1);
     char msg[ERR_LEN] = "";
     int rc = 0;

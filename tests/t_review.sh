@@ -161,7 +161,15 @@ TM send-keys -t rev a
 check "end of queue" wait_for "No more pending outputs for carol"
 check "quits at the end" wait_for "EXITED"
 TM kill-server
-check "2 rejected, 3 approved" [ "$(sqlite3 tui.db "SELECT group_concat(status) FROM (SELECT status FROM outputs ORDER BY id)")" = "approved,rejected,approved" ]
+# Ctrl-C gives the terminal back in its normal mode
+sqlite3 tui.db "INSERT INTO outputs (id, model_source, prompt, continuation, text, ids_json, params_json, seed, finish_reason) VALUES (4, 'ckpt', 'PROMPT4', ' more', 'PROMPT4 more', '[]', '{}', 4, 'length')"
+TM new-session -d -s rev -x 150 -y 40 \
+    "cd '$SCRATCH' && '$QUILL' --db tui.db review --reviewer carol; echo \"TTY:\$(stty -a | grep -Eo -- '-?icanon') rc=\$?\"; sleep 30"
+check "tui up again" wait_for "output 4  (1 of 1)"
+TM send-keys -t rev C-c
+check "terminal restored after Ctrl-C" wait_for "TTY:icanon"
+TM kill-server
+check "2 rejected, 3 approved" [ "$(sqlite3 tui.db "SELECT group_concat(status) FROM (SELECT status FROM outputs ORDER BY id)")" = "approved,rejected,approved,pending" ]
 check "published from tui reviews" bash -c "'$QUILL' --db tui.db publish --out tui.txt && [ \"\$(cat tui.txt)\" = \"\$(printf 'PROMPT1 continued1\n\nPROMPT3 continued3')\" ]"
 expect_fail "no terminal" "needs a terminal" bash -c "'$QUILL' --db tui.db review </dev/null"
 summary
