@@ -6,8 +6,10 @@
 #include "cli.h"
 #include "err.h"
 #include "hash.h"
+#include "group.h"
 #include "ingest.h"
 #include "review.h"
+#include "tokenize.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,6 +23,24 @@
 #include <time.h>
 
 /* ---- stage adapters ---- */
+
+/* Set ctx->result_json from a jansson object (consumed). */
+static int set_result(stage_ctx *ctx, json_t *o, char *err) {
+    ctx->result_json = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(o);
+    return ctx->result_json ? 0 : err_set(err, "out of memory");
+}
+
+/* The tokenizer directory: tokenize.model, else model.from when it has
+** vocab.json, else NULL (the bundled GPT-2 tokenizer). */
+static const char *tok_dir(const rcp_recipe *r) {
+    if (r->tokenize.model) return r->tokenize.model;
+    if (!r->model.from) return NULL;
+    char probe[4096];
+    struct stat sb;
+    snprintf(probe, sizeof probe, "%s/vocab.json", r->model.from);
+    return stat(probe, &sb) ? NULL : r->model.from;
+}
 
 /* ingest: the recipe's ingest section as ingest_opts; any unreadable path
 ** fails the stage (a recipe names its inputs, they must all be there). */
@@ -37,18 +57,59 @@ static int run_ingest(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err)
     if (res.n_errors) rc = err_set(err, "%s: %s", res.errors[0].source, res.errors[0].reason);
     for (int i = 0; i < res.n_skips; i++)
         printf("  skipped %s: %s\n", res.skips[i].source, res.skips[i].reason);
-    json_t *o_json =
-        json_pack("{s:i,s:i,s:i,s:s}", "added", res.added, "duplicates", res.duplicates, "skipped",
-                  res.n_skips, "content_hash", res.content_hash);
-    ctx->result_json = json_dumps(o_json, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o_json);
     printf("  added %d, duplicates %d, skipped %d\n", res.added, res.duplicates, res.n_skips);
+    if (!rc)
+        rc = set_result(ctx,
+                        json_pack("{s:i,s:i,s:i,s:s}", "added", res.added, "duplicates",
+                                  res.duplicates, "skipped", res.n_skips, "content_hash",
+                                  res.content_hash),
+                        err);
     ingest_result_free(&res);
     return rc;
 }
 
+/* tokenize: every document without ids under the recipe's tokenizer. */
+static int run_tokenize(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) {
+    int n_done = 0;
+    int64_t tokenizer_id = 0;
+    if (stage_tokenize(st, tok_dir(r), &n_done, &tokenizer_id, err)) return -1;
+    printf("  tokenized %d document%s\n", n_done, n_done == 1 ? "" : "s");
+    return set_result(
+        ctx, json_pack("{s:I,s:i}", "tokenizer_id", (json_int_t)tokenizer_id, "n_done", n_done),
+        err);
+}
+
+/* group: the corpus into blocks (stage_group_run tokenizes what it needs). */
+static int run_group(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) {
+    group_params p;
+    group_defaults(&p);
+    p.block_size = (int)r->group.block_size;
+    p.mode = !strcmp(r->group.mode, "lines") ? GROUP_LINES : GROUP_DOCUMENT;
+    p.eval_fraction = r->group.eval_fraction;
+    p.seed = (uint64_t)r->seed;
+    int64_t block_set_id = 0;
+    int created = 0;
+    if (stage_group_run(st, tok_dir(r), &p, &block_set_id, &created, err)) return -1;
+    sqlite3_stmt *s;
+    long long n_train = 0, n_eval = 0;
+    if (store_prepare(st, "SELECT n_train, n_eval FROM block_sets WHERE id = ?", &s, err))
+        return -1;
+    sqlite3_bind_int64(s, 1, block_set_id);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        n_train = sqlite3_column_int64(s, 0), n_eval = sqlite3_column_int64(s, 1);
+    sqlite3_finalize(s);
+    printf("  block set %lld: %lld train, %lld eval blocks of %d tokens%s\n",
+           (long long)block_set_id, n_train, n_eval, p.block_size,
+           created ? "" : " (already in the store)");
+    return set_result(ctx,
+                      json_pack("{s:I,s:b,s:I,s:I}", "block_set_id", (json_int_t)block_set_id,
+                                "created", created, "n_train", (json_int_t)n_train, "n_eval",
+                                (json_int_t)n_eval),
+                      err);
+}
+
 const run_stage_fn run_stages[RCP_N_STAGES] = {
-    [RCP_INGEST] = run_ingest, [RCP_TOKENIZE] = NULL, [RCP_GROUP] = NULL,
+    [RCP_INGEST] = run_ingest, [RCP_TOKENIZE] = run_tokenize, [RCP_GROUP] = run_group,
     [RCP_TRAIN] = NULL,        [RCP_GENERATE] = NULL,
 };
 
@@ -108,17 +169,12 @@ static int stage_inputs(const rcp_recipe *r, int stage, char out[HASH_HEX_LEN], 
     char *one[1] = {NULL};
     char *const *paths = one;
     size_t n = 0;
-    char probe[4096];
     if (stage == RCP_INGEST) {
         paths = r->ingest.paths.v;
         n = r->ingest.paths.n;
     } else if (stage == RCP_TOKENIZE) {
-        snprintf(probe, sizeof probe, "%s/vocab.json", r->model.from ? r->model.from : "");
-        struct stat sb;
-        if (r->tokenize.model)
-            one[0] = r->tokenize.model, n = 1;
-        else if (r->model.from && !stat(probe, &sb))
-            one[0] = r->model.from, n = 1;
+        one[0] = (char *)tok_dir(r);
+        n = one[0] != NULL;
     } else if ((stage == RCP_TRAIN || stage == RCP_GENERATE) && r->model.from) {
         one[0] = r->model.from, n = 1;
     }

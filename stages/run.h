@@ -40,20 +40,15 @@
 **     as failed and stops).
 ** Results each stage is expected to return (keys the next stage reads):
 **   ingest:   {"added","duplicates","skipped","content_hash"} (wired, run.c)
-**   tokenize: {"tokenizer_id","n_done"}
-**   group:    {"block_set_id","created"}
+**   tokenize: {"tokenizer_id","n_done"}                         (wired)
+**   group:    {"block_set_id","created","n_train","n_eval"}     (wired)
 **   train:    {"train_run_id","checkpoint_id","steps","final_loss"}
 **   generate: {"n_outputs"}
-** Adapters for the functions on the other branches (as of this writing):
-**   tokenize: stage_tokenize(st, tok_dir, &n_done, &tokenizer_id, err) with
-**     tok_dir = r->tokenize.model, else r->model.from when it holds
-**     vocab.json, else NULL (bundled).
-**   group: group_defaults(&p); p.block_size = r->group.block_size; p.mode =
-**     "lines" ? GROUP_LINES : GROUP_DOCUMENT; p.eval_fraction; p.seed =
-**     r->seed; stage_group_run(st, tok_dir, &p, &block_set_id, &created).
-**     NOTE: tokenize and group work on every document in the store, so two
-**     recipes sharing a store share one corpus; scoping them to the
-**     ingest result's documents needs doc ids from stage_ingest.
+** Adapters still to write (train, generate: their functions on the train
+** and gen branches as of this writing):
+**   NOTE: tokenize and group work on every document in the store, so two
+**   recipes sharing a store share one corpus; scoping them to the ingest
+**   result's documents needs doc ids from stage_ingest.
 **   train: train_params_default(&p) then every r->train field (grad_accum =
 **     gradient_accumulation_steps, scheduler from lr_scheduler, dropout -1
 **     = config's); train_source: model_dir = r->model.from, or init = a

@@ -46,4 +46,22 @@ expect_fail "missing recipe" "nope.yaml: No such file" "$QUILL" run nope.yaml
 printf 'name: x\nmodel: {from: m}\ningest: {paths: [missing.txt]}\n' > miss.yaml
 expect_fail "missing input" "ingest: ./missing.txt: No such file|ingest: missing.txt: No such file" "$QUILL" --db m.db run miss.yaml
 check "failed run recorded" [ "$(sqlite3 m.db "SELECT status FROM recipe_runs")" = failed ]
+
+# with the tokenize and group stages: the notebook's 20000 characters of
+# Frankenstein in 64-token blocks, then 32-token blocks (twice as many)
+export QUILL_HOME="$ROOT"
+cat > nb.yaml <<EOS
+name: notebook-blocks
+model: {from: nowhere}
+ingest: {paths: ["$ROOT/recipes/corpora/frankenstein.txt"], max_chars: 20000}
+tokenize: {}
+group: {block_size: 64, mode: lines}
+EOS
+check "ingest, tokenize, group" bash -c "'$QUILL_ASAN' --db nb.db run nb.yaml > nb1.out"
+check "tokenized" grep -q "tokenized 1 document" nb1.out
+check "68 blocks of 64" grep -q "68 train, 0 eval blocks of 64 tokens" nb1.out
+check "rerun skips all three" bash -c "[ \$('$QUILL' --db nb.db run nb.yaml | grep -c 'unchanged, skipping') = 3 ]"
+sed -i 's/block_size: 64/block_size: 32/' nb.yaml
+check "block_size change reruns only group" bash -c "'$QUILL' --db nb.db run nb.yaml > nb2.out && grep -q 'ingest: unchanged' nb2.out && grep -q 'tokenize: unchanged' nb2.out && grep -q '136 train, 0 eval blocks of 32 tokens' nb2.out"
+check "status counts blocks and tokens" bash -c "'$QUILL' --db nb.db status nb.yaml | grep -Eq 'documents 1, tokens [1-9][0-9]+, blocks 204'"
 summary
