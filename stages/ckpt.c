@@ -228,7 +228,9 @@ int cmd_import(cli *c, int argc, char **argv) {
              "as a checkpoint, and print its id (for `quill export` and generation).");
         return 0;
     }
-    if (argc != 2) return cli_error("usage: quill import DIR");
+    if (argc == 2 && argv[1][0] == '-')
+        return cli_usage_error("import", "unknown option '%s'", argv[1]);
+    if (argc != 2) return cli_usage_error("import", "need one DIR");
     store *st = cli_store(c);
     if (!st) return 1;
     char err[ERR_LEN];
@@ -254,23 +256,23 @@ int cmd_export(cli *c, int argc, char **argv) {
     long long run = 0;
     const char *tok_dir = NULL;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (o == 'h') {
             fputs(usage, stdout);
             return 0;
         } else if (o == 'b') {
             bf16 = 1;
         } else if (o == 'r') {
-            char *end;
-            run = strtoll(optarg, &end, 10);
-            if (*end || run <= 0) return cli_error("export: --run '%s' is not a run id", optarg);
+            if (cli_int(optarg, 1, INT64_MAX, &run))
+                return cli_error("export: --run '%s' is not a run id", optarg);
         } else if (o == 't') {
             tok_dir = optarg;
         } else {
-            return cli_error("export: bad arguments (see quill export --help)");
+            return cli_bad_option("export", o, argv);
         }
     }
-    if (argc - optind != 2) return cli_error("export: need CHECKPOINT and DIR (see --help)");
+    if (argc - optind != 2) return cli_usage_error("export", "need CHECKPOINT and DIR");
     store *st = cli_store(c);
     if (!st) return 1;
     char err[ERR_LEN];
@@ -296,17 +298,18 @@ int cmd_checkpoints(cli *c, int argc, char **argv) {
     long long run = 0;
     int json = 0;
     for (int i = 1; i < argc; i++) {
-        char *end;
         if (!strcmp(argv[i], "--help")) {
             fputs(usage, stdout);
             return 0;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
         } else if (!strcmp(argv[i], "--run") && i + 1 < argc) {
-            run = strtoll(argv[++i], &end, 10);
-            if (*end || run <= 0) return cli_error("checkpoints: '%s' is not a run id", argv[i]);
+            if (cli_int(argv[++i], 1, INT64_MAX, &run))
+                return cli_error("checkpoints: '%s' is not a run id", argv[i]);
+        } else if (!strcmp(argv[i], "--run")) {
+            return cli_usage_error("checkpoints", "option '--run' needs a value");
         } else {
-            return cli_error("checkpoints: bad argument '%s' (see --help)", argv[i]);
+            return cli_usage_error("checkpoints", "bad argument '%s'", argv[i]);
         }
     }
     store *st = cli_store(c);

@@ -6,6 +6,7 @@
 #include "err.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,9 +43,10 @@ static int docs_list(store *st, int json) {
 }
 
 static int docs_show(store *st, const char *arg) {
-    char err[ERR_LEN], *end;
-    long long id = strtoll(arg, &end, 10);
-    if (*end || id <= 0) return cli_error("docs show: '%s' is not a document id", arg);
+    char err[ERR_LEN];
+    long long id;
+    if (cli_int(arg, 1, INT64_MAX, &id))
+        return cli_error("docs show: '%s' is not a document id", arg);
     sqlite3_stmt *s;
     if (store_prepare(st, "SELECT text_blob FROM documents WHERE id = ?", &s, err))
         return cli_error("docs: %s", err);
@@ -79,6 +81,8 @@ int cmd_docs(cli *c, int argc, char **argv) {
         store *st = cli_store(c);
         return st ? docs_show(st, argv[2]) : 1;
     }
-    fputs(usage, stderr);
-    return 2;
+    if (argc < 2) return cli_usage_error("docs", "list or show?");
+    if (strcmp(argv[1], "list") && strcmp(argv[1], "show"))
+        return cli_usage_error("docs", "unknown subcommand '%s'", argv[1]);
+    return cli_usage_error("docs", "%s: wrong arguments", argv[1]);
 }

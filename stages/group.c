@@ -12,6 +12,8 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,15 +250,21 @@ static int find_set(store *st, const char *identity, int64_t *id, char *err) {
     return 0;
 }
 
-int stage_group(store *st, int64_t tokenizer_id, const group_params *p, group_encode_fn encode,
-                void *encode_ctx, int64_t *block_set_id, int *created, char *err) {
-    *created = 0;
-    if (p->block_size < 1 || p->block_size > 1 << 20)
-        return err_set(err, "group: block_size %d out of range", p->block_size);
+int group_check(const group_params *p, char *err) {
+    if (p->block_size < 1 || p->block_size > GROUP_MAX_BLOCK)
+        return err_set(err, "group: block_size %d out of range [1, %d]", p->block_size,
+                       GROUP_MAX_BLOCK);
     if (!(p->eval_fraction >= 0 && p->eval_fraction < 1))
         return err_set(err, "group: eval_fraction %g must be in [0, 1)", p->eval_fraction);
     if (p->batch_examples < 0)
         return err_set(err, "group: batch_examples %d must be >= 0", p->batch_examples);
+    return 0;
+}
+
+int stage_group(store *st, int64_t tokenizer_id, const group_params *p, group_encode_fn encode,
+                void *encode_ctx, int64_t *block_set_id, int *created, char *err) {
+    *created = 0;
+    if (group_check(p, err)) return -1;
     if (p->mode == GROUP_LINES && !encode)
         return err_set(err, "group: lines mode needs a tokenizer");
     if (store_begin(st, err)) return -1;
@@ -355,6 +363,8 @@ int stage_group_run(store *st, const char *tok_dir, const group_params *p, int64
     int64_t tok_id;
     tok *t = NULL;
     *created = 0;
+    /* check first: tokenizing commits before the grouping starts */
+    if (group_check(p, err)) return -1;
     if (stage_tokenize(st, tok_dir, &n_done, &tok_id, err)) return err_prefix(err, "group");
     if (p->mode == GROUP_LINES && tok_load(tok_dir, &t, err)) return err_prefix(err, "group");
     int rc = stage_group(st, tok_id, p, encode_line, t, block_set_id, created, err);
@@ -409,24 +419,37 @@ int cmd_group(cli *c, int argc, char **argv) {
     group_defaults(&p);
     const char *tok_dir = NULL;
     int o;
+    long long v;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        char *end = NULL;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (o) {
         case 'h':
             fputs(usage, stdout);
             return 0;
         case 'b':
-            p.block_size = (int)strtol(optarg, &end, 10);
+            if (cli_int(optarg, 1, GROUP_MAX_BLOCK, &v))
+                return cli_error("group: --block-size '%s' is not an integer in [1, %d]", optarg,
+                                 GROUP_MAX_BLOCK);
+            p.block_size = (int)v;
             break;
-        case 'e':
+        case 'e': {
+            char *end;
             p.eval_fraction = strtod(optarg, &end);
+            if (*end || end == optarg || !(p.eval_fraction >= 0 && p.eval_fraction < 1))
+                return cli_error("group: --eval-fraction '%s' is not a number in [0, 1)", optarg);
             break;
+        }
         case 's':
-            p.seed = strtoull(optarg, &end, 10);
+            if (cli_int(optarg, 0, INT64_MAX, &v))
+                return cli_error("group: --seed '%s' is not a non-negative integer", optarg);
+            p.seed = (uint64_t)v;
             break;
         case 'n':
-            p.batch_examples = (int)strtol(optarg, &end, 10);
+            if (cli_int(optarg, 0, INT_MAX, &v))
+                return cli_error("group: --batch-examples '%s' is not a non-negative integer",
+                                 optarg);
+            p.batch_examples = (int)v;
             break;
         case 't':
             tok_dir = optarg;
@@ -440,11 +463,10 @@ int cmd_group(cli *c, int argc, char **argv) {
                 return cli_error("group: --mode must be document or lines, not '%s'", optarg);
             break;
         default:
-            return cli_error("group: bad arguments (see quill group --help)");
+            return cli_bad_option("group", o, argv);
         }
-        if (end && (*end || end == optarg)) return cli_error("group: '%s' is not a number", optarg);
     }
-    if (optind != argc) return cli_error("group: unexpected argument '%s'", argv[optind]);
+    if (optind != argc) return cli_usage_error("group", "unexpected argument '%s'", argv[optind]);
     store *st = cli_store(c);
     if (!st) return 1;
     char err[ERR_LEN];

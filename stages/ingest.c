@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -538,10 +539,8 @@ static const char ingest_usage[] =
 
 /* Parse a non-negative integer option; returns -1 when it is not one. */
 static long long parse_count(const char *s) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    return (errno || *end || end == s || v < 0) ? -1 : v;
+    long long v;
+    return cli_int(s, 0, LLONG_MAX, &v) ? -1 : v;
 }
 
 int cmd_ingest(cli *c, int argc, char **argv) {
@@ -558,7 +557,7 @@ int cmd_ingest(cli *c, int argc, char **argv) {
     int json = 0, ch;
     optind = 1;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (ch) {
         case 'm':
             if ((o.max_chars = parse_count(optarg)) < 0)
@@ -582,11 +581,10 @@ int cmd_ingest(cli *c, int argc, char **argv) {
         case 'j': json = 1; break;
         case 'h': fputs(ingest_usage, stdout); return 0;
         default:
-            return cli_error("ingest: unknown or incomplete option '%s' (see quill ingest --help)",
-                             argv[optind - 1]);
+            return cli_bad_option("ingest", ch, argv);
         }
     }
-    if (optind >= argc) return cli_error("ingest: no PATH given (see quill ingest --help)");
+    if (optind >= argc) return cli_usage_error("ingest", "no PATH given");
     store *st = cli_store(c);
     if (!st) return 1;
     ingest_result res;

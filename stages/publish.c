@@ -203,7 +203,8 @@ int cmd_publish(cli *c, int argc, char **argv) {
     const char *out = NULL, *format = NULL, *recipe_path = NULL;
     int allow_empty = 0, opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (opt) {
         case 'o':
             out = optarg;
@@ -221,14 +222,10 @@ int cmd_publish(cli *c, int argc, char **argv) {
             fputs(usage, stdout);
             return 0;
         default:
-            fputs(usage, stderr);
-            return 2;
+            return cli_bad_option("publish", opt, argv);
         }
     }
-    if (optind != argc) {
-        fputs(usage, stderr);
-        return 2;
-    }
+    if (optind != argc) return cli_usage_error("publish", "unexpected argument '%s'", argv[optind]);
     char err[ERR_LEN];
     rcp_recipe *r = NULL;
     if (recipe_path && rcp_load(recipe_path, &r, err)) return cli_error("%s", err);
@@ -242,8 +239,7 @@ int cmd_publish(cli *c, int argc, char **argv) {
     size_t len = 0;
     store *st;
     if (!out) {
-        fputs(usage, stderr);
-        rc = cli_error("publish: --out FILE is required");
+        rc = cli_usage_error("publish", "--out FILE is required");
         goto done;
     }
     if (!format) {

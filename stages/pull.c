@@ -297,15 +297,17 @@ int cmd_pull(cli *c, int argc, char **argv) {
     const char *dir = NULL;
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (opt == 'd')
             dir = optarg;
         else if (opt == 'h')
             return fputs(usage, stdout), 0;
         else
-            return fputs(usage, stderr), 2;
+            return cli_bad_option("pull", opt, argv);
     }
-    if (optind + 1 != argc) return fputs(usage, stderr), 2;
+    if (optind + 1 != argc)
+        return cli_usage_error("pull", optind == argc ? "no MODEL given" : "one MODEL at a time");
     const char *model = argv[optind];
     if (!*model || strstr(model, "..") || model[0] == '/' || strpbrk(model, " ?#%"))
         return cli_error("pull: '%s' is not a model name (like distilgpt2 or org/name)", model);

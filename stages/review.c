@@ -121,10 +121,10 @@ int review_add(store *st, int64_t id, const char *reviewer, const char *verdict,
     return review_refresh(st, id, err);
 }
 
+/* Parse an output id (a positive integer) into *id; returns 0 or -1. */
 static int parse_id(const char *arg, int64_t *id) {
-    char *end;
-    long long v = strtoll(arg, &end, 10);
-    if (!*arg || *end || v <= 0) return -1;
+    long long v;
+    if (cli_int(arg, 1, INT64_MAX, &v)) return -1;
     *id = v;
     return 0;
 }
@@ -308,10 +308,9 @@ int cmd_review(cli *c, int argc, char **argv) {
             text = argv[++i];
         } else if (more && !strcmp(a, "--status")) {
             status = argv[++i];
-        } else if (a[0] == '-' && a[1] == '-') {
+        } else if (a[0] == '-' && a[1]) {
             free(pos);
-            fputs(usage, stderr);
-            return cli_error("review: unknown or incomplete option '%s'", a);
+            return cli_usage_error("review", "unknown option, or option without a value: '%s'", a);
         } else {
             pos[npos++] = argv[i];
         }
@@ -348,8 +347,11 @@ int cmd_review(cli *c, int argc, char **argv) {
         rc = (st = cli_store(c)) ? review_apply(st, ids, nids, reviewer, "note", note, NULL) : 1;
     } else if (!strcmp(sub, "edit") && nids == 1 && text) {
         rc = (st = cli_store(c)) ? review_apply(st, ids, 1, reviewer, "edit", note, text) : 1;
+    } else if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "approve") &&
+               strcmp(sub, "reject") && strcmp(sub, "note") && strcmp(sub, "edit")) {
+        rc = cli_usage_error("review", "unknown subcommand '%s'", sub);
     } else {
-        fputs(usage, stderr);
+        rc = cli_usage_error("review", "%s: missing or extra arguments", sub);
     }
     free(pos);
     return rc;

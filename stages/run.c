@@ -388,14 +388,16 @@ int cmd_run(cli *c, int argc, char **argv) {
     run_opts o = {-1, -1, -1};
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (opt == 'h') return fputs(usage, stdout), 0;
         if (opt == 'f' && stage_arg("--from", optarg, &o.from)) return 2;
         if (opt == 'u' && stage_arg("--until", optarg, &o.until)) return 2;
         if (opt == 'F' && stage_arg("--force", optarg, &o.force)) return 2;
-        if (opt == '?') return fputs(usage, stderr), 2;
+        if (opt == '?' || opt == ':') return cli_bad_option("run", opt, argv);
     }
-    if (optind + 1 != argc) return fputs(usage, stderr), 2;
+    if (optind + 1 != argc)
+        return cli_usage_error("run", optind == argc ? "no RECIPE given" : "one RECIPE at a time");
     char err[ERR_LEN];
     rcp_recipe *r;
     if (rcp_load(argv[optind], &r, err)) return cli_error("%s", err);
@@ -462,10 +464,10 @@ static int status_recipe(store *st, const rcp_recipe *r) {
 int cmd_status(cli *c, int argc, char **argv) {
     static const char *usage = "usage: quill status [RECIPE]\n"
                                "Each stage's state and last run, and what the store holds.\n";
-    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
-        if (argc == 2 && !strcmp(argv[1], "--help")) return fputs(usage, stdout), 0;
-        return fputs(usage, stderr), 2;
-    }
+    if (argc == 2 && !strcmp(argv[1], "--help")) return fputs(usage, stdout), 0;
+    if (argc == 2 && argv[1][0] == '-')
+        return cli_usage_error("status", "unknown option '%s'", argv[1]);
+    if (argc > 2) return cli_usage_error("status", "one RECIPE at a time");
     char err[ERR_LEN];
     rcp_recipe *r = NULL;
     if (argc == 2 && rcp_load(argv[1], &r, err)) return cli_error("%s", err);
