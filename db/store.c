@@ -91,9 +91,10 @@ int store_open(const char *path, store **out, char *err) {
     /* A file that is not SQLite fails here, on the first read. */
     /* auto_vacuum takes effect only on a new file (before its first table):
     ** store_reclaim() can then give freed pages back to the file system. */
-    if (store_exec(st, "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; "
-                       "PRAGMA foreign_keys=ON; "
-                       "PRAGMA synchronous=NORMAL",
+    if (store_exec(st,
+                   "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; "
+                   "PRAGMA foreign_keys=ON; "
+                   "PRAGMA synchronous=NORMAL",
                    err) ||
         store_migrate(st, err)) {
         store_close(st);
@@ -111,8 +112,9 @@ void store_close(store *st) {
 }
 
 int store_reclaim(store *st, char *err) {
-    return store_exec(st, "DELETE FROM blobs WHERE id NOT IN (" STORE_BLOB_REFS "); "
-                          "PRAGMA incremental_vacuum",
+    return store_exec(st,
+                      "DELETE FROM blobs WHERE id NOT IN (" STORE_BLOB_REFS "); "
+                      "PRAGMA incremental_vacuum",
                       err);
 }
 

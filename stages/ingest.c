@@ -4,7 +4,8 @@
 ** Sources are read one at a time by one thread into a batch of pending
 ** documents; each document is cleaned, hashed and compressed by an OpenMP
 ** task as soon as it is read, so reading overlaps compression (the bound).
-** A full batch waits for its tasks and is inserted in order.  Each top-level path and each archive runs inside its
+** A full batch waits for its tasks and is inserted in order.  Each top-level path and each archive
+*runs inside its
 ** own SAVEPOINT so that a corrupt archive contributes nothing.
 */
 #include "ingest.h"
@@ -80,7 +81,8 @@ static void note_add(ingest_note **list, int *n, const char *source, const char 
 }
 
 void ingest_result_free(ingest_result *res) {
-    for (int i = 0; i < res->n_skips; i++) free(res->skips[i].source), free(res->skips[i].reason);
+    for (int i = 0; i < res->n_skips; i++)
+        free(res->skips[i].source), free(res->skips[i].reason);
     for (int i = 0; i < res->n_errors; i++)
         free(res->errors[i].source), free(res->errors[i].reason);
     free(res->skips);
@@ -185,7 +187,8 @@ static void pending_free(pending *p) {
 
 static void batch_drop(ingest *g) {
 #pragma omp taskwait
-    for (int i = 0; i < g->n_batch; i++) pending_free(&g->batch[i]);
+    for (int i = 0; i < g->n_batch; i++)
+        pending_free(&g->batch[i]);
     g->n_batch = 0;
     g->batch_bytes = 0;
 }
@@ -197,8 +200,10 @@ static int batch_flush(ingest *g, char *err) {
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         pending *p = &g->batch[i];
-        if (p->skip) note_add(&g->res->skips, &g->res->n_skips, p->source, "%s", p->skip);
-        else rc = insert_doc(g, p, err);
+        if (p->skip)
+            note_add(&g->res->skips, &g->res->n_skips, p->source, "%s", p->skip);
+        else
+            rc = insert_doc(g, p, err);
     }
     batch_drop(g);
     return rc;
@@ -256,12 +261,16 @@ static int looks_like_archive(const char *path, const unsigned char *head, size_
                                 ".gz",  ".bz2", ".xz",   ".zst", NULL};
     for (int i = 0; ext[i]; i++)
         if (ends_with(path, ext[i])) return 1;
-    if (n >= 2 && head[0] == 0x1f && head[1] == 0x8b) return 1;             /* gzip */
-    if (n >= 3 && !memcmp(head, "BZh", 3)) return 1;                        /* bzip2 */
-    if (n >= 6 && !memcmp(head, "\xFD" "7zXZ\0", 6)) return 1;              /* xz */
-    if (n >= 4 && !memcmp(head, "\x28\xB5\x2F\xFD", 4)) return 1;           /* zstd */
+    if (n >= 2 && head[0] == 0x1f && head[1] == 0x8b) return 1; /* gzip */
+    if (n >= 3 && !memcmp(head, "BZh", 3)) return 1;            /* bzip2 */
+    if (n >= 6 && !memcmp(head,
+                          "\xFD"
+                          "7zXZ\0",
+                          6))
+        return 1;                                                 /* xz */
+    if (n >= 4 && !memcmp(head, "\x28\xB5\x2F\xFD", 4)) return 1; /* zstd */
     if (n >= 4 && (!memcmp(head, "PK\3\4", 4) || !memcmp(head, "PK\5\6", 4))) return 1;
-    if (n >= 262 && !memcmp(head + 257, "ustar", 5)) return 1;              /* tar */
+    if (n >= 262 && !memcmp(head + 257, "ustar", 5)) return 1; /* tar */
     return 0;
 }
 
@@ -316,8 +325,10 @@ static int ingest_archive_members(ingest *g, struct archive *a, const char *path
         if (archive_entry_filetype(e) != AE_IFREG) continue;
         const char *name = archive_entry_pathname(e);
         if (!name) name = "?";
-        if (single) snprintf(source, sizeof source, "%s", path);
-        else snprintf(source, sizeof source, "%s!%s", path, name);
+        if (single)
+            snprintf(source, sizeof source, "%s", path);
+        else
+            snprintf(source, sizeof source, "%s!%s", path, name);
         if (!single && unsafe_member(name)) {
             note_add(&g->res->skips, &g->res->n_skips, source,
                      "unsafe member path (absolute or containing ..)");
@@ -344,8 +355,8 @@ static int ingest_archive_members(ingest *g, struct archive *a, const char *path
         if (batch_add(g, source, data, n, err)) return -1;
     }
     if (r != ARCHIVE_EOF) {
-        snprintf(why, ERR_LEN, "%s", archive_error_string(a) ? archive_error_string(a)
-                                                              : "cannot read archive");
+        snprintf(why, ERR_LEN, "%s",
+                 archive_error_string(a) ? archive_error_string(a) : "cannot read archive");
         return 1;
     }
     return 0;
@@ -374,8 +385,7 @@ static int ingest_archive(ingest *g, const char *path, char *err) {
     if (rc < 0) return -1;
     if (savepoint_close(g, rc > 0, err)) return -1;
     if (rc > 0)
-        note_add(&g->res->errors, &g->res->n_errors, path, "corrupt or truncated archive: %s",
-                 why);
+        note_add(&g->res->errors, &g->res->n_errors, path, "corrupt or truncated archive: %s", why);
     return 0;
 }
 
@@ -408,8 +418,8 @@ static int ingest_dir(ingest *g, const char *path, char *err) {
         snprintf(child, sizeof child, "%s%s%s", path, ends_with(path, "/") ? "" : "/", names[i]);
         struct stat lst;
         /* Symlinked folders are not followed, so a link cannot loop. */
-        if (!rc && !(lstat(child, &lst) == 0 && S_ISLNK(lst.st_mode) &&
-                     stat(child, &lst) == 0 && S_ISDIR(lst.st_mode)))
+        if (!rc && !(lstat(child, &lst) == 0 && S_ISLNK(lst.st_mode) && stat(child, &lst) == 0 &&
+                     S_ISDIR(lst.st_mode)))
             rc = ingest_path(g, child, err);
         free(names[i]);
     }
@@ -514,8 +524,7 @@ static void print_result(const ingest_result *res, int json) {
         free(s);
         json_decref(o);
     } else {
-        printf("added %d, duplicates %d, skipped %d\n", res->added, res->duplicates,
-               res->n_skips);
+        printf("added %d, duplicates %d, skipped %d\n", res->added, res->duplicates, res->n_skips);
         for (int i = 0; i < res->n_skips; i++)
             printf("  skipped %s: %s\n", res->skips[i].source, res->skips[i].reason);
     }
@@ -561,14 +570,19 @@ int cmd_ingest(cli *c, int argc, char **argv) {
         switch (ch) {
         case 'm':
             if ((o.max_chars = parse_count(optarg)) < 0)
-                return cli_error("ingest: --max-chars: '%s' is not a non-negative integer",
-                                 optarg);
+                return cli_error("ingest: --max-chars: '%s' is not a non-negative integer", optarg);
             break;
-        case 'g': o.strip_gutenberg = 1; break;
-        case 'n': o.normalize_newlines = 1; break;
+        case 'g':
+            o.strip_gutenberg = 1;
+            break;
+        case 'n':
+            o.normalize_newlines = 1;
+            break;
         case 'u':
-            if (!strcmp(optarg, "reject")) o.replace_invalid = 0;
-            else if (!strcmp(optarg, "replace")) o.replace_invalid = 1;
+            if (!strcmp(optarg, "reject"))
+                o.replace_invalid = 0;
+            else if (!strcmp(optarg, "replace"))
+                o.replace_invalid = 1;
             else
                 return cli_error("ingest: --on-invalid-utf8: '%s' is not reject or replace",
                                  optarg);
@@ -576,10 +590,15 @@ int cmd_ingest(cli *c, int argc, char **argv) {
         case 'b':
             if ((o.max_member_bytes = parse_count(optarg)) < 0)
                 return cli_error("ingest: --max-member-bytes: '%s' is not a non-negative "
-                                 "integer", optarg);
+                                 "integer",
+                                 optarg);
             break;
-        case 'j': json = 1; break;
-        case 'h': fputs(ingest_usage, stdout); return 0;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            fputs(ingest_usage, stdout);
+            return 0;
         default:
             return cli_bad_option("ingest", ch, argv);
         }

@@ -42,7 +42,7 @@ static const char *test_cur_name_;
 
 /* Absolute-or-relative closeness for floats: |a-b| <= atol + rtol*|b|. */
 #define CHECK_CLOSE(a, b, atol, rtol)                                                              \
-    CHECKF(fabs((double)(a) - (double)(b)) <= (atol) + (rtol)*fabs((double)(b)), "%.9g vs %.9g",  \
+    CHECKF(fabs((double)(a) - (double)(b)) <= (atol) + (rtol)*fabs((double)(b)), "%.9g vs %.9g",   \
            (double)(a), (double)(b))
 
 #define RUN(fn)                                                                                    \
