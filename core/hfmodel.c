@@ -305,10 +305,17 @@ int hf_load(const char *dir, gpt_config *cfg, float **params, size_t *n, char *e
     if (st_open(path, &f, err)) return -1;
     int n_t = gpt_layout_count(&c);
     gpt_tensor *g = malloc(n_t * sizeof *g);
-    size_t total = gpt_layout(&c, g);
-    float *p = malloc(total * sizeof *p);
-    bad = !p ? err_set(err, "%s: out of memory for %zu parameters", path, total)
-             : load_tensors(f, path, g, n_t, p, err);
+    size_t total = gpt_layout(&c, g), in_file = 0;
+    for (int i = 0; i < st_count(f); i++)
+        in_file += st_at(f, i)->numel;
+    /* a config that asks for more than the file holds is refused before
+    ** allocating what it asks for */
+    float *p = total <= in_file ? malloc(total * sizeof *p) : NULL;
+    bad = total > in_file
+              ? err_set(err, "%s: the config needs %zu parameters but the file holds only %zu",
+                        path, total, in_file)
+          : !p ? err_set(err, "%s: out of memory for %zu parameters", path, total)
+               : load_tensors(f, path, g, n_t, p, err);
     st_close(f);
     free(g);
     if (bad) {

@@ -114,6 +114,20 @@ run_bad "import nonexistent" import /nonexistent/model
 run_bad "import a file" import doc.txt
 run_bad "import empty dir" import adir
 run_bad "import two dirs" import adir adir
+# configs that ask for far more than model.safetensors holds (no huge malloc)
+for bad in '"vocab_size": 2000000000' '"n_positions": 2000000000' '"n_layer": 3' \
+    '"n_embd": 7' '"n_head": 0' '"vocab_size": "11"' '"n_layer": 1e3'; do
+    rm -rf badcfg && cp -r "$ROOT/tests/fixtures/hf_f16" badcfg
+    key=${bad%%:*}
+    sed -i "s/^\(  $key: \)[^,]*/\1${bad#*: }/" badcfg/config.json
+    grep -qF "$bad" badcfg/config.json || fail "import config $bad" "fixture not edited"
+    run_bad "import config $bad" import badcfg
+done
+printf '{"n_layer": 2' >badcfg/config.json
+run_bad "import truncated config.json" import badcfg
+head -c 100 "$ROOT/tests/fixtures/hf_f16/model.safetensors" >badcfg/model.safetensors
+cp "$ROOT/tests/fixtures/hf_f16/config.json" badcfg/
+run_bad "import truncated model.safetensors" import badcfg
 run_bad "export abc" export abc out
 run_bad "export 999" export 999 out
 run_bad "export -1" export -1 out
