@@ -214,7 +214,8 @@ static int check_shape(const char *file, const st_tensor *t, const gpt_tensor *g
                    want);
 }
 
-/* Copy the tensors of f into params (layout g, n_t tensors). */
+/* Copy the tensors of f into params (layout g, n_t tensors).  With params
+** NULL only check that every tensor is there once with its layout shape. */
 static int load_tensors(const st_file *f, const char *file, const gpt_tensor *g, int n_t,
                         float *params, char *err) {
     char *seen = calloc(n_t, 1);
@@ -240,8 +241,10 @@ static int load_tensors(const st_file *f, const char *file, const gpt_tensor *g,
             goto out;
         }
         seen[k] = 1;
-        if (check_shape(file, t, &g[k], err) ||
-            st_read_f32(f, t, params + g[k].offset, g[k].numel, err))
+        if (check_shape(file, t, &g[k], err)) goto out;
+        /* without params only an unsupported dtype is reported (out unused) */
+        if ((params || t->dtype == ST_OTHER) &&
+            st_read_f32(f, t, params ? params + g[k].offset : NULL, g[k].numel, err))
             goto out;
     }
     for (int k = 0; k < n_t; k++)
@@ -250,7 +253,9 @@ static int load_tensors(const st_file *f, const char *file, const gpt_tensor *g,
                     g[k].name);
             goto out;
         }
-    if (lm_head) { /* tied: must equal wte exactly */
+    if (lm_head && !params) {
+        if (check_shape(file, lm_head, &g[0], err)) goto out;
+    } else if (lm_head) { /* tied: must equal wte exactly */
         if (check_shape(file, lm_head, &g[0], err)) goto out;
         float *tmp = malloc(g[0].numel * sizeof *tmp);
         int bad = st_read_f32(f, lm_head, tmp, g[0].numel, err);
@@ -305,17 +310,14 @@ int hf_load(const char *dir, gpt_config *cfg, float **params, size_t *n, char *e
     if (st_open(path, &f, err)) return -1;
     int n_t = gpt_layout_count(&c);
     gpt_tensor *g = malloc(n_t * sizeof *g);
-    size_t total = gpt_layout(&c, g), in_file = 0;
-    for (int i = 0; i < st_count(f); i++)
-        in_file += st_at(f, i)->numel;
-    /* a config that asks for more than the file holds is refused before
-    ** allocating what it asks for */
-    float *p = total <= in_file ? malloc(total * sizeof *p) : NULL;
-    bad = total > in_file
-              ? err_set(err, "%s: the config needs %zu parameters but the file holds only %zu",
-                        path, total, in_file)
-          : !p ? err_set(err, "%s: out of memory for %zu parameters", path, total)
-               : load_tensors(f, path, g, n_t, p, err);
+    size_t total = gpt_layout(&c, g);
+    /* check names and shapes first: a config asking for more than the file
+    ** holds is refused before allocating what it asks for */
+    bad = load_tensors(f, path, g, n_t, NULL, err);
+    float *p = bad ? NULL : malloc(total * sizeof *p);
+    if (!bad)
+        bad = !p ? err_set(err, "%s: out of memory for %zu parameters", path, total)
+                 : load_tensors(f, path, g, n_t, p, err);
     st_close(f);
     free(g);
     if (bad) {
