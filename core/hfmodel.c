@@ -165,16 +165,18 @@ static int slurp(const char *path, char **out, size_t *n, char *err) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return err_set(err, "%s: %s", path, strerror(errno));
     size_t cap = 1 << 16, len = 0, got;
-    char *buf = malloc(cap + 1);
-    while ((got = fread(buf + len, 1, cap - len, fp)) > 0) {
+    char *buf = malloc(cap + 1), *nb;
+    while (buf && (got = fread(buf + len, 1, cap - len, fp)) > 0) {
         len += got;
-        if (len == cap) buf = realloc(buf, (cap *= 2) + 1);
+        if (len < cap) continue;
+        if (!(nb = realloc(buf, (cap *= 2) + 1))) free(buf);
+        buf = nb;
     }
-    int bad = ferror(fp);
+    int bad = !buf || ferror(fp);
     fclose(fp);
     if (bad) {
         free(buf);
-        return err_set(err, "%s: read error", path);
+        return err_set(err, "%s: %s", path, buf ? "read error" : "out of memory");
     }
     buf[len] = 0;
     *out = buf;

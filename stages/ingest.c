@@ -288,15 +288,18 @@ static int unsafe_member(const char *name) {
 }
 
 /* Read the current member into memory, at most limit bytes: returns 1 when
-** it is larger (whatever its header says), -1 on a read error. */
+** it is larger (whatever its header says), 2 when memory runs out, -1 on a
+** read error. */
 static int read_member(struct archive *a, long long limit, unsigned char **out, size_t *out_n) {
     size_t cap = 1 << 16, n = 0;
     unsigned char *buf = malloc(cap);
     for (;;) {
         if (n == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
+            unsigned char *nb = realloc(buf, cap *= 2);
+            if (!nb) free(buf);
+            buf = nb;
         }
+        if (!buf) return 2;
         la_ssize_t r = archive_read_data(a, buf + n, cap - n);
         if (r < 0) {
             free(buf);
@@ -348,8 +351,11 @@ static int ingest_archive_members(ingest *g, struct archive *a, const char *path
             return 1;
         }
         if (rr > 0) {
-            note_add(&g->res->skips, &g->res->n_skips, source,
-                     "member exceeds the limit of %lld bytes", g->o->max_member_bytes);
+            if (rr == 2)
+                note_add(&g->res->skips, &g->res->n_skips, source, "out of memory");
+            else
+                note_add(&g->res->skips, &g->res->n_skips, source,
+                         "member exceeds the limit of %lld bytes", g->o->max_member_bytes);
             continue;
         }
         if (batch_add(g, source, data, n, err)) return -1;
@@ -405,14 +411,18 @@ static int ingest_dir(ingest *g, const char *path, char *err) {
     char **names = NULL;
     size_t n = 0;
     struct dirent *de;
-    while ((de = readdir(d))) {
+    int rc = 0;
+    while (!rc && (de = readdir(d))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        names = realloc(names, (n + 1) * sizeof *names);
-        names[n++] = strdup(de->d_name);
+        char **nn = realloc(names, (n + 1) * sizeof *names);
+        if (nn) names = nn;
+        if (!nn || !(names[n] = strdup(de->d_name)))
+            rc = err_set(err, "%s: out of memory", path);
+        else
+            n++;
     }
     closedir(d);
     if (n) qsort(names, n, sizeof *names, name_cmp);
-    int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char child[4096];
         snprintf(child, sizeof child, "%s%s%s", path, ends_with(path, "/") ? "" : "/", names[i]);
