@@ -7,6 +7,7 @@
 #include "hash.h"
 #include "zbuf.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,15 @@ int store_exec(store *st, const char *sql, char *err) {
         return -1;
     }
     return 0;
+}
+
+int store_error(store *st, char *err, const char *fmt, ...) {
+    char what[ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return err_set(err, "%s: %s: %s", st->path, what, sqlite3_errmsg(st->db));
 }
 
 int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err) {
@@ -137,8 +147,7 @@ static int store_find_blob(store *st, const char *hash, int64_t *id, char *err) 
     int rc = sqlite3_step(s);
     *id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_finalize(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return err_set(err, "%s: %s", st->path, sqlite3_errmsg(st->db));
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_error(st, err, "blob %s", hash);
     return 0;
 }
 
@@ -154,7 +163,7 @@ int store_put_compressed(store *st, const char *hash, size_t raw_n, const void *
     sqlite3_bind_blob64(s, 3, z, zn, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "%s: %s", st->path, sqlite3_errmsg(st->db));
+    if (rc != SQLITE_DONE) return store_error(st, err, "cannot store blob %s", hash);
     *id = sqlite3_last_insert_rowid(st->db);
     return 0;
 }

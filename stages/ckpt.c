@@ -62,7 +62,7 @@ int ckpt_put(store *st, int64_t run_id, int64_t step, const gpt_config *cfg, con
     if (sblob) sqlite3_bind_int64(s, 6, sblob);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "checkpoint: %s", sqlite3_errmsg(store_db(st)));
+    if (rc != SQLITE_DONE) return store_error(st, err, "cannot store the checkpoint");
     *id = sqlite3_last_insert_rowid(store_db(st));
     return 0;
 }
@@ -167,8 +167,7 @@ int ckpt_prune(store *st, int64_t run_id, int keep, char *err) {
         }
         int rc = sqlite3_step(s);
         sqlite3_finalize(s);
-        if (rc != SQLITE_DONE)
-            return err_set(err, "prune checkpoints: %s", sqlite3_errmsg(store_db(st)));
+        if (rc != SQLITE_DONE) return store_error(st, err, "prune checkpoints");
     }
     return 0;
 }
@@ -184,8 +183,7 @@ static int run_sql(store *st, const char *sql, int64_t a, const char *text, int6
     int rc = sqlite3_step(s);
     if (out) *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_finalize(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return err_set(err, "checkpoints: %s", sqlite3_errmsg(store_db(st)));
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_error(st, err, "checkpoints");
     return 0;
 }
 

@@ -235,7 +235,7 @@ static int store_sets(store *st, int64_t tok_id, const group_params *p, const in
     if (eblob) sqlite3_bind_int64(s, 9, eblob);
     rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "block_sets: %s", sqlite3_errmsg(store_db(st)));
+    if (rc != SQLITE_DONE) return store_error(st, err, "group: cannot store the block set");
     *id = sqlite3_last_insert_rowid(store_db(st));
     return 0;
 }

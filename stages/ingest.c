@@ -144,7 +144,7 @@ static int doc_exists(store *st, const char *hash, int *exists, char *err) {
     sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return err_set(err, "%s", sqlite3_errstr(rc));
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_error(st, err, "document %s", hash);
     *exists = rc == SQLITE_ROW;
     return 0;
 }
@@ -172,7 +172,7 @@ static int insert_doc(ingest *g, pending *p, char *err) {
     sqlite3_bind_int64(s, 5, blob);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "%s", sqlite3_errmsg(store_db(g->st)));
+    if (rc != SQLITE_DONE) return store_error(g->st, err, "cannot store %s", p->source);
     g->res->added++;
     return 0;
 }

@@ -318,7 +318,7 @@ int cmd_publish(cli *c, int argc, char **argv) {
     sqlite3_finalize(s);
     free(ids_json);
     if (step != SQLITE_DONE) {
-        err_set(err, "cannot record the publication");
+        store_error(st, err, "cannot record the publication");
         goto fail;
     }
     int64_t pub = sqlite3_last_insert_rowid(store_db(st));

@@ -66,7 +66,7 @@ int review_set_rule(store *st, const char *recipe_name, int64_t min_approvals, c
     sqlite3_bind_int64(s, 2, min_approvals);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "review rule for %s: cannot record", recipe_name);
+    if (rc != SQLITE_DONE) return store_error(st, err, "review rule for %s", recipe_name);
     /* the rule applies to the recipe's existing outputs too */
     if (store_prepare(st, "SELECT id FROM outputs WHERE recipe_name = ?", &s, err)) return -1;
     sqlite3_bind_text(s, 1, recipe_name, -1, SQLITE_STATIC);
@@ -115,7 +115,8 @@ int review_add(store *st, int64_t id, const char *reviewer, const char *verdict,
     sqlite3_bind_int64(s, 5, id);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "output %lld: cannot record review", (long long)id);
+    if (rc != SQLITE_DONE)
+        return store_error(st, err, "output %lld: cannot record the review", (long long)id);
     if (!sqlite3_changes(store_db(st)))
         return err_set(err, "no output with id %lld", (long long)id);
     return review_refresh(st, id, err);

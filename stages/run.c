@@ -238,7 +238,7 @@ static int exec_bind(store *st, const char *sql, const char *types, char *err, .
     va_end(ap);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "%s", sqlite3_errmsg(store_db(st)));
+    if (rc != SQLITE_DONE) return store_error(st, err, "cannot record the run");
     return 0;
 }
 
