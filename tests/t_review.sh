@@ -89,7 +89,9 @@ check "publications recorded" [ "$(sql "SELECT COUNT(*) || ':' || group_concat(f
 check "publication says what and where" [ "$(sql "SELECT output_ids || ' ' || out_path FROM publications WHERE id = 1")" = "[1,2,4] out.md" ]
 printf 'name: r1\nmodel: {from: m}\npublish: {out: r1.md}\n' > r1.yaml
 check "publish --recipe" Q publish --recipe r1.yaml
-check "only that recipe's outputs" [ "$(grep -c '^## ' r1.md)" = 2 ] && grep -q "Once upon a better time" r1.md && ! grep -q "It was a dark two" r1.md
+check "only that recipe's outputs" [ "$(grep -c '^## ' r1.md)" = 2 ]
+check "that recipe's edited output" grep -q "Once upon a better time" r1.md
+check "not the other recipe's output" bash -c '! grep -q "It was a dark two" r1.md'
 check "no temp files left" bash -c "! ls | grep -q tmp"
 
 # nothing approved: nothing written
@@ -100,7 +102,8 @@ sqlite3 other.db "INSERT INTO outputs (recipe_name, model_source, prompt, contin
 expect_fail "hand-approved in another store" "no approved outputs" "$QUILL_ASAN" --db other.db publish --out other.md
 check "still nothing written" [ ! -e other.md ]
 check "allow-empty writes an empty file" "$QUILL_ASAN" --db other.db publish --out empty.txt --allow-empty
-check "empty file" [ -f empty.txt ] && [ ! -s empty.txt ]
+check "empty file" [ -f empty.txt ]
+check "empty file is empty" [ ! -s empty.txt ]
 expect_fail "bad format" "must be txt, md or jsonl" Q publish --out x --format pdf
 expect_fail "missing out" "--out FILE is required" Q publish
 expect_fail "unwritable dir" "no-such-dir" Q publish --out no-such-dir/x.md
