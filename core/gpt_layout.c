@@ -47,6 +47,8 @@ int gpt_layout_count(const gpt_config *cfg) {
     return 2 + 12 * cfg->n_layer + 2;
 }
 
+/* Append tensor name of rows x cols (cols 0: a vector) at t[*i] and offset
+** *off, advancing both. */
 static void put(gpt_tensor *t, int *i, size_t *off, const char *name, int rows, int cols,
                 int decay) {
     gpt_tensor *x = &t[(*i)++];

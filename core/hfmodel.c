@@ -6,6 +6,7 @@
 #include "err.h"
 #include "rng.h"
 #include "safetensors.h"
+#include "text.h"
 #include "tok.h"
 
 #include <errno.h>
@@ -21,6 +22,9 @@
 /* The transformers version quill's directories claim to be written by. */
 #define HF_TRANSFORMERS_VERSION "4.46.3"
 
+/* Read integer key of the JSON object root into *out (left alone when
+** absent and not required).  Fails, with err naming what and key, when
+** missing but required or not an int. */
 static int get_int(json_t *root, const char *key, int *out, int required, const char *what,
                    char *err) {
     json_t *v = json_object_get(root, key);
@@ -34,6 +38,8 @@ static int get_int(json_t *root, const char *key, int *out, int required, const 
     return 0;
 }
 
+/* Read number key of root into *out (left alone when absent); fails, with
+** err naming what and key, when not a number. */
 static int get_float(json_t *root, const char *key, float *out, const char *what, char *err) {
     json_t *v = json_object_get(root, key);
     if (!v) return 0;
@@ -184,19 +190,15 @@ static int slurp(const char *path, char **out, size_t *n, char *err) {
     return 0;
 }
 
+/* 1 when path exists (any kind of file). */
 static int exists(const char *path) {
     struct stat sb;
     return stat(path, &sb) == 0;
 }
 
 /* A mask buffer some GPT-2 checkpoints carry; not a parameter. */
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
 static int is_mask_buffer(const char *name) {
-    return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias");
+    return txt_ends_with(name, ".attn.bias") || txt_ends_with(name, ".attn.masked_bias");
 }
 
 /* Check a tensor's shape against the layout entry. */
@@ -332,6 +334,7 @@ int hf_load(const char *dir, gpt_config *cfg, float **params, size_t *n, char *e
     return 0;
 }
 
+/* Write text to dir/name; 0, or -1 with err naming the file. */
 static int write_text(const char *dir, const char *name, const char *text, char *err) {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -342,6 +345,8 @@ static int write_text(const char *dir, const char *name, const char *text, char 
     return 0;
 }
 
+/* Copy from_dir/name to dir/name (a tokenizer file); 0, or -1 with err
+** naming the file. */
 static int copy_file(const char *from_dir, const char *dir, const char *name, char *err) {
     char path[PATH_MAX], *text;
     size_t len;
@@ -355,6 +360,8 @@ static int copy_file(const char *from_dir, const char *dir, const char *name, ch
     return bad ? err_set(err, "%s: write failed", path) : 0;
 }
 
+/* qsort order of st_entry by name (safetensors headers list tensors
+** sorted). */
 static int by_name(const void *a, const void *b) {
     return strcmp(((const st_entry *)a)->name, ((const st_entry *)b)->name);
 }
@@ -468,13 +475,13 @@ int hf_init_params(const gpt_config *cfg, uint64_t seed, float **params) {
     for (int k = 0; k < n_t; k++) {
         float *x = p + g[k].offset;
         const char *name = g[k].name;
-        if (ends_with(name, ".bias")) {
+        if (txt_ends_with(name, ".bias")) {
             memset(x, 0, g[k].numel * sizeof *x);
         } else if (strstr(name, "ln_")) {
             for (size_t i = 0; i < g[k].numel; i++)
                 x[i] = 1.0f;
         } else {
-            double sd = ends_with(name, "c_proj.weight") ? proj_std : 0.02;
+            double sd = txt_ends_with(name, "c_proj.weight") ? proj_std : 0.02;
             for (size_t i = 0; i < g[k].numel; i++)
                 x[i] = (float)(sd * rng_normal(&r));
         }

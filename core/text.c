@@ -155,3 +155,8 @@ int txt_gutenberg_body(const char *s, size_t n, size_t *begin, size_t *end) {
 int txt_has_nul(const void *s, size_t n) {
     return memchr(s, 0, n) != NULL;
 }
+
+int txt_ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}

@@ -20,10 +20,12 @@ struct store {
     char *path;
 };
 
+/* The SQLite connection of st, for statements the store API does not wrap. */
 sqlite3 *store_db(store *st) {
     return st->db;
 }
 
+/* The file name st was opened with (for messages). */
 const char *store_path(store *st) {
     return st->path;
 }
@@ -53,6 +55,7 @@ int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err) {
     return 0;
 }
 
+/* Read PRAGMA user_version (the schema version) into *version. */
 static int store_user_version(store *st, int *version, char *err) {
     sqlite3_stmt *s;
     if (store_prepare(st, "PRAGMA user_version", &s, err)) return -1;
@@ -114,6 +117,8 @@ int store_open(const char *path, store **out, char *err) {
     return 0;
 }
 
+/* Close st and free it; NULL is a no-op.  A transaction still open is
+** rolled back by SQLite. */
 void store_close(store *st) {
     if (!st) return;
     sqlite3_close_v2(st->db);
@@ -132,14 +137,17 @@ int store_begin(store *st, char *err) {
     return store_exec(st, "BEGIN IMMEDIATE", err);
 }
 
+/* COMMIT the transaction store_begin() opened; 0, or -1 with err. */
 int store_commit(store *st, char *err) {
     return store_exec(st, "COMMIT", err);
 }
 
+/* Roll back the open transaction, if any (safe to call when none is open). */
 void store_rollback(store *st) {
     if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* The id of the blob whose content hash is hash, in *id (0 when none). */
 static int store_find_blob(store *st, const char *hash, int64_t *id, char *err) {
     sqlite3_stmt *s;
     if (store_prepare(st, "SELECT id FROM blobs WHERE hash = ?", &s, err)) return -1;

@@ -21,6 +21,8 @@ void ckpt_planes(const float *in, size_t n, unsigned char *out) {
             out[k * n + i] = b[4 * i + k];
 }
 
+/* Undo the byte planes: in holds n floats as 4 planes (byte k of each
+** float in plane k); out gets the n floats back. */
 void ckpt_unplanes(const unsigned char *in, size_t n, float *out) {
     unsigned char *b = (unsigned char *)out;
     for (size_t i = 0; i < n; i++)
@@ -219,6 +221,7 @@ int ckpt_import(store *st, const char *dir, int64_t *id, char *err) {
     return 0;
 }
 
+/* `quill import DIR`: prints the checkpoint id. */
 int cmd_import(cli *c, int argc, char **argv) {
     if (argc == 2 && !strcmp(argv[1], "--help")) {
         puts("usage: quill import DIR\n\n"
@@ -238,6 +241,7 @@ int cmd_import(cli *c, int argc, char **argv) {
     return 0;
 }
 
+/* `quill export CHECKPOINT DIR [--bf16] [--run RUN] [--tokenizer DIR]`. */
 int cmd_export(cli *c, int argc, char **argv) {
     const char *usage =
         "usage: quill export CHECKPOINT DIR [--bf16] [--run RUN] [--tokenizer TOKDIR]\n\n"
@@ -288,6 +292,7 @@ int cmd_export(cli *c, int argc, char **argv) {
     return 0;
 }
 
+/* `quill checkpoints [--run RUN] [--json]`. */
 int cmd_checkpoints(cli *c, int argc, char **argv) {
     const char *usage = "usage: quill checkpoints [--run RUN] [--json]\n\n"
                         "List the checkpoints in the store (of run RUN): id, run (- for an\n"

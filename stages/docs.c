@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Print one line (or, with json, one JSON object) per document; returns
+** the exit status. */
 static int docs_list(store *st, int json) {
     char err[ERR_LEN];
     sqlite3_stmt *s;
@@ -42,6 +44,8 @@ static int docs_list(store *st, int json) {
     return 0;
 }
 
+/* Print the text of document arg (an id) to stdout; returns the exit
+** status, after a message when arg is not a document. */
 static int docs_show(store *st, const char *arg) {
     char err[ERR_LEN];
     long long id;
@@ -65,6 +69,7 @@ static int docs_show(store *st, const char *arg) {
     return 0;
 }
 
+/* `quill docs list [--json]` and `quill docs show ID`. */
 int cmd_docs(cli *c, int argc, char **argv) {
     const char *usage = "usage: quill docs list [--json]\n"
                         "       quill docs show ID\n";

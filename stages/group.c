@@ -51,6 +51,8 @@ typedef struct examples {
     size_t n_ex, cap_ex;
 } examples;
 
+/* Append an example of n ids to e (after <|endoftext|> when eos_first),
+** recording where it starts. */
 static void ex_push(examples *e, const int32_t *ids, size_t n, int eos_first) {
     size_t need = e->n + n + 1;
     if (need > e->cap) {
@@ -240,6 +242,7 @@ static int store_sets(store *st, int64_t tok_id, const group_params *p, const in
     return 0;
 }
 
+/* The id of the block set with this identity, in *id (0 when none). */
 static int find_set(store *st, const char *identity, int64_t *id, char *err) {
     sqlite3_stmt *s;
     *id = 0;
@@ -392,6 +395,7 @@ static int group_report(store *st, int64_t id, int created) {
     return 0;
 }
 
+/* `quill group [options]`: runs stage_group_run() and prints the set. */
 int cmd_group(cli *c, int argc, char **argv) {
     const char *usage =
         "usage: quill group [--block-size N] [--mode document|lines] [--eval-fraction F]\n"

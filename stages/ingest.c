@@ -57,6 +57,8 @@ typedef struct ingest {
     int savepoint_depth;
 } ingest;
 
+/* The defaults: no --max-chars, nothing stripped or normalised, invalid
+** UTF-8 rejected, members up to 1 GiB. */
 void ingest_opts_default(ingest_opts *o) {
     o->max_chars = -1;
     o->strip_gutenberg = 0;
@@ -68,6 +70,7 @@ void ingest_opts_default(ingest_opts *o) {
 static void note_add(ingest_note **list, int *n, const char *source, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Append (source, printf-style reason) to a skip or error list. */
 static void note_add(ingest_note **list, int *n, const char *source, const char *fmt, ...) {
     char reason[ERR_LEN];
     va_list ap;
@@ -80,6 +83,7 @@ static void note_add(ingest_note **list, int *n, const char *source, const char 
     (*n)++;
 }
 
+/* Free the lists of a result from stage_ingest(). */
 void ingest_result_free(ingest_result *res) {
     for (int i = 0; i < res->n_skips; i++)
         free(res->skips[i].source), free(res->skips[i].reason);
@@ -138,6 +142,7 @@ static void clean_one(pending *p, const ingest_opts *o) {
     if (zbuf_compress(p->text, p->text_n, 3, &p->z, &p->zn, zerr)) p->skip = strdup(zerr);
 }
 
+/* *exists = 1 when a document with this content hash is in the store. */
 static int doc_exists(store *st, const char *hash, int *exists, char *err) {
     sqlite3_stmt *s;
     if (store_prepare(st, "SELECT 1 FROM documents WHERE hash = ?", &s, err)) return -1;
@@ -149,6 +154,8 @@ static int doc_exists(store *st, const char *hash, int *exists, char *err) {
     return 0;
 }
 
+/* Store a prepared document (its compressed text and its row), or count
+** it as a duplicate; adds its hash to the run's content hash. */
 static int insert_doc(ingest *g, pending *p, char *err) {
     int exists = 0;
     if (doc_exists(g->st, p->hash, &exists, err)) return -1;
@@ -177,6 +184,7 @@ static int insert_doc(ingest *g, pending *p, char *err) {
     return 0;
 }
 
+/* Free what a prepared document holds. */
 static void pending_free(pending *p) {
     free(p->source);
     free(p->raw);
@@ -185,6 +193,7 @@ static void pending_free(pending *p) {
     free(p->skip);
 }
 
+/* Wait for the batch's clean-up tasks, then free and empty the batch. */
 static void batch_drop(ingest *g) {
 #pragma omp taskwait
     for (int i = 0; i < g->n_batch; i++)
@@ -227,12 +236,14 @@ static int batch_add(ingest *g, const char *source, unsigned char *raw, size_t n
     return 0;
 }
 
+/* Run VERB (SAVEPOINT, RELEASE, ROLLBACK TO) on the innermost savepoint. */
 static int savepoint(ingest *g, const char *verb, char *err) {
     char sql[64];
     snprintf(sql, sizeof sql, "%s ingest_%d", verb, g->savepoint_depth);
     return store_exec(g->st, sql, err);
 }
 
+/* Open a nested savepoint for one PATH or archive. */
 static int savepoint_open(ingest *g, char *err) {
     g->savepoint_depth++;
     return savepoint(g, "SAVEPOINT", err);
@@ -250,17 +261,12 @@ static int savepoint_close(ingest *g, int failed, char *err) {
     return rc;
 }
 
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
-
 /* Archives and compressed files, by content or by name. */
 static int looks_like_archive(const char *path, const unsigned char *head, size_t n) {
     static const char *ext[] = {".tar", ".tgz", ".tbz2", ".txz", ".tzst", ".zip",
                                 ".gz",  ".bz2", ".xz",   ".zst", NULL};
     for (int i = 0; ext[i]; i++)
-        if (ends_with(path, ext[i])) return 1;
+        if (txt_ends_with(path, ext[i])) return 1;
     if (n >= 2 && head[0] == 0x1f && head[1] == 0x8b) return 1; /* gzip */
     if (n >= 3 && !memcmp(head, "BZh", 3)) return 1;            /* bzip2 */
     if (n >= 6 && !memcmp(head,
@@ -397,6 +403,7 @@ static int ingest_archive(ingest *g, const char *path, char *err) {
 
 static int ingest_path(ingest *g, const char *path, char *err);
 
+/* qsort order of folder entries: bytewise by name. */
 static int name_cmp(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -425,7 +432,8 @@ static int ingest_dir(ingest *g, const char *path, char *err) {
     if (n) qsort(names, n, sizeof *names, name_cmp);
     for (size_t i = 0; i < n; i++) {
         char child[4096];
-        snprintf(child, sizeof child, "%s%s%s", path, ends_with(path, "/") ? "" : "/", names[i]);
+        snprintf(child, sizeof child, "%s%s%s", path, txt_ends_with(path, "/") ? "" : "/",
+                 names[i]);
         struct stat lst;
         /* Symlinked folders are not followed, so a link cannot loop. */
         if (!rc && !(lstat(child, &lst) == 0 && S_ISLNK(lst.st_mode) && stat(child, &lst) == 0 &&
@@ -472,6 +480,9 @@ static int ingest_file(ingest *g, const char *path, const struct stat *sb, char 
     return batch_add(g, path, buf, n, err);
 }
 
+/* Ingest one PATH: a folder, an archive or a text file.  A path that
+** cannot be read is recorded as an error, not a failure; returns -1 only
+** when the store fails. */
 static int ingest_path(ingest *g, const char *path, char *err) {
     struct stat sb;
     if (stat(path, &sb) != 0) {
@@ -517,6 +528,8 @@ int stage_ingest(store *st, const ingest_opts *o, char *const *paths, int n_path
     return rc;
 }
 
+/* Print "added N, duplicates M, skipped K" and each skip and error, or
+** the same as one JSON object. */
 static void print_result(const ingest_result *res, int json) {
     if (json) {
         json_t *skipped = json_array();
@@ -562,6 +575,8 @@ static long long parse_count(const char *s) {
     return cli_int(s, 0, LLONG_MAX, &v) ? -1 : v;
 }
 
+/* `quill ingest [options] PATH...`: exit status 1 when a PATH could not be
+** read at all or the store failed. */
 int cmd_ingest(cli *c, int argc, char **argv) {
     static const struct option opts[] = {{"max-chars", required_argument, 0, 'm'},
                                          {"strip-gutenberg", no_argument, 0, 'g'},

@@ -23,6 +23,7 @@ static const command commands[] = {
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
+/* Print quill's usage and the command list (from commands.def) to f. */
 static void usage(FILE *f) {
     fprintf(f, "usage: quill [--db PATH] COMMAND [ARGS...]\n\n"
                "Fine-tune GPT-2-style models and generate text, with every output\n"
@@ -36,6 +37,8 @@ static void usage(FILE *f) {
                "  --version    print the version\n");
 }
 
+/* Parse the global options (--db, --help, --version) and run the command;
+** its return value is the exit status.  The store is closed on the way out. */
 int main(int argc, char **argv) {
     cli c = {0};
     c.db_path = getenv("QUILL_DB");

@@ -35,6 +35,7 @@ typedef struct items {
     size_t n;
 } items;
 
+/* Free the gathered outputs. */
 static void items_free(items *it) {
     for (size_t i = 0; i < it->n; i++)
         free(it->v[i].text);
@@ -195,6 +196,9 @@ static const char *usage =
     "publish section and publishes only that recipe's outputs.  With nothing\n"
     "approved it writes nothing and fails, unless --allow-empty.\n";
 
+/* `quill publish --out FILE [--format F] [--allow-empty] [--recipe R]`:
+** renders the approved outputs, records the publication and writes FILE
+** in one transaction; nothing is written when anything fails. */
 int cmd_publish(cli *c, int argc, char **argv) {
     static const struct option opts[] = {
         {"out", required_argument, 0, 'o'},   {"format", required_argument, 0, 'f'},

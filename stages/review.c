@@ -147,6 +147,8 @@ static void cell(char *out, size_t cap, const char *s) {
     out[j] = 0;
 }
 
+/* Print the outputs (with status, when given) as a table or JSON lines;
+** returns the exit status. */
 static int review_list(store *st, const char *status, int json) {
     char err[ERR_LEN];
     sqlite3_stmt *s;
@@ -287,6 +289,8 @@ static const char *usage =
     "min_approvals (its recipe's review section, else 1) approvals from\n"
     "different reviewers; any rejection rejects it.\n";
 
+/* `quill review` (interactive) and its list/show/approve/reject/edit/note
+** subcommands; returns the exit status (2 for a usage mistake). */
 int cmd_review(cli *c, int argc, char **argv) {
     const char *reviewer = getenv("USER"), *note = NULL, *text = NULL, *status = NULL;
     int json = 0, npos = 0;

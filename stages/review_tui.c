@@ -32,6 +32,8 @@ typedef struct queue {
     size_t n;
 } queue;
 
+/* The pending outputs reviewer has not yet approved or rejected, in id
+** order, into q. */
 static int load_queue(store *st, const char *reviewer, queue *q, char *err) {
     sqlite3_stmt *s;
     if (store_prepare(st,
@@ -58,6 +60,7 @@ static int load_queue(store *st, const char *reviewer, queue *q, char *err) {
     return 0;
 }
 
+/* The output reviewer last looked at (0 when none): where to resume. */
 static int64_t get_cursor(store *st, const char *reviewer) {
     char err[ERR_LEN];
     sqlite3_stmt *s;
@@ -70,6 +73,8 @@ static int64_t get_cursor(store *st, const char *reviewer) {
     return id;
 }
 
+/* Remember that reviewer is at output id (best effort: a failure only
+** loses the resume point). */
 static void save_cursor(store *st, const char *reviewer, int64_t id) {
     char err[ERR_LEN];
     sqlite3_stmt *s;
@@ -93,6 +98,8 @@ static void on_signal(int sig) {
     _exit(128 + sig);
 }
 
+/* Switch the terminal to unbuffered, unechoed keys (on) or back to how it
+** was (off). */
 static void raw_mode(int on) {
     if (on) {
         struct termios t = saved_tio;
@@ -199,6 +206,8 @@ static int edit_text(const char *text, char **out, char *err) {
     return 0;
 }
 
+/* Record one verdict/note/edit of reviewer on output id in its own
+** transaction. */
 static int record(store *st, int64_t id, const char *reviewer, const char *verdict,
                   const char *note, const char *text, char *err) {
     if (store_begin(st, err)) return -1;

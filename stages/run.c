@@ -196,6 +196,8 @@ static int stage_identity(const rcp_recipe *r, int i, char prev[HASH_HEX_LEN],
     return 0;
 }
 
+/* The current UTC time as ISO 8601 with milliseconds, like SQLite's
+** strftime('%Y-%m-%dT%H:%M:%fZ'). */
 static void now_iso(char out[32]) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -262,6 +264,8 @@ static int begin_run(store *st, const rcp_recipe *r, int64_t *run_id, char *err)
     return store_commit(st, err);
 }
 
+/* Mark recipe run run_id done, failed or interrupted (status), with the
+** time. */
 static int finish_run(store *st, int64_t run_id, const char *status, char *err) {
     if (store_begin(st, err)) return -1;
     if (exec_bind(st,
@@ -274,6 +278,8 @@ static int finish_run(store *st, int64_t run_id, const char *status, char *err) 
     return store_commit(st, err);
 }
 
+/* Record that stage of recipe r finished in run run_id with this identity
+** and result: later runs skip it while the identity is unchanged. */
 static int record_stage(store *st, int64_t run_id, const rcp_recipe *r, int stage,
                         const char *identity, const char *result, const char *started, char *err) {
     if (store_begin(st, err)) return -1;
@@ -365,6 +371,8 @@ static store *recipe_store(cli *c, const rcp_recipe *r) {
     return cli_store(c);
 }
 
+/* Parse the stage name v of option opt into *out; prints the error and
+** returns non-zero when it is not a stage. */
 static int stage_arg(const char *opt, const char *v, int *out) {
     *out = rcp_stage_index(v);
     if (*out < 0)
@@ -373,6 +381,7 @@ static int stage_arg(const char *opt, const char *v, int *out) {
     return 0;
 }
 
+/* `quill run RECIPE [--from S] [--until S] [--force S]`. */
 int cmd_run(cli *c, int argc, char **argv) {
     static const char *usage =
         "usage: quill run RECIPE [--from STAGE] [--until STAGE] [--force STAGE]\n"
@@ -415,6 +424,7 @@ int cmd_run(cli *c, int argc, char **argv) {
     return rc;
 }
 
+/* The integer the query sql returns (with ?1 = arg when not NULL), or -1. */
 static long long count(store *st, const char *sql, const char *arg) {
     char err[ERR_LEN];
     sqlite3_stmt *s;
@@ -425,6 +435,8 @@ static long long count(store *st, const char *sql, const char *arg) {
     return v;
 }
 
+/* Print each stage of r: not in the recipe, done, changed or pending,
+** with its last run. */
 static int status_recipe(store *st, const rcp_recipe *r) {
     char err[ERR_LEN], prev[HASH_HEX_LEN] = "";
     printf("recipe %s (%s)\n", r->name, r->path);
@@ -461,6 +473,8 @@ static int status_recipe(store *st, const rcp_recipe *r) {
     return 0;
 }
 
+/* `quill status [RECIPE]`: the stages' states (of RECIPE, else each
+** recipe's last run) and the store's counts. */
 int cmd_status(cli *c, int argc, char **argv) {
     static const char *usage = "usage: quill status [RECIPE]\n"
                                "Each stage's state and last run, and what the store holds.\n";
