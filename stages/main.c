@@ -55,10 +55,18 @@ int main(int argc, char **argv) {
             c.db_path = argv[++i];
         } else if (!strncmp(argv[i], "--db=", 5)) {
             c.db_path = argv[i] + 5;
+        } else if (!strcmp(argv[i], "--db")) {
+            cli_error("--db needs a PATH (see quill --help)");
+            return 2;
         } else {
             cli_error("unknown option '%s' (see quill --help)", argv[i]);
             return 2;
         }
+    }
+    /* SQLite would open "" as a private temporary store, lost on exit */
+    if (!*c.db_path) {
+        cli_error("--db: the store's path is empty");
+        return 2;
     }
     if (i >= argc) {
         usage(stderr);

@@ -16,6 +16,7 @@
 #include "review.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -158,8 +159,33 @@ static int render(store *st, const items *it, const char *format, FILE *f, char 
     return 0;
 }
 
-/* Write data to path atomically: a temp file beside it, fsync, rename. */
+/* Write all n bytes of data to fd; 0, or -1 with errno set. */
+static int write_fd(int fd, const char *data, size_t n) {
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(fd, data + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (w == 0) errno = EIO;
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+/* Write data to path atomically: a temp file beside it, fsync, rename.
+** Something other than a file or a folder (a pipe, /dev/stdout, a device)
+** is written to directly: a rename would replace it. */
 static int write_atomic(const char *path, const char *data, size_t n, char *err) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return err_set(err, "%s: is a folder", path);
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        int fd = open(path, O_WRONLY);
+        int bad = fd < 0 || write_fd(fd, data, n);
+        if (fd >= 0 && close(fd) && !bad) bad = 1;
+        return bad ? err_set(err, "%s: %s", path, strerror(errno)) : 0;
+    }
     size_t len = strlen(path);
     char *tmp = malloc(len + 16);
     if (!tmp) return err_set(err, "out of memory");
@@ -170,13 +196,7 @@ static int write_atomic(const char *path, const char *data, size_t n, char *err)
         free(tmp);
         return -1;
     }
-    size_t done = 0;
-    while (done < n) {
-        ssize_t w = write(fd, data + done, n - done);
-        if (w <= 0) break;
-        done += (size_t)w;
-    }
-    int bad = done < n || fsync(fd) || fchmod(fd, 0644);
+    int bad = write_fd(fd, data, n) || fsync(fd) || fchmod(fd, 0644);
     bad |= close(fd) != 0;
     if (bad || rename(tmp, path)) {
         err_set(err, "%s: %s", path, strerror(errno));

@@ -76,6 +76,8 @@ MSG='^quill: ..'
 run_bad "no command" ""
 run_bad "unknown command" frobnicate
 run_bad "--db without a path" --db
+expect_fail "--db with an empty path" "quill: --db: .*empty" "$QUILL_ASAN" --db "" ingest doc.txt
+expect_fail "--db= with an empty path" "quill: --db: .*empty" "$QUILL_ASAN" --db= docs list
 run_bad "unknown global option" --frob docs list
 check "quill --help" bash -c "'$QUILL_ASAN' --help | grep -q '^usage: quill'"
 check "quill --version" bash -c "'$QUILL_ASAN' --version | grep -Eq '^quill [0-9]'"

@@ -108,6 +108,14 @@ expect_fail "bad format" "must be txt, md or jsonl" Q publish --out x --format p
 expect_fail "missing out" "--out FILE is required" Q publish
 expect_fail "unwritable dir" "no-such-dir" Q publish --out no-such-dir/x.md
 check "failed publish is not recorded" [ "$(sql "SELECT COUNT(*) FROM publications")" = 4 ]
+expect_fail "into a folder" "quill: publish: .*is a folder" Q publish --out .
+# a pipe (like /dev/stdout) is written to, not replaced by a file
+mkfifo pipe
+timeout 20 cat pipe >piped.txt &
+check "publish into a pipe" Q publish --out pipe --format txt
+wait
+check "the pipe is still a pipe" [ -p pipe ]
+check "the pipe carried the text" grep -qx "Two roads diverged one" piped.txt
 
 # --- the interactive reviewer, driven in tmux ---
 rm -f tui.db
