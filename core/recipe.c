@@ -885,11 +885,11 @@ int rcp_load(const char *path, rcp_recipe **out, char *err) {
         n += got;
         if (!got) break;
     }
-    int bad = ferror(f);
+    int bad = ferror(f) ? errno : 0;
     fclose(f);
     if (bad) {
         free(buf);
-        return err_set(err, "%s: read error", path);
+        return err_set(err, "%s: cannot read: %s", path, strerror(bad));
     }
     int rc = rcp_parse(buf, n, path, out, err);
     free(buf);

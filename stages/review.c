@@ -51,7 +51,9 @@ int review_refresh(store *st, int64_t id, char *err) {
     sqlite3_bind_int64(s, 2, id);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : err_set(err, "output %lld: cannot update status", (long long)id);
+    return rc == SQLITE_DONE
+               ? 0
+               : store_error(st, err, "output %lld: cannot update its status", (long long)id);
 }
 
 int review_set_rule(store *st, const char *recipe_name, int64_t min_approvals, char *err) {

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -159,7 +160,7 @@ static int edit_text(const char *text, char **out, char *err) {
     *out = NULL;
     char path[] = "/tmp/quill-edit.XXXXXX";
     int fd = mkstemp(path);
-    if (fd < 0) return err_set(err, "cannot create a temp file");
+    if (fd < 0) return err_set(err, "cannot create a temp file in /tmp: %s", strerror(errno));
     size_t n = strlen(text);
     if (write(fd, text, n) != (ssize_t)n) {
         close(fd);

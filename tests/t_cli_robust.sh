@@ -196,7 +196,7 @@ run_bad "pull into a file" pull distilgpt2 --dir plainfile
 
 # run / status
 run_bad "run nonexistent" run /nonexistent.yaml
-run_bad "run a directory" run adir
+expect_fail "run a directory" "quill: adir: cannot read: Is a directory" "$QUILL_ASAN" --db "$DB" run adir
 run_bad "run not yaml" run notadb
 run_bad "run --from bogus" run notadb --from bogus
 run_bad "run --until missing" run notadb --until
