@@ -336,9 +336,10 @@ int cmd_checkpoints(cli *c, int argc, char **argv) {
         const char *src = (const char *)sqlite3_column_text(s, 5),
                    *at = (const char *)sqlite3_column_text(s, 6);
         if (json) {
-            json_t *o = json_pack("{s:I,s:o,s:I,s:I,s:I,s:s,s:s}", "id", id, "run",
-                                  r ? json_integer(r) : json_null(), "step", step, "params", np,
-                                  "stored_bytes", bytes, "source", src, "created_at", at);
+            json_t *o =
+                json_pack("{s:I,s:o,s:I,s:I,s:I,s:o,s:s}", "id", id, "run",
+                          r ? json_integer(r) : json_null(), "step", step, "params", np,
+                          "stored_bytes", bytes, "source", cli_json_str(src), "created_at", at);
             char *line = json_dumps(o, JSON_COMPACT);
             puts(line);
             free(line);

@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "err.h"
+#include "text.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -58,4 +59,14 @@ int cli_int(const char *s, long long min, long long max, long long *out) {
     if (!*s || *end || errno || v < min || v > max) return -1;
     *out = v;
     return 0;
+}
+
+json_t *cli_json_str(const char *s) {
+    if (!s) return json_null();
+    size_t n = strlen(s), bad, rn;
+    if (txt_utf8_valid((const unsigned char *)s, n, &bad)) return json_stringn(s, n);
+    char *r = txt_utf8_repair((const unsigned char *)s, n, &rn);
+    json_t *j = r ? json_stringn(r, rn) : NULL;
+    free(r);
+    return j;
 }

@@ -12,6 +12,8 @@
 
 #include "store.h"
 
+#include <jansson.h>
+
 #define QUILL_VERSION "0.1.0"
 
 typedef struct cli {
@@ -36,6 +38,11 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 ** ':') while parsing ARGV; uses optind/optopt.  Returns 2 via
 ** cli_usage_error(). */
 int cli_bad_option(const char *cmd, int ret, char **argv);
+
+/* s as a JSON string, for --json output: jansson refuses invalid UTF-8 (a
+** file name in another encoding), so such bytes become U+FFFD; NULL gives
+** JSON null.  Never returns NULL except when out of memory. */
+json_t *cli_json_str(const char *s);
 
 /* Parse S as a whole base-10 integer in [MIN, MAX] into *OUT.  Returns 0, or
 ** -1 (and leaves *OUT alone) when S is empty, has other characters,

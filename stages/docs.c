@@ -26,8 +26,8 @@ static int docs_list(store *st, int json) {
         const char *source = (const char *)sqlite3_column_text(s, 1);
         const char *hash = (const char *)sqlite3_column_text(s, 2);
         if (json) {
-            json_t *o = json_pack("{s:I,s:s,s:s,s:I,s:I,s:s}", "id", sqlite3_column_int64(s, 0),
-                                  "source", source, "hash", hash, "bytes",
+            json_t *o = json_pack("{s:I,s:o,s:s,s:I,s:I,s:s}", "id", sqlite3_column_int64(s, 0),
+                                  "source", cli_json_str(source), "hash", hash, "bytes",
                                   sqlite3_column_int64(s, 3), "chars", sqlite3_column_int64(s, 4),
                                   "ingested_at", (const char *)sqlite3_column_text(s, 5));
             char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);

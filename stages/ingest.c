@@ -534,12 +534,14 @@ static void print_result(const ingest_result *res, int json) {
     if (json) {
         json_t *skipped = json_array();
         for (int i = 0; i < res->n_skips; i++)
-            json_array_append_new(skipped, json_pack("{s:s,s:s}", "source", res->skips[i].source,
-                                                     "reason", res->skips[i].reason));
+            json_array_append_new(skipped, json_pack("{s:o,s:o}", "source",
+                                                     cli_json_str(res->skips[i].source), "reason",
+                                                     cli_json_str(res->skips[i].reason)));
         json_t *errors = json_array();
         for (int i = 0; i < res->n_errors; i++)
-            json_array_append_new(errors, json_pack("{s:s,s:s}", "source", res->errors[i].source,
-                                                    "reason", res->errors[i].reason));
+            json_array_append_new(errors, json_pack("{s:o,s:o}", "source",
+                                                    cli_json_str(res->errors[i].source), "reason",
+                                                    cli_json_str(res->errors[i].reason)));
         json_t *o = json_pack("{s:i,s:i,s:o,s:o}", "added", res->added, "duplicates",
                               res->duplicates, "skipped", skipped, "errors", errors);
         char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);

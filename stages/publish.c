@@ -97,16 +97,16 @@ static json_t *provenance(store *st, const item *it, char *err) {
 #define TXT(i)                                                                                     \
     (sqlite3_column_type(s, i) == SQLITE_NULL                                                      \
          ? json_null()                                                                             \
-         : json_string((const char *)sqlite3_column_text(s, i)))
+         : cli_json_str((const char *)sqlite3_column_text(s, i)))
 #define INT(i)                                                                                     \
     (sqlite3_column_type(s, i) == SQLITE_NULL ? json_null()                                        \
                                               : json_integer(sqlite3_column_int64(s, i)))
     json_t *params = json_loads((const char *)sqlite3_column_text(s, 7), 0, NULL);
     json_t *o =
-        json_pack("{s:I,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)it->id,
-                  "text", it->text, "edited", json_boolean(it->edited), "recipe", TXT(0),
-                  "recipe_run_id", INT(1), "checkpoint_id", INT(2), "model", TXT(3), "prompt",
-                  TXT(4), "continuation", TXT(5), "original_text", TXT(6), "params",
+        json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)it->id,
+                  "text", cli_json_str(it->text), "edited", json_boolean(it->edited), "recipe",
+                  TXT(0), "recipe_run_id", INT(1), "checkpoint_id", INT(2), "model", TXT(3),
+                  "prompt", TXT(4), "continuation", TXT(5), "original_text", TXT(6), "params",
                   params ? params : TXT(7), "seed", INT(8), "finish_reason", TXT(9));
     json_object_set_new(o, "created_at", TXT(10));
 #undef TXT
@@ -128,11 +128,13 @@ static json_t *provenance(store *st, const item *it, char *err) {
         const char *verdict = (const char *)sqlite3_column_text(s, 1);
         const char *when = (const char *)sqlite3_column_text(s, 3);
         if (!strcmp(verdict, "approve"))
-            json_array_append_new(reviewers, json_pack("{s:s,s:s}", "reviewer", who, "at", when));
+            json_array_append_new(
+                reviewers, json_pack("{s:o,s:s}", "reviewer", cli_json_str(who), "at", when));
         if (sqlite3_column_type(s, 2) != SQLITE_NULL)
             json_array_append_new(notes,
-                                  json_pack("{s:s,s:s,s:s}", "reviewer", who, "note",
-                                            (const char *)sqlite3_column_text(s, 2), "at", when));
+                                  json_pack("{s:o,s:o,s:s}", "reviewer", cli_json_str(who), "note",
+                                            cli_json_str((const char *)sqlite3_column_text(s, 2)),
+                                            "at", when));
     }
     sqlite3_finalize(s);
     return o;

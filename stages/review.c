@@ -175,15 +175,15 @@ static int review_list(store *st, const char *status, int json) {
             break;
         }
         if (json) {
-            json_t *o =
-                json_pack("{s:I,s:s,s:i,s:i,s:s,s:s,s:s,s:s,s:b,s:s,s:I,s:s}", "id", (json_int_t)id,
-                          "status", (const char *)sqlite3_column_text(s, 1), "approvals", ok,
-                          "needed", need, "recipe", (const char *)sqlite3_column_text(s, 2),
-                          "prompt", (const char *)sqlite3_column_text(s, 3), "continuation",
-                          (const char *)sqlite3_column_text(s, 4), "text", text, "edited", edited,
-                          "model", (const char *)sqlite3_column_text(s, 5), "seed",
-                          (json_int_t)sqlite3_column_int64(s, 6), "created_at",
-                          (const char *)sqlite3_column_text(s, 7));
+            json_t *o = json_pack(
+                "{s:I,s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:b,s:o,s:I,s:s}", "id", (json_int_t)id, "status",
+                (const char *)sqlite3_column_text(s, 1), "approvals", ok, "needed", need, "recipe",
+                cli_json_str((const char *)sqlite3_column_text(s, 2)), "prompt",
+                cli_json_str((const char *)sqlite3_column_text(s, 3)), "continuation",
+                cli_json_str((const char *)sqlite3_column_text(s, 4)), "text", cli_json_str(text),
+                "edited", edited, "model", cli_json_str((const char *)sqlite3_column_text(s, 5)),
+                "seed", (json_int_t)sqlite3_column_int64(s, 6), "created_at",
+                (const char *)sqlite3_column_text(s, 7));
             char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
             puts(line);
             free(line);

@@ -205,6 +205,33 @@ run_bad "status nonexistent" status /nonexistent.yaml
 run_bad "status a directory" status adir
 run_bad "status two recipes" status a b
 
+# Names and notes that are not UTF-8 (a file name in Latin-1, a note typed
+# in another encoding): --json output stays valid JSON, nothing is dropped.
+mkdir u8
+printf 'latin-1 name\n' >"u8/$(printf 'caf\xe9.txt')"
+: >"u8/$(printf 'empty\xff.txt')"
+mkdir "$(printf 'model\xe9')"
+cp "$ROOT/tests/fixtures/hf_f16/"* "$(printf 'model\xe9')/"
+U() { "$QUILL_ASAN" --db u8.db "$@"; }
+json_ok() { python3 -c 'import json, sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]' "$1"; }
+check "ingest --json with a non-UTF-8 skip" bash -c "'$QUILL_ASAN' --db u8.db ingest --json u8 >u8-ingest.json"
+check "the skip is listed, with U+FFFD" grep -qF '{"source":"u8/empty\uFFFD.txt","reason":"empty file"}' u8-ingest.json
+check "docs list --json with a non-UTF-8 name" bash -c "'$QUILL_ASAN' --db u8.db docs list --json >u8-docs.json"
+check "the name is there, with U+FFFD" grep -qF '"source":"u8/caf\uFFFD.txt"' u8-docs.json
+check "import from a non-UTF-8 folder" U import "$(printf 'model\xe9')"
+check "checkpoints --json with a non-UTF-8 source" bash -c "'$QUILL_ASAN' --db u8.db checkpoints --json >u8-ckpt.json"
+check "the source is there, with U+FFFD" grep -qF "\"source\":\"model$(printf '\xef\xbf\xbd')\"" u8-ckpt.json
+sqlite3 u8.db "INSERT INTO outputs (id, model_source, prompt, continuation, text, ids_json,
+    params_json, seed, finish_reason) VALUES (1, 'm', 'P', ' c', 'P c', '[1]', '{}', 1, 'length')"
+check "approve with a non-UTF-8 note" U review approve 1 --reviewer "$(printf 'r\xe9')" --note "$(printf 'n\xe9')"
+check "review list --json" bash -c "'$QUILL_ASAN' --db u8.db review list --json >u8-list.json"
+check "review list --json lists it" grep -qF '"status":"approved"' u8-list.json
+check "publish jsonl with a non-UTF-8 note" U publish --out u8.jsonl
+check "the note and reviewer are kept" grep -qF '"notes":[{"reviewer":"r\uFFFD","note":"n\uFFFD"' u8.jsonl
+for f in u8-ingest.json u8-docs.json u8-ckpt.json u8-list.json u8.jsonl; do
+    check "$f is JSON" json_ok $f
+done
+
 # The store itself: a directory, not a database, newer, under a file.
 store_bad() {
     local name=$1 db=$2; shift 2
