@@ -271,7 +271,9 @@ done:
 
 /* mkdir -p dir; 0, or -1 with err naming the folder that failed. */
 static int mkdirs(const char *dir, char *err) {
+    if (!*dir) return err_set(err, "the folder name is empty");
     char *p = strdup(dir);
+    if (!p) return err_set(err, "%s: out of memory", dir);
     for (char *s = p + 1; *s; s++) {
         if (*s != '/') continue;
         *s = 0;

@@ -189,6 +189,11 @@ check "publish wrote nothing" [ ! -e x.txt ]
 
 # pull
 run_bad "pull --dir missing" pull distilgpt2 --dir
+run_bad "pull --dir empty" pull distilgpt2 --dir ""
+run_bad "export into an empty path" export 1 ""
+run_bad "publish --out empty" publish --out "" --allow-empty
+run_bad "import an empty path" import ""
+run_bad "run an empty path" run ""
 run_bad "pull two models" pull a b
 run_bad "pull bad name" pull "../../etc"
 run_bad "pull offline" pull distilgpt2 --dir pulled
