@@ -113,6 +113,19 @@ static void raw_mode(int on) {
     }
 }
 
+/* Print s to stdout with control characters other than newline and tab in
+** caret notation (^[ for ESC): a generated text or a name cannot send the
+** terminal escape sequences. */
+static void put_clean(const char *s) {
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
+            printf("^%c", ch == 0x7f ? '?' : ch + 64);
+        else
+            putchar(ch);
+    }
+}
+
 /* Draw output id: header, provenance, then the text with the prompt
 ** highlighted. */
 static int draw(store *st, int64_t id, size_t pos, size_t n, const char *reviewer, const char *msg,
@@ -134,16 +147,25 @@ static int draw(store *st, int64_t id, size_t pos, size_t n, const char *reviewe
     printf("\033[H\033[2J");
     printf(BOLD "quill review" RESET "  output %lld  (%zu of %zu)  reviewer %s  %s %d/%d\n",
            (long long)id, pos + 1, n, reviewer, status, ok, need);
-    printf(DIM "recipe:" RESET " %s   " DIM "model:" RESET " %s", sqlite3_column_text(s, 0),
-           sqlite3_column_text(s, 1));
+    printf(DIM "recipe:" RESET " ");
+    put_clean((const char *)sqlite3_column_text(s, 0));
+    printf("   " DIM "model:" RESET " ");
+    put_clean((const char *)sqlite3_column_text(s, 1));
     if (sqlite3_column_int64(s, 2)) printf(" (checkpoint %lld)", sqlite3_column_int64(s, 2));
     printf("   " DIM "seed:" RESET " %lld\n", (long long)sqlite3_column_int64(s, 6));
-    printf(DIM "params:" RESET " %s\n\n", sqlite3_column_text(s, 5));
-    const char *prompt = (const char *)sqlite3_column_text(s, 3);
+    printf(DIM "params:" RESET " ");
+    put_clean((const char *)sqlite3_column_text(s, 5));
+    printf("\n\n");
     if (edited) {
-        printf(DIM "(edited; original below)" RESET "\n%s\n\n" DIM "original:" RESET "\n", text);
+        printf(DIM "(edited; original below)" RESET "\n");
+        put_clean(text);
+        printf("\n\n" DIM "original:" RESET "\n");
     }
-    printf(PROMPT_STYLE "%s" RESET "%s\n\n", prompt, sqlite3_column_text(s, 4));
+    printf(PROMPT_STYLE);
+    put_clean((const char *)sqlite3_column_text(s, 3));
+    printf(RESET);
+    put_clean((const char *)sqlite3_column_text(s, 4));
+    printf("\n\n");
     if (msg && *msg) printf("%s\n", msg);
     printf(BOLD "[a]" RESET "pprove  " BOLD "[r]" RESET "eject  " BOLD "[e]" RESET "dit  " BOLD
                 "[n]" RESET "ote  " BOLD "[s]" RESET "kip  " BOLD "[b]" RESET "ack  " BOLD

@@ -173,10 +173,11 @@ check "end of queue" wait_for "No more pending outputs for carol"
 check "quits at the end" wait_for "EXITED"
 TM kill-server
 # Ctrl-C gives the terminal back in its normal mode
-sqlite3 tui.db "INSERT INTO outputs (id, model_source, prompt, continuation, text, ids_json, params_json, seed, finish_reason) VALUES (4, 'ckpt', 'PROMPT4', ' more', 'PROMPT4 more', '[]', '{}', 4, 'length')"
+sqlite3 tui.db "INSERT INTO outputs (id, model_source, prompt, continuation, text, ids_json, params_json, seed, finish_reason) VALUES (4, 'ckpt', 'PROMPT4', ' more' || char(27) || '[2J', 'PROMPT4 more', '[]', '{}', 4, 'length')"
 TM new-session -d -s rev -x 150 -y 40 \
     "cd '$SCRATCH' && '$QUILL' --db tui.db review --reviewer carol; echo \"TTY:\$(stty -a | grep -Eo -- '-?icanon') rc=\$?\"; sleep 30"
 check "tui up again" wait_for "output 4  (1 of 1)"
+check "an escape in the text is shown, not sent" wait_for "more^[[2J"
 TM send-keys -t rev C-c
 check "terminal restored after Ctrl-C" wait_for "TTY:icanon"
 TM kill-server
