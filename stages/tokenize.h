@@ -13,7 +13,6 @@
 ** in doc_tokens.  One transaction: on failure the store is unchanged.
 ** *n_done gets the number of documents tokenized (0 when all had tokens);
 ** *tokenizer_id, if not NULL, the tokenizers row. */
-int stage_tokenize(store *st, const char *model_dir, int *n_done, int64_t *tokenizer_id,
-                   char *err);
+int stage_tokenize(store *st, const char *model_dir, int *n_done, int64_t *tokenizer_id, char *err);
 
 #endif

@@ -17,7 +17,7 @@ if [ ! -d tests/reference/node_modules/tiktoken-node ]; then
     (cd tests/reference && npm install --no-audit --no-fund tokenizers tiktoken tiktoken-node >&2)
 fi
 gcc -std=c11 -D_GNU_SOURCE -O2 -march=native -fopenmp -Icore $(pkg-config --cflags jansson libutf8proc libxxhash) \
-    bench/tokenizer/tokbench.c core/tok.c core/tok_encode.c core/err.c core/hash.c \
+    bench/tokenizer/tokbench.c core/tok.c core/tok_encode.c core/err.c core/hash.c core/slurp.c \
     $(pkg-config --libs jansson libutf8proc libxxhash) -o build/bench/tokbench
 q=$(build/bench/tokbench "$corpus")
 refs=$(node bench/tokenizer/ref.js "$corpus")
