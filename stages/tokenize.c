@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "progress.h"
 #include "slurp.h"
 #include "tok.h"
 #include "tok_io.h"
@@ -115,6 +116,8 @@ static int tokenize_pending(store *st, const tok *t, int64_t tok_id, int *n_done
                       &ins, err))
         goto done;
     sqlite3_bind_int64(sel, 1, tok_id);
+    progress pg;
+    progress_begin(&pg, "tokenize", "doc", 0);
     /* Read a batch (reading while inserting is fine: the selection excludes
     ** what was inserted), encode it, store it; repeat. */
     while (more) {
@@ -151,10 +154,12 @@ static int tokenize_pending(store *st, const tok *t, int64_t tok_id, int *n_done
             if (store_ids(st, ins, tok_id, wide, &jobs[i], err)) goto done;
         }
         *n_done += n;
+        progress_add(&pg, n);
         free_batch(jobs, n);
         n = 0;
     }
     rc = 0;
+    progress_end(&pg);
 done:
     free_batch(jobs, n);
     free(jobs);
