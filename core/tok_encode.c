@@ -406,11 +406,15 @@ int tok_encode_ex(const tok *t, const char *text, size_t n, int special, int thr
     }
     int32_t *out = oom ? NULL : malloc((total ? total : 1) * sizeof *out);
     if (out) {
-        size_t at = 0;
-        for (size_t k = 0; k < chunks; k++) {
-            memcpy(out + at, part[k].ids, part[k].n * sizeof *out);
+        /* cut[k] becomes where chunk k's ids go; copy them in parallel, so the
+        ** page faults of the new array are taken by all threads */
+        for (size_t k = 0, at = 0; k < chunks; k++) {
+            cut[k] = at;
             at += part[k].n;
         }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+        for (size_t k = 0; k < chunks; k++)
+            memcpy(out + cut[k], part[k].ids, part[k].n * sizeof *out);
     }
     for (size_t k = 0; k < chunks; k++)
         free(part[k].ids);

@@ -19,10 +19,11 @@ fi
 gcc -std=c11 -D_GNU_SOURCE -O2 -march=native -fopenmp -Icore $(pkg-config --cflags jansson libutf8proc libxxhash) \
     bench/tokenizer/tokbench.c core/tok.c core/tok_encode.c core/err.c core/hash.c core/slurp.c \
     $(pkg-config --libs jansson libutf8proc libxxhash) -o build/bench/tokbench
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 q=$(build/bench/tokbench "$corpus")
 refs=$(node bench/tokenizer/ref.js "$corpus")
-node - "$q" "$refs" <<'JS'
-const [q, refs] = process.argv.slice(2);
+node - "$q" "$refs" "$load" <<'JS'
+const [q, refs, load] = process.argv.slice(2);
 const Q = JSON.parse(q), R = refs.trim().split('\n').map((l) => JSON.parse(l));
 const mbs = (b, s) => (b / 1e6 / s).toFixed(1);
 const tt = R.find((r) => r.name.startsWith('tiktoken (native'));
@@ -39,7 +40,9 @@ const x = (Q.bytes / Q.encode1_s) / (tt.bytes / tt.encode_s), sp = Q.encode1_s /
 console.log(`\n- token counts equal across all: **${agree ? 'yes' : 'NO'}**; quill 2-thread ids equal 1-thread: ${Q.parallel_equal}; decode round trip: ${Q.round_trip}`);
 console.log(`- quill 1-thread encode / native tiktoken: **${x.toFixed(2)}x** (target >= 3x)`);
 console.log(`- quill decode: **${mbs(Q.bytes, Q.decode_s)} MB/s** (target >= 100)`);
-console.log(`- quill 2 threads / 1 thread: **${sp.toFixed(2)}x** (target >= 1.8x)`);
+console.log(`- quill 2 threads / 1 thread: **${sp.toFixed(2)}x** (target >= 1.8x); CPU seconds ` +
+    `${Q.encode1_cpu_s.toFixed(3)} on 1 thread, ${Q.encode2_cpu_s.toFixed(3)} on 2 ` +
+    `(wall ${Q.encode1_s.toFixed(3)} s, ${Q.encode2_s.toFixed(3)} s); load average before the run: ${load}`);
 console.log(`- quill peak memory beyond text and ids: **${Q.mem_beyond_mb} MB** (target < 50)`);
 console.log('- npm `tiktoken` is WebAssembly; the native one is `tiktoken-node` (Rust, N-API).');
 if (!agree) process.exitCode = 1;
