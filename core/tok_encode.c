@@ -314,15 +314,26 @@ static void encode_plain(enc *e, const unsigned char *s, size_t n) {
     }
 }
 
-/* Encode s[0..n) serially into e, <|endoftext|> included when special. */
-static void encode_serial(enc *e, const unsigned char *s, size_t n, int special) {
-    if (n >= 4096) {
-        uint32_t slots = 256;
-        while (slots < 16384 && slots < n / 16)
-            slots *= 2;
-        e->cache = calloc(slots, sizeof *e->cache);
-        e->cache_mask = slots - 1;
-    }
+/* Give e a word cache sized for about n bytes of text (none for short
+** texts, where clearing it would cost more than it saves). */
+static void enc_cache(enc *e, size_t n) {
+    if (n < 4096) return;
+    uint32_t slots = 256;
+    while (slots < 16384 && slots < n / 16)
+        slots *= 2;
+    e->cache = calloc(slots, sizeof *e->cache); /* NULL: encode without */
+    e->cache_mask = slots - 1;
+}
+
+static void enc_release(enc *e) {
+    free(e->cache);
+    free(e->scratch);
+    e->cache = NULL;
+    e->scratch = NULL;
+}
+
+/* Append the ids of s[0..n) to e, <|endoftext|> included when special. */
+static void encode_text(enc *e, const unsigned char *s, size_t n, int special) {
     if (special && e->t->special >= 0) {
         const unsigned char *p = s, *end = s + n, *hit;
         while ((hit = memmem(p, (size_t)(end - p), SPECIAL_TEXT, SPECIAL_LEN)) && !e->oom) {
@@ -335,10 +346,6 @@ static void encode_serial(enc *e, const unsigned char *s, size_t n, int special)
     } else {
         encode_plain(e, s, n);
     }
-    free(e->cache);
-    free(e->scratch);
-    e->cache = NULL;
-    e->scratch = NULL;
 }
 
 /* The first position q >= p where a pre-token surely starts, and where the
@@ -358,6 +365,80 @@ static size_t safe_split(const unsigned char *s, size_t n, size_t p) {
     return n;
 }
 
+#define PIECES_PER_THREAD 16 /* pieces of a round, per thread */
+
+/* Place the pieces of a finished round in out: their offsets go to at[],
+** out grows to hold them.  Serial (between parallel regions). */
+static void place_round(enc *out, enc *part, size_t count, size_t *at) {
+    for (size_t j = 0; j < count; j++) {
+        at[j] = out->n;
+        if (part[j].oom || enc_reserve(out, part[j].n)) {
+            out->oom = 1;
+            return;
+        }
+        out->n += part[j].n;
+    }
+}
+
+/* Encode s[0..n) into out in parallel.  The text is cut into pieces of
+** about `piece` bytes where the pre-tokenizer cuts anyway, and handled in
+** rounds: the threads encode a round's pieces, each into its own buffer
+** with a word cache per thread, and, in the same parallel loop, copy the
+** previous round's ids (still in cache) to their places in out.  So out is
+** written once, as in the serial case, the memory beyond it is two rounds'
+** ids, and each round costs one barrier. */
+static void encode_parallel(enc *out, const unsigned char *s, size_t n, int special, int threads,
+                            size_t piece) {
+    size_t per_round = (size_t)threads * PIECES_PER_THREAD;
+    enc *part = calloc(2 * per_round, sizeof *part),
+        *cache = calloc((size_t)threads, sizeof *cache);
+    size_t *cut = malloc((per_round + 1) * sizeof *cut), *at = malloc(per_round * sizeof *at);
+    size_t n_prev = 0; /* pieces of the previous round waiting to be copied */
+    if (!part || !cache || !cut || !at) {
+        out->oom = 1;
+        goto done;
+    }
+    for (int i = 0; i < threads; i++)
+        enc_cache(&cache[i], n / (size_t)threads);
+    for (size_t start = 0, round = 0; (start < n || n_prev) && !out->oom; round++) {
+        enc *cur = part + (round & 1) * per_round, *prev = part + (~round & 1) * per_round;
+        size_t count = 0; /* pieces in this round */
+        cut[0] = start;
+        while (count < per_round && cut[count] < n) {
+            cut[count + 1] = n - cut[count] <= piece ? n : safe_split(s, n, cut[count] + piece);
+            count++;
+        }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+        for (size_t j = 0; j < count + n_prev; j++) {
+            if (j < count) {
+                const enc *c = &cache[omp_get_thread_num()];
+                cur[j].t = out->t;
+                cur[j].n = 0;
+                cur[j].cache = c->cache;
+                cur[j].cache_mask = c->cache_mask;
+                encode_text(&cur[j], s + cut[j], cut[j + 1] - cut[j], special);
+            } else if (prev[j - count].n) {
+                size_t k = j - count;
+                memcpy(out->ids + at[k], prev[k].ids, prev[k].n * sizeof *out->ids);
+            }
+        }
+        place_round(out, cur, count, at);
+        n_prev = count;
+        start = cut[count];
+    }
+done:
+    for (size_t j = 0; part && j < 2 * per_round; j++) {
+        free(part[j].ids);
+        free(part[j].scratch);
+    }
+    for (int i = 0; cache && i < threads; i++)
+        enc_release(&cache[i]);
+    free(part);
+    free(cache);
+    free(cut);
+    free(at);
+}
+
 int tok_encode_ex(const tok *t, const char *text, size_t n, int special, int threads,
                   size_t min_split, int32_t **ids, size_t *n_ids, char *err) {
     const unsigned char *s = (const unsigned char *)text;
@@ -365,64 +446,22 @@ int tok_encode_ex(const tok *t, const char *text, size_t n, int special, int thr
     *n_ids = 0;
     if (threads <= 0) threads = omp_get_max_threads();
     if (!min_split) min_split = 256 << 10;
-    size_t chunks = threads > 1 ? n / min_split : 1;
-    if (chunks > (size_t)threads * 4) chunks = (size_t)threads * 4;
-    if (chunks <= 1) {
-        enc e = {.t = t};
-        if (enc_reserve(&e, n / 3 + 16) == 0) encode_serial(&e, s, n, special);
-        if (e.oom) {
-            free(e.ids);
-            return err_set(err, "tokenizer: out of memory encoding %zu bytes", n);
+    enc e = {.t = t};
+    if (enc_reserve(&e, n / 3 + 16) == 0) {
+        if (threads > 1 && n >= min_split) {
+            encode_parallel(&e, s, n, special, threads, min_split / 4 ? min_split / 4 : 1);
+        } else {
+            enc_cache(&e, n);
+            encode_text(&e, s, n, special);
+            enc_release(&e);
         }
-        *ids = e.ids;
-        *n_ids = e.n;
-        return 0;
     }
-    size_t *cut = malloc((chunks + 1) * sizeof *cut);
-    enc *part = calloc(chunks, sizeof *part);
-    if (!cut || !part) {
-        free(cut);
-        free(part);
+    if (e.oom) {
+        free(e.ids);
         return err_set(err, "tokenizer: out of memory encoding %zu bytes", n);
     }
-    cut[0] = 0;
-    for (size_t k = 1; k < chunks; k++) {
-        size_t want = n / chunks * k;
-        cut[k] = safe_split(s, n, want > cut[k - 1] ? want : cut[k - 1]);
-    }
-    cut[chunks] = n;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (size_t k = 0; k < chunks; k++) {
-        part[k].t = t;
-        size_t len = cut[k + 1] - cut[k];
-        if (enc_reserve(&part[k], len / 3 + 16) == 0)
-            encode_serial(&part[k], s + cut[k], len, special);
-    }
-    size_t total = 0;
-    int oom = 0;
-    for (size_t k = 0; k < chunks; k++) {
-        total += part[k].n;
-        oom |= part[k].oom;
-    }
-    int32_t *out = oom ? NULL : malloc((total ? total : 1) * sizeof *out);
-    if (out) {
-        /* cut[k] becomes where chunk k's ids go; copy them in parallel, so the
-        ** page faults of the new array are taken by all threads */
-        for (size_t k = 0, at = 0; k < chunks; k++) {
-            cut[k] = at;
-            at += part[k].n;
-        }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-        for (size_t k = 0; k < chunks; k++)
-            memcpy(out + cut[k], part[k].ids, part[k].n * sizeof *out);
-    }
-    for (size_t k = 0; k < chunks; k++)
-        free(part[k].ids);
-    free(part);
-    free(cut);
-    if (!out) return err_set(err, "tokenizer: out of memory encoding %zu bytes", n);
-    *ids = out;
-    *n_ids = total;
+    *ids = e.ids;
+    *n_ids = e.n;
     return 0;
 }
 
