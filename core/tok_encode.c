@@ -7,7 +7,10 @@
 ** hash table; short pre-tokens use a linear scan over at most 64 symbols on
 ** the stack, long ones (a 100 000-space run) a heap, as Hugging Face does,
 ** with the same tie-break (lowest rank, then leftmost), so both give HF's
-** ids.  A small direct-mapped cache per call remembers recent short words.
+** ids.  A direct-mapped cache (per call, per thread) remembers recent short
+** words.  Large inputs are encoded by all threads in pieces cut where the
+** pre-tokenizer cuts anyway (encode_parallel), so the ids equal the serial
+** ones.
 */
 #include "tok_internal.h"
 
