@@ -14,7 +14,7 @@ mkdir -p "$data" build/bench
 corpus=$data/tok_corpus_${MB}mb.txt
 [ -f "$corpus" ] || node bench/tokenizer/gen_corpus.js recipes/corpora/frankenstein.txt "$corpus" "$MB"
 if [ ! -d tests/reference/node_modules/tiktoken-node ]; then
-    (cd tests/reference && npm install --no-audit --no-fund tokenizers tiktoken tiktoken-node >&2)
+    (cd tests/reference && npm ci --no-audit --no-fund >&2)
 fi
 gcc -std=c11 -D_GNU_SOURCE -O2 -march=native -fopenmp -Icore $(pkg-config --cflags jansson libutf8proc libxxhash) \
     bench/tokenizer/tokbench.c core/tok.c core/tok_encode.c core/err.c core/hash.c core/slurp.c \
