@@ -337,6 +337,7 @@ static void enc_release(enc *e) {
 
 /* Append the ids of s[0..n) to e, <|endoftext|> included when special. */
 static void encode_text(enc *e, const unsigned char *s, size_t n, int special) {
+    if (n == 0) return; /* s may be NULL then */
     if (special && e->t->special >= 0) {
         const unsigned char *p = s, *end = s + n, *hit;
         while ((hit = memmem(p, (size_t)(end - p), SPECIAL_TEXT, SPECIAL_LEN)) && !e->oom) {

@@ -211,6 +211,10 @@ static void test_decode_errors(void) {
     CHECKF(strstr(err, "-3") != NULL, "%s", err);
     CHECK(tok_decode(T, ids, 0, &text, &len, err) == 0 && len == 0);
     free(text);
+    int32_t *none;
+    size_t n_none;
+    CHECK(tok_encode(T, NULL, 0, 1, &none, &n_none, err) == 0 && n_none == 0);
+    free(none);
 }
 
 static void write_file(const char *path, const char *s) {
