@@ -17,6 +17,8 @@
 #include "err.h"
 
 #include <omp.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -369,78 +371,107 @@ static size_t safe_split(const unsigned char *s, size_t n, size_t p) {
     return n;
 }
 
-#define PIECES_PER_THREAD 16 /* pieces of a round, per thread */
+#define SLOTS_PER_THREAD 8 /* piece buffers in the ring, per thread */
 
-/* Place the pieces of a finished round in out: their offsets go to at[],
-** out grows to hold them.  Serial (between parallel regions). */
-static void place_round(enc *out, enc *part, size_t count, size_t *at) {
-    for (size_t j = 0; j < count; j++) {
-        at[j] = out->n;
-        if (part[j].oom || enc_reserve(out, part[j].n)) {
-            out->oom = 1;
-            return;
-        }
-        out->n += part[j].n;
+/* Shared state of one parallel encoding (see encode_parallel). */
+typedef struct par {
+    size_t n_pieces, *cut;     /* piece k is s[cut[k] .. cut[k+1]) */
+    size_t n_slots;            /* piece k is encoded into slot k % n_slots */
+    enc *slot;                 /* the slots' buffers */
+    _Atomic size_t *slot_for;  /* the piece slot j may take next */
+    size_t *n_ids;             /* ids of piece k, once it is ready */
+    unsigned char *ready;      /* piece k encoded (under lock) */
+    _Atomic size_t next;       /* the next piece to take */
+    size_t placed, placed_ids; /* pieces placed in out, and their ids (under lock) */
+    omp_lock_t lock;
+    int oom; /* under lock */
+} par;
+
+/* After piece k is encoded: mark it ready, then place in out every ready
+** piece that follows the placed ones, copying each (outside the lock) and
+** freeing its slot for the piece n_slots later. */
+static void par_place(par *P, enc *out, size_t k, int oom) {
+    omp_set_lock(&P->lock);
+    P->ready[k] = 1;
+    P->oom |= oom;
+    for (;;) {
+        if (P->placed == P->n_pieces || !P->ready[P->placed]) break;
+        size_t j = P->placed++, at = P->placed_ids;
+        P->placed_ids += P->n_ids[j];
+        omp_unset_lock(&P->lock);
+        const enc *e = &P->slot[j % P->n_slots];
+        if (P->n_ids[j]) memcpy(out->ids + at, e->ids, P->n_ids[j] * sizeof *e->ids);
+        atomic_store(&P->slot_for[j % P->n_slots], j + P->n_slots);
+        omp_set_lock(&P->lock);
     }
+    omp_unset_lock(&P->lock);
 }
 
-/* Encode s[0..n) into out in parallel.  The text is cut into pieces of
-** about `piece` bytes where the pre-tokenizer cuts anyway, and handled in
-** rounds: the threads encode a round's pieces, each into its own buffer
-** with a word cache per thread, and, in the same parallel loop, copy the
-** previous round's ids (still in cache) to their places in out.  So out is
-** written once, as in the serial case, the memory beyond it is two rounds'
-** ids, and each round costs one barrier. */
+/* Encode s[0..n) into out, which has room for n ids, with `threads`
+** threads.  The text is cut into pieces of about `piece` bytes where the
+** pre-tokenizer cuts anyway.  Each thread takes the next piece, encodes it
+** into a slot of a ring of buffers (with its own word cache), and then
+** copies to out every piece whose place is known (all before it are
+** encoded).  No barrier but the last: a thread that is descheduled delays
+** only its own piece.  out is written once, as in the serial case; the
+** memory beyond it is the ring. */
 static void encode_parallel(enc *out, const unsigned char *s, size_t n, int special, int threads,
                             size_t piece) {
-    size_t per_round = (size_t)threads * PIECES_PER_THREAD;
-    enc *part = calloc(2 * per_round, sizeof *part),
-        *cache = calloc((size_t)threads, sizeof *cache);
-    size_t *cut = malloc((per_round + 1) * sizeof *cut), *at = malloc(per_round * sizeof *at);
-    size_t n_prev = 0; /* pieces of the previous round waiting to be copied */
-    if (!part || !cache || !cut || !at) {
+    par P = {.n_slots = (size_t)threads * SLOTS_PER_THREAD};
+    size_t max_pieces = n / piece + 2;
+    P.cut = malloc((max_pieces + 1) * sizeof *P.cut);
+    P.n_ids = malloc(max_pieces * sizeof *P.n_ids);
+    P.ready = calloc(max_pieces, 1);
+    P.slot = calloc(P.n_slots, sizeof *P.slot);
+    P.slot_for = malloc(P.n_slots * sizeof *P.slot_for);
+    enc *cache = calloc((size_t)threads, sizeof *cache);
+    if (!P.cut || !P.n_ids || !P.ready || !P.slot || !P.slot_for || !cache) {
         out->oom = 1;
         goto done;
     }
+    P.cut[0] = 0;
+    while (P.cut[P.n_pieces] < n) {
+        size_t c = P.cut[P.n_pieces];
+        P.cut[++P.n_pieces] = n - c <= piece ? n : safe_split(s, n, c + piece);
+    }
+    for (size_t j = 0; j < P.n_slots; j++)
+        atomic_init(&P.slot_for[j], j);
+    atomic_init(&P.next, 0);
     for (int i = 0; i < threads; i++)
         enc_cache(&cache[i], n / (size_t)threads);
-    for (size_t start = 0, round = 0; (start < n || n_prev) && !out->oom; round++) {
-        enc *cur = part + (round & 1) * per_round, *prev = part + (~round & 1) * per_round;
-        size_t count = 0; /* pieces in this round */
-        cut[0] = start;
-        while (count < per_round && cut[count] < n) {
-            cut[count + 1] = n - cut[count] <= piece ? n : safe_split(s, n, cut[count] + piece);
-            count++;
+    omp_init_lock(&P.lock);
+#pragma omp parallel num_threads(threads)
+    {
+        const enc *c = &cache[omp_get_thread_num()];
+        for (size_t k; (k = atomic_fetch_add(&P.next, 1)) < P.n_pieces;) {
+            enc *e = &P.slot[k % P.n_slots];
+            while (atomic_load(&P.slot_for[k % P.n_slots]) != k)
+                sched_yield(); /* the piece n_slots before is still being copied */
+            e->t = out->t;
+            e->n = 0;
+            e->cache = c->cache;
+            e->cache_mask = c->cache_mask;
+            encode_text(e, s + P.cut[k], P.cut[k + 1] - P.cut[k], special);
+            P.n_ids[k] = e->n;
+            par_place(&P, out, k, e->oom);
         }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-        for (size_t j = 0; j < count + n_prev; j++) {
-            if (j < count) {
-                const enc *c = &cache[omp_get_thread_num()];
-                cur[j].t = out->t;
-                cur[j].n = 0;
-                cur[j].cache = c->cache;
-                cur[j].cache_mask = c->cache_mask;
-                encode_text(&cur[j], s + cut[j], cut[j + 1] - cut[j], special);
-            } else if (prev[j - count].n) {
-                size_t k = j - count;
-                memcpy(out->ids + at[k], prev[k].ids, prev[k].n * sizeof *out->ids);
-            }
-        }
-        place_round(out, cur, count, at);
-        n_prev = count;
-        start = cut[count];
     }
+    omp_destroy_lock(&P.lock);
+    out->n = P.placed_ids;
+    out->oom |= P.oom;
 done:
-    for (size_t j = 0; part && j < 2 * per_round; j++) {
-        free(part[j].ids);
-        free(part[j].scratch);
+    for (size_t j = 0; P.slot && j < P.n_slots; j++) {
+        free(P.slot[j].ids);
+        free(P.slot[j].scratch);
     }
     for (int i = 0; cache && i < threads; i++)
         enc_release(&cache[i]);
-    free(part);
     free(cache);
-    free(cut);
-    free(at);
+    free(P.cut);
+    free(P.n_ids);
+    free(P.ready);
+    free(P.slot);
+    free(P.slot_for);
 }
 
 int tok_encode_ex(const tok *t, const char *text, size_t n, int special, int threads,
@@ -451,14 +482,17 @@ int tok_encode_ex(const tok *t, const char *text, size_t n, int special, int thr
     if (threads <= 0) threads = omp_get_max_threads();
     if (!min_split) min_split = 256 << 10;
     enc e = {.t = t};
-    if (enc_reserve(&e, n / 3 + 16) == 0) {
-        if (threads > 1 && n >= min_split) {
-            encode_parallel(&e, s, n, special, threads, min_split / 4 ? min_split / 4 : 1);
-        } else {
-            enc_cache(&e, n);
-            encode_text(&e, s, n, special);
-            enc_release(&e);
-        }
+    if (threads > 1 && n >= min_split && enc_reserve(&e, n + 1) == 0) {
+        /* room for the most ids n bytes can make (one a byte): the threads
+        ** copy into it without reallocating; pages never written cost nothing */
+        encode_parallel(&e, s, n, special, threads, min_split / 4 ? min_split / 4 : 1);
+        int32_t *fit = e.oom ? NULL : realloc(e.ids, (e.n ? e.n : 1) * sizeof *e.ids);
+        if (fit) e.ids = fit;
+    } else if (enc_reserve(&e, n / 3 + 16) == 0) {
+        e.oom = 0; /* a failed reservation for the parallel case above */
+        enc_cache(&e, n);
+        encode_text(&e, s, n, special);
+        enc_release(&e);
     }
     if (e.oom) {
         free(e.ids);
