@@ -445,14 +445,15 @@ void cons_mask(cons *c, const cons_state *st, int is_last, float *logits) {
     double t0 = omp_get_wtime();
     /* regular tokens start with a lead byte: pending bytes become invalid */
     cons_state eff = *st;
-    flush_pending(c, &eff);
+    if (flush_pending(c, &eff)) /* then every regular token breaks a rule */
+        for (int t = 0; t < c->v->n; t++)
+            if (!c->irregular[t] && t != c->v->eos) logits[t] = -INFINITY;
     omp_set_lock(&c->lock);
     const uint64_t *bits = cached_mask(c, eff.ac, eff.pw, is_last);
     for (int w = 0; w < c->nwords64; w++) {
         uint64_t m = bits[w];
         while (m) {
-            int b = __builtin_ctzll(m);
-            logits[w * 64 + b] = -INFINITY;
+            logits[w * 64 + __builtin_ctzll(m)] = -INFINITY;
             m &= m - 1;
         }
     }
