@@ -131,6 +131,23 @@ static int store_find_blob(store *st, const char *hash, int64_t *id, char *err) 
     return 0;
 }
 
+int store_put_compressed(store *st, const char *hash, size_t raw_n, const void *z, size_t zn,
+                         int64_t *id, char *err) {
+    if (store_find_blob(st, hash, id, err)) return -1;
+    if (*id) return 0;
+    sqlite3_stmt *s;
+    if (store_prepare(st, "INSERT INTO blobs(hash, raw_size, data) VALUES (?, ?, ?)", &s, err))
+        return -1;
+    sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)raw_n);
+    sqlite3_bind_blob64(s, 3, z, zn, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return err_set(err, "%s: %s", st->path, sqlite3_errmsg(st->db));
+    *id = sqlite3_last_insert_rowid(st->db);
+    return 0;
+}
+
 int store_put_blob(store *st, const void *data, size_t n, int64_t *id, char *err) {
     char hash[HASH_HEX_LEN];
     hash_hex(data, n, hash);
@@ -139,19 +156,9 @@ int store_put_blob(store *st, const void *data, size_t n, int64_t *id, char *err
     void *z;
     size_t zn;
     if (zbuf_compress(data, n, 3, &z, &zn, err)) return -1;
-    sqlite3_stmt *s;
-    if (store_prepare(st, "INSERT INTO blobs(hash, raw_size, data) VALUES (?, ?, ?)", &s, err)) {
-        free(z);
-        return -1;
-    }
-    sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)n);
-    sqlite3_bind_blob64(s, 3, z, zn, free);
-    int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "%s: %s", st->path, sqlite3_errmsg(st->db));
-    *id = sqlite3_last_insert_rowid(st->db);
-    return 0;
+    int rc = store_put_compressed(st, hash, n, z, zn, id, err);
+    free(z);
+    return rc;
 }
 
 int store_get_blob(store *st, int64_t id, void **data, size_t *n, char *err) {

@@ -39,6 +39,11 @@ int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err);
 /* Store n raw bytes zstd-compressed; the same bytes return the same id. */
 int store_put_blob(store *st, const void *data, size_t n, int64_t *id, char *err);
 
+/* Store bytes the caller already compressed with zbuf_compress(); hash is
+** the hash of the raw bytes (hash_hex), raw_n their length. */
+int store_put_compressed(store *st, const char *hash, size_t raw_n, const void *z, size_t zn,
+                         int64_t *id, char *err);
+
 /* Read a blob back; *data is malloc'd with a trailing NUL after n bytes. */
 int store_get_blob(store *st, int64_t id, void **data, size_t *n, char *err);
 
