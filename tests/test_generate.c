@@ -11,6 +11,12 @@
 #include "test.h"
 #include "tmp_store.h"
 
+#include "cli.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <unistd.h>
+
 static gpt_config CFG;
 static float *PARAMS;
 static gpt_model *M;
@@ -166,11 +172,78 @@ static void test_constraints_and_store(void) {
     CHECK(gen_run(M, T, &r, &o, &n, NULL, err) == -1 && strstr(err, "top_p"));
 }
 
+/* Run a command with stdout captured into buf. */
+static int run_cmd(int (*fn)(cli *, int, char **), cli *c, char **argv, char *buf, size_t cap) {
+    int argc = 0;
+    while (argv[argc]) argc++;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/quill-test-gen-out-%d", (int)getpid());
+    fflush(stdout);
+    int saved = dup(1), fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    dup2(fd, 1);
+    close(fd);
+    int rc = fn(c, argc, argv);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+    buf[n] = 0;
+    if (f) fclose(f);
+    unlink(path);
+    return rc;
+}
+
+static void test_cli(void) {
+    char err[ERR_LEN], dir[64], buf[1 << 16];
+    snprintf(dir, sizeof dir, "/tmp/quill-test-gen-model-%d", (int)getpid());
+    CHECK(hf_save(dir, &CFG, PARAMS, 0, NULL, err) == 0);
+    store *st = tmp_store_open("generate-cli");
+    cli c = {tmp_store_path_, st};
+    char *argv[] = {"generate", "--model", dir, "--prompt", "It was a dark and", "--prompt",
+                    "Once", "--num-return-sequences", "2", "--max-new-tokens", "8",
+                    "--banned-words", "night, day", "--forbid-chars", "e", "--json", NULL};
+    CHECK_EQ_INT(run_cmd(cmd_generate, &c, argv, buf, sizeof buf), 0);
+    int lines = 0;
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        json_error_t je;
+        json_t *j = json_loads(line, 0, &je);
+        CHECK(j != NULL);
+        if (!j) continue;
+        const char *cont = json_string_value(json_object_get(j, "continuation"));
+        CHECK(cont && !strpbrk(cont, "eE"));
+        CHECK(json_array_size(json_object_get(j, "ids")) <= 8);
+        CHECK(json_is_integer(json_object_get(j, "seed")));
+        lines++;
+        json_decref(j);
+    }
+    CHECK_EQ_INT(lines, 4);
+    sqlite3_stmt *q;
+    CHECK(store_prepare(st, "SELECT count(*), min(model_source) FROM outputs", &q, err) == 0);
+    CHECK(sqlite3_step(q) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(q, 0), 4);
+    CHECK_STR((const char *)sqlite3_column_text(q, 1), dir);
+    sqlite3_finalize(q);
+    char *nargv[] = {"next", "--model", dir, "--prompt", "Hello", "--top", "5", "--token",
+                     " world", NULL};
+    CHECK_EQ_INT(run_cmd(cmd_next, &c, nargv, buf, sizeof buf), 0);
+    CHECK(strstr(buf, "rank") && strstr(buf, "' world'"));
+    char *bad[] = {"next", "--model", dir, "--prompt", "Hello", "--token", "zzqqxx", NULL};
+    CHECK_EQ_INT(run_cmd(cmd_next, &c, bad, buf, sizeof buf), 1);
+    char *none[] = {"generate", "--prompt", "x", NULL};
+    CHECK_EQ_INT(run_cmd(cmd_generate, &c, none, buf, sizeof buf), 1);
+    tmp_store_close(st);
+    char rm[128];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    CHECK(system(rm) == 0);
+}
+
 int main(void) {
     setup();
     RUN(test_greedy_matches_full_recompute);
     RUN(test_batching_and_regeneration);
     RUN(test_constraints_and_store);
+    RUN(test_cli);
     gpt_model_free(M);
     free(PARAMS);
     tok_free(T);
