@@ -166,6 +166,7 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
     for (int b = 0; b < B; b++) s.slot_out[b] = -1;
     size_t next = 0, done_n = 0;
     long steps = 0, tokens = 0;
+    double fwd = 0;
     while (done_n < N) {
         /* refill free slots */
         for (int b = 0; b < B && next < N; b++) {
@@ -199,9 +200,11 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
             nlive++;
         }
         if (!nlive) break;
+        double tf = omp_get_wtime();
         if (gpt_kv_step(s.kv, nlive, s.slots, s.ntok, s.tokens, s.logits, err)) goto done;
+        fwd += omp_get_wtime() - tf;
         steps++;
-#pragma omp parallel for schedule(dynamic, 1) reduction(+ : tokens)
+#pragma omp parallel for schedule(dynamic, 1) reduction(+ : tokens) if (nlive > 1)
         for (int i = 0; i < nlive; i++) {
             int b = s.slots[i];
             samp_seq *q = &s.seqs[s.slot_out[b]];
@@ -221,6 +224,7 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
         stats->steps = steps;
         stats->tokens = tokens;
         stats->seconds = omp_get_wtime() - t0;
+        stats->fwd_seconds = fwd;
         long h, mi;
         stats->cons_seconds = 0;
         if (s.c) cons_stats(s.c, &h, &mi, &stats->cons_seconds);
@@ -385,12 +389,12 @@ static int load_model(store *st, const char *dir, const char *checkpoint, loaded
 
 int stage_generate(store *st, const char *model_dir, const char *checkpoint, const gen_request *r,
                    int64_t recipe_run_id, const char *recipe_name, gen_output **outs, size_t *n,
-                   char *err) {
+                   gen_stats *stats, char *err) {
     loaded l;
     if (load_model(st, model_dir, checkpoint, &l, err)) return -1;
     gen_output *o;
     size_t no;
-    int rc = gen_run(l.m, l.t, r, &o, &no, NULL, err);
+    int rc = gen_run(l.m, l.t, r, &o, &no, stats, err);
     if (!rc && st) {
         rc = store_begin(st, err);
         if (!rc) {
@@ -490,7 +494,7 @@ enum {
     O_MODEL = 256, O_CKPT, O_PROMPT, O_MAXNEW, O_MAXLEN, O_MINNEW, O_TEMP, O_TOPK, O_TOPP, O_MINP,
     O_TYP, O_REP, O_NGRAM, O_NRS, O_SEED, O_RAWSEED, O_GREEDY, O_SAMPLE, O_IGNEOS, O_STOP,
     O_BANNED, O_MATCH, O_CASE, O_FORBID, O_FORBIDCASE, O_BADIDS, O_SUPPRESS, O_JSON, O_NOSTORE,
-    O_BATCH, O_HELP, O_TOP, O_TOKEN
+    O_BATCH, O_HELP, O_TOP, O_TOKEN, O_STATS
 };
 
 static const char *GEN_USAGE =
@@ -520,6 +524,7 @@ static const char *GEN_USAGE =
     "  --suppress-tokens JSON  token ids never generated\n"
     "  --batch N               sequences decoded together (default 32)\n"
     "  --json                  one JSON line per output\n"
+    "  --stats                 print speed and constraint cost to stderr\n"
     "  --no-store              do not record the outputs (they are recorded when the\n"
     "                          store exists or --checkpoint is used)\n";
 
@@ -555,6 +560,7 @@ static const struct option GEN_OPTS[] = {
     {"batch", required_argument, 0, O_BATCH},
     {"json", no_argument, 0, O_JSON},
     {"no-store", no_argument, 0, O_NOSTORE},
+    {"stats", no_argument, 0, O_STATS},
     {"top", required_argument, 0, O_TOP},
     {"token", required_argument, 0, O_TOKEN},
     {"help", no_argument, 0, O_HELP},
@@ -569,7 +575,7 @@ typedef struct gen_cli {
     char **words;
     int32_t *bad_ids, *sup_ids;
     size_t *bad_off, *sup_off, n_sup;
-    int json, no_store, top;
+    int json, no_store, stats, top;
 } gen_cli;
 
 static void gen_cli_free(gen_cli *g) {
@@ -628,6 +634,7 @@ static int parse_gen_cli(const char *name, const char *usage, int argc, char **a
         case O_FORBID: g->r.co.forbid_chars = optarg; break;
         case O_JSON: g->json = 1; break;
         case O_NOSTORE: g->no_store = 1; break;
+        case O_STATS: g->stats = 1; break;
         case O_MATCH:
             if (strcmp(optarg, "word") && strcmp(optarg, "substring")) {
                 cli_error("%s: --match must be word or substring, not '%s'", name, optarg);
@@ -731,11 +738,20 @@ int cmd_generate(cli *c, int argc, char **argv) {
     char err[ERR_LEN];
     gen_output *o;
     size_t n;
-    if (stage_generate(st, g.model, g.checkpoint, &g.r, 0, NULL, &o, &n, err)) {
+    gen_stats stats;
+    if (stage_generate(st, g.model, g.checkpoint, &g.r, 0, NULL, &o, &n, &stats, err)) {
         gen_cli_free(&g);
         return cli_error("generate: %s", err);
     }
     for (size_t i = 0; i < n; i++) print_output(&g.r, &o[i], g.json);
+    if (g.stats)
+        fprintf(stderr,
+                "generate: %zu outputs, %ld tokens in %ld steps, %.3f s (forward %.3f s), "
+                "%.1f tokens/s; constraints %.3f ms/step (%.1f%% of the time)\n",
+                n, stats.tokens, stats.steps, stats.seconds, stats.fwd_seconds,
+                stats.seconds > 0 ? stats.tokens / stats.seconds : 0,
+                stats.steps ? 1e3 * stats.cons_seconds / stats.steps : 0,
+                stats.seconds > 0 ? 100 * stats.cons_seconds / stats.seconds : 0);
     gen_outputs_free(o, n);
     gen_cli_free(&g);
     return 0;
