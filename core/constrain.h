@@ -55,20 +55,20 @@ typedef struct cons_vocab {
 typedef struct cons_opts {
     const char *const *words; /* banned words (UTF-8) */
     size_t n_words;
-    int substring;      /* 1: match anywhere, not only as whole words */
-    int case_sensitive; /* words: 1 = exact case */
-    const char *forbid_chars;   /* UTF-8 characters that never appear, or NULL */
-    int forbid_case_sensitive;  /* chars: 1 = exact case ("e" does not ban "E") */
+    int substring;             /* 1: match anywhere, not only as whole words */
+    int case_sensitive;        /* words: 1 = exact case */
+    const char *forbid_chars;  /* UTF-8 characters that never appear, or NULL */
+    int forbid_case_sensitive; /* chars: 1 = exact case ("e" does not ban "E") */
 } cons_opts;
 
 typedef struct cons cons;
 
 /* Scanner state of one sequence (plain value, copy freely). */
 typedef struct cons_state {
-    int32_t ac;      /* automaton state */
-    uint8_t pw;      /* previous character is a word character */
-    uint8_t npend;   /* bytes of an incomplete UTF-8 character ... */
-    uint8_t need;    /* ... and how many continuation bytes it still needs */
+    int32_t ac;    /* automaton state */
+    uint8_t pw;    /* previous character is a word character */
+    uint8_t npend; /* bytes of an incomplete UTF-8 character ... */
+    uint8_t need;  /* ... and how many continuation bytes it still needs */
     uint8_t pend[4];
 } cons_state;
 

@@ -57,9 +57,12 @@ typedef struct run_state {
 } run_state;
 
 static void run_state_free(run_state *s) {
-    for (size_t i = 0; i < s->np; i++) free(s->pids[i]);
-    for (size_t i = 0; i < s->nseqs; i++) samp_seq_free(&s->seqs[i]);
-    for (int i = 0; i < s->nworks; i++) samp_work_free(&s->works[i]);
+    for (size_t i = 0; i < s->np; i++)
+        free(s->pids[i]);
+    for (size_t i = 0; i < s->nseqs; i++)
+        samp_seq_free(&s->seqs[i]);
+    for (int i = 0; i < s->nworks; i++)
+        samp_work_free(&s->works[i]);
     free(s->pids), free(s->pn), free(s->tb), free(s->tl), free(s->seqs), free(s->works);
     free(s->logits), free(s->slot_out), free(s->slots), free(s->ntok), free(s->tokens);
     cons_free(s->c);
@@ -125,8 +128,9 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
         }
         int need = (int)s.pn[i] + samp_max_new(&r->sp, s.pn[i]);
         if (need > cfg->n_positions) {
-            err_set(err, "generate: prompt %zu (%zu tokens) plus %d new tokens exceeds the "
-                         "model's %d positions",
+            err_set(err,
+                    "generate: prompt %zu (%zu tokens) plus %d new tokens exceeds the "
+                    "model's %d positions",
                     i + 1, s.pn[i], samp_max_new(&r->sp, s.pn[i]), cfg->n_positions);
             goto done;
         }
@@ -139,7 +143,8 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
         err_set(err, "generate: out of memory");
         goto done;
     }
-    for (int i = 0; i < V; i++) s.tb[i] = tok_token_bytes(t, i, &s.tl[i]);
+    for (int i = 0; i < V; i++)
+        s.tb[i] = tok_token_bytes(t, i, &s.tl[i]);
     cons_vocab cv = {V, s.tb, s.tl, r->sp.eos_id};
     if ((r->co.n_words || (r->co.forbid_chars && *r->co.forbid_chars)) &&
         cons_new(&cv, &r->co, &s.c, err)) {
@@ -163,7 +168,8 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
     for (; s.nworks < B; s.nworks++)
         if (samp_work_init(&s.works[s.nworks], V, err)) goto done;
     if (gpt_kv_create(m, B, max_len, &s.kv, err)) goto done;
-    for (int b = 0; b < B; b++) s.slot_out[b] = -1;
+    for (int b = 0; b < B; b++)
+        s.slot_out[b] = -1;
     size_t next = 0, done_n = 0;
     long steps = 0, tokens = 0;
     double fwd = 0;
@@ -243,7 +249,8 @@ done:
 
 static json_t *json_strings(const char *const *v, size_t n) {
     json_t *a = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_string(v[i]));
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
     return a;
 }
 
@@ -265,7 +272,8 @@ char *gen_params_json(const gen_request *r) {
     json_object_set_new(o, "ignore_eos", json_boolean(p->ignore_eos));
     json_object_set_new(o, "eos_token_id", json_integer(p->eos_id));
     json_t *sup = json_array();
-    for (size_t i = 0; i < p->n_suppress; i++) json_array_append_new(sup, json_integer(p->suppress[i]));
+    for (size_t i = 0; i < p->n_suppress; i++)
+        json_array_append_new(sup, json_integer(p->suppress[i]));
     json_object_set_new(o, "suppress_tokens", sup);
     json_t *bad = json_array();
     for (size_t i = 0; i < p->n_bad; i++) {
@@ -279,7 +287,8 @@ char *gen_params_json(const gen_request *r) {
     json_object_set_new(o, "banned_words", json_strings(r->co.words, r->co.n_words));
     json_object_set_new(o, "match", json_string(r->co.substring ? "substring" : "word"));
     json_object_set_new(o, "case_sensitive", json_boolean(r->co.case_sensitive));
-    json_object_set_new(o, "forbid_chars", json_string(r->co.forbid_chars ? r->co.forbid_chars : ""));
+    json_object_set_new(o, "forbid_chars",
+                        json_string(r->co.forbid_chars ? r->co.forbid_chars : ""));
     json_object_set_new(o, "forbid_case_sensitive", json_boolean(r->co.forbid_case_sensitive));
     json_object_set_new(o, "num_return_sequences", json_integer(r->num_return_sequences));
     json_object_set_new(o, "seed", json_integer((json_int_t)r->seed));
@@ -291,7 +300,8 @@ char *gen_params_json(const gen_request *r) {
 
 static char *ids_json(const int32_t *ids, size_t n) {
     json_t *a = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_integer(ids[i]));
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_integer(ids[i]));
     char *s = json_dumps(a, JSON_COMPACT);
     json_decref(a);
     return s;
@@ -322,13 +332,19 @@ int gen_store_outputs(store *st, const gen_request *r, const gen_output *o, size
         memcpy(text, pr, pl);
         memcpy(text + pl, o[i].continuation, o[i].cont_len + 1);
         sqlite3_reset(q);
-        if (recipe_run_id > 0) sqlite3_bind_int64(q, 1, recipe_run_id);
-        else sqlite3_bind_null(q, 1);
-        if (recipe_name) sqlite3_bind_text(q, 2, recipe_name, -1, SQLITE_TRANSIENT);
-        else sqlite3_bind_null(q, 2);
+        if (recipe_run_id > 0)
+            sqlite3_bind_int64(q, 1, recipe_run_id);
+        else
+            sqlite3_bind_null(q, 1);
+        if (recipe_name)
+            sqlite3_bind_text(q, 2, recipe_name, -1, SQLITE_TRANSIENT);
+        else
+            sqlite3_bind_null(q, 2);
         sqlite3_bind_text(q, 3, model_source, -1, SQLITE_TRANSIENT);
-        if (checkpoint_id > 0) sqlite3_bind_int64(q, 4, checkpoint_id);
-        else sqlite3_bind_null(q, 4);
+        if (checkpoint_id > 0)
+            sqlite3_bind_int64(q, 4, checkpoint_id);
+        else
+            sqlite3_bind_null(q, 4);
         sqlite3_bind_text(q, 5, pr, (int)pl, SQLITE_TRANSIENT);
         sqlite3_bind_text(q, 6, o[i].continuation, (int)o[i].cont_len, SQLITE_TRANSIENT);
         sqlite3_bind_text(q, 7, text, (int)(pl + o[i].cont_len), SQLITE_TRANSIENT);
@@ -400,8 +416,10 @@ int stage_generate(store *st, const char *model_dir, const char *checkpoint, con
         if (!rc) {
             rc = gen_store_outputs(st, r, o, no, l.source, l.ckpt_id, recipe_run_id, recipe_name,
                                    err);
-            if (rc) store_rollback(st);
-            else rc = store_commit(st, err);
+            if (rc)
+                store_rollback(st);
+            else
+                rc = store_commit(st, err);
         }
     }
     loaded_free(&l);
@@ -420,14 +438,16 @@ int stage_generate(store *st, const char *model_dir, const char *checkpoint, con
 /* Split "a,b,c" into a malloc'd array of malloc'd strings. */
 static char **split_commas(const char *s, size_t *n) {
     size_t cap = 1;
-    for (const char *p = s; *p; p++) cap += *p == ',';
+    for (const char *p = s; *p; p++)
+        cap += *p == ',';
     char **v = calloc(cap, sizeof *v);
     *n = 0;
     const char *p = s;
     while (v) {
         const char *e = strchr(p, ',');
         size_t l = e ? (size_t)(e - p) : strlen(p);
-        while (l && p[0] == ' ') p++, l--; /* "a, b" */
+        while (l && p[0] == ' ')
+            p++, l--; /* "a, b" */
         if (l) v[(*n)++] = strndup(p, l);
         if (!e) break;
         p = e + 1;
@@ -455,20 +475,25 @@ static int parse_id_lists(const char *s, int nested, int32_t **ids, size_t **off
     json_array_foreach(a, i, x) {
         (*off)[(*n)++] = k;
         if (!nested) {
-            if (!json_is_integer(x)) rc = -1;
-            else (*ids)[k++] = (int32_t)json_integer_value(x);
+            if (!json_is_integer(x))
+                rc = -1;
+            else
+                (*ids)[k++] = (int32_t)json_integer_value(x);
             continue;
         }
         if (!json_is_array(x) || json_array_size(x) == 0) rc = -1;
         json_array_foreach(x, j, y) {
-            if (!json_is_integer(y)) rc = -1;
-            else (*ids)[k++] = (int32_t)json_integer_value(y);
+            if (!json_is_integer(y))
+                rc = -1;
+            else
+                (*ids)[k++] = (int32_t)json_integer_value(y);
         }
     }
     (*off)[*n] = k;
     json_decref(a);
-    if (rc) return err_set(err, "'%s': expected %s", s,
-                           nested ? "a list of non-empty lists of ids" : "a list of ids");
+    if (rc)
+        return err_set(err, "'%s': expected %s", s,
+                       nested ? "a list of non-empty lists of ids" : "a list of ids");
     return 0;
 }
 
@@ -477,28 +502,64 @@ static void print_piece(FILE *f, const unsigned char *b, size_t n, int width) {
     int w = 2;
     fputc('\'', f);
     for (size_t i = 0; i < n; i++) {
-        if (b[i] == '\n') fputs("\\n", f), w += 2;
-        else if (b[i] == '\t') fputs("\\t", f), w += 2;
-        else if (b[i] == '\'' || b[i] == '\\') fprintf(f, "\\%c", b[i]), w += 2;
-        else if (b[i] < 32 || b[i] == 127) fprintf(f, "\\x%02x", b[i]), w += 4;
+        if (b[i] == '\n')
+            fputs("\\n", f), w += 2;
+        else if (b[i] == '\t')
+            fputs("\\t", f), w += 2;
+        else if (b[i] == '\'' || b[i] == '\\')
+            fprintf(f, "\\%c", b[i]), w += 2;
+        else if (b[i] < 32 || b[i] == 127)
+            fprintf(f, "\\x%02x", b[i]), w += 4;
         else {
             fputc(b[i], f);
             if ((b[i] & 0xC0) != 0x80) w++;
         }
     }
     fputc('\'', f);
-    for (; w < width; w++) fputc(' ', f);
+    for (; w < width; w++)
+        fputc(' ', f);
 }
 
 enum {
-    O_MODEL = 256, O_CKPT, O_PROMPT, O_MAXNEW, O_MAXLEN, O_MINNEW, O_TEMP, O_TOPK, O_TOPP, O_MINP,
-    O_TYP, O_REP, O_NGRAM, O_NRS, O_SEED, O_RAWSEED, O_GREEDY, O_SAMPLE, O_IGNEOS, O_STOP,
-    O_BANNED, O_MATCH, O_CASE, O_FORBID, O_FORBIDCASE, O_BADIDS, O_SUPPRESS, O_JSON, O_NOSTORE,
-    O_BATCH, O_HELP, O_TOP, O_TOKEN, O_STATS
+    O_MODEL = 256,
+    O_CKPT,
+    O_PROMPT,
+    O_MAXNEW,
+    O_MAXLEN,
+    O_MINNEW,
+    O_TEMP,
+    O_TOPK,
+    O_TOPP,
+    O_MINP,
+    O_TYP,
+    O_REP,
+    O_NGRAM,
+    O_NRS,
+    O_SEED,
+    O_RAWSEED,
+    O_GREEDY,
+    O_SAMPLE,
+    O_IGNEOS,
+    O_STOP,
+    O_BANNED,
+    O_MATCH,
+    O_CASE,
+    O_FORBID,
+    O_FORBIDCASE,
+    O_BADIDS,
+    O_SUPPRESS,
+    O_JSON,
+    O_NOSTORE,
+    O_BATCH,
+    O_HELP,
+    O_TOP,
+    O_TOKEN,
+    O_STATS
 };
 
 static const char *GEN_USAGE =
-    "usage: quill generate (--model DIR | --checkpoint ID|latest) --prompt TEXT [--prompt TEXT ...]\n"
+    "usage: quill generate (--model DIR | --checkpoint ID|latest) --prompt TEXT [--prompt TEXT "
+    "...]\n"
     "                      [options]\n\n"
     "Generate continuations as transformers' generate() does (defaults of the\n"
     "text-generation pipeline for distilgpt2: sampling, top_k 50, max_length 50).\n"
@@ -528,43 +589,42 @@ static const char *GEN_USAGE =
     "  --no-store              do not record the outputs (they are recorded when the\n"
     "                          store exists or --checkpoint is used)\n";
 
-static const struct option GEN_OPTS[] = {
-    {"model", required_argument, 0, O_MODEL},
-    {"checkpoint", required_argument, 0, O_CKPT},
-    {"prompt", required_argument, 0, O_PROMPT},
-    {"max-new-tokens", required_argument, 0, O_MAXNEW},
-    {"max-length", required_argument, 0, O_MAXLEN},
-    {"min-new-tokens", required_argument, 0, O_MINNEW},
-    {"temperature", required_argument, 0, O_TEMP},
-    {"top-k", required_argument, 0, O_TOPK},
-    {"top-p", required_argument, 0, O_TOPP},
-    {"min-p", required_argument, 0, O_MINP},
-    {"typical-p", required_argument, 0, O_TYP},
-    {"repetition-penalty", required_argument, 0, O_REP},
-    {"no-repeat-ngram-size", required_argument, 0, O_NGRAM},
-    {"num-return-sequences", required_argument, 0, O_NRS},
-    {"seed", required_argument, 0, O_SEED},
-    {"raw-seed", no_argument, 0, O_RAWSEED},
-    {"greedy", no_argument, 0, O_GREEDY},
-    {"do-sample", no_argument, 0, O_SAMPLE},
-    {"ignore-eos", no_argument, 0, O_IGNEOS},
-    {"stop-string", required_argument, 0, O_STOP},
-    {"stop-strings", required_argument, 0, O_STOP},
-    {"banned-words", required_argument, 0, O_BANNED},
-    {"match", required_argument, 0, O_MATCH},
-    {"case-sensitive", no_argument, 0, O_CASE},
-    {"forbid-chars", required_argument, 0, O_FORBID},
-    {"forbid-case-sensitive", no_argument, 0, O_FORBIDCASE},
-    {"bad-words-ids", required_argument, 0, O_BADIDS},
-    {"suppress-tokens", required_argument, 0, O_SUPPRESS},
-    {"batch", required_argument, 0, O_BATCH},
-    {"json", no_argument, 0, O_JSON},
-    {"no-store", no_argument, 0, O_NOSTORE},
-    {"stats", no_argument, 0, O_STATS},
-    {"top", required_argument, 0, O_TOP},
-    {"token", required_argument, 0, O_TOKEN},
-    {"help", no_argument, 0, O_HELP},
-    {0, 0, 0, 0}};
+static const struct option GEN_OPTS[] = {{"model", required_argument, 0, O_MODEL},
+                                         {"checkpoint", required_argument, 0, O_CKPT},
+                                         {"prompt", required_argument, 0, O_PROMPT},
+                                         {"max-new-tokens", required_argument, 0, O_MAXNEW},
+                                         {"max-length", required_argument, 0, O_MAXLEN},
+                                         {"min-new-tokens", required_argument, 0, O_MINNEW},
+                                         {"temperature", required_argument, 0, O_TEMP},
+                                         {"top-k", required_argument, 0, O_TOPK},
+                                         {"top-p", required_argument, 0, O_TOPP},
+                                         {"min-p", required_argument, 0, O_MINP},
+                                         {"typical-p", required_argument, 0, O_TYP},
+                                         {"repetition-penalty", required_argument, 0, O_REP},
+                                         {"no-repeat-ngram-size", required_argument, 0, O_NGRAM},
+                                         {"num-return-sequences", required_argument, 0, O_NRS},
+                                         {"seed", required_argument, 0, O_SEED},
+                                         {"raw-seed", no_argument, 0, O_RAWSEED},
+                                         {"greedy", no_argument, 0, O_GREEDY},
+                                         {"do-sample", no_argument, 0, O_SAMPLE},
+                                         {"ignore-eos", no_argument, 0, O_IGNEOS},
+                                         {"stop-string", required_argument, 0, O_STOP},
+                                         {"stop-strings", required_argument, 0, O_STOP},
+                                         {"banned-words", required_argument, 0, O_BANNED},
+                                         {"match", required_argument, 0, O_MATCH},
+                                         {"case-sensitive", no_argument, 0, O_CASE},
+                                         {"forbid-chars", required_argument, 0, O_FORBID},
+                                         {"forbid-case-sensitive", no_argument, 0, O_FORBIDCASE},
+                                         {"bad-words-ids", required_argument, 0, O_BADIDS},
+                                         {"suppress-tokens", required_argument, 0, O_SUPPRESS},
+                                         {"batch", required_argument, 0, O_BATCH},
+                                         {"json", no_argument, 0, O_JSON},
+                                         {"no-store", no_argument, 0, O_NOSTORE},
+                                         {"stats", no_argument, 0, O_STATS},
+                                         {"top", required_argument, 0, O_TOP},
+                                         {"token", required_argument, 0, O_TOKEN},
+                                         {"help", no_argument, 0, O_HELP},
+                                         {0, 0, 0, 0}};
 
 /* Options shared by generate and next. */
 typedef struct gen_cli {
@@ -579,7 +639,8 @@ typedef struct gen_cli {
 } gen_cli;
 
 static void gen_cli_free(gen_cli *g) {
-    for (size_t i = 0; i < g->r.co.n_words; i++) free(g->words[i]);
+    for (size_t i = 0; i < g->r.co.n_words; i++)
+        free(g->words[i]);
     free(g->words), free(g->prompts), free(g->stops), free(g->tokens);
     free(g->bad_ids), free(g->bad_off), free(g->sup_ids), free(g->sup_off);
 }
@@ -605,36 +666,96 @@ static int parse_gen_cli(const char *name, const char *usage, int argc, char **a
         char *end = NULL;
         samp_params *p = &g->r.sp;
         switch (o) {
-        case O_HELP: fputs(usage, stdout); return 1;
-        case O_MODEL: g->model = optarg; break;
-        case O_CKPT: g->checkpoint = optarg; break;
-        case O_PROMPT: push(&g->prompts, &g->n_prompts, optarg); break;
-        case O_TOKEN: push(&g->tokens, &g->n_tokens, optarg); break;
-        case O_STOP: push(&g->stops, &g->n_stops, optarg); break;
-        case O_MAXNEW: p->max_new_tokens = (int)strtol(optarg, &end, 10); break;
-        case O_MAXLEN: p->max_length = (int)strtol(optarg, &end, 10); break;
-        case O_MINNEW: p->min_new_tokens = (int)strtol(optarg, &end, 10); break;
-        case O_TEMP: p->temperature = strtof(optarg, &end); break;
-        case O_TOPK: p->top_k = (int)strtol(optarg, &end, 10); break;
-        case O_TOPP: p->top_p = strtof(optarg, &end); break;
-        case O_MINP: p->min_p = strtof(optarg, &end); break;
-        case O_TYP: p->typical_p = strtof(optarg, &end); break;
-        case O_REP: p->repetition_penalty = strtof(optarg, &end); break;
-        case O_NGRAM: p->no_repeat_ngram_size = (int)strtol(optarg, &end, 10); break;
-        case O_NRS: g->r.num_return_sequences = (int)strtol(optarg, &end, 10); break;
-        case O_SEED: g->r.seed = strtoull(optarg, &end, 10); break;
-        case O_BATCH: g->r.max_batch = (int)strtol(optarg, &end, 10); break;
-        case O_TOP: g->top = (int)strtol(optarg, &end, 10); break;
-        case O_RAWSEED: g->r.raw_seed = 1; break;
-        case O_GREEDY: p->do_sample = 0; break;
-        case O_SAMPLE: p->do_sample = 1; break;
-        case O_IGNEOS: p->ignore_eos = 1; break;
-        case O_CASE: g->r.co.case_sensitive = 1; break;
-        case O_FORBIDCASE: g->r.co.forbid_case_sensitive = 1; break;
-        case O_FORBID: g->r.co.forbid_chars = optarg; break;
-        case O_JSON: g->json = 1; break;
-        case O_NOSTORE: g->no_store = 1; break;
-        case O_STATS: g->stats = 1; break;
+        case O_HELP:
+            fputs(usage, stdout);
+            return 1;
+        case O_MODEL:
+            g->model = optarg;
+            break;
+        case O_CKPT:
+            g->checkpoint = optarg;
+            break;
+        case O_PROMPT:
+            push(&g->prompts, &g->n_prompts, optarg);
+            break;
+        case O_TOKEN:
+            push(&g->tokens, &g->n_tokens, optarg);
+            break;
+        case O_STOP:
+            push(&g->stops, &g->n_stops, optarg);
+            break;
+        case O_MAXNEW:
+            p->max_new_tokens = (int)strtol(optarg, &end, 10);
+            break;
+        case O_MAXLEN:
+            p->max_length = (int)strtol(optarg, &end, 10);
+            break;
+        case O_MINNEW:
+            p->min_new_tokens = (int)strtol(optarg, &end, 10);
+            break;
+        case O_TEMP:
+            p->temperature = strtof(optarg, &end);
+            break;
+        case O_TOPK:
+            p->top_k = (int)strtol(optarg, &end, 10);
+            break;
+        case O_TOPP:
+            p->top_p = strtof(optarg, &end);
+            break;
+        case O_MINP:
+            p->min_p = strtof(optarg, &end);
+            break;
+        case O_TYP:
+            p->typical_p = strtof(optarg, &end);
+            break;
+        case O_REP:
+            p->repetition_penalty = strtof(optarg, &end);
+            break;
+        case O_NGRAM:
+            p->no_repeat_ngram_size = (int)strtol(optarg, &end, 10);
+            break;
+        case O_NRS:
+            g->r.num_return_sequences = (int)strtol(optarg, &end, 10);
+            break;
+        case O_SEED:
+            g->r.seed = strtoull(optarg, &end, 10);
+            break;
+        case O_BATCH:
+            g->r.max_batch = (int)strtol(optarg, &end, 10);
+            break;
+        case O_TOP:
+            g->top = (int)strtol(optarg, &end, 10);
+            break;
+        case O_RAWSEED:
+            g->r.raw_seed = 1;
+            break;
+        case O_GREEDY:
+            p->do_sample = 0;
+            break;
+        case O_SAMPLE:
+            p->do_sample = 1;
+            break;
+        case O_IGNEOS:
+            p->ignore_eos = 1;
+            break;
+        case O_CASE:
+            g->r.co.case_sensitive = 1;
+            break;
+        case O_FORBIDCASE:
+            g->r.co.forbid_case_sensitive = 1;
+            break;
+        case O_FORBID:
+            g->r.co.forbid_chars = optarg;
+            break;
+        case O_JSON:
+            g->json = 1;
+            break;
+        case O_NOSTORE:
+            g->no_store = 1;
+            break;
+        case O_STATS:
+            g->stats = 1;
+            break;
         case O_MATCH:
             if (strcmp(optarg, "word") && strcmp(optarg, "substring")) {
                 cli_error("%s: --match must be word or substring, not '%s'", name, optarg);
@@ -643,7 +764,8 @@ static int parse_gen_cli(const char *name, const char *usage, int argc, char **a
             g->r.co.substring = !strcmp(optarg, "substring");
             break;
         case O_BANNED:
-            for (size_t i = 0; i < g->r.co.n_words; i++) free(g->words[i]);
+            for (size_t i = 0; i < g->r.co.n_words; i++)
+                free(g->words[i]);
             free(g->words);
             g->words = split_commas(optarg, &g->r.co.n_words);
             break;
@@ -661,7 +783,9 @@ static int parse_gen_cli(const char *name, const char *usage, int argc, char **a
                 return -1;
             }
             break;
-        default: cli_error("%s: bad arguments (see quill %s --help)", name, name); return -1;
+        default:
+            cli_error("%s: bad arguments (see quill %s --help)", name, name);
+            return -1;
         }
         if (end && (*end || end == optarg)) {
             cli_error("%s: '%s' is not a number", name, optarg);
@@ -704,7 +828,8 @@ static void print_output(const gen_request *r, const gen_output *o, int json) {
         json_object_set_new(j, "text", json_stringn(text, pl + o->cont_len));
         json_object_set_new(j, "continuation", json_stringn(o->continuation, o->cont_len));
         json_t *ids = json_array();
-        for (size_t i = 0; i < o->n_ids; i++) json_array_append_new(ids, json_integer(o->ids[i]));
+        for (size_t i = 0; i < o->n_ids; i++)
+            json_array_append_new(ids, json_integer(o->ids[i]));
         json_object_set_new(j, "ids", ids);
         json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
         json_object_set_new(j, "finish_reason", json_string(o->finish));
@@ -743,7 +868,8 @@ int cmd_generate(cli *c, int argc, char **argv) {
         gen_cli_free(&g);
         return cli_error("generate: %s", err);
     }
-    for (size_t i = 0; i < n; i++) print_output(&g.r, &o[i], g.json);
+    for (size_t i = 0; i < n; i++)
+        print_output(&g.r, &o[i], g.json);
     if (g.stats)
         fprintf(stderr,
                 "generate: %zu outputs, %ld tokens in %ld steps, %.3f s (forward %.3f s), "
@@ -829,8 +955,7 @@ int cmd_next(cli *c, int argc, char **argv) {
         n = 1;
     }
     if ((int)n > l.cfg.n_positions) {
-        cli_error("next: the prompt has %zu tokens, the model %d positions", n,
-                  l.cfg.n_positions);
+        cli_error("next: the prompt has %zu tokens, the model %d positions", n, l.cfg.n_positions);
         goto out;
     }
     int slot = 0, nt = (int)n;
@@ -844,14 +969,16 @@ int cmd_next(cli *c, int argc, char **argv) {
         rows[i] = (rank_row){x[i], i};
         if (x[i] / T > mx) mx = x[i] / T;
     }
-    for (int i = 0; i < V; i++) z += exp(x[i] / T - mx);
+    for (int i = 0; i < V; i++)
+        z += exp(x[i] / T - mx);
     qsort(rows, (size_t)V, sizeof *rows, cmp_rank);
     int *rank = malloc((size_t)V * sizeof *rank);
     if (!rank) {
         cli_error("next: out of memory");
         goto out;
     }
-    for (int i = 0; i < V; i++) rank[rows[i].id] = i + 1;
+    for (int i = 0; i < V; i++)
+        rank[rows[i].id] = i + 1;
     int top = g.top < V ? g.top : V;
     if (g.json) {
         json_t *j = json_object(), *arr = json_array(), *tk = json_array();

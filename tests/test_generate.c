@@ -32,7 +32,8 @@ static void setup(void) {
     if (hf_init_params(&CFG, 5, &PARAMS)) exit(1);
     /* sharper distributions than the 0.02 init gives */
     size_t nwte = (size_t)CFG.vocab_size * CFG.n_embd;
-    for (size_t i = 0; i < nwte; i++) PARAMS[i] *= 40;
+    for (size_t i = 0; i < nwte; i++)
+        PARAMS[i] *= 40;
     if (gpt_model_create(&CFG, PARAMS, &M, err) || tok_load(NULL, &T, err)) {
         printf("setup: %s\n", err);
         exit(1);
@@ -143,8 +144,8 @@ static void test_constraints_and_store(void) {
     CHECK(gen_run(M, T, &r, &o, &n, NULL, err) == 0);
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < o[i].cont_len; j++)
-            CHECKF(o[i].continuation[j] != 'e' && o[i].continuation[j] != 'E', "output %zu: %s",
-                   i, o[i].continuation);
+            CHECKF(o[i].continuation[j] != 'e' && o[i].continuation[j] != 'E', "output %zu: %s", i,
+                   o[i].continuation);
     }
     store *st = tmp_store_open("generate");
     CHECK(store_begin(st, err) == 0);
@@ -175,7 +176,8 @@ static void test_constraints_and_store(void) {
 /* Run a command with stdout captured into buf. */
 static int run_cmd(int (*fn)(cli *, int, char **), cli *c, char **argv, char *buf, size_t cap) {
     int argc = 0;
-    while (argv[argc]) argc++;
+    while (argv[argc])
+        argc++;
     char path[64];
     snprintf(path, sizeof path, "/tmp/quill-test-gen-out-%d", (int)getpid());
     fflush(stdout);
@@ -200,9 +202,23 @@ static void test_cli(void) {
     CHECK(hf_save(dir, &CFG, PARAMS, 0, NULL, err) == 0);
     store *st = tmp_store_open("generate-cli");
     cli c = {tmp_store_path_, st};
-    char *argv[] = {"generate", "--model", dir, "--prompt", "It was a dark and", "--prompt",
-                    "Once", "--num-return-sequences", "2", "--max-new-tokens", "8",
-                    "--banned-words", "night, day", "--forbid-chars", "e", "--json", NULL};
+    char *argv[] = {"generate",
+                    "--model",
+                    dir,
+                    "--prompt",
+                    "It was a dark and",
+                    "--prompt",
+                    "Once",
+                    "--num-return-sequences",
+                    "2",
+                    "--max-new-tokens",
+                    "8",
+                    "--banned-words",
+                    "night, day",
+                    "--forbid-chars",
+                    "e",
+                    "--json",
+                    NULL};
     CHECK_EQ_INT(run_cmd(cmd_generate, &c, argv, buf, sizeof buf), 0);
     int lines = 0;
     for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
@@ -224,8 +240,8 @@ static void test_cli(void) {
     CHECK_EQ_INT(sqlite3_column_int(q, 0), 4);
     CHECK_STR((const char *)sqlite3_column_text(q, 1), dir);
     sqlite3_finalize(q);
-    char *nargv[] = {"next", "--model", dir, "--prompt", "Hello", "--top", "5", "--token",
-                     " world", NULL};
+    char *nargv[] = {"next",  "--model", dir,       "--prompt", "Hello",
+                     "--top", "5",       "--token", " world",   NULL};
     CHECK_EQ_INT(run_cmd(cmd_next, &c, nargv, buf, sizeof buf), 0);
     CHECK(strstr(buf, "rank") && strstr(buf, "' world'"));
     char *bad[] = {"next", "--model", dir, "--prompt", "Hello", "--token", "zzqqxx", NULL};

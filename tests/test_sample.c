@@ -16,7 +16,8 @@ static const float ROW[8] = {3.0f, 2.5f, 2.0f, 1.0f, 0.0f, -1.0f, 0.5f, 2.2f};
 
 /* kept[i] = logits[i] is finite */
 static void check_kept(const float *x, const int *kept, int n) {
-    for (int i = 0; i < n; i++) CHECKF((x[i] != NEG) == kept[i], "token %d kept=%d", i, x[i] != NEG);
+    for (int i = 0; i < n; i++)
+        CHECKF((x[i] != NEG) == kept[i], "token %d kept=%d", i, x[i] != NEG);
 }
 
 static void warp_row(samp_params *p, float *x) {
@@ -123,7 +124,8 @@ static void test_processors(void) {
     float y[10] = {0};
     int32_t ng[] = {1, 2, 3, 1, 2};
     samp_process(&p, ng, 5, 5, y, 10, &w);
-    for (int i = 0; i < 10; i++) CHECKF((y[i] == NEG) == (i == 3), "ngram token %d", i);
+    for (int i = 0; i < 10; i++)
+        CHECKF((y[i] == NEG) == (i == 3), "ngram token %d", i);
     /* bad_words_ids [[7], [1, 2], [4, 5, 6], [9]]: [9] (= eos) is dropped;
     ** [1,2] bans 2 only after 1; [4,5,6] bans 6 only after 4,5 */
     samp_defaults(&p);
@@ -136,13 +138,16 @@ static void test_processors(void) {
     int32_t s1[] = {3, 1}, s2[] = {4, 5}, s3[] = {5, 4};
     float z[10] = {0};
     samp_process(&p, s1, 2, 2, z, 10, &w);
-    for (int i = 0; i < 10; i++) CHECKF((z[i] == NEG) == (i == 7 || i == 2), "bad a %d", i);
+    for (int i = 0; i < 10; i++)
+        CHECKF((z[i] == NEG) == (i == 7 || i == 2), "bad a %d", i);
     memset(z, 0, sizeof z);
     samp_process(&p, s2, 2, 2, z, 10, &w);
-    for (int i = 0; i < 10; i++) CHECKF((z[i] == NEG) == (i == 7 || i == 6), "bad b %d", i);
+    for (int i = 0; i < 10; i++)
+        CHECKF((z[i] == NEG) == (i == 7 || i == 6), "bad b %d", i);
     memset(z, 0, sizeof z);
     samp_process(&p, s3, 2, 2, z, 10, &w);
-    for (int i = 0; i < 10; i++) CHECKF((z[i] == NEG) == (i == 7), "bad c %d", i);
+    for (int i = 0; i < 10; i++)
+        CHECKF((z[i] == NEG) == (i == 7), "bad c %d", i);
     /* min_new_tokens counts generated tokens only; suppress_tokens */
     samp_defaults(&p);
     p.eos_id = 9;
@@ -167,10 +172,12 @@ static void test_statistics(void) {
     float logit[V];
     rng g;
     rng_seed(&g, 7);
-    for (int i = 0; i < V; i++) logit[i] = (float)(1.2 * rng_normal(&g));
+    for (int i = 0; i < V; i++)
+        logit[i] = (float)(1.2 * rng_normal(&g));
     /* expected: sort by logit descending */
     int order[V];
-    for (int i = 0; i < V; i++) order[i] = i;
+    for (int i = 0; i < V; i++)
+        order[i] = i;
     for (int i = 0; i < V; i++)
         for (int j = i + 1; j < V; j++)
             if (logit[order[j]] > logit[order[i]]) {
@@ -180,14 +187,18 @@ static void test_statistics(void) {
             }
     double prob[V] = {0}, z = 0;
     int k = 12;
-    for (int i = 0; i < k; i++) z += exp(logit[order[i]] / 0.8);
+    for (int i = 0; i < k; i++)
+        z += exp(logit[order[i]] / 0.8);
     /* top_p keeps the smallest head whose mass reaches 0.9 (the kept set is
     ** everything whose ascending cumulative mass exceeds 0.1) */
     double head = 0, zk = 0;
     int kept = 0;
-    while (kept < k && head < 0.9) head += exp(logit[order[kept++]] / 0.8) / z;
-    for (int i = 0; i < kept; i++) zk += exp(logit[order[i]] / 0.8);
-    for (int i = 0; i < kept; i++) prob[order[i]] = exp(logit[order[i]] / 0.8) / zk;
+    while (kept < k && head < 0.9)
+        head += exp(logit[order[kept++]] / 0.8) / z;
+    for (int i = 0; i < kept; i++)
+        zk += exp(logit[order[i]] / 0.8);
+    for (int i = 0; i < kept; i++)
+        prob[order[i]] = exp(logit[order[i]] / 0.8) / zk;
 
     samp_params p;
     samp_defaults(&p);
@@ -203,7 +214,8 @@ static void test_statistics(void) {
     static long count[V];
     rng r;
     rng_seed(&r, 12345);
-    for (int n = 0; n < N; n++) count[samp_pick(&p, x, V, &r)]++;
+    for (int n = 0; n < N; n++)
+        count[samp_pick(&p, x, V, &r)]++;
     double chi = 0, tv = 0;
     int outside = 0;
     for (int i = 0; i < V; i++) {
