@@ -480,13 +480,15 @@ void cons_mask(cons *c, const cons_state *st, int is_last, float *logits) {
         if (!hit && is_last) hit = feed_end(c, &s);
         if (hit) logits[t] = -INFINITY;
     }
-    if (c->v->eos >= 0) {
-        cons_state s = *st;
-        if (feed_end(c, &s)) logits[c->v->eos] = -INFINITY;
-    }
+    if (c->v->eos >= 0 && !cons_end_ok(c, st)) logits[c->v->eos] = -INFINITY;
     double dt = omp_get_wtime() - t0;
 #pragma omp atomic
     c->seconds += dt;
+}
+
+int cons_end_ok(const cons *c, const cons_state *st) {
+    cons_state s = *st;
+    return !feed_end(c, &s);
 }
 
 void cons_stats(const cons *c, long *hits, long *misses, double *seconds) {

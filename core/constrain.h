@@ -93,6 +93,10 @@ void cons_mask(cons *c, const cons_state *st, int is_last, float *logits);
 ** (never happens for a token cons_mask allowed), else 0. */
 int cons_advance(const cons *c, cons_state *st, int32_t id);
 
+/* 1 when the text may end in state st (no banned word completed by the end
+** of the text). */
+int cons_end_ok(const cons *c, const cons_state *st);
+
 /* Statistics for reports: mask cache hits and misses, time in cons_mask. */
 void cons_stats(const cons *c, long *hits, long *misses, double *seconds);
 

@@ -349,8 +349,9 @@ int32_t samp_seq_step(const samp_params *p, cons *c, const cons_vocab *v, samp_s
         memcpy(s->text + s->text_len, v->bytes[t], L);
         s->text_len += L;
         s->text[s->text_len] = 0;
-        if (p->n_stop && stop_hit(p, s->text, s->text_len, old)) s->finish = "stop_string";
+        if (p->n_stop && stop_hit(p, s->text, s->text_len, old)) s->stop_pending = 1;
     }
+    if (s->stop_pending && (!c || cons_end_ok(c, &s->cs))) s->finish = "stop_string";
     if (!s->finish && s->n - s->n_prompt >= (size_t)s->max_new) s->finish = "length";
     return t;
 }

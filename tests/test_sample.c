@@ -251,19 +251,25 @@ static const unsigned char *TB[] = {(const unsigned char *)"a", (const unsigned 
                                     (const unsigned char *)"<|endoftext|>"};
 static const size_t TL[] = {1, 1, 1, 2, 13};
 
-static void run_forced(samp_params *p, const int *want, int n, samp_seq *s) {
-    cons_vocab v = {5, TB, TL, 4};
+static const cons_vocab TV5 = {5, TB, TL, 4};
+
+static void run_forced_c(samp_params *p, cons *c, const int *want, int n, samp_seq *s) {
+    const cons_vocab v = TV5;
     samp_work w;
     char err[ERR_LEN];
     int32_t prompt[] = {0, 1};
     CHECK(samp_work_init(&w, 5, err) == 0);
-    CHECK(samp_seq_init(s, p, prompt, 2, "ab", 2, NULL, 99, err) == 0);
+    CHECK(samp_seq_init(s, p, prompt, 2, "ab", 2, c, 99, err) == 0);
     for (int i = 0; i < n && !s->finish; i++) {
         float x[5] = {0, 0, 0, 0, 0};
         x[want[i]] = 10;
-        samp_seq_step(p, NULL, &v, s, x, &w);
+        samp_seq_step(p, c, &v, s, x, &w);
     }
     samp_work_free(&w);
+}
+
+static void run_forced(samp_params *p, const int *want, int n, samp_seq *s) {
+    run_forced_c(p, NULL, want, n, s);
 }
 
 static void test_stopping(void) {
@@ -306,6 +312,19 @@ static void test_stopping(void) {
     CHECK_STR(s.finish, "stop_string");
     CHECK_STR(s.text, "cca");
     samp_seq_free(&s);
+    /* a stop string where the text may not end yet ("abc" banned, "abc|"
+    ** would complete it): the output ends at the first safe point */
+    const char *words[] = {"abc"}, *stop_c[] = {"c"};
+    cons_opts co = {words, 1, 0, 0, NULL, 0};
+    cons *c;
+    char err[ERR_LEN];
+    CHECK(cons_new(&TV5, &co, &c, err) == 0);
+    p.stop = stop_c;
+    run_forced_c(&p, c, (int[]){2, 0, 1}, 3, &s);
+    CHECK_STR(s.finish, "stop_string");
+    CHECK_STR(s.text, "ca");
+    samp_seq_free(&s);
+    cons_free(c);
     /* every token masked: the output ends with the reason */
     int32_t sup[] = {0, 1, 2, 3, 4};
     p.n_stop = 0;
