@@ -285,11 +285,16 @@ int samp_seq_init(samp_seq *s, const samp_params *p, const int32_t *prompt, size
     s->ids = malloc(s->cap * sizeof *s->ids);
     s->text_cap = 256;
     s->text = malloc(s->text_cap);
-    if (!s->ids || !s->text) {
+    if (c) {
+        s->hist = malloc(((size_t)s->max_new + 1) * sizeof *s->hist);
+        s->hist_len = malloc(((size_t)s->max_new + 1) * sizeof *s->hist_len);
+    }
+    if (!s->ids || !s->text || (c && (!s->hist || !s->hist_len))) {
         samp_seq_free(s);
         return err_set(err, "generate: out of memory");
     }
     if (n) memcpy(s->ids, prompt, n * sizeof *prompt);
+    s->text[0] = 0;
     s->n = s->n_prompt = n;
     s->seed = seed;
     rng_seed(&s->r, seed);
@@ -301,8 +306,22 @@ int samp_seq_init(samp_seq *s, const samp_params *p, const int32_t *prompt, size
 void samp_seq_free(samp_seq *s) {
     free(s->ids);
     free(s->text);
+    free(s->hist);
+    free(s->hist_len);
     s->ids = NULL;
     s->text = NULL;
+    s->hist = NULL;
+    s->hist_len = NULL;
+}
+
+/* Drop the last generated tokens until the constraints let the text end. */
+static void back_out(const cons *c, samp_seq *s) {
+    while (!cons_end_ok(c, &s->cs) && s->n > s->n_prompt) {
+        size_t g = --s->n - s->n_prompt;
+        s->cs = s->hist[g];
+        s->text_len = s->hist_len[g];
+    }
+    s->text[s->text_len] = 0;
 }
 
 /* Does a stop string end inside the bytes appended after text[0..old)? */
@@ -324,8 +343,13 @@ int32_t samp_seq_step(const samp_params *p, cons *c, const cons_vocab *v, samp_s
     if (p->do_sample) samp_warp(p, logits, V, w);
     int32_t t = samp_pick(p, logits, V, &s->r);
     if (t < 0) {
+        if (c) back_out(c, s);
         s->finish = "all_masked";
         return -1;
+    }
+    if (c) {
+        s->hist[n_gen] = s->cs;
+        s->hist_len[n_gen] = s->text_len;
     }
     s->ids[s->n++] = t;
     int is_eos = t == p->eos_id;

@@ -325,6 +325,24 @@ static void test_stopping(void) {
     CHECK_STR(s.text, "ca");
     samp_seq_free(&s);
     cons_free(c);
+    /* a dead end: after "ab"+"c" every token is masked ("a", "b", "st"
+    ** forbidden, "c" after "c" a bad word, <|endoftext|> would complete
+    ** "abc"): the "c" is dropped and the output ends empty */
+    cons_opts co2 = {words, 1, 0, 0, "abs", 0};
+    CHECK(cons_new(&TV5, &co2, &c, err) == 0);
+    int32_t bad[] = {2, 2};
+    size_t boff[] = {0, 2};
+    p.n_stop = 0;
+    p.bad_ids = bad;
+    p.bad_off = boff;
+    p.n_bad = 1;
+    run_forced_c(&p, c, (int[]){2, 2}, 2, &s);
+    CHECK_STR(s.finish, "all_masked");
+    CHECK_EQ_INT(s.n, 2);
+    CHECK_STR(s.text, "");
+    samp_seq_free(&s);
+    cons_free(c);
+    p.n_bad = 0;
     /* every token masked: the output ends with the reason */
     int32_t sup[] = {0, 1, 2, 3, 4};
     p.n_stop = 0;
