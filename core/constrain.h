@@ -36,6 +36,13 @@
 ** equals the case fold of a forbidden character (or equals it exactly when
 ** case-sensitive).  Bytes that are not valid UTF-8 are non-word characters
 ** that match nothing.
+**
+** The end of the text is a boundary too: <|endoftext|> and the last token
+** allowed by the length limit are masked when ending there would complete a
+** word; sample.c also delays a stop string to the first point where the text
+** may end, and backs out of a dead end (every token masked) to one.  Not
+** covered: a prompt that itself ends with a banned whole word and gets no
+** continuation at all.
 */
 #ifndef QUILL_CONSTRAIN_H
 #define QUILL_CONSTRAIN_H
