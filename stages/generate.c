@@ -403,15 +403,15 @@ static int load_model(store *st, const char *dir, const char *checkpoint, loaded
     return 0;
 }
 
-int stage_generate(store *st, const char *model_dir, const char *checkpoint, const gen_request *r,
-                   int64_t recipe_run_id, const char *recipe_name, gen_output **outs, size_t *n,
-                   gen_stats *stats, char *err) {
+int stage_generate(store *st, int record, const char *model_dir, const char *checkpoint,
+                   const gen_request *r, int64_t recipe_run_id, const char *recipe_name,
+                   gen_output **outs, size_t *n, gen_stats *stats, char *err) {
     loaded l;
     if (load_model(st, model_dir, checkpoint, &l, err)) return -1;
     gen_output *o;
     size_t no;
     int rc = gen_run(l.m, l.t, r, &o, &no, stats, err);
-    if (!rc && st) {
+    if (!rc && st && record) {
         rc = store_begin(st, err);
         if (!rc) {
             rc = gen_store_outputs(st, r, o, no, l.source, l.ckpt_id, recipe_run_id, recipe_name,
@@ -853,7 +853,8 @@ int cmd_generate(cli *c, int argc, char **argv) {
     }
     struct stat sb;
     store *st = NULL;
-    if (!g.no_store && (g.checkpoint || stat(c->db_path, &sb) == 0)) {
+    int record = !g.no_store && (g.checkpoint || stat(c->db_path, &sb) == 0);
+    if (record || g.checkpoint) {
         st = cli_store(c);
         if (!st) {
             gen_cli_free(&g);
@@ -864,7 +865,7 @@ int cmd_generate(cli *c, int argc, char **argv) {
     gen_output *o;
     size_t n;
     gen_stats stats;
-    if (stage_generate(st, g.model, g.checkpoint, &g.r, 0, NULL, &o, &n, &stats, err)) {
+    if (stage_generate(st, record, g.model, g.checkpoint, &g.r, 0, NULL, &o, &n, &stats, err)) {
         gen_cli_free(&g);
         return cli_error("generate: %s", err);
     }

@@ -71,10 +71,10 @@ int gen_store_outputs(store *st, const gen_request *r, const gen_output *o, size
 
 /* For the recipe runner: load the model (model_dir, or checkpoint spec from
 ** the store: an id or "latest"), generate, and store every output in one
-** transaction (st NULL: nothing stored).  outs/n and stats may be NULL when
-** the caller does not want them. */
-int stage_generate(store *st, const char *model_dir, const char *checkpoint, const gen_request *r,
-                   int64_t recipe_run_id, const char *recipe_name, gen_output **outs, size_t *n,
-                   gen_stats *stats, char *err);
+** transaction (record 0, or st NULL: nothing stored).  outs/n and stats may
+** be NULL when the caller does not want them. */
+int stage_generate(store *st, int record, const char *model_dir, const char *checkpoint,
+                   const gen_request *r, int64_t recipe_run_id, const char *recipe_name,
+                   gen_output **outs, size_t *n, gen_stats *stats, char *err);
 
 #endif
