@@ -1005,7 +1005,8 @@ int cmd_next(cli *c, int argc, char **argv) {
         json_decref(j);
     } else {
         printf("Next token after \"%s\" (%zu prompt tokens), temperature %g:\n\n", prompt, n, T);
-        printf("  rank  token                   id     logit    prob\n");
+        printf("  rank  token                   id     logit     prob  cumulative\n");
+        double cum = 0;
         for (int i = 0; i < top + (int)g.n_tokens; i++) {
             if (i == top) printf("\n  asked for:\n");
             int32_t id = i < top ? rows[i].id : want[i - top];
@@ -1014,8 +1015,13 @@ int cmd_next(cli *c, int argc, char **argv) {
             double p = exp(x[id] / T - mx) / z;
             printf("  %5d  ", rank[id]);
             print_piece(stdout, b, bl, 22);
-            printf("  %5d  %8.3f  %6.2f%%\n", id, x[id], 100 * p);
+            printf("  %5d  %8.3f  %s", id, x[id], p >= 1e-4 ? "" : "  ");
+            printf(p >= 1e-4 ? "%6.2f%%" : "%.0e", p >= 1e-4 ? 100 * p : p);
+            if (i < top) printf("  %9.2f%%", 100 * (cum += p));
+            printf("\n");
         }
+        printf("\nprob: softmax(logit / temperature).  top_k K samples among the first K rows;\n"
+               "top_p P among the first rows whose cumulative probability reaches P.\n");
     }
     free(rank);
     rc = 0;
