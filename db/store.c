@@ -89,7 +89,10 @@ int store_open(const char *path, store **out, char *err) {
     }
     sqlite3_busy_timeout(st->db, 30000);
     /* A file that is not SQLite fails here, on the first read. */
-    if (store_exec(st, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
+    /* auto_vacuum takes effect only on a new file (before its first table):
+    ** store_reclaim() can then give freed pages back to the file system. */
+    if (store_exec(st, "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; "
+                       "PRAGMA foreign_keys=ON; "
                        "PRAGMA synchronous=NORMAL",
                    err) ||
         store_migrate(st, err)) {
@@ -105,6 +108,12 @@ void store_close(store *st) {
     sqlite3_close_v2(st->db);
     free(st->path);
     free(st);
+}
+
+int store_reclaim(store *st, char *err) {
+    return store_exec(st, "DELETE FROM blobs WHERE id NOT IN (" STORE_BLOB_REFS "); "
+                          "PRAGMA incremental_vacuum",
+                      err);
 }
 
 int store_begin(store *st, char *err) {

@@ -400,7 +400,7 @@ static int ingest_dir(ingest *g, const char *path, char *err) {
         names[n++] = strdup(de->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, name_cmp);
+    if (n) qsort(names, n, sizeof *names, name_cmp);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char child[4096];
