@@ -8,6 +8,8 @@
 #include "cli.h"
 #include "err.h"
 #include "hfmodel.h"
+#include "recipe.h"
+#include "run.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -430,6 +432,97 @@ int stage_generate(store *st, int record, const char *model_dir, const char *che
     } else {
         gen_outputs_free(o, no);
     }
+    return 0;
+}
+
+/* ---- recipe runner ---- */
+
+/* One recipe job as a gen_request; the arrays are malloc'd into *bad_ids,
+** *bad_off and *sup (free them after use). */
+static int request_of_job(const rcp_gen *j, gen_request *q, int32_t **bad_ids, size_t **bad_off,
+                          int32_t **sup, char *err) {
+    gen_request_defaults(q);
+    q->prompts = (const char *const *)j->prompts.v;
+    q->n_prompts = j->prompts.n;
+    q->num_return_sequences = (int)j->num_return_sequences;
+    q->seed = (uint64_t)j->seed;
+    samp_params *p = &q->sp;
+    p->do_sample = j->do_sample;
+    p->temperature = (float)j->temperature;
+    p->top_k = (int)j->top_k;
+    p->top_p = (float)j->top_p;
+    p->min_p = (float)j->min_p;
+    p->typical_p = (float)j->typical_p;
+    p->repetition_penalty = (float)j->repetition_penalty;
+    p->no_repeat_ngram_size = (int)j->no_repeat_ngram_size;
+    p->min_new_tokens = (int)j->min_new_tokens;
+    p->max_new_tokens = j->max_new_tokens ? (int)j->max_new_tokens : -1;
+    if (j->max_length) p->max_length = (int)j->max_length;
+    p->ignore_eos = j->ignore_eos;
+    p->stop = (const char *const *)j->stop_strings.v;
+    p->n_stop = j->stop_strings.n;
+    size_t total = 0;
+    for (size_t i = 0; i < j->bad_words_ids.n; i++)
+        total += j->bad_words_ids.v[i].n;
+    *bad_ids = malloc((total + 1) * sizeof **bad_ids);
+    *bad_off = malloc((j->bad_words_ids.n + 1) * sizeof **bad_off);
+    *sup = malloc((j->suppress_tokens.n + 1) * sizeof **sup);
+    if (!*bad_ids || !*bad_off || !*sup) return err_set(err, "generate: out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < j->bad_words_ids.n; i++) {
+        (*bad_off)[i] = k;
+        for (size_t m = 0; m < j->bad_words_ids.v[i].n; m++)
+            (*bad_ids)[k++] = (int32_t)j->bad_words_ids.v[i].v[m];
+    }
+    (*bad_off)[j->bad_words_ids.n] = k;
+    p->bad_ids = *bad_ids;
+    p->bad_off = *bad_off;
+    p->n_bad = j->bad_words_ids.n;
+    for (size_t i = 0; i < j->suppress_tokens.n; i++)
+        (*sup)[i] = (int32_t)j->suppress_tokens.v[i];
+    p->suppress = *sup;
+    p->n_suppress = j->suppress_tokens.n;
+    q->co.words = (const char *const *)j->banned_words.v;
+    q->co.n_words = j->banned_words.n;
+    q->co.substring = j->match && !strcmp(j->match, "substring");
+    q->co.case_sensitive = q->co.forbid_case_sensitive = j->case_sensitive;
+    q->co.forbid_chars = j->forbid_chars && *j->forbid_chars ? j->forbid_chars : NULL;
+    return 0;
+}
+
+int run_generate(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) {
+    char spec[32];
+    const char *dir = r->model.from, *ckpt = NULL;
+    const char *train = ctx->results[RCP_TRAIN];
+    if (train) {
+        json_error_t je;
+        json_t *o = json_loads(train, 0, &je);
+        json_t *id = json_object_get(o, "checkpoint_id");
+        if (json_is_integer(id)) {
+            snprintf(spec, sizeof spec, "%lld", (long long)json_integer_value(id));
+            ckpt = spec;
+            dir = NULL;
+        }
+        json_decref(o);
+    }
+    if (!dir && !ckpt) return err_set(err, "generate: no model (model.from, or a train stage)");
+    long long total = 0;
+    for (size_t i = 0; i < r->n_generate; i++) {
+        gen_request q;
+        int32_t *bad = NULL, *sup = NULL;
+        size_t *off = NULL;
+        int rc = request_of_job(&r->generate[i], &q, &bad, &off, &sup, err) ||
+                 stage_generate(st, 1, dir, ckpt, &q, ctx->recipe_run_id, r->name, NULL, NULL, NULL,
+                                err);
+        free(bad), free(off), free(sup);
+        if (rc) return err_prefix(err, "generate job %zu", i + 1);
+        total += (long long)q.n_prompts * q.num_return_sequences;
+        printf("  generate job %zu: %lld outputs\n", i + 1,
+               (long long)q.n_prompts * q.num_return_sequences);
+    }
+    json_t *res = json_pack("{sI}", "n_outputs", (json_int_t)total);
+    ctx->result_json = json_dumps(res, JSON_COMPACT);
+    json_decref(res);
     return 0;
 }
 

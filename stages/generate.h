@@ -77,4 +77,11 @@ int stage_generate(store *st, int record, const char *model_dir, const char *che
                    const gen_request *r, int64_t recipe_run_id, const char *recipe_name,
                    gen_output **outs, size_t *n, gen_stats *stats, char *err);
 
+/* The recipe runner's generate stage (run.h's run_stage_fn): every job of
+** r->generate, with the model of the train stage's checkpoint when the
+** recipe trains, else r->model.from; result {"n_outputs"}. */
+struct rcp_recipe;
+struct stage_ctx;
+int run_generate(store *st, const struct rcp_recipe *r, struct stage_ctx *ctx, char *err);
+
 #endif
