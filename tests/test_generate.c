@@ -12,6 +12,8 @@
 #include "tmp_store.h"
 
 #include "cli.h"
+#include "recipe.h"
+#include "run.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -346,6 +348,32 @@ static void test_cli(void) {
     CHECK_EQ_INT(run_cmd(cmd_next, &c, bad, buf, sizeof buf), 1);
     char *none[] = {"generate", "--prompt", "x", NULL};
     CHECK_EQ_INT(run_cmd(cmd_generate, &c, none, buf, sizeof buf), 1);
+    /* the recipe runner's stage: two jobs, outputs tied to the recipe run */
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "name: gentest\nseed: 7\nmodel: {from: %s}\ngenerate:\n"
+             "  - {prompts: [\"It was a\", \"Call it a\"], num_return_sequences: 2, "
+             "max_new_tokens: 6, forbid_chars: e, banned_words: [night]}\n"
+             "  - {prompts: [\"Hello\"], max_new_tokens: 3, do_sample: false}\n",
+             dir);
+    rcp_recipe *rec;
+    CHECK(rcp_parse(yaml, strlen(yaml), "/tmp/gentest.yaml", &rec, err) == 0);
+    stage_ctx ctx = {0};
+    ctx.recipe_run_id = 0;
+    CHECK(run_generate(st, rec, &ctx, err) == 0);
+    CHECK(ctx.result_json && strstr(ctx.result_json, "\"n_outputs\":5"));
+    CHECK(store_prepare(st,
+                        "SELECT count(*), sum(recipe_name = 'gentest'), "
+                        "sum(json_extract(params_json, '$.do_sample') = 0) FROM outputs "
+                        "WHERE recipe_name IS NOT NULL",
+                        &q, err) == 0);
+    CHECK(sqlite3_step(q) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(q, 0), 5);
+    CHECK_EQ_INT(sqlite3_column_int(q, 1), 5);
+    CHECK_EQ_INT(sqlite3_column_int(q, 2), 1);
+    sqlite3_finalize(q);
+    free(ctx.result_json);
+    rcp_free(rec);
     tmp_store_close(st);
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf %s", dir);
