@@ -449,6 +449,7 @@ static const uint64_t *cached_mask(cons *c, int32_t ac, int pw, int is_last) {
     c->misses++;
     uint64_t *bits = c->cache[h].bits;
     if (!bits) bits = c->cache[h].bits = malloc((size_t)c->nwords64 * sizeof *bits);
+    if (!bits) return NULL; /* out of memory: the caller masks every token */
     compute_mask(c, ac, pw, is_last, bits);
     c->cache[h].key = key;
     c->ncached++;
@@ -466,7 +467,7 @@ void cons_mask(cons *c, const cons_state *st, int is_last, float *logits) {
     omp_set_lock(&c->lock);
     const uint64_t *bits = cached_mask(c, eff.ac, eff.pw, is_last);
     for (int w = 0; w < c->nwords64; w++) {
-        uint64_t m = bits[w];
+        uint64_t m = bits ? bits[w] : ~0ull >> (w == c->nwords64 - 1 ? (64 - c->v->n % 64) % 64 : 0);
         while (m) {
             logits[w * 64 + __builtin_ctzll(m)] = -INFINITY;
             m &= m - 1;
