@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "generate.h"
 #include "hash.h"
 #include "group.h"
 #include "ingest.h"
@@ -110,7 +111,7 @@ static int run_group(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) 
 
 const run_stage_fn run_stages[RCP_N_STAGES] = {
     [RCP_INGEST] = run_ingest, [RCP_TOKENIZE] = run_tokenize, [RCP_GROUP] = run_group,
-    [RCP_TRAIN] = NULL,        [RCP_GENERATE] = NULL,
+    [RCP_TRAIN] = NULL,        [RCP_GENERATE] = run_generate,
 };
 
 /* ---- identities ---- */
