@@ -20,6 +20,7 @@
 #include <string.h>
 
 void group_defaults(group_params *p) {
+    memset(p, 0, sizeof *p);
     p->block_size = 64;
     p->mode = GROUP_DOCUMENT;
     p->eval_fraction = 0.0;
