@@ -38,7 +38,8 @@ int adamw_create(const gpt_config *cfg, adamw **out, char *err) {
         adamw_free(a);
         return err_set(err, "optimizer: out of memory for %zu parameters", n);
     }
-    for (int i = 0; i < nt; i++) memset(a->decay + t[i].offset, t[i].decay, t[i].numel);
+    for (int i = 0; i < nt; i++)
+        memset(a->decay + t[i].offset, t[i].decay, t[i].numel);
     free(t);
     *out = a;
     return 0;
@@ -82,16 +83,19 @@ float adamw_clip_grad_norm(float *grads, size_t n, float max_norm) {
     double *part = malloc(sizeof(double) * (nchunks ? nchunks : 1));
     double total = 0;
     if (!part) { /* serial fallback, same value up to rounding */
-        for (size_t i = 0; i < n; i++) total += (double)grads[i] * grads[i];
+        for (size_t i = 0; i < n; i++)
+            total += (double)grads[i] * grads[i];
     } else {
 #pragma omp parallel for schedule(static)
         for (size_t c = 0; c < nchunks; c++) {
             size_t lo = c * CHUNK, hi = lo + CHUNK < n ? lo + CHUNK : n;
             double s = 0;
-            for (size_t i = lo; i < hi; i++) s += (double)grads[i] * grads[i];
+            for (size_t i = lo; i < hi; i++)
+                s += (double)grads[i] * grads[i];
             part[c] = s;
         }
-        for (size_t c = 0; c < nchunks; c++) total += part[c];
+        for (size_t c = 0; c < nchunks; c++)
+            total += part[c];
         free(part);
     }
     float norm = (float)sqrt(total);
@@ -99,7 +103,8 @@ float adamw_clip_grad_norm(float *grads, size_t n, float max_norm) {
         float coef = max_norm / (norm + 1e-6f);
         if (coef < 1.0f)
 #pragma omp parallel for simd schedule(static)
-            for (size_t i = 0; i < n; i++) grads[i] *= coef;
+            for (size_t i = 0; i < n; i++)
+                grads[i] *= coef;
     }
     return norm;
 }

@@ -27,9 +27,9 @@ typedef struct adamw_hparams {
 } adamw_hparams;
 
 typedef struct adamw {
-    size_t n;           /* parameters */
-    float *m, *v;       /* moments, n each, zero at create */
-    long step;          /* steps taken */
+    size_t n;             /* parameters */
+    float *m, *v;         /* moments, n each, zero at create */
+    long step;            /* steps taken */
     unsigned char *decay; /* n flags, 1 where weight decay applies */
 } adamw;
 

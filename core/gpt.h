@@ -78,8 +78,8 @@ void gpt_batch_free(gpt_batch *b);
 ** Token ids outside [0, vocab_size) are an error.  The logits stay
 ** available through gpt_batch_logits until gpt_backward or the next
 ** forward. */
-int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, int T,
-                rng *dropout, float *loss, char *err);
+int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, int T, rng *dropout,
+                float *loss, char *err);
 
 /* Logits of the last forward: [B][T][vocab_size] floats. */
 const float *gpt_batch_logits(const gpt_batch *b);

@@ -248,7 +248,8 @@ static void test_kv_cache(void) {
         for (int b = 0; b < 3; b++) {
             int n = round == 0 ? ntok[b] : 1;
             if (done[b] + n > T) continue;
-            for (int j = 0; j < n; j++) toks[nt++] = ids[b * T + done[b] + j];
+            for (int j = 0; j < n; j++)
+                toks[nt++] = ids[b * T + done[b] + j];
             sl[ns] = slots[b];
             nk[ns] = n;
             seq[ns++] = b;
@@ -352,7 +353,8 @@ static float *train_two_steps(const gpt_config *cfg, int B, int T, float *loss_o
     int32_t *ids = malloc(sizeof(int32_t) * B * T);
     rng r;
     rng_seed(&r, 11);
-    for (int i = 0; i < B * T; i++) ids[i] = (int32_t)rng_below(&r, (uint64_t)cfg->vocab_size);
+    for (int i = 0; i < B * T; i++)
+        ids[i] = (int32_t)rng_below(&r, (uint64_t)cfg->vocab_size);
     gpt_model *m;
     gpt_batch *b;
     adamw *opt;
@@ -426,12 +428,15 @@ static void test_kernel_paths(void) {
     mm_set_kernel(MM_AUTO);
     CHECK(memcmp(p[0], p[1], np * sizeof(float)) == 0);
     size_t off = 0;
-    for (size_t i = 0; i < np; i++) off += fabsf(p[2][i] - p[0][i]) > 1e-5f;
-    printf("  portable vs fast: %zu of %zu params differ by > 1e-5, loss %.7f vs %.7f\n", off,
-           np, l[2][1], l[0][1]);
+    for (size_t i = 0; i < np; i++)
+        off += fabsf(p[2][i] - p[0][i]) > 1e-5f;
+    printf("  portable vs fast: %zu of %zu params differ by > 1e-5, loss %.7f vs %.7f\n", off, np,
+           l[2][1], l[0][1]);
     CHECK(off * 200 < np);
-    for (int i = 0; i < 4; i++) CHECK_CLOSE(l[2][i], l[0][i], 0, 1e-5);
-    for (int k = 0; k < 3; k++) free(p[k]);
+    for (int i = 0; i < 4; i++)
+        CHECK_CLOSE(l[2][i], l[0][i], 0, 1e-5);
+    for (int k = 0; k < 3; k++)
+        free(p[k]);
 }
 
 /* mm_sgemm against a naive triple loop for every transpose combination and
@@ -446,8 +451,10 @@ static void test_sgemm(void) {
             int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
             float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
             float *C = malloc(sizeof(float) * M * N), *R = malloc(sizeof(float) * M * N);
-            for (int i = 0; i < M * K; i++) A[i] = rng_uniform(&r) - 0.5f;
-            for (int i = 0; i < K * N; i++) B[i] = rng_uniform(&r) - 0.5f;
+            for (int i = 0; i < M * K; i++)
+                A[i] = rng_uniform(&r) - 0.5f;
+            for (int i = 0; i < K * N; i++)
+                B[i] = rng_uniform(&r) - 0.5f;
             for (int ta = 0; ta < 2; ta++)
                 for (int tb = 0; tb < 2; tb++)
                     for (int acc = 0; acc < 2; acc++) {
