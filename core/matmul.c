@@ -201,6 +201,7 @@ void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
     if (ms < (size_t)mr) ms = mr;
     if (ms > (size_t)M) ms = M;
     const size_t msp = (ms + mr - 1) / mr * mr;
+    const int mcb = MC / mr * mr; /* L2 row blocks start on a micro-panel */
     static _Thread_local float *pa_buf;
     static _Thread_local size_t pa_cap;
     float *pa = grow(&pa_buf, &pa_cap, msp * K);
@@ -230,10 +231,10 @@ void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
                     pack_b(B, ldb, tb, k0, kc, j0, nc, nr, pb);
                     const float *pak = pa + (size_t)k0 * msp;
                     /* MC rows of the A slice at a time stay in L2 */
-                    for (int ic = 0; ic < mc; ic += MC)
+                    for (int ic = 0; ic < mc; ic += mcb)
                         for (int jr = 0; jr < nc; jr += nr) {
                             int cols = nc - jr < nr ? nc - jr : nr;
-                            for (int ir = ic; ir < mc && ir < ic + MC; ir += mr) {
+                            for (int ir = ic; ir < mc && ir < ic + mcb; ir += mr) {
                                 int rows = mc - ir < mr ? mc - ir : mr;
                                 float *c = C + (size_t)(i0 + ir) * ldc + j0 + jr;
                                 const float *a = pak + (size_t)ir * kc, *b = pb + (size_t)jr * kc;
