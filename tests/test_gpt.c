@@ -177,7 +177,7 @@ static void test_adamw_steps(void) {
             memset(g, 0, np * sizeof(float));
             CHECK(gpt_forward(b, ids, labels, f.B, f.T, NULL, &loss, err) == 0);
             CHECK(gpt_backward(b, g, err) == 0);
-            float norm = adamw_clip_grad_norm(g, np, f.max_norm);
+            float norm = adamw_clip_grad_norm(g, np, f.max_norm); /* in place */
             CHECK_CLOSE(loss, loss_ref[s], 0, 5e-5);
             CHECK_CLOSE(norm, norm_ref[s], 0, 5e-5);
             hp.lr = f.lr * (float)(f.steps + 2 - s) / (float)(f.steps + 2);
@@ -369,7 +369,8 @@ static float *train_two_steps(const gpt_config *cfg, int B, int T, float *loss_o
         memset(g, 0, np * sizeof(float));
         CHECK(gpt_forward(b, ids, ids, B, T, &r, &loss_out[s], err) == 0);
         CHECK(gpt_backward(b, g, err) == 0);
-        loss_out[2 + s] = adamw_clip_grad_norm(g, np, 1.0f);
+        loss_out[2 + s] = adamw_grad_norm(g, np);
+        hp.grad_scale = adamw_clip_coef(loss_out[2 + s], 1.0f); /* clipping, fused */
         adamw_step(opt, params, g, &hp);
     }
     adamw_free(opt);
@@ -532,10 +533,51 @@ static void test_dropout_gradient(void) {
     free_fixture(&f);
 }
 
+/* Clipping fused into the step (grad_scale) gives the same bytes as
+** clip_grad_norm_ in place followed by the step. */
+static void test_clip_fused(void) {
+    char err[ERR_LEN];
+    fixture f;
+    CHECK(load_fixture("c36", &f) == 0);
+    size_t np;
+    const float *p0 = arr(&f, "params", &np), *g0 = arr(&f, "grads", NULL);
+    float *p[2], *g = malloc(np * sizeof(float));
+    for (int k = 0; k < 2; k++) {
+        adamw *opt;
+        adamw_hparams hp;
+        CHECK(adamw_create(&f.cfg, &opt, err) == 0);
+        adamw_defaults(&hp);
+        hp.lr = 1e-3f;
+        hp.weight_decay = 0.1f;
+        p[k] = malloc(np * sizeof(float));
+        memcpy(p[k], p0, np * sizeof(float));
+        for (int s = 0; s < 3; s++) {
+            memcpy(g, g0, np * sizeof(float));
+            if (k == 0) {
+                CHECK(adamw_clip_grad_norm(g, np, 0.5f) > 0.5f); /* it clips */
+            } else {
+                hp.grad_scale = adamw_clip_coef(adamw_grad_norm(g, np), 0.5f);
+                CHECK(hp.grad_scale < 1.0f);
+            }
+            adamw_step(opt, p[k], g, &hp);
+        }
+        CHECK_EQ_INT(opt->step, 3);
+        adamw_free(opt);
+    }
+    CHECK(memcmp(p[0], p[1], np * sizeof(float)) == 0);
+    CHECK(adamw_clip_coef(0.25f, 1.0f) == 1.0f);
+    CHECK(adamw_clip_coef(3.0f, 0.0f) == 1.0f);
+    free(p[0]);
+    free(p[1]);
+    free(g);
+    free_fixture(&f);
+}
+
 int main(void) {
     RUN(test_sgemm);
     RUN(test_forward_backward);
     RUN(test_adamw_steps);
+    RUN(test_clip_fused);
     RUN(test_kv_cache);
     RUN(test_errors);
     RUN(test_dropout_gradient);

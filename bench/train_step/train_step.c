@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "train_step: %s\n", err);
             return 1;
         }
-        adamw_clip_grad_norm(grads, n, 1.0f);
+        hp.grad_scale = adamw_clip_coef(adamw_grad_norm(grads, n), 1.0f); /* clip, fused */
         adamw_step(opt, params, grads, &hp);
         double dt = omp_get_wtime() - t0;
         if (s == 0) continue; /* warm-up */
