@@ -49,7 +49,9 @@ void adamw_step(adamw *a, float *params, const float *grads, const adamw_hparams
     /* scalars as torch computes them (Python floats, i.e. double) */
     const double bc1 = 1.0 - pow(h->beta1, (double)a->step);
     const double bc2 = 1.0 - pow(h->beta2, (double)a->step);
-    const float step_size = (float)(h->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+    /* torch divides by sqrt(bc2); multiplying by its reciprocal differs by at
+    ** most an ulp and spares a division per element */
+    const float step_size = (float)(h->lr / bc1), inv_bc2_sqrt = (float)(1.0 / sqrt(bc2));
     const float b1 = h->beta1, b2 = h->beta2, eps = h->eps, gs = h->grad_scale;
     for (int t = 0; t < a->ntensors; t++) {
         const size_t lo = a->tensors[t].offset, hi = lo + a->tensors[t].numel;
@@ -62,7 +64,7 @@ void adamw_step(adamw *a, float *params, const float *grads, const adamw_hparams
             float g = gs == 1.0f ? grads[i] : grads[i] * gs;
             m[i] = m[i] * b1 + g * (1.0f - b1);
             v[i] = v[i] * b2 + g * g * (1.0f - b2);
-            float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+            float denom = sqrtf(v[i]) * inv_bc2_sqrt + eps;
             params[i] = params[i] * decay_mul - step_size * (m[i] / denom);
         }
     }

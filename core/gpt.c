@@ -322,12 +322,18 @@ const float *gpt_batch_logits(const gpt_batch *b) {
     return b->logits;
 }
 
-/* Draw a keep-mask for dropout with probability p: 1 keeps, 0 drops
-** (torch's bernoulli(1-p)), serially from r so that the masks do not
-** depend on the thread count. */
-static void draw_mask(unsigned char *mask, size_t n, float p, rng *r) {
-    for (size_t i = 0; i < n; i++)
-        mask[i] = rng_uniform(r) >= p;
+/* Fill rows x len keep-masks for dropout with probability p: 1 keeps, 0
+** drops (torch's bernoulli(1-p)).  Row r draws from its own stream
+** rng_derive(seed, r), so the masks do not depend on the thread count. */
+static void draw_mask(unsigned char *mask, int rows, size_t len, float p, uint64_t seed) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+        rng g;
+        rng_seed(&g, rng_derive(seed, (uint64_t)r));
+        unsigned char *mr = mask + (size_t)r * len;
+        for (size_t i = 0; i < len; i++)
+            mr[i] = rng_uniform(&g) >= p;
+    }
 }
 
 int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, int T, rng *dropout,
@@ -362,15 +368,19 @@ int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, 
     }
     embed(m, b->res[0], ids, b->pos, N);
     if (b->dropout_on) {
-        draw_mask(b->drop_embd, (size_t)N * C, cfg->embd_pdrop, dropout);
+        /* one draw from the caller's rng per forward; every mask derives
+        ** its own stream from it */
+        const uint64_t seed = rng_u64(dropout);
+        draw_mask(b->drop_embd, N, (size_t)C, cfg->embd_pdrop, rng_derive(seed, 0));
         kern_residual_dropout(b->res[0], NULL, b->res[0], b->drop_embd, cfg->embd_pdrop,
                               (size_t)N * C);
         for (int l = 0; l < L; l++) {
             block_act *a = &b->layer[l];
+            const uint64_t k = 1 + 3 * (uint64_t)l;
             /* attention mask over the full T x T square (upper part unused) */
-            draw_mask(a->drop_att, (size_t)N * NH * T, cfg->attn_pdrop, dropout);
-            draw_mask(a->drop_attn_out, (size_t)N * C, cfg->resid_pdrop, dropout);
-            draw_mask(a->drop_mlp_out, (size_t)N * C, cfg->resid_pdrop, dropout);
+            draw_mask(a->drop_att, N, (size_t)NH * T, cfg->attn_pdrop, rng_derive(seed, k));
+            draw_mask(a->drop_attn_out, N, (size_t)C, cfg->resid_pdrop, rng_derive(seed, k + 1));
+            draw_mask(a->drop_mlp_out, N, (size_t)C, cfg->resid_pdrop, rng_derive(seed, k + 2));
         }
     }
     for (int l = 0; l < L; l++) {
