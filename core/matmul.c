@@ -14,6 +14,7 @@
 #include "matmul.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,8 +80,8 @@ __attribute__((target("avx512f"))) static void kernel_avx512(int kc, const float
                                                              float *c, int ldc, int load) {
     __m512 acc[8][3];
     _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
-        _Pragma("GCC unroll 3") for (int j = 0; j < 3; j++)
-            acc[i][j] = load ? _mm512_loadu_ps(c + i * ldc + 16 * j) : _mm512_setzero_ps();
+        _Pragma("GCC unroll 3") for (int j = 0; j < 3; j++) acc[i][j] =
+            load ? _mm512_loadu_ps(c + i * ldc + 16 * j) : _mm512_setzero_ps();
     for (int k = 0; k < kc; k++) {
         __m512 b0 = _mm512_loadu_ps(b + k * 48), b1 = _mm512_loadu_ps(b + k * 48 + 16),
                b2 = _mm512_loadu_ps(b + k * 48 + 32);
@@ -179,6 +180,58 @@ static float *grow(float **buf, size_t *cap, size_t n) {
 ** floats (the packed A slice is shared by every thread). */
 #define A_PACK_MAX (32u << 20)
 
+/* Few rows (token-by-token generation): packing B would cost as much as
+** the product, so read B in place.  Without transposes, each element is the
+** same k-ascending chain of fused multiply-adds as the micro-kernels, so
+** results match the blocked path; with op(B) transposed, rows of B are
+** contiguous and the dot products are vectorised along k. */
+#define SMALL_M 16
+#define SMALL_COLS 64
+#ifdef __FMA__
+#define MADD(a, b, c) fmaf(a, b, c)
+#else
+#define MADD(a, b, c) ((a) * (b) + (c))
+#endif
+
+static void sgemm_small(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                        int tb, float *C, int ldc, int acc) {
+    const int nchunks = (N + SMALL_COLS - 1) / SMALL_COLS;
+#pragma omp parallel for schedule(static) if ((double)M * N * K > 2e5)
+    for (int ch = 0; ch < nchunks; ch++) {
+        const int j0 = ch * SMALL_COLS, nc = N - j0 < SMALL_COLS ? N - j0 : SMALL_COLS;
+        if (tb) {
+            for (int j = j0; j < j0 + nc; j++) {
+                const float *b = B + (size_t)j * ldb;
+                for (int i = 0; i < M; i++) {
+                    const float *a = A + (size_t)i * lda;
+                    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+                    for (int k = 0; k < K; k++)
+                        s += a[k] * b[k];
+                    float *c = C + (size_t)i * ldc + j;
+                    *c = acc ? *c + s : s;
+                }
+            }
+            continue;
+        }
+        float t[SMALL_M][SMALL_COLS];
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < nc; j++)
+                t[i][j] = acc ? C[(size_t)i * ldc + j0 + j] : 0.0f;
+        for (int k = 0; k < K; k++) {
+            const float *b = B + (size_t)k * ldb + j0;
+            for (int i = 0; i < M; i++) {
+                const float a = A[(size_t)i * lda + k];
+#pragma omp simd
+                for (int j = 0; j < nc; j++)
+                    t[i][j] = MADD(a, b[j], t[i][j]);
+            }
+        }
+        for (int i = 0; i < M; i++)
+            memcpy(C + (size_t)i * ldc + j0, t[i], sizeof(float) * nc);
+    }
+}
+
 void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb, int tb,
               float *C, int ldc, int acc) {
     if (M <= 0 || N <= 0) return;
@@ -189,6 +242,10 @@ void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
         if (!acc)
             for (int i = 0; i < M; i++)
                 memset(C + (size_t)i * ldc, 0, sizeof(float) * N);
+        return;
+    }
+    if (M <= SMALL_M && !ta) {
+        sgemm_small(M, N, K, A, lda, B, ldb, tb, C, ldc, acc);
         return;
     }
     /* column tiles: at least one per thread, whole micro-panels wide */
