@@ -196,7 +196,7 @@ static float *grow(float **buf, size_t *cap, size_t n) {
 static void sgemm_small(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                         int tb, float *C, int ldc, int acc) {
     const int nchunks = (N + SMALL_COLS - 1) / SMALL_COLS;
-#pragma omp parallel for schedule(static) if ((double)M * N * K > 2e5)
+#pragma omp parallel for schedule(dynamic, 1) if ((double)M * N * K > 2e5)
     for (int ch = 0; ch < nchunks; ch++) {
         const int j0 = ch * SMALL_COLS, nc = N - j0 < SMALL_COLS ? N - j0 : SMALL_COLS;
         if (tb) {
@@ -248,11 +248,12 @@ void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
         sgemm_small(M, N, K, A, lda, B, ldb, tb, C, ldc, acc);
         return;
     }
-    /* column tiles: at least one per thread, whole micro-panels wide */
+    /* column tiles, whole micro-panels wide; which thread computes a tile
+    ** does not change its result, so they can be handed out dynamically */
     const int par = (double)M * N * K > 2e5;
     const int nth = par ? omp_get_max_threads() : 1;
     int ntn = (N + NC - 1) / NC;
-    if (ntn < nth) ntn = nth;
+    if (ntn < 4 * nth) ntn = 4 * nth; /* several per thread, handed out dynamically */
     int tw = ((N + ntn - 1) / ntn + nr - 1) / nr * nr;
     ntn = (N + tw - 1) / tw;
     /* row superblocks whose packed A fits the budget */
@@ -281,7 +282,7 @@ void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
             static _Thread_local size_t pb_cap;
             float *pb = grow(&pb_buf, &pb_cap, (size_t)(tw + nr) * KC);
             float edge[MAXR * MAXNR];
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
             for (int t = 0; t < ntn; t++) {
                 int j0 = t * tw, nc = N - j0 < tw ? N - j0 : tw;
                 for (int k0 = 0; k0 < K; k0 += KC) {
