@@ -77,11 +77,13 @@ void gpt_batch_free(gpt_batch *b);
 ** (one draw per forward; the masks do not depend on the thread count).
 ** Token ids outside [0, vocab_size) are an error.  The logits stay
 ** available through gpt_batch_logits until gpt_backward or the next
-** forward. */
+** forward, except in training (dropout given, with labels), where they are
+** turned into what the backward needs right away. */
 int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, int T, rng *dropout,
                 float *loss, char *err);
 
-/* Logits of the last forward: [B][T][vocab_size] floats. */
+/* Logits of the last forward: [B][T][vocab_size] floats, or NULL when
+** they are gone (after a training forward or a backward). */
 const float *gpt_batch_logits(const gpt_batch *b);
 
 /* Backward of the last forward's loss (which needs labels): ADDS the

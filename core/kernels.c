@@ -228,3 +228,43 @@ void kern_xent_backward(float *logits, const float *lse, const int32_t *target, 
         l[target[r]] -= scale;
     }
 }
+
+void kern_softmax_nll(float *logits, float *nll, const int32_t *target, int N, int V) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        float *l = logits + (size_t)r * V;
+        if (target[r] < 0) {
+            memset(l, 0, sizeof(float) * V);
+            nll[r] = 0.0f;
+            continue;
+        }
+        float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+        for (int j = 0; j < V; j++)
+            mx = l[j] > mx ? l[j] : mx;
+        const float lt = l[target[r]];
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int j = 0; j < V; j++) {
+            l[j] = kern_expf(l[j] - mx);
+            s += l[j];
+        }
+        nll[r] = mx + logf(s) - lt;
+        const float inv = 1.0f / s;
+#pragma omp simd
+        for (int j = 0; j < V; j++)
+            l[j] *= inv;
+    }
+}
+
+void kern_softmax_backward(float *probs, const int32_t *target, int N, int V, float scale) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        if (target[r] < 0) continue; /* already zero */
+        float *l = probs + (size_t)r * V;
+#pragma omp simd
+        for (int j = 0; j < V; j++)
+            l[j] *= scale;
+        l[target[r]] -= scale;
+    }
+}

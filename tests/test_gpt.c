@@ -142,7 +142,27 @@ static void test_forward_backward(void) {
             CHECKF(e < 2e-4, "%s grad %s rel err %.3g", names[k], t[i].name, e);
         }
         /* backward consumed the logits; a second backward is an error */
+        CHECK(gpt_batch_logits(b) == NULL);
         CHECK(gpt_backward(b, g, err) == -1);
+        /* the training path (an rng given: softmax made in the forward) with
+        ** every dropout at 0 computes the same loss and gradients */
+        gpt_config nodrop = f.cfg;
+        nodrop.embd_pdrop = nodrop.attn_pdrop = nodrop.resid_pdrop = 0.0f;
+        gpt_model *m0;
+        gpt_batch *b0;
+        rng r;
+        rng_seed(&r, 1);
+        CHECK(gpt_model_create(&nodrop, params, &m0, err) == 0);
+        CHECK(gpt_batch_create(m0, f.B, f.T, &b0, err) == 0);
+        CHECK(gpt_forward(b0, ids, labels, f.B, f.T, &r, &loss, err) == 0);
+        CHECK(gpt_batch_logits(b0) == NULL);
+        CHECK_CLOSE(loss, loss_ref, 0, 2e-5);
+        memset(g, 0, np * sizeof(float));
+        CHECK(gpt_backward(b0, g, err) == 0);
+        eg = rel_err(g, grads_ref, np);
+        CHECKF(eg < 5e-5, "%s training-path grads %.3g", names[k], eg);
+        gpt_batch_free(b0);
+        gpt_model_free(m0);
         free(g);
         gpt_batch_free(b);
         gpt_model_free(m);
