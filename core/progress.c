@@ -31,8 +31,7 @@ static void progress_draw(progress *p, double now) {
         if (frac > 1) frac = 1;
         int filled = (int)(frac * 30);
         char bar[31];
-        for (int i = 0; i < 30; i++)
-            bar[i] = i < filled ? '#' : '.';
+        for (int i = 0; i < 30; i++) bar[i] = i < filled ? '#' : '.';
         bar[30] = 0;
         double eta = rate > 0 ? (p->total - p->done) / rate : 0;
         fprintf(stderr, "\r%s [%s] %3.0f%% %.1f %s/s ETA %dm%02ds ", p->label, bar, frac * 100,

@@ -15,8 +15,7 @@ static uint64_t splitmix64(uint64_t *x) {
 
 void rng_seed(rng *r, uint64_t seed) {
     uint64_t x = seed;
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
 }
 
 static uint64_t rotl(uint64_t x, int k) {
@@ -49,8 +48,7 @@ uint64_t rng_below(rng *r, uint64_t n) {
     /* Rejection of the short top range keeps every value equally likely. */
     uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     uint64_t x;
-    do
-        x = rng_u64(r);
+    do x = rng_u64(r);
     while (x >= limit);
     return x % n;
 }
