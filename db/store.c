@@ -89,7 +89,10 @@ int store_open(const char *path, store **out, char *err) {
     }
     sqlite3_busy_timeout(st->db, 30000);
     /* A file that is not SQLite fails here, on the first read. */
-    if (store_exec(st, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
+    /* auto_vacuum takes effect only on a new file (before its first table):
+    ** store_reclaim() can then give freed pages back to the file system. */
+    if (store_exec(st, "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; "
+                       "PRAGMA foreign_keys=ON; "
                        "PRAGMA synchronous=NORMAL",
                    err) ||
         store_migrate(st, err)) {
@@ -105,6 +108,12 @@ void store_close(store *st) {
     sqlite3_close_v2(st->db);
     free(st->path);
     free(st);
+}
+
+int store_reclaim(store *st, char *err) {
+    return store_exec(st, "DELETE FROM blobs WHERE id NOT IN (" STORE_BLOB_REFS "); "
+                          "PRAGMA incremental_vacuum",
+                      err);
 }
 
 int store_begin(store *st, char *err) {
@@ -131,6 +140,23 @@ static int store_find_blob(store *st, const char *hash, int64_t *id, char *err) 
     return 0;
 }
 
+int store_put_compressed(store *st, const char *hash, size_t raw_n, const void *z, size_t zn,
+                         int64_t *id, char *err) {
+    if (store_find_blob(st, hash, id, err)) return -1;
+    if (*id) return 0;
+    sqlite3_stmt *s;
+    if (store_prepare(st, "INSERT INTO blobs(hash, raw_size, data) VALUES (?, ?, ?)", &s, err))
+        return -1;
+    sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)raw_n);
+    sqlite3_bind_blob64(s, 3, z, zn, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return err_set(err, "%s: %s", st->path, sqlite3_errmsg(st->db));
+    *id = sqlite3_last_insert_rowid(st->db);
+    return 0;
+}
+
 int store_put_blob(store *st, const void *data, size_t n, int64_t *id, char *err) {
     char hash[HASH_HEX_LEN];
     hash_hex(data, n, hash);
@@ -139,19 +165,9 @@ int store_put_blob(store *st, const void *data, size_t n, int64_t *id, char *err
     void *z;
     size_t zn;
     if (zbuf_compress(data, n, 3, &z, &zn, err)) return -1;
-    sqlite3_stmt *s;
-    if (store_prepare(st, "INSERT INTO blobs(hash, raw_size, data) VALUES (?, ?, ?)", &s, err)) {
-        free(z);
-        return -1;
-    }
-    sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)n);
-    sqlite3_bind_blob64(s, 3, z, zn, free);
-    int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "%s: %s", st->path, sqlite3_errmsg(st->db));
-    *id = sqlite3_last_insert_rowid(st->db);
-    return 0;
+    int rc = store_put_compressed(st, hash, n, z, zn, id, err);
+    free(z);
+    return rc;
 }
 
 int store_get_blob(store *st, int64_t id, void **data, size_t *n, char *err) {

@@ -1,0 +1,80 @@
+/*
+** Text clean-up: UTF-8 validation edges, U+FFFD repair by maximal
+** subparts (the WHATWG rule Python's errors='replace' also follows),
+** character-safe prefixes, newlines and Gutenberg markers.
+*/
+#include "test.h"
+#include "text.h"
+
+#include <stdlib.h>
+
+static int valid(const char *s, size_t n) {
+    size_t bad;
+    return txt_utf8_valid((const unsigned char *)s, n, &bad);
+}
+
+static void test_validation_edges(void) {
+    CHECK(valid("plain ascii", 11));
+    CHECK(valid("\xc3\xa9\xe2\x98\x83\xf0\x9f\x98\x80", 9));
+    CHECK(valid("\xf4\x8f\xbf\xbf", 4));  /* U+10FFFF */
+    CHECK(!valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+    CHECK(!valid("\xc0\xaf", 2));         /* overlong '/' */
+    CHECK(!valid("\xe0\x80\xaf", 3));     /* overlong */
+    CHECK(!valid("\xed\xa0\x80", 3));     /* surrogate U+D800 */
+    CHECK(!valid("\xe2\x98", 2));         /* truncated */
+    CHECK(!valid("\x80", 1));             /* lone continuation */
+    size_t bad = 0;
+    CHECK(!txt_utf8_valid((const unsigned char *)"12345678\xff", 9, &bad));
+    CHECK_EQ_INT(bad, 8);
+}
+
+static void check_repair(const char *in, size_t n, const char *want) {
+    size_t out_n;
+    char *out = txt_utf8_repair((const unsigned char *)in, n, &out_n);
+    CHECKF(out_n == strlen(want) && !memcmp(out, want, out_n), "repair gave %zu bytes", out_n);
+    free(out);
+}
+
+static void test_repair_maximal_subparts(void) {
+    /* Python: b'a\xe2\x98b'.decode('utf-8', 'replace') == 'a\ufffdb' */
+    check_repair("a\xe2\x98" "b", 4, "a\xef\xbf\xbd" "b");
+    /* b'\xf0\x80\x80' -> three replacements (\x80 cannot follow \xf0) */
+    check_repair("\xf0\x80\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    /* b'\xed\xa0\x80' (surrogate) -> three replacements */
+    check_repair("\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    /* b'\xf0\x9f\x98' (truncated emoji) -> one replacement */
+    check_repair("\xf0\x9f\x98", 3, "\xef\xbf\xbd");
+    check_repair("ok\xff", 3, "ok\xef\xbf\xbd");
+}
+
+static void test_prefix_and_count(void) {
+    const char *s = "h\xc3\xa9\xe2\x98\x83\xf0\x9f\x98\x80!";
+    size_t n = strlen(s);
+    CHECK_EQ_INT(txt_count_chars((const unsigned char *)s, n), 5);
+    CHECK_EQ_INT(txt_prefix_bytes((const unsigned char *)s, n, 0), 0);
+    CHECK_EQ_INT(txt_prefix_bytes((const unsigned char *)s, n, 2), 3);
+    CHECK_EQ_INT(txt_prefix_bytes((const unsigned char *)s, n, 4), 10);
+    CHECK_EQ_INT(txt_prefix_bytes((const unsigned char *)s, n, 99), n);
+}
+
+static void test_newlines_bom_gutenberg(void) {
+    char buf[] = "a\r\nb\rc\n";
+    size_t n = txt_normalize_newlines(buf, strlen(buf));
+    CHECK(n == 6 && !memcmp(buf, "a\nb\nc\n", 6));
+    CHECK_EQ_INT(txt_bom_len((const unsigned char *)"\xef\xbb\xbfx", 4), 3);
+    CHECK_EQ_INT(txt_bom_len((const unsigned char *)"x", 1), 0);
+    const char *pg = "junk\n*** START OF THE PROJECT GUTENBERG EBOOK 84 ***\n\n\nBody\ntext\n\n"
+                     "*** END OF THE PROJECT GUTENBERG EBOOK 84 ***\nlicence";
+    size_t b, e;
+    CHECK(txt_gutenberg_body(pg, strlen(pg), &b, &e));
+    CHECK(e - b == 9 && !memcmp(pg + b, "Body\ntext", 9));
+    CHECK(!txt_gutenberg_body("no markers here", 15, &b, &e));
+}
+
+int main(void) {
+    RUN(test_validation_edges);
+    RUN(test_repair_maximal_subparts);
+    RUN(test_prefix_and_count);
+    RUN(test_newlines_bom_gutenberg);
+    return TEST_SUMMARY();
+}
