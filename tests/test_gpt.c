@@ -411,6 +411,32 @@ static void det_config(gpt_config *cfg) {
     cfg->vocab_size = 600;
 }
 
+/* Prefill two prompts (blocked matmul path), then 3 single-token steps
+** (few-rows path); all last-position logits, malloc'd. */
+static float *kv_run(const gpt_config *cfg) {
+    char err[ERR_LEN];
+    size_t np;
+    float *params = random_params(cfg, 9, &np);
+    const int V = cfg->vocab_size;
+    float *out = malloc(sizeof(float) * 8 * V);
+    gpt_model *m;
+    gpt_kv *kv;
+    CHECK(gpt_model_create(cfg, params, &m, err) == 0);
+    CHECK(gpt_kv_create(m, 2, 40, &kv, err) == 0);
+    int32_t toks[64];
+    for (int i = 0; i < 64; i++)
+        toks[i] = (int32_t)(i * 37 % V);
+    int slots[2] = {0, 1}, n[2] = {30, 17};
+    CHECK(gpt_kv_step(kv, 2, slots, n, toks, out, err) == 0);
+    n[0] = n[1] = 1;
+    for (int s = 0; s < 3; s++)
+        CHECK(gpt_kv_step(kv, 2, slots, n, toks + 2 * s, out + (size_t)(2 + 2 * s) * V, err) == 0);
+    gpt_kv_free(kv);
+    gpt_model_free(m);
+    free(params);
+    return out;
+}
+
 static void test_thread_determinism(void) {
     gpt_config cfg;
     det_config(&cfg);
@@ -427,6 +453,14 @@ static void test_thread_determinism(void) {
            l1[2], l1[3], memcmp(p1, p2, np * sizeof(float)) == 0);
     free(p1);
     free(p2);
+    /* generation too */
+    omp_set_num_threads(1);
+    float *k1 = kv_run(&cfg);
+    omp_set_num_threads(2);
+    float *k2 = kv_run(&cfg);
+    CHECK(memcmp(k1, k2, sizeof(float) * 8 * cfg.vocab_size) == 0);
+    free(k1);
+    free(k2);
 }
 
 /* The AVX2 and AVX-512 kernels add in the same order (bit-identical); the
