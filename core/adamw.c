@@ -59,7 +59,7 @@ void adamw_step(adamw *a, float *params, const float *grads, const adamw_hparams
         const float decay_mul =
             a->tensors[t].decay ? (float)(1.0 - (double)h->lr * h->weight_decay) : 1.0f;
         float *m = a->m, *v = a->v;
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (hi - lo > 65536)
         for (size_t i = lo; i < hi; i++) {
             float g = gs == 1.0f ? grads[i] : grads[i] * gs;
             m[i] = m[i] * b1 + g * (1.0f - b1);

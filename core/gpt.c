@@ -107,7 +107,7 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
     const int HS = C / NH;
     const float scale = 1.0f / sqrtf((float)HS);
     if (src->kc) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C > 32768)
         for (int r = 0; r < N; r++) {
             memcpy(src->kc + (size_t)src->dst[r] * C, qkv + (size_t)r * 3 * C + C,
                    sizeof(float) * C);
@@ -118,7 +118,7 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
     int maxk = 0;
     for (int r = 0; r < N; r++)
         maxk = src->nk[r] > maxk ? src->nk[r] : maxk;
-#pragma omp parallel
+#pragma omp parallel if ((size_t)N * maxk * C > 32768)
     {
         float *scratch = probs ? NULL : malloc(sizeof(float) * (size_t)maxk);
 #pragma omp for schedule(static)
@@ -194,7 +194,7 @@ static void block_forward(const gpt_model *m, int l, int N, const float *x, floa
 static void embed(const gpt_model *m, float *x, const int32_t *ids, const int *pos, int N) {
     const int C = m->cfg.n_embd;
     const float *wte = tensor_ptr(m, m->params, 0), *wpe = tensor_ptr(m, m->params, 1);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C > 32768)
     for (int r = 0; r < N; r++)
         for (int i = 0; i < C; i++)
             x[(size_t)r * C + i] = wte[(size_t)ids[r] * C + i] + wpe[(size_t)pos[r] * C + i];
