@@ -178,7 +178,11 @@ static float *grow(float **buf, size_t *cap, size_t n) {
 
 /* Rows of A packed at once: all of them unless that is more than this many
 ** floats (the packed A slice is shared by every thread). */
-#define A_PACK_MAX (32u << 20)
+static size_t a_pack_max = (size_t)32 << 20;
+
+void mm_set_pack_limit(size_t floats) {
+    a_pack_max = floats ? floats : (size_t)32 << 20;
+}
 
 /* Few rows (token-by-token generation): packing B would cost as much as
 ** the product, so read B in place.  Without transposes, each element is the
@@ -257,7 +261,7 @@ void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
     int tw = ((N + ntn - 1) / ntn + nr - 1) / nr * nr;
     ntn = (N + tw - 1) / tw;
     /* row superblocks whose packed A fits the budget */
-    size_t ms = A_PACK_MAX / (size_t)K / mr * mr;
+    size_t ms = a_pack_max / (size_t)K / mr * mr;
     if (ms < (size_t)mr) ms = mr;
     if (ms > (size_t)M) ms = M;
     const size_t msp = (ms + mr - 1) / mr * mr;
