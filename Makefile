@@ -28,7 +28,7 @@ LIBOBJ_ASAN := $(filter-out $(BUILD)/asan/stages/main.o,$(OBJ_ASAN))
 TESTS := $(patsubst tests/%.c,$(BUILD)/asan/%,$(wildcard tests/test_*.c))
 HDR := $(wildcard core/*.h db/*.h stages/*.h tests/*.h) stages/commands.def
 
-.PHONY: all test bench clean format
+.PHONY: all test bench clean format fuzz-tok
 all: quill
 
 quill: $(BUILD)/quill
@@ -69,8 +69,23 @@ test: quill $(BUILD)/asan/quill $(TESTS)
 bench: quill
 	bench/run.sh
 
+# libFuzzer on the tokenizer for FUZZ_SECONDS (not part of `make test`)
+FUZZ_SECONDS ?= 300
+fuzz-tok:
+	BUILD=$(BUILD) tests/fuzz/run_tok.sh $(FUZZ_SECONDS)
+
 format:
 	clang-format -i core/*.[ch] db/*.[ch] stages/*.[ch] tests/*.[ch]
 
 clean:
 	rm -rf $(BUILD) quill
+
+# format-check fails (naming each file) when a C file is not as clang-format
+# and the checked-in .clang-format would write it (`make format` fixes it).
+FORMAT_SRC = $(wildcard core/*.[ch] db/*.[ch] stages/*.[ch] tests/*.[ch])
+.PHONY: format-check
+format-check:
+	@bad=$$(clang-format --dry-run $(FORMAT_SRC) 2>&1 | \
+	    sed -n 's/^\([^:]*\):[0-9]*:[0-9]*: warning: code should be clang-formatted.*/\1/p' | sort -u); \
+	if [ -n "$$bad" ]; then echo "$$bad" | sed 's/$$/: not formatted (make format)/'; exit 1; fi; \
+	echo "format-check: ok"

@@ -83,6 +83,8 @@ static const field init_fields[] = {
     {"vocab_size", F_INT, O(rcp_init, vocab_size), "50257", 1, 1 << 24, 0, NULL, NULL, 0},
 };
 
+/* Cross-field check of model.init: n_embd must divide by n_head.  Fills
+** msg (n bytes) and returns -1 when not. */
 static int check_init(const void *base, char *msg, size_t n) {
     const rcp_init *i = base;
     if (i->n_embd % i->n_head) {
@@ -101,6 +103,8 @@ static const field model_fields[] = {
     {"init", F_SECTION, O(rcp_model, init), "null", NOLIM, NULL, &init_section, 0},
 };
 
+/* Cross-field check of model: exactly one of 'from' and 'init'.  Fills
+** msg (n bytes) and returns -1 when not. */
 static int check_model(const void *base, char *msg, size_t n) {
     const rcp_model *m = base;
     if (!!m->from == !!m->init.present) {
@@ -187,6 +191,9 @@ static const field gen_fields[] = {
     {"suppress_tokens", F_INTV, O(rcp_gen, suppress_tokens), "[]", 0, 1 << 24, 0, NULL, NULL, 0},
 };
 
+/* Cross-field check of one generate entry: the token limits agree
+** (min_new_tokens below max_length / max_new_tokens).  Fills msg (n bytes)
+** and returns -1 when not. */
 static int check_gen(const void *base, char *msg, size_t n) {
     const rcp_gen *g = base;
     if (!g->max_new_tokens && g->max_length && g->min_new_tokens >= g->max_length) {
@@ -256,7 +263,8 @@ typedef struct pctx {
     char *err;
 } pctx;
 
-/* Report a mistake at a node: "path:LINE:COL: where: message". */
+/* Report a mistake at a node: p's error becomes "path:LINE:COL: where:
+** message"; returns -1. */
 static int perr(pctx *p, const yaml_node_t *node, const char *where, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int perr(pctx *p, const yaml_node_t *node, const char *where, const char *fmt, ...) {
@@ -304,6 +312,7 @@ static const char *nearest(const char *word, const char *const *cands, size_t n)
     return best && (bd <= 2 || bd <= len / 3) ? best : NULL;
 }
 
+/* "a list", "a mapping" or "a scalar", for messages. */
 static const char *node_kind(const yaml_node_t *n) {
     switch (n->type) {
     case YAML_SEQUENCE_NODE:
@@ -315,10 +324,12 @@ static const char *node_kind(const yaml_node_t *n) {
     }
 }
 
+/* The text of a scalar node (NUL-terminated by libyaml). */
 static const char *scalar(const yaml_node_t *n) {
     return (const char *)n->data.scalar.value;
 }
 
+/* 1 when n is an unquoted scalar (quoted "8" is a string, not a number). */
 static int is_plain(const yaml_node_t *n) {
     return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 }
@@ -346,6 +357,7 @@ static json_t *to_int(pctx *p, const yaml_node_t *n, const field *f, const char 
     return json_integer(v);
 }
 
+/* Number scalar -> json real, checking f's range; NULL after perr(). */
 static json_t *to_float(pctx *p, const yaml_node_t *n, const field *f, const char *where) {
     const char *s = n->type == YAML_SCALAR_NODE ? scalar(n) : "";
     char *end;
@@ -367,6 +379,8 @@ static json_t *to_float(pctx *p, const yaml_node_t *n, const field *f, const cha
     return json_real(v);
 }
 
+/* YAML 1.1 boolean scalar (true/yes/on, false/no/off) -> json; NULL
+** after perr() for anything else. */
 static json_t *to_bool(pctx *p, const yaml_node_t *n, const char *where) {
     static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "on", "On"};
     static const char *const no[] = {"false", "False", "FALSE", "no", "No", "off", "Off"};
@@ -383,6 +397,8 @@ static json_t *to_bool(pctx *p, const yaml_node_t *n, const char *where) {
     return NULL;
 }
 
+/* Scalar -> json string; NULL after perr() for a list, a mapping or text
+** that is not UTF-8. */
 static json_t *to_str(pctx *p, const yaml_node_t *n, const char *where) {
     if (n->type != YAML_SCALAR_NODE) {
         perr(p, n, where, "expected a string, got %s", node_kind(n));
@@ -393,6 +409,8 @@ static json_t *to_str(pctx *p, const yaml_node_t *n, const char *where) {
     return s;
 }
 
+/* Scalar that is one of f->choices ('|'-separated) -> json string; NULL
+** after perr() listing the choices. */
 static json_t *to_enum(pctx *p, const yaml_node_t *n, const field *f, const char *where) {
     if (n->type == YAML_SCALAR_NODE) {
         const char *c = f->choices, *s = scalar(n);
@@ -463,6 +481,8 @@ static json_t *to_list(pctx *p, const yaml_node_t *n, const field *f, const char
     return arr;
 }
 
+/* A path from the recipe, relative to the recipe's folder unless absolute;
+** malloc'd, NULL when out of memory. */
 static char *resolve(pctx *p, const char *raw) {
     size_t nd = strlen(p->dir), nr = strlen(raw);
     if (raw[0] == '/' || !strcmp(p->dir, ".")) return strdup(raw);
@@ -529,6 +549,8 @@ static int set_field(pctx *p, const field *f, char *base, json_t *v) {
 
 static void free_section(const section *s, char *base);
 
+/* Free what field f owns in the struct at base (strings, lists, nested
+** sections) and clear it. */
 static void free_field(const field *f, char *base) {
     void *dst = base + f->off;
     switch (f->type) {
@@ -576,6 +598,7 @@ static void free_field(const field *f, char *base) {
     }
 }
 
+/* Free every field of section s in the struct at base. */
 static void free_section(const section *s, char *base) {
     for (size_t i = 0; i < s->n; i++)
         free_field(&s->fields[i], base);
@@ -678,6 +701,10 @@ static int parse_field(pctx *p, const field *f, const yaml_node_t *v, char *base
     return 0;
 }
 
+/* Parse mapping node map into section s: the struct at base and the JSON
+** object obj (the stage's canonical parameters).  Every key is checked;
+** an unknown key names the nearest known one.  Returns 0, or -1 after
+** perr(). */
 static int parse_section(pctx *p, const section *s, const yaml_node_t *map, char *base, json_t *obj,
                          const char *where) {
     if (map->type != YAML_MAPPING_NODE)
@@ -722,6 +749,8 @@ static int parse_section(pctx *p, const section *s, const yaml_node_t *map, char
     return 0;
 }
 
+/* v as canonical JSON (compact, sorted keys, reals with 17 digits): the
+** text stage identities are hashed from.  malloc'd. */
 static char *canonical(json_t *v) {
     return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
 }
@@ -856,17 +885,18 @@ int rcp_load(const char *path, rcp_recipe **out, char *err) {
         n += got;
         if (!got) break;
     }
-    int bad = ferror(f);
+    int bad = ferror(f) ? errno : 0;
     fclose(f);
     if (bad) {
         free(buf);
-        return err_set(err, "%s: read error", path);
+        return err_set(err, "%s: cannot read: %s", path, strerror(bad));
     }
     int rc = rcp_parse(buf, n, path, out, err);
     free(buf);
     return rc;
 }
 
+/* Free a recipe from rcp_load()/rcp_parse(); NULL is a no-op. */
 void rcp_free(rcp_recipe *r) {
     if (!r) return;
     free_section(&top_section, (char *)r);

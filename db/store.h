@@ -36,6 +36,11 @@ int store_exec(store *st, const char *sql, char *err);
 /* Prepare a statement; err gets sqlite's message. */
 int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err);
 
+/* After a failed SQLite call: fill err with "STORE: <what>: <SQLite's
+** message>" (what from fmt, naming the object that could not be written or
+** read) and return -1. */
+int store_error(store *st, char *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Store n raw bytes zstd-compressed; the same bytes return the same id. */
 int store_put_blob(store *st, const void *data, size_t n, int64_t *id, char *err);
 

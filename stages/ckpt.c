@@ -21,6 +21,8 @@ void ckpt_planes(const float *in, size_t n, unsigned char *out) {
             out[k * n + i] = b[4 * i + k];
 }
 
+/* Undo the byte planes: in holds n floats as 4 planes (byte k of each
+** float in plane k); out gets the n floats back. */
 void ckpt_unplanes(const unsigned char *in, size_t n, float *out) {
     unsigned char *b = (unsigned char *)out;
     for (size_t i = 0; i < n; i++)
@@ -62,7 +64,7 @@ int ckpt_put(store *st, int64_t run_id, int64_t step, const gpt_config *cfg, con
     if (sblob) sqlite3_bind_int64(s, 6, sblob);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "checkpoint: %s", sqlite3_errmsg(store_db(st)));
+    if (rc != SQLITE_DONE) return store_error(st, err, "cannot store the checkpoint");
     *id = sqlite3_last_insert_rowid(store_db(st));
     return 0;
 }
@@ -167,8 +169,7 @@ int ckpt_prune(store *st, int64_t run_id, int keep, char *err) {
         }
         int rc = sqlite3_step(s);
         sqlite3_finalize(s);
-        if (rc != SQLITE_DONE)
-            return err_set(err, "prune checkpoints: %s", sqlite3_errmsg(store_db(st)));
+        if (rc != SQLITE_DONE) return store_error(st, err, "prune checkpoints");
     }
     return 0;
 }
@@ -184,8 +185,7 @@ static int run_sql(store *st, const char *sql, int64_t a, const char *text, int6
     int rc = sqlite3_step(s);
     if (out) *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_finalize(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return err_set(err, "checkpoints: %s", sqlite3_errmsg(store_db(st)));
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_error(st, err, "checkpoints");
     return 0;
 }
 
@@ -221,6 +221,7 @@ int ckpt_import(store *st, const char *dir, int64_t *id, char *err) {
     return 0;
 }
 
+/* `quill import DIR`: prints the checkpoint id. */
 int cmd_import(cli *c, int argc, char **argv) {
     if (argc == 2 && !strcmp(argv[1], "--help")) {
         puts("usage: quill import DIR\n\n"
@@ -228,7 +229,9 @@ int cmd_import(cli *c, int argc, char **argv) {
              "as a checkpoint, and print its id (for `quill export` and generation).");
         return 0;
     }
-    if (argc != 2) return cli_error("usage: quill import DIR");
+    if (argc == 2 && argv[1][0] == '-')
+        return cli_usage_error("import", "unknown option '%s'", argv[1]);
+    if (argc != 2) return cli_usage_error("import", "need one DIR");
     store *st = cli_store(c);
     if (!st) return 1;
     char err[ERR_LEN];
@@ -238,6 +241,7 @@ int cmd_import(cli *c, int argc, char **argv) {
     return 0;
 }
 
+/* `quill export CHECKPOINT DIR [--bf16] [--run RUN] [--tokenizer DIR]`. */
 int cmd_export(cli *c, int argc, char **argv) {
     const char *usage =
         "usage: quill export CHECKPOINT DIR [--bf16] [--run RUN] [--tokenizer TOKDIR]\n\n"
@@ -254,23 +258,23 @@ int cmd_export(cli *c, int argc, char **argv) {
     long long run = 0;
     const char *tok_dir = NULL;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (o == 'h') {
             fputs(usage, stdout);
             return 0;
         } else if (o == 'b') {
             bf16 = 1;
         } else if (o == 'r') {
-            char *end;
-            run = strtoll(optarg, &end, 10);
-            if (*end || run <= 0) return cli_error("export: --run '%s' is not a run id", optarg);
+            if (cli_int(optarg, 1, INT64_MAX, &run))
+                return cli_error("export: --run '%s' is not a run id", optarg);
         } else if (o == 't') {
             tok_dir = optarg;
         } else {
-            return cli_error("export: bad arguments (see quill export --help)");
+            return cli_bad_option("export", o, argv);
         }
     }
-    if (argc - optind != 2) return cli_error("export: need CHECKPOINT and DIR (see --help)");
+    if (argc - optind != 2) return cli_usage_error("export", "need CHECKPOINT and DIR");
     store *st = cli_store(c);
     if (!st) return 1;
     char err[ERR_LEN];
@@ -288,6 +292,7 @@ int cmd_export(cli *c, int argc, char **argv) {
     return 0;
 }
 
+/* `quill checkpoints [--run RUN] [--json]`. */
 int cmd_checkpoints(cli *c, int argc, char **argv) {
     const char *usage = "usage: quill checkpoints [--run RUN] [--json]\n\n"
                         "List the checkpoints in the store (of run RUN): id, run (- for an\n"
@@ -296,17 +301,18 @@ int cmd_checkpoints(cli *c, int argc, char **argv) {
     long long run = 0;
     int json = 0;
     for (int i = 1; i < argc; i++) {
-        char *end;
         if (!strcmp(argv[i], "--help")) {
             fputs(usage, stdout);
             return 0;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
         } else if (!strcmp(argv[i], "--run") && i + 1 < argc) {
-            run = strtoll(argv[++i], &end, 10);
-            if (*end || run <= 0) return cli_error("checkpoints: '%s' is not a run id", argv[i]);
+            if (cli_int(argv[++i], 1, INT64_MAX, &run))
+                return cli_error("checkpoints: '%s' is not a run id", argv[i]);
+        } else if (!strcmp(argv[i], "--run")) {
+            return cli_usage_error("checkpoints", "option '--run' needs a value");
         } else {
-            return cli_error("checkpoints: bad argument '%s' (see --help)", argv[i]);
+            return cli_usage_error("checkpoints", "bad argument '%s'", argv[i]);
         }
     }
     store *st = cli_store(c);
@@ -330,9 +336,10 @@ int cmd_checkpoints(cli *c, int argc, char **argv) {
         const char *src = (const char *)sqlite3_column_text(s, 5),
                    *at = (const char *)sqlite3_column_text(s, 6);
         if (json) {
-            json_t *o = json_pack("{s:I,s:o,s:I,s:I,s:I,s:s,s:s}", "id", id, "run",
-                                  r ? json_integer(r) : json_null(), "step", step, "params", np,
-                                  "stored_bytes", bytes, "source", src, "created_at", at);
+            json_t *o =
+                json_pack("{s:I,s:o,s:I,s:I,s:I,s:o,s:s}", "id", id, "run",
+                          r ? json_integer(r) : json_null(), "step", step, "params", np,
+                          "stored_bytes", bytes, "source", cli_json_str(src), "created_at", at);
             char *line = json_dumps(o, JSON_COMPACT);
             puts(line);
             free(line);

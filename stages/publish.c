@@ -16,6 +16,7 @@
 #include "review.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@ typedef struct items {
     size_t n;
 } items;
 
+/* Free the gathered outputs. */
 static void items_free(items *it) {
     for (size_t i = 0; i < it->n; i++)
         free(it->v[i].text);
@@ -95,16 +97,16 @@ static json_t *provenance(store *st, const item *it, char *err) {
 #define TXT(i)                                                                                     \
     (sqlite3_column_type(s, i) == SQLITE_NULL                                                      \
          ? json_null()                                                                             \
-         : json_string((const char *)sqlite3_column_text(s, i)))
+         : cli_json_str((const char *)sqlite3_column_text(s, i)))
 #define INT(i)                                                                                     \
     (sqlite3_column_type(s, i) == SQLITE_NULL ? json_null()                                        \
                                               : json_integer(sqlite3_column_int64(s, i)))
     json_t *params = json_loads((const char *)sqlite3_column_text(s, 7), 0, NULL);
     json_t *o =
-        json_pack("{s:I,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)it->id,
-                  "text", it->text, "edited", json_boolean(it->edited), "recipe", TXT(0),
-                  "recipe_run_id", INT(1), "checkpoint_id", INT(2), "model", TXT(3), "prompt",
-                  TXT(4), "continuation", TXT(5), "original_text", TXT(6), "params",
+        json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)it->id,
+                  "text", cli_json_str(it->text), "edited", json_boolean(it->edited), "recipe",
+                  TXT(0), "recipe_run_id", INT(1), "checkpoint_id", INT(2), "model", TXT(3),
+                  "prompt", TXT(4), "continuation", TXT(5), "original_text", TXT(6), "params",
                   params ? params : TXT(7), "seed", INT(8), "finish_reason", TXT(9));
     json_object_set_new(o, "created_at", TXT(10));
 #undef TXT
@@ -126,11 +128,13 @@ static json_t *provenance(store *st, const item *it, char *err) {
         const char *verdict = (const char *)sqlite3_column_text(s, 1);
         const char *when = (const char *)sqlite3_column_text(s, 3);
         if (!strcmp(verdict, "approve"))
-            json_array_append_new(reviewers, json_pack("{s:s,s:s}", "reviewer", who, "at", when));
+            json_array_append_new(
+                reviewers, json_pack("{s:o,s:s}", "reviewer", cli_json_str(who), "at", when));
         if (sqlite3_column_type(s, 2) != SQLITE_NULL)
             json_array_append_new(notes,
-                                  json_pack("{s:s,s:s,s:s}", "reviewer", who, "note",
-                                            (const char *)sqlite3_column_text(s, 2), "at", when));
+                                  json_pack("{s:o,s:o,s:s}", "reviewer", cli_json_str(who), "note",
+                                            cli_json_str((const char *)sqlite3_column_text(s, 2)),
+                                            "at", when));
     }
     sqlite3_finalize(s);
     return o;
@@ -157,8 +161,33 @@ static int render(store *st, const items *it, const char *format, FILE *f, char 
     return 0;
 }
 
-/* Write data to path atomically: a temp file beside it, fsync, rename. */
+/* Write all n bytes of data to fd; 0, or -1 with errno set. */
+static int write_fd(int fd, const char *data, size_t n) {
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(fd, data + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (w == 0) errno = EIO;
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+/* Write data to path atomically: a temp file beside it, fsync, rename.
+** Something other than a file or a folder (a pipe, /dev/stdout, a device)
+** is written to directly: a rename would replace it. */
 static int write_atomic(const char *path, const char *data, size_t n, char *err) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return err_set(err, "%s: is a folder", path);
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        int fd = open(path, O_WRONLY);
+        int bad = fd < 0 || write_fd(fd, data, n);
+        if (fd >= 0 && close(fd) && !bad) bad = 1;
+        return bad ? err_set(err, "%s: %s", path, strerror(errno)) : 0;
+    }
     size_t len = strlen(path);
     char *tmp = malloc(len + 16);
     if (!tmp) return err_set(err, "out of memory");
@@ -169,13 +198,7 @@ static int write_atomic(const char *path, const char *data, size_t n, char *err)
         free(tmp);
         return -1;
     }
-    size_t done = 0;
-    while (done < n) {
-        ssize_t w = write(fd, data + done, n - done);
-        if (w <= 0) break;
-        done += (size_t)w;
-    }
-    int bad = done < n || fsync(fd) || fchmod(fd, 0644);
+    int bad = write_fd(fd, data, n) || fsync(fd) || fchmod(fd, 0644);
     bad |= close(fd) != 0;
     if (bad || rename(tmp, path)) {
         err_set(err, "%s: %s", path, strerror(errno));
@@ -195,6 +218,9 @@ static const char *usage =
     "publish section and publishes only that recipe's outputs.  With nothing\n"
     "approved it writes nothing and fails, unless --allow-empty.\n";
 
+/* `quill publish --out FILE [--format F] [--allow-empty] [--recipe R]`:
+** renders the approved outputs, records the publication and writes FILE
+** in one transaction; nothing is written when anything fails. */
 int cmd_publish(cli *c, int argc, char **argv) {
     static const struct option opts[] = {
         {"out", required_argument, 0, 'o'},   {"format", required_argument, 0, 'f'},
@@ -203,7 +229,8 @@ int cmd_publish(cli *c, int argc, char **argv) {
     const char *out = NULL, *format = NULL, *recipe_path = NULL;
     int allow_empty = 0, opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (opt) {
         case 'o':
             out = optarg;
@@ -221,14 +248,10 @@ int cmd_publish(cli *c, int argc, char **argv) {
             fputs(usage, stdout);
             return 0;
         default:
-            fputs(usage, stderr);
-            return 2;
+            return cli_bad_option("publish", opt, argv);
         }
     }
-    if (optind != argc) {
-        fputs(usage, stderr);
-        return 2;
-    }
+    if (optind != argc) return cli_usage_error("publish", "unexpected argument '%s'", argv[optind]);
     char err[ERR_LEN];
     rcp_recipe *r = NULL;
     if (recipe_path && rcp_load(recipe_path, &r, err)) return cli_error("%s", err);
@@ -242,8 +265,7 @@ int cmd_publish(cli *c, int argc, char **argv) {
     size_t len = 0;
     store *st;
     if (!out) {
-        fputs(usage, stderr);
-        rc = cli_error("publish: --out FILE is required");
+        rc = cli_usage_error("publish", "--out FILE is required");
         goto done;
     }
     if (!format) {
@@ -322,7 +344,7 @@ int cmd_publish(cli *c, int argc, char **argv) {
     sqlite3_finalize(s);
     free(ids_json);
     if (step != SQLITE_DONE) {
-        err_set(err, "cannot record the publication");
+        store_error(st, err, "cannot record the publication");
         goto fail;
     }
     int64_t pub = sqlite3_last_insert_rowid(store_db(st));

@@ -61,6 +61,8 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg) {
     return len;
 }
 
+/* libcurl write callback: append the bytes to the download's file and
+** advance its progress bar. */
 static size_t on_body(char *buf, size_t size, size_t n, void *arg) {
     dl *d = arg;
     size_t w = fwrite(buf, size, n, d->f);
@@ -68,6 +70,7 @@ static size_t on_body(char *buf, size_t size, size_t n, void *arg) {
     return size * w;
 }
 
+/* 1 when s is exactly n hex digits. */
 static int is_hex(const char *s, size_t n) {
     if (strlen(s) != n) return 0;
     for (size_t i = 0; i < n; i++)
@@ -266,8 +269,11 @@ done:
     return rc;
 }
 
+/* mkdir -p dir; 0, or -1 with err naming the folder that failed. */
 static int mkdirs(const char *dir, char *err) {
+    if (!*dir) return err_set(err, "the folder name is empty");
     char *p = strdup(dir);
+    if (!p) return err_set(err, "%s: out of memory", dir);
     for (char *s = p + 1; *s; s++) {
         if (*s != '/') continue;
         *s = 0;
@@ -291,21 +297,24 @@ static const char *usage = "usage: quill pull MODEL [--dir DIR]\n"
                            "models/MODEL), with $HF_TOKEN as a bearer token when set.  Partial\n"
                            "downloads resume; each file's checksum is verified.\n";
 
+/* `quill pull MODEL [--dir DIR]`. */
 int cmd_pull(cli *c, int argc, char **argv) {
     static const struct option opts[] = {
         {"dir", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *dir = NULL;
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (opt == 'd')
             dir = optarg;
         else if (opt == 'h')
             return fputs(usage, stdout), 0;
         else
-            return fputs(usage, stderr), 2;
+            return cli_bad_option("pull", opt, argv);
     }
-    if (optind + 1 != argc) return fputs(usage, stderr), 2;
+    if (optind + 1 != argc)
+        return cli_usage_error("pull", optind == argc ? "no MODEL given" : "one MODEL at a time");
     const char *model = argv[optind];
     if (!*model || strstr(model, "..") || model[0] == '/' || strpbrk(model, " ?#%"))
         return cli_error("pull: '%s' is not a model name (like distilgpt2 or org/name)", model);

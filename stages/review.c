@@ -51,7 +51,9 @@ int review_refresh(store *st, int64_t id, char *err) {
     sqlite3_bind_int64(s, 2, id);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : err_set(err, "output %lld: cannot update status", (long long)id);
+    return rc == SQLITE_DONE
+               ? 0
+               : store_error(st, err, "output %lld: cannot update its status", (long long)id);
 }
 
 int review_set_rule(store *st, const char *recipe_name, int64_t min_approvals, char *err) {
@@ -66,7 +68,7 @@ int review_set_rule(store *st, const char *recipe_name, int64_t min_approvals, c
     sqlite3_bind_int64(s, 2, min_approvals);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "review rule for %s: cannot record", recipe_name);
+    if (rc != SQLITE_DONE) return store_error(st, err, "review rule for %s", recipe_name);
     /* the rule applies to the recipe's existing outputs too */
     if (store_prepare(st, "SELECT id FROM outputs WHERE recipe_name = ?", &s, err)) return -1;
     sqlite3_bind_text(s, 1, recipe_name, -1, SQLITE_STATIC);
@@ -115,16 +117,17 @@ int review_add(store *st, int64_t id, const char *reviewer, const char *verdict,
     sqlite3_bind_int64(s, 5, id);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "output %lld: cannot record review", (long long)id);
+    if (rc != SQLITE_DONE)
+        return store_error(st, err, "output %lld: cannot record the review", (long long)id);
     if (!sqlite3_changes(store_db(st)))
         return err_set(err, "no output with id %lld", (long long)id);
     return review_refresh(st, id, err);
 }
 
+/* Parse an output id (a positive integer) into *id; returns 0 or -1. */
 static int parse_id(const char *arg, int64_t *id) {
-    char *end;
-    long long v = strtoll(arg, &end, 10);
-    if (!*arg || *end || v <= 0) return -1;
+    long long v;
+    if (cli_int(arg, 1, INT64_MAX, &v)) return -1;
     *id = v;
     return 0;
 }
@@ -146,6 +149,8 @@ static void cell(char *out, size_t cap, const char *s) {
     out[j] = 0;
 }
 
+/* Print the outputs (with status, when given) as a table or JSON lines;
+** returns the exit status. */
 static int review_list(store *st, const char *status, int json) {
     char err[ERR_LEN];
     sqlite3_stmt *s;
@@ -170,15 +175,15 @@ static int review_list(store *st, const char *status, int json) {
             break;
         }
         if (json) {
-            json_t *o =
-                json_pack("{s:I,s:s,s:i,s:i,s:s,s:s,s:s,s:s,s:b,s:s,s:I,s:s}", "id", (json_int_t)id,
-                          "status", (const char *)sqlite3_column_text(s, 1), "approvals", ok,
-                          "needed", need, "recipe", (const char *)sqlite3_column_text(s, 2),
-                          "prompt", (const char *)sqlite3_column_text(s, 3), "continuation",
-                          (const char *)sqlite3_column_text(s, 4), "text", text, "edited", edited,
-                          "model", (const char *)sqlite3_column_text(s, 5), "seed",
-                          (json_int_t)sqlite3_column_int64(s, 6), "created_at",
-                          (const char *)sqlite3_column_text(s, 7));
+            json_t *o = json_pack(
+                "{s:I,s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:b,s:o,s:I,s:s}", "id", (json_int_t)id, "status",
+                (const char *)sqlite3_column_text(s, 1), "approvals", ok, "needed", need, "recipe",
+                cli_json_str((const char *)sqlite3_column_text(s, 2)), "prompt",
+                cli_json_str((const char *)sqlite3_column_text(s, 3)), "continuation",
+                cli_json_str((const char *)sqlite3_column_text(s, 4)), "text", cli_json_str(text),
+                "edited", edited, "model", cli_json_str((const char *)sqlite3_column_text(s, 5)),
+                "seed", (json_int_t)sqlite3_column_int64(s, 6), "created_at",
+                (const char *)sqlite3_column_text(s, 7));
             char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
             puts(line);
             free(line);
@@ -286,6 +291,8 @@ static const char *usage =
     "min_approvals (its recipe's review section, else 1) approvals from\n"
     "different reviewers; any rejection rejects it.\n";
 
+/* `quill review` (interactive) and its list/show/approve/reject/edit/note
+** subcommands; returns the exit status (2 for a usage mistake). */
 int cmd_review(cli *c, int argc, char **argv) {
     const char *reviewer = getenv("USER"), *note = NULL, *text = NULL, *status = NULL;
     int json = 0, npos = 0;
@@ -308,10 +315,9 @@ int cmd_review(cli *c, int argc, char **argv) {
             text = argv[++i];
         } else if (more && !strcmp(a, "--status")) {
             status = argv[++i];
-        } else if (a[0] == '-' && a[1] == '-') {
+        } else if (a[0] == '-' && a[1]) {
             free(pos);
-            fputs(usage, stderr);
-            return cli_error("review: unknown or incomplete option '%s'", a);
+            return cli_usage_error("review", "unknown option, or option without a value: '%s'", a);
         } else {
             pos[npos++] = argv[i];
         }
@@ -348,8 +354,11 @@ int cmd_review(cli *c, int argc, char **argv) {
         rc = (st = cli_store(c)) ? review_apply(st, ids, nids, reviewer, "note", note, NULL) : 1;
     } else if (!strcmp(sub, "edit") && nids == 1 && text) {
         rc = (st = cli_store(c)) ? review_apply(st, ids, 1, reviewer, "edit", note, text) : 1;
+    } else if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "approve") &&
+               strcmp(sub, "reject") && strcmp(sub, "note") && strcmp(sub, "edit")) {
+        rc = cli_usage_error("review", "unknown subcommand '%s'", sub);
     } else {
-        fputs(usage, stderr);
+        rc = cli_usage_error("review", "%s: missing or extra arguments", sub);
     }
     free(pos);
     return rc;

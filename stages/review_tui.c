@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -32,6 +33,8 @@ typedef struct queue {
     size_t n;
 } queue;
 
+/* The pending outputs reviewer has not yet approved or rejected, in id
+** order, into q. */
 static int load_queue(store *st, const char *reviewer, queue *q, char *err) {
     sqlite3_stmt *s;
     if (store_prepare(st,
@@ -58,6 +61,7 @@ static int load_queue(store *st, const char *reviewer, queue *q, char *err) {
     return 0;
 }
 
+/* The output reviewer last looked at (0 when none): where to resume. */
 static int64_t get_cursor(store *st, const char *reviewer) {
     char err[ERR_LEN];
     sqlite3_stmt *s;
@@ -70,6 +74,8 @@ static int64_t get_cursor(store *st, const char *reviewer) {
     return id;
 }
 
+/* Remember that reviewer is at output id (best effort: a failure only
+** loses the resume point). */
 static void save_cursor(store *st, const char *reviewer, int64_t id) {
     char err[ERR_LEN];
     sqlite3_stmt *s;
@@ -93,6 +99,8 @@ static void on_signal(int sig) {
     _exit(128 + sig);
 }
 
+/* Switch the terminal to unbuffered, unechoed keys (on) or back to how it
+** was (off). */
 static void raw_mode(int on) {
     if (on) {
         struct termios t = saved_tio;
@@ -102,6 +110,19 @@ static void raw_mode(int on) {
         tcsetattr(STDIN_FILENO, TCSANOW, &t);
     } else {
         tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+    }
+}
+
+/* Print s to stdout with control characters other than newline and tab in
+** caret notation (^[ for ESC): a generated text or a name cannot send the
+** terminal escape sequences. */
+static void put_clean(const char *s) {
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
+            printf("^%c", ch == 0x7f ? '?' : ch + 64);
+        else
+            putchar(ch);
     }
 }
 
@@ -126,16 +147,25 @@ static int draw(store *st, int64_t id, size_t pos, size_t n, const char *reviewe
     printf("\033[H\033[2J");
     printf(BOLD "quill review" RESET "  output %lld  (%zu of %zu)  reviewer %s  %s %d/%d\n",
            (long long)id, pos + 1, n, reviewer, status, ok, need);
-    printf(DIM "recipe:" RESET " %s   " DIM "model:" RESET " %s", sqlite3_column_text(s, 0),
-           sqlite3_column_text(s, 1));
+    printf(DIM "recipe:" RESET " ");
+    put_clean((const char *)sqlite3_column_text(s, 0));
+    printf("   " DIM "model:" RESET " ");
+    put_clean((const char *)sqlite3_column_text(s, 1));
     if (sqlite3_column_int64(s, 2)) printf(" (checkpoint %lld)", sqlite3_column_int64(s, 2));
     printf("   " DIM "seed:" RESET " %lld\n", (long long)sqlite3_column_int64(s, 6));
-    printf(DIM "params:" RESET " %s\n\n", sqlite3_column_text(s, 5));
-    const char *prompt = (const char *)sqlite3_column_text(s, 3);
+    printf(DIM "params:" RESET " ");
+    put_clean((const char *)sqlite3_column_text(s, 5));
+    printf("\n\n");
     if (edited) {
-        printf(DIM "(edited; original below)" RESET "\n%s\n\n" DIM "original:" RESET "\n", text);
+        printf(DIM "(edited; original below)" RESET "\n");
+        put_clean(text);
+        printf("\n\n" DIM "original:" RESET "\n");
     }
-    printf(PROMPT_STYLE "%s" RESET "%s\n\n", prompt, sqlite3_column_text(s, 4));
+    printf(PROMPT_STYLE);
+    put_clean((const char *)sqlite3_column_text(s, 3));
+    printf(RESET);
+    put_clean((const char *)sqlite3_column_text(s, 4));
+    printf("\n\n");
     if (msg && *msg) printf("%s\n", msg);
     printf(BOLD "[a]" RESET "pprove  " BOLD "[r]" RESET "eject  " BOLD "[e]" RESET "dit  " BOLD
                 "[n]" RESET "ote  " BOLD "[s]" RESET "kip  " BOLD "[b]" RESET "ack  " BOLD
@@ -152,7 +182,7 @@ static int edit_text(const char *text, char **out, char *err) {
     *out = NULL;
     char path[] = "/tmp/quill-edit.XXXXXX";
     int fd = mkstemp(path);
-    if (fd < 0) return err_set(err, "cannot create a temp file");
+    if (fd < 0) return err_set(err, "cannot create a temp file in /tmp: %s", strerror(errno));
     size_t n = strlen(text);
     if (write(fd, text, n) != (ssize_t)n) {
         close(fd);
@@ -199,6 +229,8 @@ static int edit_text(const char *text, char **out, char *err) {
     return 0;
 }
 
+/* Record one verdict/note/edit of reviewer on output id in its own
+** transaction. */
 static int record(store *st, int64_t id, const char *reviewer, const char *verdict,
                   const char *note, const char *text, char *err) {
     if (store_begin(st, err)) return -1;

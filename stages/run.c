@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "generate.h"
 #include "hash.h"
 #include "group.h"
 #include "ingest.h"
@@ -110,7 +111,7 @@ static int run_group(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) 
 
 const run_stage_fn run_stages[RCP_N_STAGES] = {
     [RCP_INGEST] = run_ingest, [RCP_TOKENIZE] = run_tokenize, [RCP_GROUP] = run_group,
-    [RCP_TRAIN] = NULL,        [RCP_GENERATE] = NULL,
+    [RCP_TRAIN] = NULL,        [RCP_GENERATE] = run_generate,
 };
 
 /* ---- identities ---- */
@@ -196,6 +197,8 @@ static int stage_identity(const rcp_recipe *r, int i, char prev[HASH_HEX_LEN],
     return 0;
 }
 
+/* The current UTC time as ISO 8601 with milliseconds, like SQLite's
+** strftime('%Y-%m-%dT%H:%M:%fZ'). */
 static void now_iso(char out[32]) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -238,7 +241,7 @@ static int exec_bind(store *st, const char *sql, const char *types, char *err, .
     va_end(ap);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "%s", sqlite3_errmsg(store_db(st)));
+    if (rc != SQLITE_DONE) return store_error(st, err, "cannot record the run");
     return 0;
 }
 
@@ -262,6 +265,8 @@ static int begin_run(store *st, const rcp_recipe *r, int64_t *run_id, char *err)
     return store_commit(st, err);
 }
 
+/* Mark recipe run run_id done, failed or interrupted (status), with the
+** time. */
 static int finish_run(store *st, int64_t run_id, const char *status, char *err) {
     if (store_begin(st, err)) return -1;
     if (exec_bind(st,
@@ -274,6 +279,8 @@ static int finish_run(store *st, int64_t run_id, const char *status, char *err) 
     return store_commit(st, err);
 }
 
+/* Record that stage of recipe r finished in run run_id with this identity
+** and result: later runs skip it while the identity is unchanged. */
 static int record_stage(store *st, int64_t run_id, const rcp_recipe *r, int stage,
                         const char *identity, const char *result, const char *started, char *err) {
     if (store_begin(st, err)) return -1;
@@ -365,6 +372,8 @@ static store *recipe_store(cli *c, const rcp_recipe *r) {
     return cli_store(c);
 }
 
+/* Parse the stage name v of option opt into *out; prints the error and
+** returns non-zero when it is not a stage. */
 static int stage_arg(const char *opt, const char *v, int *out) {
     *out = rcp_stage_index(v);
     if (*out < 0)
@@ -373,6 +382,7 @@ static int stage_arg(const char *opt, const char *v, int *out) {
     return 0;
 }
 
+/* `quill run RECIPE [--from S] [--until S] [--force S]`. */
 int cmd_run(cli *c, int argc, char **argv) {
     static const char *usage =
         "usage: quill run RECIPE [--from STAGE] [--until STAGE] [--force STAGE]\n"
@@ -388,14 +398,16 @@ int cmd_run(cli *c, int argc, char **argv) {
     run_opts o = {-1, -1, -1};
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (opt == 'h') return fputs(usage, stdout), 0;
         if (opt == 'f' && stage_arg("--from", optarg, &o.from)) return 2;
         if (opt == 'u' && stage_arg("--until", optarg, &o.until)) return 2;
         if (opt == 'F' && stage_arg("--force", optarg, &o.force)) return 2;
-        if (opt == '?') return fputs(usage, stderr), 2;
+        if (opt == '?' || opt == ':') return cli_bad_option("run", opt, argv);
     }
-    if (optind + 1 != argc) return fputs(usage, stderr), 2;
+    if (optind + 1 != argc)
+        return cli_usage_error("run", optind == argc ? "no RECIPE given" : "one RECIPE at a time");
     char err[ERR_LEN];
     rcp_recipe *r;
     if (rcp_load(argv[optind], &r, err)) return cli_error("%s", err);
@@ -413,6 +425,7 @@ int cmd_run(cli *c, int argc, char **argv) {
     return rc;
 }
 
+/* The integer the query sql returns (with ?1 = arg when not NULL), or -1. */
 static long long count(store *st, const char *sql, const char *arg) {
     char err[ERR_LEN];
     sqlite3_stmt *s;
@@ -423,6 +436,8 @@ static long long count(store *st, const char *sql, const char *arg) {
     return v;
 }
 
+/* Print each stage of r: not in the recipe, done, changed or pending,
+** with its last run. */
 static int status_recipe(store *st, const rcp_recipe *r) {
     char err[ERR_LEN], prev[HASH_HEX_LEN] = "";
     printf("recipe %s (%s)\n", r->name, r->path);
@@ -459,13 +474,15 @@ static int status_recipe(store *st, const rcp_recipe *r) {
     return 0;
 }
 
+/* `quill status [RECIPE]`: the stages' states (of RECIPE, else each
+** recipe's last run) and the store's counts. */
 int cmd_status(cli *c, int argc, char **argv) {
     static const char *usage = "usage: quill status [RECIPE]\n"
                                "Each stage's state and last run, and what the store holds.\n";
-    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
-        if (argc == 2 && !strcmp(argv[1], "--help")) return fputs(usage, stdout), 0;
-        return fputs(usage, stderr), 2;
-    }
+    if (argc == 2 && !strcmp(argv[1], "--help")) return fputs(usage, stdout), 0;
+    if (argc == 2 && argv[1][0] == '-')
+        return cli_usage_error("status", "unknown option '%s'", argv[1]);
+    if (argc > 2) return cli_usage_error("status", "one RECIPE at a time");
     char err[ERR_LEN];
     rcp_recipe *r = NULL;
     if (argc == 2 && rcp_load(argv[1], &r, err)) return cli_error("%s", err);

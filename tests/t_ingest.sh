@@ -1,3 +1,4 @@
+#!/bin/bash
 # Ingest: files, folders, every archive kind, skips with reasons, corrupt
 # archives, idempotent reruns, --max-chars on multi-byte text, and store
 # integrity after a kill.

@@ -89,7 +89,9 @@ check "publications recorded" [ "$(sql "SELECT COUNT(*) || ':' || group_concat(f
 check "publication says what and where" [ "$(sql "SELECT output_ids || ' ' || out_path FROM publications WHERE id = 1")" = "[1,2,4] out.md" ]
 printf 'name: r1\nmodel: {from: m}\npublish: {out: r1.md}\n' > r1.yaml
 check "publish --recipe" Q publish --recipe r1.yaml
-check "only that recipe's outputs" [ "$(grep -c '^## ' r1.md)" = 2 ] && grep -q "Once upon a better time" r1.md && ! grep -q "It was a dark two" r1.md
+check "only that recipe's outputs" [ "$(grep -c '^## ' r1.md)" = 2 ]
+check "that recipe's edited output" grep -q "Once upon a better time" r1.md
+check "not the other recipe's output" bash -c '! grep -q "It was a dark two" r1.md'
 check "no temp files left" bash -c "! ls | grep -q tmp"
 
 # nothing approved: nothing written
@@ -100,11 +102,20 @@ sqlite3 other.db "INSERT INTO outputs (recipe_name, model_source, prompt, contin
 expect_fail "hand-approved in another store" "no approved outputs" "$QUILL_ASAN" --db other.db publish --out other.md
 check "still nothing written" [ ! -e other.md ]
 check "allow-empty writes an empty file" "$QUILL_ASAN" --db other.db publish --out empty.txt --allow-empty
-check "empty file" [ -f empty.txt ] && [ ! -s empty.txt ]
+check "empty file" [ -f empty.txt ]
+check "empty file is empty" [ ! -s empty.txt ]
 expect_fail "bad format" "must be txt, md or jsonl" Q publish --out x --format pdf
 expect_fail "missing out" "--out FILE is required" Q publish
 expect_fail "unwritable dir" "no-such-dir" Q publish --out no-such-dir/x.md
 check "failed publish is not recorded" [ "$(sql "SELECT COUNT(*) FROM publications")" = 4 ]
+expect_fail "into a folder" "quill: publish: .*is a folder" Q publish --out .
+# a pipe (like /dev/stdout) is written to, not replaced by a file
+mkfifo pipe
+timeout 20 cat pipe >piped.txt &
+check "publish into a pipe" Q publish --out pipe --format txt
+wait
+check "the pipe is still a pipe" [ -p pipe ]
+check "the pipe carried the text" grep -qx "Two roads diverged one" piped.txt
 
 # --- the interactive reviewer, driven in tmux ---
 rm -f tui.db
@@ -162,10 +173,11 @@ check "end of queue" wait_for "No more pending outputs for carol"
 check "quits at the end" wait_for "EXITED"
 TM kill-server
 # Ctrl-C gives the terminal back in its normal mode
-sqlite3 tui.db "INSERT INTO outputs (id, model_source, prompt, continuation, text, ids_json, params_json, seed, finish_reason) VALUES (4, 'ckpt', 'PROMPT4', ' more', 'PROMPT4 more', '[]', '{}', 4, 'length')"
+sqlite3 tui.db "INSERT INTO outputs (id, model_source, prompt, continuation, text, ids_json, params_json, seed, finish_reason) VALUES (4, 'ckpt', 'PROMPT4', ' more' || char(27) || '[2J', 'PROMPT4 more', '[]', '{}', 4, 'length')"
 TM new-session -d -s rev -x 150 -y 40 \
     "cd '$SCRATCH' && '$QUILL' --db tui.db review --reviewer carol; echo \"TTY:\$(stty -a | grep -Eo -- '-?icanon') rc=\$?\"; sleep 30"
 check "tui up again" wait_for "output 4  (1 of 1)"
+check "an escape in the text is shown, not sent" wait_for "more^[[2J"
 TM send-keys -t rev C-c
 check "terminal restored after Ctrl-C" wait_for "TTY:icanon"
 TM kill-server

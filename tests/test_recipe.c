@@ -120,7 +120,7 @@ static void test_lists_and_init(void) {
     CHECK_STR(r->generate[0].stop_strings.v[0], "\n\n");
     CHECK_EQ_INT(r->generate[0].max_length, 30);
     CHECK_EQ_INT(r->generate[0].max_new_tokens, 0); /* unset: max_length rules */
-    CHECK_CLOSE(r->train.dropout, -1, 0, 0);         /* unset: the config's */
+    CHECK_CLOSE(r->train.dropout, -1, 0, 0);        /* unset: the config's */
     CHECK_EQ_INT(r->generate[0].seed, 7);
     CHECK_EQ_INT(r->generate[1].seed, 42);
     CHECK(!r->generate[1].do_sample);

@@ -131,7 +131,8 @@ static void test_reclaim_shrinks_file(void) {
     size_t n = 4u << 20;
     unsigned char *junk = malloc(n);
     unsigned x = 12345;
-    for (size_t i = 0; i < n; i++) junk[i] = (unsigned char)((x = x * 1103515245u + 12345u) >> 24);
+    for (size_t i = 0; i < n; i++)
+        junk[i] = (unsigned char)((x = x * 1103515245u + 12345u) >> 24);
     int64_t id;
     CHECK(store_put_blob(st, junk, n, &id, err) == 0);
     free(junk);
