@@ -126,17 +126,32 @@ static int collect(store *st, int64_t tok_id, const group_params *p, group_encod
              p->block_size, p->eval_fraction, (unsigned long long)p->seed, p->batch_examples);
     sqlite3_finalize(s);
     hash_update(h, params, strlen(params) + 1);
+    /* Every document in id order, or the listed ones (?2) in list order. */
     if (store_prepare(st,
-                      "SELECT d.id, d.hash, d.text_blob, k.ids_blob, k.dtype, k.n_tokens "
-                      "FROM documents d LEFT JOIN doc_tokens k ON k.doc_id = d.id AND "
-                      "k.tokenizer_id = ? ORDER BY d.id",
+                      p->doc_ids
+                          ? "SELECT d.id, d.hash, d.text_blob, k.ids_blob, k.dtype, k.n_tokens "
+                            "FROM documents d LEFT JOIN doc_tokens k ON k.doc_id = d.id AND "
+                            "k.tokenizer_id = ?1 WHERE d.id = ?2"
+                          : "SELECT d.id, d.hash, d.text_blob, k.ids_blob, k.dtype, k.n_tokens "
+                            "FROM documents d LEFT JOIN doc_tokens k ON k.doc_id = d.id AND "
+                            "k.tokenizer_id = ?1 ORDER BY d.id",
                       &s, err)) {
         hash_end(h, identity);
         return -1;
     }
     sqlite3_bind_int64(s, 1, tok_id);
     int rc = 0, first = 1;
-    while (!rc && sqlite3_step(s) == SQLITE_ROW) {
+    for (size_t next = 0; !rc; next++) {
+        if (p->doc_ids) {
+            if (next == p->n_doc_ids) break;
+            sqlite3_reset(s);
+            sqlite3_bind_int64(s, 2, p->doc_ids[next]);
+            if (sqlite3_step(s) != SQLITE_ROW) {
+                rc = err_set(err, "document %lld is not in the store", (long long)p->doc_ids[next]);
+                break;
+            }
+        } else if (sqlite3_step(s) != SQLITE_ROW)
+            break;
         int64_t doc = sqlite3_column_int64(s, 0);
         hash_update(h, sqlite3_column_text(s, 1), (size_t)sqlite3_column_bytes(s, 1) + 1);
         json_array_append_new(docs, json_integer(doc));

@@ -47,6 +47,10 @@ typedef struct group_params {
     double eval_fraction; /* 0: no held-out split; else in (0, 1) */
     uint64_t seed;        /* 42 */
     int batch_examples;   /* 1000 (run_clm); 0: the whole corpus at once */
+    /* The documents to group, in this order (a recipe's own, so recipes
+    ** sharing a store do not mix corpora); NULL: every document by id. */
+    const int64_t *doc_ids;
+    size_t n_doc_ids;
 } group_params;
 
 /* Tokenizes one line for lines mode (with <|endoftext|> special), e.g. a

@@ -16,6 +16,7 @@
 #include "text.h"
 #include "zbuf.h"
 
+#include <assert.h>
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
@@ -52,9 +53,13 @@ typedef struct ingest {
     pending *batch;
     int n_batch;
     size_t batch_bytes;
-    hash_state *content;
+    char (*hashes)[HASH_HEX_LEN]; /* content hash of each res->doc_ids entry */
     progress prog;
     int savepoint_depth;
+    /* Counts at each open savepoint, restored when it is rolled back. */
+    struct {
+        int added, duplicates, n_doc_ids;
+    } marks[8];
 } ingest;
 
 /* The defaults: no --max-chars, nothing stripped or normalised, invalid
@@ -91,6 +96,7 @@ void ingest_result_free(ingest_result *res) {
         free(res->errors[i].source), free(res->errors[i].reason);
     free(res->skips);
     free(res->errors);
+    free(res->doc_ids);
 }
 
 /* Clean one document: binary and empty checks, BOM, UTF-8, Gutenberg
@@ -142,26 +148,37 @@ static void clean_one(pending *p, const ingest_opts *o) {
     if (zbuf_compress(p->text, p->text_n, 3, &p->z, &p->zn, zerr)) p->skip = strdup(zerr);
 }
 
-/* *exists = 1 when a document with this content hash is in the store. */
-static int doc_exists(store *st, const char *hash, int *exists, char *err) {
+/* *id = the id of the document with this content hash, or 0 if none. */
+static int doc_exists(store *st, const char *hash, int64_t *id, char *err) {
     sqlite3_stmt *s;
-    if (store_prepare(st, "SELECT 1 FROM documents WHERE hash = ?", &s, err)) return -1;
+    if (store_prepare(st, "SELECT id FROM documents WHERE hash = ?", &s, err)) return -1;
     sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
+    *id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_finalize(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_error(st, err, "document %s", hash);
-    *exists = rc == SQLITE_ROW;
     return 0;
 }
 
 /* Store a prepared document (its compressed text and its row), or count
-** it as a duplicate; adds its hash to the run's content hash. */
+** it as a duplicate; either way it joins the documents the run saw. */
+/* Note a document the run saw (duplicates included; repeats are removed
+** at the end). */
+static void seen_doc(ingest *g, int64_t id, const char *hash) {
+    ingest_result *r = g->res;
+    r->doc_ids = realloc(r->doc_ids, (size_t)(r->n_doc_ids + 1) * sizeof *r->doc_ids);
+    g->hashes = realloc(g->hashes, (size_t)(r->n_doc_ids + 1) * sizeof *g->hashes);
+    r->doc_ids[r->n_doc_ids] = id;
+    memcpy(g->hashes[r->n_doc_ids], hash, HASH_HEX_LEN);
+    r->n_doc_ids++;
+}
+
 static int insert_doc(ingest *g, pending *p, char *err) {
-    int exists = 0;
-    if (doc_exists(g->st, p->hash, &exists, err)) return -1;
-    hash_update(g->content, p->hash, HASH_HEX_LEN - 1);
-    if (exists) {
+    int64_t existing = 0;
+    if (doc_exists(g->st, p->hash, &existing, err)) return -1;
+    if (existing) {
         g->res->duplicates++;
+        seen_doc(g, existing, p->hash);
         return 0;
     }
     int64_t blob;
@@ -181,6 +198,7 @@ static int insert_doc(ingest *g, pending *p, char *err) {
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) return store_error(g->st, err, "cannot store %s", p->source);
     g->res->added++;
+    seen_doc(g, sqlite3_last_insert_rowid(store_db(g->st)), p->hash);
     return 0;
 }
 
@@ -245,7 +263,11 @@ static int savepoint(ingest *g, const char *verb, char *err) {
 
 /* Open a nested savepoint for one PATH or archive. */
 static int savepoint_open(ingest *g, char *err) {
+    assert(g->savepoint_depth < 8); /* a path, then an archive in it */
     g->savepoint_depth++;
+    g->marks[g->savepoint_depth - 1].added = g->res->added;
+    g->marks[g->savepoint_depth - 1].duplicates = g->res->duplicates;
+    g->marks[g->savepoint_depth - 1].n_doc_ids = g->res->n_doc_ids;
     return savepoint(g, "SAVEPOINT", err);
 }
 
@@ -255,6 +277,9 @@ static int savepoint_close(ingest *g, int failed, char *err) {
     if (failed) {
         batch_drop(g);
         rc = savepoint(g, "ROLLBACK TO", err);
+        g->res->added = g->marks[g->savepoint_depth - 1].added;
+        g->res->duplicates = g->marks[g->savepoint_depth - 1].duplicates;
+        g->res->n_doc_ids = g->marks[g->savepoint_depth - 1].n_doc_ids;
     }
     if (!rc) rc = savepoint(g, "RELEASE", err);
     g->savepoint_depth--;
@@ -497,11 +522,32 @@ static int ingest_path(ingest *g, const char *path, char *err) {
     return ingest_file(g, path, &sb, err);
 }
 
+/* Keep the first appearance of each document in res->doc_ids and hash
+** their content hashes, in that order, into res->content_hash. */
+static void dedupe_docs(ingest *g) {
+    ingest_result *r = g->res;
+    hash_state *h = hash_begin();
+    int kept = 0;
+    for (int i = 0; i < r->n_doc_ids; i++) {
+        /* Ids usually increase (new rows, or a rerun in the same order):
+        ** only an id out of order can be a repeat, and only then scan. */
+        int repeat = 0;
+        if (kept && r->doc_ids[i] <= r->doc_ids[kept - 1])
+            for (int k = 0; k < kept && !repeat; k++)
+                repeat = r->doc_ids[k] == r->doc_ids[i];
+        if (repeat) continue;
+        r->doc_ids[kept] = r->doc_ids[i];
+        hash_update(h, g->hashes[i], HASH_HEX_LEN - 1);
+        kept++;
+    }
+    r->n_doc_ids = kept;
+    hash_end(h, r->content_hash);
+}
+
 int stage_ingest(store *st, const ingest_opts *o, char *const *paths, int n_paths,
                  ingest_result *res, char *err) {
     memset(res, 0, sizeof *res);
     ingest g = {.st = st, .o = o, .res = res};
-    g.content = hash_begin();
     progress_begin(&g.prog, "ingest", "MB", 0);
     int rc = store_begin(st, err);
     /* One thread walks the paths and talks to SQLite; the others run the
@@ -519,7 +565,8 @@ int stage_ingest(store *st, const ingest_opts *o, char *const *paths, int n_path
     progress_end(&g.prog);
     batch_drop(&g);
     free(g.batch);
-    hash_end(g.content, res->content_hash);
+    if (!rc) dedupe_docs(&g);
+    free(g.hashes);
     if (rc) {
         store_rollback(st);
         ingest_result_free(res);

@@ -59,12 +59,16 @@ static int run_ingest(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err)
     for (int i = 0; i < res.n_skips; i++)
         printf("  skipped %s: %s\n", res.skips[i].source, res.skips[i].reason);
     printf("  added %d, duplicates %d, skipped %d\n", res.added, res.duplicates, res.n_skips);
-    if (!rc)
+    if (!rc) {
+        json_t *ids = json_array();
+        for (int i = 0; i < res.n_doc_ids; i++)
+            json_array_append_new(ids, json_integer(res.doc_ids[i]));
         rc = set_result(ctx,
-                        json_pack("{s:i,s:i,s:i,s:s}", "added", res.added, "duplicates",
+                        json_pack("{s:i,s:i,s:i,s:s,s:o}", "added", res.added, "duplicates",
                                   res.duplicates, "skipped", res.n_skips, "content_hash",
-                                  res.content_hash),
+                                  res.content_hash, "doc_ids", ids),
                         err);
+    }
     ingest_result_free(&res);
     return rc;
 }
@@ -88,9 +92,23 @@ static int run_group(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) 
     p.mode = !strcmp(r->group.mode, "lines") ? GROUP_LINES : GROUP_DOCUMENT;
     p.eval_fraction = r->group.eval_fraction;
     p.seed = (uint64_t)r->seed;
+    /* Only the documents this recipe ingested, in its order. */
+    json_t *in = ctx->results[RCP_INGEST] ? json_loads(ctx->results[RCP_INGEST], 0, NULL) : NULL;
+    json_t *ids = json_object_get(in, "doc_ids");
+    int64_t *doc_ids = NULL;
+    if (json_is_array(ids)) {
+        p.n_doc_ids = json_array_size(ids);
+        doc_ids = malloc((p.n_doc_ids + 1) * sizeof *doc_ids);
+        for (size_t i = 0; i < p.n_doc_ids; i++)
+            doc_ids[i] = json_integer_value(json_array_get(ids, i));
+        p.doc_ids = doc_ids;
+    }
+    json_decref(in);
     int64_t block_set_id = 0;
     int created = 0;
-    if (stage_group_run(st, tok_dir(r), &p, &block_set_id, &created, err)) return -1;
+    int rc = stage_group_run(st, tok_dir(r), &p, &block_set_id, &created, err);
+    free(doc_ids);
+    if (rc) return -1;
     sqlite3_stmt *s;
     long long n_train = 0, n_eval = 0;
     if (store_prepare(st, "SELECT n_train, n_eval FROM block_sets WHERE id = ?", &s, err))

@@ -32,6 +32,29 @@ check "--force reruns" bash -c "'$QUILL_ASAN' run proj/recipe.yaml --force inges
 check "--db overrides the recipe's store" bash -c "'$QUILL_ASAN' --db other.db run proj/recipe.yaml >/dev/null && [ -f other.db ]"
 check "runs recorded" [ "$(sqlite3 proj/work.db "SELECT group_concat(status) FROM recipe_runs")" = "done,done,done,done,done" ]
 expect_fail "bad stage name" "expected ingest, tokenize, group, train or generate" run --force trian
+# Two recipes sharing one store group only their own documents.
+mkdir -p shared/one shared/two
+printf 'First corpus: the quick brown fox jumps over the lazy dog again and again.\n' > shared/one/a.txt
+printf 'Second corpus: a different text entirely, with other words in it, for sure.\n' > shared/two/b.txt
+for k in one two; do
+    cat > shared/$k.yaml <<EOS
+name: corpus-$k
+model: {init: {n_layer: 1, n_head: 1, n_embd: 8, n_positions: 16}}
+ingest: {paths: [$k]}
+group: {block_size: 4}
+EOS
+    "$QUILL_ASAN" --db shared/s.db run shared/$k.yaml --until group >/dev/null 2>&1
+done
+blocks_of() { # recipe -> its group result's first block, as text
+    local id
+    id=$(sqlite3 shared/s.db "SELECT json_extract(result_json, '$.block_set_id') FROM stage_runs WHERE recipe_name = '$1' AND stage = 'group'")
+    sqlite3 shared/s.db "SELECT n_train FROM block_sets WHERE id = $id"
+}
+check "two recipes, two block sets" [ "$(sqlite3 shared/s.db 'SELECT count(*) FROM block_sets')" = 2 ]
+check "each recipe groups only its documents" [ "$(sqlite3 shared/s.db "SELECT group_concat(json_array_length(json_extract(result_json, '$.doc_ids'))) FROM stage_runs WHERE stage = 'ingest'")" = "1,1" ]
+n1=$(blocks_of corpus-one); n2=$(blocks_of corpus-two)
+t1=$("$QUILL" tokenize shared/one/a.txt | wc -w); t2=$("$QUILL" tokenize shared/two/b.txt | wc -w)
+check "block counts follow each corpus alone ($n1=$t1/4, $n2=$t2/4)" [ "$n1" = $((t1 / 4)) -a "$n2" = $((t2 / 4)) ]
 cat > bad.yaml <<'EOS'
 name: x
 model: {from: m}
