@@ -142,7 +142,27 @@ static void test_forward_backward(void) {
             CHECKF(e < 2e-4, "%s grad %s rel err %.3g", names[k], t[i].name, e);
         }
         /* backward consumed the logits; a second backward is an error */
+        CHECK(gpt_batch_logits(b) == NULL);
         CHECK(gpt_backward(b, g, err) == -1);
+        /* the training path (an rng given: softmax made in the forward) with
+        ** every dropout at 0 computes the same loss and gradients */
+        gpt_config nodrop = f.cfg;
+        nodrop.embd_pdrop = nodrop.attn_pdrop = nodrop.resid_pdrop = 0.0f;
+        gpt_model *m0;
+        gpt_batch *b0;
+        rng r;
+        rng_seed(&r, 1);
+        CHECK(gpt_model_create(&nodrop, params, &m0, err) == 0);
+        CHECK(gpt_batch_create(m0, f.B, f.T, &b0, err) == 0);
+        CHECK(gpt_forward(b0, ids, labels, f.B, f.T, &r, &loss, err) == 0);
+        CHECK(gpt_batch_logits(b0) == NULL);
+        CHECK_CLOSE(loss, loss_ref, 0, 2e-5);
+        memset(g, 0, np * sizeof(float));
+        CHECK(gpt_backward(b0, g, err) == 0);
+        eg = rel_err(g, grads_ref, np);
+        CHECKF(eg < 5e-5, "%s training-path grads %.3g", names[k], eg);
+        gpt_batch_free(b0);
+        gpt_model_free(m0);
         free(g);
         gpt_batch_free(b);
         gpt_model_free(m);
@@ -177,7 +197,7 @@ static void test_adamw_steps(void) {
             memset(g, 0, np * sizeof(float));
             CHECK(gpt_forward(b, ids, labels, f.B, f.T, NULL, &loss, err) == 0);
             CHECK(gpt_backward(b, g, err) == 0);
-            float norm = adamw_clip_grad_norm(g, np, f.max_norm);
+            float norm = adamw_clip_grad_norm(g, np, f.max_norm); /* in place */
             CHECK_CLOSE(loss, loss_ref[s], 0, 5e-5);
             CHECK_CLOSE(norm, norm_ref[s], 0, 5e-5);
             hp.lr = f.lr * (float)(f.steps + 2 - s) / (float)(f.steps + 2);
@@ -248,7 +268,8 @@ static void test_kv_cache(void) {
         for (int b = 0; b < 3; b++) {
             int n = round == 0 ? ntok[b] : 1;
             if (done[b] + n > T) continue;
-            for (int j = 0; j < n; j++) toks[nt++] = ids[b * T + done[b] + j];
+            for (int j = 0; j < n; j++)
+                toks[nt++] = ids[b * T + done[b] + j];
             sl[ns] = slots[b];
             nk[ns] = n;
             seq[ns++] = b;
@@ -352,7 +373,8 @@ static float *train_two_steps(const gpt_config *cfg, int B, int T, float *loss_o
     int32_t *ids = malloc(sizeof(int32_t) * B * T);
     rng r;
     rng_seed(&r, 11);
-    for (int i = 0; i < B * T; i++) ids[i] = (int32_t)rng_below(&r, (uint64_t)cfg->vocab_size);
+    for (int i = 0; i < B * T; i++)
+        ids[i] = (int32_t)rng_below(&r, (uint64_t)cfg->vocab_size);
     gpt_model *m;
     gpt_batch *b;
     adamw *opt;
@@ -367,7 +389,8 @@ static float *train_two_steps(const gpt_config *cfg, int B, int T, float *loss_o
         memset(g, 0, np * sizeof(float));
         CHECK(gpt_forward(b, ids, ids, B, T, &r, &loss_out[s], err) == 0);
         CHECK(gpt_backward(b, g, err) == 0);
-        loss_out[2 + s] = adamw_clip_grad_norm(g, np, 1.0f);
+        loss_out[2 + s] = adamw_grad_norm(g, np);
+        hp.grad_scale = adamw_clip_coef(loss_out[2 + s], 1.0f); /* clipping, fused */
         adamw_step(opt, params, g, &hp);
     }
     adamw_free(opt);
@@ -388,6 +411,32 @@ static void det_config(gpt_config *cfg) {
     cfg->vocab_size = 600;
 }
 
+/* Prefill two prompts (blocked matmul path), then 3 single-token steps
+** (few-rows path); all last-position logits, malloc'd. */
+static float *kv_run(const gpt_config *cfg) {
+    char err[ERR_LEN];
+    size_t np;
+    float *params = random_params(cfg, 9, &np);
+    const int V = cfg->vocab_size;
+    float *out = malloc(sizeof(float) * 8 * V);
+    gpt_model *m;
+    gpt_kv *kv;
+    CHECK(gpt_model_create(cfg, params, &m, err) == 0);
+    CHECK(gpt_kv_create(m, 2, 40, &kv, err) == 0);
+    int32_t toks[64];
+    for (int i = 0; i < 64; i++)
+        toks[i] = (int32_t)(i * 37 % V);
+    int slots[2] = {0, 1}, n[2] = {30, 17};
+    CHECK(gpt_kv_step(kv, 2, slots, n, toks, out, err) == 0);
+    n[0] = n[1] = 1;
+    for (int s = 0; s < 3; s++)
+        CHECK(gpt_kv_step(kv, 2, slots, n, toks + 2 * s, out + (size_t)(2 + 2 * s) * V, err) == 0);
+    gpt_kv_free(kv);
+    gpt_model_free(m);
+    free(params);
+    return out;
+}
+
 static void test_thread_determinism(void) {
     gpt_config cfg;
     det_config(&cfg);
@@ -404,6 +453,14 @@ static void test_thread_determinism(void) {
            l1[2], l1[3], memcmp(p1, p2, np * sizeof(float)) == 0);
     free(p1);
     free(p2);
+    /* generation too */
+    omp_set_num_threads(1);
+    float *k1 = kv_run(&cfg);
+    omp_set_num_threads(2);
+    float *k2 = kv_run(&cfg);
+    CHECK(memcmp(k1, k2, sizeof(float) * 8 * cfg.vocab_size) == 0);
+    free(k1);
+    free(k2);
 }
 
 /* The AVX2 and AVX-512 kernels add in the same order (bit-identical); the
@@ -426,28 +483,36 @@ static void test_kernel_paths(void) {
     mm_set_kernel(MM_AUTO);
     CHECK(memcmp(p[0], p[1], np * sizeof(float)) == 0);
     size_t off = 0;
-    for (size_t i = 0; i < np; i++) off += fabsf(p[2][i] - p[0][i]) > 1e-5f;
-    printf("  portable vs fast: %zu of %zu params differ by > 1e-5, loss %.7f vs %.7f\n", off,
-           np, l[2][1], l[0][1]);
+    for (size_t i = 0; i < np; i++)
+        off += fabsf(p[2][i] - p[0][i]) > 1e-5f;
+    printf("  portable vs fast: %zu of %zu params differ by > 1e-5, loss %.7f vs %.7f\n", off, np,
+           l[2][1], l[0][1]);
     CHECK(off * 200 < np);
-    for (int i = 0; i < 4; i++) CHECK_CLOSE(l[2][i], l[0][i], 0, 1e-5);
-    for (int k = 0; k < 3; k++) free(p[k]);
+    for (int i = 0; i < 4; i++)
+        CHECK_CLOSE(l[2][i], l[0][i], 0, 1e-5);
+    for (int k = 0; k < 3; k++)
+        free(p[k]);
 }
 
 /* mm_sgemm against a naive triple loop for every transpose combination and
 ** awkward sizes, with every kernel. */
 static void test_sgemm(void) {
-    const int shapes[][3] = {{1, 1, 1}, {7, 33, 5}, {130, 70, 300}, {9, 530, 17}, {200, 40, 513}};
+    const int shapes[][3] = {{1, 1, 1}, {7, 33, 5}, {130, 70, 300}, {9, 530, 17}, {300, 40, 140}};
     rng r;
     rng_seed(&r, 3);
-    for (int kind = MM_PORTABLE; kind <= MM_AVX512; kind++) {
+    for (int pass = 0; pass < 4; pass++) {
+        /* the last pass cuts A into row blocks of a few panels */
+        int kind = pass == 3 ? MM_AUTO : MM_PORTABLE + pass;
         mm_set_kernel(kind);
+        mm_set_pack_limit(pass == 3 ? 20000 : 0);
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
             int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
             float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
             float *C = malloc(sizeof(float) * M * N), *R = malloc(sizeof(float) * M * N);
-            for (int i = 0; i < M * K; i++) A[i] = rng_uniform(&r) - 0.5f;
-            for (int i = 0; i < K * N; i++) B[i] = rng_uniform(&r) - 0.5f;
+            for (int i = 0; i < M * K; i++)
+                A[i] = rng_uniform(&r) - 0.5f;
+            for (int i = 0; i < K * N; i++)
+                B[i] = rng_uniform(&r) - 0.5f;
             for (int ta = 0; ta < 2; ta++)
                 for (int tb = 0; tb < 2; tb++)
                     for (int acc = 0; acc < 2; acc++) {
@@ -472,6 +537,7 @@ static void test_sgemm(void) {
         }
     }
     mm_set_kernel(MM_AUTO);
+    mm_set_pack_limit(0);
 }
 
 /* With dropout, the gradient is the gradient of the dropped-out loss: the
@@ -525,10 +591,51 @@ static void test_dropout_gradient(void) {
     free_fixture(&f);
 }
 
+/* Clipping fused into the step (grad_scale) gives the same bytes as
+** clip_grad_norm_ in place followed by the step. */
+static void test_clip_fused(void) {
+    char err[ERR_LEN];
+    fixture f;
+    CHECK(load_fixture("c36", &f) == 0);
+    size_t np;
+    const float *p0 = arr(&f, "params", &np), *g0 = arr(&f, "grads", NULL);
+    float *p[2], *g = malloc(np * sizeof(float));
+    for (int k = 0; k < 2; k++) {
+        adamw *opt;
+        adamw_hparams hp;
+        CHECK(adamw_create(&f.cfg, &opt, err) == 0);
+        adamw_defaults(&hp);
+        hp.lr = 1e-3f;
+        hp.weight_decay = 0.1f;
+        p[k] = malloc(np * sizeof(float));
+        memcpy(p[k], p0, np * sizeof(float));
+        for (int s = 0; s < 3; s++) {
+            memcpy(g, g0, np * sizeof(float));
+            if (k == 0) {
+                CHECK(adamw_clip_grad_norm(g, np, 0.5f) > 0.5f); /* it clips */
+            } else {
+                hp.grad_scale = adamw_clip_coef(adamw_grad_norm(g, np), 0.5f);
+                CHECK(hp.grad_scale < 1.0f);
+            }
+            adamw_step(opt, p[k], g, &hp);
+        }
+        CHECK_EQ_INT(opt->step, 3);
+        adamw_free(opt);
+    }
+    CHECK(memcmp(p[0], p[1], np * sizeof(float)) == 0);
+    CHECK(adamw_clip_coef(0.25f, 1.0f) == 1.0f);
+    CHECK(adamw_clip_coef(3.0f, 0.0f) == 1.0f);
+    free(p[0]);
+    free(p[1]);
+    free(g);
+    free_fixture(&f);
+}
+
 int main(void) {
     RUN(test_sgemm);
     RUN(test_forward_backward);
     RUN(test_adamw_steps);
+    RUN(test_clip_fused);
     RUN(test_kv_cache);
     RUN(test_errors);
     RUN(test_dropout_gradient);
