@@ -467,7 +467,8 @@ void cons_mask(cons *c, const cons_state *st, int is_last, float *logits) {
     omp_set_lock(&c->lock);
     const uint64_t *bits = cached_mask(c, eff.ac, eff.pw, is_last);
     for (int w = 0; w < c->nwords64; w++) {
-        uint64_t m = bits ? bits[w] : ~0ull >> (w == c->nwords64 - 1 ? (64 - c->v->n % 64) % 64 : 0);
+        uint64_t m =
+            bits ? bits[w] : ~0ull >> (w == c->nwords64 - 1 ? (64 - c->v->n % 64) % 64 : 0);
         while (m) {
             logits[w * 64 + __builtin_ctzll(m)] = -INFINITY;
             m &= m - 1;

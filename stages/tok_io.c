@@ -5,7 +5,6 @@
 
 #include "err.h"
 
-
 void tokio_print_piece(FILE *f, int id, const unsigned char *bytes, size_t len) {
     fprintf(f, "%d \xe2\x86\x92 '", id);
     for (size_t i = 0; i < len; i++) {

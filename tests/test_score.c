@@ -23,7 +23,8 @@ static void test_windows_match_reference(void) {
         json_t *ja = json_object_get(fx, "ids");
         size_t n = json_array_size(ja);
         int32_t *ids = malloc(n * sizeof *ids);
-        for (size_t i = 0; i < n; i++) ids[i] = (int32_t)json_integer_value(json_array_get(ja, i));
+        for (size_t i = 0; i < n; i++)
+            ids[i] = (int32_t)json_integer_value(json_array_get(ja, i));
         CHECKF(n > 2 * (size_t)cfg.n_positions, "%s: the text must span several windows", name);
         double loss;
         size_t predicted;
