@@ -45,8 +45,15 @@ CREATE TABLE checkpoints (
     id           INTEGER PRIMARY KEY,
     run_id       INTEGER REFERENCES train_runs(id), -- NULL for an imported model
     step         INTEGER NOT NULL,
-    config_json  TEXT NOT NULL,
-    tensors_blob INTEGER NOT NULL REFERENCES blobs(id), -- fp32 params, gpt_layout order
+    source       TEXT,                 -- the directory an imported model came from
+    config_json  TEXT NOT NULL,        -- the model's config.json
+    n_params     INTEGER NOT NULL,     -- floats in the tensors blob
+    -- fp32 params in gpt_layout order; 'f32-planes': byte-plane shuffled
+    -- (all byte 0s, then all byte 1s, ...) so zstd sees the exponent bytes
+    -- together; 'f32': plain little-endian.
+    tensors_codec TEXT NOT NULL DEFAULT 'f32-planes' CHECK (tensors_codec IN ('f32', 'f32-planes')),
+    tensors_blob INTEGER NOT NULL REFERENCES blobs(id),
     state_blob   INTEGER REFERENCES blobs(id), -- optimizer moments, RNG, data position
     created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 ) STRICT;
+CREATE INDEX checkpoints_run ON checkpoints(run_id, step);

@@ -1,0 +1,265 @@
+/*
+** Checkpoints in the store (see ckpt.h), and the `quill import` and
+** `quill export` commands.
+*/
+#include "ckpt.h"
+
+#include "cli.h"
+#include "err.h"
+#include "hfmodel.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ckpt_planes(const float *in, size_t n, unsigned char *out) {
+    const unsigned char *b = (const unsigned char *)in;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 4; k++) out[k * n + i] = b[4 * i + k];
+}
+
+void ckpt_unplanes(const unsigned char *in, size_t n, float *out) {
+    unsigned char *b = (unsigned char *)out;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 4; k++) b[4 * i + k] = in[k * n + i];
+}
+
+int ckpt_put(store *st, int64_t run_id, int64_t step, const gpt_config *cfg, const float *params,
+             size_t n, const void *state, size_t state_n, int64_t *id, char *err) {
+    if (gpt_config_check(cfg, err)) return err_prefix(err, "checkpoint");
+    int n_t = gpt_layout_count(cfg);
+    gpt_tensor *g = malloc(n_t * sizeof *g);
+    size_t want = gpt_layout(cfg, g);
+    free(g);
+    if (n != want)
+        return err_set(err, "checkpoint: %zu parameters, the config needs %zu", n, want);
+    unsigned char *planes = malloc(4 * n);
+    if (!planes) return err_set(err, "checkpoint: out of memory");
+    ckpt_planes(params, n, planes);
+    int64_t tblob, sblob = 0;
+    int bad = store_put_blob(st, planes, 4 * n, &tblob, err);
+    free(planes);
+    if (bad || (state && store_put_blob(st, state, state_n, &sblob, err)))
+        return err_prefix(err, "checkpoint");
+    char *config = hf_config_json(cfg, "float32");
+    sqlite3_stmt *s;
+    if (store_prepare(st,
+                      "INSERT INTO checkpoints(run_id, step, config_json, n_params, "
+                      "tensors_codec, tensors_blob, state_blob) VALUES (?, ?, ?, ?, "
+                      "'f32-planes', ?, ?)",
+                      &s, err)) {
+        free(config);
+        return -1;
+    }
+    if (run_id > 0) sqlite3_bind_int64(s, 1, run_id);
+    sqlite3_bind_int64(s, 2, step);
+    sqlite3_bind_text(s, 3, config, -1, free);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)n);
+    sqlite3_bind_int64(s, 5, tblob);
+    if (sblob) sqlite3_bind_int64(s, 6, sblob);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        return err_set(err, "checkpoint: %s", sqlite3_errmsg(store_db(st)));
+    *id = sqlite3_last_insert_rowid(store_db(st));
+    return 0;
+}
+
+int ckpt_get(store *st, int64_t id, gpt_config *cfg, float **params, size_t *n, void **state,
+             size_t *state_n, int64_t *run_id, int64_t *step, char *err) {
+    sqlite3_stmt *s;
+    *params = NULL;
+    if (state) *state = NULL;
+    if (store_prepare(st,
+                      "SELECT run_id, step, config_json, n_params, tensors_codec, tensors_blob, "
+                      "state_blob FROM checkpoints WHERE id = ?",
+                      &s, err))
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_finalize(s);
+        return err_set(err, "checkpoint %lld does not exist", (long long)id);
+    }
+    char what[64];
+    snprintf(what, sizeof what, "checkpoint %lld config", (long long)id);
+    gpt_config c;
+    size_t np = (size_t)sqlite3_column_int64(s, 3);
+    int planar = !strcmp((const char *)sqlite3_column_text(s, 4), "f32-planes");
+    int64_t tblob = sqlite3_column_int64(s, 5), sblob = sqlite3_column_int64(s, 6);
+    if (run_id) *run_id = sqlite3_column_int64(s, 0);
+    if (step) *step = sqlite3_column_int64(s, 1);
+    int bad = hf_config_parse((const char *)sqlite3_column_text(s, 2),
+                              (size_t)sqlite3_column_bytes(s, 2), what, &c, err);
+    sqlite3_finalize(s);
+    if (bad) return -1;
+    void *raw;
+    size_t raw_n;
+    if (store_get_blob(st, tblob, &raw, &raw_n, err))
+        return err_prefix(err, "checkpoint %lld", (long long)id);
+    if (raw_n != 4 * np) {
+        free(raw);
+        return err_set(err, "checkpoint %lld: tensors blob has %zu bytes, expected %zu",
+                       (long long)id, raw_n, 4 * np);
+    }
+    float *p = raw;
+    if (planar) {
+        p = malloc(raw_n ? raw_n : 1);
+        ckpt_unplanes(raw, np, p);
+        free(raw);
+    }
+    if (state && sblob && store_get_blob(st, sblob, state, state_n, err)) {
+        free(p);
+        return err_prefix(err, "checkpoint %lld state", (long long)id);
+    }
+    if (state && !sblob && state_n) *state_n = 0;
+    *cfg = c;
+    *params = p;
+    *n = np;
+    return 0;
+}
+
+int ckpt_resolve(store *st, const char *spec, int64_t run_id, int64_t *id, char *err) {
+    sqlite3_stmt *s;
+    char *end;
+    long long v = strtoll(spec, &end, 10);
+    int latest = !strcmp(spec, "latest");
+    if (!latest && (*end || end == spec || v <= 0))
+        return err_set(err, "'%s' is not a checkpoint id or \"latest\"", spec);
+    const char *sql = !latest      ? "SELECT id FROM checkpoints WHERE id = ?"
+                      : run_id > 0 ? "SELECT id FROM checkpoints WHERE run_id = ? "
+                                     "ORDER BY step DESC, id DESC LIMIT 1"
+                                   : "SELECT id FROM checkpoints ORDER BY id DESC LIMIT 1";
+    if (store_prepare(st, sql, &s, err)) return -1;
+    if (!latest) sqlite3_bind_int64(s, 1, v);
+    else if (run_id > 0) sqlite3_bind_int64(s, 1, run_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *id = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (rc == SQLITE_ROW) return 0;
+    if (!latest) return err_set(err, "checkpoint %lld does not exist", v);
+    if (run_id > 0) return err_set(err, "run %lld has no checkpoint", (long long)run_id);
+    return err_set(err, "the store has no checkpoint");
+}
+
+int ckpt_prune(store *st, int64_t run_id, int keep, char *err) {
+    static const char *sql[] = {
+        "CREATE TEMP TABLE IF NOT EXISTS ckpt_pruned(id INTEGER PRIMARY KEY, t INTEGER, "
+        "s INTEGER)",
+        "DELETE FROM temp.ckpt_pruned",
+        "INSERT INTO temp.ckpt_pruned SELECT id, tensors_blob, state_blob FROM checkpoints "
+        "WHERE run_id = ?1 ORDER BY step DESC, id DESC LIMIT -1 OFFSET ?2",
+        "DELETE FROM checkpoints WHERE id IN (SELECT id FROM temp.ckpt_pruned)",
+        "DELETE FROM blobs WHERE id IN (SELECT t FROM temp.ckpt_pruned UNION SELECT s FROM "
+        "temp.ckpt_pruned) AND id NOT IN (SELECT tensors_blob FROM checkpoints UNION "
+        "SELECT state_blob FROM checkpoints WHERE state_blob IS NOT NULL)",
+    };
+    if (keep < 1) return err_set(err, "save_total_limit %d must be at least 1", keep);
+    for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
+        sqlite3_stmt *s;
+        if (store_prepare(st, sql[i], &s, err)) return err_prefix(err, "prune checkpoints");
+        if (i == 2) {
+            sqlite3_bind_int64(s, 1, run_id);
+            sqlite3_bind_int(s, 2, keep);
+        }
+        int rc = sqlite3_step(s);
+        sqlite3_finalize(s);
+        if (rc != SQLITE_DONE)
+            return err_set(err, "prune checkpoints: %s", sqlite3_errmsg(store_db(st)));
+    }
+    return 0;
+}
+
+int ckpt_import(store *st, const char *dir, int64_t *id, char *err) {
+    gpt_config cfg;
+    float *p;
+    size_t n;
+    if (hf_load(dir, &cfg, &p, &n, err)) return -1;
+    if (store_begin(st, err)) {
+        free(p);
+        return -1;
+    }
+    sqlite3_stmt *s = NULL;
+    int bad = ckpt_put(st, 0, 0, &cfg, p, n, NULL, 0, id, err) ||
+              store_prepare(st, "UPDATE checkpoints SET source = ? WHERE id = ?", &s, err);
+    free(p);
+    if (!bad) {
+        sqlite3_bind_text(s, 1, dir, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, *id);
+        bad = sqlite3_step(s) != SQLITE_DONE;
+        if (bad) err_set(err, "import: %s", sqlite3_errmsg(store_db(st)));
+        sqlite3_finalize(s);
+    }
+    if (bad || store_commit(st, err)) {
+        store_rollback(st);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_import(cli *c, int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "--help")) {
+        puts("usage: quill import DIR\n\n"
+             "Store the Hugging Face GPT-2 model in DIR (config.json + model.safetensors)\n"
+             "as a checkpoint, and print its id (for `quill export` and generation).");
+        return 0;
+    }
+    if (argc != 2) return cli_error("usage: quill import DIR");
+    store *st = cli_store(c);
+    if (!st) return 1;
+    char err[ERR_LEN];
+    int64_t id;
+    if (ckpt_import(st, argv[1], &id, err)) return cli_error("import: %s", err);
+    printf("%lld\n", (long long)id);
+    return 0;
+}
+
+int cmd_export(cli *c, int argc, char **argv) {
+    const char *usage =
+        "usage: quill export CHECKPOINT DIR [--bf16] [--run RUN] [--tokenizer TOKDIR]\n\n"
+        "Write checkpoint CHECKPOINT (an id, or `latest`: of run RUN when given) as a\n"
+        "Hugging Face directory that transformers' from_pretrained() loads: config.json,\n"
+        "model.safetensors (F32, or BF16 with --bf16), generation_config.json and the\n"
+        "tokenizer files (from TOKDIR, default the bundled GPT-2 tokenizer).\n";
+    static const struct option opts[] = {{"bf16", no_argument, 0, 'b'},
+                                         {"run", required_argument, 0, 'r'},
+                                         {"tokenizer", required_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int bf16 = 0, o;
+    long long run = 0;
+    const char *tok_dir = NULL;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (o == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        } else if (o == 'b') {
+            bf16 = 1;
+        } else if (o == 'r') {
+            char *end;
+            run = strtoll(optarg, &end, 10);
+            if (*end || run <= 0) return cli_error("export: --run '%s' is not a run id", optarg);
+        } else if (o == 't') {
+            tok_dir = optarg;
+        } else {
+            return cli_error("export: bad arguments (see quill export --help)");
+        }
+    }
+    if (argc - optind != 2) return cli_error("export: need CHECKPOINT and DIR (see --help)");
+    store *st = cli_store(c);
+    if (!st) return 1;
+    char err[ERR_LEN];
+    int64_t id;
+    gpt_config cfg;
+    float *p;
+    size_t n;
+    if (ckpt_resolve(st, argv[optind], run, &id, err) ||
+        ckpt_get(st, id, &cfg, &p, &n, NULL, NULL, NULL, NULL, err))
+        return cli_error("export: %s", err);
+    int bad = hf_save(argv[optind + 1], &cfg, p, bf16, tok_dir, err);
+    free(p);
+    if (bad) return cli_error("export: %s", err);
+    fprintf(stderr, "exported checkpoint %lld to %s\n", (long long)id, argv[optind + 1]);
+    return 0;
+}
