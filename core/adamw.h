@@ -1,0 +1,51 @@
+/*
+** AdamW exactly as torch.optim.AdamW (amsgrad off) with Hugging Face
+** Trainer's parameter groups, and global-norm gradient clipping as
+** torch.nn.utils.clip_grad_norm_.  State is plain arrays so checkpoints can
+** save and restore it (m, v: nparams floats each; step).
+**
+** One step, per parameter p with gradient g (t = step after increment):
+**     if decay(p): p -= lr * weight_decay * p
+**     m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2
+**     p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+** decay(p) is gpt_tensor.decay of the tensor holding p: like Trainer, no
+** decay on biases and LayerNorm parameters, decay on the weight matrices
+** and the embeddings.
+*/
+#ifndef QUILL_ADAMW_H
+#define QUILL_ADAMW_H
+
+#include "gpt_layout.h"
+
+#include <stddef.h>
+
+typedef struct adamw_hparams {
+    float lr;           /* learning rate of this step (the caller's schedule) */
+    float beta1, beta2; /* 0.9, 0.999 */
+    float eps;          /* 1e-8 */
+    float weight_decay; /* Trainer default 0.0 */
+} adamw_hparams;
+
+typedef struct adamw {
+    size_t n;           /* parameters */
+    float *m, *v;       /* moments, n each, zero at create */
+    long step;          /* steps taken */
+    unsigned char *decay; /* n flags, 1 where weight decay applies */
+} adamw;
+
+/* Trainer's defaults: lr 5e-5, betas (0.9, 0.999), eps 1e-8, decay 0. */
+void adamw_defaults(adamw_hparams *h);
+
+/* Optimizer state for the parameter layout of cfg; 0 or -1 with err. */
+int adamw_create(const gpt_config *cfg, adamw **out, char *err);
+void adamw_free(adamw *a);
+
+/* One AdamW step of params (a->n floats) with grads. */
+void adamw_step(adamw *a, float *params, const float *grads, const adamw_hparams *h);
+
+/* Global L2 norm of grads (n floats, in a fixed order whatever the thread
+** count); when max_norm > 0 scales grads by min(1, max_norm / (norm +
+** 1e-6)).  Returns the norm before clipping. */
+float adamw_clip_grad_norm(float *grads, size_t n, float max_norm);
+
+#endif

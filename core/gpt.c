@@ -1,0 +1,655 @@
+/*
+** GPT-2 forward, backward and KV-cache inference (see gpt.h).
+**
+** Reading order: parameter access, elementwise kernels (LayerNorm, GELU,
+** dropout, matmul with bias), attention, one transformer block's forward
+** (shared by training and generation), the training forward and loss, the
+** backward, then the KV cache.
+**
+** Shapes: N rows (tokens), C = n_embd, NH heads of HS = C/NH, V = vocab.
+** Matrices are row-major; Conv1D weights are [in, out] as Hugging Face
+** stores them, so a linear layer is out[N,OC] = inp[N,IC] @ W[IC,OC] + b.
+*/
+#include "gpt.h"
+
+#include "err.h"
+#include "kernels.h"
+#include "matmul.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct gpt_model {
+    gpt_config cfg;
+    float *params;
+    size_t nparams;
+    int ntensors;
+    gpt_tensor *t;
+    int gelu_exact; /* activation "gelu" (erf) instead of the tanh form */
+};
+
+/* Pointers to one layer's tensors inside a flat array (params or grads). */
+typedef struct layer_w {
+    float *ln1w, *ln1b, *qkvw, *qkvb, *projw, *projb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw,
+        *fcprojb;
+} layer_w;
+
+static layer_w layer_ptrs(const gpt_model *m, float *base, int l) {
+    const gpt_tensor *t = m->t + 2 + 12 * l;
+    layer_w w = {base + t[0].offset,  base + t[1].offset,  base + t[2].offset,
+                 base + t[3].offset,  base + t[4].offset,  base + t[5].offset,
+                 base + t[6].offset,  base + t[7].offset,  base + t[8].offset,
+                 base + t[9].offset,  base + t[10].offset, base + t[11].offset};
+    return w;
+}
+
+/* wte, wpe, ln_f.weight, ln_f.bias */
+static float *tensor_ptr(const gpt_model *m, float *base, int idx) {
+    return base + m->t[idx < 0 ? m->ntensors + idx : idx].offset;
+}
+
+int gpt_model_create(const gpt_config *cfg, float *params, gpt_model **out, char *err) {
+    *out = NULL;
+    if (gpt_config_check(cfg, err)) return err_prefix(err, "model config");
+    gpt_model *m = calloc(1, sizeof *m);
+    if (m) m->t = calloc((size_t)gpt_layout_count(cfg), sizeof *m->t);
+    if (!m || !m->t) {
+        free(m);
+        return err_set(err, "model: out of memory");
+    }
+    m->cfg = *cfg;
+    m->params = params;
+    m->ntensors = gpt_layout_count(cfg);
+    m->nparams = gpt_layout(cfg, m->t);
+    m->gelu_exact = strcmp(cfg->activation_function, "gelu") == 0;
+    *out = m;
+    return 0;
+}
+
+void gpt_model_free(gpt_model *m) {
+    if (!m) return;
+    free(m->t);
+    free(m);
+}
+
+const gpt_config *gpt_model_config(const gpt_model *m) { return &m->cfg; }
+size_t gpt_model_nparams(const gpt_model *m) { return m->nparams; }
+float *gpt_model_params(const gpt_model *m) { return m->params; }
+
+/* ---------------------------------------------------------------------- */
+/* Attention                                                              */
+
+/* Where the keys and values of each query row live.  Row r attends to keys
+** s = 0 .. nk[r]-1 stored at k + (base[r] + s) * stride (v likewise).  With
+** kc set, the rows' own keys/values are first copied from qkv into the
+** cache (kc/vc, row dst[r]) and read from there. */
+typedef struct attn_src {
+    const float *k, *v;
+    size_t stride;
+    const int *base, *nk;
+    float *kc, *vc;
+    const int *dst;
+} attn_src;
+
+/* out[N,C] = causal attention of the queries in qkv[N,3C].  probs (may be
+** NULL) receives each row's softmax, [N][NH][ldp]; drop (may be NULL) is
+** the attention-dropout mask with the same layout, applied after the
+** softmax with scale dscale. */
+static void attention_forward(float *out, const float *qkv, int N, int C, int NH,
+                              const attn_src *src, float *probs, int ldp,
+                              const unsigned char *drop, float dscale) {
+    const int HS = C / NH;
+    const float scale = 1.0f / sqrtf((float)HS);
+    if (src->kc) {
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < N; r++) {
+            memcpy(src->kc + (size_t)src->dst[r] * C, qkv + (size_t)r * 3 * C + C,
+                   sizeof(float) * C);
+            memcpy(src->vc + (size_t)src->dst[r] * C, qkv + (size_t)r * 3 * C + 2 * C,
+                   sizeof(float) * C);
+        }
+    }
+    int maxk = 0;
+    for (int r = 0; r < N; r++) maxk = src->nk[r] > maxk ? src->nk[r] : maxk;
+#pragma omp parallel
+    {
+        float *scratch = probs ? NULL : malloc(sizeof(float) * (size_t)maxk);
+#pragma omp for schedule(static)
+        for (int rh = 0; rh < N * NH; rh++) {
+            int r = rh / NH, h = rh % NH, nk = src->nk[r];
+            const float *q = qkv + (size_t)r * 3 * C + h * HS;
+            float *p = probs ? probs + ((size_t)r * NH + h) * ldp : scratch;
+            float mx = -INFINITY;
+            for (int s = 0; s < nk; s++) {
+                const float *k = src->k + (src->base[r] + (size_t)s) * src->stride + h * HS;
+                p[s] = kern_dot(q, k, HS) * scale;
+                mx = p[s] > mx ? p[s] : mx;
+            }
+            float sum = 0.0f;
+            for (int s = 0; s < nk; s++) {
+                p[s] = expf(p[s] - mx);
+                sum += p[s];
+            }
+            float inv = 1.0f / sum;
+            for (int s = 0; s < nk; s++) p[s] *= inv;
+            float *o = out + (size_t)r * C + h * HS;
+            memset(o, 0, sizeof(float) * HS);
+            const unsigned char *d = drop ? drop + ((size_t)r * NH + h) * ldp : NULL;
+            for (int s = 0; s < nk; s++) {
+                float w = d ? (d[s] ? p[s] * dscale : 0.0f) : p[s];
+                const float *v = src->v + (src->base[r] + (size_t)s) * src->stride + h * HS;
+                kern_axpy(o, w, v, HS);
+            }
+        }
+        free(scratch);
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* One transformer block                                                  */
+
+/* The buffers of one block's forward over N rows.  Training keeps one set
+** per layer for the backward; generation reuses one set.  The drop* masks
+** are NULL when that dropout is off. */
+typedef struct block_act {
+    float *ln1, *ln1_mean, *ln1_rstd; /* [N,C], [N], [N] */
+    float *qkv;                       /* [N,3C] */
+    float *att;                       /* [N,NH,ldp] softmax, or NULL */
+    float *atty;                      /* [N,C] attention output before c_proj */
+    float *res2;                      /* [N,C] residual after attention */
+    float *ln2, *ln2_mean, *ln2_rstd;
+    float *fch, *fchg; /* [N,4C] before and after GELU */
+    unsigned char *drop_att, *drop_attn_out, *drop_mlp_out;
+} block_act;
+
+/* out[N,C] = block l applied to x[N,C]; tmp is [N,C] scratch. */
+static void block_forward(const gpt_model *m, int l, int N, const float *x, float *out,
+                          const block_act *a, const attn_src *src, int ldp, float *tmp) {
+    const gpt_config *cfg = &m->cfg;
+    const int C = cfg->n_embd, NH = cfg->n_head;
+    const float eps = cfg->layer_norm_epsilon;
+    layer_w w = layer_ptrs(m, m->params, l);
+    kern_layernorm(a->ln1, a->ln1_mean, a->ln1_rstd, x, w.ln1w, w.ln1b, N, C, eps);
+    kern_linear(a->qkv, a->ln1, w.qkvw, w.qkvb, N, C, 3 * C);
+    attention_forward(a->atty, a->qkv, N, C, NH, src, a->att, ldp, a->drop_att,
+                      1.0f / (1.0f - cfg->attn_pdrop));
+    kern_linear(tmp, a->atty, w.projw, w.projb, N, C, C);
+    kern_residual_dropout(a->res2, x, tmp, a->drop_attn_out, cfg->resid_pdrop, (size_t)N * C);
+    kern_layernorm(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, w.ln2w, w.ln2b, N, C, eps);
+    kern_linear(a->fch, a->ln2, w.fcw, w.fcb, N, C, 4 * C);
+    kern_gelu(a->fchg, a->fch, (size_t)N * 4 * C, m->gelu_exact);
+    kern_linear(tmp, a->fchg, w.fcprojw, w.fcprojb, N, 4 * C, C);
+    kern_residual_dropout(out, a->res2, tmp, a->drop_mlp_out, cfg->resid_pdrop, (size_t)N * C);
+}
+
+/* x[r] = wte[ids[r]] + wpe[pos[r]] */
+static void embed(const gpt_model *m, float *x, const int32_t *ids, const int *pos, int N) {
+    const int C = m->cfg.n_embd;
+    const float *wte = tensor_ptr(m, m->params, 0), *wpe = tensor_ptr(m, m->params, 1);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++)
+        for (int i = 0; i < C; i++)
+            x[(size_t)r * C + i] = wte[(size_t)ids[r] * C + i] + wpe[(size_t)pos[r] * C + i];
+}
+
+static int check_ids(const gpt_model *m, const int32_t *ids, size_t n, char *err) {
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= m->cfg.vocab_size)
+            return err_set(err, "token id %d at position %zu is outside the vocabulary (%d)",
+                           (int)ids[i], i, m->cfg.vocab_size);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Training / scoring batch                                               */
+
+struct gpt_batch {
+    gpt_model *m;
+    int Bmax, Tmax, B, T;
+    block_act *layer;     /* n_layer */
+    float **res;          /* n_layer+1 residual streams [N,C]; res[0] = embeddings */
+    unsigned char *drop_embd;
+    float *lnf, *lnf_mean, *lnf_rstd, *logits, *lse;
+    int32_t *ids, *targets; /* targets[r]: label scored at row r, or -1 */
+    int *pos, *row_base, *row_nk;
+    int have_loss, dropout_on, nscored;
+    float *tmp;
+    /* backward scratch */
+    float *dres, *dtmp, *dln, *datty, *dfch, *dqkv;
+    void **allocs; /* every buffer, for free */
+    int nalloc;
+};
+
+static void *balloc(gpt_batch *b, size_t bytes, int *fail) {
+    void *p = bytes ? aligned_alloc(64, (bytes + 63) / 64 * 64) : NULL;
+    if (bytes && !p) *fail = 1;
+    b->allocs[b->nalloc++] = p;
+    return p;
+}
+
+int gpt_batch_create(gpt_model *m, int B, int T, gpt_batch **out, char *err) {
+    *out = NULL;
+    const gpt_config *cfg = &m->cfg;
+    if (B < 1 || T < 1) return err_set(err, "batch %d x %d: sizes must be positive", B, T);
+    if (T > cfg->n_positions)
+        return err_set(err, "sequence length %d exceeds n_positions %d", T, cfg->n_positions);
+    gpt_batch *b = calloc(1, sizeof *b);
+    if (!b) return err_set(err, "batch: out of memory");
+    const int L = cfg->n_layer, C = cfg->n_embd, NH = cfg->n_head, V = cfg->vocab_size;
+    const size_t N = (size_t)B * T, F = sizeof(float);
+    b->m = m;
+    b->Bmax = B;
+    b->Tmax = T;
+    b->allocs = calloc((size_t)L * 16 + 64, sizeof(void *));
+    b->layer = calloc((size_t)L, sizeof *b->layer);
+    b->res = calloc((size_t)L + 1, sizeof *b->res);
+    int fail = !b->allocs || !b->layer || !b->res;
+    if (fail) {
+        free(b->allocs);
+        free(b->layer);
+        free(b->res);
+        free(b);
+        return err_set(err, "batch: out of memory");
+    }
+    const int drop = cfg->embd_pdrop > 0 || cfg->attn_pdrop > 0 || cfg->resid_pdrop > 0;
+    for (int l = 0; l <= L; l++) b->res[l] = balloc(b, N * C * F, &fail);
+    for (int l = 0; l < L; l++) {
+        block_act *a = &b->layer[l];
+        a->ln1 = balloc(b, N * C * F, &fail);
+        a->ln1_mean = balloc(b, N * F, &fail);
+        a->ln1_rstd = balloc(b, N * F, &fail);
+        a->qkv = balloc(b, N * 3 * C * F, &fail);
+        a->att = balloc(b, N * NH * T * F, &fail);
+        a->atty = balloc(b, N * C * F, &fail);
+        a->res2 = balloc(b, N * C * F, &fail);
+        a->ln2 = balloc(b, N * C * F, &fail);
+        a->ln2_mean = balloc(b, N * F, &fail);
+        a->ln2_rstd = balloc(b, N * F, &fail);
+        a->fch = balloc(b, N * 4 * C * F, &fail);
+        a->fchg = balloc(b, N * 4 * C * F, &fail);
+        if (drop) {
+            a->drop_att = balloc(b, N * NH * T, &fail);
+            a->drop_attn_out = balloc(b, N * C, &fail);
+            a->drop_mlp_out = balloc(b, N * C, &fail);
+        }
+    }
+    if (drop) b->drop_embd = balloc(b, N * C, &fail);
+    b->lnf = balloc(b, N * C * F, &fail);
+    b->lnf_mean = balloc(b, N * F, &fail);
+    b->lnf_rstd = balloc(b, N * F, &fail);
+    b->logits = balloc(b, N * V * F, &fail);
+    b->lse = balloc(b, N * F, &fail);
+    b->ids = balloc(b, N * sizeof(int32_t), &fail);
+    b->targets = balloc(b, N * sizeof(int32_t), &fail);
+    b->pos = balloc(b, N * sizeof(int), &fail);
+    b->row_base = balloc(b, N * sizeof(int), &fail);
+    b->row_nk = balloc(b, N * sizeof(int), &fail);
+    b->tmp = balloc(b, N * C * F, &fail);
+    b->dres = balloc(b, N * C * F, &fail);
+    b->dtmp = balloc(b, N * C * F, &fail);
+    b->dln = balloc(b, N * C * F, &fail);
+    b->datty = balloc(b, N * C * F, &fail);
+    b->dfch = balloc(b, N * 4 * C * F, &fail);
+    b->dqkv = balloc(b, N * 3 * C * F, &fail);
+    if (fail) {
+        gpt_batch_free(b);
+        return err_set(err, "batch %d x %d: out of memory", B, T);
+    }
+    *out = b;
+    return 0;
+}
+
+void gpt_batch_free(gpt_batch *b) {
+    if (!b) return;
+    for (int i = 0; i < b->nalloc; i++) free(b->allocs[i]);
+    free(b->allocs);
+    free(b->layer);
+    free(b->res);
+    free(b);
+}
+
+const float *gpt_batch_logits(const gpt_batch *b) { return b->logits; }
+
+/* Draw a keep-mask for dropout with probability p: 1 keeps, 0 drops
+** (torch's bernoulli(1-p)), serially from r so that the masks do not
+** depend on the thread count. */
+static void draw_mask(unsigned char *mask, size_t n, float p, rng *r) {
+    for (size_t i = 0; i < n; i++) mask[i] = rng_uniform(r) >= p;
+}
+
+int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, int T,
+                rng *dropout, float *loss, char *err) {
+    gpt_model *m = b->m;
+    const gpt_config *cfg = &m->cfg;
+    const int L = cfg->n_layer, C = cfg->n_embd, NH = cfg->n_head, V = cfg->vocab_size;
+    if (B < 1 || T < 1 || B > b->Bmax || T > b->Tmax)
+        return err_set(err, "batch %d x %d does not fit the %d x %d allocated", B, T, b->Bmax,
+                       b->Tmax);
+    const int N = B * T;
+    if (check_ids(m, ids, (size_t)N, err)) return -1;
+    if (labels)
+        for (int i = 0; i < N; i++)
+            if (labels[i] != GPT_IGNORE_INDEX && (labels[i] < 0 || labels[i] >= V))
+                return err_set(err, "label %d at position %d is outside the vocabulary (%d)",
+                               (int)labels[i], i, V);
+    b->B = B;
+    b->T = T;
+    b->have_loss = labels != NULL;
+    b->dropout_on = dropout != NULL && b->layer[0].drop_att != NULL;
+    memcpy(b->ids, ids, sizeof(int32_t) * N);
+    b->nscored = 0;
+    for (int r = 0; r < N; r++) {
+        int t = r % T;
+        b->pos[r] = t;
+        b->row_base[r] = r - t;
+        b->row_nk[r] = t + 1;
+        int32_t lab = labels && t + 1 < T ? labels[r + 1] : GPT_IGNORE_INDEX;
+        b->targets[r] = lab == GPT_IGNORE_INDEX ? -1 : lab;
+        b->nscored += lab != GPT_IGNORE_INDEX;
+    }
+    embed(m, b->res[0], ids, b->pos, N);
+    if (b->dropout_on) {
+        draw_mask(b->drop_embd, (size_t)N * C, cfg->embd_pdrop, dropout);
+        kern_residual_dropout(b->res[0], NULL, b->res[0], b->drop_embd, cfg->embd_pdrop,
+                              (size_t)N * C);
+        for (int l = 0; l < L; l++) {
+            block_act *a = &b->layer[l];
+            /* attention mask over the full T x T square (upper part unused) */
+            draw_mask(a->drop_att, (size_t)N * NH * T, cfg->attn_pdrop, dropout);
+            draw_mask(a->drop_attn_out, (size_t)N * C, cfg->resid_pdrop, dropout);
+            draw_mask(a->drop_mlp_out, (size_t)N * C, cfg->resid_pdrop, dropout);
+        }
+    }
+    for (int l = 0; l < L; l++) {
+        block_act a = b->layer[l];
+        if (!b->dropout_on) a.drop_att = a.drop_attn_out = a.drop_mlp_out = NULL;
+        const float *qkv = a.qkv;
+        attn_src src = {qkv + C, qkv + 2 * C, (size_t)3 * C, b->row_base, b->row_nk,
+                        NULL, NULL, NULL};
+        block_forward(m, l, N, b->res[l], b->res[l + 1], &a, &src, T, b->tmp);
+    }
+    kern_layernorm(b->lnf, b->lnf_mean, b->lnf_rstd, b->res[L], tensor_ptr(m, m->params, -2),
+                   tensor_ptr(m, m->params, -1), N, C, cfg->layer_norm_epsilon);
+    /* lm_head tied to wte: logits = lnf @ wte^T */
+    mm_sgemm(N, V, C, b->lnf, C, 0, tensor_ptr(m, m->params, 0), C, 1, b->logits, V, 0);
+    if (!labels) {
+        if (loss) *loss = 0.0f;
+        return 0;
+    }
+    kern_logsumexp(b->lse, b->logits, N, V);
+    /* sum in a fixed order */
+    double total = 0;
+    for (int r = 0; r < N; r++)
+        if (b->targets[r] >= 0) total += b->lse[r] - b->logits[(size_t)r * V + b->targets[r]];
+    if (loss) *loss = b->nscored ? (float)(total / b->nscored) : 0.0f;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Backward                                                               */
+
+/* Attention backward for the training layout (row r = b*T + t attends to
+** rows b*T .. r).  dqkv is overwritten.  One (sequence, head) per task;
+** inside, queries run in order so each dk/dv accumulates in a fixed
+** order. */
+static void attention_backward(float *dqkv, const float *datty, const float *qkv,
+                               const float *att, const unsigned char *drop, float dscale,
+                               int B, int T, int C, int NH) {
+    const int HS = C / NH;
+    const float scale = 1.0f / sqrtf((float)HS);
+    memset(dqkv, 0, sizeof(float) * (size_t)B * T * 3 * C);
+#pragma omp parallel
+    {
+        float *dp = malloc(sizeof(float) * (size_t)T);
+#pragma omp for schedule(static)
+        for (int bh = 0; bh < B * NH; bh++) {
+            int bb = bh / NH, h = bh % NH;
+            for (int t = 0; t < T; t++) {
+                size_t r = (size_t)bb * T + t;
+                const float *p = att + (r * NH + h) * T;
+                const unsigned char *d = drop ? drop + (r * NH + h) * T : NULL;
+                const float *dy = datty + r * C + h * HS;
+                /* through out = sum_s drop(p)[s] v[s] */
+                for (int s = 0; s <= t; s++) {
+                    size_t rs = (size_t)bb * T + s;
+                    const float *v = qkv + rs * 3 * C + 2 * C + h * HS;
+                    float *dv = dqkv + rs * 3 * C + 2 * C + h * HS;
+                    float keep = d ? (d[s] ? dscale : 0.0f) : 1.0f;
+                    dp[s] = kern_dot(dy, v, HS) * keep;
+                    kern_axpy(dv, p[s] * keep, dy, HS);
+                }
+                /* through the softmax */
+                float sum = 0.0f;
+                for (int s = 0; s <= t; s++) sum += p[s] * dp[s];
+                const float *q = qkv + r * 3 * C + h * HS;
+                float *dq = dqkv + r * 3 * C + h * HS;
+                for (int s = 0; s <= t; s++) {
+                    size_t rs = (size_t)bb * T + s;
+                    float ds = p[s] * (dp[s] - sum) * scale;
+                    kern_axpy(dq, ds, qkv + rs * 3 * C + C + h * HS, HS);
+                    kern_axpy(dqkv + rs * 3 * C + C + h * HS, ds, q, HS);
+                }
+            }
+        }
+        free(dp);
+    }
+}
+
+int gpt_backward(gpt_batch *b, float *grads, char *err) {
+    gpt_model *m = b->m;
+    if (!b->have_loss) return err_set(err, "backward needs a forward with labels");
+    const gpt_config *cfg = &m->cfg;
+    const int L = cfg->n_layer, C = cfg->n_embd, NH = cfg->n_head, V = cfg->vocab_size;
+    const int B = b->B, T = b->T, N = B * T;
+    const float rp = cfg->resid_pdrop;
+    float *dwte = tensor_ptr(m, grads, 0), *dwpe = tensor_ptr(m, grads, 1);
+    const float *wte = tensor_ptr(m, m->params, 0);
+
+    /* d loss / d logits = (softmax - onehot) / nscored, in place */
+    kern_xent_backward(b->logits, b->lse, b->targets, N, V,
+                       b->nscored ? 1.0f / b->nscored : 0.0f);
+    mm_sgemm(N, C, V, b->logits, V, 0, wte, C, 0, b->dln, C, 0);
+    mm_sgemm(V, C, N, b->logits, V, 1, b->lnf, C, 0, dwte, C, 1);
+    memset(b->dres, 0, sizeof(float) * (size_t)N * C);
+    kern_layernorm_backward(b->dres, tensor_ptr(m, grads, -2), tensor_ptr(m, grads, -1), b->dln,
+                            b->res[L], tensor_ptr(m, m->params, -2), b->lnf_mean, b->lnf_rstd,
+                            N, C);
+
+    for (int l = L - 1; l >= 0; l--) {
+        const block_act *a = &b->layer[l];
+        layer_w w = layer_ptrs(m, m->params, l), g = layer_ptrs(m, grads, l);
+        const unsigned char *dm = b->dropout_on ? a->drop_mlp_out : NULL;
+        const unsigned char *da = b->dropout_on ? a->drop_attn_out : NULL;
+        const unsigned char *dat = b->dropout_on ? a->drop_att : NULL;
+        /* MLP: out = res2 + drop(fchg @ fcprojw + b) */
+        kern_dropout_backward(b->dtmp, b->dres, dm, rp, (size_t)N * C);
+        kern_linear_backward(b->dfch, g.fcprojw, g.fcprojb, b->dtmp, a->fchg, w.fcprojw, N,
+                             4 * C, C);
+        kern_gelu_backward(b->dfch, a->fch, (size_t)N * 4 * C, m->gelu_exact);
+        kern_linear_backward(b->dln, g.fcw, g.fcb, b->dfch, a->ln2, w.fcw, N, C, 4 * C);
+        kern_layernorm_backward(b->dres, g.ln2w, g.ln2b, b->dln, a->res2, w.ln2w, a->ln2_mean,
+                                a->ln2_rstd, N, C);
+        /* attention: res2 = x + drop(atty @ projw + b) */
+        kern_dropout_backward(b->dtmp, b->dres, da, rp, (size_t)N * C);
+        kern_linear_backward(b->datty, g.projw, g.projb, b->dtmp, a->atty, w.projw, N, C, C);
+        attention_backward(b->dqkv, b->datty, a->qkv, a->att, dat,
+                           1.0f / (1.0f - cfg->attn_pdrop), B, T, C, NH);
+        kern_linear_backward(b->dln, g.qkvw, g.qkvb, b->dqkv, a->ln1, w.qkvw, N, C, 3 * C);
+        kern_layernorm_backward(b->dres, g.ln1w, g.ln1b, b->dln, b->res[l], w.ln1w, a->ln1_mean,
+                                a->ln1_rstd, N, C);
+    }
+    /* embeddings: res[0] = drop(wte[ids] + wpe[pos]); serial, rows may share a token */
+    kern_dropout_backward(b->dtmp, b->dres, b->dropout_on ? b->drop_embd : NULL, cfg->embd_pdrop,
+                          (size_t)N * C);
+    for (int r = 0; r < N; r++) {
+        const float *d = b->dtmp + (size_t)r * C;
+        float *gt = dwte + (size_t)b->ids[r] * C, *gp = dwpe + (size_t)b->pos[r] * C;
+        for (int i = 0; i < C; i++) {
+            gt[i] += d[i];
+            gp[i] += d[i];
+        }
+    }
+    b->have_loss = 0; /* the logits are gone */
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* KV cache                                                               */
+
+struct gpt_kv {
+    gpt_model *m;
+    int max_seqs, max_len;
+    int *len;
+    float *k, *v; /* [n_layer][max_seqs][max_len][C] */
+    /* per-step buffers, grown to the number of rows */
+    int cap;
+    float *x, *y, *tmp, *lnf;
+    block_act a;
+    int *pos, *base, *nk, *dst, *last;
+};
+
+int gpt_kv_create(gpt_model *m, int max_seqs, int max_len, gpt_kv **out, char *err) {
+    *out = NULL;
+    const gpt_config *cfg = &m->cfg;
+    if (max_seqs < 1 || max_len < 1)
+        return err_set(err, "kv cache %d x %d: sizes must be positive", max_seqs, max_len);
+    if (max_len > cfg->n_positions)
+        return err_set(err, "kv cache length %d exceeds n_positions %d", max_len,
+                       cfg->n_positions);
+    gpt_kv *kv = calloc(1, sizeof *kv);
+    if (!kv) return err_set(err, "kv cache: out of memory");
+    size_t n = (size_t)cfg->n_layer * max_seqs * max_len * cfg->n_embd;
+    kv->m = m;
+    kv->max_seqs = max_seqs;
+    kv->max_len = max_len;
+    kv->len = calloc((size_t)max_seqs, sizeof(int));
+    kv->k = malloc(n * sizeof(float));
+    kv->v = malloc(n * sizeof(float));
+    if (!kv->len || !kv->k || !kv->v) {
+        gpt_kv_free(kv);
+        return err_set(err, "kv cache %d x %d: out of memory (%zu MB)", max_seqs, max_len,
+                       2 * n * sizeof(float) >> 20);
+    }
+    *out = kv;
+    return 0;
+}
+
+static void kv_free_step(gpt_kv *kv) {
+    block_act *a = &kv->a;
+    void *p[] = {kv->x,    kv->y,      kv->tmp,  kv->lnf,  a->ln1,      a->ln1_mean,
+                 a->ln1_rstd, a->qkv,  a->atty,  a->res2,   a->ln2,      a->ln2_mean,
+                 a->ln2_rstd, a->fch,  a->fchg,  kv->pos,   kv->base,    kv->nk,
+                 kv->dst,  kv->last};
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++) free(p[i]);
+}
+
+void gpt_kv_free(gpt_kv *kv) {
+    if (!kv) return;
+    kv_free_step(kv);
+    free(kv->len);
+    free(kv->k);
+    free(kv->v);
+    free(kv);
+}
+
+void gpt_kv_reset(gpt_kv *kv, int slot) {
+    if (slot >= 0 && slot < kv->max_seqs) kv->len[slot] = 0;
+}
+
+int gpt_kv_len(const gpt_kv *kv, int slot) {
+    return slot >= 0 && slot < kv->max_seqs ? kv->len[slot] : 0;
+}
+
+/* Make the per-step buffers hold n rows. */
+static int kv_reserve(gpt_kv *kv, int n) {
+    if (n <= kv->cap) return 0;
+    kv_free_step(kv);
+    memset(&kv->a, 0, sizeof kv->a);
+    const size_t C = (size_t)kv->m->cfg.n_embd, F = sizeof(float), N = (size_t)n;
+    block_act *a = &kv->a;
+    kv->x = malloc(N * C * F);
+    kv->y = malloc(N * C * F);
+    kv->tmp = malloc(N * C * F);
+    kv->lnf = malloc(N * C * F);
+    a->ln1 = malloc(N * C * F);
+    a->ln1_mean = malloc(N * F);
+    a->ln1_rstd = malloc(N * F);
+    a->qkv = malloc(N * 3 * C * F);
+    a->atty = malloc(N * C * F);
+    a->res2 = malloc(N * C * F);
+    a->ln2 = malloc(N * C * F);
+    a->ln2_mean = malloc(N * F);
+    a->ln2_rstd = malloc(N * F);
+    a->fch = malloc(N * 4 * C * F);
+    a->fchg = malloc(N * 4 * C * F);
+    kv->pos = malloc(N * sizeof(int));
+    kv->base = malloc(N * sizeof(int));
+    kv->nk = malloc(N * sizeof(int));
+    kv->dst = malloc(N * sizeof(int));
+    kv->last = malloc(N * sizeof(int));
+    kv->cap = n;
+    if (!kv->x || !kv->y || !kv->tmp || !kv->lnf || !a->ln1 || !a->ln1_mean || !a->ln1_rstd ||
+        !a->qkv || !a->atty || !a->res2 || !a->ln2 || !a->ln2_mean || !a->ln2_rstd || !a->fch ||
+        !a->fchg || !kv->pos || !kv->base || !kv->nk || !kv->dst || !kv->last) {
+        kv_free_step(kv);
+        memset(&kv->a, 0, sizeof kv->a);
+        kv->x = kv->y = kv->tmp = kv->lnf = NULL;
+        kv->pos = kv->base = kv->nk = kv->dst = kv->last = NULL;
+        kv->cap = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const int32_t *tokens,
+                float *logits, char *err) {
+    gpt_model *m = kv->m;
+    const gpt_config *cfg = &m->cfg;
+    const int L = cfg->n_layer, C = cfg->n_embd, V = cfg->vocab_size;
+    if (nseq < 1 || nseq > kv->max_seqs)
+        return err_set(err, "kv step: %d sequences (cache holds %d)", nseq, kv->max_seqs);
+    int N = 0;
+    for (int i = 0; i < nseq; i++) {
+        int s = slots[i];
+        if (s < 0 || s >= kv->max_seqs)
+            return err_set(err, "kv step: slot %d out of range [0, %d)", s, kv->max_seqs);
+        for (int j = 0; j < i; j++)
+            if (slots[j] == s) return err_set(err, "kv step: slot %d given twice", s);
+        if (ntok[i] < 1 || ntok[i] > kv->max_len - kv->len[s])
+            return err_set(err, "kv step: slot %d holds %d tokens, %d more exceed the length %d",
+                           s, kv->len[s], ntok[i], kv->max_len);
+        N += ntok[i];
+    }
+    if (check_ids(m, tokens, (size_t)N, err)) return err_prefix(err, "kv step");
+    if (kv_reserve(kv, N)) return err_set(err, "kv step: out of memory for %d tokens", N);
+    for (int i = 0, r = 0; i < nseq; i++) {
+        int s = slots[i];
+        for (int j = 0; j < ntok[i]; j++, r++) {
+            kv->pos[r] = kv->len[s] + j;
+            kv->base[r] = s * kv->max_len;
+            kv->nk[r] = kv->pos[r] + 1;
+            kv->dst[r] = kv->base[r] + kv->pos[r];
+        }
+        kv->last[i] = r - 1;
+    }
+    embed(m, kv->x, tokens, kv->pos, N);
+    const size_t lstride = (size_t)kv->max_seqs * kv->max_len * C;
+    for (int l = 0; l < L; l++) {
+        attn_src src = {kv->k + l * lstride, kv->v + l * lstride, (size_t)C, kv->base, kv->nk,
+                        kv->k + l * lstride, kv->v + l * lstride, kv->dst};
+        block_forward(m, l, N, kv->x, kv->y, &kv->a, &src, 0, kv->tmp);
+        float *t = kv->x;
+        kv->x = kv->y;
+        kv->y = t;
+    }
+    /* final LayerNorm and lm_head for the last row of each sequence only */
+    for (int i = 0; i < nseq; i++)
+        memcpy(kv->y + (size_t)i * C, kv->x + (size_t)kv->last[i] * C, sizeof(float) * C);
+    kern_layernorm(kv->lnf, kv->a.ln1_mean, kv->a.ln1_rstd, kv->y, tensor_ptr(m, m->params, -2),
+                   tensor_ptr(m, m->params, -1), nseq, C, cfg->layer_norm_epsilon);
+    mm_sgemm(nseq, V, C, kv->lnf, C, 0, tensor_ptr(m, m->params, 0), C, 1, logits, V, 0);
+    for (int i = 0; i < nseq; i++) kv->len[slots[i]] += ntok[i];
+    return 0;
+}

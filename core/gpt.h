@@ -1,0 +1,116 @@
+/*
+** GPT-2 language model: the math of Hugging Face's GPT2LMHeadModel over the
+** flat fp32 parameter array of gpt_layout.h (learned positions, pre-LN
+** blocks, causal attention scaled by 1/sqrt(head_dim), gelu_new (tanh) or
+** exact gelu, final LayerNorm, lm_head tied to wte).
+**
+** Three ways to run it, sharing one code path for the math of a block:
+**
+**   training / scoring     gpt_batch: forward over B x T token ids with
+**                          labels (mean cross-entropy over shifted labels,
+**                          -100 ignored, like GPT2LMHeadModel(input_ids,
+**                          labels=...).loss), optional dropout from a seeded
+**                          rng, logits for every position, and backward
+**                          into a gradient array with the parameter layout.
+**   generation             gpt_kv: a KV cache for up to max_seqs sequences;
+**                          gpt_kv_step appends any number of tokens to each
+**                          of a set of live sequences (a prompt prefill,
+**                          then one token each) and returns the logits of
+**                          each sequence's last new token.
+**   optimisation           core/adamw.h.
+**
+** Threads: OpenMP over all cores.  Every result is bit-identical whatever
+** OMP_NUM_THREADS is (work is split in fixed chunks, reductions run in a
+** fixed order).
+**
+** Typical training step:
+**     gpt_model *m; gpt_batch *b; adamw *opt;
+**     gpt_model_create(&cfg, params, &m, err);        // params: gpt_layout floats
+**     gpt_batch_create(m, B, T, &b, err);
+**     float *grads = calloc(gpt_model_nparams(m), sizeof(float));
+**     rng r; rng_seed(&r, seed);
+**     memset(grads, 0, ...);                           // backward accumulates
+**     gpt_forward(b, ids, ids, &r, &loss, err);        // labels = ids, dropout on
+**     gpt_backward(b, grads, err);
+**     float norm = adamw_clip_grad_norm(grads, n, 1.0f);
+**     adamw_step(opt, params, grads, &hp);
+*/
+#ifndef QUILL_GPT_H
+#define QUILL_GPT_H
+
+#include "gpt_layout.h"
+#include "rng.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GPT_IGNORE_INDEX (-100) /* a label that takes no part in the loss */
+
+typedef struct gpt_model gpt_model;
+
+/* A model over params (gpt_layout(cfg) floats).  The model borrows params:
+** the caller keeps ownership, must keep it alive for the model's lifetime,
+** and may update it in place between calls (the optimizer does).  The
+** config is copied and checked (gpt_config_check).  Returns 0, or -1 with
+** err set. */
+int gpt_model_create(const gpt_config *cfg, float *params, gpt_model **out, char *err);
+void gpt_model_free(gpt_model *m);
+
+const gpt_config *gpt_model_config(const gpt_model *m);
+size_t gpt_model_nparams(const gpt_model *m); /* floats in params (and grads) */
+float *gpt_model_params(const gpt_model *m);
+
+/* ---- training and scoring ---- */
+
+/* Activations for batches of up to B sequences of up to T tokens
+** (T <= n_positions); reusable across steps. */
+typedef struct gpt_batch gpt_batch;
+int gpt_batch_create(gpt_model *m, int B, int T, gpt_batch **out, char *err);
+void gpt_batch_free(gpt_batch *b);
+
+/* Forward over ids[B*T] (row-major, B sequences of T tokens, B and T at
+** most the sizes given at create).  labels[B*T] (may be ids itself, or NULL
+** for no loss): position t of sequence b is scored against labels[b][t+1]
+** unless that is GPT_IGNORE_INDEX; *loss is the mean over scored positions
+** (0 when none).  dropout: NULL evaluates (no dropout); otherwise dropout
+** with the config's embd/attn/resid probabilities draws its masks from it
+** (advancing it, in an order independent of the thread count).
+** Token ids outside [0, vocab_size) are an error.  The logits stay
+** available through gpt_batch_logits until gpt_backward or the next
+** forward. */
+int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, int T,
+                rng *dropout, float *loss, char *err);
+
+/* Logits of the last forward: [B][T][vocab_size] floats. */
+const float *gpt_batch_logits(const gpt_batch *b);
+
+/* Backward of the last forward's loss (which needs labels): ADDS the
+** gradient of every parameter into grads (gpt_model_nparams floats, same
+** layout as params; zero it first unless accumulating).  Overwrites the
+** logits. */
+int gpt_backward(gpt_batch *b, float *grads, char *err);
+
+/* ---- generation ---- */
+
+/* KV cache for up to max_seqs sequences (slots 0 .. max_seqs-1) of up to
+** max_len tokens each (max_len <= n_positions).  Every slot starts empty. */
+typedef struct gpt_kv gpt_kv;
+int gpt_kv_create(gpt_model *m, int max_seqs, int max_len, gpt_kv **out, char *err);
+void gpt_kv_free(gpt_kv *kv);
+
+/* Empty a slot (drop its sequence) so it can hold a new one. */
+void gpt_kv_reset(gpt_kv *kv, int slot);
+
+/* Number of tokens a slot holds. */
+int gpt_kv_len(const gpt_kv *kv, int slot);
+
+/* Append tokens to nseq distinct slots at once: sequence i gets ntok[i] >= 1
+** tokens at positions gpt_kv_len(slot[i]) ..., taken in order from tokens[]
+** (all sequences' new tokens concatenated).  Writes the logits after each
+** sequence's last new token to logits[i * vocab_size ...] (nseq rows).
+** No dropout.  Errors (slot out of range or repeated, too many tokens for
+** max_len, bad token id) leave the cache unchanged. */
+int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const int32_t *tokens,
+                float *logits, char *err);
+
+#endif

@@ -1,0 +1,216 @@
+/*
+** Row-wise and elementwise kernels (see kernels.h).  Loops that reduce are
+** written with `omp simd reduction` so they vectorise; the order of the
+** additions is fixed by the compiled code, never by the thread count.
+*/
+#include "kernels.h"
+
+#include "matmul.h"
+
+#include <math.h>
+#include <string.h>
+
+float kern_dot(const float *a, const float *b, int n) {
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void kern_axpy(float *y, float alpha, const float *x, int n) {
+#pragma omp simd
+    for (int i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+/* Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, then a degree-6
+** polynomial for exp(r) and 2^n built in the exponent bits. */
+#pragma omp declare simd
+float kern_expf(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union {
+        int i;
+        float f;
+    } u = {.i = ((int)n + 127) << 23};
+    return p * u.f;
+}
+
+void kern_layernorm(float *out, float *mean, float *rstd, const float *x, const float *w,
+                    const float *b, int N, int C, float eps) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        const float *xr = x + (size_t)r * C;
+        float *o = out + (size_t)r * C;
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int i = 0; i < C; i++) s += xr[i];
+        float m = s / C, v = 0.0f;
+#pragma omp simd reduction(+ : v)
+        for (int i = 0; i < C; i++) v += (xr[i] - m) * (xr[i] - m);
+        float rs = 1.0f / sqrtf(v / C + eps);
+#pragma omp simd
+        for (int i = 0; i < C; i++) o[i] = (xr[i] - m) * rs * w[i] + b[i];
+        mean[r] = m;
+        rstd[r] = rs;
+    }
+}
+
+/* Columns are split in fixed blocks of COLS for the dw/db sums. */
+#define COLS 64
+
+void kern_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                             const float *w, const float *mean, const float *rstd, int N, int C) {
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int r = 0; r < N; r++) {
+            const float *d = dout + (size_t)r * C, *xr = x + (size_t)r * C;
+            const float m = mean[r], rs = rstd[r];
+            float sd = 0.0f, sdx = 0.0f;
+#pragma omp simd reduction(+ : sd, sdx)
+            for (int i = 0; i < C; i++) {
+                float dn = d[i] * w[i];
+                sd += dn;
+                sdx += dn * (xr[i] - m) * rs;
+            }
+            sd /= C;
+            sdx /= C;
+            float *o = dx + (size_t)r * C;
+#pragma omp simd
+            for (int i = 0; i < C; i++)
+                o[i] += (d[i] * w[i] - sd - (xr[i] - m) * rs * sdx) * rs;
+        }
+#pragma omp for schedule(static)
+        for (int c0 = 0; c0 < C; c0 += COLS) {
+            int c1 = c0 + COLS < C ? c0 + COLS : C;
+            for (int r = 0; r < N; r++) {
+                const float *d = dout + (size_t)r * C, *xr = x + (size_t)r * C;
+                const float m = mean[r], rs = rstd[r];
+#pragma omp simd
+                for (int i = c0; i < c1; i++) {
+                    dw[i] += d[i] * (xr[i] - m) * rs;
+                    db[i] += d[i];
+                }
+            }
+        }
+    }
+}
+
+void kern_linear(float *out, const float *inp, const float *w, const float *b, int N, int IC,
+                 int OC) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) memcpy(out + (size_t)r * OC, b, sizeof(float) * OC);
+    mm_sgemm(N, OC, IC, inp, IC, 0, w, OC, 0, out, OC, 1);
+}
+
+void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                          const float *w, int N, int IC, int OC) {
+    mm_sgemm(N, IC, OC, dout, OC, 0, w, OC, 1, dinp, IC, 0);
+    mm_sgemm(IC, OC, N, inp, IC, 1, dout, OC, 0, dw, OC, 1);
+#pragma omp parallel for schedule(static)
+    for (int c0 = 0; c0 < OC; c0 += COLS) {
+        int c1 = c0 + COLS < OC ? c0 + COLS : OC;
+        for (int r = 0; r < N; r++) {
+            const float *d = dout + (size_t)r * OC;
+#pragma omp simd
+            for (int i = c0; i < c1; i++) db[i] += d[i];
+        }
+    }
+}
+
+#define GELU_S 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_A 0.044715f
+
+/* tanh(u) = 1 - 2 / (exp(2u) + 1) */
+#pragma omp declare simd
+static inline float tanh_fast(float u) { return 1.0f - 2.0f / (kern_expf(2.0f * u) + 1.0f); }
+
+void kern_gelu(float *out, const float *x, size_t n, int exact) {
+    if (exact) {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) out[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+        return;
+    }
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        out[i] = 0.5f * v * (1.0f + tanh_fast(GELU_S * (v + GELU_A * v * v * v)));
+    }
+}
+
+void kern_gelu_backward(float *d, const float *x, size_t n, int exact) {
+    if (exact) {
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i];
+            float cdf = 0.5f * (1.0f + erff(v * (float)M_SQRT1_2));
+            float pdf = expf(-0.5f * v * v) * 0.3989422804014327f;
+            d[i] *= cdf + v * pdf;
+        }
+        return;
+    }
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        float th = tanh_fast(GELU_S * (v + GELU_A * v * v * v));
+        float g = 0.5f * (1.0f + th) +
+                  0.5f * v * (1.0f - th * th) * GELU_S * (1.0f + 3.0f * GELU_A * v * v);
+        d[i] *= g;
+    }
+}
+
+void kern_residual_dropout(float *out, const float *x, const float *y, const unsigned char *mask,
+                           float p, size_t n) {
+    const float scale = 1.0f / (1.0f - p);
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float v = mask ? (mask[i] ? y[i] * scale : 0.0f) : y[i];
+        out[i] = (x ? x[i] : 0.0f) + v;
+    }
+}
+
+void kern_dropout_backward(float *dst, const float *src, const unsigned char *mask, float p,
+                           size_t n) {
+    const float scale = 1.0f / (1.0f - p);
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) dst[i] = mask ? (mask[i] ? src[i] * scale : 0.0f) : src[i];
+}
+
+void kern_logsumexp(float *lse, const float *logits, int N, int V) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        const float *l = logits + (size_t)r * V;
+        float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+        for (int j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int j = 0; j < V; j++) s += kern_expf(l[j] - mx);
+        lse[r] = mx + logf(s);
+    }
+}
+
+void kern_xent_backward(float *logits, const float *lse, const int32_t *target, int N, int V,
+                        float scale) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        float *l = logits + (size_t)r * V;
+        if (target[r] < 0) {
+            memset(l, 0, sizeof(float) * V);
+            continue;
+        }
+        const float m = lse[r];
+#pragma omp simd
+        for (int j = 0; j < V; j++) l[j] = kern_expf(l[j] - m) * scale;
+        l[target[r]] -= scale;
+    }
+}

@@ -1,0 +1,61 @@
+/*
+** Row-wise and elementwise kernels of the GPT-2 forward and backward
+** (LayerNorm, linear layers over matmul.h, GELU, dropout, softmax /
+** cross-entropy).  Rows are split across OpenMP threads; each row or
+** column is reduced by one thread in a fixed order, so results do not
+** depend on the thread count.
+*/
+#ifndef QUILL_KERNELS_H
+#define QUILL_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* sum_i a[i]*b[i] and y += alpha*x over n floats. */
+float kern_dot(const float *a, const float *b, int n);
+void kern_axpy(float *y, float alpha, const float *x, int n);
+
+/* exp(x) for float, vectorisable, within 2 ulp for x in [-87, 88]. */
+float kern_expf(float x);
+
+/* out[N,C] = LayerNorm(x) * w + b; mean/rstd [N] saved for the backward. */
+void kern_layernorm(float *out, float *mean, float *rstd, const float *x, const float *w,
+                    const float *b, int N, int C, float eps);
+
+/* dx[N,C] += d LayerNorm input; dw, db [C] += (each column summed over rows
+** in order). */
+void kern_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                             const float *w, const float *mean, const float *rstd, int N, int C);
+
+/* out[N,OC] = inp[N,IC] @ w[IC,OC] + b[OC] */
+void kern_linear(float *out, const float *inp, const float *w, const float *b, int N, int IC,
+                 int OC);
+
+/* dinp[N,IC] = dout @ w^T (overwritten); dw[IC,OC] += inp^T @ dout;
+** db[OC] += column sums of dout. */
+void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                          const float *w, int N, int IC, int OC);
+
+/* out = gelu(x) over n floats: tanh approximation ("gelu_new"), or the exact
+** erf form when exact is set.  kern_gelu_backward: d *= gelu'(x). */
+void kern_gelu(float *out, const float *x, size_t n, int exact);
+void kern_gelu_backward(float *d, const float *x, size_t n, int exact);
+
+/* out = (x ? x : 0) + dropout(y): y[i] / (1-p) where mask[i], 0 where not;
+** mask NULL means no dropout.  out may alias x or y. */
+void kern_residual_dropout(float *out, const float *x, const float *y, const unsigned char *mask,
+                           float p, size_t n);
+
+/* dst = d(dropout)/d input applied to src (mask NULL: copy). */
+void kern_dropout_backward(float *dst, const float *src, const unsigned char *mask, float p,
+                           size_t n);
+
+/* lse[r] = log(sum_j exp(logits[r][j])) for N rows of V. */
+void kern_logsumexp(float *lse, const float *logits, int N, int V);
+
+/* In place: logits[r] = (softmax(logits[r]) - onehot(target[r])) * scale
+** where target[r] >= 0, and zero where target[r] < 0. */
+void kern_xent_backward(float *logits, const float *lse, const int32_t *target, int N, int V,
+                        float scale);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+** Single-precision matrix multiply, the hot path of the model.
+**
+**   C[M,N] (+)= op(A)[M,K] * op(B)[K,N]
+**
+** op(A) is A (row-major, lda >= K) or, with ta set, the transpose of a
+** row-major K x M matrix (lda >= M); likewise op(B) with tb.  With acc set
+** the product is added to C, otherwise it overwrites C.
+**
+** Cache blocking (BLIS-style packing of A and B blocks into micro-panels),
+** an AVX-512 or AVX2 micro-kernel chosen at run time with a portable C
+** fallback, and OpenMP over output tiles.  Every element of C is computed
+** by one thread with the same order of additions whatever the thread count
+** or the kernel chosen between AVX-512 and AVX2 (the portable kernel uses
+** the same order too, but the compiler may contract to FMA or not), so
+** results are bit-identical for any OMP_NUM_THREADS.
+*/
+#ifndef QUILL_MATMUL_H
+#define QUILL_MATMUL_H
+
+#include <stddef.h>
+
+void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb,
+              int tb, float *C, int ldc, int acc);
+
+/* Kernel selection: MM_AUTO picks the best the CPU supports (the default). */
+enum { MM_AUTO = 0, MM_PORTABLE = 1, MM_AVX2 = 2, MM_AVX512 = 3 };
+
+/* Force a kernel (for tests and benchmarks); returns the kernel now in use,
+** which is the best supported one at or below the one asked for. */
+int mm_set_kernel(int which);
+
+/* Name of the kernel in use ("avx512", "avx2", "portable"). */
+const char *mm_kernel_name(void);
+
+#endif
