@@ -6,6 +6,7 @@
 #include "err.h"
 #include "rng.h"
 #include "safetensors.h"
+#include "tok.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -339,29 +340,29 @@ static int copy_file(const char *from_dir, const char *dir, const char *name, ch
     return bad ? err_set(err, "%s: write failed", path) : 0;
 }
 
-const char *hf_bundled_tokenizer(void) {
-    static char dir[PATH_MAX];
-    char probe[PATH_MAX + 16];
-    if (exists("models/gpt2/vocab.json")) return "models/gpt2";
-    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
-    if (n <= 0) return NULL;
-    dir[n] = 0;
-    char *slash = strrchr(dir, '/');
-    if (!slash) return NULL;
-    snprintf(slash, sizeof dir - (size_t)(slash - dir), "/models/gpt2");
-    snprintf(probe, sizeof probe, "%s/vocab.json", dir);
-    return exists(probe) ? dir : NULL;
-}
-
 static int by_name(const void *a, const void *b) {
     return strcmp(((const st_entry *)a)->name, ((const st_entry *)b)->name);
 }
 
+static int save_files(const char *dir, const gpt_config *cfg, const float *params, int bf16,
+                      const char *tok_dir, char *err);
+
 int hf_save(const char *dir, const gpt_config *cfg, const float *params, int bf16,
             const char *tok_dir, char *err) {
     if (gpt_config_check(cfg, err)) return err_prefix(err, "%s", dir);
-    if (!tok_dir && !(tok_dir = hf_bundled_tokenizer()))
-        return err_set(err, "%s: the bundled tokenizer (models/gpt2) was not found", dir);
+    tok *bundled = NULL;
+    if (!tok_dir) { /* find the bundled one as the tokenizer does */
+        if (tok_load(NULL, &bundled, err)) return err_prefix(err, "%s", dir);
+        tok_dir = tok_source(bundled);
+    }
+    int rc = save_files(dir, cfg, params, bf16, tok_dir, err);
+    tok_free(bundled);
+    return rc;
+}
+
+/* hf_save() once the tokenizer directory is known. */
+static int save_files(const char *dir, const gpt_config *cfg, const float *params, int bf16,
+                      const char *tok_dir, char *err) {
     if (mkdir(dir, 0777) && errno != EEXIST) return err_set(err, "%s: %s", dir, strerror(errno));
     int n_t = gpt_layout_count(cfg);
     gpt_tensor *g = malloc(n_t * sizeof *g);

@@ -33,13 +33,9 @@ int hf_load(const char *dir, gpt_config *cfg, float **params, size_t *n, char *e
 /* Write dir (created if needed; existing files replaced): config.json,
 ** model.safetensors, generation_config.json, tokenizer_config.json,
 ** special_tokens_map.json, and vocab.json and merges.txt copied from
-** tok_dir (NULL: the bundled GPT-2 tokenizer, hf_bundled_tokenizer()). */
+** tok_dir (NULL: the bundled GPT-2 tokenizer, found as tok_load() does). */
 int hf_save(const char *dir, const gpt_config *cfg, const float *params, int bf16,
             const char *tok_dir, char *err);
-
-/* The bundled tokenizer directory: models/gpt2 under the working directory,
-** else next to the executable; NULL when neither has vocab.json. */
-const char *hf_bundled_tokenizer(void);
 
 /* A new model with GPT-2's initialisation from seed: weights and embeddings
 ** normal(0, 0.02), attn.c_proj and mlp.c_proj weights normal(0,

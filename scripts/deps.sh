@@ -10,9 +10,11 @@ set -u
 LIBS="sqlite3:libsqlite3-dev libzstd:libzstd-dev libarchive:libarchive-dev
 yaml-0.1:libyaml-dev jansson:libjansson-dev libutf8proc:libutf8proc-dev
 libxxhash:libxxhash-dev libcurl:libcurl4-openssl-dev"
+# command : Debian package, needed to build
+BUILD_TOOLS="gcc:gcc make:make"
 # command : Debian package, needed only by the tests
-TOOLS="pkg-config:pkg-config gcc:gcc make:make zstd:zstd xz:xz-utils bzip2:bzip2 zip:zip
-tmux:tmux sqlite3:sqlite3 python3:python3"
+TEST_TOOLS="zstd:zstd xz:xz-utils bzip2:bzip2 zip:zip tmux:tmux sqlite3:sqlite3 python3:python3
+bc:bc"
 
 missing=""
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"
@@ -22,12 +24,12 @@ for pair in $LIBS; do
         missing="$missing $pkg"
     fi
 done
-if [ "${1:-}" = "--test" ]; then
-    for pair in $TOOLS; do
-        cmd=${pair%%:*}; pkg=${pair#*:}
-        command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
-    done
-fi
+TOOLS=$BUILD_TOOLS
+[ "${1:-}" = "--test" ] && TOOLS="$TOOLS $TEST_TOOLS"
+for pair in $TOOLS; do
+    cmd=${pair%%:*}; pkg=${pair#*:}
+    command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
+done
 missing=$(echo "$missing" | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/^ *//; s/ *$//')
 [ -z "$missing" ] && exit 0
 

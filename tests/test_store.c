@@ -92,7 +92,35 @@ static void test_not_a_database(void) {
     cleanup();
 }
 
+/* A reader sees the last committed state while a writer holds an open
+** write transaction (WAL), and a second writer waits rather than failing. */
+static void test_reader_while_writing(void) {
+    char err[ERR_LEN];
+    store *w, *r;
+    fresh_path();
+    CHECK(store_open(path, &w, err) == 0);
+    CHECK(store_open(path, &r, err) == 0);
+    int64_t id;
+    CHECK(store_put_blob(w, "committed", 9, &id, err) == 0);
+    CHECK(store_begin(w, err) == 0);
+    CHECK(store_put_blob(w, "in flight", 9, &id, err) == 0);
+    sqlite3_stmt *s;
+    CHECK(store_prepare(r, "SELECT count(*) FROM blobs", &s, err) == 0);
+    CHECK(sqlite3_step(s) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(s, 0), 1);
+    sqlite3_finalize(s);
+    CHECK(store_commit(w, err) == 0);
+    CHECK(store_prepare(r, "SELECT count(*) FROM blobs", &s, err) == 0);
+    CHECK(sqlite3_step(s) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(s, 0), 2);
+    sqlite3_finalize(s);
+    store_close(w);
+    store_close(r);
+    cleanup();
+}
+
 int main(void) {
+    RUN(test_reader_while_writing);
     RUN(test_blob_round_trip);
     RUN(test_rollback_leaves_store);
     RUN(test_newer_store_refused);

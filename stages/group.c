@@ -1,0 +1,427 @@
+/*
+** The group stage (see group.h) and `quill group`.
+*/
+#include "group.h"
+
+#include "cli.h"
+#include "err.h"
+#include "hash.h"
+#include "rng.h"
+#include "tok.h"
+#include "tokenize.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void group_defaults(group_params *p) {
+    p->block_size = 64;
+    p->mode = GROUP_DOCUMENT;
+    p->eval_fraction = 0.0;
+    p->seed = 42;
+    p->batch_examples = 1000;
+}
+
+size_t group_blocks(const int32_t *ids, const size_t *off, size_t n_examples, int block_size,
+                    int batch_examples, int32_t **blocks) {
+    size_t bs = (size_t)block_size, n = 0, step = batch_examples > 0 ? (size_t)batch_examples
+                                                                     : n_examples;
+    *blocks = malloc((off[n_examples] / bs + 1) * bs * sizeof **blocks);
+    for (size_t k = 0; k < n_examples; k += step) {
+        size_t end = k + step < n_examples ? k + step : n_examples;
+        /* The batch's examples are contiguous: concatenating them is the
+        ** range itself; keep whole blocks, drop the remainder. */
+        size_t nb = (off[end] - off[k]) / bs;
+        memcpy(*blocks + n * bs, ids + off[k], nb * bs * sizeof **blocks);
+        n += nb;
+    }
+    return n;
+}
+
+/* A growing list of examples: ids and example offsets. */
+typedef struct examples {
+    int32_t *ids;
+    size_t n, cap;
+    size_t *off; /* n_ex + 1 entries */
+    size_t n_ex, cap_ex;
+} examples;
+
+static void ex_push(examples *e, const int32_t *ids, size_t n, int eos_first) {
+    size_t need = e->n + n + 1;
+    if (need > e->cap) {
+        e->cap = need * 2;
+        e->ids = realloc(e->ids, e->cap * sizeof *e->ids);
+    }
+    if (eos_first) e->ids[e->n++] = GROUP_EOS;
+    if (n) memcpy(e->ids + e->n, ids, n * sizeof *ids);
+    e->n += n;
+    if (e->n_ex + 2 > e->cap_ex) {
+        e->cap_ex = (e->n_ex + 2) * 2;
+        e->off = realloc(e->off, e->cap_ex * sizeof *e->off);
+    }
+    e->off[0] = 0;
+    e->off[++e->n_ex] = e->n;
+}
+
+/* Split text into lines as Python's universal newlines + readlines() do,
+** encoding each as one example. */
+static int add_lines(examples *e, const char *text, size_t n, group_encode_fn encode, void *ctx,
+                     char *err) {
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && text[j] != '\n' && text[j] != '\r') j++;
+        int32_t *ids = NULL;
+        size_t n_ids = 0;
+        if (j > i && encode(ctx, text + i, j - i, &ids, &n_ids, err)) return -1;
+        ex_push(e, ids, n_ids, 0);
+        free(ids);
+        if (j < n && text[j] == '\r' && j + 1 < n && text[j + 1] == '\n') j++;
+        i = j + 1;
+    }
+    return 0;
+}
+
+/* Decode a doc_tokens blob (u16 or u32 little-endian) and add it. */
+static int add_doc_ids(examples *e, const unsigned char *b, size_t nb, const char *dtype,
+                       int64_t n_tokens, int eos_first, int64_t doc, char *err) {
+    size_t w = !strcmp(dtype, "u16") ? 2 : 4;
+    if (nb != (size_t)n_tokens * w)
+        return err_set(err, "document %lld: token blob has %zu bytes, expected %lld ids of %s",
+                       (long long)doc, nb, (long long)n_tokens, dtype);
+    int32_t *ids = malloc((nb / w + 1) * sizeof *ids);
+    for (size_t i = 0; i < nb / w; i++) {
+        uint32_t v = 0;
+        for (size_t k = 0; k < w; k++) v |= (uint32_t)b[i * w + k] << (8 * k);
+        ids[i] = (int32_t)v;
+    }
+    ex_push(e, ids, nb / w, eos_first);
+    free(ids);
+    return 0;
+}
+
+/* Read every document's examples, and hash the inputs into identity. */
+static int collect(store *st, int64_t tok_id, const group_params *p, group_encode_fn encode,
+                   void *ctx, examples *e, json_t *docs, char identity[HASH_HEX_LEN], char *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st, "SELECT hash FROM tokenizers WHERE id = ?", &s, err)) return -1;
+    sqlite3_bind_int64(s, 1, tok_id);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_finalize(s);
+        return err_set(err, "tokenizer %lld is not in the store", (long long)tok_id);
+    }
+    hash_state *h = hash_begin();
+    char params[256];
+    snprintf(params, sizeof params, "group v1|%s|%s|%d|%.17g|%llu|%d",
+             (const char *)sqlite3_column_text(s, 0), p->mode == GROUP_LINES ? "lines" : "document",
+             p->block_size, p->eval_fraction, (unsigned long long)p->seed, p->batch_examples);
+    sqlite3_finalize(s);
+    hash_update(h, params, strlen(params) + 1);
+    if (store_prepare(st,
+                      "SELECT d.id, d.hash, d.text_blob, k.ids_blob, k.dtype, k.n_tokens "
+                      "FROM documents d LEFT JOIN doc_tokens k ON k.doc_id = d.id AND "
+                      "k.tokenizer_id = ? ORDER BY d.id",
+                      &s, err)) {
+        hash_end(h, identity);
+        return -1;
+    }
+    sqlite3_bind_int64(s, 1, tok_id);
+    int rc = 0, first = 1;
+    while (!rc && sqlite3_step(s) == SQLITE_ROW) {
+        int64_t doc = sqlite3_column_int64(s, 0);
+        hash_update(h, sqlite3_column_text(s, 1), (size_t)sqlite3_column_bytes(s, 1) + 1);
+        json_array_append_new(docs, json_integer(doc));
+        void *data;
+        size_t n;
+        if (p->mode == GROUP_DOCUMENT) {
+            if (sqlite3_column_type(s, 3) == SQLITE_NULL) {
+                rc = err_set(err, "document %lld has no token ids under tokenizer %lld; run "
+                                  "`quill tokenize --docs` first",
+                             (long long)doc, (long long)tok_id);
+            } else if (!(rc = store_get_blob(st, sqlite3_column_int64(s, 3), &data, &n, err))) {
+                rc = add_doc_ids(e, data, n, (const char *)sqlite3_column_text(s, 4),
+                                 sqlite3_column_int64(s, 5), !first, doc, err);
+                free(data);
+            }
+        } else if (!(rc = store_get_blob(st, sqlite3_column_int64(s, 2), &data, &n, err))) {
+            rc = add_lines(e, data, n, encode, ctx, err);
+            if (rc) err_prefix(err, "document %lld", (long long)doc);
+            free(data);
+        }
+        first = 0;
+    }
+    sqlite3_finalize(s);
+    hash_end(h, identity);
+    if (!rc && first) rc = err_set(err, "the store has no documents (run `quill ingest` first)");
+    return rc;
+}
+
+/* Store n blocks of bs ids as a u32 little-endian blob. */
+static int put_blocks(store *st, const int32_t *b, size_t n, int bs, int64_t *id, char *err) {
+    size_t m = n * (size_t)bs;
+    unsigned char *buf = malloc(4 * m + 1);
+    for (size_t i = 0; i < m; i++)
+        for (int k = 0; k < 4; k++) buf[4 * i + k] = (unsigned char)((uint32_t)b[i] >> (8 * k));
+    int rc = store_put_blob(st, buf, 4 * m, id, err);
+    free(buf);
+    return rc;
+}
+
+/* Split blocks into train and eval (see group.h) and store the row. */
+static int store_sets(store *st, int64_t tok_id, const group_params *p, const int32_t *blocks,
+                      size_t nb, json_t *info, const char *identity, int64_t *id, char *err) {
+    size_t bs = (size_t)p->block_size, n_eval = 0;
+    char *is_eval = calloc(nb + 1, 1);
+    if (p->eval_fraction > 0) {
+        n_eval = (size_t)ceil(p->eval_fraction * (double)nb);
+        if (n_eval >= nb) {
+            free(is_eval);
+            return err_set(err, "eval_fraction %g of %zu blocks leaves no training block",
+                           p->eval_fraction, nb);
+        }
+        size_t *perm = malloc((nb + 1) * sizeof *perm);
+        for (size_t i = 0; i < nb; i++) perm[i] = i;
+        rng r;
+        rng_seed(&r, p->seed);
+        for (size_t i = nb - 1; i > 0; i--) { /* Fisher-Yates */
+            size_t j = (size_t)rng_below(&r, i + 1), t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        for (size_t i = 0; i < n_eval; i++) is_eval[perm[i]] = 1;
+        free(perm);
+    }
+    int32_t *tr = malloc((nb - n_eval + 1) * bs * sizeof *tr),
+            *ev = malloc((n_eval + 1) * bs * sizeof *ev);
+    size_t a = 0, b = 0;
+    for (size_t i = 0; i < nb; i++) {
+        int32_t *dst = is_eval[i] ? ev + bs * b++ : tr + bs * a++;
+        memcpy(dst, blocks + bs * i, bs * sizeof *dst);
+    }
+    free(is_eval);
+    int64_t tblob, eblob = 0;
+    char *pj = NULL;
+    sqlite3_stmt *s = NULL;
+    int rc = put_blocks(st, tr, a, p->block_size, &tblob, err) ||
+             (n_eval && put_blocks(st, ev, b, p->block_size, &eblob, err)) ||
+             store_prepare(st,
+                           "INSERT INTO block_sets(identity, tokenizer_id, block_size, mode, "
+                           "n_train, n_eval, params_json, train_blob, eval_blob) VALUES "
+                           "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           &s, err);
+    free(tr);
+    free(ev);
+    if (rc) return -1;
+    pj = json_dumps(info, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    sqlite3_bind_text(s, 1, identity, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, tok_id);
+    sqlite3_bind_int(s, 3, p->block_size);
+    sqlite3_bind_text(s, 4, p->mode == GROUP_LINES ? "lines" : "document", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)a);
+    sqlite3_bind_int64(s, 6, (sqlite3_int64)b);
+    sqlite3_bind_text(s, 7, pj, -1, free);
+    sqlite3_bind_int64(s, 8, tblob);
+    if (eblob) sqlite3_bind_int64(s, 9, eblob);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return err_set(err, "block_sets: %s", sqlite3_errmsg(store_db(st)));
+    *id = sqlite3_last_insert_rowid(store_db(st));
+    return 0;
+}
+
+static int find_set(store *st, const char *identity, int64_t *id, char *err) {
+    sqlite3_stmt *s;
+    *id = 0;
+    if (store_prepare(st, "SELECT id FROM block_sets WHERE identity = ?", &s, err)) return -1;
+    sqlite3_bind_text(s, 1, identity, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW) *id = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return 0;
+}
+
+int stage_group(store *st, int64_t tokenizer_id, const group_params *p, group_encode_fn encode,
+                void *encode_ctx, int64_t *block_set_id, int *created, char *err) {
+    *created = 0;
+    if (p->block_size < 1 || p->block_size > 1 << 20)
+        return err_set(err, "group: block_size %d out of range", p->block_size);
+    if (!(p->eval_fraction >= 0 && p->eval_fraction < 1))
+        return err_set(err, "group: eval_fraction %g must be in [0, 1)", p->eval_fraction);
+    if (p->batch_examples < 0)
+        return err_set(err, "group: batch_examples %d must be >= 0", p->batch_examples);
+    if (p->mode == GROUP_LINES && !encode)
+        return err_set(err, "group: lines mode needs a tokenizer");
+    if (store_begin(st, err)) return -1;
+    examples e = {0};
+    json_t *docs = json_array();
+    char identity[HASH_HEX_LEN];
+    int32_t *blocks = NULL;
+    int rc = collect(st, tokenizer_id, p, encode, encode_ctx, &e, docs, identity, err);
+    if (!rc) rc = find_set(st, identity, block_set_id, err);
+    if (!rc && !*block_set_id) {
+        size_t nb = group_blocks(e.ids, e.off, e.n_ex, p->block_size, p->batch_examples, &blocks);
+        json_t *info = json_pack(
+            "{s:i,s:s,s:f,s:I,s:i,s:o,s:I,s:I,s:I}", "block_size", p->block_size, "mode",
+            p->mode == GROUP_LINES ? "lines" : "document", "eval_fraction", p->eval_fraction,
+            "seed", (json_int_t)p->seed, "batch_examples", p->batch_examples, "documents",
+            json_incref(docs), "examples", (json_int_t)e.n_ex, "tokens", (json_int_t)e.n,
+            "dropped", (json_int_t)(e.n - nb * (size_t)p->block_size));
+        if (nb == 0)
+            rc = err_set(err, "group: %zu tokens make no block of %d", e.n, p->block_size);
+        else
+            rc = store_sets(st, tokenizer_id, p, blocks, nb, info, identity, block_set_id, err);
+        json_decref(info);
+        *created = !rc;
+    }
+    free(blocks);
+    free(e.ids);
+    free(e.off);
+    json_decref(docs);
+    if (rc || store_commit(st, err)) {
+        store_rollback(st);
+        *created = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* Read a u32 blob of n blocks of bs ids. */
+static int get_blocks(store *st, int64_t blob, size_t n, int bs, int32_t **out, char *err) {
+    void *data;
+    size_t nb;
+    if (store_get_blob(st, blob, &data, &nb, err)) return -1;
+    if (nb != 4 * n * (size_t)bs) {
+        free(data);
+        return err_set(err, "block blob %lld has %zu bytes, expected %zu", (long long)blob, nb,
+                       4 * n * (size_t)bs);
+    }
+    const unsigned char *b = data;
+    int32_t *ids = malloc(nb + 4);
+    for (size_t i = 0; i < nb / 4; i++)
+        ids[i] = (int32_t)((uint32_t)b[4 * i] | (uint32_t)b[4 * i + 1] << 8 |
+                           (uint32_t)b[4 * i + 2] << 16 | (uint32_t)b[4 * i + 3] << 24);
+    free(data);
+    *out = ids;
+    return 0;
+}
+
+int group_get(store *st, int64_t id, int *block_size, int32_t **train, size_t *n_train,
+              int32_t **eval, size_t *n_eval, char *err) {
+    sqlite3_stmt *s;
+    *train = *eval = NULL;
+    if (store_prepare(st,
+                      "SELECT block_size, n_train, n_eval, train_blob, eval_blob FROM block_sets "
+                      "WHERE id = ?",
+                      &s, err))
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_finalize(s);
+        return err_set(err, "block set %lld does not exist", (long long)id);
+    }
+    int bs = sqlite3_column_int(s, 0);
+    size_t nt = (size_t)sqlite3_column_int64(s, 1), ne = (size_t)sqlite3_column_int64(s, 2);
+    int64_t tb = sqlite3_column_int64(s, 3), eb = sqlite3_column_int64(s, 4);
+    sqlite3_finalize(s);
+    if (get_blocks(st, tb, nt, bs, train, err) ||
+        (ne && get_blocks(st, eb, ne, bs, eval, err))) {
+        free(*train);
+        *train = NULL;
+        return err_prefix(err, "block set %lld", (long long)id);
+    }
+    *block_size = bs;
+    *n_train = nt;
+    *n_eval = ne;
+    return 0;
+}
+
+/* ---- `quill group` ---- */
+
+static int encode_line(void *ctx, const char *text, size_t n, int32_t **ids, size_t *n_ids,
+                       char *err) {
+    return tok_encode(ctx, text, n, 1, ids, n_ids, err);
+}
+
+/* Print the block set's counts. */
+static int group_report(store *st, int64_t id, int created) {
+    char err[ERR_LEN];
+    sqlite3_stmt *s;
+    if (store_prepare(st, "SELECT n_train, n_eval, block_size, mode, params_json FROM block_sets "
+                          "WHERE id = ?",
+                      &s, err))
+        return cli_error("group: %s", err);
+    sqlite3_bind_int64(s, 1, id);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        printf("block set %lld (%s): %lld train and %lld eval blocks of %d tokens, %s mode; %s\n",
+               (long long)id, created ? "new" : "already in the store",
+               (long long)sqlite3_column_int64(s, 0), (long long)sqlite3_column_int64(s, 1),
+               sqlite3_column_int(s, 2), (const char *)sqlite3_column_text(s, 3),
+               (const char *)sqlite3_column_text(s, 4));
+    sqlite3_finalize(s);
+    return 0;
+}
+
+int cmd_group(cli *c, int argc, char **argv) {
+    const char *usage =
+        "usage: quill group [--block-size N] [--mode document|lines] [--eval-fraction F]\n"
+        "                   [--seed S] [--batch-examples N] [--tokenizer DIR]\n\n"
+        "Cut the store's documents into training blocks of N tokens (default 64), as\n"
+        "run_clm's group_texts: concatenate, drop the remainder, labels = inputs.\n"
+        "  --mode document     each document whole, <|endoftext|> between documents\n"
+        "                      (default; documents are tokenized first if needed)\n"
+        "  --mode lines        one example per line, as datasets.load_dataset('text')\n"
+        "  --eval-fraction F   hold out a seeded fraction of the blocks (default 0)\n"
+        "  --seed S            seed of the held-out split (default 42)\n"
+        "  --batch-examples N  group per batch of N examples as Dataset.map does\n"
+        "                      (default 1000; 0: the whole corpus at once)\n"
+        "  --tokenizer DIR     tokenizer directory (default the bundled GPT-2)\n"
+        "The same documents and parameters give the same block set (nothing is redone).\n";
+    static const struct option opts[] = {{"block-size", required_argument, 0, 'b'},
+                                         {"mode", required_argument, 0, 'm'},
+                                         {"eval-fraction", required_argument, 0, 'e'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"batch-examples", required_argument, 0, 'n'},
+                                         {"tokenizer", required_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    group_params p;
+    group_defaults(&p);
+    const char *tok_dir = NULL;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        char *end = NULL;
+        switch (o) {
+        case 'h': fputs(usage, stdout); return 0;
+        case 'b': p.block_size = (int)strtol(optarg, &end, 10); break;
+        case 'e': p.eval_fraction = strtod(optarg, &end); break;
+        case 's': p.seed = strtoull(optarg, &end, 10); break;
+        case 'n': p.batch_examples = (int)strtol(optarg, &end, 10); break;
+        case 't': tok_dir = optarg; break;
+        case 'm':
+            if (!strcmp(optarg, "document")) p.mode = GROUP_DOCUMENT;
+            else if (!strcmp(optarg, "lines")) p.mode = GROUP_LINES;
+            else return cli_error("group: --mode must be document or lines, not '%s'", optarg);
+            break;
+        default: return cli_error("group: bad arguments (see quill group --help)");
+        }
+        if (end && (*end || end == optarg))
+            return cli_error("group: '%s' is not a number", optarg);
+    }
+    if (optind != argc) return cli_error("group: unexpected argument '%s'", argv[optind]);
+    store *st = cli_store(c);
+    if (!st) return 1;
+    char err[ERR_LEN];
+    int n_done, created;
+    int64_t tok_id, id;
+    tok *t = NULL;
+    /* The tokenizer's row, and (document mode) every document's ids. */
+    if (stage_tokenize(st, tok_dir, &n_done, &tok_id, err)) return cli_error("group: %s", err);
+    if (p.mode == GROUP_LINES && tok_load(tok_dir, &t, err)) return cli_error("group: %s", err);
+    int rc = stage_group(st, tok_id, &p, encode_line, t, &id, &created, err);
+    tok_free(t);
+    if (rc) return cli_error("%s", err);
+    return group_report(st, id, created);
+}
