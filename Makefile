@@ -28,7 +28,7 @@ LIBOBJ_ASAN := $(filter-out $(BUILD)/asan/stages/main.o,$(OBJ_ASAN))
 TESTS := $(patsubst tests/%.c,$(BUILD)/asan/%,$(wildcard tests/test_*.c))
 HDR := $(wildcard core/*.h db/*.h stages/*.h tests/*.h)
 
-.PHONY: all test bench clean format
+.PHONY: all test bench clean format fuzz-tok
 all: quill
 
 quill: $(BUILD)/quill
@@ -68,6 +68,11 @@ test: quill $(BUILD)/asan/quill $(TESTS)
 
 bench: quill
 	bench/run.sh
+
+# libFuzzer on the tokenizer for FUZZ_SECONDS (not part of `make test`)
+FUZZ_SECONDS ?= 300
+fuzz-tok:
+	BUILD=$(BUILD) tests/fuzz/run_tok.sh $(FUZZ_SECONDS)
 
 format:
 	clang-format -i core/*.[ch] db/*.[ch] stages/*.[ch] tests/*.[ch]

@@ -75,7 +75,8 @@ int hf_config_parse(const char *text, size_t n, const char *what, gpt_config *cf
         goto out;
     json_t *act = json_object_get(root, "activation_function");
     if (act) {
-        if (!json_is_string(act) || strlen(json_string_value(act)) >= sizeof c.activation_function) {
+        if (!json_is_string(act) ||
+            strlen(json_string_value(act)) >= sizeof c.activation_function) {
             err_set(err, "%s: \"activation_function\" must be a short string", what);
             goto out;
         }
@@ -209,8 +210,8 @@ static int check_shape(const char *file, const st_tensor *t, const gpt_tensor *g
         snprintf(want, sizeof want, "%d", g->shape[0]);
     else
         snprintf(want, sizeof want, "%d, %d", g->shape[0], g->shape[1]);
-    return err_set(err, "%s: tensor '%s' has shape [%s], the config needs [%s]", file, t->name,
-                   got, want);
+    return err_set(err, "%s: tensor '%s' has shape [%s], the config needs [%s]", file, t->name, got,
+                   want);
 }
 
 /* Copy the tensors of f into params (layout g, n_t tensors). */
@@ -230,13 +231,12 @@ static int load_tensors(const st_file *f, const char *file, const gpt_tensor *g,
         }
         int k = gpt_layout_find(g, n_t, name);
         if (k < 0) {
-            err_set(err, "%s: unexpected tensor '%s' (not part of GPT2LMHeadModel)", file,
-                    t->name);
+            err_set(err, "%s: unexpected tensor '%s' (not part of GPT2LMHeadModel)", file, t->name);
             goto out;
         }
         if (seen[k]) {
-            err_set(err, "%s: tensor '%s' appears twice (with and without \"transformer.\")",
-                    file, g[k].name);
+            err_set(err, "%s: tensor '%s' appears twice (with and without \"transformer.\")", file,
+                    g[k].name);
             goto out;
         }
         seen[k] = 1;
@@ -255,8 +255,9 @@ static int load_tensors(const st_file *f, const char *file, const gpt_tensor *g,
         float *tmp = malloc(g[0].numel * sizeof *tmp);
         int bad = st_read_f32(f, lm_head, tmp, g[0].numel, err);
         if (!bad && memcmp(tmp, params + g[0].offset, g[0].numel * sizeof *tmp))
-            bad = err_set(err, "%s: lm_head.weight differs from wte.weight; quill's GPT-2 ties "
-                               "them (untied output embeddings are not supported)",
+            bad = err_set(err,
+                          "%s: lm_head.weight differs from wte.weight; quill's GPT-2 ties "
+                          "them (untied output embeddings are not supported)",
                           file);
         free(tmp);
         if (bad) goto out;
@@ -273,7 +274,8 @@ int hf_load(const char *dir, gpt_config *cfg, float **params, size_t *n, char *e
     size_t len;
     *params = NULL;
     snprintf(path, sizeof path, "%s/config.json", dir);
-    if (!exists(path)) return err_set(err, "%s: no config.json (not a Hugging Face model directory)", dir);
+    if (!exists(path))
+        return err_set(err, "%s: no config.json (not a Hugging Face model directory)", dir);
     if (slurp(path, &text, &len, err)) return -1;
     gpt_config c;
     int bad = hf_config_parse(text, len, path, &c, err);
@@ -284,16 +286,18 @@ int hf_load(const char *dir, gpt_config *cfg, float **params, size_t *n, char *e
         char alt[PATH_MAX];
         snprintf(alt, sizeof alt, "%s/model.safetensors.index.json", dir);
         if (exists(alt))
-            return err_set(err, "%s: sharded checkpoints (model.safetensors.index.json) are not "
-                                "supported; save the model as one model.safetensors",
+            return err_set(err,
+                           "%s: sharded checkpoints (model.safetensors.index.json) are not "
+                           "supported; save the model as one model.safetensors",
                            dir);
         snprintf(alt, sizeof alt, "%s/pytorch_model.bin", dir);
         if (exists(alt))
-            return err_set(err, "%s: has only pytorch_model.bin (a Python pickle, which quill does "
-                                "not read); get model.safetensors: download it from the model's "
-                                "Hugging Face page, or convert with transformers: "
-                                "AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir, "
-                                "safe_serialization=True)",
+            return err_set(err,
+                           "%s: has only pytorch_model.bin (a Python pickle, which quill does "
+                           "not read); get model.safetensors: download it from the model's "
+                           "Hugging Face page, or convert with transformers: "
+                           "AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir, "
+                           "safe_serialization=True)",
                            dir);
         return err_set(err, "%s: no model.safetensors", dir);
     }
@@ -368,13 +372,13 @@ static int save_files(const char *dir, const gpt_config *cfg, const float *param
     gpt_tensor *g = malloc(n_t * sizeof *g);
     gpt_layout(cfg, g);
     st_entry *e = malloc(n_t * sizeof *e);
-    char (*names)[80] = malloc(n_t * sizeof *names);
+    char(*names)[80] = malloc(n_t * sizeof *names);
     for (int k = 0; k < n_t; k++) {
         /* GPT2LMHeadModel's own names; lm_head.weight is tied to wte and, as
         ** save_pretrained() does, not written. */
         snprintf(names[k], sizeof names[k], "transformer.%s", g[k].name);
-        e[k] = (st_entry){names[k], g[k].ndim, {g[k].shape[0], g[k].shape[1]},
-                          params + g[k].offset};
+        e[k] =
+            (st_entry){names[k], g[k].ndim, {g[k].shape[0], g[k].shape[1]}, params + g[k].offset};
     }
     /* The safetensors library lays tensors out sorted by name. */
     qsort(e, n_t, sizeof *e, by_name);
@@ -400,25 +404,24 @@ static int save_files(const char *dir, const gpt_config *cfg, const float *param
     char max_len[16];
     snprintf(max_len, sizeof max_len, "%d", cfg->n_positions);
     /* What GPT2Tokenizer.save_pretrained() writes for gpt2. */
-    static const char *tok_config_a =
-        "{\n"
-        "  \"add_bos_token\": false,\n"
-        "  \"add_prefix_space\": false,\n"
-        "  \"added_tokens_decoder\": {\n"
-        "    \"50256\": {\n"
-        "      \"content\": \"<|endoftext|>\",\n"
-        "      \"lstrip\": false,\n"
-        "      \"normalized\": true,\n"
-        "      \"rstrip\": false,\n"
-        "      \"single_word\": false,\n"
-        "      \"special\": true\n"
-        "    }\n"
-        "  },\n"
-        "  \"bos_token\": \"<|endoftext|>\",\n"
-        "  \"clean_up_tokenization_spaces\": true,\n"
-        "  \"eos_token\": \"<|endoftext|>\",\n"
-        "  \"errors\": \"replace\",\n"
-        "  \"model_max_length\": ";
+    static const char *tok_config_a = "{\n"
+                                      "  \"add_bos_token\": false,\n"
+                                      "  \"add_prefix_space\": false,\n"
+                                      "  \"added_tokens_decoder\": {\n"
+                                      "    \"50256\": {\n"
+                                      "      \"content\": \"<|endoftext|>\",\n"
+                                      "      \"lstrip\": false,\n"
+                                      "      \"normalized\": true,\n"
+                                      "      \"rstrip\": false,\n"
+                                      "      \"single_word\": false,\n"
+                                      "      \"special\": true\n"
+                                      "    }\n"
+                                      "  },\n"
+                                      "  \"bos_token\": \"<|endoftext|>\",\n"
+                                      "  \"clean_up_tokenization_spaces\": true,\n"
+                                      "  \"eos_token\": \"<|endoftext|>\",\n"
+                                      "  \"errors\": \"replace\",\n"
+                                      "  \"model_max_length\": ";
     static const char *tok_config_b = ",\n"
                                       "  \"pad_token\": null,\n"
                                       "  \"tokenizer_class\": \"GPT2Tokenizer\",\n"
@@ -457,10 +460,12 @@ int hf_init_params(const gpt_config *cfg, uint64_t seed, float **params) {
         if (ends_with(name, ".bias")) {
             memset(x, 0, g[k].numel * sizeof *x);
         } else if (strstr(name, "ln_")) {
-            for (size_t i = 0; i < g[k].numel; i++) x[i] = 1.0f;
+            for (size_t i = 0; i < g[k].numel; i++)
+                x[i] = 1.0f;
         } else {
             double sd = ends_with(name, "c_proj.weight") ? proj_std : 0.02;
-            for (size_t i = 0; i < g[k].numel; i++) x[i] = (float)(sd * rng_normal(&r));
+            for (size_t i = 0; i < g[k].numel; i++)
+                x[i] = (float)(sd * rng_normal(&r));
         }
     }
     free(g);

@@ -37,17 +37,19 @@ static const struct {
     int size;
     st_dtype dtype;
 } dtypes[] = {
-    {"F32", 4, ST_F32},    {"F16", 2, ST_F16},    {"BF16", 2, ST_BF16},  {"F64", 8, ST_OTHER},
-    {"I64", 8, ST_OTHER},  {"U64", 8, ST_OTHER},  {"I32", 4, ST_OTHER},  {"U32", 4, ST_OTHER},
-    {"I16", 2, ST_OTHER},  {"U16", 2, ST_OTHER},  {"I8", 1, ST_OTHER},   {"U8", 1, ST_OTHER},
+    {"F32", 4, ST_F32},    {"F16", 2, ST_F16},       {"BF16", 2, ST_BF16},     {"F64", 8, ST_OTHER},
+    {"I64", 8, ST_OTHER},  {"U64", 8, ST_OTHER},     {"I32", 4, ST_OTHER},     {"U32", 4, ST_OTHER},
+    {"I16", 2, ST_OTHER},  {"U16", 2, ST_OTHER},     {"I8", 1, ST_OTHER},      {"U8", 1, ST_OTHER},
     {"BOOL", 1, ST_OTHER}, {"F8_E4M3", 1, ST_OTHER}, {"F8_E5M2", 1, ST_OTHER},
 };
 
 void st_close(st_file *f) {
     if (!f) return;
     if (f->map) munmap((void *)f->map, f->map_size);
-    for (int i = 0; i < f->n; i++) free(f->t[i].name);
-    for (int i = 0; i < 2 * f->n_meta; i++) free(f->meta[i]);
+    for (int i = 0; i < f->n; i++)
+        free(f->t[i].name);
+    for (int i = 0; i < 2 * f->n_meta; i++)
+        free(f->meta[i]);
     free(f->meta);
     free(f->t);
     free(f->path);
@@ -100,17 +102,18 @@ static int parse_tensor(st_file *f, const char *name, json_t *v, st_tensor *t, c
         return err_set(err, "tensor '%s': data_offsets must be [begin, end]", name);
     int64_t b = json_uint(json_array_get(off, 0), INT64_MAX),
             e = json_uint(json_array_get(off, 1), INT64_MAX);
-    if (b < 0 || e < 0 || b > e)
-        return err_set(err, "tensor '%s': bad data_offsets", name);
+    if (b < 0 || e < 0 || b > e) return err_set(err, "tensor '%s': bad data_offsets", name);
     if ((uint64_t)e > f->data_size)
-        return err_set(err, "tensor '%s': data_offsets [%lld, %lld] past the end of the data "
-                            "(%zu bytes; truncated file?)",
+        return err_set(err,
+                       "tensor '%s': data_offsets [%lld, %lld] past the end of the data "
+                       "(%zu bytes; truncated file?)",
                        name, (long long)b, (long long)e, f->data_size);
     t->begin = (size_t)b;
     t->end = (size_t)e;
     if (t->end - t->begin != numel * (size_t)size)
-        return err_set(err, "tensor '%s': %zu bytes at data_offsets but shape and dtype %s need "
-                            "%zu",
+        return err_set(err,
+                       "tensor '%s': %zu bytes at data_offsets but shape and dtype %s need "
+                       "%zu",
                        name, t->end - t->begin, t->dtype_name, numel * (size_t)size);
     t->name = strdup(name);
     return 0;
@@ -134,7 +137,8 @@ static int parse_metadata(st_file *f, json_t *m, char *err) {
 static int parse_header(st_file *f, const char *text, size_t len, char *err) {
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return err_set(err, "header is not valid JSON: %s (at byte %d)", je.text, je.position);
+    if (!root)
+        return err_set(err, "header is not valid JSON: %s (at byte %d)", je.text, je.position);
     int rc = -1;
     if (!json_is_object(root)) {
         err_set(err, "header is not a JSON object");
@@ -152,13 +156,14 @@ static int parse_header(st_file *f, const char *text, size_t len, char *err) {
         f->n++;
     }
     st_tensor **order = malloc((f->n + 1) * sizeof *order);
-    for (int i = 0; i < f->n; i++) order[i] = &f->t[i];
+    for (int i = 0; i < f->n; i++)
+        order[i] = &f->t[i];
     qsort(order, f->n, sizeof *order, by_begin);
     size_t at = 0;
     for (int i = 0; i < f->n; i++) {
         if (order[i]->begin != at) {
-            err_set(err, "tensor '%s': data_offsets begin at %zu but %s at %zu",
-                    order[i]->name, order[i]->begin,
+            err_set(err, "tensor '%s': data_offsets begin at %zu but %s at %zu", order[i]->name,
+                    order[i]->begin,
                     order[i]->begin < at ? "it overlaps the previous tensor ending"
                                          : "the previous tensor ends",
                     at);
@@ -207,8 +212,9 @@ int st_open(const char *path, st_file **out, char *err) {
     uint64_t hlen;
     memcpy(&hlen, f->map, 8);
     if (hlen > f->map_size - 8 || hlen > ST_MAX_HEADER) {
-        err_set(err, "%s: header length %llu exceeds the file size %zu (truncated, or not "
-                     "safetensors)",
+        err_set(err,
+                "%s: header length %llu exceeds the file size %zu (truncated, or not "
+                "safetensors)",
                 path, (unsigned long long)hlen, f->map_size);
         st_close(f);
         return -1;
@@ -322,8 +328,8 @@ int st_write(const char *path, const st_entry *t, int n, int bf16, char *err) {
                                                    (json_int_t)t[i].shape[1])
                                        : json_pack("[I]", (json_int_t)t[i].shape[0]);
         json_object_set_new(root, t[i].name,
-                            json_pack("{s:s,s:o,s:[I,I]}", "dtype", bf16 ? "BF16" : "F32",
-                                      "shape", shape, "data_offsets", (json_int_t)at,
+                            json_pack("{s:s,s:o,s:[I,I]}", "dtype", bf16 ? "BF16" : "F32", "shape",
+                                      shape, "data_offsets", (json_int_t)at,
                                       (json_int_t)(at + numel * esize)));
         at += numel * esize;
     }
@@ -350,7 +356,8 @@ int st_write(const char *path, const st_entry *t, int n, int bf16, char *err) {
         }
         for (size_t j = 0; j < numel && !bad; j += 4096) {
             size_t k = numel - j < 4096 ? numel - j : 4096;
-            for (size_t q = 0; q < k; q++) buf[q] = st_f32_to_bf16(t[i].data[j + q]);
+            for (size_t q = 0; q < k; q++)
+                buf[q] = st_f32_to_bf16(t[i].data[j + q]);
             bad = write_all(fp, buf, k * 2);
         }
     }

@@ -6,6 +6,7 @@
 #include "tok_internal.h"
 
 #include "err.h"
+#include "slurp.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -20,9 +21,9 @@
 /* Unicode's White_Space property (PropList.txt); utf8proc has no query
 ** for it.  Note U+0085 is in it, U+180E and U+FEFF are not. */
 static const uint32_t white_space[] = {
-    0x0009, 0x000A, 0x000B, 0x000C, 0x000D, 0x0020, 0x0085, 0x00A0, 0x1680, 0x2000,
-    0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200A,
-    0x2028, 0x2029, 0x202F, 0x205F, 0x3000,
+    0x0009, 0x000A, 0x000B, 0x000C, 0x000D, 0x0020, 0x0085, 0x00A0, 0x1680,
+    0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008,
+    0x2009, 0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000,
 };
 
 /* Pre-tokenizer class of a code point from utf8proc's general category. */
@@ -34,11 +35,14 @@ static int class_of_cp(uint32_t cp) {
     case UTF8PROC_CATEGORY_LL:
     case UTF8PROC_CATEGORY_LT:
     case UTF8PROC_CATEGORY_LM:
-    case UTF8PROC_CATEGORY_LO: return TC_LETTER;
+    case UTF8PROC_CATEGORY_LO:
+        return TC_LETTER;
     case UTF8PROC_CATEGORY_ND:
     case UTF8PROC_CATEGORY_NL:
-    case UTF8PROC_CATEGORY_NO: return TC_NUMBER;
-    default: return TC_OTHER;
+    case UTF8PROC_CATEGORY_NO:
+        return TC_NUMBER;
+    default:
+        return TC_OTHER;
     }
 }
 
@@ -49,7 +53,8 @@ int tok_class_of(const tok *t, uint32_t cp) {
 /* GPT-2's bytes_to_unicode(): printable bytes map to themselves, the other
 ** 68 to U+0100.. in order.  Fills the inverse: code point -> byte, -1 if none. */
 static void unicode_to_byte(int16_t inv[324]) {
-    for (int i = 0; i < 324; i++) inv[i] = -1;
+    for (int i = 0; i < 324; i++)
+        inv[i] = -1;
     int extra = 0;
     for (int b = 0; b < 256; b++) {
         int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
@@ -73,39 +78,10 @@ static long bytelevel_decode(const int16_t inv[324], const char *s, size_t n, un
     return len;
 }
 
-/* Whole file into a malloc'd buffer (NUL-terminated). */
-static int read_file(const char *path, char **data, size_t *n, char *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set(err, "%s: cannot open", path);
-    size_t cap = 1 << 20, len = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        len += fread(buf + len, 1, cap - len, f);
-        if (len < cap) break;
-        char *nb = realloc(buf, 2 * cap + 1);
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf) return err_set(err, "%s: out of memory", path);
-    if (bad) {
-        free(buf);
-        return err_set(err, "%s: read error", path);
-    }
-    buf[len] = 0;
-    *data = buf;
-    *n = len;
-    return 0;
-}
-
 static uint32_t pow2_at_least(uint64_t n) {
     uint32_t c = 16;
-    while (c < n) c *= 2;
+    while (c < n)
+        c *= 2;
     return c;
 }
 
@@ -257,10 +233,11 @@ static int add_merge(tok *t, loader *L, const char *a, size_t na, const char *b,
     int32_t ia = *piece_slot(t, buf, (size_t)la), ib = *piece_slot(t, buf + la, (size_t)lb);
     int32_t im = *piece_slot(t, buf, (size_t)(la + lb));
     if (ia < 0 || ib < 0 || im < 0)
-        return err_set(err, "%s: merge %u ('%.*s %.*s') uses or makes a token not in the vocabulary",
+        return err_set(err,
+                       "%s: merge %u ('%.*s %.*s') uses or makes a token not in the vocabulary",
                        L->what, rank + 1, (int)na, a, (int)nb, b);
+    /* a repeated merge takes its last rank, as HF's map of merges does */
     tok_merge *m = (tok_merge *)tok_merge_find(t, ia, ib);
-    if (m->key != TOK_NO_KEY) return 0; /* a repeated merge keeps its first rank, as HF does */
     *m = (tok_merge){(uint64_t)(uint32_t)ia << 32 | (uint32_t)ib, rank, im};
     return 0;
 }
@@ -277,7 +254,8 @@ static int alloc_merges(tok *t, size_t n, const char *what, char *err) {
 /* merges.txt: an optional "#version" line, then "left right" per line. */
 static int load_merges_txt(tok *t, loader *L, char *text, size_t n, char *err) {
     size_t lines = 1;
-    for (size_t i = 0; i < n; i++) lines += text[i] == '\n';
+    for (size_t i = 0; i < n; i++)
+        lines += text[i] == '\n';
     if (alloc_merges(t, lines, L->what, err)) return -1;
     uint32_t rank = 0;
     char *p = text, *end = text + n;
@@ -292,7 +270,8 @@ static int load_merges_txt(tok *t, loader *L, char *text, size_t n, char *err) {
         }
         if (len) {
             char *sp = memchr(p, ' ', len);
-            if (!sp || sp == p || sp == p + len - 1 || memchr(sp + 1, ' ', len - (size_t)(sp - p) - 1))
+            if (!sp || sp == p || sp == p + len - 1 ||
+                memchr(sp + 1, ' ', len - (size_t)(sp - p) - 1))
                 return err_set(err, "%s: line %zu is not 'left right'", L->what, line);
             if (add_merge(t, L, p, (size_t)(sp - p), sp + 1, len - (size_t)(sp - p) - 1, rank++,
                           err))
@@ -395,7 +374,7 @@ static int load_dir(tok *t, const char *dir, char *err) {
     if (!h) goto done;
     if (!use_json) {
         L.what = vpath;
-        if (read_file(vpath, &a, &na, err) || read_file(mpath, &b, &nb, err)) goto done;
+        if (slurp(vpath, &a, &na, err) || slurp(mpath, &b, &nb, err)) goto done;
         hash_update(h, a, na);
         hash_update(h, b, nb);
         if (!(root = json_loadb(a, na, 0, &je))) {
@@ -407,7 +386,7 @@ static int load_dir(tok *t, const char *dir, char *err) {
         if (load_merges_txt(t, &L, b, nb, err)) goto done;
     } else {
         L.what = jpath;
-        if (read_file(jpath, &a, &na, err)) goto done;
+        if (slurp(jpath, &a, &na, err)) goto done;
         hash_update(h, a, na);
         if (!(root = json_loadb(a, na, 0, &je))) {
             err_set(err, "%s: line %d: %s", jpath, je.line, je.text);
@@ -415,7 +394,8 @@ static int load_dir(tok *t, const char *dir, char *err) {
         }
         json_t *model = json_object_get(root, "model");
         json_t *type = json_object_get(model, "type");
-        if (!json_is_object(model) || (type && strcmp(json_string_value(type) ? json_string_value(type) : "", "BPE"))) {
+        if (!json_is_object(model) ||
+            (type && strcmp(json_string_value(type) ? json_string_value(type) : "", "BPE"))) {
             err_set(err, "%s: model is not BPE", jpath);
             goto done;
         }
@@ -431,7 +411,8 @@ static int load_dir(tok *t, const char *dir, char *err) {
             }
             if (loader_add(&L, content, strlen(content), json_integer_value(id), 1, err)) goto done;
         }
-        if (build_vocab(t, &L, err) || load_merges_json(t, &L, json_object_get(model, "merges"), err))
+        if (build_vocab(t, &L, err) ||
+            load_merges_json(t, &L, json_object_get(model, "merges"), err))
             goto done;
     }
     rc = 0;
@@ -458,7 +439,8 @@ int tok_load(const char *dir, tok **out, char *err) {
         free(t);
         return err_set(err, "%s: out of memory", dir);
     }
-    for (uint32_t cp = 0; cp < 65536; cp++) t->cls16[cp] = (unsigned char)class_of_cp(cp);
+    for (uint32_t cp = 0; cp < 65536; cp++)
+        t->cls16[cp] = (unsigned char)class_of_cp(cp);
     if (load_dir(t, dir, err)) {
         tok_free(t);
         return -1;
@@ -478,10 +460,18 @@ void tok_free(tok *t) {
     free(t);
 }
 
-int tok_vocab_size(const tok *t) { return t->n_vocab; }
-const char *tok_identity(const tok *t) { return t->identity; }
-const char *tok_source(const tok *t) { return t->source; }
-int32_t tok_special_id(const tok *t) { return t->special; }
+int tok_vocab_size(const tok *t) {
+    return t->n_vocab;
+}
+const char *tok_identity(const tok *t) {
+    return t->identity;
+}
+const char *tok_source(const tok *t) {
+    return t->source;
+}
+int32_t tok_special_id(const tok *t) {
+    return t->special;
+}
 
 const unsigned char *tok_token_bytes(const tok *t, int32_t id, size_t *len) {
     if (id < 0 || id >= t->n_vocab || !t->known[id]) return NULL;

@@ -46,8 +46,8 @@ int32_t tok_special_id(const tok *t);
 
 /* Encode n bytes of text; *ids is malloc'd (free it), *n_ids its length.
 ** With special on, <|endoftext|> in the text becomes tok_special_id(). */
-int tok_encode(const tok *t, const char *text, size_t n, int special, int32_t **ids,
-               size_t *n_ids, char *err);
+int tok_encode(const tok *t, const char *text, size_t n, int special, int32_t **ids, size_t *n_ids,
+               char *err);
 
 /* tok_encode with an explicit thread count (0: OpenMP's default, 1: serial)
 ** and the smallest input split across threads (0: the default, 256 KiB).

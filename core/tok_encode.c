@@ -47,7 +47,8 @@ typedef struct enc {
 static int enc_reserve(enc *e, size_t more) {
     if (e->n + more <= e->cap) return 0;
     size_t cap = e->cap ? e->cap : 64;
-    while (cap < e->n + more) cap *= 2;
+    while (cap < e->n + more)
+        cap *= 2;
     int32_t *p = realloc(e->ids, cap * sizeof *p);
     if (!p) {
         e->oom = 1;
@@ -162,7 +163,8 @@ static size_t pre_next(const tok *t, const unsigned char *s, size_t n, size_t i)
 static size_t bpe_short(const tok *t, const unsigned char *w, size_t n, int32_t *out) {
     int32_t sym[SHORT_WORD], made[SHORT_WORD];
     uint32_t rank[SHORT_WORD];
-    for (size_t i = 0; i < n; i++) sym[i] = t->byte_id[w[i]];
+    for (size_t i = 0; i < n; i++)
+        sym[i] = t->byte_id[w[i]];
     for (size_t i = 0; i + 1 < n; i++) {
         const tok_merge *m = tok_merge_find(t, sym[i], sym[i + 1]);
         rank[i] = m->rank;
@@ -265,10 +267,12 @@ static void bpe_long(enc *e, const unsigned char *w, size_t n) {
         }
         if (next[pos] >= 0) {
             const tok_merge *r = tok_merge_find(t, sym[pos], sym[next[pos]]);
-            if (r->rank != TOK_NO_RANK) heap_push(heap, &hn, (uint64_t)r->rank << 32 | (uint32_t)pos);
+            if (r->rank != TOK_NO_RANK)
+                heap_push(heap, &hn, (uint64_t)r->rank << 32 | (uint32_t)pos);
         }
     }
-    for (int32_t i = 0; i >= 0; i = next[i]) e->ids[e->n++] = sym[i];
+    for (int32_t i = 0; i >= 0; i = next[i])
+        e->ids[e->n++] = sym[i];
 }
 
 /* Append the ids of one pre-token. */
@@ -314,7 +318,8 @@ static void encode_plain(enc *e, const unsigned char *s, size_t n) {
 static void encode_serial(enc *e, const unsigned char *s, size_t n, int special) {
     if (n >= 4096) {
         uint32_t slots = 256;
-        while (slots < 16384 && slots < n / 16) slots *= 2;
+        while (slots < 16384 && slots < n / 16)
+            slots *= 2;
         e->cache = calloc(slots, sizeof *e->cache);
         e->cache_mask = slots - 1;
     }
@@ -390,7 +395,8 @@ int tok_encode_ex(const tok *t, const char *text, size_t n, int special, int thr
     for (size_t k = 0; k < chunks; k++) {
         part[k].t = t;
         size_t len = cut[k + 1] - cut[k];
-        if (enc_reserve(&part[k], len / 3 + 16) == 0) encode_serial(&part[k], s + cut[k], len, special);
+        if (enc_reserve(&part[k], len / 3 + 16) == 0)
+            encode_serial(&part[k], s + cut[k], len, special);
     }
     size_t total = 0;
     int oom = 0;
@@ -406,7 +412,8 @@ int tok_encode_ex(const tok *t, const char *text, size_t n, int special, int thr
             at += part[k].n;
         }
     }
-    for (size_t k = 0; k < chunks; k++) free(part[k].ids);
+    for (size_t k = 0; k < chunks; k++)
+        free(part[k].ids);
     free(part);
     free(cut);
     if (!out) return err_set(err, "tokenizer: out of memory encoding %zu bytes", n);
@@ -415,8 +422,8 @@ int tok_encode_ex(const tok *t, const char *text, size_t n, int special, int thr
     return 0;
 }
 
-int tok_encode(const tok *t, const char *text, size_t n, int special, int32_t **ids,
-               size_t *n_ids, char *err) {
+int tok_encode(const tok *t, const char *text, size_t n, int special, int32_t **ids, size_t *n_ids,
+               char *err) {
     return tok_encode_ex(t, text, n, special, 0, 0, ids, n_ids, err);
 }
 
@@ -425,8 +432,8 @@ int tok_decode(const tok *t, const int32_t *ids, size_t n, char **text, size_t *
     for (size_t i = 0; i < n; i++) {
         int32_t id = ids[i];
         if (id < 0 || id >= t->n_vocab || !t->known[id])
-            return err_set(err, "token id %d (at position %zu) is not in the vocabulary (0..%d)", id,
-                           i, t->n_vocab - 1);
+            return err_set(err, "token id %d (at position %zu) is not in the vocabulary (0..%d)",
+                           id, i, t->n_vocab - 1);
         total += t->off[id + 1] - t->off[id];
     }
     char *out = malloc(total + 1);

@@ -16,13 +16,15 @@
 void ckpt_planes(const float *in, size_t n, unsigned char *out) {
     const unsigned char *b = (const unsigned char *)in;
     for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < 4; k++) out[k * n + i] = b[4 * i + k];
+        for (int k = 0; k < 4; k++)
+            out[k * n + i] = b[4 * i + k];
 }
 
 void ckpt_unplanes(const unsigned char *in, size_t n, float *out) {
     unsigned char *b = (unsigned char *)out;
     for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < 4; k++) b[4 * i + k] = in[k * n + i];
+        for (int k = 0; k < 4; k++)
+            b[4 * i + k] = in[k * n + i];
 }
 
 int ckpt_put(store *st, int64_t run_id, int64_t step, const gpt_config *cfg, const float *params,
@@ -32,8 +34,7 @@ int ckpt_put(store *st, int64_t run_id, int64_t step, const gpt_config *cfg, con
     gpt_tensor *g = malloc(n_t * sizeof *g);
     size_t want = gpt_layout(cfg, g);
     free(g);
-    if (n != want)
-        return err_set(err, "checkpoint: %zu parameters, the config needs %zu", n, want);
+    if (n != want) return err_set(err, "checkpoint: %zu parameters, the config needs %zu", n, want);
     unsigned char *planes = malloc(4 * n);
     if (!planes) return err_set(err, "checkpoint: out of memory");
     ckpt_planes(params, n, planes);
@@ -60,8 +61,7 @@ int ckpt_put(store *st, int64_t run_id, int64_t step, const gpt_config *cfg, con
     if (sblob) sqlite3_bind_int64(s, 6, sblob);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE)
-        return err_set(err, "checkpoint: %s", sqlite3_errmsg(store_db(st)));
+    if (rc != SQLITE_DONE) return err_set(err, "checkpoint: %s", sqlite3_errmsg(store_db(st)));
     *id = sqlite3_last_insert_rowid(store_db(st));
     return 0;
 }
@@ -131,8 +131,10 @@ int ckpt_resolve(store *st, const char *spec, int64_t run_id, int64_t *id, char 
                                      "ORDER BY step DESC, id DESC LIMIT 1"
                                    : "SELECT id FROM checkpoints ORDER BY id DESC LIMIT 1";
     if (store_prepare(st, sql, &s, err)) return -1;
-    if (!latest) sqlite3_bind_int64(s, 1, v);
-    else if (run_id > 0) sqlite3_bind_int64(s, 1, run_id);
+    if (!latest)
+        sqlite3_bind_int64(s, 1, v);
+    else if (run_id > 0)
+        sqlite3_bind_int64(s, 1, run_id);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) *id = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);

@@ -3,6 +3,7 @@
 */
 #include "cli.h"
 #include "err.h"
+#include "slurp.h"
 #include "tok.h"
 #include "tok_io.h"
 
@@ -20,10 +21,12 @@ static int parse_ids(char *s, int32_t **ids, size_t *n, char *err) {
     if (!v) return err_set(err, "out of memory");
     char *p = s;
     for (;;) {
-        while (*p && isspace((unsigned char)*p)) p++;
+        while (*p && isspace((unsigned char)*p))
+            p++;
         if (!*p) break;
         char *word = p;
-        while (*p && !isspace((unsigned char)*p)) p++;
+        while (*p && !isspace((unsigned char)*p))
+            p++;
         char save = *p;
         *p = 0;
         char *end;
@@ -51,17 +54,19 @@ static int parse_ids(char *s, int32_t **ids, size_t *n, char *err) {
 }
 
 int cmd_detokenize(cli *c, int argc, char **argv) {
-    const char *usage = "usage: quill detokenize [--model DIR] [FILE]\n"
-                        "Decode whitespace-separated GPT-2 token ids (FILE or stdin) to the\n"
-                        "exact text bytes on stdout.\n"
-                        "  --model DIR   vocab.json + merges.txt, or tokenizer.json (default: bundled gpt2)\n";
+    const char *usage =
+        "usage: quill detokenize [--model DIR] [FILE]\n"
+        "Decode whitespace-separated GPT-2 token ids (FILE or stdin) to the\n"
+        "exact text bytes on stdout.\n"
+        "  --model DIR   vocab.json + merges.txt, or tokenizer.json (default: bundled gpt2)\n";
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model = NULL;
     int o;
     optind = 1;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (o == 'm') model = optarg;
+        if (o == 'm')
+            model = optarg;
         else if (o == 'h') {
             fputs(usage, stdout);
             return 0;
@@ -80,12 +85,13 @@ int cmd_detokenize(cli *c, int argc, char **argv) {
     tok *t;
     if (tok_load(model, &t, err)) return cli_error("detokenize: %s", err);
     int rc = 0;
-    if (tokio_read_all(optind < argc ? argv[optind] : NULL, &data, &n, err)) {
+    if (slurp(optind < argc ? argv[optind] : NULL, &data, &n, err)) {
         rc = cli_error("detokenize: %s", err);
     } else {
         if (parse_ids(data, &ids, &n_ids, err) || tok_decode(t, ids, n_ids, &text, &len, err))
             rc = cli_error("detokenize: %s", err);
-        else fwrite(text, 1, len, stdout);
+        else
+            fwrite(text, 1, len, stdout);
         free(data);
     }
     free(ids);

@@ -27,8 +27,8 @@ void group_defaults(group_params *p) {
 
 size_t group_blocks(const int32_t *ids, const size_t *off, size_t n_examples, int block_size,
                     int batch_examples, int32_t **blocks) {
-    size_t bs = (size_t)block_size, n = 0, step = batch_examples > 0 ? (size_t)batch_examples
-                                                                     : n_examples;
+    size_t bs = (size_t)block_size, n = 0,
+           step = batch_examples > 0 ? (size_t)batch_examples : n_examples;
     *blocks = malloc((off[n_examples] / bs + 1) * bs * sizeof **blocks);
     for (size_t k = 0; k < n_examples; k += step) {
         size_t end = k + step < n_examples ? k + step : n_examples;
@@ -73,7 +73,8 @@ static int add_lines(examples *e, const char *text, size_t n, group_encode_fn en
     size_t i = 0;
     while (i < n) {
         size_t j = i;
-        while (j < n && text[j] != '\n' && text[j] != '\r') j++;
+        while (j < n && text[j] != '\n' && text[j] != '\r')
+            j++;
         int32_t *ids = NULL;
         size_t n_ids = 0;
         if (j > i && encode(ctx, text + i, j - i, &ids, &n_ids, err)) return -1;
@@ -95,7 +96,8 @@ static int add_doc_ids(examples *e, const unsigned char *b, size_t nb, const cha
     int32_t *ids = malloc((nb / w + 1) * sizeof *ids);
     for (size_t i = 0; i < nb / w; i++) {
         uint32_t v = 0;
-        for (size_t k = 0; k < w; k++) v |= (uint32_t)b[i * w + k] << (8 * k);
+        for (size_t k = 0; k < w; k++)
+            v |= (uint32_t)b[i * w + k] << (8 * k);
         ids[i] = (int32_t)v;
     }
     ex_push(e, ids, nb / w, eos_first);
@@ -138,8 +140,9 @@ static int collect(store *st, int64_t tok_id, const group_params *p, group_encod
         size_t n;
         if (p->mode == GROUP_DOCUMENT) {
             if (sqlite3_column_type(s, 3) == SQLITE_NULL) {
-                rc = err_set(err, "document %lld has no token ids under tokenizer %lld; run "
-                                  "`quill tokenize --docs` first",
+                rc = err_set(err,
+                             "document %lld has no token ids under tokenizer %lld; run "
+                             "`quill tokenize --docs` first",
                              (long long)doc, (long long)tok_id);
             } else if (!(rc = store_get_blob(st, sqlite3_column_int64(s, 3), &data, &n, err))) {
                 rc = add_doc_ids(e, data, n, (const char *)sqlite3_column_text(s, 4),
@@ -164,7 +167,8 @@ static int put_blocks(store *st, const int32_t *b, size_t n, int bs, int64_t *id
     size_t m = n * (size_t)bs;
     unsigned char *buf = malloc(4 * m + 1);
     for (size_t i = 0; i < m; i++)
-        for (int k = 0; k < 4; k++) buf[4 * i + k] = (unsigned char)((uint32_t)b[i] >> (8 * k));
+        for (int k = 0; k < 4; k++)
+            buf[4 * i + k] = (unsigned char)((uint32_t)b[i] >> (8 * k));
     int rc = store_put_blob(st, buf, 4 * m, id, err);
     free(buf);
     return rc;
@@ -183,7 +187,8 @@ static int store_sets(store *st, int64_t tok_id, const group_params *p, const in
                            p->eval_fraction, nb);
         }
         size_t *perm = malloc((nb + 1) * sizeof *perm);
-        for (size_t i = 0; i < nb; i++) perm[i] = i;
+        for (size_t i = 0; i < nb; i++)
+            perm[i] = i;
         rng r;
         rng_seed(&r, p->seed);
         for (size_t i = nb - 1; i > 0; i--) { /* Fisher-Yates */
@@ -191,7 +196,8 @@ static int store_sets(store *st, int64_t tok_id, const group_params *p, const in
             perm[i] = perm[j];
             perm[j] = t;
         }
-        for (size_t i = 0; i < n_eval; i++) is_eval[perm[i]] = 1;
+        for (size_t i = 0; i < n_eval; i++)
+            is_eval[perm[i]] = 1;
         free(perm);
     }
     int32_t *tr = malloc((nb - n_eval + 1) * bs * sizeof *tr),
@@ -266,8 +272,8 @@ int stage_group(store *st, int64_t tokenizer_id, const group_params *p, group_en
             "{s:i,s:s,s:f,s:I,s:i,s:o,s:I,s:I,s:I}", "block_size", p->block_size, "mode",
             p->mode == GROUP_LINES ? "lines" : "document", "eval_fraction", p->eval_fraction,
             "seed", (json_int_t)p->seed, "batch_examples", p->batch_examples, "documents",
-            json_incref(docs), "examples", (json_int_t)e.n_ex, "tokens", (json_int_t)e.n,
-            "dropped", (json_int_t)(e.n - nb * (size_t)p->block_size));
+            json_incref(docs), "examples", (json_int_t)e.n_ex, "tokens", (json_int_t)e.n, "dropped",
+            (json_int_t)(e.n - nb * (size_t)p->block_size));
         if (nb == 0)
             rc = err_set(err, "group: %zu tokens make no block of %d", e.n, p->block_size);
         else
@@ -325,8 +331,7 @@ int group_get(store *st, int64_t id, int *block_size, int32_t **train, size_t *n
     size_t nt = (size_t)sqlite3_column_int64(s, 1), ne = (size_t)sqlite3_column_int64(s, 2);
     int64_t tb = sqlite3_column_int64(s, 3), eb = sqlite3_column_int64(s, 4);
     sqlite3_finalize(s);
-    if (get_blocks(st, tb, nt, bs, train, err) ||
-        (ne && get_blocks(st, eb, ne, bs, eval, err))) {
+    if (get_blocks(st, tb, nt, bs, train, err) || (ne && get_blocks(st, eb, ne, bs, eval, err))) {
         free(*train);
         *train = NULL;
         return err_prefix(err, "block set %lld", (long long)id);
@@ -344,12 +349,26 @@ static int encode_line(void *ctx, const char *text, size_t n, int32_t **ids, siz
     return tok_encode(ctx, text, n, 1, ids, n_ids, err);
 }
 
+int stage_group_run(store *st, const char *tok_dir, const group_params *p, int64_t *block_set_id,
+                    int *created, char *err) {
+    int n_done;
+    int64_t tok_id;
+    tok *t = NULL;
+    *created = 0;
+    if (stage_tokenize(st, tok_dir, &n_done, &tok_id, err)) return err_prefix(err, "group");
+    if (p->mode == GROUP_LINES && tok_load(tok_dir, &t, err)) return err_prefix(err, "group");
+    int rc = stage_group(st, tok_id, p, encode_line, t, block_set_id, created, err);
+    tok_free(t);
+    return rc;
+}
+
 /* Print the block set's counts. */
 static int group_report(store *st, int64_t id, int created) {
     char err[ERR_LEN];
     sqlite3_stmt *s;
-    if (store_prepare(st, "SELECT n_train, n_eval, block_size, mode, params_json FROM block_sets "
-                          "WHERE id = ?",
+    if (store_prepare(st,
+                      "SELECT n_train, n_eval, block_size, mode, params_json FROM block_sets "
+                      "WHERE id = ?",
                       &s, err))
         return cli_error("group: %s", err);
     sqlite3_bind_int64(s, 1, id);
@@ -394,34 +413,43 @@ int cmd_group(cli *c, int argc, char **argv) {
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         char *end = NULL;
         switch (o) {
-        case 'h': fputs(usage, stdout); return 0;
-        case 'b': p.block_size = (int)strtol(optarg, &end, 10); break;
-        case 'e': p.eval_fraction = strtod(optarg, &end); break;
-        case 's': p.seed = strtoull(optarg, &end, 10); break;
-        case 'n': p.batch_examples = (int)strtol(optarg, &end, 10); break;
-        case 't': tok_dir = optarg; break;
-        case 'm':
-            if (!strcmp(optarg, "document")) p.mode = GROUP_DOCUMENT;
-            else if (!strcmp(optarg, "lines")) p.mode = GROUP_LINES;
-            else return cli_error("group: --mode must be document or lines, not '%s'", optarg);
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        case 'b':
+            p.block_size = (int)strtol(optarg, &end, 10);
             break;
-        default: return cli_error("group: bad arguments (see quill group --help)");
+        case 'e':
+            p.eval_fraction = strtod(optarg, &end);
+            break;
+        case 's':
+            p.seed = strtoull(optarg, &end, 10);
+            break;
+        case 'n':
+            p.batch_examples = (int)strtol(optarg, &end, 10);
+            break;
+        case 't':
+            tok_dir = optarg;
+            break;
+        case 'm':
+            if (!strcmp(optarg, "document"))
+                p.mode = GROUP_DOCUMENT;
+            else if (!strcmp(optarg, "lines"))
+                p.mode = GROUP_LINES;
+            else
+                return cli_error("group: --mode must be document or lines, not '%s'", optarg);
+            break;
+        default:
+            return cli_error("group: bad arguments (see quill group --help)");
         }
-        if (end && (*end || end == optarg))
-            return cli_error("group: '%s' is not a number", optarg);
+        if (end && (*end || end == optarg)) return cli_error("group: '%s' is not a number", optarg);
     }
     if (optind != argc) return cli_error("group: unexpected argument '%s'", argv[optind]);
     store *st = cli_store(c);
     if (!st) return 1;
     char err[ERR_LEN];
-    int n_done, created;
-    int64_t tok_id, id;
-    tok *t = NULL;
-    /* The tokenizer's row, and (document mode) every document's ids. */
-    if (stage_tokenize(st, tok_dir, &n_done, &tok_id, err)) return cli_error("group: %s", err);
-    if (p.mode == GROUP_LINES && tok_load(tok_dir, &t, err)) return cli_error("group: %s", err);
-    int rc = stage_group(st, tok_id, &p, encode_line, t, &id, &created, err);
-    tok_free(t);
-    if (rc) return cli_error("%s", err);
+    int created;
+    int64_t id;
+    if (stage_group_run(st, tok_dir, &p, &id, &created, err)) return cli_error("%s", err);
     return group_report(st, id, created);
 }

@@ -51,8 +51,8 @@ typedef struct group_params {
 
 /* Tokenizes one line for lines mode (with <|endoftext|> special), e.g. a
 ** wrapper of tok_encode(); *ids malloc'd. */
-typedef int (*group_encode_fn)(void *ctx, const char *text, size_t n, int32_t **ids,
-                               size_t *n_ids, char *err);
+typedef int (*group_encode_fn)(void *ctx, const char *text, size_t n, int32_t **ids, size_t *n_ids,
+                               char *err);
 
 void group_defaults(group_params *p);
 
@@ -62,6 +62,13 @@ void group_defaults(group_params *p);
 ** *created 1 when it was made now, 0 when it already existed. */
 int stage_group(store *st, int64_t tokenizer_id, const group_params *p, group_encode_fn encode,
                 void *encode_ctx, int64_t *block_set_id, int *created, char *err);
+
+/* What `quill group` and the recipe runner do: run the tokenize stage
+** (tokenizer tok_dir, NULL: bundled GPT-2; it gives the tokenizers row and,
+** for document mode, every document's ids; a no-op when done), then
+** stage_group() with tok_encode() for lines mode. */
+int stage_group_run(store *st, const char *tok_dir, const group_params *p, int64_t *block_set_id,
+                    int *created, char *err);
 
 /* Read a block set: *train (n_train blocks of *block_size ids) and *eval
 ** (n_eval blocks, NULL when none) malloc'd. */

@@ -1,5 +1,5 @@
 /*
-** Input and display helpers shared by the tokenizer commands (tokenize,
+** Display helpers shared by the tokenizer commands (tokenize,
 ** detokenize, vocab).
 */
 #ifndef QUILL_TOK_IO_H
@@ -7,10 +7,6 @@
 
 #include <stddef.h>
 #include <stdio.h>
-
-/* Read the whole of path (NULL or "-": stdin) into a malloc'd, NUL-terminated
-** buffer. */
-int tokio_read_all(const char *path, char **data, size_t *n, char *err);
 
 /* Print "ID → 'piece'" and a newline, the piece's control bytes and
 ** backslash escaped (\n, \t, \xNN, \\) so every token fits one line. */

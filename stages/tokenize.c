@@ -6,6 +6,8 @@
 
 #include "cli.h"
 #include "err.h"
+#include "progress.h"
+#include "slurp.h"
 #include "tok.h"
 #include "tok_io.h"
 
@@ -49,13 +51,15 @@ typedef struct doc_job {
 #define BATCH_BYTES (64u << 20)
 
 /* Store the ids of one document as a little-endian u16/u32 blob. */
-static int store_ids(store *st, sqlite3_stmt *ins, int64_t tok_id, int wide, doc_job *j, char *err) {
+static int store_ids(store *st, sqlite3_stmt *ins, int64_t tok_id, int wide, doc_job *j,
+                     char *err) {
     size_t w = wide ? 4 : 2;
     unsigned char *buf = malloc(j->n_ids * w + 1);
     if (!buf) return err_set(err, "document %lld: out of memory", (long long)j->doc_id);
     for (size_t i = 0; i < j->n_ids; i++) {
         uint32_t v = (uint32_t)j->ids[i];
-        for (size_t b = 0; b < w; b++) buf[i * w + b] = (unsigned char)(v >> (8 * b));
+        for (size_t b = 0; b < w; b++)
+            buf[i * w + b] = (unsigned char)(v >> (8 * b));
     }
     int64_t blob;
     int rc = store_put_blob(st, buf, j->n_ids * w, &blob, err);
@@ -76,8 +80,8 @@ static int store_ids(store *st, sqlite3_stmt *ins, int64_t tok_id, int wide, doc
 ** when the batch has a single (large) one. */
 static void encode_batch(const tok *t, doc_job *jobs, int n) {
     if (n == 1) {
-        jobs[0].failed = tok_encode(t, jobs[0].text, jobs[0].n, 1, &jobs[0].ids, &jobs[0].n_ids,
-                                    jobs[0].err);
+        jobs[0].failed =
+            tok_encode(t, jobs[0].text, jobs[0].n, 1, &jobs[0].ids, &jobs[0].n_ids, jobs[0].err);
         return;
     }
 #pragma omp parallel for schedule(dynamic, 1)
@@ -112,6 +116,8 @@ static int tokenize_pending(store *st, const tok *t, int64_t tok_id, int *n_done
                       &ins, err))
         goto done;
     sqlite3_bind_int64(sel, 1, tok_id);
+    progress pg;
+    progress_begin(&pg, "tokenize", "doc", 0);
     /* Read a batch (reading while inserting is fine: the selection excludes
     ** what was inserted), encode it, store it; repeat. */
     while (more) {
@@ -148,10 +154,12 @@ static int tokenize_pending(store *st, const tok *t, int64_t tok_id, int *n_done
             if (store_ids(st, ins, tok_id, wide, &jobs[i], err)) goto done;
         }
         *n_done += n;
+        progress_add(&pg, n);
         free_batch(jobs, n);
         n = 0;
     }
     rc = 0;
+    progress_end(&pg);
 done:
     free_batch(jobs, n);
     free(jobs);
@@ -185,7 +193,8 @@ int stage_tokenize(store *st, const char *model_dir, int *n_done, int64_t *token
 /* ---- the command ---- */
 
 static int print_ids(const int32_t *ids, size_t n) {
-    for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
+    for (size_t i = 0; i < n; i++)
+        printf(i ? " %d" : "%d", ids[i]);
     putchar('\n');
     return 0;
 }
@@ -221,7 +230,8 @@ static int tokenize_jsonl(const tok *t, char *data, size_t n, int special, const
         }
         json_decref(o);
         fputs("{\"ids\": [", stdout);
-        for (size_t i = 0; i < n_ids; i++) printf(i ? ", %d" : "%d", ids[i]);
+        for (size_t i = 0; i < n_ids; i++)
+            printf(i ? ", %d" : "%d", ids[i]);
         fputs("]}\n", stdout);
         free(ids);
         p = eol + 1;
@@ -253,13 +263,27 @@ int cmd_tokenize(cli *c, int argc, char **argv) {
     optind = 1;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 'm': model = optarg; break;
-        case 's': special = 0; break;
-        case 'p': pieces = 1; break;
-        case 'j': jsonl = 1; break;
-        case 'd': docs = 1; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 2;
+        case 'm':
+            model = optarg;
+            break;
+        case 's':
+            special = 0;
+            break;
+        case 'p':
+            pieces = 1;
+            break;
+        case 'j':
+            jsonl = 1;
+            break;
+        case 'd':
+            docs = 1;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fputs(usage, stderr);
+            return 2;
         }
     }
     if (argc - optind > 1 || (pieces && jsonl) || (docs && (pieces || jsonl || optind < argc))) {
@@ -282,7 +306,7 @@ int cmd_tokenize(cli *c, int argc, char **argv) {
     if (tok_load(model, &t, err)) return cli_error("tokenize: %s", err);
     char *data;
     size_t n;
-    if (tokio_read_all(file, &data, &n, err)) {
+    if (slurp(file, &data, &n, err)) {
         tok_free(t);
         return cli_error("tokenize: %s", err);
     }

@@ -18,7 +18,8 @@ static int print_sample(const tok *t, long n, unsigned long long seed) {
     if (n > v) n = v;
     int32_t *perm = malloc((size_t)v * sizeof *perm);
     if (!perm) return cli_error("vocab: out of memory");
-    for (int i = 0; i < v; i++) perm[i] = i;
+    for (int i = 0; i < v; i++)
+        perm[i] = i;
     rng r;
     rng_seed(&r, seed);
     for (long i = 0; i < n; i++) {
@@ -35,16 +36,15 @@ static int print_sample(const tok *t, long n, unsigned long long seed) {
 }
 
 int cmd_vocab(cli *c, int argc, char **argv) {
-    const char *usage = "usage: quill vocab [--model DIR] [--size] [--sample N [--seed S]]\n"
-                        "Describe a tokenizer (default: bundled gpt2): its source, size, identity\n"
-                        "and special token; --size prints only the number of ids; --sample N\n"
-                        "prints N distinct random tokens (ID → 'piece'), the same for the same seed.\n";
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                         {"size", no_argument, 0, 'z'},
-                                         {"sample", required_argument, 0, 'n'},
-                                         {"seed", required_argument, 0, 's'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    const char *usage =
+        "usage: quill vocab [--model DIR] [--size] [--sample N [--seed S]]\n"
+        "Describe a tokenizer (default: bundled gpt2): its source, size, identity\n"
+        "and special token; --size prints only the number of ids; --sample N\n"
+        "prints N distinct random tokens (ID → 'piece'), the same for the same seed.\n";
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},  {"size", no_argument, 0, 'z'},
+        {"sample", required_argument, 0, 'n'}, {"seed", required_argument, 0, 's'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     const char *model = NULL;
     int size = 0, o;
     long sample = -1;
@@ -53,8 +53,12 @@ int cmd_vocab(cli *c, int argc, char **argv) {
     optind = 1;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 'm': model = optarg; break;
-        case 'z': size = 1; break;
+        case 'm':
+            model = optarg;
+            break;
+        case 'z':
+            size = 1;
+            break;
         case 'n':
             sample = strtol(optarg, &end, 10);
             if (*end || sample < 0) return cli_error("vocab: --sample '%s' is not a count", optarg);
@@ -63,8 +67,12 @@ int cmd_vocab(cli *c, int argc, char **argv) {
             seed = strtoull(optarg, &end, 10);
             if (*end || !*optarg) return cli_error("vocab: --seed '%s' is not a number", optarg);
             break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 2;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fputs(usage, stderr);
+            return 2;
         }
     }
     if (optind < argc || (size && sample >= 0)) {

@@ -7,35 +7,14 @@
 #include "err.h"
 #include "hfmodel.h"
 #include "test.h"
+#include "tmp_store.h"
 #include "zbuf.h"
 
 #include <stdlib.h>
 #include <unistd.h>
 
-static char path[256];
-
 static store *fresh(void) {
-    char err[ERR_LEN], p[300];
-    store *st;
-    snprintf(path, sizeof path, "/tmp/quill-test-ckpt-%d.db", (int)getpid());
-    unlink(path);
-    snprintf(p, sizeof p, "%s-wal", path);
-    unlink(p);
-    if (store_open(path, &st, err)) {
-        printf("store_open: %s\n", err);
-        exit(1);
-    }
-    return st;
-}
-
-static void cleanup(store *st) {
-    char p[300];
-    store_close(st);
-    unlink(path);
-    snprintf(p, sizeof p, "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", path);
-    unlink(p);
+    return tmp_store_open("ckpt");
 }
 
 static void small(gpt_config *c) {
@@ -112,7 +91,7 @@ static void test_put_get(void) {
     CHECK(ckpt_get(st, id, &back, &q, &qn, NULL, NULL, NULL, NULL, err) == -1);
     CHECKF(strstr(err, "\"n_layer\" must be an integer") != NULL, "%s", err);
     free(p);
-    cleanup(st);
+    tmp_store_close(st);
 }
 
 static void test_resolve_prune(void) {
@@ -168,7 +147,7 @@ static void test_resolve_prune(void) {
     CHECK(ckpt_resolve(st, "latest", r1, &id, err) == 0 && id == ids[4]);
     CHECK(ckpt_resolve(st, "latest", r2, &id, err) == 0 && id == other);
     CHECK(ckpt_prune(st, r1, 0, err) == -1);
-    cleanup(st);
+    tmp_store_close(st);
 }
 
 static void test_import(void) {
@@ -200,7 +179,7 @@ static void test_import(void) {
     sqlite3_step(s);
     CHECK_EQ_INT(sqlite3_column_int(s, 0), 2);
     sqlite3_finalize(s);
-    cleanup(st);
+    tmp_store_close(st);
 }
 
 /* The byte planes must compress better than plain fp32 (GPT-2-initialised
@@ -223,8 +202,8 @@ static void test_compression(void) {
     free(z);
     CHECK(zbuf_compress(planes, 4 * n, 3, &z, &zn_planes, err) == 0);
     free(z);
-    printf("  %zu floats: raw fp32 %zu B, zstd %zu B (%.3f), planes+zstd %zu B (%.3f)\n", n,
-           4 * n, zn_raw, (double)zn_raw / (4 * n), zn_planes, (double)zn_planes / (4 * n));
+    printf("  %zu floats: raw fp32 %zu B, zstd %zu B (%.3f), planes+zstd %zu B (%.3f)\n", n, 4 * n,
+           zn_raw, (double)zn_raw / (4 * n), zn_planes, (double)zn_planes / (4 * n));
     CHECK(zn_planes < zn_raw);
     CHECK(zn_planes < 0.9 * 4 * n);
     free(planes);

@@ -8,37 +8,22 @@
 #include "group.h"
 #include "store.h"
 #include "test.h"
+#include "tmp_store.h"
 
 #include <stdlib.h>
 #include <unistd.h>
 
-static char path[256];
-
 static store *fresh(void) {
-    char err[ERR_LEN], p[300];
-    store *st;
-    snprintf(path, sizeof path, "/tmp/quill-test-group-%d.db", (int)getpid());
-    unlink(path);
-    snprintf(p, sizeof p, "%s-wal", path);
-    unlink(p);
-    if (store_open(path, &st, err) ||
-        store_exec(st, "INSERT INTO tokenizers(id, hash, source, vocab_size) VALUES (1, 'tokhash', "
-                       "'models/gpt2', 50257)",
+    char err[ERR_LEN];
+    store *st = tmp_store_open("group");
+    if (store_exec(st,
+                   "INSERT INTO tokenizers(id, hash, source, vocab_size) VALUES (1, 'tokhash', "
+                   "'models/gpt2', 50257)",
                    err)) {
         printf("store: %s\n", err);
         exit(1);
     }
     return st;
-}
-
-static void cleanup(store *st) {
-    char p[300];
-    store_close(st);
-    unlink(path);
-    snprintf(p, sizeof p, "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", path);
-    unlink(p);
 }
 
 static int n_docs;
@@ -50,8 +35,9 @@ static void add_doc(store *st, const char *text, const int32_t *ids, size_t n) {
     sqlite3_stmt *s;
     store_put_blob(st, text, strlen(text), &blob, err);
     snprintf(hash, sizeof hash, "doc%d", ++n_docs);
-    store_prepare(st, "INSERT INTO documents(source, hash, bytes, chars, text_blob) VALUES "
-                      "('t', ?, ?, ?, ?)",
+    store_prepare(st,
+                  "INSERT INTO documents(source, hash, bytes, chars, text_blob) VALUES "
+                  "('t', ?, ?, ?, ?)",
                   &s, err);
     sqlite3_bind_text(s, 1, hash, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, (sqlite3_int64)strlen(text));
@@ -62,7 +48,8 @@ static void add_doc(store *st, const char *text, const int32_t *ids, size_t n) {
     int64_t doc = sqlite3_last_insert_rowid(store_db(st));
     if (!ids) return;
     uint16_t *u = malloc(2 * n + 2);
-    for (size_t i = 0; i < n; i++) u[i] = (uint16_t)ids[i];
+    for (size_t i = 0; i < n; i++)
+        u[i] = (uint16_t)ids[i];
     store_put_blob(st, u, 2 * n, &blob, err);
     free(u);
     store_prepare(st, "INSERT INTO doc_tokens VALUES (?, 1, ?, 'u16', ?)", &s, err);
@@ -79,7 +66,8 @@ static int byte_encode(void *ctx, const char *text, size_t n, int32_t **ids, siz
     (void)ctx;
     if (memchr(text, '!', n)) return err_set(err, "cannot encode '!'");
     *ids = malloc((n + 1) * sizeof **ids);
-    for (size_t i = 0; i < n; i++) (*ids)[i] = (unsigned char)text[i];
+    for (size_t i = 0; i < n; i++)
+        (*ids)[i] = (unsigned char)text[i];
     *n_ids = n;
     return 0;
 }
@@ -87,7 +75,8 @@ static int byte_encode(void *ctx, const char *text, size_t n, int32_t **ids, siz
 static void test_group_blocks(void) {
     /* examples of 5, 4, 6, 1 ids (0..15), block 3 */
     int32_t ids[16];
-    for (int i = 0; i < 16; i++) ids[i] = i;
+    for (int i = 0; i < 16; i++)
+        ids[i] = i;
     size_t off[5] = {0, 5, 9, 15, 16};
     int32_t *b;
     /* whole corpus: 16 ids -> 5 blocks, 1 dropped */
@@ -109,8 +98,10 @@ static void test_group_blocks(void) {
 static void test_document_mode(void) {
     store *st = fresh();
     int32_t a[10], b[5];
-    for (int i = 0; i < 10; i++) a[i] = 1 + i;
-    for (int i = 0; i < 5; i++) b[i] = 11 + i;
+    for (int i = 0; i < 10; i++)
+        a[i] = 1 + i;
+    for (int i = 0; i < 5; i++)
+        b[i] = 11 + i;
     add_doc(st, "a", a, 10);
     add_doc(st, "b", b, 5);
     group_params p;
@@ -155,7 +146,7 @@ static void test_document_mode(void) {
     sqlite3_step(s);
     CHECK_EQ_INT(sqlite3_column_int(s, 0), 2);
     sqlite3_finalize(s);
-    cleanup(st);
+    tmp_store_close(st);
 }
 
 static void test_lines_mode(void) {
@@ -191,13 +182,14 @@ static void test_lines_mode(void) {
     add_doc(st, "ok\nbad!\n", NULL, 0);
     CHECK(stage_group(st, 1, &p, byte_encode, NULL, &id, &created, err) == -1);
     CHECKF(strstr(err, "document 3: cannot encode") != NULL, "%s", err);
-    cleanup(st);
+    tmp_store_close(st);
 }
 
 static void test_eval_split(void) {
     store *st = fresh();
     int32_t ids[400];
-    for (int i = 0; i < 400; i++) ids[i] = i;
+    for (int i = 0; i < 400; i++)
+        ids[i] = i;
     add_doc(st, "x", ids, 400);
     group_params p;
     group_defaults(&p);
@@ -215,10 +207,13 @@ static void test_eval_split(void) {
     /* every block once, each set in corpus order */
     char seen[100] = {0};
     int ordered = 1;
-    for (size_t i = 0; i < nt; i++) seen[tr[4 * i] / 4]++, ordered &= !i || tr[4 * i] > tr[4 * i - 4];
-    for (size_t i = 0; i < ne; i++) seen[ev[4 * i] / 4]++, ordered &= !i || ev[4 * i] > ev[4 * i - 4];
+    for (size_t i = 0; i < nt; i++)
+        seen[tr[4 * i] / 4]++, ordered &= !i || tr[4 * i] > tr[4 * i - 4];
+    for (size_t i = 0; i < ne; i++)
+        seen[ev[4 * i] / 4]++, ordered &= !i || ev[4 * i] > ev[4 * i - 4];
     int all = 1;
-    for (int i = 0; i < 100; i++) all &= seen[i] == 1;
+    for (int i = 0; i < 100; i++)
+        all &= seen[i] == 1;
     CHECK(all && ordered);
     p.seed = 7;
     CHECK(stage_group(st, 1, &p, NULL, NULL, &id2, &created, err) == 0);
@@ -238,7 +233,7 @@ static void test_eval_split(void) {
     CHECK(stage_group(st, 1, &p, NULL, NULL, &id2, &created, err) == -1);
     CHECKF(strstr(err, "400 tokens make no block of 1000") != NULL, "%s", err);
     CHECK(group_get(st, 99, &bs, &tr, &nt, &ev, &ne, err) == -1);
-    cleanup(st);
+    tmp_store_close(st);
 }
 
 static void test_no_documents(void) {
@@ -252,7 +247,7 @@ static void test_no_documents(void) {
     CHECKF(strstr(err, "no documents") != NULL, "%s", err);
     CHECK(stage_group(st, 5, &p, NULL, NULL, &id, &created, err) == -1);
     CHECKF(strstr(err, "tokenizer 5 is not in the store") != NULL, "%s", err);
-    cleanup(st);
+    tmp_store_close(st);
 }
 
 int main(void) {

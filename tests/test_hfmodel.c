@@ -16,6 +16,15 @@
 #include <unistd.h>
 
 static char tmp[256];
+static uint64_t rng_state_;
+
+/* A tiny deterministic generator for the fuzz test. */
+static uint64_t next(void) {
+    rng_state_ ^= rng_state_ << 13;
+    rng_state_ ^= rng_state_ >> 7;
+    rng_state_ ^= rng_state_ << 17;
+    return rng_state_;
+}
 
 static void tiny(gpt_config *c) {
     gpt_config_default(c);
@@ -120,8 +129,8 @@ static void test_half_conversions(void) {
     CHECK(st_bf16_to_f32(0x3f80) == 1.0f);
     /* round to nearest, ties to even */
     CHECK_EQ_INT(st_f32_to_bf16(1.0f), 0x3f80);
-    CHECK_EQ_INT(st_f32_to_bf16(1.00390625f), 0x3f80);  /* tie, even stays */
-    CHECK_EQ_INT(st_f32_to_bf16(1.01171875f), 0x3f82);  /* tie, odd rounds up */
+    CHECK_EQ_INT(st_f32_to_bf16(1.00390625f), 0x3f80); /* tie, even stays */
+    CHECK_EQ_INT(st_f32_to_bf16(1.01171875f), 0x3f82); /* tie, odd rounds up */
     uint32_t above_tie = 0x3f808001;
     float f;
     memcpy(&f, &above_tie, 4);
@@ -206,7 +215,8 @@ static void test_init(void) {
     for (int k = 0; k < n_t; k++) {
         const float *x = p + g[k].offset;
         double s = 0, s2 = 0;
-        for (size_t i = 0; i < g[k].numel; i++) s += x[i], s2 += (double)x[i] * x[i];
+        for (size_t i = 0; i < g[k].numel; i++)
+            s += x[i], s2 += (double)x[i] * x[i];
         double mean = s / g[k].numel, sd = sqrt(s2 / g[k].numel - mean * mean);
         if (strstr(g[k].name, "bias")) {
             CHECKF(s2 == 0, "%s not zero", g[k].name);
@@ -246,6 +256,17 @@ static void write_entries(const char *dir, st_entry *e, int n) {
     CHECKF(st_write(path, e, n, 0, err) == 0, "%s", err);
 }
 
+/* The n tensors e plus one more fail to load with want. */
+static void extra_tensor(const char *name, const st_entry *e, int n, st_entry extra,
+                         const char *want) {
+    st_entry bad[40];
+    memcpy(bad, e, n * sizeof *e);
+    bad[n] = extra;
+    const char *dir = scratch(name);
+    write_entries(dir, bad, n + 1);
+    expect_load_error(dir, want);
+}
+
 static void test_bad_tensors(void) {
     gpt_config c;
     st_entry e[40];
@@ -263,24 +284,13 @@ static void test_bad_tensors(void) {
     bad[0].shape[0] = 4, bad[0].shape[1] = 5;
     write_entries(dir, bad, n);
     expect_load_error(dir, "tensor 'wte.weight' has shape [4, 5], the config needs [5, 4]");
-    /* unexpected tensor */
-    dir = scratch("extra");
-    memcpy(bad, e, sizeof bad);
-    bad[n] = (st_entry){"score.weight", 1, {2, 1}, p};
-    write_entries(dir, bad, n + 1);
-    expect_load_error(dir, "unexpected tensor 'score.weight'");
-    /* lm_head not tied */
-    dir = scratch("untied");
-    memcpy(bad, e, sizeof bad);
-    bad[n] = (st_entry){"lm_head.weight", 2, {5, 4}, p + 1};
-    write_entries(dir, bad, n + 1);
-    expect_load_error(dir, "lm_head.weight differs from wte.weight");
-    /* the same tensor twice */
-    dir = scratch("twice");
-    memcpy(bad, e, sizeof bad);
-    bad[n] = (st_entry){"transformer.wpe.weight", 2, {3, 4}, p};
-    write_entries(dir, bad, n + 1);
-    expect_load_error(dir, "appears twice");
+    /* one tensor more than the layout */
+    extra_tensor("extra", e, n, (st_entry){"score.weight", 1, {2, 1}, p},
+                 "unexpected tensor 'score.weight'");
+    extra_tensor("untied", e, n, (st_entry){"lm_head.weight", 2, {5, 4}, p + 1},
+                 "lm_head.weight differs from wte.weight");
+    extra_tensor("twice", e, n, (st_entry){"transformer.wpe.weight", 2, {3, 4}, p},
+                 "appears twice");
     /* truncated file */
     dir = scratch("trunc");
     write_entries(dir, e, n);
@@ -309,49 +319,59 @@ static void test_bad_headers(void) {
     expect_load_error(dir, "exceeds the file size");
     expect_load_error(raw_dir("json", "{\"a\": [", 0), "not valid JSON");
     expect_load_error(raw_dir("notobj", "[1, 2]   ", 0), "does not start with '{'");
-    expect_load_error(raw_dir("dtype", "{\"wte.weight\":{\"dtype\":\"Q4\",\"shape\":[5,4],"
-                                       "\"data_offsets\":[0,20]}}",
+    expect_load_error(raw_dir("dtype",
+                              "{\"wte.weight\":{\"dtype\":\"Q4\",\"shape\":[5,4],"
+                              "\"data_offsets\":[0,20]}}",
                               20),
                       "tensor 'wte.weight': unknown dtype 'Q4'");
-    expect_load_error(raw_dir("i64", "{\"wte.weight\":{\"dtype\":\"I64\",\"shape\":[5,4],"
-                                     "\"data_offsets\":[0,160]}}",
+    expect_load_error(raw_dir("i64",
+                              "{\"wte.weight\":{\"dtype\":\"I64\",\"shape\":[5,4],"
+                              "\"data_offsets\":[0,160]}}",
                               160),
                       "tensor 'wte.weight' has dtype I64; only F32, F16 and BF16");
-    expect_load_error(raw_dir("size", "{\"wte.weight\":{\"dtype\":\"F32\",\"shape\":[5,4],"
-                                      "\"data_offsets\":[0,40]}}",
+    expect_load_error(raw_dir("size",
+                              "{\"wte.weight\":{\"dtype\":\"F32\",\"shape\":[5,4],"
+                              "\"data_offsets\":[0,40]}}",
                               40),
                       "40 bytes at data_offsets but shape and dtype F32 need 80");
-    expect_load_error(raw_dir("overlap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
-                                         "\"data_offsets\":[0,8]},"
-                                         "\"b\":{\"dtype\":\"F32\",\"shape\":[2],"
-                                         "\"data_offsets\":[4,12]}}",
+    expect_load_error(raw_dir("overlap",
+                              "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
+                              "\"data_offsets\":[0,8]},"
+                              "\"b\":{\"dtype\":\"F32\",\"shape\":[2],"
+                              "\"data_offsets\":[4,12]}}",
                               12),
                       "overlaps");
-    expect_load_error(raw_dir("gap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
-                                     "\"data_offsets\":[4,8]}}",
+    expect_load_error(raw_dir("gap",
+                              "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
+                              "\"data_offsets\":[4,8]}}",
                               8),
                       "the previous tensor ends at 0");
-    expect_load_error(raw_dir("tail", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
-                                      "\"data_offsets\":[0,4]}}",
+    expect_load_error(raw_dir("tail",
+                              "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
+                              "\"data_offsets\":[0,4]}}",
                               8),
                       "4 bytes of data after the last tensor");
-    expect_load_error(raw_dir("beyond", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1000000],"
-                                        "\"data_offsets\":[0,4000000]}}",
+    expect_load_error(raw_dir("beyond",
+                              "{\"a\":{\"dtype\":\"F32\",\"shape\":[1000000],"
+                              "\"data_offsets\":[0,4000000]}}",
                               8),
                       "past the end of the data");
-    expect_load_error(raw_dir("negshape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],"
-                                          "\"data_offsets\":[0,4]}}",
+    expect_load_error(raw_dir("negshape",
+                              "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],"
+                              "\"data_offsets\":[0,4]}}",
                               4),
                       "shape[0] is not a size");
-    expect_load_error(raw_dir("overflow", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,"
-                                          "4294967296],\"data_offsets\":[0,4]}}",
+    expect_load_error(raw_dir("overflow",
+                              "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,"
+                              "4294967296],\"data_offsets\":[0,4]}}",
                               4),
                       "shape overflows");
     expect_load_error(raw_dir("meta", "{\"__metadata__\":{\"format\":1}}", 0),
                       "__metadata__ 'format' is not a string");
-    expect_load_error(raw_dir("dup", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
-                                     "\"data_offsets\":[0,4]},\"a\":{\"dtype\":\"F32\","
-                                     "\"shape\":[1],\"data_offsets\":[0,4]}}",
+    expect_load_error(raw_dir("dup",
+                              "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
+                              "\"data_offsets\":[0,4]},\"a\":{\"dtype\":\"F32\","
+                              "\"shape\":[1],\"data_offsets\":[0,4]}}",
                               4),
                       "duplicate");
 }
@@ -393,8 +413,7 @@ static void test_bad_dirs(void) {
         CHECKF(hf_config_parse(json_cases[i][0], strlen(json_cases[i][0]), "config.json", &got,
                                err) == -1,
                "case %zu parsed", i);
-        CHECKF(strstr(err, json_cases[i][1]) != NULL, "\"%s\" lacks \"%s\"", err,
-               json_cases[i][1]);
+        CHECKF(strstr(err, json_cases[i][1]) != NULL, "\"%s\" lacks \"%s\"", err, json_cases[i][1]);
     }
     /* unknown keys ignored, n_ctx accepted for n_positions */
     const char *ok = "{\"n_layer\":1,\"n_head\":2,\"n_embd\":4,\"n_ctx\":3,\"vocab_size\":5,"
@@ -404,6 +423,62 @@ static void test_bad_dirs(void) {
     CHECKF(hf_config_parse(ok, strlen(ok), "config.json", &got, err) == 0, "%s", err);
     CHECK_EQ_INT(got.n_positions, 3);
     CHECK(got.layer_norm_epsilon == 1e-5f);
+}
+
+/* Random corruptions of a valid file (header bytes, the length prefix,
+** truncations) must load or fail cleanly; ASan catches any stray read. */
+static void test_fuzz(void) {
+    gpt_config c;
+    st_entry e[40];
+    gpt_tensor g[40];
+    float *p;
+    int n = tiny_entries(&c, e, g, &p);
+    const char *dir = scratch("fuzz");
+    write_entries(dir, e, n);
+    free(p);
+    char path[500];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *fp = fopen(path, "rb");
+    unsigned char good[65536];
+    size_t len = fread(good, 1, sizeof good, fp);
+    fclose(fp);
+    uint64_t hlen;
+    memcpy(&hlen, good, 8);
+    rng_state_ = 12345;
+    int loaded = 0, failed = 0;
+    for (int it = 0; it < 400; it++) {
+        unsigned char buf[65536];
+        memcpy(buf, good, len);
+        size_t n_out = len;
+        int kind = it % 4;
+        if (kind == 0) { /* flip a header byte to a JSON-ish character */
+            static const char junk[] = "{}[]\",:0123456789-e. \\xZ";
+            buf[8 + next() % hlen] = (unsigned char)junk[next() % (sizeof junk - 1)];
+        } else if (kind == 1) { /* a random byte anywhere in the header */
+            buf[next() % (8 + hlen)] = (unsigned char)next();
+        } else if (kind == 2) { /* truncate */
+            n_out = next() % len;
+        } else { /* a digit of some number in the header changed */
+            size_t at = 8 + next() % hlen;
+            while (at < 8 + hlen && (buf[at] < '0' || buf[at] > '9'))
+                at++;
+            if (at < 8 + hlen) buf[at] = (unsigned char)('0' + next() % 10);
+        }
+        put_file(dir, "model.safetensors", buf, n_out);
+        gpt_config got;
+        float *q = NULL;
+        size_t nq;
+        char err[ERR_LEN] = "";
+        if (hf_load(dir, &got, &q, &nq, err) == 0) {
+            loaded++;
+            free(q);
+        } else {
+            failed++;
+            CHECKF(err[0] != 0, "iteration %d failed without a message", it);
+        }
+    }
+    printf("  fuzz: %d loaded, %d rejected\n", loaded, failed);
+    CHECK(failed > 300);
 }
 
 int main(void) {
@@ -418,6 +493,7 @@ int main(void) {
     RUN(test_bad_tensors);
     RUN(test_bad_headers);
     RUN(test_bad_dirs);
+    RUN(test_fuzz);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     if (system(cmd)) printf("could not remove %s\n", tmp);

@@ -8,6 +8,7 @@
 #include "err.h"
 #include "tok.h"
 
+#include <dirent.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -278,6 +279,43 @@ static void test_tokenizer_json(void) {
     rmdir(dir);
 }
 
+
+/* Replay the fuzzer's corpus (tests/fuzz/corpus_tok): first byte = special,
+** the rest the text; round trip and parallel == serial, as the target checks. */
+static void test_fuzz_corpus(void) {
+    DIR *d = opendir("tests/fuzz/corpus_tok");
+    CHECK(d != NULL);
+    if (!d) return;
+    struct dirent *e;
+    int files = 0;
+    char path[512], err[ERR_LEN];
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "tests/fuzz/corpus_tok/%s", e->d_name);
+        size_t n;
+        char *data = read_all(path, &n);
+        if (!data || n == 0) {
+            free(data);
+            continue;
+        }
+        files++;
+        int32_t *a, *b;
+        size_t na, nb, len;
+        char *back;
+        CHECK(tok_encode_ex(T, data + 1, n - 1, data[0] & 1, 1, 0, &a, &na, err) == 0);
+        CHECK(tok_encode_ex(T, data + 1, n - 1, data[0] & 1, 3, 16, &b, &nb, err) == 0);
+        CHECKF(na == nb && !memcmp(a, b, na * sizeof *a), "%s: parallel != serial", e->d_name);
+        CHECK(tok_decode(T, a, na, &back, &len, err) == 0);
+        CHECKF(len == n - 1 && !memcmp(back, data + 1, len), "%s: round trip", e->d_name);
+        free(back);
+        free(a);
+        free(b);
+        free(data);
+    }
+    closedir(d);
+    CHECK(files >= 3);
+}
+
 int main(void) {
     char err[ERR_LEN];
     if (tok_load(NULL, &T, err)) {
@@ -292,6 +330,7 @@ int main(void) {
     RUN(test_decode_errors);
     RUN(test_load_errors);
     RUN(test_tokenizer_json);
+    RUN(test_fuzz_corpus);
     tok_free(T);
     return TEST_SUMMARY();
 }

@@ -1,0 +1,481 @@
+/*
+** Banned words and forbidden characters enforced by masking tokens; see
+** constrain.h for the model and the exact definition of a violation.
+*/
+#include "constrain.h"
+
+#include "err.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#define SYM_B 256    /* the word-boundary symbol */
+#define CACHE_SLOTS 1024
+
+typedef struct cache_slot {
+    int64_t key; /* -1: empty */
+    uint64_t *bits;
+} cache_slot;
+
+struct cons {
+    const cons_vocab *v;
+    int nwords, wholeword, fold_words;
+    /* forbidden characters: folded UTF-8 of each, NUL-separated */
+    char **forbid;
+    int nforbid, fold_chars;
+    /* automaton: symbol -> class, delta[state * ncls + class], term[state] */
+    uint16_t cls[257];
+    int ncls, nstates;
+    int32_t *delta;
+    uint8_t *term;
+    /* per token: regular (whole valid UTF-8) or not; symbols of regular ones */
+    uint8_t *irregular, *first_word, *last_word;
+    uint32_t *sym_off; /* symbols of token t: syms[sym_off[t] .. sym_off[t+1]) */
+    uint16_t *syms;
+    int32_t *irr_ids;
+    int nirr;
+    uint64_t *static_ban; /* regular tokens holding a forbidden char */
+    int nwords64;
+    cache_slot cache[CACHE_SLOTS];
+    int ncached;
+    omp_lock_t lock;
+    long hits, misses;
+    double seconds;
+};
+
+/* Word characters: letters, marks, numbers, connector punctuation ('_'). */
+static int is_word(int32_t cp) {
+    if (cp < 0) return 0;
+    if (cp < 128) return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') ||
+                         (cp >= 'A' && cp <= 'Z') || cp == '_';
+    int k = utf8proc_category(cp);
+    return k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_PC;
+}
+
+/* UTF-8 of cp, case-folded when fold; returns the byte count (<= 32). */
+static int fold_utf8(int32_t cp, int fold, uint8_t *out) {
+    if (!fold) return (int)utf8proc_encode_char(cp, out);
+    if (cp < 128) {
+        out[0] = (uint8_t)(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp);
+        return 1;
+    }
+    utf8proc_int32_t buf[8];
+    int last = 0;
+    utf8proc_ssize_t n = utf8proc_decompose_char(cp, buf, 8, UTF8PROC_CASEFOLD, &last);
+    if (n < 1 || n > 8) return (int)utf8proc_encode_char(cp, out);
+    int len = 0;
+    for (int i = 0; i < n; i++) len += (int)utf8proc_encode_char(buf[i], out + len);
+    return len;
+}
+
+static int is_forbidden(const cons *c, int32_t cp) {
+    if (cp < 0 || !c->nforbid) return 0;
+    uint8_t f[33];
+    int n = fold_utf8(cp, c->fold_chars, f);
+    f[n] = 0;
+    for (int i = 0; i < c->nforbid; i++)
+        if (strcmp((const char *)f, c->forbid[i]) == 0) return 1;
+    return 0;
+}
+
+static inline int32_t ac_step(const cons *c, int32_t s, int sym) {
+    return c->delta[(size_t)s * c->ncls + c->cls[sym]];
+}
+
+/* Feed one character (cp < 0: an invalid byte) to the scanner; returns 1 on
+** a forbidden character or a completed banned word. */
+static int feed_cp(const cons *c, cons_state *st, int32_t cp) {
+    int w = is_word(cp), hit = is_forbidden(c, cp);
+    if (c->nwords) {
+        int32_t s = st->ac;
+        if (c->wholeword && w != st->pw) {
+            s = ac_step(c, s, SYM_B);
+            hit |= c->term[s];
+        }
+        if (cp < 0) {
+            s = 0; /* no pattern holds an invalid byte */
+        } else {
+            uint8_t f[32];
+            int n = fold_utf8(cp, c->fold_words, f);
+            for (int i = 0; i < n; i++) {
+                s = ac_step(c, s, f[i]);
+                hit |= c->term[s];
+            }
+        }
+        st->ac = s;
+    }
+    st->pw = (uint8_t)w;
+    return hit;
+}
+
+/* Length of the UTF-8 sequence led by byte b, or 0 if b cannot lead one. */
+static int lead_len(uint8_t b) {
+    if (b < 0x80) return 1;
+    if (b >= 0xC2 && b <= 0xDF) return 2;
+    if (b >= 0xE0 && b <= 0xEF) return 3;
+    if (b >= 0xF0 && b <= 0xF4) return 4;
+    return 0;
+}
+
+static int flush_pending(const cons *c, cons_state *st) {
+    int hit = 0;
+    for (int i = 0; i < st->npend; i++) hit |= feed_cp(c, st, -1);
+    st->npend = st->need = 0;
+    return hit;
+}
+
+/* Feed raw bytes; a character split across calls is decoded whole. */
+static int feed_bytes(const cons *c, cons_state *st, const uint8_t *p, size_t n) {
+    int hit = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b = p[i];
+        if (st->need) {
+            if ((b & 0xC0) == 0x80) {
+                st->pend[st->npend++] = b;
+                if (--st->need == 0) {
+                    utf8proc_int32_t cp;
+                    if (utf8proc_iterate(st->pend, st->npend, &cp) == st->npend) {
+                        st->npend = 0;
+                        hit |= feed_cp(c, st, cp);
+                    } else {
+                        hit |= flush_pending(c, st);
+                    }
+                }
+                continue;
+            }
+            hit |= flush_pending(c, st);
+        }
+        int l = lead_len(b);
+        if (l == 1) {
+            hit |= feed_cp(c, st, b);
+        } else if (l == 0) {
+            hit |= feed_cp(c, st, -1);
+        } else {
+            st->pend[0] = b;
+            st->npend = 1;
+            st->need = (uint8_t)(l - 1);
+        }
+    }
+    return hit;
+}
+
+/* The text ends here: would that complete a banned word? */
+static int feed_end(const cons *c, cons_state *st) {
+    int hit = flush_pending(c, st);
+    if (c->nwords && c->wholeword && st->pw) {
+        st->ac = ac_step(c, st->ac, SYM_B);
+        hit |= c->term[st->ac];
+        st->pw = 0;
+    }
+    return hit;
+}
+
+/* Symbols of one pattern or token, with internal boundaries; sets *first
+** and *last to the word-ness of the first and last characters.  Returns the
+** symbol count, or -1 if s is not valid UTF-8. */
+static int to_symbols(const cons *c, int fold, const uint8_t *s, size_t n, uint16_t *out,
+                      uint8_t *first, uint8_t *last) {
+    int k = 0, prev = -1;
+    size_t i = 0;
+    while (i < n) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t l = utf8proc_iterate(s + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (l <= 0) return -1;
+        i += (size_t)l;
+        int w = is_word(cp);
+        if (prev < 0)
+            *first = (uint8_t)w;
+        else if (c->wholeword && w != prev)
+            out[k++] = SYM_B;
+        uint8_t f[32];
+        int m = fold_utf8(cp, fold, f);
+        for (int j = 0; j < m; j++) out[k++] = f[j];
+        prev = w;
+    }
+    *last = (uint8_t)(prev > 0);
+    if (prev < 0) *first = 0;
+    return k;
+}
+
+/* Build the Aho-Corasick automaton over the pattern symbols. */
+static int build_automaton(cons *c, const cons_opts *o, char *err) {
+    size_t cap = 1;
+    for (size_t i = 0; i < o->n_words; i++) cap += 8 * strlen(o->words[i]) + 2;
+    uint16_t *buf = malloc(cap * sizeof *buf);
+    size_t *off = malloc((o->n_words + 1) * sizeof *off);
+    if (!buf || !off) {
+        free(buf);
+        free(off);
+        return err_set(err, "banned words: out of memory");
+    }
+    size_t k = 0;
+    int used[257] = {0};
+    for (size_t i = 0; i < o->n_words; i++) {
+        const char *w = o->words[i];
+        uint8_t first, last;
+        off[i] = k;
+        int n = w[0] ? to_symbols(c, c->fold_words, (const uint8_t *)w, strlen(w), buf + k + 1,
+                                  &first, &last)
+                     : 0;
+        if (n <= 0) {
+            free(buf);
+            free(off);
+            return err_set(err, "banned word %zu: %s", i + 1,
+                           n < 0 ? "not valid UTF-8" : "empty");
+        }
+        if (c->wholeword && first) {
+            buf[k] = SYM_B;
+            k++;
+        } else {
+            memmove(buf + k, buf + k + 1, (size_t)n * sizeof *buf);
+        }
+        k += (size_t)n;
+        if (c->wholeword && last) buf[k++] = SYM_B;
+    }
+    off[o->n_words] = k;
+    c->ncls = 1; /* class 0: symbols in no pattern */
+    for (size_t i = 0; i < k; i++) used[buf[i]] = 1;
+    for (int s = 0; s < 257; s++) c->cls[s] = used[s] ? (uint16_t)c->ncls++ : 0;
+    /* trie with room for every symbol, then BFS for failure links */
+    size_t maxst = k + 1, nc = (size_t)c->ncls;
+    c->delta = malloc(maxst * nc * sizeof *c->delta);
+    c->term = calloc(maxst, 1);
+    int32_t *fail = malloc(maxst * sizeof *fail), *queue = malloc(maxst * sizeof *queue);
+    if (!c->delta || !c->term || !fail || !queue) {
+        free(buf), free(off), free(fail), free(queue);
+        return err_set(err, "banned words: out of memory");
+    }
+    for (size_t i = 0; i < maxst * nc; i++) c->delta[i] = -1;
+    int32_t ns = 1;
+    for (size_t w = 0; w < o->n_words; w++) {
+        int32_t s = 0;
+        for (size_t i = off[w]; i < off[w + 1]; i++) {
+            int32_t *d = &c->delta[(size_t)s * nc + c->cls[buf[i]]];
+            if (*d < 0) *d = ns++;
+            s = *d;
+        }
+        c->term[s] = 1;
+    }
+    int qh = 0, qt = 0;
+    for (size_t a = 0; a < nc; a++) {
+        int32_t *d = &c->delta[a];
+        if (*d < 0) {
+            *d = 0;
+        } else {
+            fail[*d] = 0;
+            queue[qt++] = *d;
+        }
+    }
+    while (qh < qt) {
+        int32_t s = queue[qh++];
+        c->term[s] |= c->term[fail[s]];
+        for (size_t a = 0; a < nc; a++) {
+            int32_t *d = &c->delta[(size_t)s * nc + a];
+            int32_t via = c->delta[(size_t)fail[s] * nc + a];
+            if (*d < 0) {
+                *d = via;
+            } else {
+                fail[*d] = via;
+                queue[qt++] = *d;
+            }
+        }
+    }
+    c->nstates = ns;
+    free(buf), free(off), free(fail), free(queue);
+    return 0;
+}
+
+static int build_forbid(cons *c, const char *chars, char *err) {
+    size_t n = strlen(chars), i = 0;
+    c->forbid = calloc(n + 1, sizeof *c->forbid);
+    if (!c->forbid) return err_set(err, "forbid_chars: out of memory");
+    while (i < n) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t l = utf8proc_iterate((const uint8_t *)chars + i,
+                                              (utf8proc_ssize_t)(n - i), &cp);
+        if (l <= 0) return err_set(err, "forbid_chars: not valid UTF-8 at byte %zu", i);
+        i += (size_t)l;
+        char *f = malloc(33);
+        if (!f) return err_set(err, "forbid_chars: out of memory");
+        f[fold_utf8(cp, c->fold_chars, (uint8_t *)f)] = 0;
+        c->forbid[c->nforbid++] = f;
+    }
+    return 0;
+}
+
+/* Per-token symbols and static character masks. */
+static int build_tokens(cons *c, char *err) {
+    int V = c->v->n;
+    size_t total = 0;
+    for (int t = 0; t < V; t++) total += 8 * c->v->len[t] + 1;
+    c->nwords64 = (V + 63) / 64;
+    c->irregular = calloc((size_t)V, 1);
+    c->first_word = calloc((size_t)V, 1);
+    c->last_word = calloc((size_t)V, 1);
+    c->sym_off = malloc(((size_t)V + 1) * sizeof *c->sym_off);
+    c->syms = malloc(total * sizeof *c->syms);
+    c->irr_ids = malloc((size_t)V * sizeof *c->irr_ids);
+    c->static_ban = calloc((size_t)c->nwords64, sizeof(uint64_t));
+    if (!c->irregular || !c->first_word || !c->last_word || !c->sym_off || !c->syms ||
+        !c->irr_ids || !c->static_ban)
+        return err_set(err, "constraints: out of memory");
+    uint32_t k = 0;
+    for (int t = 0; t < V; t++) {
+        c->sym_off[t] = k;
+        if (t == c->v->eos) continue;
+        const uint8_t *b = c->v->bytes[t];
+        size_t n = c->v->len[t];
+        int m = to_symbols(c, c->fold_words, b, n, c->syms + k, &c->first_word[t],
+                           &c->last_word[t]);
+        if (m < 0) {
+            c->irregular[t] = 1;
+            c->irr_ids[c->nirr++] = t;
+            continue;
+        }
+        if (c->nwords) k += (uint32_t)m;
+        size_t i = 0;
+        while (i < n) {
+            utf8proc_int32_t cp;
+            i += (size_t)utf8proc_iterate(b + i, (utf8proc_ssize_t)(n - i), &cp);
+            if (is_forbidden(c, cp)) {
+                c->static_ban[t / 64] |= 1ull << (t % 64);
+                break;
+            }
+        }
+    }
+    c->sym_off[V] = k;
+    return 0;
+}
+
+int cons_new(const cons_vocab *v, const cons_opts *o, cons **out, char *err) {
+    *out = NULL;
+    cons *c = calloc(1, sizeof *c);
+    if (!c) return err_set(err, "constraints: out of memory");
+    c->v = v;
+    c->wholeword = !o->substring;
+    c->fold_words = !o->case_sensitive;
+    c->fold_chars = !o->forbid_case_sensitive;
+    c->nwords = (int)o->n_words;
+    for (int i = 0; i < CACHE_SLOTS; i++) c->cache[i].key = -1;
+    omp_init_lock(&c->lock);
+    if ((c->nwords && build_automaton(c, o, err)) ||
+        (o->forbid_chars && build_forbid(c, o->forbid_chars, err)) || build_tokens(c, err)) {
+        cons_free(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+void cons_free(cons *c) {
+    if (!c) return;
+    for (int i = 0; i < c->nforbid; i++) free(c->forbid[i]);
+    for (int i = 0; i < CACHE_SLOTS; i++) free(c->cache[i].bits);
+    free(c->forbid), free(c->delta), free(c->term), free(c->irregular), free(c->first_word);
+    free(c->last_word), free(c->sym_off), free(c->syms), free(c->irr_ids), free(c->static_ban);
+    omp_destroy_lock(&c->lock);
+    free(c);
+}
+
+int cons_empty(const cons *c) { return !c || (!c->nwords && !c->nforbid); }
+
+void cons_start(const cons *c, cons_state *st, const char *prompt, size_t len) {
+    memset(st, 0, sizeof *st);
+    feed_bytes(c, st, (const uint8_t *)prompt, len);
+}
+
+int cons_advance(const cons *c, cons_state *st, int32_t id) {
+    if (id == c->v->eos) return feed_end(c, st);
+    return feed_bytes(c, st, c->v->bytes[id], c->v->len[id]);
+}
+
+/* Banned-token bitset for the regular tokens from a state with no pending
+** bytes: static character bans plus every token whose symbols (or, when
+** is_last, the end of text after it) complete a banned word. */
+static void compute_mask(const cons *c, int32_t ac, int pw, int is_last, uint64_t *bits) {
+    memcpy(bits, c->static_ban, (size_t)c->nwords64 * sizeof *bits);
+    if (!c->nwords) return;
+    int V = c->v->n;
+    for (int t = 0; t < V; t++) {
+        if (c->irregular[t] || t == c->v->eos) continue;
+        int32_t s = ac;
+        int hit = 0;
+        if (c->wholeword && c->first_word[t] != pw) {
+            s = ac_step(c, s, SYM_B);
+            hit = c->term[s];
+        }
+        for (uint32_t i = c->sym_off[t]; i < c->sym_off[t + 1] && !hit; i++) {
+            s = c->delta[(size_t)s * c->ncls + c->cls[c->syms[i]]];
+            hit = c->term[s];
+        }
+        if (!hit && is_last && c->wholeword && c->last_word[t]) hit = c->term[ac_step(c, s, SYM_B)];
+        if (hit) bits[t / 64] |= 1ull << (t % 64);
+    }
+}
+
+/* The cached mask for (ac, pw, is_last); computes it on a miss.  Called
+** with the lock held (the bits stay valid until it is released). */
+static const uint64_t *cached_mask(cons *c, int32_t ac, int pw, int is_last) {
+    int64_t key = ((int64_t)ac * 2 + pw) * 2 + is_last;
+    size_t h = (size_t)(key * 0x9E3779B97F4A7C15ull >> 20) % CACHE_SLOTS;
+    while (c->cache[h].key >= 0 && c->cache[h].key != key) h = (h + 1) % CACHE_SLOTS;
+    if (c->cache[h].key == key) {
+        c->hits++;
+        return c->cache[h].bits;
+    }
+    if (c->ncached >= CACHE_SLOTS / 2) { /* full: start over (rare) */
+        for (int i = 0; i < CACHE_SLOTS; i++) c->cache[i].key = -1;
+        c->ncached = 0;
+        h = (size_t)(key * 0x9E3779B97F4A7C15ull >> 20) % CACHE_SLOTS;
+    }
+    c->misses++;
+    uint64_t *bits = c->cache[h].bits;
+    if (!bits) bits = c->cache[h].bits = malloc((size_t)c->nwords64 * sizeof *bits);
+    compute_mask(c, ac, pw, is_last, bits);
+    c->cache[h].key = key;
+    c->ncached++;
+    return bits;
+}
+
+void cons_mask(cons *c, const cons_state *st, int is_last, float *logits) {
+    if (cons_empty(c)) return;
+    double t0 = omp_get_wtime();
+    /* regular tokens start with a lead byte: pending bytes become invalid */
+    cons_state eff = *st;
+    if (flush_pending(c, &eff)) /* then every regular token breaks a rule */
+        for (int t = 0; t < c->v->n; t++)
+            if (!c->irregular[t] && t != c->v->eos) logits[t] = -INFINITY;
+    omp_set_lock(&c->lock);
+    const uint64_t *bits = cached_mask(c, eff.ac, eff.pw, is_last);
+    for (int w = 0; w < c->nwords64; w++) {
+        uint64_t m = bits[w];
+        while (m) {
+            logits[w * 64 + __builtin_ctzll(m)] = -INFINITY;
+            m &= m - 1;
+        }
+    }
+    omp_unset_lock(&c->lock);
+    for (int i = 0; i < c->nirr; i++) {
+        cons_state s = *st;
+        int32_t t = c->irr_ids[i];
+        int hit = feed_bytes(c, &s, c->v->bytes[t], c->v->len[t]);
+        if (!hit && is_last) hit = feed_end(c, &s);
+        if (hit) logits[t] = -INFINITY;
+    }
+    if (c->v->eos >= 0) {
+        cons_state s = *st;
+        if (feed_end(c, &s)) logits[c->v->eos] = -INFINITY;
+    }
+    double dt = omp_get_wtime() - t0;
+#pragma omp atomic
+    c->seconds += dt;
+}
+
+void cons_stats(const cons *c, long *hits, long *misses, double *seconds) {
+    *hits = c->hits;
+    *misses = c->misses;
+    *seconds = c->seconds;
+}

@@ -1,0 +1,346 @@
+/*
+** transformers' logits processors, warpers, sampling and stopping; see
+** sample.h for the order.  Each function follows the named transformers
+** class (generation/logits_process.py) to the tie-breaking rule.
+*/
+#include "sample.h"
+
+#include "err.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void samp_defaults(samp_params *p) {
+    memset(p, 0, sizeof *p);
+    p->do_sample = 1;
+    p->temperature = 1.0f;
+    p->top_k = 50;
+    p->top_p = 1.0f;
+    p->typical_p = 1.0f;
+    p->repetition_penalty = 1.0f;
+    p->max_new_tokens = -1;
+    p->max_length = 50;
+    p->eos_id = 50256;
+}
+
+static int bad_id(int32_t id, int V) { return id < 0 || id >= V; }
+
+int samp_validate(const samp_params *p, int V, char *err) {
+    if (p->do_sample && !(p->temperature > 0))
+        return err_set(err, "temperature must be > 0 (got %g); use greedy decoding instead",
+                       p->temperature);
+    if (p->top_k < 0) return err_set(err, "top_k must be >= 0 (got %d)", p->top_k);
+    if (!(p->top_p > 0 && p->top_p <= 1)) return err_set(err, "top_p must be in (0, 1]");
+    if (!(p->min_p >= 0 && p->min_p <= 1)) return err_set(err, "min_p must be in [0, 1]");
+    if (!(p->typical_p > 0 && p->typical_p <= 1))
+        return err_set(err, "typical_p must be in (0, 1]");
+    if (!(p->repetition_penalty > 0)) return err_set(err, "repetition_penalty must be > 0");
+    if (p->no_repeat_ngram_size < 0 || p->min_new_tokens < 0)
+        return err_set(err, "no_repeat_ngram_size and min_new_tokens must be >= 0");
+    if (p->max_new_tokens < 0 && p->max_length < 0)
+        return err_set(err, "max_new_tokens or max_length must be given");
+    if (bad_id(p->eos_id, V)) return err_set(err, "eos id %d outside the vocabulary", p->eos_id);
+    for (size_t i = 0; i < p->n_suppress; i++)
+        if (bad_id(p->suppress[i], V))
+            return err_set(err, "suppress_tokens: id %d outside the vocabulary (%d)",
+                           p->suppress[i], V);
+    for (size_t i = 0; i < p->n_bad; i++) {
+        if (p->bad_off[i + 1] <= p->bad_off[i])
+            return err_set(err, "bad_words_ids: sequence %zu is empty", i + 1);
+        for (size_t j = p->bad_off[i]; j < p->bad_off[i + 1]; j++)
+            if (bad_id(p->bad_ids[j], V))
+                return err_set(err, "bad_words_ids: id %d outside the vocabulary (%d)",
+                               p->bad_ids[j], V);
+    }
+    for (size_t i = 0; i < p->n_stop; i++)
+        if (!p->stop[i][0]) return err_set(err, "stop_strings: empty string");
+    return 0;
+}
+
+int samp_max_new(const samp_params *p, size_t n_prompt) {
+    if (p->max_new_tokens >= 0) return p->max_new_tokens;
+    long m = (long)p->max_length - (long)n_prompt;
+    return m > 0 ? (int)m : 0;
+}
+
+int samp_work_init(samp_work *w, int V, char *err) {
+    w->V = V;
+    w->pairs = malloc((size_t)V * sizeof *w->pairs);
+    w->mark = calloc((size_t)V, 1);
+    if (!w->pairs || !w->mark) {
+        samp_work_free(w);
+        return err_set(err, "sampling: out of memory for %d logits", V);
+    }
+    return 0;
+}
+
+void samp_work_free(samp_work *w) {
+    free(w->pairs);
+    free(w->mark);
+    w->pairs = NULL;
+    w->mark = NULL;
+}
+
+/* RepetitionPenaltyLogitsProcessor: once per distinct token of ids, divide a
+** positive logit by the penalty, multiply a negative one. */
+static void repetition_penalty(float pen, const int32_t *ids, size_t n, float *x, uint8_t *mark) {
+    for (size_t i = 0; i < n; i++) {
+        int32_t t = ids[i];
+        if (mark[t]) continue;
+        mark[t] = 1;
+        x[t] = x[t] < 0 ? x[t] * pen : x[t] / pen;
+    }
+    for (size_t i = 0; i < n; i++) mark[ids[i]] = 0;
+}
+
+/* NoRepeatNGramLogitsProcessor: ban every token that would repeat an n-gram
+** already in ids (the prompt included). */
+static void no_repeat_ngram(int ng, const int32_t *ids, size_t n, float *x) {
+    if (n + 1 < (size_t)ng) return;
+    size_t pre = (size_t)ng - 1;
+    const int32_t *tail = ids + n - pre;
+    for (size_t i = 0; i + pre < n; i++)
+        if (memcmp(ids + i, tail, pre * sizeof *ids) == 0) x[ids[i + pre]] = -INFINITY;
+}
+
+/* NoBadWordsLogitsProcessor: a single-token sequence is always banned; a
+** longer one bans its last token only when ids end with the rest.  A
+** sequence equal to [eos] is dropped, as transformers does. */
+static void bad_words(const samp_params *p, const int32_t *ids, size_t n, float *x) {
+    for (size_t i = 0; i < p->n_bad; i++) {
+        const int32_t *b = p->bad_ids + p->bad_off[i];
+        size_t len = p->bad_off[i + 1] - p->bad_off[i];
+        if (len == 1 && b[0] == p->eos_id) continue;
+        if (len - 1 > n) continue;
+        if (memcmp(ids + n - (len - 1), b, (len - 1) * sizeof *b) == 0) x[b[len - 1]] = -INFINITY;
+    }
+}
+
+void samp_process(const samp_params *p, const int32_t *ids, size_t n, size_t n_prompt,
+                  float *logits, int V, samp_work *w) {
+    (void)V;
+    if (p->repetition_penalty != 1.0f) repetition_penalty(p->repetition_penalty, ids, n, logits, w->mark);
+    if (p->no_repeat_ngram_size > 0) no_repeat_ngram(p->no_repeat_ngram_size, ids, n, logits);
+    if (p->n_bad) bad_words(p, ids, n, logits);
+    if (p->min_new_tokens > 0 && n - n_prompt < (size_t)p->min_new_tokens)
+        logits[p->eos_id] = -INFINITY;
+    for (size_t i = 0; i < p->n_suppress; i++) logits[p->suppress[i]] = -INFINITY;
+}
+
+static int cmp_key_asc(const void *a, const void *b) {
+    const samp_pair *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return x->id < y->id ? 1 : x->id > y->id ? -1 : 0;
+}
+
+/* The finite logits as (logit, id) pairs sorted ascending (ties: higher id
+** first, so the lower id ranks higher as in a stable descending sort). */
+static int sorted_finite(const float *x, int V, samp_pair *pr) {
+    int n = 0;
+    for (int i = 0; i < V; i++)
+        if (x[i] != -INFINITY) pr[n++] = (samp_pair){x[i], i};
+    qsort(pr, (size_t)n, sizeof *pr, cmp_key_asc);
+    return n;
+}
+
+/* Softmax of the finite logits into pairs' order: returns the max logit and
+** fills the normaliser sum of exp(x - max). */
+static double finite_max_sum(const float *x, int V, double *sum) {
+    double mx = -INFINITY, s = 0;
+    for (int i = 0; i < V; i++)
+        if (x[i] > mx) mx = x[i];
+    for (int i = 0; i < V; i++)
+        if (x[i] != -INFINITY) s += exp((double)x[i] - mx);
+    *sum = s;
+    return mx;
+}
+
+/* TopKLogitsWarper: remove logits strictly below the k-th largest (ties at
+** the threshold stay). */
+static void top_k(int k, float *x, int V, samp_pair *pr) {
+    if (k > V) k = V;
+    /* min-heap of the k largest values seen */
+    int n = 0;
+    for (int i = 0; i < V; i++) {
+        float v = x[i];
+        if (n < k) {
+            int j = n++;
+            while (j > 0 && pr[(j - 1) / 2].key > v) {
+                pr[j] = pr[(j - 1) / 2];
+                j = (j - 1) / 2;
+            }
+            pr[j].key = v;
+        } else if (v > pr[0].key) {
+            int j = 0;
+            for (;;) {
+                int l = 2 * j + 1, r = l + 1, m = j;
+                float mv = v;
+                if (l < n && pr[l].key < mv) m = l, mv = pr[l].key;
+                if (r < n && pr[r].key < mv) m = r;
+                if (m == j) break;
+                pr[j] = pr[m];
+                j = m;
+            }
+            pr[j].key = v;
+        }
+    }
+    float thr = pr[0].key;
+    for (int i = 0; i < V; i++)
+        if (x[i] < thr) x[i] = -INFINITY;
+}
+
+/* TopPLogitsWarper: sort ascending, remove the tokens whose cumulative
+** probability is <= 1 - top_p, always keeping the most likely one. */
+static void top_p(float tp, float *x, int V, samp_pair *pr) {
+    int n = sorted_finite(x, V, pr);
+    double sum, mx = finite_max_sum(x, V, &sum), cum = 0;
+    for (int i = 0; i < n - 1; i++) {
+        cum += exp((double)pr[i].key - mx) / sum;
+        if (cum <= 1.0 - (double)tp) x[pr[i].id] = -INFINITY;
+        else break;
+    }
+}
+
+/* MinPLogitsWarper: remove tokens whose probability is below min_p times the
+** top probability (the top token always stays). */
+static void min_p(float mp, float *x, int V) {
+    double sum, mx = finite_max_sum(x, V, &sum);
+    (void)sum;
+    double thr = log((double)mp); /* p_i < mp * p_max  <=>  x_i - max < log(mp) */
+    for (int i = 0; i < V; i++)
+        if (x[i] != -INFINITY && (double)x[i] - mx < thr) x[i] = -INFINITY;
+}
+
+/* TypicalLogitsWarper: keep the tokens whose surprisal is closest to the
+** entropy until their mass reaches typical_p. */
+static void typical_p(float mass, float *x, int V, samp_pair *pr) {
+    double sum, mx = finite_max_sum(x, V, &sum), lse = mx + log(sum), ent = 0;
+    int n = 0;
+    for (int i = 0; i < V; i++) {
+        if (x[i] == -INFINITY) continue;
+        double lp = (double)x[i] - lse;
+        ent -= exp(lp) * lp;
+    }
+    for (int i = 0; i < V; i++) {
+        if (x[i] == -INFINITY) continue;
+        pr[n++] = (samp_pair){(float)fabs(-((double)x[i] - lse) - ent), i};
+    }
+    qsort(pr, (size_t)n, sizeof *pr, cmp_key_asc);
+    double cum = 0;
+    int last = 0;
+    for (int i = 0; i < n; i++) {
+        cum += exp((double)x[pr[i].id] - lse);
+        if (cum < (double)mass) last = i + 1;
+        else break;
+    }
+    if (last > n - 1) last = n - 1;
+    float thr = pr[last].key;
+    for (int i = 1; i < n; i++)
+        if (pr[i].key > thr) x[pr[i].id] = -INFINITY;
+}
+
+void samp_warp(const samp_params *p, float *x, int V, samp_work *w) {
+    if (p->temperature != 1.0f)
+        for (int i = 0; i < V; i++) x[i] /= p->temperature;
+    if (p->top_k > 0) top_k(p->top_k, x, V, w->pairs);
+    if (p->top_p < 1.0f) top_p(p->top_p, x, V, w->pairs);
+    if (p->min_p > 0) min_p(p->min_p, x, V);
+    if (p->typical_p < 1.0f) typical_p(p->typical_p, x, V, w->pairs);
+}
+
+int32_t samp_pick(const samp_params *p, const float *x, int V, rng *r) {
+    int32_t best = -1;
+    for (int i = 0; i < V; i++)
+        if (x[i] != -INFINITY && (best < 0 || x[i] > x[best])) best = i;
+    if (best < 0 || !p->do_sample) return best;
+    double sum, mx = finite_max_sum(x, V, &sum);
+    double u = rng_uniform_double(r) * sum, cum = 0;
+    int32_t last = best;
+    for (int i = 0; i < V; i++) {
+        if (x[i] == -INFINITY) continue;
+        cum += exp((double)x[i] - mx);
+        last = i;
+        if (u < cum) return i;
+    }
+    return last; /* rounding: u landed past the final sum */
+}
+
+int samp_seq_init(samp_seq *s, const samp_params *p, const int32_t *prompt, size_t n,
+                  const char *prompt_text, size_t prompt_len, const cons *c, uint64_t seed,
+                  char *err) {
+    memset(s, 0, sizeof *s);
+    s->max_new = samp_max_new(p, n);
+    s->cap = n + (size_t)s->max_new + 1;
+    s->ids = malloc(s->cap * sizeof *s->ids);
+    s->text_cap = 256;
+    s->text = malloc(s->text_cap);
+    if (!s->ids || !s->text) {
+        samp_seq_free(s);
+        return err_set(err, "generate: out of memory");
+    }
+    if (n) memcpy(s->ids, prompt, n * sizeof *prompt);
+    s->n = s->n_prompt = n;
+    s->seed = seed;
+    rng_seed(&s->r, seed);
+    if (c) cons_start(c, &s->cs, prompt_text, prompt_len);
+    if (s->max_new == 0) s->finish = "length";
+    return 0;
+}
+
+void samp_seq_free(samp_seq *s) {
+    free(s->ids);
+    free(s->text);
+    s->ids = NULL;
+    s->text = NULL;
+}
+
+/* Does a stop string end inside the bytes appended after text[0..old)? */
+static int stop_hit(const samp_params *p, const char *text, size_t len, size_t old) {
+    for (size_t i = 0; i < p->n_stop; i++) {
+        size_t L = strlen(p->stop[i]);
+        size_t from = old + 1 > L ? old + 1 - L : 0;
+        if (len - from >= L && memmem(text + from, len - from, p->stop[i], L)) return 1;
+    }
+    return 0;
+}
+
+int32_t samp_seq_step(const samp_params *p, cons *c, const cons_vocab *v, samp_seq *s,
+                      float *logits, samp_work *w) {
+    int V = w->V;
+    size_t n_gen = s->n - s->n_prompt;
+    samp_process(p, s->ids, s->n, s->n_prompt, logits, V, w);
+    if (c) cons_mask(c, &s->cs, n_gen + 1 >= (size_t)s->max_new, logits);
+    if (p->do_sample) samp_warp(p, logits, V, w);
+    int32_t t = samp_pick(p, logits, V, &s->r);
+    if (t < 0) {
+        s->finish = "all_masked";
+        return -1;
+    }
+    s->ids[s->n++] = t;
+    int is_eos = t == p->eos_id;
+    if (c && !(is_eos && p->ignore_eos)) cons_advance(c, &s->cs, t);
+    if (is_eos && !p->ignore_eos) {
+        s->finish = "eos";
+        return t;
+    }
+    if (!is_eos) {
+        size_t L = v->len[t], old = s->text_len;
+        if (s->text_len + L + 1 > s->text_cap) {
+            size_t cap = 2 * (s->text_len + L + 1);
+            char *nt = realloc(s->text, cap);
+            if (!nt) {
+                s->finish = "error";
+                return -1;
+            }
+            s->text = nt;
+            s->text_cap = cap;
+        }
+        memcpy(s->text + s->text_len, v->bytes[t], L);
+        s->text_len += L;
+        s->text[s->text_len] = 0;
+        if (p->n_stop && stop_hit(p, s->text, s->text_len, old)) s->finish = "stop_string";
+    }
+    if (!s->finish && s->n - s->n_prompt >= (size_t)s->max_new) s->finish = "length";
+    return t;
+}

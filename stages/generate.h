@@ -1,0 +1,78 @@
+/*
+** The generate stage: many prompts x num_return_sequences decoded together
+** with the KV cache (one gpt_kv_step per step for every live sequence, a
+** finished sequence's slot is refilled with the next waiting output), each
+** output sampled with transformers' processors (core/sample.h) under quill's
+** text constraints (core/constrain.h), each with its own seed
+** rng_derive(seed, k) for output k = prompt_index * num_return_sequences + j,
+** so any single output regenerates exactly (gen_request.raw_seed).
+**
+** Outputs go to the store's outputs table (db/004_outputs.sql) with status
+** 'pending', in one transaction.
+*/
+#ifndef QUILL_STAGE_GENERATE_H
+#define QUILL_STAGE_GENERATE_H
+
+#include "constrain.h"
+#include "gpt.h"
+#include "sample.h"
+#include "store.h"
+#include "tok.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct gen_request {
+    const char *const *prompts;
+    size_t n_prompts;
+    int num_return_sequences; /* 1 */
+    samp_params sp;           /* samp_defaults() */
+    cons_opts co;             /* zero: no constraints */
+    uint64_t seed;            /* 42 */
+    int raw_seed;             /* 1: seed is the seed of the single output itself */
+    int max_batch;            /* live sequences at once (KV slots); 0: 32 */
+} gen_request;
+
+typedef struct gen_output {
+    size_t prompt_index;
+    int seq_index;
+    char *continuation; /* decoded generated tokens (EOS left out) */
+    size_t cont_len;
+    int32_t *ids; /* generated ids (EOS included when it ended the text) */
+    size_t n_ids;
+    uint64_t seed;
+    const char *finish; /* length, eos, stop_string, all_masked */
+} gen_output;
+
+typedef struct gen_stats {
+    long steps, tokens;  /* forward calls, generated tokens */
+    double seconds;      /* whole run */
+    double cons_seconds; /* inside the constraint masks */
+} gen_stats;
+
+void gen_request_defaults(gen_request *r);
+
+/* Generate every output (n_prompts * num_return_sequences, in that order)
+** with model m and tokenizer t; *outs malloc'd (free with gen_outputs_free).
+** stats may be NULL. */
+int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs, size_t *n,
+            gen_stats *stats, char *err);
+void gen_outputs_free(gen_output *o, size_t n);
+
+/* Every parameter of r as a JSON object (malloc'd). */
+char *gen_params_json(const gen_request *r);
+
+/* Insert the outputs into the outputs table (inside the caller's
+** transaction); recipe_run_id and checkpoint_id 0 mean none. */
+int gen_store_outputs(store *st, const gen_request *r, const gen_output *o, size_t n,
+                      const char *model_source, int64_t checkpoint_id, int64_t recipe_run_id,
+                      const char *recipe_name, char *err);
+
+/* For the recipe runner: load the model (model_dir, or checkpoint spec from
+** the store: an id or "latest"), generate, and store every output in one
+** transaction.  *outs/ *n may be NULL when the caller does not want them. */
+int stage_generate(store *st, const char *model_dir, const char *checkpoint, const gen_request *r,
+                   int64_t recipe_run_id, const char *recipe_name, gen_output **outs, size_t *n,
+                   char *err);
+
+#endif

@@ -1,0 +1,336 @@
+/*
+** Logits processors and warpers against results computed with
+** transformers' formulas (the kept sets below come from running the
+** logits_process.py code of each class in PyTorch on the same row), sampling
+** statistics against exact probabilities, and the stopping rules.
+*/
+#include "err.h"
+#include "sample.h"
+#include "test.h"
+
+#include <stdlib.h>
+
+#define NEG (-INFINITY)
+
+static const float ROW[8] = {3.0f, 2.5f, 2.0f, 1.0f, 0.0f, -1.0f, 0.5f, 2.2f};
+
+/* kept[i] = logits[i] is finite */
+static void check_kept(const float *x, const int *kept, int n) {
+    for (int i = 0; i < n; i++) CHECKF((x[i] != NEG) == kept[i], "token %d kept=%d", i, x[i] != NEG);
+}
+
+static void warp_row(samp_params *p, float *x) {
+    samp_work w;
+    char err[ERR_LEN];
+    CHECK(samp_work_init(&w, 8, err) == 0);
+    memcpy(x, ROW, sizeof ROW);
+    samp_warp(p, x, 8, &w);
+    samp_work_free(&w);
+}
+
+static void off(samp_params *p) {
+    samp_defaults(p);
+    p->top_k = 0;
+}
+
+static void test_top_p(void) {
+    samp_params p;
+    float x[8];
+    off(&p);
+    p.top_p = 0.5f;
+    warp_row(&p, x);
+    check_kept(x, (int[]){1, 1, 0, 0, 0, 0, 0, 0}, 8);
+    p.top_p = 0.8f;
+    warp_row(&p, x);
+    check_kept(x, (int[]){1, 1, 1, 0, 0, 0, 0, 1}, 8);
+    p.top_p = 0.95f;
+    warp_row(&p, x);
+    check_kept(x, (int[]){1, 1, 1, 1, 0, 0, 1, 1}, 8);
+}
+
+static void test_min_p(void) {
+    samp_params p;
+    float x[8];
+    off(&p);
+    p.min_p = 0.1f;
+    warp_row(&p, x);
+    check_kept(x, (int[]){1, 1, 1, 1, 0, 0, 0, 1}, 8);
+    p.min_p = 0.3f;
+    warp_row(&p, x);
+    check_kept(x, (int[]){1, 1, 1, 0, 0, 0, 0, 1}, 8);
+    p.min_p = 0.6f;
+    warp_row(&p, x);
+    check_kept(x, (int[]){1, 1, 0, 0, 0, 0, 0, 0}, 8);
+}
+
+static void test_typical_p(void) {
+    samp_params p;
+    float x[8];
+    off(&p);
+    p.typical_p = 0.3f; /* keeps the two most typical, not the most likely */
+    warp_row(&p, x);
+    check_kept(x, (int[]){0, 1, 0, 0, 0, 0, 0, 1}, 8);
+    p.typical_p = 0.5f;
+    warp_row(&p, x);
+    check_kept(x, (int[]){0, 1, 1, 0, 0, 0, 0, 1}, 8);
+    p.typical_p = 0.9f;
+    warp_row(&p, x);
+    check_kept(x, (int[]){1, 1, 1, 1, 0, 0, 0, 1}, 8);
+}
+
+static void test_top_k_temperature(void) {
+    samp_params p;
+    float x[8];
+    off(&p);
+    p.top_k = 3;
+    p.temperature = 0.5f;
+    warp_row(&p, x);
+    check_kept(x, (int[]){1, 1, 0, 0, 0, 0, 0, 1}, 8);
+    CHECK_CLOSE(x[0], 6.0, 1e-6, 0);
+    CHECK_CLOSE(x[7], 4.4, 1e-6, 1e-6);
+    /* ties at the k-th value stay (transformers removes only "<") */
+    float t[5] = {1, 3, 3, 2, 3};
+    samp_work w;
+    char err[ERR_LEN];
+    CHECK(samp_work_init(&w, 5, err) == 0);
+    off(&p);
+    p.top_k = 2;
+    samp_warp(&p, t, 5, &w);
+    check_kept(t, (int[]){0, 1, 1, 0, 1}, 5);
+    samp_work_free(&w);
+}
+
+static void test_processors(void) {
+    samp_params p;
+    samp_work w;
+    char err[ERR_LEN];
+    CHECK(samp_work_init(&w, 10, err) == 0);
+    samp_defaults(&p);
+    p.eos_id = 9;
+    /* repetition penalty: once per distinct id, prompt included */
+    float x[10] = {2, -2, 1, 4, 0, 0, 0, 0, 0, 0};
+    p.repetition_penalty = 2.0f;
+    int32_t ids[] = {0, 1, 0, 3};
+    samp_process(&p, ids, 4, 2, x, 10, &w);
+    CHECK_CLOSE(x[0], 1.0, 1e-7, 0);
+    CHECK_CLOSE(x[1], -4.0, 1e-7, 0);
+    CHECK_CLOSE(x[2], 1.0, 1e-7, 0);
+    CHECK_CLOSE(x[3], 2.0, 1e-7, 0);
+    /* no_repeat_ngram_size 3: [1 2 3 1 2] bans 3 only */
+    samp_defaults(&p);
+    p.eos_id = 9;
+    p.no_repeat_ngram_size = 3;
+    float y[10] = {0};
+    int32_t ng[] = {1, 2, 3, 1, 2};
+    samp_process(&p, ng, 5, 5, y, 10, &w);
+    for (int i = 0; i < 10; i++) CHECKF((y[i] == NEG) == (i == 3), "ngram token %d", i);
+    /* bad_words_ids [[7], [1, 2], [4, 5, 6], [9]]: [9] (= eos) is dropped;
+    ** [1,2] bans 2 only after 1; [4,5,6] bans 6 only after 4,5 */
+    samp_defaults(&p);
+    p.eos_id = 9;
+    int32_t bad[] = {7, 1, 2, 4, 5, 6, 9};
+    size_t boff[] = {0, 1, 3, 6, 7};
+    p.bad_ids = bad;
+    p.bad_off = boff;
+    p.n_bad = 4;
+    int32_t s1[] = {3, 1}, s2[] = {4, 5}, s3[] = {5, 4};
+    float z[10] = {0};
+    samp_process(&p, s1, 2, 2, z, 10, &w);
+    for (int i = 0; i < 10; i++) CHECKF((z[i] == NEG) == (i == 7 || i == 2), "bad a %d", i);
+    memset(z, 0, sizeof z);
+    samp_process(&p, s2, 2, 2, z, 10, &w);
+    for (int i = 0; i < 10; i++) CHECKF((z[i] == NEG) == (i == 7 || i == 6), "bad b %d", i);
+    memset(z, 0, sizeof z);
+    samp_process(&p, s3, 2, 2, z, 10, &w);
+    for (int i = 0; i < 10; i++) CHECKF((z[i] == NEG) == (i == 7), "bad c %d", i);
+    /* min_new_tokens counts generated tokens only; suppress_tokens */
+    samp_defaults(&p);
+    p.eos_id = 9;
+    p.min_new_tokens = 2;
+    int32_t sup[] = {0};
+    p.suppress = sup;
+    p.n_suppress = 1;
+    int32_t g[] = {1, 2, 3, 4};
+    memset(z, 0, sizeof z);
+    samp_process(&p, g, 4, 3, z, 10, &w);
+    CHECK(z[9] == NEG && z[0] == NEG && z[1] == 0);
+    memset(z, 0, sizeof z);
+    samp_process(&p, g, 4, 2, z, 10, &w);
+    CHECK(z[9] == 0 && z[0] == NEG);
+    samp_work_free(&w);
+}
+
+/* Exact distribution after temperature 0.8, top_k 12, top_p 0.9, computed
+** here independently (sort, cut, renormalise), against 200 000 draws. */
+static void test_statistics(void) {
+    enum { V = 40, N = 200000 };
+    float logit[V];
+    rng g;
+    rng_seed(&g, 7);
+    for (int i = 0; i < V; i++) logit[i] = (float)(1.2 * rng_normal(&g));
+    /* expected: sort by logit descending */
+    int order[V];
+    for (int i = 0; i < V; i++) order[i] = i;
+    for (int i = 0; i < V; i++)
+        for (int j = i + 1; j < V; j++)
+            if (logit[order[j]] > logit[order[i]]) {
+                int t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+    double prob[V] = {0}, z = 0;
+    int k = 12;
+    for (int i = 0; i < k; i++) z += exp(logit[order[i]] / 0.8);
+    /* top_p keeps the smallest head whose mass reaches 0.9 (the kept set is
+    ** everything whose ascending cumulative mass exceeds 0.1) */
+    double head = 0, zk = 0;
+    int kept = 0;
+    while (kept < k && head < 0.9) head += exp(logit[order[kept++]] / 0.8) / z;
+    for (int i = 0; i < kept; i++) zk += exp(logit[order[i]] / 0.8);
+    for (int i = 0; i < kept; i++) prob[order[i]] = exp(logit[order[i]] / 0.8) / zk;
+
+    samp_params p;
+    samp_defaults(&p);
+    p.temperature = 0.8f;
+    p.top_k = k;
+    p.top_p = 0.9f;
+    samp_work w;
+    char err[ERR_LEN];
+    CHECK(samp_work_init(&w, V, err) == 0);
+    float x[V];
+    memcpy(x, logit, sizeof x);
+    samp_warp(&p, x, V, &w);
+    static long count[V];
+    rng r;
+    rng_seed(&r, 12345);
+    for (int n = 0; n < N; n++) count[samp_pick(&p, x, V, &r)]++;
+    double chi = 0, tv = 0;
+    int outside = 0;
+    for (int i = 0; i < V; i++) {
+        if (prob[i] == 0) {
+            outside += count[i] != 0;
+            continue;
+        }
+        double e = prob[i] * N;
+        chi += (count[i] - e) * (count[i] - e) / e;
+        tv += fabs(count[i] / (double)N - prob[i]) / 2;
+    }
+    int df = kept - 1;
+    /* threshold: mean + 6 standard deviations of chi-square(df) */
+    double lim = df + 6 * sqrt(2.0 * df);
+    printf("  statistics: %d kept tokens, chi2 %.2f (limit %.2f, df %d), TV %.4f\n", kept, chi, lim,
+           df, tv);
+    CHECK(kept >= 3 && kept < k);
+    CHECK_EQ_INT(outside, 0);
+    CHECKF(chi < lim, "chi2 %.2f >= %.2f", chi, lim);
+    CHECKF(tv < 0.01, "TV %.4f", tv);
+    /* greedy picks the first maximum */
+    p.do_sample = 0;
+    float tie[4] = {1, 5, 5, 2};
+    CHECK_EQ_INT(samp_pick(&p, tie, 4, &r), 1);
+    float none[2] = {NEG, NEG};
+    CHECK_EQ_INT(samp_pick(&p, none, 2, &r), -1);
+    samp_work_free(&w);
+}
+
+/* Vocabulary "a", "b", "c", "stop", EOS; logits forced per step. */
+static const unsigned char *TB[] = {(const unsigned char *)"a", (const unsigned char *)"b",
+                                    (const unsigned char *)"c", (const unsigned char *)"st",
+                                    (const unsigned char *)"<|endoftext|>"};
+static const size_t TL[] = {1, 1, 1, 2, 13};
+
+static void run_forced(samp_params *p, const int *want, int n, samp_seq *s) {
+    cons_vocab v = {5, TB, TL, 4};
+    samp_work w;
+    char err[ERR_LEN];
+    int32_t prompt[] = {0, 1};
+    CHECK(samp_work_init(&w, 5, err) == 0);
+    CHECK(samp_seq_init(s, p, prompt, 2, "ab", 2, NULL, 99, err) == 0);
+    for (int i = 0; i < n && !s->finish; i++) {
+        float x[5] = {0, 0, 0, 0, 0};
+        x[want[i]] = 10;
+        samp_seq_step(p, NULL, &v, s, x, &w);
+    }
+    samp_work_free(&w);
+}
+
+static void test_stopping(void) {
+    samp_params p;
+    samp_seq s;
+    samp_defaults(&p);
+    p.do_sample = 0;
+    p.eos_id = 4;
+    p.max_length = 5; /* counts the prompt: 3 new tokens */
+    run_forced(&p, (int[]){2, 2, 2, 2, 2}, 5, &s);
+    CHECK_STR(s.finish, "length");
+    CHECK_EQ_INT(s.n, 5);
+    CHECK_STR(s.text, "ccc");
+    samp_seq_free(&s);
+    p.max_new_tokens = 10;
+    run_forced(&p, (int[]){2, 4, 2}, 3, &s);
+    CHECK_STR(s.finish, "eos");
+    CHECK_EQ_INT(s.n, 4);
+    CHECK_STR(s.text, "c");
+    samp_seq_free(&s);
+    p.min_new_tokens = 2; /* EOS masked on the first two steps */
+    run_forced(&p, (int[]){4, 4, 4}, 3, &s);
+    CHECK_STR(s.finish, "eos");
+    CHECK_EQ_INT(s.n - s.n_prompt, 3);
+    samp_seq_free(&s);
+    p.min_new_tokens = 0;
+    p.ignore_eos = 1;
+    p.max_new_tokens = 3;
+    run_forced(&p, (int[]){4, 4, 2}, 3, &s);
+    CHECK_STR(s.finish, "length");
+    CHECK_STR(s.text, "c");
+    samp_seq_free(&s);
+    /* stop string "ca" spans two tokens and is kept in the text */
+    const char *stops[] = {"ca"};
+    p.ignore_eos = 0;
+    p.max_new_tokens = 10;
+    p.stop = stops;
+    p.n_stop = 1;
+    run_forced(&p, (int[]){2, 2, 0, 1, 1}, 5, &s);
+    CHECK_STR(s.finish, "stop_string");
+    CHECK_STR(s.text, "cca");
+    samp_seq_free(&s);
+    /* every token masked: the output ends with the reason */
+    int32_t sup[] = {0, 1, 2, 3, 4};
+    p.n_stop = 0;
+    p.suppress = sup;
+    p.n_suppress = 5;
+    run_forced(&p, (int[]){2}, 1, &s);
+    CHECK_STR(s.finish, "all_masked");
+    CHECK_EQ_INT(s.n, 2);
+    samp_seq_free(&s);
+}
+
+static void test_validate(void) {
+    samp_params p;
+    char err[ERR_LEN];
+    samp_defaults(&p);
+    CHECK(samp_validate(&p, 50257, err) == 0);
+    CHECK_EQ_INT(samp_max_new(&p, 10), 40);
+    p.temperature = 0;
+    CHECK(samp_validate(&p, 50257, err) == -1 && strstr(err, "temperature"));
+    samp_defaults(&p);
+    p.top_p = 1.5f;
+    CHECK(samp_validate(&p, 50257, err) == -1 && strstr(err, "top_p"));
+    samp_defaults(&p);
+    int32_t sup[] = {60000};
+    p.suppress = sup;
+    p.n_suppress = 1;
+    CHECK(samp_validate(&p, 50257, err) == -1 && strstr(err, "60000"));
+}
+
+int main(void) {
+    RUN(test_top_p);
+    RUN(test_min_p);
+    RUN(test_typical_p);
+    RUN(test_top_k_temperature);
+    RUN(test_processors);
+    RUN(test_statistics);
+    RUN(test_stopping);
+    RUN(test_validate);
+    return TEST_SUMMARY();
+}
