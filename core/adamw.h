@@ -24,16 +24,20 @@ typedef struct adamw_hparams {
     float beta1, beta2; /* 0.9, 0.999 */
     float eps;          /* 1e-8 */
     float weight_decay; /* Trainer default 0.0 */
+    float grad_scale;   /* gradients are multiplied by this first (1: none), so
+                           clipping can be fused: adamw_clip_coef */
 } adamw_hparams;
 
 typedef struct adamw {
-    size_t n;           /* parameters */
-    float *m, *v;       /* moments, n each, zero at create */
-    long step;          /* steps taken */
-    unsigned char *decay; /* n flags, 1 where weight decay applies */
+    size_t n;     /* parameters */
+    float *m, *v; /* moments, n each, zero at create */
+    long step;    /* steps taken */
+    int ntensors; /* the layout, for the decay groups */
+    gpt_tensor *tensors;
 } adamw;
 
-/* Trainer's defaults: lr 5e-5, betas (0.9, 0.999), eps 1e-8, decay 0. */
+/* Trainer's defaults: lr 5e-5, betas (0.9, 0.999), eps 1e-8, decay 0,
+** grad_scale 1. */
 void adamw_defaults(adamw_hparams *h);
 
 /* Optimizer state for the parameter layout of cfg; 0 or -1 with err. */
@@ -43,9 +47,17 @@ void adamw_free(adamw *a);
 /* One AdamW step of params (a->n floats) with grads. */
 void adamw_step(adamw *a, float *params, const float *grads, const adamw_hparams *h);
 
-/* Global L2 norm of grads (n floats, in a fixed order whatever the thread
-** count); when max_norm > 0 scales grads by min(1, max_norm / (norm +
-** 1e-6)).  Returns the norm before clipping. */
+/* Global L2 norm of grads (n floats), summed in a fixed order whatever the
+** thread count. */
+float adamw_grad_norm(const float *grads, size_t n);
+
+/* torch.nn.utils.clip_grad_norm_'s factor: min(1, max_norm / (norm + 1e-6)),
+** or 1 when max_norm <= 0. */
+float adamw_clip_coef(float norm, float max_norm);
+
+/* clip_grad_norm_ in place: scales grads by adamw_clip_coef; returns the
+** norm before clipping.  (Faster, same bytes: hp.grad_scale =
+** adamw_clip_coef(adamw_grad_norm(...), max_norm) before adamw_step.) */
 float adamw_clip_grad_norm(float *grads, size_t n, float max_norm);
 
 #endif

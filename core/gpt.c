@@ -32,16 +32,14 @@ struct gpt_model {
 
 /* Pointers to one layer's tensors inside a flat array (params or grads). */
 typedef struct layer_w {
-    float *ln1w, *ln1b, *qkvw, *qkvb, *projw, *projb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw,
-        *fcprojb;
+    float *ln1w, *ln1b, *qkvw, *qkvb, *projw, *projb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
 } layer_w;
 
 static layer_w layer_ptrs(const gpt_model *m, float *base, int l) {
     const gpt_tensor *t = m->t + 2 + 12 * l;
-    layer_w w = {base + t[0].offset,  base + t[1].offset,  base + t[2].offset,
-                 base + t[3].offset,  base + t[4].offset,  base + t[5].offset,
-                 base + t[6].offset,  base + t[7].offset,  base + t[8].offset,
-                 base + t[9].offset,  base + t[10].offset, base + t[11].offset};
+    layer_w w = {base + t[0].offset, base + t[1].offset, base + t[2].offset,  base + t[3].offset,
+                 base + t[4].offset, base + t[5].offset, base + t[6].offset,  base + t[7].offset,
+                 base + t[8].offset, base + t[9].offset, base + t[10].offset, base + t[11].offset};
     return w;
 }
 
@@ -74,9 +72,15 @@ void gpt_model_free(gpt_model *m) {
     free(m);
 }
 
-const gpt_config *gpt_model_config(const gpt_model *m) { return &m->cfg; }
-size_t gpt_model_nparams(const gpt_model *m) { return m->nparams; }
-float *gpt_model_params(const gpt_model *m) { return m->params; }
+const gpt_config *gpt_model_config(const gpt_model *m) {
+    return &m->cfg;
+}
+size_t gpt_model_nparams(const gpt_model *m) {
+    return m->nparams;
+}
+float *gpt_model_params(const gpt_model *m) {
+    return m->params;
+}
 
 /* ---------------------------------------------------------------------- */
 /* Attention                                                              */
@@ -98,8 +102,8 @@ typedef struct attn_src {
 ** the attention-dropout mask with the same layout, applied after the
 ** softmax with scale dscale. */
 static void attention_forward(float *out, const float *qkv, int N, int C, int NH,
-                              const attn_src *src, float *probs, int ldp,
-                              const unsigned char *drop, float dscale) {
+                              const attn_src *src, float *probs, int ldp, const unsigned char *drop,
+                              float dscale) {
     const int HS = C / NH;
     const float scale = 1.0f / sqrtf((float)HS);
     if (src->kc) {
@@ -112,7 +116,8 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
         }
     }
     int maxk = 0;
-    for (int r = 0; r < N; r++) maxk = src->nk[r] > maxk ? src->nk[r] : maxk;
+    for (int r = 0; r < N; r++)
+        maxk = src->nk[r] > maxk ? src->nk[r] : maxk;
 #pragma omp parallel
     {
         float *scratch = probs ? NULL : malloc(sizeof(float) * (size_t)maxk);
@@ -133,7 +138,8 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
                 sum += p[s];
             }
             float inv = 1.0f / sum;
-            for (int s = 0; s < nk; s++) p[s] *= inv;
+            for (int s = 0; s < nk; s++)
+                p[s] *= inv;
             float *o = out + (size_t)r * C + h * HS;
             memset(o, 0, sizeof(float) * HS);
             const unsigned char *d = drop ? drop + ((size_t)r * NH + h) * ldp : NULL;
@@ -208,8 +214,8 @@ static int check_ids(const gpt_model *m, const int32_t *ids, size_t n, char *err
 struct gpt_batch {
     gpt_model *m;
     int Bmax, Tmax, B, T;
-    block_act *layer;     /* n_layer */
-    float **res;          /* n_layer+1 residual streams [N,C]; res[0] = embeddings */
+    block_act *layer; /* n_layer */
+    float **res;      /* n_layer+1 residual streams [N,C]; res[0] = embeddings */
     unsigned char *drop_embd;
     float *lnf, *lnf_mean, *lnf_rstd, *logits, *lse;
     int32_t *ids, *targets; /* targets[r]: label scored at row r, or -1 */
@@ -254,7 +260,8 @@ int gpt_batch_create(gpt_model *m, int B, int T, gpt_batch **out, char *err) {
         return err_set(err, "batch: out of memory");
     }
     const int drop = cfg->embd_pdrop > 0 || cfg->attn_pdrop > 0 || cfg->resid_pdrop > 0;
-    for (int l = 0; l <= L; l++) b->res[l] = balloc(b, N * C * F, &fail);
+    for (int l = 0; l <= L; l++)
+        b->res[l] = balloc(b, N * C * F, &fail);
     for (int l = 0; l < L; l++) {
         block_act *a = &b->layer[l];
         a->ln1 = balloc(b, N * C * F, &fail);
@@ -303,24 +310,34 @@ int gpt_batch_create(gpt_model *m, int B, int T, gpt_batch **out, char *err) {
 
 void gpt_batch_free(gpt_batch *b) {
     if (!b) return;
-    for (int i = 0; i < b->nalloc; i++) free(b->allocs[i]);
+    for (int i = 0; i < b->nalloc; i++)
+        free(b->allocs[i]);
     free(b->allocs);
     free(b->layer);
     free(b->res);
     free(b);
 }
 
-const float *gpt_batch_logits(const gpt_batch *b) { return b->logits; }
-
-/* Draw a keep-mask for dropout with probability p: 1 keeps, 0 drops
-** (torch's bernoulli(1-p)), serially from r so that the masks do not
-** depend on the thread count. */
-static void draw_mask(unsigned char *mask, size_t n, float p, rng *r) {
-    for (size_t i = 0; i < n; i++) mask[i] = rng_uniform(r) >= p;
+const float *gpt_batch_logits(const gpt_batch *b) {
+    return b->logits;
 }
 
-int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, int T,
-                rng *dropout, float *loss, char *err) {
+/* Fill rows x len keep-masks for dropout with probability p: 1 keeps, 0
+** drops (torch's bernoulli(1-p)).  Row r draws from its own stream
+** rng_derive(seed, r), so the masks do not depend on the thread count. */
+static void draw_mask(unsigned char *mask, int rows, size_t len, float p, uint64_t seed) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+        rng g;
+        rng_seed(&g, rng_derive(seed, (uint64_t)r));
+        unsigned char *mr = mask + (size_t)r * len;
+        for (size_t i = 0; i < len; i++)
+            mr[i] = rng_uniform(&g) >= p;
+    }
+}
+
+int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, int T, rng *dropout,
+                float *loss, char *err) {
     gpt_model *m = b->m;
     const gpt_config *cfg = &m->cfg;
     const int L = cfg->n_layer, C = cfg->n_embd, NH = cfg->n_head, V = cfg->vocab_size;
@@ -351,23 +368,27 @@ int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, 
     }
     embed(m, b->res[0], ids, b->pos, N);
     if (b->dropout_on) {
-        draw_mask(b->drop_embd, (size_t)N * C, cfg->embd_pdrop, dropout);
+        /* one draw from the caller's rng per forward; every mask derives
+        ** its own stream from it */
+        const uint64_t seed = rng_u64(dropout);
+        draw_mask(b->drop_embd, N, (size_t)C, cfg->embd_pdrop, rng_derive(seed, 0));
         kern_residual_dropout(b->res[0], NULL, b->res[0], b->drop_embd, cfg->embd_pdrop,
                               (size_t)N * C);
         for (int l = 0; l < L; l++) {
             block_act *a = &b->layer[l];
+            const uint64_t k = 1 + 3 * (uint64_t)l;
             /* attention mask over the full T x T square (upper part unused) */
-            draw_mask(a->drop_att, (size_t)N * NH * T, cfg->attn_pdrop, dropout);
-            draw_mask(a->drop_attn_out, (size_t)N * C, cfg->resid_pdrop, dropout);
-            draw_mask(a->drop_mlp_out, (size_t)N * C, cfg->resid_pdrop, dropout);
+            draw_mask(a->drop_att, N, (size_t)NH * T, cfg->attn_pdrop, rng_derive(seed, k));
+            draw_mask(a->drop_attn_out, N, (size_t)C, cfg->resid_pdrop, rng_derive(seed, k + 1));
+            draw_mask(a->drop_mlp_out, N, (size_t)C, cfg->resid_pdrop, rng_derive(seed, k + 2));
         }
     }
     for (int l = 0; l < L; l++) {
         block_act a = b->layer[l];
         if (!b->dropout_on) a.drop_att = a.drop_attn_out = a.drop_mlp_out = NULL;
         const float *qkv = a.qkv;
-        attn_src src = {qkv + C, qkv + 2 * C, (size_t)3 * C, b->row_base, b->row_nk,
-                        NULL, NULL, NULL};
+        attn_src src = {qkv + C,   qkv + 2 * C, (size_t)3 * C, b->row_base,
+                        b->row_nk, NULL,        NULL,          NULL};
         block_forward(m, l, N, b->res[l], b->res[l + 1], &a, &src, T, b->tmp);
     }
     kern_layernorm(b->lnf, b->lnf_mean, b->lnf_rstd, b->res[L], tensor_ptr(m, m->params, -2),
@@ -394,9 +415,9 @@ int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, 
 ** rows b*T .. r).  dqkv is overwritten.  One (sequence, head) per task;
 ** inside, queries run in order so each dk/dv accumulates in a fixed
 ** order. */
-static void attention_backward(float *dqkv, const float *datty, const float *qkv,
-                               const float *att, const unsigned char *drop, float dscale,
-                               int B, int T, int C, int NH) {
+static void attention_backward(float *dqkv, const float *datty, const float *qkv, const float *att,
+                               const unsigned char *drop, float dscale, int B, int T, int C,
+                               int NH) {
     const int HS = C / NH;
     const float scale = 1.0f / sqrtf((float)HS);
     memset(dqkv, 0, sizeof(float) * (size_t)B * T * 3 * C);
@@ -422,7 +443,8 @@ static void attention_backward(float *dqkv, const float *datty, const float *qkv
                 }
                 /* through the softmax */
                 float sum = 0.0f;
-                for (int s = 0; s <= t; s++) sum += p[s] * dp[s];
+                for (int s = 0; s <= t; s++)
+                    sum += p[s] * dp[s];
                 const float *q = qkv + r * 3 * C + h * HS;
                 float *dq = dqkv + r * 3 * C + h * HS;
                 for (int s = 0; s <= t; s++) {
@@ -448,14 +470,13 @@ int gpt_backward(gpt_batch *b, float *grads, char *err) {
     const float *wte = tensor_ptr(m, m->params, 0);
 
     /* d loss / d logits = (softmax - onehot) / nscored, in place */
-    kern_xent_backward(b->logits, b->lse, b->targets, N, V,
-                       b->nscored ? 1.0f / b->nscored : 0.0f);
+    kern_xent_backward(b->logits, b->lse, b->targets, N, V, b->nscored ? 1.0f / b->nscored : 0.0f);
     mm_sgemm(N, C, V, b->logits, V, 0, wte, C, 0, b->dln, C, 0);
     mm_sgemm(V, C, N, b->logits, V, 1, b->lnf, C, 0, dwte, C, 1);
     memset(b->dres, 0, sizeof(float) * (size_t)N * C);
     kern_layernorm_backward(b->dres, tensor_ptr(m, grads, -2), tensor_ptr(m, grads, -1), b->dln,
-                            b->res[L], tensor_ptr(m, m->params, -2), b->lnf_mean, b->lnf_rstd,
-                            N, C);
+                            b->res[L], tensor_ptr(m, m->params, -2), b->lnf_mean, b->lnf_rstd, N,
+                            C);
 
     for (int l = L - 1; l >= 0; l--) {
         const block_act *a = &b->layer[l];
@@ -465,8 +486,8 @@ int gpt_backward(gpt_batch *b, float *grads, char *err) {
         const unsigned char *dat = b->dropout_on ? a->drop_att : NULL;
         /* MLP: out = res2 + drop(fchg @ fcprojw + b) */
         kern_dropout_backward(b->dtmp, b->dres, dm, rp, (size_t)N * C);
-        kern_linear_backward(b->dfch, g.fcprojw, g.fcprojb, b->dtmp, a->fchg, w.fcprojw, N,
-                             4 * C, C);
+        kern_linear_backward(b->dfch, g.fcprojw, g.fcprojb, b->dtmp, a->fchg, w.fcprojw, N, 4 * C,
+                             C);
         kern_gelu_backward(b->dfch, a->fch, (size_t)N * 4 * C, m->gelu_exact);
         kern_linear_backward(b->dln, g.fcw, g.fcb, b->dfch, a->ln2, w.fcw, N, C, 4 * C);
         kern_layernorm_backward(b->dres, g.ln2w, g.ln2b, b->dln, a->res2, w.ln2w, a->ln2_mean,
@@ -474,8 +495,8 @@ int gpt_backward(gpt_batch *b, float *grads, char *err) {
         /* attention: res2 = x + drop(atty @ projw + b) */
         kern_dropout_backward(b->dtmp, b->dres, da, rp, (size_t)N * C);
         kern_linear_backward(b->datty, g.projw, g.projb, b->dtmp, a->atty, w.projw, N, C, C);
-        attention_backward(b->dqkv, b->datty, a->qkv, a->att, dat,
-                           1.0f / (1.0f - cfg->attn_pdrop), B, T, C, NH);
+        attention_backward(b->dqkv, b->datty, a->qkv, a->att, dat, 1.0f / (1.0f - cfg->attn_pdrop),
+                           B, T, C, NH);
         kern_linear_backward(b->dln, g.qkvw, g.qkvb, b->dqkv, a->ln1, w.qkvw, N, C, 3 * C);
         kern_layernorm_backward(b->dres, g.ln1w, g.ln1b, b->dln, b->res[l], w.ln1w, a->ln1_mean,
                                 a->ln1_rstd, N, C);
@@ -516,8 +537,7 @@ int gpt_kv_create(gpt_model *m, int max_seqs, int max_len, gpt_kv **out, char *e
     if (max_seqs < 1 || max_len < 1)
         return err_set(err, "kv cache %d x %d: sizes must be positive", max_seqs, max_len);
     if (max_len > cfg->n_positions)
-        return err_set(err, "kv cache length %d exceeds n_positions %d", max_len,
-                       cfg->n_positions);
+        return err_set(err, "kv cache length %d exceeds n_positions %d", max_len, cfg->n_positions);
     gpt_kv *kv = calloc(1, sizeof *kv);
     if (!kv) return err_set(err, "kv cache: out of memory");
     size_t n = (size_t)cfg->n_layer * max_seqs * max_len * cfg->n_embd;
@@ -538,11 +558,11 @@ int gpt_kv_create(gpt_model *m, int max_seqs, int max_len, gpt_kv **out, char *e
 
 static void kv_free_step(gpt_kv *kv) {
     block_act *a = &kv->a;
-    void *p[] = {kv->x,    kv->y,      kv->tmp,  kv->lnf,  a->ln1,      a->ln1_mean,
-                 a->ln1_rstd, a->qkv,  a->atty,  a->res2,   a->ln2,      a->ln2_mean,
-                 a->ln2_rstd, a->fch,  a->fchg,  kv->pos,   kv->base,    kv->nk,
-                 kv->dst,  kv->last};
-    for (size_t i = 0; i < sizeof p / sizeof *p; i++) free(p[i]);
+    void *p[] = {kv->x,   kv->y,   kv->tmp,  kv->lnf, a->ln1,      a->ln1_mean, a->ln1_rstd,
+                 a->qkv,  a->atty, a->res2,  a->ln2,  a->ln2_mean, a->ln2_rstd, a->fch,
+                 a->fchg, kv->pos, kv->base, kv->nk,  kv->dst,     kv->last};
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++)
+        free(p[i]);
 }
 
 void gpt_kv_free(gpt_kv *kv) {
@@ -618,8 +638,8 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
         for (int j = 0; j < i; j++)
             if (slots[j] == s) return err_set(err, "kv step: slot %d given twice", s);
         if (ntok[i] < 1 || ntok[i] > kv->max_len - kv->len[s])
-            return err_set(err, "kv step: slot %d holds %d tokens, %d more exceed the length %d",
-                           s, kv->len[s], ntok[i], kv->max_len);
+            return err_set(err, "kv step: slot %d holds %d tokens, %d more exceed the length %d", s,
+                           kv->len[s], ntok[i], kv->max_len);
         N += ntok[i];
     }
     if (check_ids(m, tokens, (size_t)N, err)) return err_prefix(err, "kv step");
@@ -650,6 +670,7 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
     kern_layernorm(kv->lnf, kv->a.ln1_mean, kv->a.ln1_rstd, kv->y, tensor_ptr(m, m->params, -2),
                    tensor_ptr(m, m->params, -1), nseq, C, cfg->layer_norm_epsilon);
     mm_sgemm(nseq, V, C, kv->lnf, C, 0, tensor_ptr(m, m->params, 0), C, 1, logits, V, 0);
-    for (int i = 0; i < nseq; i++) kv->len[slots[i]] += ntok[i];
+    for (int i = 0; i < nseq; i++)
+        kv->len[slots[i]] += ntok[i];
     return 0;
 }

@@ -74,12 +74,12 @@ void gpt_batch_free(gpt_batch *b);
 ** unless that is GPT_IGNORE_INDEX; *loss is the mean over scored positions
 ** (0 when none).  dropout: NULL evaluates (no dropout); otherwise dropout
 ** with the config's embd/attn/resid probabilities draws its masks from it
-** (advancing it, in an order independent of the thread count).
+** (one draw per forward; the masks do not depend on the thread count).
 ** Token ids outside [0, vocab_size) are an error.  The logits stay
 ** available through gpt_batch_logits until gpt_backward or the next
 ** forward. */
-int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, int T,
-                rng *dropout, float *loss, char *err);
+int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, int T, rng *dropout,
+                float *loss, char *err);
 
 /* Logits of the last forward: [B][T][vocab_size] floats. */
 const float *gpt_batch_logits(const gpt_batch *b);

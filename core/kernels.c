@@ -13,13 +13,15 @@
 float kern_dot(const float *a, const float *b, int n) {
     float s = 0.0f;
 #pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    for (int i = 0; i < n; i++)
+        s += a[i] * b[i];
     return s;
 }
 
 void kern_axpy(float *y, float alpha, const float *x, int n) {
 #pragma omp simd
-    for (int i = 0; i < n; i++) y[i] += alpha * x[i];
+    for (int i = 0; i < n; i++)
+        y[i] += alpha * x[i];
 }
 
 /* Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, then a degree-6
@@ -52,13 +54,16 @@ void kern_layernorm(float *out, float *mean, float *rstd, const float *x, const 
         float *o = out + (size_t)r * C;
         float s = 0.0f;
 #pragma omp simd reduction(+ : s)
-        for (int i = 0; i < C; i++) s += xr[i];
+        for (int i = 0; i < C; i++)
+            s += xr[i];
         float m = s / C, v = 0.0f;
 #pragma omp simd reduction(+ : v)
-        for (int i = 0; i < C; i++) v += (xr[i] - m) * (xr[i] - m);
+        for (int i = 0; i < C; i++)
+            v += (xr[i] - m) * (xr[i] - m);
         float rs = 1.0f / sqrtf(v / C + eps);
 #pragma omp simd
-        for (int i = 0; i < C; i++) o[i] = (xr[i] - m) * rs * w[i] + b[i];
+        for (int i = 0; i < C; i++)
+            o[i] = (xr[i] - m) * rs * w[i] + b[i];
         mean[r] = m;
         rstd[r] = rs;
     }
@@ -108,7 +113,8 @@ void kern_layernorm_backward(float *dx, float *dw, float *db, const float *dout,
 void kern_linear(float *out, const float *inp, const float *w, const float *b, int N, int IC,
                  int OC) {
 #pragma omp parallel for schedule(static)
-    for (int r = 0; r < N; r++) memcpy(out + (size_t)r * OC, b, sizeof(float) * OC);
+    for (int r = 0; r < N; r++)
+        memcpy(out + (size_t)r * OC, b, sizeof(float) * OC);
     mm_sgemm(N, OC, IC, inp, IC, 0, w, OC, 0, out, OC, 1);
 }
 
@@ -122,7 +128,8 @@ void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout, 
         for (int r = 0; r < N; r++) {
             const float *d = dout + (size_t)r * OC;
 #pragma omp simd
-            for (int i = c0; i < c1; i++) db[i] += d[i];
+            for (int i = c0; i < c1; i++)
+                db[i] += d[i];
         }
     }
 }
@@ -132,12 +139,15 @@ void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout, 
 
 /* tanh(u) = 1 - 2 / (exp(2u) + 1) */
 #pragma omp declare simd
-static inline float tanh_fast(float u) { return 1.0f - 2.0f / (kern_expf(2.0f * u) + 1.0f); }
+static inline float tanh_fast(float u) {
+    return 1.0f - 2.0f / (kern_expf(2.0f * u) + 1.0f);
+}
 
 void kern_gelu(float *out, const float *x, size_t n, int exact) {
     if (exact) {
 #pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) out[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+        for (size_t i = 0; i < n; i++)
+            out[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
         return;
     }
 #pragma omp parallel for simd schedule(static)
@@ -182,7 +192,8 @@ void kern_dropout_backward(float *dst, const float *src, const unsigned char *ma
                            size_t n) {
     const float scale = 1.0f / (1.0f - p);
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) dst[i] = mask ? (mask[i] ? src[i] * scale : 0.0f) : src[i];
+    for (size_t i = 0; i < n; i++)
+        dst[i] = mask ? (mask[i] ? src[i] * scale : 0.0f) : src[i];
 }
 
 void kern_logsumexp(float *lse, const float *logits, int N, int V) {
@@ -191,10 +202,12 @@ void kern_logsumexp(float *lse, const float *logits, int N, int V) {
         const float *l = logits + (size_t)r * V;
         float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
-        for (int j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
+        for (int j = 0; j < V; j++)
+            mx = l[j] > mx ? l[j] : mx;
         float s = 0.0f;
 #pragma omp simd reduction(+ : s)
-        for (int j = 0; j < V; j++) s += kern_expf(l[j] - mx);
+        for (int j = 0; j < V; j++)
+            s += kern_expf(l[j] - mx);
         lse[r] = mx + logf(s);
     }
 }
@@ -210,7 +223,8 @@ void kern_xent_backward(float *logits, const float *lse, const int32_t *target, 
         }
         const float m = lse[r];
 #pragma omp simd
-        for (int j = 0; j < V; j++) l[j] = kern_expf(l[j] - m) * scale;
+        for (int j = 0; j < V; j++)
+            l[j] = kern_expf(l[j] - m) * scale;
         l[target[r]] -= scale;
     }
 }

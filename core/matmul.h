@@ -20,8 +20,8 @@
 
 #include <stddef.h>
 
-void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb,
-              int tb, float *C, int ldc, int acc);
+void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb, int tb,
+              float *C, int ldc, int acc);
 
 /* Kernel selection: MM_AUTO picks the best the CPU supports (the default). */
 enum { MM_AUTO = 0, MM_PORTABLE = 1, MM_AVX2 = 2, MM_AVX512 = 3 };

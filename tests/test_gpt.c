@@ -177,7 +177,7 @@ static void test_adamw_steps(void) {
             memset(g, 0, np * sizeof(float));
             CHECK(gpt_forward(b, ids, labels, f.B, f.T, NULL, &loss, err) == 0);
             CHECK(gpt_backward(b, g, err) == 0);
-            float norm = adamw_clip_grad_norm(g, np, f.max_norm);
+            float norm = adamw_clip_grad_norm(g, np, f.max_norm); /* in place */
             CHECK_CLOSE(loss, loss_ref[s], 0, 5e-5);
             CHECK_CLOSE(norm, norm_ref[s], 0, 5e-5);
             hp.lr = f.lr * (float)(f.steps + 2 - s) / (float)(f.steps + 2);
@@ -248,7 +248,8 @@ static void test_kv_cache(void) {
         for (int b = 0; b < 3; b++) {
             int n = round == 0 ? ntok[b] : 1;
             if (done[b] + n > T) continue;
-            for (int j = 0; j < n; j++) toks[nt++] = ids[b * T + done[b] + j];
+            for (int j = 0; j < n; j++)
+                toks[nt++] = ids[b * T + done[b] + j];
             sl[ns] = slots[b];
             nk[ns] = n;
             seq[ns++] = b;
@@ -352,7 +353,8 @@ static float *train_two_steps(const gpt_config *cfg, int B, int T, float *loss_o
     int32_t *ids = malloc(sizeof(int32_t) * B * T);
     rng r;
     rng_seed(&r, 11);
-    for (int i = 0; i < B * T; i++) ids[i] = (int32_t)rng_below(&r, (uint64_t)cfg->vocab_size);
+    for (int i = 0; i < B * T; i++)
+        ids[i] = (int32_t)rng_below(&r, (uint64_t)cfg->vocab_size);
     gpt_model *m;
     gpt_batch *b;
     adamw *opt;
@@ -367,7 +369,8 @@ static float *train_two_steps(const gpt_config *cfg, int B, int T, float *loss_o
         memset(g, 0, np * sizeof(float));
         CHECK(gpt_forward(b, ids, ids, B, T, &r, &loss_out[s], err) == 0);
         CHECK(gpt_backward(b, g, err) == 0);
-        loss_out[2 + s] = adamw_clip_grad_norm(g, np, 1.0f);
+        loss_out[2 + s] = adamw_grad_norm(g, np);
+        hp.grad_scale = adamw_clip_coef(loss_out[2 + s], 1.0f); /* clipping, fused */
         adamw_step(opt, params, g, &hp);
     }
     adamw_free(opt);
@@ -426,18 +429,21 @@ static void test_kernel_paths(void) {
     mm_set_kernel(MM_AUTO);
     CHECK(memcmp(p[0], p[1], np * sizeof(float)) == 0);
     size_t off = 0;
-    for (size_t i = 0; i < np; i++) off += fabsf(p[2][i] - p[0][i]) > 1e-5f;
-    printf("  portable vs fast: %zu of %zu params differ by > 1e-5, loss %.7f vs %.7f\n", off,
-           np, l[2][1], l[0][1]);
+    for (size_t i = 0; i < np; i++)
+        off += fabsf(p[2][i] - p[0][i]) > 1e-5f;
+    printf("  portable vs fast: %zu of %zu params differ by > 1e-5, loss %.7f vs %.7f\n", off, np,
+           l[2][1], l[0][1]);
     CHECK(off * 200 < np);
-    for (int i = 0; i < 4; i++) CHECK_CLOSE(l[2][i], l[0][i], 0, 1e-5);
-    for (int k = 0; k < 3; k++) free(p[k]);
+    for (int i = 0; i < 4; i++)
+        CHECK_CLOSE(l[2][i], l[0][i], 0, 1e-5);
+    for (int k = 0; k < 3; k++)
+        free(p[k]);
 }
 
 /* mm_sgemm against a naive triple loop for every transpose combination and
 ** awkward sizes, with every kernel. */
 static void test_sgemm(void) {
-    const int shapes[][3] = {{1, 1, 1}, {7, 33, 5}, {130, 70, 300}, {9, 530, 17}, {200, 40, 513}};
+    const int shapes[][3] = {{1, 1, 1}, {7, 33, 5}, {130, 70, 300}, {9, 530, 17}, {300, 40, 140}};
     rng r;
     rng_seed(&r, 3);
     for (int kind = MM_PORTABLE; kind <= MM_AVX512; kind++) {
@@ -446,8 +452,10 @@ static void test_sgemm(void) {
             int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
             float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
             float *C = malloc(sizeof(float) * M * N), *R = malloc(sizeof(float) * M * N);
-            for (int i = 0; i < M * K; i++) A[i] = rng_uniform(&r) - 0.5f;
-            for (int i = 0; i < K * N; i++) B[i] = rng_uniform(&r) - 0.5f;
+            for (int i = 0; i < M * K; i++)
+                A[i] = rng_uniform(&r) - 0.5f;
+            for (int i = 0; i < K * N; i++)
+                B[i] = rng_uniform(&r) - 0.5f;
             for (int ta = 0; ta < 2; ta++)
                 for (int tb = 0; tb < 2; tb++)
                     for (int acc = 0; acc < 2; acc++) {
@@ -525,10 +533,51 @@ static void test_dropout_gradient(void) {
     free_fixture(&f);
 }
 
+/* Clipping fused into the step (grad_scale) gives the same bytes as
+** clip_grad_norm_ in place followed by the step. */
+static void test_clip_fused(void) {
+    char err[ERR_LEN];
+    fixture f;
+    CHECK(load_fixture("c36", &f) == 0);
+    size_t np;
+    const float *p0 = arr(&f, "params", &np), *g0 = arr(&f, "grads", NULL);
+    float *p[2], *g = malloc(np * sizeof(float));
+    for (int k = 0; k < 2; k++) {
+        adamw *opt;
+        adamw_hparams hp;
+        CHECK(adamw_create(&f.cfg, &opt, err) == 0);
+        adamw_defaults(&hp);
+        hp.lr = 1e-3f;
+        hp.weight_decay = 0.1f;
+        p[k] = malloc(np * sizeof(float));
+        memcpy(p[k], p0, np * sizeof(float));
+        for (int s = 0; s < 3; s++) {
+            memcpy(g, g0, np * sizeof(float));
+            if (k == 0) {
+                CHECK(adamw_clip_grad_norm(g, np, 0.5f) > 0.5f); /* it clips */
+            } else {
+                hp.grad_scale = adamw_clip_coef(adamw_grad_norm(g, np), 0.5f);
+                CHECK(hp.grad_scale < 1.0f);
+            }
+            adamw_step(opt, p[k], g, &hp);
+        }
+        CHECK_EQ_INT(opt->step, 3);
+        adamw_free(opt);
+    }
+    CHECK(memcmp(p[0], p[1], np * sizeof(float)) == 0);
+    CHECK(adamw_clip_coef(0.25f, 1.0f) == 1.0f);
+    CHECK(adamw_clip_coef(3.0f, 0.0f) == 1.0f);
+    free(p[0]);
+    free(p[1]);
+    free(g);
+    free_fixture(&f);
+}
+
 int main(void) {
     RUN(test_sgemm);
     RUN(test_forward_backward);
     RUN(test_adamw_steps);
+    RUN(test_clip_fused);
     RUN(test_kv_cache);
     RUN(test_errors);
     RUN(test_dropout_gradient);
