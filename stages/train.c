@@ -393,14 +393,18 @@ static int train_step(run *r, int64_t s, double *loss, float *norm, char *err) {
         float wf = (float)w;
         for (size_t i = 0; i < r->n; i++) r->grads[i] += wf * r->tmp[i];
     }
-    *norm = adamw_clip_grad_norm(r->grads, r->n, (float)r->p->max_grad_norm);
+    *norm = adamw_grad_norm(r->grads, r->n);
     return 0;
 }
 
 static int loop(run *r, train_result *res, char *err) {
     const train_params *p = r->p;
-    adamw_hparams hp = {0, (float)p->adam_beta1, (float)p->adam_beta2, (float)p->adam_epsilon,
-                        (float)p->weight_decay};
+    adamw_hparams hp;
+    adamw_defaults(&hp);
+    hp.beta1 = (float)p->adam_beta1;
+    hp.beta2 = (float)p->adam_beta2;
+    hp.eps = (float)p->adam_epsilon;
+    hp.weight_decay = (float)p->weight_decay;
     progress pg;
     progress_begin(&pg, "train", "step", (double)r->total);
     progress_add(&pg, (double)r->s.step);
@@ -414,6 +418,7 @@ static int loop(run *r, train_result *res, char *err) {
         if (train_step(r, g % r->spe, &loss, &norm, err)) return err_prefix(err, "step %lld", (long long)g + 1);
         double lr = p->learning_rate * train_lr_lambda(p, g, r->total);
         hp.lr = (float)lr;
+        hp.grad_scale = adamw_clip_coef(norm, (float)p->max_grad_norm); /* clipping, fused */
         adamw_step(r->opt, r->params, r->grads, &hp);
         r->s.step = ++g;
         r->s.log_loss += loss;

@@ -212,6 +212,7 @@ static void test_resume_after_kill(void) {
     gpt_config cfg = small_cfg();
     train_params p;
     small_params(&p);
+    p.epochs = 8; /* 48 steps: long enough for kills to land mid-run */
     p.save_steps = 2;
     p.save_total_limit = 2;
     store *st = open_db(ref);
