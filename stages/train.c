@@ -169,7 +169,10 @@ static int source_load(store *st, const train_source *src, uint64_t seed, gpt_co
     }
     snprintf(desc, desc_n, "init");
     *cfg = *src->init;
-    if (hf_init_params(cfg, seed, params)) return gpt_config_check(cfg, err);
+    if (hf_init_params(cfg, seed, params)) {
+        if (gpt_config_check(cfg, err) == 0) err_set(err, "init: out of memory");
+        return err_prefix(err, "--init");
+    }
     gpt_tensor *t = malloc(gpt_layout_count(cfg) * sizeof *t);
     *n = gpt_layout(cfg, t);
     free(t);
@@ -744,6 +747,13 @@ int cmd_train(cli *c, int argc, char **argv) {
             else if (!strcmp(optarg, "cosine")) p.scheduler = TRAIN_COSINE;
             else return cli_error("train: --lr-scheduler '%s': use linear, constant or cosine", optarg);
             continue;
+        case O_SEED: {
+            char *end;
+            p.seed = strtoull(optarg, &end, 10);
+            if (*end || end == optarg || *optarg == '-')
+                return cli_error("train: --seed '%s' is not a non-negative integer", optarg);
+            continue;
+        }
         case '?': return cli_error("train: bad arguments (see quill train --help)");
         }
         if (num(name, optarg, o == O_MAXSTEPS ? -1 : 0, &v)) return 1;
@@ -759,7 +769,6 @@ int cmd_train(cli *c, int argc, char **argv) {
         case O_B2: p.adam_beta2 = v; break;
         case O_EPS: p.adam_epsilon = v; break;
         case O_NORM: p.max_grad_norm = v; break;
-        case O_SEED: p.seed = (uint64_t)v; break;
         case O_DROP: p.dropout = v; break;
         case O_LOG: p.logging_steps = (int64_t)v; break;
         case O_SAVE: p.save_steps = (int64_t)v; break;
