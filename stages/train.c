@@ -114,8 +114,8 @@ static int32_t *load_ids(store *st, int64_t blob, int64_t n, int T, const char *
     }
     if (len != (size_t)n * (size_t)T * 4) {
         free(raw);
-        err_set(err, "%s blocks: blob has %zu bytes, expected %lld blocks of %d u32 ids", what,
-                len, (long long)n, T);
+        err_set(err, "%s blocks: blob has %zu bytes, expected %lld blocks of %d u32 ids", what, len,
+                (long long)n, T);
         return NULL;
     }
     return raw; /* u32 little-endian ids read as int32: gpt_forward rejects ids >= vocab */
@@ -158,7 +158,9 @@ static void blocks_free(blocks *b) {
 static int source_load(store *st, const train_source *src, uint64_t seed, gpt_config *cfg,
                        float **params, size_t *n, char *desc, size_t desc_n, char *err) {
     int k = !!src->model_dir + (src->checkpoint > 0) + !!src->init;
-    if (k != 1) return err_set(err, "give exactly one model source (a directory, a checkpoint or a config)");
+    if (k != 1)
+        return err_set(err,
+                       "give exactly one model source (a directory, a checkpoint or a config)");
     if (src->model_dir) {
         snprintf(desc, desc_n, "%s", src->model_dir);
         return hf_load(src->model_dir, cfg, params, n, err);
@@ -182,11 +184,11 @@ static int source_load(store *st, const train_source *src, uint64_t seed, gpt_co
 /* ---- state blob: everything a resume needs beyond the parameters ---- */
 
 typedef struct train_state {
-    int64_t step;            /* optimizer steps done */
-    rng dropout;             /* the dropout rng after them */
-    double log_loss;         /* sum of step losses since the last log */
-    int64_t log_count;       /* steps since the last log */
-    double eval_loss;        /* last eval loss or NAN */
+    int64_t step;      /* optimizer steps done */
+    rng dropout;       /* the dropout rng after them */
+    double log_loss;   /* sum of step losses since the last log */
+    int64_t log_count; /* steps since the last log */
+    double eval_loss;  /* last eval loss or NAN */
 } train_state;
 
 static void *state_pack(const train_state *s, const adamw *a, size_t *len) {
@@ -248,8 +250,8 @@ typedef struct run {
     gpt_model *m;
     gpt_batch *batch;
     adamw *opt;
-    int32_t *ids;     /* batch_size * T */
-    int64_t *perm;    /* n_train */
+    int32_t *ids;  /* batch_size * T */
+    int64_t *perm; /* n_train */
     int64_t perm_epoch;
     int64_t run_id, total, spe, nb;
     train_state s;
@@ -279,7 +281,8 @@ static void set_status(run *r, const char *status) {
 static void epoch_order(run *r, int64_t epoch) {
     if (r->perm_epoch == epoch) return;
     int64_t n = r->b.n_train;
-    for (int64_t i = 0; i < n; i++) r->perm[i] = i;
+    for (int64_t i = 0; i < n; i++)
+        r->perm[i] = i;
     if (r->p->shuffle) {
         rng g;
         rng_seed(&g, rng_derive(r->p->seed, (uint64_t)epoch));
@@ -299,8 +302,7 @@ static int evaluate(run *r, double *out, char *err) {
     for (int64_t i = 0; i < r->b.n_eval; i += B) {
         int rows = (int)(r->b.n_eval - i < B ? r->b.n_eval - i : B);
         float loss;
-        if (gpt_forward(r->batch, r->b.eval + i * T, r->b.eval + i * T, rows, T, NULL, &loss,
-                        err))
+        if (gpt_forward(r->batch, r->b.eval + i * T, r->b.eval + i * T, rows, T, NULL, &loss, err))
             return err_prefix(err, "evaluation");
         sum += (double)loss * rows;
     }
@@ -308,8 +310,8 @@ static int evaluate(run *r, double *out, char *err) {
     return 0;
 }
 
-static int write_log(run *r, const char *kind, int64_t step, double loss, double lr,
-                     double norm, double tps, char *err) {
+static int write_log(run *r, const char *kind, int64_t step, double loss, double lr, double norm,
+                     double tps, char *err) {
     sqlite3_stmt *s;
     if (store_begin(r->st, err)) return -1;
     if (store_prepare(r->st,
@@ -353,13 +355,11 @@ static int save(run *r, const char *status, int64_t *id, char *err) {
         free(state);
         return -1;
     }
-    int bad = ckpt_put(r->st, r->run_id, r->s.step, &r->cfg, r->params, r->n, state, len, id,
-                       err) ||
-              (r->p->save_total_limit > 0 && ckpt_prune(r->st, r->run_id, r->p->save_total_limit,
-                                                        err)) ||
-              exec1(r->st, "UPDATE train_runs SET status = ?2 WHERE id = ?1", r->run_id, status,
-                    err) ||
-              store_commit(r->st, err);
+    int bad =
+        ckpt_put(r->st, r->run_id, r->s.step, &r->cfg, r->params, r->n, state, len, id, err) ||
+        (r->p->save_total_limit > 0 && ckpt_prune(r->st, r->run_id, r->p->save_total_limit, err)) ||
+        exec1(r->st, "UPDATE train_runs SET status = ?2 WHERE id = ?1", r->run_id, status, err) ||
+        store_commit(r->st, err);
     free(state);
     if (bad) store_rollback(r->st);
     return bad ? -1 : 0;
@@ -394,7 +394,8 @@ static int train_step(run *r, int64_t s, double *loss, float *norm, char *err) {
         memset(r->tmp, 0, r->n * sizeof(float));
         if (gpt_backward(r->batch, r->tmp, err)) return -1;
         float wf = (float)w;
-        for (size_t i = 0; i < r->n; i++) r->grads[i] += wf * r->tmp[i];
+        for (size_t i = 0; i < r->n; i++)
+            r->grads[i] += wf * r->tmp[i];
     }
     *norm = adamw_grad_norm(r->grads, r->n);
     return 0;
@@ -418,7 +419,8 @@ static int loop(run *r, train_result *res, char *err) {
         epoch_order(r, epoch);
         double loss;
         float norm;
-        if (train_step(r, g % r->spe, &loss, &norm, err)) return err_prefix(err, "step %lld", (long long)g + 1);
+        if (train_step(r, g % r->spe, &loss, &norm, err))
+            return err_prefix(err, "step %lld", (long long)g + 1);
         double lr = p->learning_rate * train_lr_lambda(p, g, r->total);
         hp.lr = (float)lr;
         hp.grad_scale = adamw_clip_coef(norm, (float)p->max_grad_norm); /* clipping, fused */
@@ -437,8 +439,9 @@ static int loop(run *r, train_result *res, char *err) {
             double tps = now > t_log ? (double)tok_log / (now - t_log) : 0;
             if (write_log(r, "train", g, mean, lr, norm, tps, err)) return -1;
             if (p->verbose)
-                fprintf(stderr, "step %lld/%lld epoch %.2f loss %.4f lr %.3g grad_norm %.3f "
-                                "tokens/s %.0f\n",
+                fprintf(stderr,
+                        "step %lld/%lld epoch %.2f loss %.4f lr %.3g grad_norm %.3f "
+                        "tokens/s %.0f\n",
                         (long long)g, (long long)r->total, (double)g / r->spe, mean, lr, norm, tps);
             res->final_loss = mean;
             r->s.log_loss = 0;
@@ -460,8 +463,9 @@ static int loop(run *r, train_result *res, char *err) {
         }
         if (stop) {
             progress_end(&pg);
-            return err_set(err, "interrupted at step %lld of %lld (checkpoint %lld saved; the "
-                                "same command resumes)",
+            return err_set(err,
+                           "interrupted at step %lld of %lld (checkpoint %lld saved; the "
+                           "same command resumes)",
                            (long long)g, (long long)r->total, (long long)res->checkpoint);
         }
     }
@@ -524,8 +528,9 @@ static int open_run(run *r, const char *identity, const char *source, train_resu
     if (ckpt_get(st, id, &c, &params, &n, &state, &state_n, NULL, NULL, err))
         return err_prefix(err, "resume run %lld", (long long)r->run_id);
     int bad = n != r->n || !state;
-    if (bad) err_set(err, "resume run %lld: checkpoint %lld does not match the run",
-                     (long long)r->run_id, (long long)id);
+    if (bad)
+        err_set(err, "resume run %lld: checkpoint %lld does not match the run",
+                (long long)r->run_id, (long long)id);
     if (!bad) bad = state_unpack(state, state_n, &r->s, r->opt, err);
     if (!bad) memcpy(r->params, params, n * sizeof(float));
     free(params);
@@ -551,7 +556,8 @@ int stage_train(store *st, const train_params *p, int64_t block_set_id, const tr
     if (blocks_load(st, block_set_id, &r.b, err) ||
         source_load(st, src, p->seed, &r.cfg, &r.params, &r.n, source, sizeof source, err))
         goto out;
-    if (p->dropout >= 0) r.cfg.embd_pdrop = r.cfg.attn_pdrop = r.cfg.resid_pdrop = (float)p->dropout;
+    if (p->dropout >= 0)
+        r.cfg.embd_pdrop = r.cfg.attn_pdrop = r.cfg.resid_pdrop = (float)p->dropout;
     if (r.b.T > r.cfg.n_positions) {
         err_set(err, "block size %d exceeds the model's n_positions %d", r.b.T, r.cfg.n_positions);
         goto out;
@@ -653,7 +659,8 @@ static int parse_init(const char *spec, gpt_config *cfg, char *err) {
             break;
         }
         static const char *ints[] = {"n_layer", "n_head", "n_embd", "n_positions", "vocab_size"};
-        int *iv[] = {&cfg->n_layer, &cfg->n_head, &cfg->n_embd, &cfg->n_positions, &cfg->vocab_size};
+        int *iv[] = {&cfg->n_layer, &cfg->n_head, &cfg->n_embd, &cfg->n_positions,
+                     &cfg->vocab_size};
         float *fv[] = {&cfg->embd_pdrop, &cfg->attn_pdrop, &cfg->resid_pdrop,
                        &cfg->layer_norm_epsilon};
         static const char *floats[] = {"embd_pdrop", "attn_pdrop", "resid_pdrop",
@@ -687,9 +694,32 @@ static int num(const char *name, const char *arg, double lo, double *out) {
 }
 
 int cmd_train(cli *c, int argc, char **argv) {
-    enum { O_EPOCHS = 256, O_MAXSTEPS, O_BS, O_GA, O_LR, O_SCHED, O_WARM, O_WD, O_B1, O_B2,
-           O_EPS, O_NORM, O_SEED, O_NOSHUF, O_DROP, O_LOG, O_SAVE, O_LIMIT, O_MODEL, O_INIT,
-           O_CKPT, O_BLOCKS, O_QUIET, O_HELP };
+    enum {
+        O_EPOCHS = 256,
+        O_MAXSTEPS,
+        O_BS,
+        O_GA,
+        O_LR,
+        O_SCHED,
+        O_WARM,
+        O_WD,
+        O_B1,
+        O_B2,
+        O_EPS,
+        O_NORM,
+        O_SEED,
+        O_NOSHUF,
+        O_DROP,
+        O_LOG,
+        O_SAVE,
+        O_LIMIT,
+        O_MODEL,
+        O_INIT,
+        O_CKPT,
+        O_BLOCKS,
+        O_QUIET,
+        O_HELP
+    };
     static const struct option opts[] = {
         {"epochs", required_argument, 0, O_EPOCHS},
         {"max-steps", required_argument, 0, O_MAXSTEPS},
@@ -734,18 +764,29 @@ int cmd_train(cli *c, int argc, char **argv) {
             return 0;
         }
         switch (o) {
-        case O_NOSHUF: p.shuffle = 0; continue;
-        case O_QUIET: p.verbose = 0; continue;
-        case O_MODEL: src.model_dir = optarg; continue;
+        case O_NOSHUF:
+            p.shuffle = 0;
+            continue;
+        case O_QUIET:
+            p.verbose = 0;
+            continue;
+        case O_MODEL:
+            src.model_dir = optarg;
+            continue;
         case O_INIT:
             if (parse_init(optarg, &init, err)) return cli_error("train: %s", err);
             src.init = &init;
             continue;
         case O_SCHED:
-            if (!strcmp(optarg, "linear")) p.scheduler = TRAIN_LINEAR;
-            else if (!strcmp(optarg, "constant")) p.scheduler = TRAIN_CONSTANT;
-            else if (!strcmp(optarg, "cosine")) p.scheduler = TRAIN_COSINE;
-            else return cli_error("train: --lr-scheduler '%s': use linear, constant or cosine", optarg);
+            if (!strcmp(optarg, "linear"))
+                p.scheduler = TRAIN_LINEAR;
+            else if (!strcmp(optarg, "constant"))
+                p.scheduler = TRAIN_CONSTANT;
+            else if (!strcmp(optarg, "cosine"))
+                p.scheduler = TRAIN_COSINE;
+            else
+                return cli_error("train: --lr-scheduler '%s': use linear, constant or cosine",
+                                 optarg);
             continue;
         case O_SEED: {
             char *end;
@@ -754,27 +795,62 @@ int cmd_train(cli *c, int argc, char **argv) {
                 return cli_error("train: --seed '%s' is not a non-negative integer", optarg);
             continue;
         }
-        case '?': return cli_error("train: bad arguments (see quill train --help)");
+        case '?':
+            return cli_error("train: bad arguments (see quill train --help)");
         }
         if (num(name, optarg, o == O_MAXSTEPS ? -1 : 0, &v)) return 1;
         switch (o) {
-        case O_EPOCHS: p.epochs = v; break;
-        case O_MAXSTEPS: p.max_steps = (int64_t)v; break;
-        case O_BS: p.batch_size = (int)v; break;
-        case O_GA: p.grad_accum = (int)v; break;
-        case O_LR: p.learning_rate = v; break;
-        case O_WARM: p.warmup_steps = (int64_t)v; break;
-        case O_WD: p.weight_decay = v; break;
-        case O_B1: p.adam_beta1 = v; break;
-        case O_B2: p.adam_beta2 = v; break;
-        case O_EPS: p.adam_epsilon = v; break;
-        case O_NORM: p.max_grad_norm = v; break;
-        case O_DROP: p.dropout = v; break;
-        case O_LOG: p.logging_steps = (int64_t)v; break;
-        case O_SAVE: p.save_steps = (int64_t)v; break;
-        case O_LIMIT: p.save_total_limit = (int)v; break;
-        case O_CKPT: src.checkpoint = (int64_t)v; break;
-        case O_BLOCKS: block_set = v; break;
+        case O_EPOCHS:
+            p.epochs = v;
+            break;
+        case O_MAXSTEPS:
+            p.max_steps = (int64_t)v;
+            break;
+        case O_BS:
+            p.batch_size = (int)v;
+            break;
+        case O_GA:
+            p.grad_accum = (int)v;
+            break;
+        case O_LR:
+            p.learning_rate = v;
+            break;
+        case O_WARM:
+            p.warmup_steps = (int64_t)v;
+            break;
+        case O_WD:
+            p.weight_decay = v;
+            break;
+        case O_B1:
+            p.adam_beta1 = v;
+            break;
+        case O_B2:
+            p.adam_beta2 = v;
+            break;
+        case O_EPS:
+            p.adam_epsilon = v;
+            break;
+        case O_NORM:
+            p.max_grad_norm = v;
+            break;
+        case O_DROP:
+            p.dropout = v;
+            break;
+        case O_LOG:
+            p.logging_steps = (int64_t)v;
+            break;
+        case O_SAVE:
+            p.save_steps = (int64_t)v;
+            break;
+        case O_LIMIT:
+            p.save_total_limit = (int)v;
+            break;
+        case O_CKPT:
+            src.checkpoint = (int64_t)v;
+            break;
+        case O_BLOCKS:
+            block_set = v;
+            break;
         }
     }
     if (optind < argc) return cli_error("train: unexpected argument '%s'", argv[optind]);

@@ -50,23 +50,23 @@
 typedef enum { TRAIN_LINEAR, TRAIN_CONSTANT, TRAIN_COSINE } train_sched;
 
 typedef struct train_params {
-    double epochs;     /* 1 (num_train_epochs; Trainer's own default is 3) */
-    int64_t max_steps; /* -1: from epochs */
-    int batch_size;    /* 8 */
-    int grad_accum;    /* 1 */
-    double learning_rate; /* 5e-5 */
+    double epochs;         /* 1 (num_train_epochs; Trainer's own default is 3) */
+    int64_t max_steps;     /* -1: from epochs */
+    int batch_size;        /* 8 */
+    int grad_accum;        /* 1 */
+    double learning_rate;  /* 5e-5 */
     train_sched scheduler; /* linear */
     int64_t warmup_steps;  /* 0 */
     double weight_decay;   /* 0 */
     double adam_beta1, adam_beta2, adam_epsilon; /* 0.9, 0.999, 1e-8 */
-    double max_grad_norm;  /* 1.0; 0 turns clipping off */
-    uint64_t seed;         /* 42 */
-    int shuffle;           /* 1 */
-    double dropout;        /* -1: the config's */
-    int64_t logging_steps; /* 50 */
-    int64_t save_steps;    /* 500; 0: only at the end */
-    int save_total_limit;  /* 0: keep every checkpoint */
-    int verbose;           /* print each log line to stderr (not part of the identity) */
+    double max_grad_norm;                        /* 1.0; 0 turns clipping off */
+    uint64_t seed;                               /* 42 */
+    int shuffle;                                 /* 1 */
+    double dropout;                              /* -1: the config's */
+    int64_t logging_steps;                       /* 50 */
+    int64_t save_steps;                          /* 500; 0: only at the end */
+    int save_total_limit;                        /* 0: keep every checkpoint */
+    int verbose; /* print each log line to stderr (not part of the identity) */
 } train_params;
 
 /* Where the initial model comes from: exactly one of the three. */

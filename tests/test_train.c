@@ -51,8 +51,9 @@ static int64_t put_blocks(store *st, const int32_t *ids, int64_t n_train, int64_
     size_t nt = (size_t)n_train * T * 4, ne = (size_t)n_eval * T * 4;
     hash_hex(ids, nt + ne, ident);
     int ok = store_begin(st, err) == 0 &&
-             store_exec(st, "INSERT OR IGNORE INTO tokenizers(hash, source, vocab_size) VALUES "
-                            "('test', 'test', 97)",
+             store_exec(st,
+                        "INSERT OR IGNORE INTO tokenizers(hash, source, vocab_size) VALUES "
+                        "('test', 'test', 97)",
                         err) == 0 &&
              store_put_blob(st, ids, nt, &tb, err) == 0 &&
              (!n_eval || store_put_blob(st, ids + n_train * T, ne, &eb, err) == 0);
@@ -93,7 +94,8 @@ static int integrity_ok(store *st) {
     sqlite3_stmt *s;
     char err[ERR_LEN];
     if (store_prepare(st, "PRAGMA integrity_check", &s, err)) return 0;
-    int ok = sqlite3_step(s) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(s, 0), "ok");
+    int ok =
+        sqlite3_step(s) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(s, 0), "ok");
     sqlite3_finalize(s);
     return ok;
 }
@@ -212,7 +214,7 @@ static void test_resume_after_kill(void) {
     gpt_config cfg = small_cfg();
     train_params p;
     small_params(&p);
-    p.epochs = 8; /* 48 steps: long enough for kills to land mid-run */
+    p.epochs = 5; /* 30 steps: long enough for kills to land mid-run */
     p.save_steps = 2;
     p.save_total_limit = 2;
     store *st = open_db(ref);
@@ -379,7 +381,9 @@ static int fx_load(fixture *f) {
     return got == (size_t)n ? 0 : -1;
 }
 
-static double jnum(json_t *o, const char *k) { return json_number_value(json_object_get(o, k)); }
+static double jnum(json_t *o, const char *k) {
+    return json_number_value(json_object_get(o, k));
+}
 
 /* Every step's loss, gradient norm and learning rate, and the final
 ** weights, against Trainer's loop in PyTorch (float64) with shuffle off,
@@ -406,8 +410,8 @@ static void test_parity(void) {
     size_t np, nblk;
     const float *p0 = fx_array(&f, "params", &np);
     const int32_t *blk = fx_array(&f, "blocks", &nblk);
-    json_t *shape = json_object_get(json_object_get(json_object_get(f.man, "arrays"), "blocks"),
-                                    "shape");
+    json_t *shape =
+        json_object_get(json_object_get(json_object_get(f.man, "arrays"), "blocks"), "shape");
     int T = (int)json_integer_value(json_array_get(shape, 1));
     db_path(path, sizeof path, "parity");
     db_remove(path);
