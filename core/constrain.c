@@ -12,7 +12,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#define SYM_B 256    /* the word-boundary symbol */
+#define SYM_B 256 /* the word-boundary symbol */
 #define CACHE_SLOTS 1024
 
 typedef struct cache_slot {
@@ -49,8 +49,9 @@ struct cons {
 /* Word characters: letters, marks, numbers, connector punctuation ('_'). */
 static int is_word(int32_t cp) {
     if (cp < 0) return 0;
-    if (cp < 128) return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') ||
-                         (cp >= 'A' && cp <= 'Z') || cp == '_';
+    if (cp < 128)
+        return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
+               cp == '_';
     int k = utf8proc_category(cp);
     return k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_PC;
 }
@@ -67,7 +68,8 @@ static int fold_utf8(int32_t cp, int fold, uint8_t *out) {
     utf8proc_ssize_t n = utf8proc_decompose_char(cp, buf, 8, UTF8PROC_CASEFOLD, &last);
     if (n < 1 || n > 8) return (int)utf8proc_encode_char(cp, out);
     int len = 0;
-    for (int i = 0; i < n; i++) len += (int)utf8proc_encode_char(buf[i], out + len);
+    for (int i = 0; i < n; i++)
+        len += (int)utf8proc_encode_char(buf[i], out + len);
     return len;
 }
 
@@ -122,7 +124,8 @@ static int lead_len(uint8_t b) {
 
 static int flush_pending(const cons *c, cons_state *st) {
     int hit = 0;
-    for (int i = 0; i < st->npend; i++) hit |= feed_cp(c, st, -1);
+    for (int i = 0; i < st->npend; i++)
+        hit |= feed_cp(c, st, -1);
     st->npend = st->need = 0;
     return hit;
 }
@@ -192,7 +195,8 @@ static int to_symbols(const cons *c, int fold, const uint8_t *s, size_t n, uint1
             out[k++] = SYM_B;
         uint8_t f[32];
         int m = fold_utf8(cp, fold, f);
-        for (int j = 0; j < m; j++) out[k++] = f[j];
+        for (int j = 0; j < m; j++)
+            out[k++] = f[j];
         prev = w;
     }
     *last = (uint8_t)(prev > 0);
@@ -203,7 +207,8 @@ static int to_symbols(const cons *c, int fold, const uint8_t *s, size_t n, uint1
 /* Build the Aho-Corasick automaton over the pattern symbols. */
 static int build_automaton(cons *c, const cons_opts *o, char *err) {
     size_t cap = 1;
-    for (size_t i = 0; i < o->n_words; i++) cap += 8 * strlen(o->words[i]) + 2;
+    for (size_t i = 0; i < o->n_words; i++)
+        cap += 8 * strlen(o->words[i]) + 2;
     uint16_t *buf = malloc(cap * sizeof *buf);
     size_t *off = malloc((o->n_words + 1) * sizeof *off);
     if (!buf || !off) {
@@ -223,8 +228,7 @@ static int build_automaton(cons *c, const cons_opts *o, char *err) {
         if (n <= 0) {
             free(buf);
             free(off);
-            return err_set(err, "banned word %zu: %s", i + 1,
-                           n < 0 ? "not valid UTF-8" : "empty");
+            return err_set(err, "banned word %zu: %s", i + 1, n < 0 ? "not valid UTF-8" : "empty");
         }
         if (c->wholeword && first) {
             buf[k] = SYM_B;
@@ -237,8 +241,10 @@ static int build_automaton(cons *c, const cons_opts *o, char *err) {
     }
     off[o->n_words] = k;
     c->ncls = 1; /* class 0: symbols in no pattern */
-    for (size_t i = 0; i < k; i++) used[buf[i]] = 1;
-    for (int s = 0; s < 257; s++) c->cls[s] = used[s] ? (uint16_t)c->ncls++ : 0;
+    for (size_t i = 0; i < k; i++)
+        used[buf[i]] = 1;
+    for (int s = 0; s < 257; s++)
+        c->cls[s] = used[s] ? (uint16_t)c->ncls++ : 0;
     /* trie with room for every symbol, then BFS for failure links */
     size_t maxst = k + 1, nc = (size_t)c->ncls;
     c->delta = malloc(maxst * nc * sizeof *c->delta);
@@ -248,7 +254,8 @@ static int build_automaton(cons *c, const cons_opts *o, char *err) {
         free(buf), free(off), free(fail), free(queue);
         return err_set(err, "banned words: out of memory");
     }
-    for (size_t i = 0; i < maxst * nc; i++) c->delta[i] = -1;
+    for (size_t i = 0; i < maxst * nc; i++)
+        c->delta[i] = -1;
     int32_t ns = 1;
     for (size_t w = 0; w < o->n_words; w++) {
         int32_t s = 0;
@@ -294,8 +301,8 @@ static int build_forbid(cons *c, const char *chars, char *err) {
     if (!c->forbid) return err_set(err, "forbid_chars: out of memory");
     while (i < n) {
         utf8proc_int32_t cp;
-        utf8proc_ssize_t l = utf8proc_iterate((const uint8_t *)chars + i,
-                                              (utf8proc_ssize_t)(n - i), &cp);
+        utf8proc_ssize_t l =
+            utf8proc_iterate((const uint8_t *)chars + i, (utf8proc_ssize_t)(n - i), &cp);
         if (l <= 0) return err_set(err, "forbid_chars: not valid UTF-8 at byte %zu", i);
         i += (size_t)l;
         char *f = malloc(33);
@@ -310,7 +317,8 @@ static int build_forbid(cons *c, const char *chars, char *err) {
 static int build_tokens(cons *c, char *err) {
     int V = c->v->n;
     size_t total = 0;
-    for (int t = 0; t < V; t++) total += 8 * c->v->len[t] + 1;
+    for (int t = 0; t < V; t++)
+        total += 8 * c->v->len[t] + 1;
     c->nwords64 = (V + 63) / 64;
     c->irregular = calloc((size_t)V, 1);
     c->first_word = calloc((size_t)V, 1);
@@ -328,8 +336,8 @@ static int build_tokens(cons *c, char *err) {
         if (t == c->v->eos) continue;
         const uint8_t *b = c->v->bytes[t];
         size_t n = c->v->len[t];
-        int m = to_symbols(c, c->fold_words, b, n, c->syms + k, &c->first_word[t],
-                           &c->last_word[t]);
+        int m =
+            to_symbols(c, c->fold_words, b, n, c->syms + k, &c->first_word[t], &c->last_word[t]);
         if (m < 0) {
             c->irregular[t] = 1;
             c->irr_ids[c->nirr++] = t;
@@ -359,7 +367,8 @@ int cons_new(const cons_vocab *v, const cons_opts *o, cons **out, char *err) {
     c->fold_words = !o->case_sensitive;
     c->fold_chars = !o->forbid_case_sensitive;
     c->nwords = (int)o->n_words;
-    for (int i = 0; i < CACHE_SLOTS; i++) c->cache[i].key = -1;
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        c->cache[i].key = -1;
     omp_init_lock(&c->lock);
     if ((c->nwords && build_automaton(c, o, err)) ||
         (o->forbid_chars && build_forbid(c, o->forbid_chars, err)) || build_tokens(c, err)) {
@@ -372,15 +381,19 @@ int cons_new(const cons_vocab *v, const cons_opts *o, cons **out, char *err) {
 
 void cons_free(cons *c) {
     if (!c) return;
-    for (int i = 0; i < c->nforbid; i++) free(c->forbid[i]);
-    for (int i = 0; i < CACHE_SLOTS; i++) free(c->cache[i].bits);
+    for (int i = 0; i < c->nforbid; i++)
+        free(c->forbid[i]);
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        free(c->cache[i].bits);
     free(c->forbid), free(c->delta), free(c->term), free(c->irregular), free(c->first_word);
     free(c->last_word), free(c->sym_off), free(c->syms), free(c->irr_ids), free(c->static_ban);
     omp_destroy_lock(&c->lock);
     free(c);
 }
 
-int cons_empty(const cons *c) { return !c || (!c->nwords && !c->nforbid); }
+int cons_empty(const cons *c) {
+    return !c || (!c->nwords && !c->nforbid);
+}
 
 void cons_start(const cons *c, cons_state *st, const char *prompt, size_t len) {
     memset(st, 0, sizeof *st);
@@ -421,19 +434,22 @@ static void compute_mask(const cons *c, int32_t ac, int pw, int is_last, uint64_
 static const uint64_t *cached_mask(cons *c, int32_t ac, int pw, int is_last) {
     int64_t key = ((int64_t)ac * 2 + pw) * 2 + is_last;
     size_t h = (size_t)(key * 0x9E3779B97F4A7C15ull >> 20) % CACHE_SLOTS;
-    while (c->cache[h].key >= 0 && c->cache[h].key != key) h = (h + 1) % CACHE_SLOTS;
+    while (c->cache[h].key >= 0 && c->cache[h].key != key)
+        h = (h + 1) % CACHE_SLOTS;
     if (c->cache[h].key == key) {
         c->hits++;
         return c->cache[h].bits;
     }
     if (c->ncached >= CACHE_SLOTS / 2) { /* full: start over (rare) */
-        for (int i = 0; i < CACHE_SLOTS; i++) c->cache[i].key = -1;
+        for (int i = 0; i < CACHE_SLOTS; i++)
+            c->cache[i].key = -1;
         c->ncached = 0;
         h = (size_t)(key * 0x9E3779B97F4A7C15ull >> 20) % CACHE_SLOTS;
     }
     c->misses++;
     uint64_t *bits = c->cache[h].bits;
     if (!bits) bits = c->cache[h].bits = malloc((size_t)c->nwords64 * sizeof *bits);
+    if (!bits) return NULL; /* out of memory: the caller masks every token */
     compute_mask(c, ac, pw, is_last, bits);
     c->cache[h].key = key;
     c->ncached++;
@@ -451,7 +467,7 @@ void cons_mask(cons *c, const cons_state *st, int is_last, float *logits) {
     omp_set_lock(&c->lock);
     const uint64_t *bits = cached_mask(c, eff.ac, eff.pw, is_last);
     for (int w = 0; w < c->nwords64; w++) {
-        uint64_t m = bits[w];
+        uint64_t m = bits ? bits[w] : ~0ull >> (w == c->nwords64 - 1 ? (64 - c->v->n % 64) % 64 : 0);
         while (m) {
             logits[w * 64 + __builtin_ctzll(m)] = -INFINITY;
             m &= m - 1;
@@ -465,13 +481,15 @@ void cons_mask(cons *c, const cons_state *st, int is_last, float *logits) {
         if (!hit && is_last) hit = feed_end(c, &s);
         if (hit) logits[t] = -INFINITY;
     }
-    if (c->v->eos >= 0) {
-        cons_state s = *st;
-        if (feed_end(c, &s)) logits[c->v->eos] = -INFINITY;
-    }
+    if (c->v->eos >= 0 && !cons_end_ok(c, st)) logits[c->v->eos] = -INFINITY;
     double dt = omp_get_wtime() - t0;
 #pragma omp atomic
     c->seconds += dt;
+}
+
+int cons_end_ok(const cons *c, const cons_state *st) {
+    cons_state s = *st;
+    return !feed_end(c, &s);
 }
 
 void cons_stats(const cons *c, long *hits, long *misses, double *seconds) {

@@ -36,6 +36,13 @@
 ** equals the case fold of a forbidden character (or equals it exactly when
 ** case-sensitive).  Bytes that are not valid UTF-8 are non-word characters
 ** that match nothing.
+**
+** The end of the text is a boundary too: <|endoftext|> and the last token
+** allowed by the length limit are masked when ending there would complete a
+** word; sample.c also delays a stop string to the first point where the text
+** may end, and backs out of a dead end (every token masked) to one.  Not
+** covered: a prompt that itself ends with a banned whole word and gets no
+** continuation at all.
 */
 #ifndef QUILL_CONSTRAIN_H
 #define QUILL_CONSTRAIN_H
@@ -55,20 +62,20 @@ typedef struct cons_vocab {
 typedef struct cons_opts {
     const char *const *words; /* banned words (UTF-8) */
     size_t n_words;
-    int substring;      /* 1: match anywhere, not only as whole words */
-    int case_sensitive; /* words: 1 = exact case */
-    const char *forbid_chars;   /* UTF-8 characters that never appear, or NULL */
-    int forbid_case_sensitive;  /* chars: 1 = exact case ("e" does not ban "E") */
+    int substring;             /* 1: match anywhere, not only as whole words */
+    int case_sensitive;        /* words: 1 = exact case */
+    const char *forbid_chars;  /* UTF-8 characters that never appear, or NULL */
+    int forbid_case_sensitive; /* chars: 1 = exact case ("e" does not ban "E") */
 } cons_opts;
 
 typedef struct cons cons;
 
 /* Scanner state of one sequence (plain value, copy freely). */
 typedef struct cons_state {
-    int32_t ac;      /* automaton state */
-    uint8_t pw;      /* previous character is a word character */
-    uint8_t npend;   /* bytes of an incomplete UTF-8 character ... */
-    uint8_t need;    /* ... and how many continuation bytes it still needs */
+    int32_t ac;    /* automaton state */
+    uint8_t pw;    /* previous character is a word character */
+    uint8_t npend; /* bytes of an incomplete UTF-8 character ... */
+    uint8_t need;  /* ... and how many continuation bytes it still needs */
     uint8_t pend[4];
 } cons_state;
 
@@ -92,6 +99,10 @@ void cons_mask(cons *c, const cons_state *st, int is_last, float *logits);
 /* Advance st over token id; returns 1 if that token breaks a constraint
 ** (never happens for a token cons_mask allowed), else 0. */
 int cons_advance(const cons *c, cons_state *st, int32_t id);
+
+/* 1 when the text may end in state st (no banned word completed by the end
+** of the text). */
+int cons_end_ok(const cons *c, const cons_state *st);
 
 /* Statistics for reports: mask cache hits and misses, time in cons_mask. */
 void cons_stats(const cons *c, long *hits, long *misses, double *seconds);

@@ -22,7 +22,8 @@ void gpt_config_default(gpt_config *cfg) {
 }
 
 int gpt_config_check(const gpt_config *c, char *err) {
-    if (c->n_layer < 1 || c->n_layer > 1000) return err_set(err, "n_layer %d out of range", c->n_layer);
+    if (c->n_layer < 1 || c->n_layer > 1000)
+        return err_set(err, "n_layer %d out of range", c->n_layer);
     if (c->n_head < 1) return err_set(err, "n_head %d must be positive", c->n_head);
     if (c->n_embd < 1 || c->n_embd % c->n_head)
         return err_set(err, "n_embd %d must be a positive multiple of n_head %d", c->n_embd,
@@ -35,8 +36,10 @@ int gpt_config_check(const gpt_config *c, char *err) {
         if (!(p[i] >= 0 && p[i] < 1)) return err_set(err, "dropout %g must be in [0, 1)", p[i]);
     if (strcmp(c->activation_function, "gelu_new") && strcmp(c->activation_function, "gelu") &&
         strcmp(c->activation_function, "gelu_pytorch_tanh"))
-        return err_set(err, "activation_function '%s' is not supported (gelu_new, gelu, "
-                            "gelu_pytorch_tanh)", c->activation_function);
+        return err_set(err,
+                       "activation_function '%s' is not supported (gelu_new, gelu, "
+                       "gelu_pytorch_tanh)",
+                       c->activation_function);
     return 0;
 }
 
@@ -44,6 +47,8 @@ int gpt_layout_count(const gpt_config *cfg) {
     return 2 + 12 * cfg->n_layer + 2;
 }
 
+/* Append tensor name of rows x cols (cols 0: a vector) at t[*i] and offset
+** *off, advancing both. */
 static void put(gpt_tensor *t, int *i, size_t *off, const char *name, int rows, int cols,
                 int decay) {
     gpt_tensor *x = &t[(*i)++];
@@ -69,12 +74,12 @@ size_t gpt_layout(const gpt_config *cfg, gpt_tensor *t) {
             const char *suffix;
             int rows, cols, decay; /* in multiples of C; cols 0 = vector */
         } per_layer[12] = {
-            {"ln_1.weight", 1, 0, 0},       {"ln_1.bias", 1, 0, 0},
+            {"ln_1.weight", 1, 0, 0},        {"ln_1.bias", 1, 0, 0},
             {"attn.c_attn.weight", 1, 3, 1}, {"attn.c_attn.bias", 3, 0, 0},
             {"attn.c_proj.weight", 1, 1, 1}, {"attn.c_proj.bias", 1, 0, 0},
-            {"ln_2.weight", 1, 0, 0},       {"ln_2.bias", 1, 0, 0},
-            {"mlp.c_fc.weight", 1, 4, 1},   {"mlp.c_fc.bias", 4, 0, 0},
-            {"mlp.c_proj.weight", 4, 1, 1}, {"mlp.c_proj.bias", 1, 0, 0},
+            {"ln_2.weight", 1, 0, 0},        {"ln_2.bias", 1, 0, 0},
+            {"mlp.c_fc.weight", 1, 4, 1},    {"mlp.c_fc.bias", 4, 0, 0},
+            {"mlp.c_proj.weight", 4, 1, 1},  {"mlp.c_proj.bias", 1, 0, 0},
         };
         for (int k = 0; k < 12; k++) {
             snprintf(name, sizeof name, "h.%d.%s", l, per_layer[k].suffix);

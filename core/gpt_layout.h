@@ -23,19 +23,19 @@
 
 typedef struct gpt_config {
     int n_layer, n_head, n_embd, n_positions, vocab_size;
-    float layer_norm_epsilon; /* 1e-5 */
+    float layer_norm_epsilon;                  /* 1e-5 */
     float embd_pdrop, attn_pdrop, resid_pdrop; /* 0.1 each in GPT-2 */
     int bos_token_id, eos_token_id;            /* 50256 */
     char activation_function[32];              /* "gelu_new" */
 } gpt_config;
 
 typedef struct gpt_tensor {
-    char name[64];  /* e.g. "h.3.attn.c_attn.weight" */
-    int ndim;       /* 1 or 2 */
-    int shape[2];   /* shape[1] is 1 when ndim == 1 */
-    size_t offset;  /* in floats, from the start of the flat array */
+    char name[64]; /* e.g. "h.3.attn.c_attn.weight" */
+    int ndim;      /* 1 or 2 */
+    int shape[2];  /* shape[1] is 1 when ndim == 1 */
+    size_t offset; /* in floats, from the start of the flat array */
     size_t numel;
-    int decay;      /* 1 when Trainer applies weight decay (not biases, not LayerNorm) */
+    int decay; /* 1 when Trainer applies weight decay (not biases, not LayerNorm) */
 } gpt_tensor;
 
 /* GPT-2 small's values for every field (12 layers, 12 heads, 768 wide,

@@ -6,6 +6,7 @@
 #include "err.h"
 #include "rng.h"
 #include "safetensors.h"
+#include "text.h"
 #include "tok.h"
 
 #include <errno.h>
@@ -21,6 +22,9 @@
 /* The transformers version quill's directories claim to be written by. */
 #define HF_TRANSFORMERS_VERSION "4.46.3"
 
+/* Read integer key of the JSON object root into *out (left alone when
+** absent and not required).  Fails, with err naming what and key, when
+** missing but required or not an int. */
 static int get_int(json_t *root, const char *key, int *out, int required, const char *what,
                    char *err) {
     json_t *v = json_object_get(root, key);
@@ -34,6 +38,8 @@ static int get_int(json_t *root, const char *key, int *out, int required, const 
     return 0;
 }
 
+/* Read number key of root into *out (left alone when absent); fails, with
+** err naming what and key, when not a number. */
 static int get_float(json_t *root, const char *key, float *out, const char *what, char *err) {
     json_t *v = json_object_get(root, key);
     if (!v) return 0;
@@ -165,16 +171,18 @@ static int slurp(const char *path, char **out, size_t *n, char *err) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return err_set(err, "%s: %s", path, strerror(errno));
     size_t cap = 1 << 16, len = 0, got;
-    char *buf = malloc(cap + 1);
-    while ((got = fread(buf + len, 1, cap - len, fp)) > 0) {
+    char *buf = malloc(cap + 1), *nb;
+    while (buf && (got = fread(buf + len, 1, cap - len, fp)) > 0) {
         len += got;
-        if (len == cap) buf = realloc(buf, (cap *= 2) + 1);
+        if (len < cap) continue;
+        if (!(nb = realloc(buf, (cap *= 2) + 1))) free(buf);
+        buf = nb;
     }
-    int bad = ferror(fp);
+    int bad = !buf || ferror(fp);
     fclose(fp);
     if (bad) {
         free(buf);
-        return err_set(err, "%s: read error", path);
+        return err_set(err, "%s: %s", path, buf ? "read error" : "out of memory");
     }
     buf[len] = 0;
     *out = buf;
@@ -182,19 +190,15 @@ static int slurp(const char *path, char **out, size_t *n, char *err) {
     return 0;
 }
 
+/* 1 when path exists (any kind of file). */
 static int exists(const char *path) {
     struct stat sb;
     return stat(path, &sb) == 0;
 }
 
 /* A mask buffer some GPT-2 checkpoints carry; not a parameter. */
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
 static int is_mask_buffer(const char *name) {
-    return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias");
+    return txt_ends_with(name, ".attn.bias") || txt_ends_with(name, ".attn.masked_bias");
 }
 
 /* Check a tensor's shape against the layout entry. */
@@ -214,7 +218,8 @@ static int check_shape(const char *file, const st_tensor *t, const gpt_tensor *g
                    want);
 }
 
-/* Copy the tensors of f into params (layout g, n_t tensors). */
+/* Copy the tensors of f into params (layout g, n_t tensors).  With params
+** NULL only check that every tensor is there once with its layout shape. */
 static int load_tensors(const st_file *f, const char *file, const gpt_tensor *g, int n_t,
                         float *params, char *err) {
     char *seen = calloc(n_t, 1);
@@ -240,8 +245,10 @@ static int load_tensors(const st_file *f, const char *file, const gpt_tensor *g,
             goto out;
         }
         seen[k] = 1;
-        if (check_shape(file, t, &g[k], err) ||
-            st_read_f32(f, t, params + g[k].offset, g[k].numel, err))
+        if (check_shape(file, t, &g[k], err)) goto out;
+        /* without params only an unsupported dtype is reported (out unused) */
+        if ((params || t->dtype == ST_OTHER) &&
+            st_read_f32(f, t, params ? params + g[k].offset : NULL, g[k].numel, err))
             goto out;
     }
     for (int k = 0; k < n_t; k++)
@@ -250,7 +257,9 @@ static int load_tensors(const st_file *f, const char *file, const gpt_tensor *g,
                     g[k].name);
             goto out;
         }
-    if (lm_head) { /* tied: must equal wte exactly */
+    if (lm_head && !params) {
+        if (check_shape(file, lm_head, &g[0], err)) goto out;
+    } else if (lm_head) { /* tied: must equal wte exactly */
         if (check_shape(file, lm_head, &g[0], err)) goto out;
         float *tmp = malloc(g[0].numel * sizeof *tmp);
         int bad = st_read_f32(f, lm_head, tmp, g[0].numel, err);
@@ -306,9 +315,13 @@ int hf_load(const char *dir, gpt_config *cfg, float **params, size_t *n, char *e
     int n_t = gpt_layout_count(&c);
     gpt_tensor *g = malloc(n_t * sizeof *g);
     size_t total = gpt_layout(&c, g);
-    float *p = malloc(total * sizeof *p);
-    bad = !p ? err_set(err, "%s: out of memory for %zu parameters", path, total)
-             : load_tensors(f, path, g, n_t, p, err);
+    /* check names and shapes first: a config asking for more than the file
+    ** holds is refused before allocating what it asks for */
+    bad = load_tensors(f, path, g, n_t, NULL, err);
+    float *p = bad ? NULL : malloc(total * sizeof *p);
+    if (!bad)
+        bad = !p ? err_set(err, "%s: out of memory for %zu parameters", path, total)
+                 : load_tensors(f, path, g, n_t, p, err);
     st_close(f);
     free(g);
     if (bad) {
@@ -321,6 +334,7 @@ int hf_load(const char *dir, gpt_config *cfg, float **params, size_t *n, char *e
     return 0;
 }
 
+/* Write text to dir/name; 0, or -1 with err naming the file. */
 static int write_text(const char *dir, const char *name, const char *text, char *err) {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -331,6 +345,8 @@ static int write_text(const char *dir, const char *name, const char *text, char 
     return 0;
 }
 
+/* Copy from_dir/name to dir/name (a tokenizer file); 0, or -1 with err
+** naming the file. */
 static int copy_file(const char *from_dir, const char *dir, const char *name, char *err) {
     char path[PATH_MAX], *text;
     size_t len;
@@ -344,6 +360,8 @@ static int copy_file(const char *from_dir, const char *dir, const char *name, ch
     return bad ? err_set(err, "%s: write failed", path) : 0;
 }
 
+/* qsort order of st_entry by name (safetensors headers list tensors
+** sorted). */
 static int by_name(const void *a, const void *b) {
     return strcmp(((const st_entry *)a)->name, ((const st_entry *)b)->name);
 }
@@ -457,13 +475,13 @@ int hf_init_params(const gpt_config *cfg, uint64_t seed, float **params) {
     for (int k = 0; k < n_t; k++) {
         float *x = p + g[k].offset;
         const char *name = g[k].name;
-        if (ends_with(name, ".bias")) {
+        if (txt_ends_with(name, ".bias")) {
             memset(x, 0, g[k].numel * sizeof *x);
         } else if (strstr(name, "ln_")) {
             for (size_t i = 0; i < g[k].numel; i++)
                 x[i] = 1.0f;
         } else {
-            double sd = ends_with(name, "c_proj.weight") ? proj_std : 0.02;
+            double sd = txt_ends_with(name, "c_proj.weight") ? proj_std : 0.02;
             for (size_t i = 0; i < g[k].numel; i++)
                 x[i] = (float)(sd * rng_normal(&r));
         }

@@ -14,6 +14,8 @@ double progress_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Start a bar labelled label counting unit up to total (0: unknown); it is
+** drawn only when stderr is a terminal and QUILL_NO_PROGRESS is unset. */
 void progress_begin(progress *p, const char *label, const char *unit, double total) {
     p->label = label;
     p->unit = unit;
@@ -23,6 +25,8 @@ void progress_begin(progress *p, const char *label, const char *unit, double tot
     p->enabled = isatty(2) && !getenv("QUILL_NO_PROGRESS");
 }
 
+/* Redraw the line on stderr: done, rate and, when total is known, a
+** 30-column bar and the ETA. */
 static void progress_draw(progress *p, double now) {
     double elapsed = now - p->start;
     double rate = elapsed > 0 ? p->done / elapsed : 0;
@@ -31,7 +35,8 @@ static void progress_draw(progress *p, double now) {
         if (frac > 1) frac = 1;
         int filled = (int)(frac * 30);
         char bar[31];
-        for (int i = 0; i < 30; i++) bar[i] = i < filled ? '#' : '.';
+        for (int i = 0; i < 30; i++)
+            bar[i] = i < filled ? '#' : '.';
         bar[30] = 0;
         double eta = rate > 0 ? (p->total - p->done) / rate : 0;
         fprintf(stderr, "\r%s [%s] %3.0f%% %.1f %s/s ETA %dm%02ds ", p->label, bar, frac * 100,

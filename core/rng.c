@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <math.h>
 
+/* One splitmix64 step of state *x: spreads a seed over the 256-bit state. */
 static uint64_t splitmix64(uint64_t *x) {
     uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -13,15 +14,19 @@ static uint64_t splitmix64(uint64_t *x) {
     return z ^ (z >> 31);
 }
 
+/* Seed r from one 64-bit seed (four splitmix64 outputs, never all zero). */
 void rng_seed(rng *r, uint64_t seed) {
     uint64_t x = seed;
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&x);
 }
 
+/* Rotate x left by k bits, 0 < k < 64. */
 static uint64_t rotl(uint64_t x, int k) {
     return (x << k) | (x >> (64 - k));
 }
 
+/* The next 64 random bits of r (xoshiro256**). */
 uint64_t rng_u64(rng *r) {
     uint64_t *s = r->s;
     uint64_t result = rotl(s[1] * 5, 7) * 9;
@@ -48,7 +53,8 @@ uint64_t rng_below(rng *r, uint64_t n) {
     /* Rejection of the short top range keeps every value equally likely. */
     uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     uint64_t x;
-    do x = rng_u64(r);
+    do
+        x = rng_u64(r);
     while (x >= limit);
     return x % n;
 }

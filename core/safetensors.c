@@ -43,6 +43,7 @@ static const struct {
     {"BOOL", 1, ST_OTHER}, {"F8_E4M3", 1, ST_OTHER}, {"F8_E5M2", 1, ST_OTHER},
 };
 
+/* Unmap and free f; NULL is a no-op. */
 void st_close(st_file *f) {
     if (!f) return;
     if (f->map) munmap((void *)f->map, f->map_size);
@@ -56,6 +57,7 @@ void st_close(st_file *f) {
     free(f);
 }
 
+/* qsort order of tensors by their data offsets (for the overlap check). */
 static int by_begin(const void *a, const void *b) {
     const st_tensor *x = *(st_tensor *const *)a, *y = *(st_tensor *const *)b;
     if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
@@ -119,6 +121,8 @@ static int parse_tensor(st_file *f, const char *name, json_t *v, st_tensor *t, c
     return 0;
 }
 
+/* Copy the __metadata__ object m (string values only) into f->meta as
+** key, value pairs; returns 0, or -1 with err. */
 static int parse_metadata(st_file *f, json_t *m, char *err) {
     if (!json_is_object(m)) return err_set(err, "__metadata__ is not an object");
     f->meta = calloc(2 * json_object_size(m) + 1, sizeof *f->meta);
@@ -234,10 +238,12 @@ int st_open(const char *path, st_file **out, char *err) {
     return 0;
 }
 
+/* The number of tensors in f. */
 int st_count(const st_file *f) {
     return f->n;
 }
 
+/* Tensor i of f (in header order), or NULL when i is out of range. */
 const st_tensor *st_at(const st_file *f, int i) {
     return i >= 0 && i < f->n ? &f->t[i] : NULL;
 }
@@ -275,6 +281,7 @@ float st_f16_to_f32(uint16_t h) {
     return f;
 }
 
+/* A bfloat16 as a float (exact: bf16 is the top half of an fp32). */
 float st_bf16_to_f32(uint16_t b) {
     uint32_t bits = (uint32_t)b << 16;
     float f;
@@ -282,6 +289,7 @@ float st_bf16_to_f32(uint16_t b) {
     return f;
 }
 
+/* f rounded to bfloat16, to nearest even; a NaN stays a (quiet) NaN. */
 uint16_t st_f32_to_bf16(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
@@ -313,6 +321,7 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *out, size_t n, char
     }
 }
 
+/* Write all n bytes of p to fp; 0 or -1. */
 static int write_all(FILE *fp, const void *p, size_t n) {
     return fwrite(p, 1, n, fp) == n ? 0 : -1;
 }

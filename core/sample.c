@@ -24,7 +24,9 @@ void samp_defaults(samp_params *p) {
     p->eos_id = 50256;
 }
 
-static int bad_id(int32_t id, int V) { return id < 0 || id >= V; }
+static int bad_id(int32_t id, int V) {
+    return id < 0 || id >= V;
+}
 
 int samp_validate(const samp_params *p, int V, char *err) {
     if (p->do_sample && !(p->temperature > 0))
@@ -91,7 +93,8 @@ static void repetition_penalty(float pen, const int32_t *ids, size_t n, float *x
         mark[t] = 1;
         x[t] = x[t] < 0 ? x[t] * pen : x[t] / pen;
     }
-    for (size_t i = 0; i < n; i++) mark[ids[i]] = 0;
+    for (size_t i = 0; i < n; i++)
+        mark[ids[i]] = 0;
 }
 
 /* NoRepeatNGramLogitsProcessor: ban every token that would repeat an n-gram
@@ -120,12 +123,14 @@ static void bad_words(const samp_params *p, const int32_t *ids, size_t n, float 
 void samp_process(const samp_params *p, const int32_t *ids, size_t n, size_t n_prompt,
                   float *logits, int V, samp_work *w) {
     (void)V;
-    if (p->repetition_penalty != 1.0f) repetition_penalty(p->repetition_penalty, ids, n, logits, w->mark);
+    if (p->repetition_penalty != 1.0f)
+        repetition_penalty(p->repetition_penalty, ids, n, logits, w->mark);
     if (p->no_repeat_ngram_size > 0) no_repeat_ngram(p->no_repeat_ngram_size, ids, n, logits);
     if (p->n_bad) bad_words(p, ids, n, logits);
     if (p->min_new_tokens > 0 && n - n_prompt < (size_t)p->min_new_tokens)
         logits[p->eos_id] = -INFINITY;
-    for (size_t i = 0; i < p->n_suppress; i++) logits[p->suppress[i]] = -INFINITY;
+    for (size_t i = 0; i < p->n_suppress; i++)
+        logits[p->suppress[i]] = -INFINITY;
 }
 
 static int cmp_key_asc(const void *a, const void *b) {
@@ -197,8 +202,10 @@ static void top_p(float tp, float *x, int V, samp_pair *pr) {
     double sum, mx = finite_max_sum(x, V, &sum), cum = 0;
     for (int i = 0; i < n - 1; i++) {
         cum += exp((double)pr[i].key - mx) / sum;
-        if (cum <= 1.0 - (double)tp) x[pr[i].id] = -INFINITY;
-        else break;
+        if (cum <= 1.0 - (double)tp)
+            x[pr[i].id] = -INFINITY;
+        else
+            break;
     }
 }
 
@@ -231,8 +238,10 @@ static void typical_p(float mass, float *x, int V, samp_pair *pr) {
     int last = 0;
     for (int i = 0; i < n; i++) {
         cum += exp((double)x[pr[i].id] - lse);
-        if (cum < (double)mass) last = i + 1;
-        else break;
+        if (cum < (double)mass)
+            last = i + 1;
+        else
+            break;
     }
     if (last > n - 1) last = n - 1;
     float thr = pr[last].key;
@@ -242,7 +251,8 @@ static void typical_p(float mass, float *x, int V, samp_pair *pr) {
 
 void samp_warp(const samp_params *p, float *x, int V, samp_work *w) {
     if (p->temperature != 1.0f)
-        for (int i = 0; i < V; i++) x[i] /= p->temperature;
+        for (int i = 0; i < V; i++)
+            x[i] /= p->temperature;
     if (p->top_k > 0) top_k(p->top_k, x, V, w->pairs);
     if (p->top_p < 1.0f) top_p(p->top_p, x, V, w->pairs);
     if (p->min_p > 0) min_p(p->min_p, x, V);
@@ -275,11 +285,16 @@ int samp_seq_init(samp_seq *s, const samp_params *p, const int32_t *prompt, size
     s->ids = malloc(s->cap * sizeof *s->ids);
     s->text_cap = 256;
     s->text = malloc(s->text_cap);
-    if (!s->ids || !s->text) {
+    if (c) {
+        s->hist = malloc(((size_t)s->max_new + 1) * sizeof *s->hist);
+        s->hist_len = malloc(((size_t)s->max_new + 1) * sizeof *s->hist_len);
+    }
+    if (!s->ids || !s->text || (c && (!s->hist || !s->hist_len))) {
         samp_seq_free(s);
         return err_set(err, "generate: out of memory");
     }
     if (n) memcpy(s->ids, prompt, n * sizeof *prompt);
+    s->text[0] = 0;
     s->n = s->n_prompt = n;
     s->seed = seed;
     rng_seed(&s->r, seed);
@@ -291,8 +306,22 @@ int samp_seq_init(samp_seq *s, const samp_params *p, const int32_t *prompt, size
 void samp_seq_free(samp_seq *s) {
     free(s->ids);
     free(s->text);
+    free(s->hist);
+    free(s->hist_len);
     s->ids = NULL;
     s->text = NULL;
+    s->hist = NULL;
+    s->hist_len = NULL;
+}
+
+/* Drop the last generated tokens until the constraints let the text end. */
+static void back_out(const cons *c, samp_seq *s) {
+    while (!cons_end_ok(c, &s->cs) && s->n > s->n_prompt) {
+        size_t g = --s->n - s->n_prompt;
+        s->cs = s->hist[g];
+        s->text_len = s->hist_len[g];
+    }
+    s->text[s->text_len] = 0;
 }
 
 /* Does a stop string end inside the bytes appended after text[0..old)? */
@@ -314,8 +343,13 @@ int32_t samp_seq_step(const samp_params *p, cons *c, const cons_vocab *v, samp_s
     if (p->do_sample) samp_warp(p, logits, V, w);
     int32_t t = samp_pick(p, logits, V, &s->r);
     if (t < 0) {
+        if (c) back_out(c, s);
         s->finish = "all_masked";
         return -1;
+    }
+    if (c) {
+        s->hist[n_gen] = s->cs;
+        s->hist_len[n_gen] = s->text_len;
     }
     s->ids[s->n++] = t;
     int is_eos = t == p->eos_id;
@@ -339,8 +373,9 @@ int32_t samp_seq_step(const samp_params *p, cons *c, const cons_vocab *v, samp_s
         memcpy(s->text + s->text_len, v->bytes[t], L);
         s->text_len += L;
         s->text[s->text_len] = 0;
-        if (p->n_stop && stop_hit(p, s->text, s->text_len, old)) s->finish = "stop_string";
+        if (p->n_stop && stop_hit(p, s->text, s->text_len, old)) s->stop_pending = 1;
     }
+    if (s->stop_pending && (!c || cons_end_ok(c, &s->cs))) s->finish = "stop_string";
     if (!s->finish && s->n - s->n_prompt >= (size_t)s->max_new) s->finish = "length";
     return t;
 }

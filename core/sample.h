@@ -90,9 +90,12 @@ typedef struct samp_seq {
     uint64_t seed;
     rng r;
     cons_state cs;
-    char *text; /* continuation bytes so far (for stop strings) */
+    cons_state *hist; /* with constraints: state and text length before ... */
+    size_t *hist_len; /* ... each generated token (to back out of a dead end) */
+    char *text;       /* continuation bytes so far (for stop strings) */
     size_t text_len, text_cap;
     int max_new;
+    int stop_pending;   /* a stop string appeared but the text may not end yet */
     const char *finish; /* NULL while live */
 } samp_seq;
 
@@ -105,7 +108,11 @@ void samp_seq_free(samp_seq *s);
 
 /* One step: processes logits (modified in place), masks with c, warps,
 ** picks; appends the token (its bytes from v) or sets s->finish.  Returns the
-** token appended or -1 when the output finished without one. */
+** token appended or -1 when the output finished without one.  A stop string
+** ends the output only where the constraints allow the text to end (else at
+** the first token after which they do).  When every token is masked where
+** the text may not end (a banned word would be completed by the end), the
+** tokens since the last point where it may are dropped. */
 int32_t samp_seq_step(const samp_params *p, cons *c, const cons_vocab *v, samp_seq *s,
                       float *logits, samp_work *w);
 

@@ -36,7 +36,8 @@ static size_t seq_prefix(const unsigned char *s, size_t n, size_t *expected) {
     if (len <= 1) return len;
     if (n < 2 || s[1] < lo || s[1] > hi) return 1;
     size_t i = 2;
-    while (i < len && i < n && (s[i] & 0xC0) == 0x80) i++;
+    while (i < len && i < n && (s[i] & 0xC0) == 0x80)
+        i++;
     return i;
 }
 
@@ -95,7 +96,8 @@ char *txt_utf8_repair(const unsigned char *s, size_t n, size_t *out_n) {
 
 size_t txt_count_chars(const unsigned char *s, size_t n) {
     size_t count = 0;
-    for (size_t i = 0; i < n; i++) count += (s[i] & 0xC0) != 0x80;
+    for (size_t i = 0; i < n; i++)
+        count += (s[i] & 0xC0) != 0x80;
     return count;
 }
 
@@ -141,8 +143,10 @@ int txt_gutenberg_body(const char *s, size_t n, size_t *begin, size_t *end) {
     const char *nl = memchr(s + start, '\n', n - start);
     size_t b = nl ? (size_t)(nl - s) + 1 : n;
     size_t e = find_marker_line(s, n, b, "*** END OF");
-    while (b < e && (s[b] == '\n' || s[b] == '\r' || s[b] == ' ')) b++;
-    while (e > b && (s[e - 1] == '\n' || s[e - 1] == '\r' || s[e - 1] == ' ')) e--;
+    while (b < e && (s[b] == '\n' || s[b] == '\r' || s[b] == ' '))
+        b++;
+    while (e > b && (s[e - 1] == '\n' || s[e - 1] == '\r' || s[e - 1] == ' '))
+        e--;
     *begin = b;
     *end = e;
     return 1;
@@ -150,4 +154,9 @@ int txt_gutenberg_body(const char *s, size_t n, size_t *begin, size_t *end) {
 
 int txt_has_nul(const void *s, size_t n) {
     return memchr(s, 0, n) != NULL;
+}
+
+int txt_ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
 }

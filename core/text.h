@@ -43,4 +43,7 @@ int txt_gutenberg_body(const char *s, size_t n, size_t *begin, size_t *end);
 /* 1 when the buffer holds a NUL byte (taken as binary, not text). */
 int txt_has_nul(const void *s, size_t n);
 
+/* 1 when the string s ends with suffix (both NUL-terminated). */
+int txt_ends_with(const char *s, const char *suffix);
+
 #endif

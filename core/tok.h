@@ -50,8 +50,9 @@ int tok_encode(const tok *t, const char *text, size_t n, int special, int32_t **
                char *err);
 
 /* tok_encode with an explicit thread count (0: OpenMP's default, 1: serial)
-** and the smallest input split across threads (0: the default, 256 KiB).
-** The ids never depend on either. */
+** and the smallest input encoded in parallel (0: the default, 256 KiB; such
+** inputs are encoded in pieces of about min_split / 4 bytes).  The ids
+** never depend on either. */
 int tok_encode_ex(const tok *t, const char *text, size_t n, int special, int threads,
                   size_t min_split, int32_t **ids, size_t *n_ids, char *err);
 

@@ -7,13 +7,18 @@
 ** hash table; short pre-tokens use a linear scan over at most 64 symbols on
 ** the stack, long ones (a 100 000-space run) a heap, as Hugging Face does,
 ** with the same tie-break (lowest rank, then leftmost), so both give HF's
-** ids.  A small direct-mapped cache per call remembers recent short words.
+** ids.  A direct-mapped cache (per call, per thread) remembers recent short
+** words.  Large inputs are encoded by all threads in pieces cut where the
+** pre-tokenizer cuts anyway (encode_parallel), so the ids equal the serial
+** ones.
 */
 #include "tok_internal.h"
 
 #include "err.h"
 
 #include <omp.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -314,15 +319,27 @@ static void encode_plain(enc *e, const unsigned char *s, size_t n) {
     }
 }
 
-/* Encode s[0..n) serially into e, <|endoftext|> included when special. */
-static void encode_serial(enc *e, const unsigned char *s, size_t n, int special) {
-    if (n >= 4096) {
-        uint32_t slots = 256;
-        while (slots < 16384 && slots < n / 16)
-            slots *= 2;
-        e->cache = calloc(slots, sizeof *e->cache);
-        e->cache_mask = slots - 1;
-    }
+/* Give e a word cache sized for about n bytes of text (none for short
+** texts, where clearing it would cost more than it saves). */
+static void enc_cache(enc *e, size_t n) {
+    if (n < 4096) return;
+    uint32_t slots = 256;
+    while (slots < 16384 && slots < n / 16)
+        slots *= 2;
+    e->cache = calloc(slots, sizeof *e->cache); /* NULL: encode without */
+    e->cache_mask = slots - 1;
+}
+
+static void enc_release(enc *e) {
+    free(e->cache);
+    free(e->scratch);
+    e->cache = NULL;
+    e->scratch = NULL;
+}
+
+/* Append the ids of s[0..n) to e, <|endoftext|> included when special. */
+static void encode_text(enc *e, const unsigned char *s, size_t n, int special) {
+    if (n == 0) return; /* s may be NULL then */
     if (special && e->t->special >= 0) {
         const unsigned char *p = s, *end = s + n, *hit;
         while ((hit = memmem(p, (size_t)(end - p), SPECIAL_TEXT, SPECIAL_LEN)) && !e->oom) {
@@ -335,10 +352,6 @@ static void encode_serial(enc *e, const unsigned char *s, size_t n, int special)
     } else {
         encode_plain(e, s, n);
     }
-    free(e->cache);
-    free(e->scratch);
-    e->cache = NULL;
-    e->scratch = NULL;
 }
 
 /* The first position q >= p where a pre-token surely starts, and where the
@@ -358,6 +371,109 @@ static size_t safe_split(const unsigned char *s, size_t n, size_t p) {
     return n;
 }
 
+#define SLOTS_PER_THREAD 8 /* piece buffers in the ring, per thread */
+
+/* Shared state of one parallel encoding (see encode_parallel). */
+typedef struct par {
+    size_t n_pieces, *cut;     /* piece k is s[cut[k] .. cut[k+1]) */
+    size_t n_slots;            /* piece k is encoded into slot k % n_slots */
+    enc *slot;                 /* the slots' buffers */
+    _Atomic size_t *slot_for;  /* the piece slot j may take next */
+    size_t *n_ids;             /* ids of piece k, once it is ready */
+    unsigned char *ready;      /* piece k encoded (under lock) */
+    _Atomic size_t next;       /* the next piece to take */
+    size_t placed, placed_ids; /* pieces placed in out, and their ids (under lock) */
+    omp_lock_t lock;
+    int oom; /* under lock */
+} par;
+
+/* After piece k is encoded: mark it ready, then place in out every ready
+** piece that follows the placed ones, copying each (outside the lock) and
+** freeing its slot for the piece n_slots later. */
+static void par_place(par *P, enc *out, size_t k, int oom) {
+    omp_set_lock(&P->lock);
+    P->ready[k] = 1;
+    P->oom |= oom;
+    for (;;) {
+        if (P->placed == P->n_pieces || !P->ready[P->placed]) break;
+        size_t j = P->placed++, at = P->placed_ids;
+        P->placed_ids += P->n_ids[j];
+        omp_unset_lock(&P->lock);
+        const enc *e = &P->slot[j % P->n_slots];
+        if (P->n_ids[j]) memcpy(out->ids + at, e->ids, P->n_ids[j] * sizeof *e->ids);
+        atomic_store(&P->slot_for[j % P->n_slots], j + P->n_slots);
+        omp_set_lock(&P->lock);
+    }
+    omp_unset_lock(&P->lock);
+}
+
+/* Encode s[0..n) into out, which has room for n ids, with `threads`
+** threads.  The text is cut into pieces of about `piece` bytes where the
+** pre-tokenizer cuts anyway.  Each thread takes the next piece, encodes it
+** into a slot of a ring of buffers (with its own word cache), and then
+** copies to out every piece whose place is known (all before it are
+** encoded).  No barrier but the last: a thread that is descheduled delays
+** only its own piece.  out is written once, as in the serial case; the
+** memory beyond it is the ring. */
+static void encode_parallel(enc *out, const unsigned char *s, size_t n, int special, int threads,
+                            size_t piece) {
+    par P = {.n_slots = (size_t)threads * SLOTS_PER_THREAD};
+    size_t max_pieces = n / piece + 2;
+    P.cut = malloc((max_pieces + 1) * sizeof *P.cut);
+    P.n_ids = malloc(max_pieces * sizeof *P.n_ids);
+    P.ready = calloc(max_pieces, 1);
+    P.slot = calloc(P.n_slots, sizeof *P.slot);
+    P.slot_for = malloc(P.n_slots * sizeof *P.slot_for);
+    enc *cache = calloc((size_t)threads, sizeof *cache);
+    if (!P.cut || !P.n_ids || !P.ready || !P.slot || !P.slot_for || !cache) {
+        out->oom = 1;
+        goto done;
+    }
+    P.cut[0] = 0;
+    while (P.cut[P.n_pieces] < n) {
+        size_t c = P.cut[P.n_pieces];
+        P.cut[++P.n_pieces] = n - c <= piece ? n : safe_split(s, n, c + piece);
+    }
+    for (size_t j = 0; j < P.n_slots; j++)
+        atomic_init(&P.slot_for[j], j);
+    atomic_init(&P.next, 0);
+    for (int i = 0; i < threads; i++)
+        enc_cache(&cache[i], n / (size_t)threads);
+    omp_init_lock(&P.lock);
+#pragma omp parallel num_threads(threads)
+    {
+        const enc *c = &cache[omp_get_thread_num()];
+        for (size_t k; (k = atomic_fetch_add(&P.next, 1)) < P.n_pieces;) {
+            enc *e = &P.slot[k % P.n_slots];
+            while (atomic_load(&P.slot_for[k % P.n_slots]) != k)
+                sched_yield(); /* the piece n_slots before is still being copied */
+            e->t = out->t;
+            e->n = 0;
+            e->cache = c->cache;
+            e->cache_mask = c->cache_mask;
+            encode_text(e, s + P.cut[k], P.cut[k + 1] - P.cut[k], special);
+            P.n_ids[k] = e->n;
+            par_place(&P, out, k, e->oom);
+        }
+    }
+    omp_destroy_lock(&P.lock);
+    out->n = P.placed_ids;
+    out->oom |= P.oom;
+done:
+    for (size_t j = 0; P.slot && j < P.n_slots; j++) {
+        free(P.slot[j].ids);
+        free(P.slot[j].scratch);
+    }
+    for (int i = 0; cache && i < threads; i++)
+        enc_release(&cache[i]);
+    free(cache);
+    free(P.cut);
+    free(P.n_ids);
+    free(P.ready);
+    free(P.slot);
+    free(P.slot_for);
+}
+
 int tok_encode_ex(const tok *t, const char *text, size_t n, int special, int threads,
                   size_t min_split, int32_t **ids, size_t *n_ids, char *err) {
     const unsigned char *s = (const unsigned char *)text;
@@ -365,60 +481,25 @@ int tok_encode_ex(const tok *t, const char *text, size_t n, int special, int thr
     *n_ids = 0;
     if (threads <= 0) threads = omp_get_max_threads();
     if (!min_split) min_split = 256 << 10;
-    size_t chunks = threads > 1 ? n / min_split : 1;
-    if (chunks > (size_t)threads * 4) chunks = (size_t)threads * 4;
-    if (chunks <= 1) {
-        enc e = {.t = t};
-        if (enc_reserve(&e, n / 3 + 16) == 0) encode_serial(&e, s, n, special);
-        if (e.oom) {
-            free(e.ids);
-            return err_set(err, "tokenizer: out of memory encoding %zu bytes", n);
-        }
-        *ids = e.ids;
-        *n_ids = e.n;
-        return 0;
+    enc e = {.t = t};
+    if (threads > 1 && n >= min_split && enc_reserve(&e, n + 1) == 0) {
+        /* room for the most ids n bytes can make (one a byte): the threads
+        ** copy into it without reallocating; pages never written cost nothing */
+        encode_parallel(&e, s, n, special, threads, min_split / 4 ? min_split / 4 : 1);
+        int32_t *fit = e.oom ? NULL : realloc(e.ids, (e.n ? e.n : 1) * sizeof *e.ids);
+        if (fit) e.ids = fit;
+    } else if (enc_reserve(&e, n / 3 + 16) == 0) {
+        e.oom = 0; /* a failed reservation for the parallel case above */
+        enc_cache(&e, n);
+        encode_text(&e, s, n, special);
+        enc_release(&e);
     }
-    size_t *cut = malloc((chunks + 1) * sizeof *cut);
-    enc *part = calloc(chunks, sizeof *part);
-    if (!cut || !part) {
-        free(cut);
-        free(part);
+    if (e.oom) {
+        free(e.ids);
         return err_set(err, "tokenizer: out of memory encoding %zu bytes", n);
     }
-    cut[0] = 0;
-    for (size_t k = 1; k < chunks; k++) {
-        size_t want = n / chunks * k;
-        cut[k] = safe_split(s, n, want > cut[k - 1] ? want : cut[k - 1]);
-    }
-    cut[chunks] = n;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (size_t k = 0; k < chunks; k++) {
-        part[k].t = t;
-        size_t len = cut[k + 1] - cut[k];
-        if (enc_reserve(&part[k], len / 3 + 16) == 0)
-            encode_serial(&part[k], s + cut[k], len, special);
-    }
-    size_t total = 0;
-    int oom = 0;
-    for (size_t k = 0; k < chunks; k++) {
-        total += part[k].n;
-        oom |= part[k].oom;
-    }
-    int32_t *out = oom ? NULL : malloc((total ? total : 1) * sizeof *out);
-    if (out) {
-        size_t at = 0;
-        for (size_t k = 0; k < chunks; k++) {
-            memcpy(out + at, part[k].ids, part[k].n * sizeof *out);
-            at += part[k].n;
-        }
-    }
-    for (size_t k = 0; k < chunks; k++)
-        free(part[k].ids);
-    free(part);
-    free(cut);
-    if (!out) return err_set(err, "tokenizer: out of memory encoding %zu bytes", n);
-    *ids = out;
-    *n_ids = total;
+    *ids = e.ids;
+    *n_ids = e.n;
     return 0;
 }
 

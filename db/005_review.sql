@@ -19,3 +19,18 @@ CREATE TABLE publications (
     output_ids TEXT NOT NULL,         -- JSON array
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 ) STRICT;
+
+-- How many different reviewers must approve a recipe's outputs; written by
+-- `quill run` from the recipe's review.min_approvals.  Outputs with no row
+-- here (made outside a recipe, or by a recipe without one) need 1.
+CREATE TABLE review_rules (
+    recipe_name   TEXT PRIMARY KEY,
+    min_approvals INTEGER NOT NULL CHECK (min_approvals >= 1),
+    updated_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+) STRICT;
+
+-- Where each reviewer's interactive session stopped, to resume there.
+CREATE TABLE review_cursor (
+    reviewer  TEXT PRIMARY KEY,
+    output_id INTEGER NOT NULL
+) STRICT;

@@ -7,6 +7,7 @@
 #include "hash.h"
 #include "zbuf.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +20,12 @@ struct store {
     char *path;
 };
 
+/* The SQLite connection of st, for statements the store API does not wrap. */
 sqlite3 *store_db(store *st) {
     return st->db;
 }
 
+/* The file name st was opened with (for messages). */
 const char *store_path(store *st) {
     return st->path;
 }
@@ -37,12 +40,22 @@ int store_exec(store *st, const char *sql, char *err) {
     return 0;
 }
 
+int store_error(store *st, char *err, const char *fmt, ...) {
+    char what[ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return err_set(err, "%s: %s: %s", st->path, what, sqlite3_errmsg(st->db));
+}
+
 int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err) {
     if (sqlite3_prepare_v2(st->db, sql, -1, out, NULL) != SQLITE_OK)
         return err_set(err, "%s: %s", st->path, sqlite3_errmsg(st->db));
     return 0;
 }
 
+/* Read PRAGMA user_version (the schema version) into *version. */
 static int store_user_version(store *st, int *version, char *err) {
     sqlite3_stmt *s;
     if (store_prepare(st, "PRAGMA user_version", &s, err)) return -1;
@@ -89,8 +102,12 @@ int store_open(const char *path, store **out, char *err) {
     }
     sqlite3_busy_timeout(st->db, 30000);
     /* A file that is not SQLite fails here, on the first read. */
-    if (store_exec(st, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
-                       "PRAGMA synchronous=NORMAL",
+    /* auto_vacuum takes effect only on a new file (before its first table):
+    ** store_reclaim() can then give freed pages back to the file system. */
+    if (store_exec(st,
+                   "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; "
+                   "PRAGMA foreign_keys=ON; "
+                   "PRAGMA synchronous=NORMAL",
                    err) ||
         store_migrate(st, err)) {
         store_close(st);
@@ -100,6 +117,8 @@ int store_open(const char *path, store **out, char *err) {
     return 0;
 }
 
+/* Close st and free it; NULL is a no-op.  A transaction still open is
+** rolled back by SQLite. */
 void store_close(store *st) {
     if (!st) return;
     sqlite3_close_v2(st->db);
@@ -107,18 +126,28 @@ void store_close(store *st) {
     free(st);
 }
 
+int store_reclaim(store *st, char *err) {
+    return store_exec(st,
+                      "DELETE FROM blobs WHERE id NOT IN (" STORE_BLOB_REFS "); "
+                      "PRAGMA incremental_vacuum",
+                      err);
+}
+
 int store_begin(store *st, char *err) {
     return store_exec(st, "BEGIN IMMEDIATE", err);
 }
 
+/* COMMIT the transaction store_begin() opened; 0, or -1 with err. */
 int store_commit(store *st, char *err) {
     return store_exec(st, "COMMIT", err);
 }
 
+/* Roll back the open transaction, if any (safe to call when none is open). */
 void store_rollback(store *st) {
     if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* The id of the blob whose content hash is hash, in *id (0 when none). */
 static int store_find_blob(store *st, const char *hash, int64_t *id, char *err) {
     sqlite3_stmt *s;
     if (store_prepare(st, "SELECT id FROM blobs WHERE hash = ?", &s, err)) return -1;
@@ -126,8 +155,7 @@ static int store_find_blob(store *st, const char *hash, int64_t *id, char *err) 
     int rc = sqlite3_step(s);
     *id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_finalize(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return err_set(err, "%s: %s", st->path, sqlite3_errmsg(st->db));
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_error(st, err, "blob %s", hash);
     return 0;
 }
 
@@ -143,7 +171,7 @@ int store_put_compressed(store *st, const char *hash, size_t raw_n, const void *
     sqlite3_bind_blob64(s, 3, z, zn, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "%s: %s", st->path, sqlite3_errmsg(st->db));
+    if (rc != SQLITE_DONE) return store_error(st, err, "cannot store blob %s", hash);
     *id = sqlite3_last_insert_rowid(st->db);
     return 0;
 }

@@ -36,6 +36,11 @@ int store_exec(store *st, const char *sql, char *err);
 /* Prepare a statement; err gets sqlite's message. */
 int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err);
 
+/* After a failed SQLite call: fill err with "STORE: <what>: <SQLite's
+** message>" (what from fmt, naming the object that could not be written or
+** read) and return -1. */
+int store_error(store *st, char *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Store n raw bytes zstd-compressed; the same bytes return the same id. */
 int store_put_blob(store *st, const void *data, size_t n, int64_t *id, char *err);
 
@@ -43,6 +48,19 @@ int store_put_blob(store *st, const void *data, size_t n, int64_t *id, char *err
 ** the hash of the raw bytes (hash_hex), raw_n their length. */
 int store_put_compressed(store *st, const char *hash, size_t raw_n, const void *z, size_t zn,
                          int64_t *id, char *err);
+
+/* Every column that references blobs(id), as one SELECT of ids: a blob
+** none of them names is garbage.  Keep it in step with the schema. */
+#define STORE_BLOB_REFS                                                                            \
+    "SELECT text_blob FROM documents UNION SELECT ids_blob FROM doc_tokens "                       \
+    "UNION SELECT train_blob FROM block_sets UNION SELECT eval_blob FROM block_sets "              \
+    "WHERE eval_blob IS NOT NULL UNION SELECT tensors_blob FROM checkpoints "                      \
+    "UNION SELECT state_blob FROM checkpoints WHERE state_blob IS NOT NULL"
+
+/* Delete blobs nothing references and return the freed pages to the file
+** system (the store is created with auto_vacuum=INCREMENTAL).  Run it
+** outside a transaction, after pruning checkpoints. */
+int store_reclaim(store *st, char *err);
 
 /* Read a blob back; *data is malloc'd with a trailing NUL after n bytes. */
 int store_get_blob(store *st, int64_t id, void **data, size_t *n, char *err);

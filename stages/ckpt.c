@@ -9,6 +9,7 @@
 #include "hfmodel.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@ void ckpt_planes(const float *in, size_t n, unsigned char *out) {
             out[k * n + i] = b[4 * i + k];
 }
 
+/* Undo the byte planes: in holds n floats as 4 planes (byte k of each
+** float in plane k); out gets the n floats back. */
 void ckpt_unplanes(const unsigned char *in, size_t n, float *out) {
     unsigned char *b = (unsigned char *)out;
     for (size_t i = 0; i < n; i++)
@@ -61,7 +64,7 @@ int ckpt_put(store *st, int64_t run_id, int64_t step, const gpt_config *cfg, con
     if (sblob) sqlite3_bind_int64(s, 6, sblob);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "checkpoint: %s", sqlite3_errmsg(store_db(st)));
+    if (rc != SQLITE_DONE) return store_error(st, err, "cannot store the checkpoint");
     *id = sqlite3_last_insert_rowid(store_db(st));
     return 0;
 }
@@ -166,9 +169,23 @@ int ckpt_prune(store *st, int64_t run_id, int keep, char *err) {
         }
         int rc = sqlite3_step(s);
         sqlite3_finalize(s);
-        if (rc != SQLITE_DONE)
-            return err_set(err, "prune checkpoints: %s", sqlite3_errmsg(store_db(st)));
+        if (rc != SQLITE_DONE) return store_error(st, err, "prune checkpoints");
     }
+    return 0;
+}
+
+/* Run sql with ?1 = a and ?2 = text; *out gets the first column of the
+** first row (0 when none). */
+static int run_sql(store *st, const char *sql, int64_t a, const char *text, int64_t *out,
+                   char *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st, sql, &s, err)) return -1;
+    sqlite3_bind_int64(s, 1, a);
+    if (text) sqlite3_bind_text(s, 2, text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (out) *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_error(st, err, "checkpoints");
     return 0;
 }
 
@@ -181,24 +198,30 @@ int ckpt_import(store *st, const char *dir, int64_t *id, char *err) {
         free(p);
         return -1;
     }
-    sqlite3_stmt *s = NULL;
-    int bad = ckpt_put(st, 0, 0, &cfg, p, n, NULL, 0, id, err) ||
-              store_prepare(st, "UPDATE checkpoints SET source = ? WHERE id = ?", &s, err);
+    int64_t old = 0;
+    int bad = ckpt_put(st, 0, 0, &cfg, p, n, NULL, 0, id, err);
     free(p);
-    if (!bad) {
-        sqlite3_bind_text(s, 1, dir, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, *id);
-        bad = sqlite3_step(s) != SQLITE_DONE;
-        if (bad) err_set(err, "import: %s", sqlite3_errmsg(store_db(st)));
-        sqlite3_finalize(s);
+    /* The same model already imported (same tensors and config): keep that
+    ** one, so importing is idempotent. */
+    bad = bad || run_sql(st,
+                         "SELECT o.id FROM checkpoints o JOIN checkpoints n ON n.id = ?1 AND "
+                         "o.id != n.id AND o.run_id IS NULL AND o.tensors_blob = n.tensors_blob "
+                         "AND o.config_json = n.config_json ORDER BY o.id LIMIT 1",
+                         *id, NULL, &old, err);
+    if (!bad && old) {
+        bad = run_sql(st, "DELETE FROM checkpoints WHERE id = ?1", *id, NULL, NULL, err);
+        *id = old;
+    } else if (!bad) {
+        bad = run_sql(st, "UPDATE checkpoints SET source = ?2 WHERE id = ?1", *id, dir, NULL, err);
     }
     if (bad || store_commit(st, err)) {
         store_rollback(st);
-        return -1;
+        return err_prefix(err, "import %s", dir);
     }
     return 0;
 }
 
+/* `quill import DIR`: prints the checkpoint id. */
 int cmd_import(cli *c, int argc, char **argv) {
     if (argc == 2 && !strcmp(argv[1], "--help")) {
         puts("usage: quill import DIR\n\n"
@@ -206,16 +229,19 @@ int cmd_import(cli *c, int argc, char **argv) {
              "as a checkpoint, and print its id (for `quill export` and generation).");
         return 0;
     }
-    if (argc != 2) return cli_error("usage: quill import DIR");
+    if (argc == 2 && argv[1][0] == '-')
+        return cli_usage_error("import", "unknown option '%s'", argv[1]);
+    if (argc != 2) return cli_usage_error("import", "need one DIR");
     store *st = cli_store(c);
     if (!st) return 1;
     char err[ERR_LEN];
     int64_t id;
-    if (ckpt_import(st, argv[1], &id, err)) return cli_error("import: %s", err);
+    if (ckpt_import(st, argv[1], &id, err)) return cli_error("%s", err);
     printf("%lld\n", (long long)id);
     return 0;
 }
 
+/* `quill export CHECKPOINT DIR [--bf16] [--run RUN] [--tokenizer DIR]`. */
 int cmd_export(cli *c, int argc, char **argv) {
     const char *usage =
         "usage: quill export CHECKPOINT DIR [--bf16] [--run RUN] [--tokenizer TOKDIR]\n\n"
@@ -232,23 +258,23 @@ int cmd_export(cli *c, int argc, char **argv) {
     long long run = 0;
     const char *tok_dir = NULL;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (o == 'h') {
             fputs(usage, stdout);
             return 0;
         } else if (o == 'b') {
             bf16 = 1;
         } else if (o == 'r') {
-            char *end;
-            run = strtoll(optarg, &end, 10);
-            if (*end || run <= 0) return cli_error("export: --run '%s' is not a run id", optarg);
+            if (cli_int(optarg, 1, INT64_MAX, &run))
+                return cli_error("export: --run '%s' is not a run id", optarg);
         } else if (o == 't') {
             tok_dir = optarg;
         } else {
-            return cli_error("export: bad arguments (see quill export --help)");
+            return cli_bad_option("export", o, argv);
         }
     }
-    if (argc - optind != 2) return cli_error("export: need CHECKPOINT and DIR (see --help)");
+    if (argc - optind != 2) return cli_usage_error("export", "need CHECKPOINT and DIR");
     store *st = cli_store(c);
     if (!st) return 1;
     char err[ERR_LEN];
@@ -263,5 +289,68 @@ int cmd_export(cli *c, int argc, char **argv) {
     free(p);
     if (bad) return cli_error("export: %s", err);
     fprintf(stderr, "exported checkpoint %lld to %s\n", (long long)id, argv[optind + 1]);
+    return 0;
+}
+
+/* `quill checkpoints [--run RUN] [--json]`. */
+int cmd_checkpoints(cli *c, int argc, char **argv) {
+    const char *usage = "usage: quill checkpoints [--run RUN] [--json]\n\n"
+                        "List the checkpoints in the store (of run RUN): id, run (- for an\n"
+                        "imported model), step, parameters, stored bytes of the tensors and\n"
+                        "what the model is (its source directory, or the run's).\n";
+    long long run = 0;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (!strcmp(argv[i], "--run") && i + 1 < argc) {
+            if (cli_int(argv[++i], 1, INT64_MAX, &run))
+                return cli_error("checkpoints: '%s' is not a run id", argv[i]);
+        } else if (!strcmp(argv[i], "--run")) {
+            return cli_usage_error("checkpoints", "option '--run' needs a value");
+        } else {
+            return cli_usage_error("checkpoints", "bad argument '%s'", argv[i]);
+        }
+    }
+    store *st = cli_store(c);
+    if (!st) return 1;
+    char err[ERR_LEN];
+    sqlite3_stmt *s;
+    if (store_prepare(st,
+                      "SELECT k.id, k.run_id, k.step, k.n_params, length(b.data), "
+                      "coalesce(k.source, ''), k.created_at FROM checkpoints k JOIN blobs b ON "
+                      "b.id = k.tensors_blob WHERE ?1 = 0 OR k.run_id = ?1 ORDER BY k.id",
+                      &s, err))
+        return cli_error("checkpoints: %s", err);
+    sqlite3_bind_int64(s, 1, run);
+    if (!json)
+        printf("%6s  %6s  %8s  %12s  %12s  %-24s  %s\n", "id", "run", "step", "params", "stored",
+               "created", "source");
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        long long id = sqlite3_column_int64(s, 0), r = sqlite3_column_int64(s, 1),
+                  step = sqlite3_column_int64(s, 2), np = sqlite3_column_int64(s, 3),
+                  bytes = sqlite3_column_int64(s, 4);
+        const char *src = (const char *)sqlite3_column_text(s, 5),
+                   *at = (const char *)sqlite3_column_text(s, 6);
+        if (json) {
+            json_t *o =
+                json_pack("{s:I,s:o,s:I,s:I,s:I,s:o,s:s}", "id", id, "run",
+                          r ? json_integer(r) : json_null(), "step", step, "params", np,
+                          "stored_bytes", bytes, "source", cli_json_str(src), "created_at", at);
+            char *line = json_dumps(o, JSON_COMPACT);
+            puts(line);
+            free(line);
+            json_decref(o);
+        } else {
+            char rs[24] = "-";
+            if (r) snprintf(rs, sizeof rs, "%lld", r);
+            printf("%6lld  %6s  %8lld  %12lld  %12lld  %-24s  %s\n", id, rs, step, np, bytes, at,
+                   src);
+        }
+    }
+    sqlite3_finalize(s);
     return 0;
 }

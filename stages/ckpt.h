@@ -40,8 +40,8 @@ int ckpt_resolve(store *st, const char *spec, int64_t run_id, int64_t *id, char 
 int ckpt_prune(store *st, int64_t run_id, int keep, char *err);
 
 /* Load the Hugging Face directory dir and store it as a checkpoint with no
-** run (source = dir), in its own transaction.  The same model imported
-** twice shares its blobs. */
+** run (source = dir), in its own transaction.  Importing the same model
+** (tensors and config) again returns the existing checkpoint's id. */
 int ckpt_import(store *st, const char *dir, int64_t *id, char *err);
 
 /* Byte-plane shuffle of n floats into out (4n bytes), and its inverse. */

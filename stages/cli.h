@@ -12,6 +12,8 @@
 
 #include "store.h"
 
+#include <jansson.h>
+
 #define QUILL_VERSION "0.1.0"
 
 typedef struct cli {
@@ -25,6 +27,27 @@ store *cli_store(cli *c);
 
 /* Print "quill: " + message + newline to stderr; returns 1 (an exit status). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Report a mistake in how command CMD was called: prints
+** "quill: CMD: <message> (see quill CMD --help)" to stderr and returns 2,
+** the exit status of a usage error. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Report what getopt_long() objected to, after it returned RET ('?' for an
+** unknown option, ':' for a missing value: pass an optstring starting with
+** ':') while parsing ARGV; uses optind/optopt.  Returns 2 via
+** cli_usage_error(). */
+int cli_bad_option(const char *cmd, int ret, char **argv);
+
+/* s as a JSON string, for --json output: jansson refuses invalid UTF-8 (a
+** file name in another encoding), so such bytes become U+FFFD; NULL gives
+** JSON null.  Never returns NULL except when out of memory. */
+json_t *cli_json_str(const char *s);
+
+/* Parse S as a whole base-10 integer in [MIN, MAX] into *OUT.  Returns 0, or
+** -1 (and leaves *OUT alone) when S is empty, has other characters,
+** overflows or is out of range.  The caller reports the error. */
+int cli_int(const char *s, long long min, long long max, long long *out);
 
 #define CMD(name, fn, summary) int fn(cli *c, int argc, char **argv);
 #include "commands.def"

@@ -6,10 +6,13 @@
 #include "err.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Print one line (or, with json, one JSON object) per document; returns
+** the exit status. */
 static int docs_list(store *st, int json) {
     char err[ERR_LEN];
     sqlite3_stmt *s;
@@ -23,8 +26,8 @@ static int docs_list(store *st, int json) {
         const char *source = (const char *)sqlite3_column_text(s, 1);
         const char *hash = (const char *)sqlite3_column_text(s, 2);
         if (json) {
-            json_t *o = json_pack("{s:I,s:s,s:s,s:I,s:I,s:s}", "id", sqlite3_column_int64(s, 0),
-                                  "source", source, "hash", hash, "bytes",
+            json_t *o = json_pack("{s:I,s:o,s:s,s:I,s:I,s:s}", "id", sqlite3_column_int64(s, 0),
+                                  "source", cli_json_str(source), "hash", hash, "bytes",
                                   sqlite3_column_int64(s, 3), "chars", sqlite3_column_int64(s, 4),
                                   "ingested_at", (const char *)sqlite3_column_text(s, 5));
             char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
@@ -41,10 +44,13 @@ static int docs_list(store *st, int json) {
     return 0;
 }
 
+/* Print the text of document arg (an id) to stdout; returns the exit
+** status, after a message when arg is not a document. */
 static int docs_show(store *st, const char *arg) {
-    char err[ERR_LEN], *end;
-    long long id = strtoll(arg, &end, 10);
-    if (*end || id <= 0) return cli_error("docs show: '%s' is not a document id", arg);
+    char err[ERR_LEN];
+    long long id;
+    if (cli_int(arg, 1, INT64_MAX, &id))
+        return cli_error("docs show: '%s' is not a document id", arg);
     sqlite3_stmt *s;
     if (store_prepare(st, "SELECT text_blob FROM documents WHERE id = ?", &s, err))
         return cli_error("docs: %s", err);
@@ -63,6 +69,7 @@ static int docs_show(store *st, const char *arg) {
     return 0;
 }
 
+/* `quill docs list [--json]` and `quill docs show ID`. */
 int cmd_docs(cli *c, int argc, char **argv) {
     const char *usage = "usage: quill docs list [--json]\n"
                         "       quill docs show ID\n";
@@ -79,6 +86,8 @@ int cmd_docs(cli *c, int argc, char **argv) {
         store *st = cli_store(c);
         return st ? docs_show(st, argv[2]) : 1;
     }
-    fputs(usage, stderr);
-    return 2;
+    if (argc < 2) return cli_usage_error("docs", "list or show?");
+    if (strcmp(argv[1], "list") && strcmp(argv[1], "show"))
+        return cli_usage_error("docs", "unknown subcommand '%s'", argv[1]);
+    return cli_usage_error("docs", "%s: wrong arguments", argv[1]);
 }

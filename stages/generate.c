@@ -8,6 +8,8 @@
 #include "cli.h"
 #include "err.h"
 #include "hfmodel.h"
+#include "recipe.h"
+#include "run.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -57,9 +59,12 @@ typedef struct run_state {
 } run_state;
 
 static void run_state_free(run_state *s) {
-    for (size_t i = 0; i < s->np; i++) free(s->pids[i]);
-    for (size_t i = 0; i < s->nseqs; i++) samp_seq_free(&s->seqs[i]);
-    for (int i = 0; i < s->nworks; i++) samp_work_free(&s->works[i]);
+    for (size_t i = 0; i < s->np; i++)
+        free(s->pids[i]);
+    for (size_t i = 0; i < s->nseqs; i++)
+        samp_seq_free(&s->seqs[i]);
+    for (int i = 0; i < s->nworks; i++)
+        samp_work_free(&s->works[i]);
     free(s->pids), free(s->pn), free(s->tb), free(s->tl), free(s->seqs), free(s->works);
     free(s->logits), free(s->slot_out), free(s->slots), free(s->ntok), free(s->tokens);
     cons_free(s->c);
@@ -125,8 +130,9 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
         }
         int need = (int)s.pn[i] + samp_max_new(&r->sp, s.pn[i]);
         if (need > cfg->n_positions) {
-            err_set(err, "generate: prompt %zu (%zu tokens) plus %d new tokens exceeds the "
-                         "model's %d positions",
+            err_set(err,
+                    "generate: prompt %zu (%zu tokens) plus %d new tokens exceeds the "
+                    "model's %d positions",
                     i + 1, s.pn[i], samp_max_new(&r->sp, s.pn[i]), cfg->n_positions);
             goto done;
         }
@@ -139,7 +145,8 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
         err_set(err, "generate: out of memory");
         goto done;
     }
-    for (int i = 0; i < V; i++) s.tb[i] = tok_token_bytes(t, i, &s.tl[i]);
+    for (int i = 0; i < V; i++)
+        s.tb[i] = tok_token_bytes(t, i, &s.tl[i]);
     cons_vocab cv = {V, s.tb, s.tl, r->sp.eos_id};
     if ((r->co.n_words || (r->co.forbid_chars && *r->co.forbid_chars)) &&
         cons_new(&cv, &r->co, &s.c, err)) {
@@ -163,9 +170,11 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
     for (; s.nworks < B; s.nworks++)
         if (samp_work_init(&s.works[s.nworks], V, err)) goto done;
     if (gpt_kv_create(m, B, max_len, &s.kv, err)) goto done;
-    for (int b = 0; b < B; b++) s.slot_out[b] = -1;
+    for (int b = 0; b < B; b++)
+        s.slot_out[b] = -1;
     size_t next = 0, done_n = 0;
     long steps = 0, tokens = 0;
+    double fwd = 0;
     while (done_n < N) {
         /* refill free slots */
         for (int b = 0; b < B && next < N; b++) {
@@ -199,9 +208,11 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
             nlive++;
         }
         if (!nlive) break;
+        double tf = omp_get_wtime();
         if (gpt_kv_step(s.kv, nlive, s.slots, s.ntok, s.tokens, s.logits, err)) goto done;
+        fwd += omp_get_wtime() - tf;
         steps++;
-#pragma omp parallel for schedule(dynamic, 1) reduction(+ : tokens)
+#pragma omp parallel for schedule(dynamic, 1) reduction(+ : tokens) if (nlive > 1)
         for (int i = 0; i < nlive; i++) {
             int b = s.slots[i];
             samp_seq *q = &s.seqs[s.slot_out[b]];
@@ -221,6 +232,7 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
         stats->steps = steps;
         stats->tokens = tokens;
         stats->seconds = omp_get_wtime() - t0;
+        stats->fwd_seconds = fwd;
         long h, mi;
         stats->cons_seconds = 0;
         if (s.c) cons_stats(s.c, &h, &mi, &stats->cons_seconds);
@@ -239,7 +251,8 @@ done:
 
 static json_t *json_strings(const char *const *v, size_t n) {
     json_t *a = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_string(v[i]));
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
     return a;
 }
 
@@ -261,7 +274,8 @@ char *gen_params_json(const gen_request *r) {
     json_object_set_new(o, "ignore_eos", json_boolean(p->ignore_eos));
     json_object_set_new(o, "eos_token_id", json_integer(p->eos_id));
     json_t *sup = json_array();
-    for (size_t i = 0; i < p->n_suppress; i++) json_array_append_new(sup, json_integer(p->suppress[i]));
+    for (size_t i = 0; i < p->n_suppress; i++)
+        json_array_append_new(sup, json_integer(p->suppress[i]));
     json_object_set_new(o, "suppress_tokens", sup);
     json_t *bad = json_array();
     for (size_t i = 0; i < p->n_bad; i++) {
@@ -275,7 +289,8 @@ char *gen_params_json(const gen_request *r) {
     json_object_set_new(o, "banned_words", json_strings(r->co.words, r->co.n_words));
     json_object_set_new(o, "match", json_string(r->co.substring ? "substring" : "word"));
     json_object_set_new(o, "case_sensitive", json_boolean(r->co.case_sensitive));
-    json_object_set_new(o, "forbid_chars", json_string(r->co.forbid_chars ? r->co.forbid_chars : ""));
+    json_object_set_new(o, "forbid_chars",
+                        json_string(r->co.forbid_chars ? r->co.forbid_chars : ""));
     json_object_set_new(o, "forbid_case_sensitive", json_boolean(r->co.forbid_case_sensitive));
     json_object_set_new(o, "num_return_sequences", json_integer(r->num_return_sequences));
     json_object_set_new(o, "seed", json_integer((json_int_t)r->seed));
@@ -287,7 +302,8 @@ char *gen_params_json(const gen_request *r) {
 
 static char *ids_json(const int32_t *ids, size_t n) {
     json_t *a = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_integer(ids[i]));
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_integer(ids[i]));
     char *s = json_dumps(a, JSON_COMPACT);
     json_decref(a);
     return s;
@@ -318,13 +334,19 @@ int gen_store_outputs(store *st, const gen_request *r, const gen_output *o, size
         memcpy(text, pr, pl);
         memcpy(text + pl, o[i].continuation, o[i].cont_len + 1);
         sqlite3_reset(q);
-        if (recipe_run_id > 0) sqlite3_bind_int64(q, 1, recipe_run_id);
-        else sqlite3_bind_null(q, 1);
-        if (recipe_name) sqlite3_bind_text(q, 2, recipe_name, -1, SQLITE_TRANSIENT);
-        else sqlite3_bind_null(q, 2);
+        if (recipe_run_id > 0)
+            sqlite3_bind_int64(q, 1, recipe_run_id);
+        else
+            sqlite3_bind_null(q, 1);
+        if (recipe_name)
+            sqlite3_bind_text(q, 2, recipe_name, -1, SQLITE_TRANSIENT);
+        else
+            sqlite3_bind_null(q, 2);
         sqlite3_bind_text(q, 3, model_source, -1, SQLITE_TRANSIENT);
-        if (checkpoint_id > 0) sqlite3_bind_int64(q, 4, checkpoint_id);
-        else sqlite3_bind_null(q, 4);
+        if (checkpoint_id > 0)
+            sqlite3_bind_int64(q, 4, checkpoint_id);
+        else
+            sqlite3_bind_null(q, 4);
         sqlite3_bind_text(q, 5, pr, (int)pl, SQLITE_TRANSIENT);
         sqlite3_bind_text(q, 6, o[i].continuation, (int)o[i].cont_len, SQLITE_TRANSIENT);
         sqlite3_bind_text(q, 7, text, (int)(pl + o[i].cont_len), SQLITE_TRANSIENT);
@@ -383,21 +405,23 @@ static int load_model(store *st, const char *dir, const char *checkpoint, loaded
     return 0;
 }
 
-int stage_generate(store *st, const char *model_dir, const char *checkpoint, const gen_request *r,
-                   int64_t recipe_run_id, const char *recipe_name, gen_output **outs, size_t *n,
-                   char *err) {
+int stage_generate(store *st, int record, const char *model_dir, const char *checkpoint,
+                   const gen_request *r, int64_t recipe_run_id, const char *recipe_name,
+                   gen_output **outs, size_t *n, gen_stats *stats, char *err) {
     loaded l;
     if (load_model(st, model_dir, checkpoint, &l, err)) return -1;
     gen_output *o;
     size_t no;
-    int rc = gen_run(l.m, l.t, r, &o, &no, NULL, err);
-    if (!rc && st) {
+    int rc = gen_run(l.m, l.t, r, &o, &no, stats, err);
+    if (!rc && st && record) {
         rc = store_begin(st, err);
         if (!rc) {
             rc = gen_store_outputs(st, r, o, no, l.source, l.ckpt_id, recipe_run_id, recipe_name,
                                    err);
-            if (rc) store_rollback(st);
-            else rc = store_commit(st, err);
+            if (rc)
+                store_rollback(st);
+            else
+                rc = store_commit(st, err);
         }
     }
     loaded_free(&l);
@@ -411,19 +435,112 @@ int stage_generate(store *st, const char *model_dir, const char *checkpoint, con
     return 0;
 }
 
+/* ---- recipe runner ---- */
+
+/* One recipe job as a gen_request; the arrays are malloc'd into *bad_ids,
+** *bad_off and *sup (free them after use). */
+static int request_of_job(const rcp_gen *j, gen_request *q, int32_t **bad_ids, size_t **bad_off,
+                          int32_t **sup, char *err) {
+    gen_request_defaults(q);
+    q->prompts = (const char *const *)j->prompts.v;
+    q->n_prompts = j->prompts.n;
+    q->num_return_sequences = (int)j->num_return_sequences;
+    q->seed = (uint64_t)j->seed;
+    samp_params *p = &q->sp;
+    p->do_sample = j->do_sample;
+    p->temperature = (float)j->temperature;
+    p->top_k = (int)j->top_k;
+    p->top_p = (float)j->top_p;
+    p->min_p = (float)j->min_p;
+    p->typical_p = (float)j->typical_p;
+    p->repetition_penalty = (float)j->repetition_penalty;
+    p->no_repeat_ngram_size = (int)j->no_repeat_ngram_size;
+    p->min_new_tokens = (int)j->min_new_tokens;
+    p->max_new_tokens = j->max_new_tokens ? (int)j->max_new_tokens : -1;
+    if (j->max_length) p->max_length = (int)j->max_length;
+    p->ignore_eos = j->ignore_eos;
+    p->stop = (const char *const *)j->stop_strings.v;
+    p->n_stop = j->stop_strings.n;
+    size_t total = 0;
+    for (size_t i = 0; i < j->bad_words_ids.n; i++)
+        total += j->bad_words_ids.v[i].n;
+    *bad_ids = malloc((total + 1) * sizeof **bad_ids);
+    *bad_off = malloc((j->bad_words_ids.n + 1) * sizeof **bad_off);
+    *sup = malloc((j->suppress_tokens.n + 1) * sizeof **sup);
+    if (!*bad_ids || !*bad_off || !*sup) return err_set(err, "generate: out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < j->bad_words_ids.n; i++) {
+        (*bad_off)[i] = k;
+        for (size_t m = 0; m < j->bad_words_ids.v[i].n; m++)
+            (*bad_ids)[k++] = (int32_t)j->bad_words_ids.v[i].v[m];
+    }
+    (*bad_off)[j->bad_words_ids.n] = k;
+    p->bad_ids = *bad_ids;
+    p->bad_off = *bad_off;
+    p->n_bad = j->bad_words_ids.n;
+    for (size_t i = 0; i < j->suppress_tokens.n; i++)
+        (*sup)[i] = (int32_t)j->suppress_tokens.v[i];
+    p->suppress = *sup;
+    p->n_suppress = j->suppress_tokens.n;
+    q->co.words = (const char *const *)j->banned_words.v;
+    q->co.n_words = j->banned_words.n;
+    q->co.substring = j->match && !strcmp(j->match, "substring");
+    q->co.case_sensitive = q->co.forbid_case_sensitive = j->case_sensitive;
+    q->co.forbid_chars = j->forbid_chars && *j->forbid_chars ? j->forbid_chars : NULL;
+    return 0;
+}
+
+int run_generate(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) {
+    char spec[32];
+    const char *dir = r->model.from, *ckpt = NULL;
+    const char *train = ctx->results[RCP_TRAIN];
+    if (train) {
+        json_error_t je;
+        json_t *o = json_loads(train, 0, &je);
+        json_t *id = json_object_get(o, "checkpoint_id");
+        if (json_is_integer(id)) {
+            snprintf(spec, sizeof spec, "%lld", (long long)json_integer_value(id));
+            ckpt = spec;
+            dir = NULL;
+        }
+        json_decref(o);
+    }
+    if (!dir && !ckpt) return err_set(err, "generate: no model (model.from, or a train stage)");
+    long long total = 0;
+    for (size_t i = 0; i < r->n_generate; i++) {
+        gen_request q;
+        int32_t *bad = NULL, *sup = NULL;
+        size_t *off = NULL;
+        int rc = request_of_job(&r->generate[i], &q, &bad, &off, &sup, err) ||
+                 stage_generate(st, 1, dir, ckpt, &q, ctx->recipe_run_id, r->name, NULL, NULL, NULL,
+                                err);
+        free(bad), free(off), free(sup);
+        if (rc) return err_prefix(err, "generate job %zu", i + 1);
+        total += (long long)q.n_prompts * q.num_return_sequences;
+        printf("  generate job %zu: %lld outputs\n", i + 1,
+               (long long)q.n_prompts * q.num_return_sequences);
+    }
+    json_t *res = json_pack("{sI}", "n_outputs", (json_int_t)total);
+    ctx->result_json = json_dumps(res, JSON_COMPACT);
+    json_decref(res);
+    return 0;
+}
+
 /* ---- command line ---- */
 
 /* Split "a,b,c" into a malloc'd array of malloc'd strings. */
 static char **split_commas(const char *s, size_t *n) {
     size_t cap = 1;
-    for (const char *p = s; *p; p++) cap += *p == ',';
+    for (const char *p = s; *p; p++)
+        cap += *p == ',';
     char **v = calloc(cap, sizeof *v);
     *n = 0;
     const char *p = s;
     while (v) {
         const char *e = strchr(p, ',');
         size_t l = e ? (size_t)(e - p) : strlen(p);
-        while (l && p[0] == ' ') p++, l--; /* "a, b" */
+        while (l && p[0] == ' ')
+            p++, l--; /* "a, b" */
         if (l) v[(*n)++] = strndup(p, l);
         if (!e) break;
         p = e + 1;
@@ -451,20 +568,25 @@ static int parse_id_lists(const char *s, int nested, int32_t **ids, size_t **off
     json_array_foreach(a, i, x) {
         (*off)[(*n)++] = k;
         if (!nested) {
-            if (!json_is_integer(x)) rc = -1;
-            else (*ids)[k++] = (int32_t)json_integer_value(x);
+            if (!json_is_integer(x))
+                rc = -1;
+            else
+                (*ids)[k++] = (int32_t)json_integer_value(x);
             continue;
         }
         if (!json_is_array(x) || json_array_size(x) == 0) rc = -1;
         json_array_foreach(x, j, y) {
-            if (!json_is_integer(y)) rc = -1;
-            else (*ids)[k++] = (int32_t)json_integer_value(y);
+            if (!json_is_integer(y))
+                rc = -1;
+            else
+                (*ids)[k++] = (int32_t)json_integer_value(y);
         }
     }
     (*off)[*n] = k;
     json_decref(a);
-    if (rc) return err_set(err, "'%s': expected %s", s,
-                           nested ? "a list of non-empty lists of ids" : "a list of ids");
+    if (rc)
+        return err_set(err, "'%s': expected %s", s,
+                       nested ? "a list of non-empty lists of ids" : "a list of ids");
     return 0;
 }
 
@@ -473,28 +595,64 @@ static void print_piece(FILE *f, const unsigned char *b, size_t n, int width) {
     int w = 2;
     fputc('\'', f);
     for (size_t i = 0; i < n; i++) {
-        if (b[i] == '\n') fputs("\\n", f), w += 2;
-        else if (b[i] == '\t') fputs("\\t", f), w += 2;
-        else if (b[i] == '\'' || b[i] == '\\') fprintf(f, "\\%c", b[i]), w += 2;
-        else if (b[i] < 32 || b[i] == 127) fprintf(f, "\\x%02x", b[i]), w += 4;
+        if (b[i] == '\n')
+            fputs("\\n", f), w += 2;
+        else if (b[i] == '\t')
+            fputs("\\t", f), w += 2;
+        else if (b[i] == '\'' || b[i] == '\\')
+            fprintf(f, "\\%c", b[i]), w += 2;
+        else if (b[i] < 32 || b[i] == 127)
+            fprintf(f, "\\x%02x", b[i]), w += 4;
         else {
             fputc(b[i], f);
             if ((b[i] & 0xC0) != 0x80) w++;
         }
     }
     fputc('\'', f);
-    for (; w < width; w++) fputc(' ', f);
+    for (; w < width; w++)
+        fputc(' ', f);
 }
 
 enum {
-    O_MODEL = 256, O_CKPT, O_PROMPT, O_MAXNEW, O_MAXLEN, O_MINNEW, O_TEMP, O_TOPK, O_TOPP, O_MINP,
-    O_TYP, O_REP, O_NGRAM, O_NRS, O_SEED, O_RAWSEED, O_GREEDY, O_SAMPLE, O_IGNEOS, O_STOP,
-    O_BANNED, O_MATCH, O_CASE, O_FORBID, O_FORBIDCASE, O_BADIDS, O_SUPPRESS, O_JSON, O_NOSTORE,
-    O_BATCH, O_HELP, O_TOP, O_TOKEN
+    O_MODEL = 256,
+    O_CKPT,
+    O_PROMPT,
+    O_MAXNEW,
+    O_MAXLEN,
+    O_MINNEW,
+    O_TEMP,
+    O_TOPK,
+    O_TOPP,
+    O_MINP,
+    O_TYP,
+    O_REP,
+    O_NGRAM,
+    O_NRS,
+    O_SEED,
+    O_RAWSEED,
+    O_GREEDY,
+    O_SAMPLE,
+    O_IGNEOS,
+    O_STOP,
+    O_BANNED,
+    O_MATCH,
+    O_CASE,
+    O_FORBID,
+    O_FORBIDCASE,
+    O_BADIDS,
+    O_SUPPRESS,
+    O_JSON,
+    O_NOSTORE,
+    O_BATCH,
+    O_HELP,
+    O_TOP,
+    O_TOKEN,
+    O_STATS
 };
 
 static const char *GEN_USAGE =
-    "usage: quill generate (--model DIR | --checkpoint ID|latest) --prompt TEXT [--prompt TEXT ...]\n"
+    "usage: quill generate (--model DIR | --checkpoint ID|latest) --prompt TEXT [--prompt TEXT "
+    "...]\n"
     "                      [options]\n\n"
     "Generate continuations as transformers' generate() does (defaults of the\n"
     "text-generation pipeline for distilgpt2: sampling, top_k 50, max_length 50).\n"
@@ -520,45 +678,46 @@ static const char *GEN_USAGE =
     "  --suppress-tokens JSON  token ids never generated\n"
     "  --batch N               sequences decoded together (default 32)\n"
     "  --json                  one JSON line per output\n"
+    "  --stats                 print speed and constraint cost to stderr\n"
     "  --no-store              do not record the outputs (they are recorded when the\n"
     "                          store exists or --checkpoint is used)\n";
 
-static const struct option GEN_OPTS[] = {
-    {"model", required_argument, 0, O_MODEL},
-    {"checkpoint", required_argument, 0, O_CKPT},
-    {"prompt", required_argument, 0, O_PROMPT},
-    {"max-new-tokens", required_argument, 0, O_MAXNEW},
-    {"max-length", required_argument, 0, O_MAXLEN},
-    {"min-new-tokens", required_argument, 0, O_MINNEW},
-    {"temperature", required_argument, 0, O_TEMP},
-    {"top-k", required_argument, 0, O_TOPK},
-    {"top-p", required_argument, 0, O_TOPP},
-    {"min-p", required_argument, 0, O_MINP},
-    {"typical-p", required_argument, 0, O_TYP},
-    {"repetition-penalty", required_argument, 0, O_REP},
-    {"no-repeat-ngram-size", required_argument, 0, O_NGRAM},
-    {"num-return-sequences", required_argument, 0, O_NRS},
-    {"seed", required_argument, 0, O_SEED},
-    {"raw-seed", no_argument, 0, O_RAWSEED},
-    {"greedy", no_argument, 0, O_GREEDY},
-    {"do-sample", no_argument, 0, O_SAMPLE},
-    {"ignore-eos", no_argument, 0, O_IGNEOS},
-    {"stop-string", required_argument, 0, O_STOP},
-    {"stop-strings", required_argument, 0, O_STOP},
-    {"banned-words", required_argument, 0, O_BANNED},
-    {"match", required_argument, 0, O_MATCH},
-    {"case-sensitive", no_argument, 0, O_CASE},
-    {"forbid-chars", required_argument, 0, O_FORBID},
-    {"forbid-case-sensitive", no_argument, 0, O_FORBIDCASE},
-    {"bad-words-ids", required_argument, 0, O_BADIDS},
-    {"suppress-tokens", required_argument, 0, O_SUPPRESS},
-    {"batch", required_argument, 0, O_BATCH},
-    {"json", no_argument, 0, O_JSON},
-    {"no-store", no_argument, 0, O_NOSTORE},
-    {"top", required_argument, 0, O_TOP},
-    {"token", required_argument, 0, O_TOKEN},
-    {"help", no_argument, 0, O_HELP},
-    {0, 0, 0, 0}};
+static const struct option GEN_OPTS[] = {{"model", required_argument, 0, O_MODEL},
+                                         {"checkpoint", required_argument, 0, O_CKPT},
+                                         {"prompt", required_argument, 0, O_PROMPT},
+                                         {"max-new-tokens", required_argument, 0, O_MAXNEW},
+                                         {"max-length", required_argument, 0, O_MAXLEN},
+                                         {"min-new-tokens", required_argument, 0, O_MINNEW},
+                                         {"temperature", required_argument, 0, O_TEMP},
+                                         {"top-k", required_argument, 0, O_TOPK},
+                                         {"top-p", required_argument, 0, O_TOPP},
+                                         {"min-p", required_argument, 0, O_MINP},
+                                         {"typical-p", required_argument, 0, O_TYP},
+                                         {"repetition-penalty", required_argument, 0, O_REP},
+                                         {"no-repeat-ngram-size", required_argument, 0, O_NGRAM},
+                                         {"num-return-sequences", required_argument, 0, O_NRS},
+                                         {"seed", required_argument, 0, O_SEED},
+                                         {"raw-seed", no_argument, 0, O_RAWSEED},
+                                         {"greedy", no_argument, 0, O_GREEDY},
+                                         {"do-sample", no_argument, 0, O_SAMPLE},
+                                         {"ignore-eos", no_argument, 0, O_IGNEOS},
+                                         {"stop-string", required_argument, 0, O_STOP},
+                                         {"stop-strings", required_argument, 0, O_STOP},
+                                         {"banned-words", required_argument, 0, O_BANNED},
+                                         {"match", required_argument, 0, O_MATCH},
+                                         {"case-sensitive", no_argument, 0, O_CASE},
+                                         {"forbid-chars", required_argument, 0, O_FORBID},
+                                         {"forbid-case-sensitive", no_argument, 0, O_FORBIDCASE},
+                                         {"bad-words-ids", required_argument, 0, O_BADIDS},
+                                         {"suppress-tokens", required_argument, 0, O_SUPPRESS},
+                                         {"batch", required_argument, 0, O_BATCH},
+                                         {"json", no_argument, 0, O_JSON},
+                                         {"no-store", no_argument, 0, O_NOSTORE},
+                                         {"stats", no_argument, 0, O_STATS},
+                                         {"top", required_argument, 0, O_TOP},
+                                         {"token", required_argument, 0, O_TOKEN},
+                                         {"help", no_argument, 0, O_HELP},
+                                         {0, 0, 0, 0}};
 
 /* Options shared by generate and next. */
 typedef struct gen_cli {
@@ -569,11 +728,12 @@ typedef struct gen_cli {
     char **words;
     int32_t *bad_ids, *sup_ids;
     size_t *bad_off, *sup_off, n_sup;
-    int json, no_store, top;
+    int json, no_store, stats, top;
 } gen_cli;
 
 static void gen_cli_free(gen_cli *g) {
-    for (size_t i = 0; i < g->r.co.n_words; i++) free(g->words[i]);
+    for (size_t i = 0; i < g->r.co.n_words; i++)
+        free(g->words[i]);
     free(g->words), free(g->prompts), free(g->stops), free(g->tokens);
     free(g->bad_ids), free(g->bad_off), free(g->sup_ids), free(g->sup_off);
 }
@@ -599,35 +759,96 @@ static int parse_gen_cli(const char *name, const char *usage, int argc, char **a
         char *end = NULL;
         samp_params *p = &g->r.sp;
         switch (o) {
-        case O_HELP: fputs(usage, stdout); return 1;
-        case O_MODEL: g->model = optarg; break;
-        case O_CKPT: g->checkpoint = optarg; break;
-        case O_PROMPT: push(&g->prompts, &g->n_prompts, optarg); break;
-        case O_TOKEN: push(&g->tokens, &g->n_tokens, optarg); break;
-        case O_STOP: push(&g->stops, &g->n_stops, optarg); break;
-        case O_MAXNEW: p->max_new_tokens = (int)strtol(optarg, &end, 10); break;
-        case O_MAXLEN: p->max_length = (int)strtol(optarg, &end, 10); break;
-        case O_MINNEW: p->min_new_tokens = (int)strtol(optarg, &end, 10); break;
-        case O_TEMP: p->temperature = strtof(optarg, &end); break;
-        case O_TOPK: p->top_k = (int)strtol(optarg, &end, 10); break;
-        case O_TOPP: p->top_p = strtof(optarg, &end); break;
-        case O_MINP: p->min_p = strtof(optarg, &end); break;
-        case O_TYP: p->typical_p = strtof(optarg, &end); break;
-        case O_REP: p->repetition_penalty = strtof(optarg, &end); break;
-        case O_NGRAM: p->no_repeat_ngram_size = (int)strtol(optarg, &end, 10); break;
-        case O_NRS: g->r.num_return_sequences = (int)strtol(optarg, &end, 10); break;
-        case O_SEED: g->r.seed = strtoull(optarg, &end, 10); break;
-        case O_BATCH: g->r.max_batch = (int)strtol(optarg, &end, 10); break;
-        case O_TOP: g->top = (int)strtol(optarg, &end, 10); break;
-        case O_RAWSEED: g->r.raw_seed = 1; break;
-        case O_GREEDY: p->do_sample = 0; break;
-        case O_SAMPLE: p->do_sample = 1; break;
-        case O_IGNEOS: p->ignore_eos = 1; break;
-        case O_CASE: g->r.co.case_sensitive = 1; break;
-        case O_FORBIDCASE: g->r.co.forbid_case_sensitive = 1; break;
-        case O_FORBID: g->r.co.forbid_chars = optarg; break;
-        case O_JSON: g->json = 1; break;
-        case O_NOSTORE: g->no_store = 1; break;
+        case O_HELP:
+            fputs(usage, stdout);
+            return 1;
+        case O_MODEL:
+            g->model = optarg;
+            break;
+        case O_CKPT:
+            g->checkpoint = optarg;
+            break;
+        case O_PROMPT:
+            push(&g->prompts, &g->n_prompts, optarg);
+            break;
+        case O_TOKEN:
+            push(&g->tokens, &g->n_tokens, optarg);
+            break;
+        case O_STOP:
+            push(&g->stops, &g->n_stops, optarg);
+            break;
+        case O_MAXNEW:
+            p->max_new_tokens = (int)strtol(optarg, &end, 10);
+            break;
+        case O_MAXLEN:
+            p->max_length = (int)strtol(optarg, &end, 10);
+            break;
+        case O_MINNEW:
+            p->min_new_tokens = (int)strtol(optarg, &end, 10);
+            break;
+        case O_TEMP:
+            p->temperature = strtof(optarg, &end);
+            break;
+        case O_TOPK:
+            p->top_k = (int)strtol(optarg, &end, 10);
+            break;
+        case O_TOPP:
+            p->top_p = strtof(optarg, &end);
+            break;
+        case O_MINP:
+            p->min_p = strtof(optarg, &end);
+            break;
+        case O_TYP:
+            p->typical_p = strtof(optarg, &end);
+            break;
+        case O_REP:
+            p->repetition_penalty = strtof(optarg, &end);
+            break;
+        case O_NGRAM:
+            p->no_repeat_ngram_size = (int)strtol(optarg, &end, 10);
+            break;
+        case O_NRS:
+            g->r.num_return_sequences = (int)strtol(optarg, &end, 10);
+            break;
+        case O_SEED:
+            g->r.seed = strtoull(optarg, &end, 10);
+            break;
+        case O_BATCH:
+            g->r.max_batch = (int)strtol(optarg, &end, 10);
+            break;
+        case O_TOP:
+            g->top = (int)strtol(optarg, &end, 10);
+            break;
+        case O_RAWSEED:
+            g->r.raw_seed = 1;
+            break;
+        case O_GREEDY:
+            p->do_sample = 0;
+            break;
+        case O_SAMPLE:
+            p->do_sample = 1;
+            break;
+        case O_IGNEOS:
+            p->ignore_eos = 1;
+            break;
+        case O_CASE:
+            g->r.co.case_sensitive = 1;
+            break;
+        case O_FORBIDCASE:
+            g->r.co.forbid_case_sensitive = 1;
+            break;
+        case O_FORBID:
+            g->r.co.forbid_chars = optarg;
+            break;
+        case O_JSON:
+            g->json = 1;
+            break;
+        case O_NOSTORE:
+            g->no_store = 1;
+            break;
+        case O_STATS:
+            g->stats = 1;
+            break;
         case O_MATCH:
             if (strcmp(optarg, "word") && strcmp(optarg, "substring")) {
                 cli_error("%s: --match must be word or substring, not '%s'", name, optarg);
@@ -636,7 +857,8 @@ static int parse_gen_cli(const char *name, const char *usage, int argc, char **a
             g->r.co.substring = !strcmp(optarg, "substring");
             break;
         case O_BANNED:
-            for (size_t i = 0; i < g->r.co.n_words; i++) free(g->words[i]);
+            for (size_t i = 0; i < g->r.co.n_words; i++)
+                free(g->words[i]);
             free(g->words);
             g->words = split_commas(optarg, &g->r.co.n_words);
             break;
@@ -654,7 +876,9 @@ static int parse_gen_cli(const char *name, const char *usage, int argc, char **a
                 return -1;
             }
             break;
-        default: cli_error("%s: bad arguments (see quill %s --help)", name, name); return -1;
+        default:
+            cli_error("%s: bad arguments (see quill %s --help)", name, name);
+            return -1;
         }
         if (end && (*end || end == optarg)) {
             cli_error("%s: '%s' is not a number", name, optarg);
@@ -697,7 +921,8 @@ static void print_output(const gen_request *r, const gen_output *o, int json) {
         json_object_set_new(j, "text", json_stringn(text, pl + o->cont_len));
         json_object_set_new(j, "continuation", json_stringn(o->continuation, o->cont_len));
         json_t *ids = json_array();
-        for (size_t i = 0; i < o->n_ids; i++) json_array_append_new(ids, json_integer(o->ids[i]));
+        for (size_t i = 0; i < o->n_ids; i++)
+            json_array_append_new(ids, json_integer(o->ids[i]));
         json_object_set_new(j, "ids", ids);
         json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
         json_object_set_new(j, "finish_reason", json_string(o->finish));
@@ -721,7 +946,8 @@ int cmd_generate(cli *c, int argc, char **argv) {
     }
     struct stat sb;
     store *st = NULL;
-    if (!g.no_store && (g.checkpoint || stat(c->db_path, &sb) == 0)) {
+    int record = !g.no_store && (g.checkpoint || stat(c->db_path, &sb) == 0);
+    if (record || g.checkpoint) {
         st = cli_store(c);
         if (!st) {
             gen_cli_free(&g);
@@ -731,11 +957,21 @@ int cmd_generate(cli *c, int argc, char **argv) {
     char err[ERR_LEN];
     gen_output *o;
     size_t n;
-    if (stage_generate(st, g.model, g.checkpoint, &g.r, 0, NULL, &o, &n, err)) {
+    gen_stats stats;
+    if (stage_generate(st, record, g.model, g.checkpoint, &g.r, 0, NULL, &o, &n, &stats, err)) {
         gen_cli_free(&g);
         return cli_error("generate: %s", err);
     }
-    for (size_t i = 0; i < n; i++) print_output(&g.r, &o[i], g.json);
+    for (size_t i = 0; i < n; i++)
+        print_output(&g.r, &o[i], g.json);
+    if (g.stats)
+        fprintf(stderr,
+                "generate: %zu outputs, %ld tokens in %ld steps, %.3f s (forward %.3f s), "
+                "%.1f tokens/s; constraints %.3f ms/step (%.1f%% of the time)\n",
+                n, stats.tokens, stats.steps, stats.seconds, stats.fwd_seconds,
+                stats.seconds > 0 ? stats.tokens / stats.seconds : 0,
+                stats.steps ? 1e3 * stats.cons_seconds / stats.steps : 0,
+                stats.seconds > 0 ? 100 * stats.cons_seconds / stats.seconds : 0);
     gen_outputs_free(o, n);
     gen_cli_free(&g);
     return 0;
@@ -813,8 +1049,7 @@ int cmd_next(cli *c, int argc, char **argv) {
         n = 1;
     }
     if ((int)n > l.cfg.n_positions) {
-        cli_error("next: the prompt has %zu tokens, the model %d positions", n,
-                  l.cfg.n_positions);
+        cli_error("next: the prompt has %zu tokens, the model %d positions", n, l.cfg.n_positions);
         goto out;
     }
     int slot = 0, nt = (int)n;
@@ -828,14 +1063,16 @@ int cmd_next(cli *c, int argc, char **argv) {
         rows[i] = (rank_row){x[i], i};
         if (x[i] / T > mx) mx = x[i] / T;
     }
-    for (int i = 0; i < V; i++) z += exp(x[i] / T - mx);
+    for (int i = 0; i < V; i++)
+        z += exp(x[i] / T - mx);
     qsort(rows, (size_t)V, sizeof *rows, cmp_rank);
     int *rank = malloc((size_t)V * sizeof *rank);
     if (!rank) {
         cli_error("next: out of memory");
         goto out;
     }
-    for (int i = 0; i < V; i++) rank[rows[i].id] = i + 1;
+    for (int i = 0; i < V; i++)
+        rank[rows[i].id] = i + 1;
     int top = g.top < V ? g.top : V;
     if (g.json) {
         json_t *j = json_object(), *arr = json_array(), *tk = json_array();
@@ -861,7 +1098,8 @@ int cmd_next(cli *c, int argc, char **argv) {
         json_decref(j);
     } else {
         printf("Next token after \"%s\" (%zu prompt tokens), temperature %g:\n\n", prompt, n, T);
-        printf("  rank  token                   id     logit    prob\n");
+        printf("  rank  token                   id     logit     prob  cumulative\n");
+        double cum = 0;
         for (int i = 0; i < top + (int)g.n_tokens; i++) {
             if (i == top) printf("\n  asked for:\n");
             int32_t id = i < top ? rows[i].id : want[i - top];
@@ -870,8 +1108,13 @@ int cmd_next(cli *c, int argc, char **argv) {
             double p = exp(x[id] / T - mx) / z;
             printf("  %5d  ", rank[id]);
             print_piece(stdout, b, bl, 22);
-            printf("  %5d  %8.3f  %6.2f%%\n", id, x[id], 100 * p);
+            printf("  %5d  %8.3f  %s", id, x[id], p >= 1e-4 ? "" : "  ");
+            printf(p >= 1e-4 ? "%6.2f%%" : "%.0e", p >= 1e-4 ? 100 * p : p);
+            if (i < top) printf("  %9.2f%%", 100 * (cum += p));
+            printf("\n");
         }
+        printf("\nprob: softmax(logit / temperature).  top_k K samples among the first K rows;\n"
+               "top_p P among the first rows whose cumulative probability reaches P.\n");
     }
     free(rank);
     rc = 0;

@@ -47,6 +47,7 @@ typedef struct gen_output {
 typedef struct gen_stats {
     long steps, tokens;  /* forward calls, generated tokens */
     double seconds;      /* whole run */
+    double fwd_seconds;  /* inside gpt_kv_step */
     double cons_seconds; /* inside the constraint masks */
 } gen_stats;
 
@@ -70,9 +71,17 @@ int gen_store_outputs(store *st, const gen_request *r, const gen_output *o, size
 
 /* For the recipe runner: load the model (model_dir, or checkpoint spec from
 ** the store: an id or "latest"), generate, and store every output in one
-** transaction.  *outs/ *n may be NULL when the caller does not want them. */
-int stage_generate(store *st, const char *model_dir, const char *checkpoint, const gen_request *r,
-                   int64_t recipe_run_id, const char *recipe_name, gen_output **outs, size_t *n,
-                   char *err);
+** transaction (record 0, or st NULL: nothing stored).  outs/n and stats may
+** be NULL when the caller does not want them. */
+int stage_generate(store *st, int record, const char *model_dir, const char *checkpoint,
+                   const gen_request *r, int64_t recipe_run_id, const char *recipe_name,
+                   gen_output **outs, size_t *n, gen_stats *stats, char *err);
+
+/* The recipe runner's generate stage (run.h's run_stage_fn): every job of
+** r->generate, with the model of the train stage's checkpoint when the
+** recipe trains, else r->model.from; result {"n_outputs"}. */
+struct rcp_recipe;
+struct stage_ctx;
+int run_generate(store *st, const struct rcp_recipe *r, struct stage_ctx *ctx, char *err);
 
 #endif

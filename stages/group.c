@@ -12,12 +12,15 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 void group_defaults(group_params *p) {
+    memset(p, 0, sizeof *p);
     p->block_size = 64;
     p->mode = GROUP_DOCUMENT;
     p->eval_fraction = 0.0;
@@ -49,6 +52,8 @@ typedef struct examples {
     size_t n_ex, cap_ex;
 } examples;
 
+/* Append an example of n ids to e (after <|endoftext|> when eos_first),
+** recording where it starts. */
 static void ex_push(examples *e, const int32_t *ids, size_t n, int eos_first) {
     size_t need = e->n + n + 1;
     if (need > e->cap) {
@@ -122,17 +127,32 @@ static int collect(store *st, int64_t tok_id, const group_params *p, group_encod
              p->block_size, p->eval_fraction, (unsigned long long)p->seed, p->batch_examples);
     sqlite3_finalize(s);
     hash_update(h, params, strlen(params) + 1);
+    /* Every document in id order, or the listed ones (?2) in list order. */
     if (store_prepare(st,
-                      "SELECT d.id, d.hash, d.text_blob, k.ids_blob, k.dtype, k.n_tokens "
-                      "FROM documents d LEFT JOIN doc_tokens k ON k.doc_id = d.id AND "
-                      "k.tokenizer_id = ? ORDER BY d.id",
+                      p->doc_ids
+                          ? "SELECT d.id, d.hash, d.text_blob, k.ids_blob, k.dtype, k.n_tokens "
+                            "FROM documents d LEFT JOIN doc_tokens k ON k.doc_id = d.id AND "
+                            "k.tokenizer_id = ?1 WHERE d.id = ?2"
+                          : "SELECT d.id, d.hash, d.text_blob, k.ids_blob, k.dtype, k.n_tokens "
+                            "FROM documents d LEFT JOIN doc_tokens k ON k.doc_id = d.id AND "
+                            "k.tokenizer_id = ?1 ORDER BY d.id",
                       &s, err)) {
         hash_end(h, identity);
         return -1;
     }
     sqlite3_bind_int64(s, 1, tok_id);
     int rc = 0, first = 1;
-    while (!rc && sqlite3_step(s) == SQLITE_ROW) {
+    for (size_t next = 0; !rc; next++) {
+        if (p->doc_ids) {
+            if (next == p->n_doc_ids) break;
+            sqlite3_reset(s);
+            sqlite3_bind_int64(s, 2, p->doc_ids[next]);
+            if (sqlite3_step(s) != SQLITE_ROW) {
+                rc = err_set(err, "document %lld is not in the store", (long long)p->doc_ids[next]);
+                break;
+            }
+        } else if (sqlite3_step(s) != SQLITE_ROW)
+            break;
         int64_t doc = sqlite3_column_int64(s, 0);
         hash_update(h, sqlite3_column_text(s, 1), (size_t)sqlite3_column_bytes(s, 1) + 1);
         json_array_append_new(docs, json_integer(doc));
@@ -233,11 +253,12 @@ static int store_sets(store *st, int64_t tok_id, const group_params *p, const in
     if (eblob) sqlite3_bind_int64(s, 9, eblob);
     rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "block_sets: %s", sqlite3_errmsg(store_db(st)));
+    if (rc != SQLITE_DONE) return store_error(st, err, "group: cannot store the block set");
     *id = sqlite3_last_insert_rowid(store_db(st));
     return 0;
 }
 
+/* The id of the block set with this identity, in *id (0 when none). */
 static int find_set(store *st, const char *identity, int64_t *id, char *err) {
     sqlite3_stmt *s;
     *id = 0;
@@ -248,15 +269,21 @@ static int find_set(store *st, const char *identity, int64_t *id, char *err) {
     return 0;
 }
 
-int stage_group(store *st, int64_t tokenizer_id, const group_params *p, group_encode_fn encode,
-                void *encode_ctx, int64_t *block_set_id, int *created, char *err) {
-    *created = 0;
-    if (p->block_size < 1 || p->block_size > 1 << 20)
-        return err_set(err, "group: block_size %d out of range", p->block_size);
+int group_check(const group_params *p, char *err) {
+    if (p->block_size < 1 || p->block_size > GROUP_MAX_BLOCK)
+        return err_set(err, "group: block_size %d out of range [1, %d]", p->block_size,
+                       GROUP_MAX_BLOCK);
     if (!(p->eval_fraction >= 0 && p->eval_fraction < 1))
         return err_set(err, "group: eval_fraction %g must be in [0, 1)", p->eval_fraction);
     if (p->batch_examples < 0)
         return err_set(err, "group: batch_examples %d must be >= 0", p->batch_examples);
+    return 0;
+}
+
+int stage_group(store *st, int64_t tokenizer_id, const group_params *p, group_encode_fn encode,
+                void *encode_ctx, int64_t *block_set_id, int *created, char *err) {
+    *created = 0;
+    if (group_check(p, err)) return -1;
     if (p->mode == GROUP_LINES && !encode)
         return err_set(err, "group: lines mode needs a tokenizer");
     if (store_begin(st, err)) return -1;
@@ -355,6 +382,8 @@ int stage_group_run(store *st, const char *tok_dir, const group_params *p, int64
     int64_t tok_id;
     tok *t = NULL;
     *created = 0;
+    /* check first: tokenizing commits before the grouping starts */
+    if (group_check(p, err)) return -1;
     if (stage_tokenize(st, tok_dir, &n_done, &tok_id, err)) return err_prefix(err, "group");
     if (p->mode == GROUP_LINES && tok_load(tok_dir, &t, err)) return err_prefix(err, "group");
     int rc = stage_group(st, tok_id, p, encode_line, t, block_set_id, created, err);
@@ -382,6 +411,7 @@ static int group_report(store *st, int64_t id, int created) {
     return 0;
 }
 
+/* `quill group [options]`: runs stage_group_run() and prints the set. */
 int cmd_group(cli *c, int argc, char **argv) {
     const char *usage =
         "usage: quill group [--block-size N] [--mode document|lines] [--eval-fraction F]\n"
@@ -409,24 +439,37 @@ int cmd_group(cli *c, int argc, char **argv) {
     group_defaults(&p);
     const char *tok_dir = NULL;
     int o;
+    long long v;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        char *end = NULL;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (o) {
         case 'h':
             fputs(usage, stdout);
             return 0;
         case 'b':
-            p.block_size = (int)strtol(optarg, &end, 10);
+            if (cli_int(optarg, 1, GROUP_MAX_BLOCK, &v))
+                return cli_error("group: --block-size '%s' is not an integer in [1, %d]", optarg,
+                                 GROUP_MAX_BLOCK);
+            p.block_size = (int)v;
             break;
-        case 'e':
+        case 'e': {
+            char *end;
             p.eval_fraction = strtod(optarg, &end);
+            if (*end || end == optarg || !(p.eval_fraction >= 0 && p.eval_fraction < 1))
+                return cli_error("group: --eval-fraction '%s' is not a number in [0, 1)", optarg);
             break;
+        }
         case 's':
-            p.seed = strtoull(optarg, &end, 10);
+            if (cli_int(optarg, 0, INT64_MAX, &v))
+                return cli_error("group: --seed '%s' is not a non-negative integer", optarg);
+            p.seed = (uint64_t)v;
             break;
         case 'n':
-            p.batch_examples = (int)strtol(optarg, &end, 10);
+            if (cli_int(optarg, 0, INT_MAX, &v))
+                return cli_error("group: --batch-examples '%s' is not a non-negative integer",
+                                 optarg);
+            p.batch_examples = (int)v;
             break;
         case 't':
             tok_dir = optarg;
@@ -440,11 +483,10 @@ int cmd_group(cli *c, int argc, char **argv) {
                 return cli_error("group: --mode must be document or lines, not '%s'", optarg);
             break;
         default:
-            return cli_error("group: bad arguments (see quill group --help)");
+            return cli_bad_option("group", o, argv);
         }
-        if (end && (*end || end == optarg)) return cli_error("group: '%s' is not a number", optarg);
     }
-    if (optind != argc) return cli_error("group: unexpected argument '%s'", argv[optind]);
+    if (optind != argc) return cli_usage_error("group", "unexpected argument '%s'", argv[optind]);
     store *st = cli_store(c);
     if (!st) return 1;
     char err[ERR_LEN];

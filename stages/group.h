@@ -47,6 +47,10 @@ typedef struct group_params {
     double eval_fraction; /* 0: no held-out split; else in (0, 1) */
     uint64_t seed;        /* 42 */
     int batch_examples;   /* 1000 (run_clm); 0: the whole corpus at once */
+    /* The documents to group, in this order (a recipe's own, so recipes
+    ** sharing a store do not mix corpora); NULL: every document by id. */
+    const int64_t *doc_ids;
+    size_t n_doc_ids;
 } group_params;
 
 /* Tokenizes one line for lines mode (with <|endoftext|> special), e.g. a
@@ -54,7 +58,14 @@ typedef struct group_params {
 typedef int (*group_encode_fn)(void *ctx, const char *text, size_t n, int32_t **ids, size_t *n_ids,
                                char *err);
 
+/* Fill *p with the defaults shown in group_params. */
 void group_defaults(group_params *p);
+
+#define GROUP_MAX_BLOCK (1 << 20) /* the largest block_size accepted */
+
+/* Check p's ranges (block_size in [1, GROUP_MAX_BLOCK], eval_fraction in
+** [0, 1), batch_examples >= 0); returns 0, or -1 with err naming the value. */
+int group_check(const group_params *p, char *err);
 
 /* Run the stage over every document in the store under tokenizer row
 ** tokenizer_id (document mode needs each document's doc_tokens; lines mode

@@ -4,7 +4,8 @@
 ** Sources are read one at a time by one thread into a batch of pending
 ** documents; each document is cleaned, hashed and compressed by an OpenMP
 ** task as soon as it is read, so reading overlaps compression (the bound).
-** A full batch waits for its tasks and is inserted in order.  Each top-level path and each archive runs inside its
+** A full batch waits for its tasks and is inserted in order.  Each top-level path and each archive
+*runs inside its
 ** own SAVEPOINT so that a corrupt archive contributes nothing.
 */
 #include "ingest.h"
@@ -15,6 +16,7 @@
 #include "text.h"
 #include "zbuf.h"
 
+#include <assert.h>
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
@@ -22,6 +24,7 @@
 #include <stdarg.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,11 +53,17 @@ typedef struct ingest {
     pending *batch;
     int n_batch;
     size_t batch_bytes;
-    hash_state *content;
+    char (*hashes)[HASH_HEX_LEN]; /* content hash of each res->doc_ids entry */
     progress prog;
     int savepoint_depth;
+    /* Counts at each open savepoint, restored when it is rolled back. */
+    struct {
+        int added, duplicates, n_doc_ids;
+    } marks[8];
 } ingest;
 
+/* The defaults: no --max-chars, nothing stripped or normalised, invalid
+** UTF-8 rejected, members up to 1 GiB. */
 void ingest_opts_default(ingest_opts *o) {
     o->max_chars = -1;
     o->strip_gutenberg = 0;
@@ -66,6 +75,7 @@ void ingest_opts_default(ingest_opts *o) {
 static void note_add(ingest_note **list, int *n, const char *source, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Append (source, printf-style reason) to a skip or error list. */
 static void note_add(ingest_note **list, int *n, const char *source, const char *fmt, ...) {
     char reason[ERR_LEN];
     va_list ap;
@@ -78,12 +88,15 @@ static void note_add(ingest_note **list, int *n, const char *source, const char 
     (*n)++;
 }
 
+/* Free the lists of a result from stage_ingest(). */
 void ingest_result_free(ingest_result *res) {
-    for (int i = 0; i < res->n_skips; i++) free(res->skips[i].source), free(res->skips[i].reason);
+    for (int i = 0; i < res->n_skips; i++)
+        free(res->skips[i].source), free(res->skips[i].reason);
     for (int i = 0; i < res->n_errors; i++)
         free(res->errors[i].source), free(res->errors[i].reason);
     free(res->skips);
     free(res->errors);
+    free(res->doc_ids);
 }
 
 /* Clean one document: binary and empty checks, BOM, UTF-8, Gutenberg
@@ -135,23 +148,37 @@ static void clean_one(pending *p, const ingest_opts *o) {
     if (zbuf_compress(p->text, p->text_n, 3, &p->z, &p->zn, zerr)) p->skip = strdup(zerr);
 }
 
-static int doc_exists(store *st, const char *hash, int *exists, char *err) {
+/* *id = the id of the document with this content hash, or 0 if none. */
+static int doc_exists(store *st, const char *hash, int64_t *id, char *err) {
     sqlite3_stmt *s;
-    if (store_prepare(st, "SELECT 1 FROM documents WHERE hash = ?", &s, err)) return -1;
+    if (store_prepare(st, "SELECT id FROM documents WHERE hash = ?", &s, err)) return -1;
     sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
+    *id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_finalize(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return err_set(err, "%s", sqlite3_errstr(rc));
-    *exists = rc == SQLITE_ROW;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_error(st, err, "document %s", hash);
     return 0;
 }
 
+/* Store a prepared document (its compressed text and its row), or count
+** it as a duplicate; either way it joins the documents the run saw. */
+/* Note a document the run saw (duplicates included; repeats are removed
+** at the end). */
+static void seen_doc(ingest *g, int64_t id, const char *hash) {
+    ingest_result *r = g->res;
+    r->doc_ids = realloc(r->doc_ids, (size_t)(r->n_doc_ids + 1) * sizeof *r->doc_ids);
+    g->hashes = realloc(g->hashes, (size_t)(r->n_doc_ids + 1) * sizeof *g->hashes);
+    r->doc_ids[r->n_doc_ids] = id;
+    memcpy(g->hashes[r->n_doc_ids], hash, HASH_HEX_LEN);
+    r->n_doc_ids++;
+}
+
 static int insert_doc(ingest *g, pending *p, char *err) {
-    int exists = 0;
-    if (doc_exists(g->st, p->hash, &exists, err)) return -1;
-    hash_update(g->content, p->hash, HASH_HEX_LEN - 1);
-    if (exists) {
+    int64_t existing = 0;
+    if (doc_exists(g->st, p->hash, &existing, err)) return -1;
+    if (existing) {
         g->res->duplicates++;
+        seen_doc(g, existing, p->hash);
         return 0;
     }
     int64_t blob;
@@ -169,11 +196,13 @@ static int insert_doc(ingest *g, pending *p, char *err) {
     sqlite3_bind_int64(s, 5, blob);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return err_set(err, "%s", sqlite3_errmsg(store_db(g->st)));
+    if (rc != SQLITE_DONE) return store_error(g->st, err, "cannot store %s", p->source);
     g->res->added++;
+    seen_doc(g, sqlite3_last_insert_rowid(store_db(g->st)), p->hash);
     return 0;
 }
 
+/* Free what a prepared document holds. */
 static void pending_free(pending *p) {
     free(p->source);
     free(p->raw);
@@ -182,9 +211,11 @@ static void pending_free(pending *p) {
     free(p->skip);
 }
 
+/* Wait for the batch's clean-up tasks, then free and empty the batch. */
 static void batch_drop(ingest *g) {
 #pragma omp taskwait
-    for (int i = 0; i < g->n_batch; i++) pending_free(&g->batch[i]);
+    for (int i = 0; i < g->n_batch; i++)
+        pending_free(&g->batch[i]);
     g->n_batch = 0;
     g->batch_bytes = 0;
 }
@@ -196,8 +227,10 @@ static int batch_flush(ingest *g, char *err) {
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         pending *p = &g->batch[i];
-        if (p->skip) note_add(&g->res->skips, &g->res->n_skips, p->source, "%s", p->skip);
-        else rc = insert_doc(g, p, err);
+        if (p->skip)
+            note_add(&g->res->skips, &g->res->n_skips, p->source, "%s", p->skip);
+        else
+            rc = insert_doc(g, p, err);
     }
     batch_drop(g);
     return rc;
@@ -221,14 +254,20 @@ static int batch_add(ingest *g, const char *source, unsigned char *raw, size_t n
     return 0;
 }
 
+/* Run VERB (SAVEPOINT, RELEASE, ROLLBACK TO) on the innermost savepoint. */
 static int savepoint(ingest *g, const char *verb, char *err) {
     char sql[64];
     snprintf(sql, sizeof sql, "%s ingest_%d", verb, g->savepoint_depth);
     return store_exec(g->st, sql, err);
 }
 
+/* Open a nested savepoint for one PATH or archive. */
 static int savepoint_open(ingest *g, char *err) {
+    assert(g->savepoint_depth < 8); /* a path, then an archive in it */
     g->savepoint_depth++;
+    g->marks[g->savepoint_depth - 1].added = g->res->added;
+    g->marks[g->savepoint_depth - 1].duplicates = g->res->duplicates;
+    g->marks[g->savepoint_depth - 1].n_doc_ids = g->res->n_doc_ids;
     return savepoint(g, "SAVEPOINT", err);
 }
 
@@ -238,15 +277,13 @@ static int savepoint_close(ingest *g, int failed, char *err) {
     if (failed) {
         batch_drop(g);
         rc = savepoint(g, "ROLLBACK TO", err);
+        g->res->added = g->marks[g->savepoint_depth - 1].added;
+        g->res->duplicates = g->marks[g->savepoint_depth - 1].duplicates;
+        g->res->n_doc_ids = g->marks[g->savepoint_depth - 1].n_doc_ids;
     }
     if (!rc) rc = savepoint(g, "RELEASE", err);
     g->savepoint_depth--;
     return rc;
-}
-
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
 }
 
 /* Archives and compressed files, by content or by name. */
@@ -254,13 +291,17 @@ static int looks_like_archive(const char *path, const unsigned char *head, size_
     static const char *ext[] = {".tar", ".tgz", ".tbz2", ".txz", ".tzst", ".zip",
                                 ".gz",  ".bz2", ".xz",   ".zst", NULL};
     for (int i = 0; ext[i]; i++)
-        if (ends_with(path, ext[i])) return 1;
-    if (n >= 2 && head[0] == 0x1f && head[1] == 0x8b) return 1;             /* gzip */
-    if (n >= 3 && !memcmp(head, "BZh", 3)) return 1;                        /* bzip2 */
-    if (n >= 6 && !memcmp(head, "\xFD" "7zXZ\0", 6)) return 1;              /* xz */
-    if (n >= 4 && !memcmp(head, "\x28\xB5\x2F\xFD", 4)) return 1;           /* zstd */
+        if (txt_ends_with(path, ext[i])) return 1;
+    if (n >= 2 && head[0] == 0x1f && head[1] == 0x8b) return 1; /* gzip */
+    if (n >= 3 && !memcmp(head, "BZh", 3)) return 1;            /* bzip2 */
+    if (n >= 6 && !memcmp(head,
+                          "\xFD"
+                          "7zXZ\0",
+                          6))
+        return 1;                                                 /* xz */
+    if (n >= 4 && !memcmp(head, "\x28\xB5\x2F\xFD", 4)) return 1; /* zstd */
     if (n >= 4 && (!memcmp(head, "PK\3\4", 4) || !memcmp(head, "PK\5\6", 4))) return 1;
-    if (n >= 262 && !memcmp(head + 257, "ustar", 5)) return 1;              /* tar */
+    if (n >= 262 && !memcmp(head + 257, "ustar", 5)) return 1; /* tar */
     return 0;
 }
 
@@ -278,15 +319,18 @@ static int unsafe_member(const char *name) {
 }
 
 /* Read the current member into memory, at most limit bytes: returns 1 when
-** it is larger (whatever its header says), -1 on a read error. */
+** it is larger (whatever its header says), 2 when memory runs out, -1 on a
+** read error. */
 static int read_member(struct archive *a, long long limit, unsigned char **out, size_t *out_n) {
     size_t cap = 1 << 16, n = 0;
     unsigned char *buf = malloc(cap);
     for (;;) {
         if (n == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
+            unsigned char *nb = realloc(buf, cap *= 2);
+            if (!nb) free(buf);
+            buf = nb;
         }
+        if (!buf) return 2;
         la_ssize_t r = archive_read_data(a, buf + n, cap - n);
         if (r < 0) {
             free(buf);
@@ -315,8 +359,10 @@ static int ingest_archive_members(ingest *g, struct archive *a, const char *path
         if (archive_entry_filetype(e) != AE_IFREG) continue;
         const char *name = archive_entry_pathname(e);
         if (!name) name = "?";
-        if (single) snprintf(source, sizeof source, "%s", path);
-        else snprintf(source, sizeof source, "%s!%s", path, name);
+        if (single)
+            snprintf(source, sizeof source, "%s", path);
+        else
+            snprintf(source, sizeof source, "%s!%s", path, name);
         if (!single && unsafe_member(name)) {
             note_add(&g->res->skips, &g->res->n_skips, source,
                      "unsafe member path (absolute or containing ..)");
@@ -336,15 +382,18 @@ static int ingest_archive_members(ingest *g, struct archive *a, const char *path
             return 1;
         }
         if (rr > 0) {
-            note_add(&g->res->skips, &g->res->n_skips, source,
-                     "member exceeds the limit of %lld bytes", g->o->max_member_bytes);
+            if (rr == 2)
+                note_add(&g->res->skips, &g->res->n_skips, source, "out of memory");
+            else
+                note_add(&g->res->skips, &g->res->n_skips, source,
+                         "member exceeds the limit of %lld bytes", g->o->max_member_bytes);
             continue;
         }
         if (batch_add(g, source, data, n, err)) return -1;
     }
     if (r != ARCHIVE_EOF) {
-        snprintf(why, ERR_LEN, "%s", archive_error_string(a) ? archive_error_string(a)
-                                                              : "cannot read archive");
+        snprintf(why, ERR_LEN, "%s",
+                 archive_error_string(a) ? archive_error_string(a) : "cannot read archive");
         return 1;
     }
     return 0;
@@ -373,13 +422,13 @@ static int ingest_archive(ingest *g, const char *path, char *err) {
     if (rc < 0) return -1;
     if (savepoint_close(g, rc > 0, err)) return -1;
     if (rc > 0)
-        note_add(&g->res->errors, &g->res->n_errors, path, "corrupt or truncated archive: %s",
-                 why);
+        note_add(&g->res->errors, &g->res->n_errors, path, "corrupt or truncated archive: %s", why);
     return 0;
 }
 
 static int ingest_path(ingest *g, const char *path, char *err);
 
+/* qsort order of folder entries: bytewise by name. */
 static int name_cmp(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -394,21 +443,26 @@ static int ingest_dir(ingest *g, const char *path, char *err) {
     char **names = NULL;
     size_t n = 0;
     struct dirent *de;
-    while ((de = readdir(d))) {
+    int rc = 0;
+    while (!rc && (de = readdir(d))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        names = realloc(names, (n + 1) * sizeof *names);
-        names[n++] = strdup(de->d_name);
+        char **nn = realloc(names, (n + 1) * sizeof *names);
+        if (nn) names = nn;
+        if (!nn || !(names[n] = strdup(de->d_name)))
+            rc = err_set(err, "%s: out of memory", path);
+        else
+            n++;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, name_cmp);
-    int rc = 0;
+    if (n) qsort(names, n, sizeof *names, name_cmp);
     for (size_t i = 0; i < n; i++) {
         char child[4096];
-        snprintf(child, sizeof child, "%s%s%s", path, ends_with(path, "/") ? "" : "/", names[i]);
+        snprintf(child, sizeof child, "%s%s%s", path, txt_ends_with(path, "/") ? "" : "/",
+                 names[i]);
         struct stat lst;
         /* Symlinked folders are not followed, so a link cannot loop. */
-        if (!rc && !(lstat(child, &lst) == 0 && S_ISLNK(lst.st_mode) &&
-                     stat(child, &lst) == 0 && S_ISDIR(lst.st_mode)))
+        if (!rc && !(lstat(child, &lst) == 0 && S_ISLNK(lst.st_mode) && stat(child, &lst) == 0 &&
+                     S_ISDIR(lst.st_mode)))
             rc = ingest_path(g, child, err);
         free(names[i]);
     }
@@ -451,6 +505,9 @@ static int ingest_file(ingest *g, const char *path, const struct stat *sb, char 
     return batch_add(g, path, buf, n, err);
 }
 
+/* Ingest one PATH: a folder, an archive or a text file.  A path that
+** cannot be read is recorded as an error, not a failure; returns -1 only
+** when the store fails. */
 static int ingest_path(ingest *g, const char *path, char *err) {
     struct stat sb;
     if (stat(path, &sb) != 0) {
@@ -465,11 +522,32 @@ static int ingest_path(ingest *g, const char *path, char *err) {
     return ingest_file(g, path, &sb, err);
 }
 
+/* Keep the first appearance of each document in res->doc_ids and hash
+** their content hashes, in that order, into res->content_hash. */
+static void dedupe_docs(ingest *g) {
+    ingest_result *r = g->res;
+    hash_state *h = hash_begin();
+    int kept = 0;
+    for (int i = 0; i < r->n_doc_ids; i++) {
+        /* Ids usually increase (new rows, or a rerun in the same order):
+        ** only an id out of order can be a repeat, and only then scan. */
+        int repeat = 0;
+        if (kept && r->doc_ids[i] <= r->doc_ids[kept - 1])
+            for (int k = 0; k < kept && !repeat; k++)
+                repeat = r->doc_ids[k] == r->doc_ids[i];
+        if (repeat) continue;
+        r->doc_ids[kept] = r->doc_ids[i];
+        hash_update(h, g->hashes[i], HASH_HEX_LEN - 1);
+        kept++;
+    }
+    r->n_doc_ids = kept;
+    hash_end(h, r->content_hash);
+}
+
 int stage_ingest(store *st, const ingest_opts *o, char *const *paths, int n_paths,
                  ingest_result *res, char *err) {
     memset(res, 0, sizeof *res);
     ingest g = {.st = st, .o = o, .res = res};
-    g.content = hash_begin();
     progress_begin(&g.prog, "ingest", "MB", 0);
     int rc = store_begin(st, err);
     /* One thread walks the paths and talks to SQLite; the others run the
@@ -487,7 +565,8 @@ int stage_ingest(store *st, const ingest_opts *o, char *const *paths, int n_path
     progress_end(&g.prog);
     batch_drop(&g);
     free(g.batch);
-    hash_end(g.content, res->content_hash);
+    if (!rc) dedupe_docs(&g);
+    free(g.hashes);
     if (rc) {
         store_rollback(st);
         ingest_result_free(res);
@@ -496,16 +575,20 @@ int stage_ingest(store *st, const ingest_opts *o, char *const *paths, int n_path
     return rc;
 }
 
+/* Print "added N, duplicates M, skipped K" and each skip and error, or
+** the same as one JSON object. */
 static void print_result(const ingest_result *res, int json) {
     if (json) {
         json_t *skipped = json_array();
         for (int i = 0; i < res->n_skips; i++)
-            json_array_append_new(skipped, json_pack("{s:s,s:s}", "source", res->skips[i].source,
-                                                     "reason", res->skips[i].reason));
+            json_array_append_new(skipped, json_pack("{s:o,s:o}", "source",
+                                                     cli_json_str(res->skips[i].source), "reason",
+                                                     cli_json_str(res->skips[i].reason)));
         json_t *errors = json_array();
         for (int i = 0; i < res->n_errors; i++)
-            json_array_append_new(errors, json_pack("{s:s,s:s}", "source", res->errors[i].source,
-                                                    "reason", res->errors[i].reason));
+            json_array_append_new(errors, json_pack("{s:o,s:o}", "source",
+                                                    cli_json_str(res->errors[i].source), "reason",
+                                                    cli_json_str(res->errors[i].reason)));
         json_t *o = json_pack("{s:i,s:i,s:o,s:o}", "added", res->added, "duplicates",
                               res->duplicates, "skipped", skipped, "errors", errors);
         char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
@@ -513,8 +596,7 @@ static void print_result(const ingest_result *res, int json) {
         free(s);
         json_decref(o);
     } else {
-        printf("added %d, duplicates %d, skipped %d\n", res->added, res->duplicates,
-               res->n_skips);
+        printf("added %d, duplicates %d, skipped %d\n", res->added, res->duplicates, res->n_skips);
         for (int i = 0; i < res->n_skips; i++)
             printf("  skipped %s: %s\n", res->skips[i].source, res->skips[i].reason);
     }
@@ -538,12 +620,12 @@ static const char ingest_usage[] =
 
 /* Parse a non-negative integer option; returns -1 when it is not one. */
 static long long parse_count(const char *s) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    return (errno || *end || end == s || v < 0) ? -1 : v;
+    long long v;
+    return cli_int(s, 0, LLONG_MAX, &v) ? -1 : v;
 }
 
+/* `quill ingest [options] PATH...`: exit status 1 when a PATH could not be
+** read at all or the store failed. */
 int cmd_ingest(cli *c, int argc, char **argv) {
     static const struct option opts[] = {{"max-chars", required_argument, 0, 'm'},
                                          {"strip-gutenberg", no_argument, 0, 'g'},
@@ -558,18 +640,23 @@ int cmd_ingest(cli *c, int argc, char **argv) {
     int json = 0, ch;
     optind = 1;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (ch) {
         case 'm':
             if ((o.max_chars = parse_count(optarg)) < 0)
-                return cli_error("ingest: --max-chars: '%s' is not a non-negative integer",
-                                 optarg);
+                return cli_error("ingest: --max-chars: '%s' is not a non-negative integer", optarg);
             break;
-        case 'g': o.strip_gutenberg = 1; break;
-        case 'n': o.normalize_newlines = 1; break;
+        case 'g':
+            o.strip_gutenberg = 1;
+            break;
+        case 'n':
+            o.normalize_newlines = 1;
+            break;
         case 'u':
-            if (!strcmp(optarg, "reject")) o.replace_invalid = 0;
-            else if (!strcmp(optarg, "replace")) o.replace_invalid = 1;
+            if (!strcmp(optarg, "reject"))
+                o.replace_invalid = 0;
+            else if (!strcmp(optarg, "replace"))
+                o.replace_invalid = 1;
             else
                 return cli_error("ingest: --on-invalid-utf8: '%s' is not reject or replace",
                                  optarg);
@@ -577,16 +664,20 @@ int cmd_ingest(cli *c, int argc, char **argv) {
         case 'b':
             if ((o.max_member_bytes = parse_count(optarg)) < 0)
                 return cli_error("ingest: --max-member-bytes: '%s' is not a non-negative "
-                                 "integer", optarg);
+                                 "integer",
+                                 optarg);
             break;
-        case 'j': json = 1; break;
-        case 'h': fputs(ingest_usage, stdout); return 0;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            fputs(ingest_usage, stdout);
+            return 0;
         default:
-            return cli_error("ingest: unknown or incomplete option '%s' (see quill ingest --help)",
-                             argv[optind - 1]);
+            return cli_bad_option("ingest", ch, argv);
         }
     }
-    if (optind >= argc) return cli_error("ingest: no PATH given (see quill ingest --help)");
+    if (optind >= argc) return cli_usage_error("ingest", "no PATH given");
     store *st = cli_store(c);
     if (!st) return 1;
     ingest_result res;

@@ -28,7 +28,11 @@ typedef struct ingest_result {
     ingest_note *errors; /* unreadable paths, corrupt archives: nothing kept */
     int n_errors;
     long long bytes_in;
-    /* Hash over the hashes of every document this run saw, in order: the
+    /* Every document this run saw (added or already stored), in order of
+    ** first appearance, each once: what a recipe's later stages use. */
+    int64_t *doc_ids;
+    int n_doc_ids;
+    /* Hash over those documents' content hashes, in that order: the
     ** stage's output identity for the recipe runner. */
     char content_hash[HASH_HEX_LEN];
 } ingest_result;

@@ -23,6 +23,7 @@ static const command commands[] = {
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
+/* Print quill's usage and the command list (from commands.def) to f. */
 static void usage(FILE *f) {
     fprintf(f, "usage: quill [--db PATH] COMMAND [ARGS...]\n\n"
                "Fine-tune GPT-2-style models and generate text, with every output\n"
@@ -36,6 +37,8 @@ static void usage(FILE *f) {
                "  --version    print the version\n");
 }
 
+/* Parse the global options (--db, --help, --version) and run the command;
+** its return value is the exit status.  The store is closed on the way out. */
 int main(int argc, char **argv) {
     cli c = {0};
     c.db_path = getenv("QUILL_DB");
@@ -52,10 +55,18 @@ int main(int argc, char **argv) {
             c.db_path = argv[++i];
         } else if (!strncmp(argv[i], "--db=", 5)) {
             c.db_path = argv[i] + 5;
+        } else if (!strcmp(argv[i], "--db")) {
+            cli_error("--db needs a PATH (see quill --help)");
+            return 2;
         } else {
             cli_error("unknown option '%s' (see quill --help)", argv[i]);
             return 2;
         }
+    }
+    /* SQLite would open "" as a private temporary store, lost on exit */
+    if (!*c.db_path) {
+        cli_error("--db: the store's path is empty");
+        return 2;
     }
     if (i >= argc) {
         usage(stderr);

@@ -249,6 +249,7 @@ int cmd_tokenize(cli *c, int argc, char **argv) {
         "  --no-special  <|endoftext|> is plain text, not id 50256\n"
         "  --pieces      one line per token: ID → 'piece'\n"
         "  --jsonl       each line {\"text\": \"...\"} becomes a line {\"ids\": [...]}\n"
+        "                (blank lines are skipped; a bad line is an error naming it)\n"
         "  --docs        the tokenize stage: tokenize every document in the store that\n"
         "                has no tokens for this tokenizer yet\n";
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},

@@ -61,7 +61,8 @@ static int vocab_load(test_vocab *tv) {
 }
 
 static void vocab_free(test_vocab *tv) {
-    for (int i = 0; i < tv->v.n; i++) free(tv->bytes[i]);
+    for (int i = 0; i < tv->v.n; i++)
+        free(tv->bytes[i]);
     free(tv->bytes);
     free(tv->len);
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the shell tests (tests/t_*.sh), sourced by each.
 #
 # The runner exports QUILL (optimised binary), QUILL_ASAN (sanitised binary)

@@ -1,3 +1,4 @@
+#!/bin/bash
 # Ingest: files, folders, every archive kind, skips with reasons, corrupt
 # archives, idempotent reruns, --max-chars on multi-byte text, and store
 # integrity after a kill.
@@ -93,6 +94,9 @@ for bad in trunc.tar.gz corrupt.zip trunc.tar; do
         Q ingest "$bad" tree/sub/b.txt
     check "$bad: nothing from it committed" test "$(sqlq 'SELECT group_concat(source) FROM documents')" = "tree/sub/b.txt"
 done
+DB=emptydir.db
+mkdir -p emptydir
+check "an empty folder adds nothing" test "$(Q ingest emptydir)" = "added 0, duplicates 0, skipped 0"
 DB=missing.db
 expect_fail "missing path named" "quill: ingest: no/such/file: No such file or directory" Q ingest no/such/file
 

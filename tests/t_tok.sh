@@ -55,4 +55,10 @@ expect_fail "vocab bad sample" "not a count" $Q vocab --sample x
 
 # the tokenize stage's command (the stage itself: tests/test_tokenize_stage.c)
 check "tokenize --docs on an empty store" bash -c "$Q --db s.db tokenize --docs | grep -qx 'tokenized 0 documents (tokenizer 1)'"
+printf 'Behold! An alabaster anemone. Zzzzap!' >a.txt
+printf 'this is a test' >b.txt
+check "tokenize --docs after ingest, then nothing to do" bash -c "$Q --db s.db ingest a.txt b.txt >/dev/null &&
+    $Q --db s.db tokenize --docs | grep -qx 'tokenized 2 documents (tokenizer 1)' &&
+    $Q --db s.db tokenize --docs | grep -qx 'tokenized 0 documents (tokenizer 1)'"
+check "tokenize --docs stores the ids as u16" bash -c "[ \"\$(sqlite3 s.db 'SELECT group_concat(n_tokens || dtype, \" \") FROM (SELECT * FROM doc_tokens ORDER BY doc_id)')\" = '16u16 4u16' ]"
 summary

@@ -19,9 +19,9 @@ static test_vocab TV;
 /* ---- independent checker: brute force over the case-folded text ---- */
 
 typedef struct fchar {
-    int32_t cp;  /* folded code point (-1: invalid byte) */
-    int start;   /* first folded code point of its original character */
-    int word;    /* original character is a word character */
+    int32_t cp; /* folded code point (-1: invalid byte) */
+    int start;  /* first folded code point of its original character */
+    int word;   /* original character is a word character */
 } fchar;
 
 static int chk_word(int32_t cp) {
@@ -47,7 +47,8 @@ static int chk_fold(const unsigned char *s, size_t n, int fold, fchar *out) {
         int last = 0;
         utf8proc_ssize_t m = fold ? utf8proc_decompose_char(cp, f, 8, UTF8PROC_CASEFOLD, &last) : 1;
         if (!fold) f[0] = cp;
-        for (int j = 0; j < m; j++) out[k++] = (fchar){f[j], j == 0, chk_word(cp)};
+        for (int j = 0; j < m; j++)
+            out[k++] = (fchar){f[j], j == 0, chk_word(cp)};
     }
     return k;
 }
@@ -78,7 +79,8 @@ static int check_text(const chk_cfg *k, const char *prompt, const unsigned char 
         int fw = pat[0].word, lw = pat[L - 1].word;
         for (int s = 0; s + L <= N; s++) {
             int e = s + L, ok = 1;
-            for (int j = 0; j < L && ok; j++) ok = F[s + j].cp == pat[j].cp;
+            for (int j = 0; j < L && ok; j++)
+                ok = F[s + j].cp == pat[j].cp;
             if (!ok) continue;
             if (!k->substring) {
                 if (!F[s].start || (e < N && !F[e].start)) continue;
@@ -117,7 +119,8 @@ static int allowed(cons *c, const char *prompt, const char *const *pieces, const
     int32_t id = next ? vocab_id(&TV, next) : TV.v.eos;
     CHECK(id >= 0);
     static float x[60000];
-    for (int i = 0; i < TV.v.n; i++) x[i] = 0;
+    for (int i = 0; i < TV.v.n; i++)
+        x[i] = 0;
     cons_mask(c, &st, is_last, x);
     return id >= 0 && x[id] == 0;
 }
@@ -128,10 +131,10 @@ static void test_words_by_hand(void) {
     const char *w[] = {"night", "to be"};
     cons *c = make(w, 2, 0, 0, NULL);
     const char *pr = "It was a dark and stormy";
-    CHECK(allowed(c, pr, NULL, " night", 0));         /* "nightly" is still possible */
-    CHECK(!allowed(c, pr, NULL, " night", 1));        /* ... unless the text ends */
-    CHECK(!allowed(c, pr, P(" night"), ".", 0));      /* boundary completes it */
-    CHECK(!allowed(c, pr, P(" night"), NULL, 0));     /* so does <|endoftext|> */
+    CHECK(allowed(c, pr, NULL, " night", 0));     /* "nightly" is still possible */
+    CHECK(!allowed(c, pr, NULL, " night", 1));    /* ... unless the text ends */
+    CHECK(!allowed(c, pr, P(" night"), ".", 0));  /* boundary completes it */
+    CHECK(!allowed(c, pr, P(" night"), NULL, 0)); /* so does <|endoftext|> */
     CHECK(allowed(c, pr, P(" night"), "ly", 0));
     CHECK(allowed(c, pr, P(" night"), "s", 0));
     CHECK(allowed(c, pr, P(" nig", "h"), "t", 0));
@@ -140,7 +143,7 @@ static void test_words_by_hand(void) {
     CHECK(!allowed(c, "\n", P("N", "ight"), " ", 0)); /* line start, capitalised */
     CHECK(!allowed(c, "(", P("N", "IGHT"), ")", 0));  /* after punctuation */
     CHECK(!allowed(c, "", P(" NIGHT"), NULL, 0));
-    CHECK(!allowed(c, "stormy nig", NULL, "ht", 1));  /* across the prompt */
+    CHECK(!allowed(c, "stormy nig", NULL, "ht", 1)); /* across the prompt */
     CHECK(!allowed(c, "stormy nig", P("ht"), "!", 0));
     CHECK(allowed(c, "stormy nig", NULL, "gard", 0));
     CHECK(allowed(c, "", NULL, "Tonight", 1)); /* not a whole word */
@@ -204,9 +207,10 @@ static void make_bias(void) {
     rng_seed(&r, 3);
     const char *hot[] = {"nig", "ight", "day", "was"};
     const char *hottest[] = {" night", " Night", " NIGHT", "night", " day", " Day", " was", " be"};
-    const char *exact[] = {"t", "T", "ht", "HT", "N", "n", "ni", "Ni", "nig", "D", "d", "ay",
-                           "AY", "w", "W", "as", "AS", ".", ",", " ", "\n", "!", "s", "ly", "'",
-                           "é", "É", "E", "b", "B", "ing", "\xc3", "\xa9", "\x89"};
+    const char *exact[] = {"t", "T", "ht", "HT",  "N",    "n",    "ni",  "Ni", "nig",
+                           "D", "d", "ay", "AY",  "w",    "W",    "as",  "AS", ".",
+                           ",", " ", "\n", "!",   "s",    "ly",   "'",   "é",  "É",
+                           "E", "b", "B",  "ing", "\xc3", "\xa9", "\x89"};
     for (int t = 0; t < V; t++) {
         /* a random 5% of the other tokens compete (the rest -inf keeps the
         ** ASan run short) */
@@ -224,7 +228,8 @@ static void make_bias(void) {
         for (size_t h = 0; h < sizeof exact / sizeof *exact; h++)
             if (L == strlen(exact[h]) && memcmp(TV.bytes[t], exact[h], L) == 0) BIAS[t] = 9;
     }
-    for (size_t h = 0; h < sizeof hottest / sizeof *hottest; h++) BIAS[vocab_id(&TV, hottest[h])] = 11;
+    for (size_t h = 0; h < sizeof hottest / sizeof *hottest; h++)
+        BIAS[vocab_id(&TV, hottest[h])] = 11;
     BIAS[TV.v.eos] = 5;
     for (int t = 0; t < V; t++)
         if (BIAS[t] > 0) BASE[t] = 0;
@@ -234,8 +239,13 @@ static void make_bias(void) {
 ** the checker finds; *masked counts outputs that ended "all_masked". */
 static int sample_many(cons *c, const chk_cfg *k, const samp_params *p, int nseq, uint64_t seed,
                        int *total_tokens) {
-    static const char *prompts[] = {"It was a dark and stormy", "It was a dark and stormy nig",
-                                    "Tonight, the", "\n", "NIGH", "The caf", "I want to",
+    static const char *prompts[] = {"It was a dark and stormy",
+                                    "It was a dark and stormy nig",
+                                    "Tonight, the",
+                                    "\n",
+                                    "NIGH",
+                                    "The caf",
+                                    "I want to",
                                     "Every d"};
     int V = TV.v.n, bad = 0, tokens = 0;
     samp_work w;
@@ -335,7 +345,8 @@ static void test_cost_1000_words(void) {
         size_t L = TV.len[t];
         if (L < 5 || b[0] != ' ') continue;
         int alpha = 1;
-        for (size_t i = 1; i < L; i++) alpha &= (b[i] >= 'a' && b[i] <= 'z');
+        for (size_t i = 1; i < L; i++)
+            alpha &= (b[i] >= 'a' && b[i] <= 'z');
         if (!alpha) continue;
         store[n] = strndup((const char *)b + 1, L - 1);
         words[n] = store[n];
@@ -358,7 +369,8 @@ static void test_cost_1000_words(void) {
            build * 1e3, (int)(hits + misses), sec * 1e3 / (double)(hits + misses), hits, misses);
     CHECK_EQ_INT(bad, 0);
     cons_free(c);
-    for (int i = 0; i < n; i++) free(store[i]);
+    for (int i = 0; i < n; i++)
+        free(store[i]);
 }
 
 int main(void) {

@@ -12,6 +12,8 @@
 #include "tmp_store.h"
 
 #include "cli.h"
+#include "recipe.h"
+#include "run.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -32,7 +34,8 @@ static void setup(void) {
     if (hf_init_params(&CFG, 5, &PARAMS)) exit(1);
     /* sharper distributions than the 0.02 init gives */
     size_t nwte = (size_t)CFG.vocab_size * CFG.n_embd;
-    for (size_t i = 0; i < nwte; i++) PARAMS[i] *= 40;
+    for (size_t i = 0; i < nwte; i++)
+        PARAMS[i] *= 40;
     if (gpt_model_create(&CFG, PARAMS, &M, err) || tok_load(NULL, &T, err)) {
         printf("setup: %s\n", err);
         exit(1);
@@ -143,8 +146,8 @@ static void test_constraints_and_store(void) {
     CHECK(gen_run(M, T, &r, &o, &n, NULL, err) == 0);
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < o[i].cont_len; j++)
-            CHECKF(o[i].continuation[j] != 'e' && o[i].continuation[j] != 'E', "output %zu: %s",
-                   i, o[i].continuation);
+            CHECKF(o[i].continuation[j] != 'e' && o[i].continuation[j] != 'E', "output %zu: %s", i,
+                   o[i].continuation);
     }
     store *st = tmp_store_open("generate");
     CHECK(store_begin(st, err) == 0);
@@ -172,10 +175,109 @@ static void test_constraints_and_store(void) {
     CHECK(gen_run(M, T, &r, &o, &n, NULL, err) == -1 && strstr(err, "top_p"));
 }
 
+/* Greedy decoding of the gpt fixture models with the KV cache, the three
+** prompts of each decoded together, equals PyTorch's greedy ids
+** (tests/reference/greedy_ref.py, float64 full recompute). */
+static void test_greedy_pytorch_reference(void) {
+    char err[ERR_LEN];
+    json_error_t je;
+    json_t *ref = json_load_file("tests/fixtures/gen/greedy.json", 0, &je);
+    CHECK(ref != NULL);
+    if (!ref) return;
+    const char *name;
+    json_t *fx;
+    json_object_foreach(ref, name, fx) {
+        char path[256];
+        snprintf(path, sizeof path, "tests/fixtures/gpt/%s.json", name);
+        json_t *man = json_load_file(path, 0, &je);
+        json_t *jc = json_object_get(man, "config"), *pa;
+        pa = json_object_get(json_object_get(man, "arrays"), "params");
+        gpt_config cfg;
+        gpt_config_default(&cfg);
+        cfg.n_layer = (int)json_integer_value(json_object_get(jc, "n_layer"));
+        cfg.n_head = (int)json_integer_value(json_object_get(jc, "n_head"));
+        cfg.n_embd = (int)json_integer_value(json_object_get(jc, "n_embd"));
+        cfg.n_positions = (int)json_integer_value(json_object_get(jc, "n_positions"));
+        cfg.vocab_size = (int)json_integer_value(json_object_get(jc, "vocab_size"));
+        snprintf(cfg.activation_function, sizeof cfg.activation_function, "%s",
+                 json_string_value(json_object_get(jc, "activation_function")));
+        size_t np = (size_t)json_integer_value(json_array_get(json_object_get(pa, "shape"), 0));
+        float *params = malloc(np * sizeof *params);
+        snprintf(path, sizeof path, "tests/fixtures/gpt/%s.bin", name);
+        FILE *f = fopen(path, "rb");
+        CHECK(f &&
+              fseek(f, (long)json_integer_value(json_object_get(pa, "offset")), SEEK_SET) == 0);
+        CHECK(f && fread(params, sizeof *params, np, f) == np);
+        if (f) fclose(f);
+        gpt_model *m;
+        gpt_kv *kv;
+        CHECK(gpt_model_create(&cfg, params, &m, err) == 0);
+        CHECK(gpt_kv_create(m, 3, cfg.n_positions, &kv, err) == 0);
+        int V = cfg.vocab_size;
+        const unsigned char *tb[256];
+        size_t tl[256];
+        for (int i = 0; i < V; i++)
+            tb[i] = (const unsigned char *)"x", tl[i] = 1;
+        cons_vocab cv = {V, tb, tl, V - 1};
+        samp_params sp;
+        samp_defaults(&sp);
+        sp.do_sample = 0;
+        sp.ignore_eos = 1;
+        sp.eos_id = V - 1;
+        sp.max_length = cfg.n_positions;
+        samp_seq q[3];
+        samp_work w;
+        CHECK(samp_work_init(&w, V, err) == 0);
+        json_t *prompts = json_object_get(fx, "prompts"), *want = json_object_get(fx, "ids");
+        for (int i = 0; i < 3; i++) {
+            json_t *pj = json_array_get(prompts, (size_t)i);
+            int32_t ids[64];
+            size_t n = json_array_size(pj);
+            for (size_t j = 0; j < n; j++)
+                ids[j] = (int32_t)json_integer_value(json_array_get(pj, j));
+            CHECK(samp_seq_init(&q[i], &sp, ids, n, "", 0, NULL, 1, err) == 0);
+        }
+        float *logits = malloc(3 * (size_t)V * sizeof *logits);
+        for (;;) {
+            int slots[3], ntok[3], nl = 0, nt = 0;
+            int32_t toks[64];
+            for (int i = 0; i < 3; i++) {
+                if (q[i].finish) continue;
+                int have = gpt_kv_len(kv, i);
+                slots[nl] = i;
+                ntok[nl] = (int)q[i].n - have;
+                memcpy(toks + nt, q[i].ids + have, (size_t)ntok[nl] * sizeof *toks);
+                nt += ntok[nl++];
+            }
+            if (!nl) break;
+            CHECK(gpt_kv_step(kv, nl, slots, ntok, toks, logits, err) == 0);
+            for (int i = 0; i < nl; i++)
+                samp_seq_step(&sp, NULL, &cv, &q[slots[i]], logits + (size_t)i * V, &w);
+        }
+        for (int i = 0; i < 3; i++) {
+            json_t *wj = json_array_get(want, (size_t)i);
+            size_t ng = q[i].n - q[i].n_prompt;
+            CHECKF(ng == json_array_size(wj), "%s prompt %d: %zu tokens", name, i, ng);
+            for (size_t j = 0; j < ng && j < json_array_size(wj); j++)
+                CHECKF(q[i].ids[q[i].n_prompt + j] == json_integer_value(json_array_get(wj, j)),
+                       "%s prompt %d token %zu", name, i, j);
+            samp_seq_free(&q[i]);
+        }
+        free(logits);
+        samp_work_free(&w);
+        gpt_kv_free(kv);
+        gpt_model_free(m);
+        free(params);
+        json_decref(man);
+    }
+    json_decref(ref);
+}
+
 /* Run a command with stdout captured into buf. */
 static int run_cmd(int (*fn)(cli *, int, char **), cli *c, char **argv, char *buf, size_t cap) {
     int argc = 0;
-    while (argv[argc]) argc++;
+    while (argv[argc])
+        argc++;
     char path[64];
     snprintf(path, sizeof path, "/tmp/quill-test-gen-out-%d", (int)getpid());
     fflush(stdout);
@@ -200,9 +302,23 @@ static void test_cli(void) {
     CHECK(hf_save(dir, &CFG, PARAMS, 0, NULL, err) == 0);
     store *st = tmp_store_open("generate-cli");
     cli c = {tmp_store_path_, st};
-    char *argv[] = {"generate", "--model", dir, "--prompt", "It was a dark and", "--prompt",
-                    "Once", "--num-return-sequences", "2", "--max-new-tokens", "8",
-                    "--banned-words", "night, day", "--forbid-chars", "e", "--json", NULL};
+    char *argv[] = {"generate",
+                    "--model",
+                    dir,
+                    "--prompt",
+                    "It was a dark and",
+                    "--prompt",
+                    "Once",
+                    "--num-return-sequences",
+                    "2",
+                    "--max-new-tokens",
+                    "8",
+                    "--banned-words",
+                    "night, day",
+                    "--forbid-chars",
+                    "e",
+                    "--json",
+                    NULL};
     CHECK_EQ_INT(run_cmd(cmd_generate, &c, argv, buf, sizeof buf), 0);
     int lines = 0;
     for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
@@ -224,14 +340,40 @@ static void test_cli(void) {
     CHECK_EQ_INT(sqlite3_column_int(q, 0), 4);
     CHECK_STR((const char *)sqlite3_column_text(q, 1), dir);
     sqlite3_finalize(q);
-    char *nargv[] = {"next", "--model", dir, "--prompt", "Hello", "--top", "5", "--token",
-                     " world", NULL};
+    char *nargv[] = {"next",  "--model", dir,       "--prompt", "Hello",
+                     "--top", "5",       "--token", " world",   NULL};
     CHECK_EQ_INT(run_cmd(cmd_next, &c, nargv, buf, sizeof buf), 0);
     CHECK(strstr(buf, "rank") && strstr(buf, "' world'"));
     char *bad[] = {"next", "--model", dir, "--prompt", "Hello", "--token", "zzqqxx", NULL};
     CHECK_EQ_INT(run_cmd(cmd_next, &c, bad, buf, sizeof buf), 1);
     char *none[] = {"generate", "--prompt", "x", NULL};
     CHECK_EQ_INT(run_cmd(cmd_generate, &c, none, buf, sizeof buf), 1);
+    /* the recipe runner's stage: two jobs, outputs tied to the recipe run */
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "name: gentest\nseed: 7\nmodel: {from: %s}\ngenerate:\n"
+             "  - {prompts: [\"It was a\", \"Call it a\"], num_return_sequences: 2, "
+             "max_new_tokens: 6, forbid_chars: e, banned_words: [night]}\n"
+             "  - {prompts: [\"Hello\"], max_new_tokens: 3, do_sample: false}\n",
+             dir);
+    rcp_recipe *rec;
+    CHECK(rcp_parse(yaml, strlen(yaml), "/tmp/gentest.yaml", &rec, err) == 0);
+    stage_ctx ctx = {0};
+    ctx.recipe_run_id = 0;
+    CHECK(run_generate(st, rec, &ctx, err) == 0);
+    CHECK(ctx.result_json && strstr(ctx.result_json, "\"n_outputs\":5"));
+    CHECK(store_prepare(st,
+                        "SELECT count(*), sum(recipe_name = 'gentest'), "
+                        "sum(json_extract(params_json, '$.do_sample') = 0) FROM outputs "
+                        "WHERE recipe_name IS NOT NULL",
+                        &q, err) == 0);
+    CHECK(sqlite3_step(q) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(q, 0), 5);
+    CHECK_EQ_INT(sqlite3_column_int(q, 1), 5);
+    CHECK_EQ_INT(sqlite3_column_int(q, 2), 1);
+    sqlite3_finalize(q);
+    free(ctx.result_json);
+    rcp_free(rec);
     tmp_store_close(st);
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf %s", dir);
@@ -240,6 +382,7 @@ static void test_cli(void) {
 
 int main(void) {
     setup();
+    RUN(test_greedy_pytorch_reference);
     RUN(test_greedy_matches_full_recompute);
     RUN(test_batching_and_regeneration);
     RUN(test_constraints_and_store);

@@ -16,7 +16,8 @@ static const float ROW[8] = {3.0f, 2.5f, 2.0f, 1.0f, 0.0f, -1.0f, 0.5f, 2.2f};
 
 /* kept[i] = logits[i] is finite */
 static void check_kept(const float *x, const int *kept, int n) {
-    for (int i = 0; i < n; i++) CHECKF((x[i] != NEG) == kept[i], "token %d kept=%d", i, x[i] != NEG);
+    for (int i = 0; i < n; i++)
+        CHECKF((x[i] != NEG) == kept[i], "token %d kept=%d", i, x[i] != NEG);
 }
 
 static void warp_row(samp_params *p, float *x) {
@@ -123,7 +124,8 @@ static void test_processors(void) {
     float y[10] = {0};
     int32_t ng[] = {1, 2, 3, 1, 2};
     samp_process(&p, ng, 5, 5, y, 10, &w);
-    for (int i = 0; i < 10; i++) CHECKF((y[i] == NEG) == (i == 3), "ngram token %d", i);
+    for (int i = 0; i < 10; i++)
+        CHECKF((y[i] == NEG) == (i == 3), "ngram token %d", i);
     /* bad_words_ids [[7], [1, 2], [4, 5, 6], [9]]: [9] (= eos) is dropped;
     ** [1,2] bans 2 only after 1; [4,5,6] bans 6 only after 4,5 */
     samp_defaults(&p);
@@ -136,13 +138,16 @@ static void test_processors(void) {
     int32_t s1[] = {3, 1}, s2[] = {4, 5}, s3[] = {5, 4};
     float z[10] = {0};
     samp_process(&p, s1, 2, 2, z, 10, &w);
-    for (int i = 0; i < 10; i++) CHECKF((z[i] == NEG) == (i == 7 || i == 2), "bad a %d", i);
+    for (int i = 0; i < 10; i++)
+        CHECKF((z[i] == NEG) == (i == 7 || i == 2), "bad a %d", i);
     memset(z, 0, sizeof z);
     samp_process(&p, s2, 2, 2, z, 10, &w);
-    for (int i = 0; i < 10; i++) CHECKF((z[i] == NEG) == (i == 7 || i == 6), "bad b %d", i);
+    for (int i = 0; i < 10; i++)
+        CHECKF((z[i] == NEG) == (i == 7 || i == 6), "bad b %d", i);
     memset(z, 0, sizeof z);
     samp_process(&p, s3, 2, 2, z, 10, &w);
-    for (int i = 0; i < 10; i++) CHECKF((z[i] == NEG) == (i == 7), "bad c %d", i);
+    for (int i = 0; i < 10; i++)
+        CHECKF((z[i] == NEG) == (i == 7), "bad c %d", i);
     /* min_new_tokens counts generated tokens only; suppress_tokens */
     samp_defaults(&p);
     p.eos_id = 9;
@@ -167,10 +172,12 @@ static void test_statistics(void) {
     float logit[V];
     rng g;
     rng_seed(&g, 7);
-    for (int i = 0; i < V; i++) logit[i] = (float)(1.2 * rng_normal(&g));
+    for (int i = 0; i < V; i++)
+        logit[i] = (float)(1.2 * rng_normal(&g));
     /* expected: sort by logit descending */
     int order[V];
-    for (int i = 0; i < V; i++) order[i] = i;
+    for (int i = 0; i < V; i++)
+        order[i] = i;
     for (int i = 0; i < V; i++)
         for (int j = i + 1; j < V; j++)
             if (logit[order[j]] > logit[order[i]]) {
@@ -180,14 +187,18 @@ static void test_statistics(void) {
             }
     double prob[V] = {0}, z = 0;
     int k = 12;
-    for (int i = 0; i < k; i++) z += exp(logit[order[i]] / 0.8);
+    for (int i = 0; i < k; i++)
+        z += exp(logit[order[i]] / 0.8);
     /* top_p keeps the smallest head whose mass reaches 0.9 (the kept set is
     ** everything whose ascending cumulative mass exceeds 0.1) */
     double head = 0, zk = 0;
     int kept = 0;
-    while (kept < k && head < 0.9) head += exp(logit[order[kept++]] / 0.8) / z;
-    for (int i = 0; i < kept; i++) zk += exp(logit[order[i]] / 0.8);
-    for (int i = 0; i < kept; i++) prob[order[i]] = exp(logit[order[i]] / 0.8) / zk;
+    while (kept < k && head < 0.9)
+        head += exp(logit[order[kept++]] / 0.8) / z;
+    for (int i = 0; i < kept; i++)
+        zk += exp(logit[order[i]] / 0.8);
+    for (int i = 0; i < kept; i++)
+        prob[order[i]] = exp(logit[order[i]] / 0.8) / zk;
 
     samp_params p;
     samp_defaults(&p);
@@ -203,7 +214,8 @@ static void test_statistics(void) {
     static long count[V];
     rng r;
     rng_seed(&r, 12345);
-    for (int n = 0; n < N; n++) count[samp_pick(&p, x, V, &r)]++;
+    for (int n = 0; n < N; n++)
+        count[samp_pick(&p, x, V, &r)]++;
     double chi = 0, tv = 0;
     int outside = 0;
     for (int i = 0; i < V; i++) {
@@ -239,19 +251,25 @@ static const unsigned char *TB[] = {(const unsigned char *)"a", (const unsigned 
                                     (const unsigned char *)"<|endoftext|>"};
 static const size_t TL[] = {1, 1, 1, 2, 13};
 
-static void run_forced(samp_params *p, const int *want, int n, samp_seq *s) {
-    cons_vocab v = {5, TB, TL, 4};
+static const cons_vocab TV5 = {5, TB, TL, 4};
+
+static void run_forced_c(samp_params *p, cons *c, const int *want, int n, samp_seq *s) {
+    const cons_vocab v = TV5;
     samp_work w;
     char err[ERR_LEN];
     int32_t prompt[] = {0, 1};
     CHECK(samp_work_init(&w, 5, err) == 0);
-    CHECK(samp_seq_init(s, p, prompt, 2, "ab", 2, NULL, 99, err) == 0);
+    CHECK(samp_seq_init(s, p, prompt, 2, "ab", 2, c, 99, err) == 0);
     for (int i = 0; i < n && !s->finish; i++) {
         float x[5] = {0, 0, 0, 0, 0};
         x[want[i]] = 10;
-        samp_seq_step(p, NULL, &v, s, x, &w);
+        samp_seq_step(p, c, &v, s, x, &w);
     }
     samp_work_free(&w);
+}
+
+static void run_forced(samp_params *p, const int *want, int n, samp_seq *s) {
+    run_forced_c(p, NULL, want, n, s);
 }
 
 static void test_stopping(void) {
@@ -294,6 +312,37 @@ static void test_stopping(void) {
     CHECK_STR(s.finish, "stop_string");
     CHECK_STR(s.text, "cca");
     samp_seq_free(&s);
+    /* a stop string where the text may not end yet ("abc" banned, "abc|"
+    ** would complete it): the output ends at the first safe point */
+    const char *words[] = {"abc"}, *stop_c[] = {"c"};
+    cons_opts co = {words, 1, 0, 0, NULL, 0};
+    cons *c;
+    char err[ERR_LEN];
+    CHECK(cons_new(&TV5, &co, &c, err) == 0);
+    p.stop = stop_c;
+    run_forced_c(&p, c, (int[]){2, 0, 1}, 3, &s);
+    CHECK_STR(s.finish, "stop_string");
+    CHECK_STR(s.text, "ca");
+    samp_seq_free(&s);
+    cons_free(c);
+    /* a dead end: after "ab"+"c" every token is masked ("a", "b", "st"
+    ** forbidden, "c" after "c" a bad word, <|endoftext|> would complete
+    ** "abc"): the "c" is dropped and the output ends empty */
+    cons_opts co2 = {words, 1, 0, 0, "abs", 0};
+    CHECK(cons_new(&TV5, &co2, &c, err) == 0);
+    int32_t bad[] = {2, 2};
+    size_t boff[] = {0, 2};
+    p.n_stop = 0;
+    p.bad_ids = bad;
+    p.bad_off = boff;
+    p.n_bad = 1;
+    run_forced_c(&p, c, (int[]){2, 2}, 2, &s);
+    CHECK_STR(s.finish, "all_masked");
+    CHECK_EQ_INT(s.n, 2);
+    CHECK_STR(s.text, "");
+    samp_seq_free(&s);
+    cons_free(c);
+    p.n_bad = 0;
     /* every token masked: the output ends with the reason */
     int32_t sup[] = {0, 1, 2, 3, 4};
     p.n_stop = 0;

@@ -37,7 +37,11 @@ static void check_repair(const char *in, size_t n, const char *want) {
 
 static void test_repair_maximal_subparts(void) {
     /* Python: b'a\xe2\x98b'.decode('utf-8', 'replace') == 'a\ufffdb' */
-    check_repair("a\xe2\x98" "b", 4, "a\xef\xbf\xbd" "b");
+    check_repair("a\xe2\x98"
+                 "b",
+                 4,
+                 "a\xef\xbf\xbd"
+                 "b");
     /* b'\xf0\x80\x80' -> three replacements (\x80 cannot follow \xf0) */
     check_repair("\xf0\x80\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
     /* b'\xed\xa0\x80' (surrogate) -> three replacements */

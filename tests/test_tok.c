@@ -20,7 +20,8 @@ static tok *T;
 static void fnv_hex(const int32_t *ids, size_t n, char out[17]) {
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < n; i++)
-        for (int b = 0; b < 4; b++) h = (h ^ (((uint32_t)ids[i] >> (8 * b)) & 255)) * 0x100000001b3ull;
+        for (int b = 0; b < 4; b++)
+            h = (h ^ (((uint32_t)ids[i] >> (8 * b)) & 255)) * 0x100000001b3ull;
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
@@ -57,7 +58,8 @@ static char *case_text(json_t *c, size_t *n) {
     *n = strlen(pre) + lu * count + strlen(suf);
     char *s = malloc(*n + 1), *p = s;
     p = stpcpy(p, pre);
-    for (size_t i = 0; i < count; i++) p = stpcpy(p, unit);
+    for (size_t i = 0; i < count; i++)
+        p = stpcpy(p, unit);
     strcpy(p, suf);
     return s;
 }
@@ -108,8 +110,8 @@ static void test_reference_cases(void) {
 
 static void test_notebook(void) {
     const char *s = "Behold! An alabaster anemone. Zzzzap!";
-    static const int32_t want[] = {3856, 2946, 0, 1052, 435, 397, 1603, 281,
-                                   368,  505,  13, 1168, 3019, 89, 499, 0};
+    static const int32_t want[] = {3856, 2946, 0,  1052, 435,  397, 1603, 281,
+                                   368,  505,  13, 1168, 3019, 89,  499,  0};
     int32_t *ids;
     size_t n;
     char err[ERR_LEN];
@@ -209,6 +211,10 @@ static void test_decode_errors(void) {
     CHECKF(strstr(err, "-3") != NULL, "%s", err);
     CHECK(tok_decode(T, ids, 0, &text, &len, err) == 0 && len == 0);
     free(text);
+    int32_t *none;
+    size_t n_none;
+    CHECK(tok_encode(T, NULL, 0, 1, &none, &n_none, err) == 0 && n_none == 0);
+    free(none);
 }
 
 static void write_file(const char *path, const char *s) {
@@ -278,7 +284,6 @@ static void test_tokenizer_json(void) {
     unlink(p);
     rmdir(dir);
 }
-
 
 /* Replay the fuzzer's corpus (tests/fuzz/corpus_tok): first byte = special,
 ** the rest the text; round trip and parallel == serial, as the target checks. */

@@ -72,7 +72,8 @@ static void check_doc(store *st, const tok *t, int64_t doc, int64_t tid, const c
     CHECK_EQ_INT(len, 2 * n_ids);
     int same = len == 2 * n_ids;
     const unsigned char *b = data;
-    for (size_t i = 0; same && i < n_ids; i++) same = (b[2 * i] | b[2 * i + 1] << 8) == ids[i];
+    for (size_t i = 0; same && i < n_ids; i++)
+        same = (b[2 * i] | b[2 * i + 1] << 8) == ids[i];
     CHECK(same);
     free(ids);
     free(data);
@@ -87,7 +88,8 @@ static void test_stage(void) {
     const char *texts[] = {"Behold! An alabaster anemone. Zzzzap!", "",
                            "two<|endoftext|>docs \xff and more text"};
     int64_t ids[3];
-    for (int i = 0; i < 3; i++) ids[i] = add_doc(st, texts[i], strlen(texts[i]));
+    for (int i = 0; i < 3; i++)
+        ids[i] = add_doc(st, texts[i], strlen(texts[i]));
     size_t fn;
     FILE *f = fopen("recipes/corpora/frankenstein.txt", "rb");
     char *frank = malloc(1 << 20);
@@ -99,7 +101,8 @@ static void test_stage(void) {
     int64_t tid;
     CHECKF(stage_tokenize(st, NULL, &done, &tid, err) == 0, "%s", err);
     CHECK_EQ_INT(done, 4);
-    for (int i = 0; i < 3; i++) check_doc(st, t, ids[i], tid, texts[i], strlen(texts[i]));
+    for (int i = 0; i < 3; i++)
+        check_doc(st, t, ids[i], tid, texts[i], strlen(texts[i]));
     check_doc(st, t, fid, tid, frank, fn);
     CHECK_EQ_INT(count(st, "SELECT count(*) FROM doc_tokens"), 4);
 
@@ -118,9 +121,10 @@ static void test_stage(void) {
     /* another tokenizer (a copy with a changed merges file) re-tokenizes all */
     char dir[] = "/tmp/quill-tokstage-XXXXXX", p[128], cmd[512];
     CHECK(mkdtemp(dir) != NULL);
-    snprintf(cmd, sizeof cmd,
-             "cp models/gpt2/vocab.json %s/ && head -n 40000 models/gpt2/merges.txt > %s/merges.txt",
-             dir, dir);
+    snprintf(
+        cmd, sizeof cmd,
+        "cp models/gpt2/vocab.json %s/ && head -n 40000 models/gpt2/merges.txt > %s/merges.txt",
+        dir, dir);
     CHECK(system(cmd) == 0);
     tok *t2;
     CHECK(tok_load(dir, &t2, err) == 0);

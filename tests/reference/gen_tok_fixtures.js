@@ -4,7 +4,7 @@
 // of the Rust library) gives them, cross-checked with native tiktoken
 // (npm `tiktoken-node`, Rust via N-API; the `tiktoken` package, WASM, for
 // encode_ordinary).  Test-only; run from anywhere:
-//   cd tests/reference && npm install tokenizers tiktoken tiktoken-node
+//   cd tests/reference && npm ci   (package.json pins tokenizers, tiktoken-node, tiktoken)
 //   node gen_tok_fixtures.js
 // The HF tokenizer is built from models/gpt2 as the tokenizer.json of
 // GPT2TokenizerFast: ByteLevel pre-tokenizer (no prefix space, GPT-2 regex),

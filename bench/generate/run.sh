@@ -1,0 +1,35 @@
+#!/bin/bash
+# bench/generate: generated tokens/s for the distilgpt2 shape (6 layers, 768
+# wide, 50257 tokens), prompt of 10 tokens, 50 new tokens (top_k 50
+# sampling, EOS ignored so every output has 50), batch 1 and 8, with and
+# without constraints (banned words "night,day,was" + lipogram "e"), on 2
+# threads, against PyTorch with a KV cache (ref.py, same weights) in the same
+# run.  Prints a markdown section.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+Q="$ROOT/quill"
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+export OMP_NUM_THREADS=2
+/usr/bin/python3 "$ROOT/bench/generate/ref.py" save "$W/m"
+PROMPT="The quick brown fox jumps over the lazy dog and"  # 10 tokens
+run() { # batch, extra flags... -> "tokens/s constraint-share%"
+    local b=$1
+    shift
+    "$Q" generate --model "$W/m" --prompt "$PROMPT" --num-return-sequences "$b" \
+        --max-new-tokens 50 --ignore-eos --no-store --stats "$@" 2>&1 >/dev/null |
+        sed -E 's/.* ([0-9.]+) tokens\/s; constraints ([0-9.]+) ms\/step \(([0-9.]+)%.*/\1 \2 \3/'
+}
+echo "## generate"
+echo
+echo "distilgpt2 shape, prompt 10 tokens, 50 new tokens, top_k 50 sampling, 2 threads."
+echo "Constraints: --banned-words night,day,was --forbid-chars e."
+echo
+echo "| batch | PyTorch KV cache tok/s | quill fp32 tok/s | speed-up | quill + constraints tok/s | constraint ms/step | share of step |"
+echo "|---|---|---|---|---|---|---|"
+for b in 1 8; do
+    ref=$(/usr/bin/python3 "$ROOT/bench/generate/ref.py" "$b" 2)
+    read -r plain _ _ <<<"$(run "$b")"
+    read -r cons ms share <<<"$(run "$b" --banned-words night,day,was --forbid-chars e)"
+    echo "| $b | $ref | $plain | $(echo "scale=2; $plain / $ref" | bc)x | $cons | $ms | $share% |"
+done

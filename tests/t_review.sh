@@ -1,0 +1,187 @@
+#!/bin/bash
+# Review and publish through the CLI: approve, reject, edit, notes, several
+# reviewers with min_approvals, the publish gate (pending, rejected,
+# edited-then-rejected, approved-before-edit, marked approved by hand,
+# another store), publication records; then the interactive reviewer driven
+# in tmux.
+. "$ROOT/tests/lib.sh"
+
+# wait for a closing quill's checkpoint instead of failing with "locked"
+sqlite3() { command sqlite3 -cmd ".timeout 5000" "$@"; }
+Q() { "$QUILL_ASAN" --db rev.db "$@"; }
+sql() { sqlite3 rev.db "$@"; }
+# add_output ID RECIPE PROMPT CONTINUATION
+add_output() {
+    local recipe=${2:+"'$2'"}
+    sql "INSERT INTO outputs (id, recipe_name, model_source, prompt, continuation, text, ids_json,
+         params_json, seed, finish_reason) VALUES ($1, ${recipe:-NULL}, 'models/gpt2', '$3', '$4',
+         '$3$4', '[1,2]', '{\"temperature\":0.9}', $((100 + $1)), 'length')"
+}
+status_of() { sql "SELECT status FROM outputs WHERE id = $1"; }
+
+check "store created" Q docs list
+add_output 1 r1 "Two roads" " diverged one"
+add_output 2 r2 "It was" " a dark two"
+add_output 3 r1 "Call me" " Ishmael three"
+add_output 4 r1 "Once upon" " a time four"
+add_output 5 r1 "In the" " beginning five"
+add_output 6 r1 "All happy" " families six"
+add_output 7 "" "Never" " reviewed seven"
+sql "INSERT INTO review_rules (recipe_name, min_approvals) VALUES ('r2', 2)"
+
+check "list pending shows 7" bash -c "[ \$('$QUILL_ASAN' --db rev.db review list --status pending --json | wc -l) = 7 ]"
+check "approve 1" Q review approve 1 --reviewer alice --note "lovely"
+check "1 approved" [ "$(status_of 1)" = approved ]
+check "2 needs two reviewers" Q review approve 2 --reviewer alice
+check "2 still pending" [ "$(status_of 2)" = pending ]
+check "same reviewer twice" Q review approve 2 --reviewer alice
+check "2 still pending after same reviewer" [ "$(status_of 2)" = pending ]
+check "second reviewer" Q review approve 2 --reviewer bob
+check "2 approved by two" [ "$(status_of 2)" = approved ]
+check "reject 3" Q review reject 3 --reviewer alice --note "dull"
+check "approve 3 by another" Q review approve 3 --reviewer bob
+check "any rejection rejects" [ "$(status_of 3)" = rejected ]
+check "edit 4" Q review edit 4 --text "Once upon a better time" --reviewer alice
+check "approve 4 after edit" Q review approve 4 --reviewer bob
+check "4 approved" [ "$(status_of 4)" = approved ]
+check "approve 5" Q review approve 5 --reviewer alice
+check "edit 5 after approval" Q review edit 5 --text "In the end five" --reviewer bob
+check "approval before an edit does not count" [ "$(status_of 5)" = pending ]
+check "edit 6" Q review edit 6 --text "All happy edited" --reviewer alice
+check "reject 6" Q review reject 6 --reviewer bob
+check "edited-then-rejected is rejected" [ "$(status_of 6)" = rejected ]
+expect_fail "unknown id fails" "no output with id 999" Q review approve 7 999
+check "all-or-nothing: 7 not reviewed" [ "$(sql "SELECT COUNT(*) FROM reviews WHERE output_id = 7")" = 0 ]
+expect_fail "bad id" "not an output id" Q review approve x1
+expect_fail "bad status" "must be pending" Q review list --status maybe
+check "show has reviews" bash -c "'$QUILL_ASAN' --db rev.db review show 4 | grep -q 'edited text: Once upon a better time'"
+check "list json" bash -c "'$QUILL_ASAN' --db rev.db review list --status approved --json | grep -c '\"status\":\"approved\"' | grep -qx 3"
+check "list table" bash -c "'$QUILL_ASAN' --db rev.db review list | grep -Eq '^ +2  approved  2/2 +r2'"
+
+# someone marks unreviewed 7 approved behind the reviewers' back
+sql "UPDATE outputs SET status = 'approved' WHERE id = 7"
+
+check "publish md" Q publish --out out.md
+check "md has the approved" grep -q "Two roads diverged one" out.md
+check "md has the two-reviewer one" grep -q "It was a dark two" out.md
+check "md has the edited text" grep -q "Once upon a better time" out.md
+for bad in "Ishmael three" "a time four" "beginning five" "In the end five" "families six" \
+    "All happy edited" "reviewed seven"; do
+    check "gate keeps out '$bad'" bash -c "! grep -q '$bad' out.md"
+done
+check "exactly three sections" [ "$(grep -c '^## ' out.md)" = 3 ]
+check "publish jsonl" Q publish --out out.jsonl
+check "jsonl three lines" [ "$(wc -l < out.jsonl)" = 3 ]
+check "jsonl provenance" python3 -c "
+import json
+rows = [json.loads(l) for l in open('out.jsonl')]
+assert [r['id'] for r in rows] == [1, 2, 4], rows
+assert [x['reviewer'] for x in rows[1]['reviewers']] == ['alice', 'alice', 'bob']
+assert rows[0]['notes'][0]['note'] == 'lovely'
+assert rows[2]['edited'] and rows[2]['text'] == 'Once upon a better time'
+assert rows[2]['original_text'] == 'Once upon a time four'
+assert rows[0]['params'] == {'temperature': 0.9} and rows[0]['seed'] == 101
+assert rows[0]['recipe'] == 'r1' and rows[0]['model'] == 'models/gpt2' and rows[0]['prompt'] == 'Two roads'
+"
+check "same set again says so" bash -c "'$QUILL_ASAN' --db rev.db publish --out again.txt | grep -q 'already published as publication 2'"
+check "txt format" grep -qx "Two roads diverged one" again.txt
+check "publications recorded" [ "$(sql "SELECT COUNT(*) || ':' || group_concat(format) FROM publications")" = "3:md,jsonl,txt" ]
+check "publication says what and where" [ "$(sql "SELECT output_ids || ' ' || out_path FROM publications WHERE id = 1")" = "[1,2,4] out.md" ]
+printf 'name: r1\nmodel: {from: m}\npublish: {out: r1.md}\n' > r1.yaml
+check "publish --recipe" Q publish --recipe r1.yaml
+check "only that recipe's outputs" [ "$(grep -c '^## ' r1.md)" = 2 ]
+check "that recipe's edited output" grep -q "Once upon a better time" r1.md
+check "not the other recipe's output" bash -c '! grep -q "It was a dark two" r1.md'
+check "no temp files left" bash -c "! ls | grep -q tmp"
+
+# nothing approved: nothing written
+"$QUILL_ASAN" --db other.db docs list >/dev/null
+expect_fail "other store has nothing approved" "no approved outputs" "$QUILL_ASAN" --db other.db publish --out other.md
+check "nothing written" [ ! -e other.md ]
+sqlite3 other.db "INSERT INTO outputs (recipe_name, model_source, prompt, continuation, text, ids_json, params_json, seed, finish_reason, status) VALUES ('r', 'm', 'p', 'c', 'pc', '[]', '{}', 1, 'length', 'approved')"
+expect_fail "hand-approved in another store" "no approved outputs" "$QUILL_ASAN" --db other.db publish --out other.md
+check "still nothing written" [ ! -e other.md ]
+check "allow-empty writes an empty file" "$QUILL_ASAN" --db other.db publish --out empty.txt --allow-empty
+check "empty file" [ -f empty.txt ]
+check "empty file is empty" [ ! -s empty.txt ]
+expect_fail "bad format" "must be txt, md or jsonl" Q publish --out x --format pdf
+expect_fail "missing out" "--out FILE is required" Q publish
+expect_fail "unwritable dir" "no-such-dir" Q publish --out no-such-dir/x.md
+check "failed publish is not recorded" [ "$(sql "SELECT COUNT(*) FROM publications")" = 4 ]
+expect_fail "into a folder" "quill: publish: .*is a folder" Q publish --out .
+# a pipe (like /dev/stdout) is written to, not replaced by a file
+mkfifo pipe
+timeout 20 cat pipe >piped.txt &
+check "publish into a pipe" Q publish --out pipe --format txt
+wait
+check "the pipe is still a pipe" [ -p pipe ]
+check "the pipe carried the text" grep -qx "Two roads diverged one" piped.txt
+
+# --- the interactive reviewer, driven in tmux ---
+rm -f tui.db
+"$QUILL" --db tui.db docs list >/dev/null
+for i in 1 2 3; do
+    sqlite3 tui.db "INSERT INTO outputs (id, model_source, prompt, continuation, text, ids_json, params_json, seed, finish_reason) VALUES ($i, 'ckpt', 'PROMPT$i', ' continued$i', 'PROMPT$i continued$i', '[]', '{\"top_k\":50}', $i, 'length')"
+done
+cat > ed.sh <<'EOS'
+#!/bin/sh
+printf 'EDITED TEXT\n' > "$1"
+EOS
+chmod +x ed.sh
+SOCK="quill-test-$$"
+TM() { tmux -L "$SOCK" "$@"; }
+trap 'tmux -L "$SOCK" kill-server 2>/dev/null; rm -rf "$SCRATCH"' EXIT
+screen() { TM capture-pane -p -t rev; }
+# wait_for TEXT: poll the pane until TEXT shows (10 s at most)
+wait_for() {
+    for _ in $(seq 100); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done
+    echo "--- screen:"; screen; return 1
+}
+start_tui() {
+    TM new-session -d -s rev -x 150 -y 40 \
+        "cd '$SCRATCH' && EDITOR='$SCRATCH/ed.sh' '$QUILL' --db tui.db review --reviewer carol; echo EXITED; sleep 30"
+}
+start_tui
+check "tui shows output 1" wait_for "output 1  (1 of 3)"
+check "tui shows model and seed" bash -c "tmux -L '$SOCK' capture-pane -p -t rev | grep -q 'model: ckpt.*seed: 1'"
+check "prompt highlighted apart" bash -c "tmux -L '$SOCK' capture-pane -e -p -t rev | grep -q '43mPROMPT1.*continued1'"
+TM send-keys -t rev a
+check "approve moves on" wait_for "output 2  (2 of 3)"
+TM send-keys -t rev e
+check "edit saved" wait_for "edit saved beside the original"
+check "edited text shown" wait_for "EDITED TEXT"
+TM send-keys -t rev n
+check "note prompt" wait_for "note:"
+TM send-keys -t rev "good rhythm" Enter
+check "note saved" wait_for "note saved"
+TM send-keys -t rev s
+check "skip moves on" wait_for "output 3  (3 of 3)"
+TM send-keys -t rev b
+check "back" wait_for "output 2  (2 of 3)"
+TM send-keys -t rev q
+check "quit" wait_for "EXITED"
+TM kill-session -t rev
+check "1 approved by carol" [ "$(sqlite3 tui.db "SELECT status || ':' || (SELECT reviewer FROM reviews WHERE output_id = 1) FROM outputs WHERE id = 1")" = "approved:carol" ]
+check "edit kept beside the original" [ "$(sqlite3 tui.db "SELECT (SELECT edited_text FROM reviews WHERE output_id = 2 AND verdict = 'edit') || '|' || text FROM outputs WHERE id = 2")" = "EDITED TEXT|PROMPT2 continued2" ]
+check "note recorded" [ "$(sqlite3 tui.db "SELECT note FROM reviews WHERE output_id = 2 AND verdict = 'note'")" = "good rhythm" ]
+start_tui
+check "resumes where it stopped" wait_for "output 2  (1 of 2)"
+TM send-keys -t rev r
+check "reject moves on" wait_for "output 3  (2 of 2)"
+TM send-keys -t rev a
+check "end of queue" wait_for "No more pending outputs for carol"
+check "quits at the end" wait_for "EXITED"
+TM kill-server
+# Ctrl-C gives the terminal back in its normal mode
+sqlite3 tui.db "INSERT INTO outputs (id, model_source, prompt, continuation, text, ids_json, params_json, seed, finish_reason) VALUES (4, 'ckpt', 'PROMPT4', ' more' || char(27) || '[2J', 'PROMPT4 more', '[]', '{}', 4, 'length')"
+TM new-session -d -s rev -x 150 -y 40 \
+    "cd '$SCRATCH' && '$QUILL' --db tui.db review --reviewer carol; echo \"TTY:\$(stty -a | grep -Eo -- '-?icanon') rc=\$?\"; sleep 30"
+check "tui up again" wait_for "output 4  (1 of 1)"
+check "an escape in the text is shown, not sent" wait_for "more^[[2J"
+TM send-keys -t rev C-c
+check "terminal restored after Ctrl-C" wait_for "TTY:icanon"
+TM kill-server
+check "2 rejected, 3 approved" [ "$(sqlite3 tui.db "SELECT group_concat(status) FROM (SELECT status FROM outputs ORDER BY id)")" = "approved,rejected,approved,pending" ]
+check "published from tui reviews" bash -c "'$QUILL' --db tui.db publish --out tui.txt && [ \"\$(cat tui.txt)\" = \"\$(printf 'PROMPT1 continued1\n\nPROMPT3 continued3')\" ]"
+expect_fail "no terminal" "needs a terminal" bash -c "'$QUILL' --db tui.db review </dev/null"
+summary
