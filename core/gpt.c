@@ -107,7 +107,7 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
     const int HS = C / NH;
     const float scale = 1.0f / sqrtf((float)HS);
     if (src->kc) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C > 32768)
         for (int r = 0; r < N; r++) {
             memcpy(src->kc + (size_t)src->dst[r] * C, qkv + (size_t)r * 3 * C + C,
                    sizeof(float) * C);
@@ -118,7 +118,7 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
     int maxk = 0;
     for (int r = 0; r < N; r++)
         maxk = src->nk[r] > maxk ? src->nk[r] : maxk;
-#pragma omp parallel
+#pragma omp parallel if ((size_t)N * maxk * C > 32768)
     {
         float *scratch = probs ? NULL : malloc(sizeof(float) * (size_t)maxk);
 #pragma omp for schedule(static)
@@ -194,7 +194,7 @@ static void block_forward(const gpt_model *m, int l, int N, const float *x, floa
 static void embed(const gpt_model *m, float *x, const int32_t *ids, const int *pos, int N) {
     const int C = m->cfg.n_embd;
     const float *wte = tensor_ptr(m, m->params, 0), *wpe = tensor_ptr(m, m->params, 1);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C > 32768)
     for (int r = 0; r < N; r++)
         for (int i = 0; i < C; i++)
             x[(size_t)r * C + i] = wte[(size_t)ids[r] * C + i] + wpe[(size_t)pos[r] * C + i];
@@ -221,6 +221,8 @@ struct gpt_batch {
     int32_t *ids, *targets; /* targets[r]: label scored at row r, or -1 */
     int *pos, *row_base, *row_nk;
     int have_loss, dropout_on, nscored;
+    int probs;        /* logits were turned into probabilities (training) */
+    int logits_valid; /* gpt_batch_logits has something to show */
     float *tmp;
     /* backward scratch */
     float *dres, *dtmp, *dln, *datty, *dfch, *dqkv;
@@ -319,7 +321,7 @@ void gpt_batch_free(gpt_batch *b) {
 }
 
 const float *gpt_batch_logits(const gpt_batch *b) {
-    return b->logits;
+    return b->logits_valid ? b->logits : NULL;
 }
 
 /* Fill rows x len keep-masks for dropout with probability p: 1 keeps, 0
@@ -354,6 +356,8 @@ int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, 
     b->B = B;
     b->T = T;
     b->have_loss = labels != NULL;
+    b->probs = 0;
+    b->logits_valid = 1;
     b->dropout_on = dropout != NULL && b->layer[0].drop_att != NULL;
     memcpy(b->ids, ids, sizeof(int32_t) * N);
     b->nscored = 0;
@@ -399,11 +403,19 @@ int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, 
         if (loss) *loss = 0.0f;
         return 0;
     }
-    kern_logsumexp(b->lse, b->logits, N, V);
-    /* sum in a fixed order */
-    double total = 0;
-    for (int r = 0; r < N; r++)
-        if (b->targets[r] >= 0) total += b->lse[r] - b->logits[(size_t)r * V + b->targets[r]];
+    double total = 0; /* summed in a fixed order */
+    if (dropout) {
+        /* training: the backward wants probabilities, make them now */
+        kern_softmax_nll(b->logits, b->lse, b->targets, N, V);
+        b->probs = 1;
+        b->logits_valid = 0;
+        for (int r = 0; r < N; r++)
+            total += b->lse[r];
+    } else {
+        kern_logsumexp(b->lse, b->logits, N, V);
+        for (int r = 0; r < N; r++)
+            if (b->targets[r] >= 0) total += b->lse[r] - b->logits[(size_t)r * V + b->targets[r]];
+    }
     if (loss) *loss = b->nscored ? (float)(total / b->nscored) : 0.0f;
     return 0;
 }
@@ -470,7 +482,11 @@ int gpt_backward(gpt_batch *b, float *grads, char *err) {
     const float *wte = tensor_ptr(m, m->params, 0);
 
     /* d loss / d logits = (softmax - onehot) / nscored, in place */
-    kern_xent_backward(b->logits, b->lse, b->targets, N, V, b->nscored ? 1.0f / b->nscored : 0.0f);
+    const float scale = b->nscored ? 1.0f / b->nscored : 0.0f;
+    if (b->probs)
+        kern_softmax_backward(b->logits, b->targets, N, V, scale);
+    else
+        kern_xent_backward(b->logits, b->lse, b->targets, N, V, scale);
     mm_sgemm(N, C, V, b->logits, V, 0, wte, C, 0, b->dln, C, 0);
     mm_sgemm(V, C, N, b->logits, V, 1, b->lnf, C, 0, dwte, C, 1);
     memset(b->dres, 0, sizeof(float) * (size_t)N * C);
@@ -512,7 +528,7 @@ int gpt_backward(gpt_batch *b, float *grads, char *err) {
             gp[i] += d[i];
         }
     }
-    b->have_loss = 0; /* the logits are gone */
+    b->have_loss = b->probs = b->logits_valid = 0; /* the logits are gone */
     return 0;
 }
 

@@ -23,17 +23,27 @@
 ** OMP_NUM_THREADS is (work is split in fixed chunks, reductions run in a
 ** fixed order).
 **
-** Typical training step:
-**     gpt_model *m; gpt_batch *b; adamw *opt;
-**     gpt_model_create(&cfg, params, &m, err);        // params: gpt_layout floats
+** Typical training step (Trainer-like; see bench/train_step/train_step.c):
+**     gpt_model *m; gpt_batch *b; adamw *opt; adamw_hparams hp;
+**     gpt_model_create(&cfg, params, &m, err);   // params: gpt_layout floats
 **     gpt_batch_create(m, B, T, &b, err);
-**     float *grads = calloc(gpt_model_nparams(m), sizeof(float));
+**     adamw_create(&cfg, &opt, err); adamw_defaults(&hp);
 **     rng r; rng_seed(&r, seed);
-**     memset(grads, 0, ...);                           // backward accumulates
-**     gpt_forward(b, ids, ids, &r, &loss, err);        // labels = ids, dropout on
-**     gpt_backward(b, grads, err);
-**     float norm = adamw_clip_grad_norm(grads, n, 1.0f);
-**     adamw_step(opt, params, grads, &hp);
+**     per step:
+**       memset(grads, 0, n * sizeof(float));     // backward accumulates
+**       gpt_forward(b, ids, ids, B, T, &r, &loss, err);  // labels = ids; dropout
+**       gpt_backward(b, grads, err);
+**       norm = adamw_grad_norm(grads, n);           // clip_grad_norm_, fused:
+**       hp.grad_scale = adamw_clip_coef(norm, max_grad_norm);
+**       hp.lr = schedule(step);
+**       adamw_step(opt, params, grads, &hp);        // updates params in place
+** Scoring: gpt_forward(b, ids, labels, B, T, NULL, &loss, err) (eval mode,
+** logits kept).
+** Generation:
+**     gpt_kv_create(m, max_seqs, max_len, &kv, err);
+**     gpt_kv_step(kv, n, slots, prompt_lens, prompt_tokens, logits, err);
+**     then repeatedly gpt_kv_step(kv, n, slots, ones, next_tokens, logits, err)
+**     (logits: n x vocab_size floats); gpt_kv_reset(kv, slot) frees a slot.
 */
 #ifndef QUILL_GPT_H
 #define QUILL_GPT_H
@@ -77,11 +87,13 @@ void gpt_batch_free(gpt_batch *b);
 ** (one draw per forward; the masks do not depend on the thread count).
 ** Token ids outside [0, vocab_size) are an error.  The logits stay
 ** available through gpt_batch_logits until gpt_backward or the next
-** forward. */
+** forward, except in training (dropout given, with labels), where they are
+** turned into what the backward needs right away. */
 int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, int T, rng *dropout,
                 float *loss, char *err);
 
-/* Logits of the last forward: [B][T][vocab_size] floats. */
+/* Logits of the last forward: [B][T][vocab_size] floats, or NULL when
+** they are gone (after a training forward or a backward). */
 const float *gpt_batch_logits(const gpt_batch *b);
 
 /* Backward of the last forward's loss (which needs labels): ADDS the

@@ -58,4 +58,13 @@ void kern_logsumexp(float *lse, const float *logits, int N, int V);
 void kern_xent_backward(float *logits, const float *lse, const int32_t *target, int N, int V,
                         float scale);
 
+/* Training's cross-entropy in one exp pass, in place: rows with
+** target[r] >= 0 become softmax(logits[r]) and nll[r] = -log softmax at the
+** target; other rows become zero (nll 0). */
+void kern_softmax_nll(float *logits, float *nll, const int32_t *target, int N, int V);
+
+/* In place after kern_softmax_nll: probs[r] = (probs[r] - onehot(target[r]))
+** * scale for the scored rows (the others stay zero). */
+void kern_softmax_backward(float *probs, const int32_t *target, int N, int V, float scale);
+
 #endif

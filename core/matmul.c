@@ -178,7 +178,11 @@ static float *grow(float **buf, size_t *cap, size_t n) {
 
 /* Rows of A packed at once: all of them unless that is more than this many
 ** floats (the packed A slice is shared by every thread). */
-#define A_PACK_MAX (32u << 20)
+static size_t a_pack_max = (size_t)32 << 20;
+
+void mm_set_pack_limit(size_t floats) {
+    a_pack_max = floats ? floats : (size_t)32 << 20;
+}
 
 /* Few rows (token-by-token generation): packing B would cost as much as
 ** the product, so read B in place.  Without transposes, each element is the
@@ -196,7 +200,7 @@ static float *grow(float **buf, size_t *cap, size_t n) {
 static void sgemm_small(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                         int tb, float *C, int ldc, int acc) {
     const int nchunks = (N + SMALL_COLS - 1) / SMALL_COLS;
-#pragma omp parallel for schedule(static) if ((double)M * N * K > 2e5)
+#pragma omp parallel for schedule(dynamic, 1) if ((double)M * N * K > 2e5)
     for (int ch = 0; ch < nchunks; ch++) {
         const int j0 = ch * SMALL_COLS, nc = N - j0 < SMALL_COLS ? N - j0 : SMALL_COLS;
         if (tb) {
@@ -248,15 +252,16 @@ void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
         sgemm_small(M, N, K, A, lda, B, ldb, tb, C, ldc, acc);
         return;
     }
-    /* column tiles: at least one per thread, whole micro-panels wide */
+    /* column tiles, whole micro-panels wide; which thread computes a tile
+    ** does not change its result, so they can be handed out dynamically */
     const int par = (double)M * N * K > 2e5;
     const int nth = par ? omp_get_max_threads() : 1;
     int ntn = (N + NC - 1) / NC;
-    if (ntn < nth) ntn = nth;
+    if (ntn < 4 * nth) ntn = 4 * nth; /* several per thread, handed out dynamically */
     int tw = ((N + ntn - 1) / ntn + nr - 1) / nr * nr;
     ntn = (N + tw - 1) / tw;
     /* row superblocks whose packed A fits the budget */
-    size_t ms = A_PACK_MAX / (size_t)K / mr * mr;
+    size_t ms = a_pack_max / (size_t)K / mr * mr;
     if (ms < (size_t)mr) ms = mr;
     if (ms > (size_t)M) ms = M;
     const size_t msp = (ms + mr - 1) / mr * mr;
@@ -281,7 +286,7 @@ void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
             static _Thread_local size_t pb_cap;
             float *pb = grow(&pb_buf, &pb_cap, (size_t)(tw + nr) * KC);
             float edge[MAXR * MAXNR];
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
             for (int t = 0; t < ntn; t++) {
                 int j0 = t * tw, nc = N - j0 < tw ? N - j0 : tw;
                 for (int k0 = 0; k0 < K; k0 += KC) {

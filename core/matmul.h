@@ -30,6 +30,10 @@ enum { MM_AUTO = 0, MM_PORTABLE = 1, MM_AVX2 = 2, MM_AVX512 = 3 };
 ** which is the best supported one at or below the one asked for. */
 int mm_set_kernel(int which);
 
+/* Pack at most this many floats of A at once (0: the default, 32M); for
+** tests, to exercise the row blocks that huge products are cut into. */
+void mm_set_pack_limit(size_t floats);
+
 /* Name of the kernel in use ("avx512", "avx2", "portable"). */
 const char *mm_kernel_name(void);
 

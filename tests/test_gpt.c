@@ -142,7 +142,27 @@ static void test_forward_backward(void) {
             CHECKF(e < 2e-4, "%s grad %s rel err %.3g", names[k], t[i].name, e);
         }
         /* backward consumed the logits; a second backward is an error */
+        CHECK(gpt_batch_logits(b) == NULL);
         CHECK(gpt_backward(b, g, err) == -1);
+        /* the training path (an rng given: softmax made in the forward) with
+        ** every dropout at 0 computes the same loss and gradients */
+        gpt_config nodrop = f.cfg;
+        nodrop.embd_pdrop = nodrop.attn_pdrop = nodrop.resid_pdrop = 0.0f;
+        gpt_model *m0;
+        gpt_batch *b0;
+        rng r;
+        rng_seed(&r, 1);
+        CHECK(gpt_model_create(&nodrop, params, &m0, err) == 0);
+        CHECK(gpt_batch_create(m0, f.B, f.T, &b0, err) == 0);
+        CHECK(gpt_forward(b0, ids, labels, f.B, f.T, &r, &loss, err) == 0);
+        CHECK(gpt_batch_logits(b0) == NULL);
+        CHECK_CLOSE(loss, loss_ref, 0, 2e-5);
+        memset(g, 0, np * sizeof(float));
+        CHECK(gpt_backward(b0, g, err) == 0);
+        eg = rel_err(g, grads_ref, np);
+        CHECKF(eg < 5e-5, "%s training-path grads %.3g", names[k], eg);
+        gpt_batch_free(b0);
+        gpt_model_free(m0);
         free(g);
         gpt_batch_free(b);
         gpt_model_free(m);
@@ -391,6 +411,32 @@ static void det_config(gpt_config *cfg) {
     cfg->vocab_size = 600;
 }
 
+/* Prefill two prompts (blocked matmul path), then 3 single-token steps
+** (few-rows path); all last-position logits, malloc'd. */
+static float *kv_run(const gpt_config *cfg) {
+    char err[ERR_LEN];
+    size_t np;
+    float *params = random_params(cfg, 9, &np);
+    const int V = cfg->vocab_size;
+    float *out = malloc(sizeof(float) * 8 * V);
+    gpt_model *m;
+    gpt_kv *kv;
+    CHECK(gpt_model_create(cfg, params, &m, err) == 0);
+    CHECK(gpt_kv_create(m, 2, 40, &kv, err) == 0);
+    int32_t toks[64];
+    for (int i = 0; i < 64; i++)
+        toks[i] = (int32_t)(i * 37 % V);
+    int slots[2] = {0, 1}, n[2] = {30, 17};
+    CHECK(gpt_kv_step(kv, 2, slots, n, toks, out, err) == 0);
+    n[0] = n[1] = 1;
+    for (int s = 0; s < 3; s++)
+        CHECK(gpt_kv_step(kv, 2, slots, n, toks + 2 * s, out + (size_t)(2 + 2 * s) * V, err) == 0);
+    gpt_kv_free(kv);
+    gpt_model_free(m);
+    free(params);
+    return out;
+}
+
 static void test_thread_determinism(void) {
     gpt_config cfg;
     det_config(&cfg);
@@ -407,6 +453,14 @@ static void test_thread_determinism(void) {
            l1[2], l1[3], memcmp(p1, p2, np * sizeof(float)) == 0);
     free(p1);
     free(p2);
+    /* generation too */
+    omp_set_num_threads(1);
+    float *k1 = kv_run(&cfg);
+    omp_set_num_threads(2);
+    float *k2 = kv_run(&cfg);
+    CHECK(memcmp(k1, k2, sizeof(float) * 8 * cfg.vocab_size) == 0);
+    free(k1);
+    free(k2);
 }
 
 /* The AVX2 and AVX-512 kernels add in the same order (bit-identical); the
@@ -446,8 +500,11 @@ static void test_sgemm(void) {
     const int shapes[][3] = {{1, 1, 1}, {7, 33, 5}, {130, 70, 300}, {9, 530, 17}, {300, 40, 140}};
     rng r;
     rng_seed(&r, 3);
-    for (int kind = MM_PORTABLE; kind <= MM_AVX512; kind++) {
+    for (int pass = 0; pass < 4; pass++) {
+        /* the last pass cuts A into row blocks of a few panels */
+        int kind = pass == 3 ? MM_AUTO : MM_PORTABLE + pass;
         mm_set_kernel(kind);
+        mm_set_pack_limit(pass == 3 ? 20000 : 0);
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
             int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
             float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
@@ -480,6 +537,7 @@ static void test_sgemm(void) {
         }
     }
     mm_set_kernel(MM_AUTO);
+    mm_set_pack_limit(0);
 }
 
 /* With dropout, the gradient is the gradient of the dropped-out loss: the

@@ -29,9 +29,12 @@ for th in 1 2; do
     if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
         t[$th]=$(OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/train_step/torch_ref.py "$th" "$STEPS")
     else
-        t[$th]="torch tokens_per_s=n/a step_s=n/a"
+        t[$th]="torch tokens_per_s=n/a step_s=n/a cpu_s=n/a"
     fi
 done
+# not out of the box, for information: libgomp's idle threads sleep instead of
+# spinning, which matters when other jobs share the cores
+passive=$(OMP_WAIT_POLICY=passive "$bin" 2 "$STEPS")
 peak=$(OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/train_step/torch_ref.py --sgemm 2 2>/dev/null |
     field gflops || echo n/a)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -42,14 +45,19 @@ echo "One step = forward (dropout 0.1) + backward + clip_grad_norm(1.0) + AdamW;
 echo "steps after a warm-up.  PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo n/a)"
 echo "with OpenBLAS-openmp and OPENBLAS_CORETYPE=SkylakeX; quill with its own kernels ($(echo "${q[1]}" | field kernel))."
 echo
-echo "| threads | quill tokens/s | quill GFLOP/s | PyTorch tokens/s | quill / PyTorch |"
-echo "|---|---|---|---|---|"
+echo "| threads | quill tokens/s | quill GFLOP/s | PyTorch tokens/s | quill / PyTorch | quill / PyTorch per CPU-second |"
+echo "|---|---|---|---|---|---|"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else print "n/a" }'; }
 for th in 1 2; do
     qt=$(echo "${q[$th]}" | field tokens_per_s)
     tt=$(echo "${t[$th]}" | field tokens_per_s)
-    ratio=$(awk -v a="$qt" -v b="$tt" 'BEGIN { if (b + 0 > 0) printf "%.2fx", a / b; else print "n/a" }')
-    echo "| $th | $qt | $(echo "${q[$th]}" | field gflops) | $tt | $ratio |"
+    # CPU seconds per step: less sensitive to other jobs (but includes spinning)
+    qc=$(echo "${q[$th]}" | field cpu_s)
+    tc=$(echo "${t[$th]}" | field cpu_s)
+    echo "| $th | $qt | $(echo "${q[$th]}" | field gflops) | $tt | $(ratio "$qt" "$tt") | $(ratio "$tc" "$qc") |"
 done
+echo
+echo "quill on 2 threads with OMP_WAIT_POLICY=passive (not the default): $(echo "$passive" | field tokens_per_s) tokens/s."
 echo
 q2=$(echo "${q[2]}" | field gflops)
 echo "OpenBLAS sgemm alone (2048^3, 2 threads, same run): $peak GFLOP/s; the whole quill step on"
