@@ -11,7 +11,9 @@
 #include "hash.h"
 #include "hfmodel.h"
 #include "progress.h"
+#include "recipe.h"
 #include "rng.h"
+#include "run.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -614,6 +616,78 @@ out:
     free(r.ids);
     free(r.perm);
     return rc;
+}
+
+/* ---- the recipe runner's stage ---- */
+
+int run_train(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) {
+    const rcp_train *t = &r->train;
+    train_params p;
+    train_params_default(&p);
+    p.epochs = t->epochs;
+    p.max_steps = t->max_steps;
+    p.batch_size = (int)t->batch_size;
+    p.grad_accum = (int)t->gradient_accumulation_steps;
+    p.learning_rate = t->learning_rate;
+    p.scheduler = !t->lr_scheduler || !strcmp(t->lr_scheduler, "linear") ? TRAIN_LINEAR
+                  : !strcmp(t->lr_scheduler, "constant")                 ? TRAIN_CONSTANT
+                                                                         : TRAIN_COSINE;
+    p.warmup_steps = t->warmup_steps;
+    p.weight_decay = t->weight_decay;
+    p.adam_beta1 = t->adam_beta1;
+    p.adam_beta2 = t->adam_beta2;
+    p.adam_epsilon = t->adam_epsilon;
+    p.max_grad_norm = t->max_grad_norm;
+    p.seed = (uint64_t)t->seed;
+    p.shuffle = t->shuffle;
+    p.dropout = t->dropout;
+    p.logging_steps = t->logging_steps;
+    p.save_steps = t->save_steps;
+    p.save_total_limit = (int)t->save_total_limit;
+    p.verbose = 1;
+    int64_t block_set = 0;
+    json_t *g = ctx->results[RCP_GROUP] ? json_loads(ctx->results[RCP_GROUP], 0, NULL) : NULL;
+    if (json_is_integer(json_object_get(g, "block_set_id")))
+        block_set = json_integer_value(json_object_get(g, "block_set_id"));
+    json_decref(g);
+    if (!block_set) return err_set(err, "train: no block set (enable the group stage)");
+    gpt_config init;
+    train_source src = {0};
+    if (r->model.from) {
+        src.model_dir = r->model.from;
+    } else if (r->model.init.present) {
+        gpt_config_default(&init);
+        init.n_layer = (int)r->model.init.n_layer;
+        init.n_head = (int)r->model.init.n_head;
+        init.n_embd = (int)r->model.init.n_embd;
+        init.n_positions = (int)r->model.init.n_positions;
+        init.vocab_size = (int)r->model.init.vocab_size;
+        src.init = &init;
+    } else {
+        return err_set(err, "train: no model (model.from or model.init)");
+    }
+    train_result res;
+    if (stage_train(st, &p, block_set, &src, &res, err)) return -1;
+    printf("  train run %lld: %lld steps%s, checkpoint %lld\n", (long long)res.run_id,
+           (long long)res.steps, res.already_done ? " (already done)" : "",
+           (long long)res.checkpoint);
+    if (t->export) {
+        gpt_config cfg;
+        float *params;
+        size_t n;
+        if (ckpt_get(st, res.checkpoint, &cfg, &params, &n, NULL, NULL, NULL, NULL, err)) return -1;
+        int bad = hf_save(t->export, &cfg, params, 0, r->tokenize.model, err);
+        free(params);
+        if (bad) return err_prefix(err, "train: export");
+        printf("  exported to %s\n", t->export);
+    }
+    json_t *o = json_pack("{s:I,s:I,s:I,s:f}", "checkpoint_id", (json_int_t)res.checkpoint,
+                          "run_id", (json_int_t)res.run_id, "steps", (json_int_t)res.steps,
+                          "final_loss", res.final_loss);
+    if (isfinite(res.eval_loss)) json_object_set_new(o, "eval_loss", json_real(res.eval_loss));
+    ctx->result_json = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return ctx->result_json ? 0 : err_set(err, "out of memory");
 }
 
 /* ---- quill train ---- */

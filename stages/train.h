@@ -105,4 +105,13 @@ extern volatile sig_atomic_t train_stop;
 int stage_train(store *st, const train_params *p, int64_t block_set_id, const train_source *src,
                 train_result *res, char *err);
 
+struct rcp_recipe;
+struct stage_ctx;
+
+/* The recipe runner's train stage: the recipe's train section on the group
+** stage's block set, from model.from or model.init; result
+** {"checkpoint_id", "run_id", "steps", "final_loss"[, "eval_loss"]}, and
+** the final model written to train.export when set. */
+int run_train(store *st, const struct rcp_recipe *r, struct stage_ctx *ctx, char *err);
+
 #endif
