@@ -4,6 +4,8 @@
 */
 #include "generate.h"
 
+#include "lm.h"
+
 #include "ckpt.h"
 #include "cli.h"
 #include "err.h"
@@ -364,52 +366,11 @@ int gen_store_outputs(store *st, const gen_request *r, const gen_output *o, size
     return rc;
 }
 
-/* A model and its tokenizer, from an HF directory or a stored checkpoint. */
-typedef struct loaded {
-    gpt_config cfg;
-    float *params;
-    gpt_model *m;
-    tok *t;
-    char source[600];
-    int64_t ckpt_id;
-} loaded;
-
-static void loaded_free(loaded *l) {
-    gpt_model_free(l->m);
-    free(l->params);
-    tok_free(l->t);
-}
-
-static int load_model(store *st, const char *dir, const char *checkpoint, loaded *l, char *err) {
-    memset(l, 0, sizeof *l);
-    size_t n;
-    const char *tok_dir = NULL;
-    char vocab[560];
-    struct stat sb;
-    if (dir) {
-        if (hf_load(dir, &l->cfg, &l->params, &n, err)) return -1;
-        snprintf(l->source, sizeof l->source, "%s", dir);
-        snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
-        if (stat(vocab, &sb) == 0) tok_dir = dir;
-    } else {
-        if (!st) return err_set(err, "--checkpoint needs a store");
-        if (ckpt_resolve(st, checkpoint, 0, &l->ckpt_id, err) ||
-            ckpt_get(st, l->ckpt_id, &l->cfg, &l->params, &n, NULL, NULL, NULL, NULL, err))
-            return -1;
-        snprintf(l->source, sizeof l->source, "checkpoint:%lld", (long long)l->ckpt_id);
-    }
-    if (gpt_model_create(&l->cfg, l->params, &l->m, err) || tok_load(tok_dir, &l->t, err)) {
-        loaded_free(l);
-        return -1;
-    }
-    return 0;
-}
-
 int stage_generate(store *st, int record, const char *model_dir, const char *checkpoint,
                    const gen_request *r, int64_t recipe_run_id, const char *recipe_name,
                    gen_output **outs, size_t *n, gen_stats *stats, char *err) {
-    loaded l;
-    if (load_model(st, model_dir, checkpoint, &l, err)) return -1;
+    lm_model l;
+    if (lm_load(st, model_dir, checkpoint, &l, err)) return -1;
     gen_output *o;
     size_t no;
     int rc = gen_run(l.m, l.t, r, &o, &no, stats, err);
@@ -424,7 +385,7 @@ int stage_generate(store *st, int record, const char *model_dir, const char *che
                 rc = store_commit(st, err);
         }
     }
-    loaded_free(&l);
+    lm_free(&l);
     if (rc) return -1;
     if (outs) {
         *outs = o;
@@ -1007,7 +968,7 @@ int cmd_next(cli *c, int argc, char **argv) {
     char err[ERR_LEN];
     int rc = 1;
     store *st = g.checkpoint ? cli_store(c) : NULL;
-    loaded l;
+    lm_model l;
     if (g.checkpoint && !st) {
         gen_cli_free(&g);
         return 1;
@@ -1016,7 +977,7 @@ int cmd_next(cli *c, int argc, char **argv) {
         gen_cli_free(&g);
         return cli_error("next: --temperature must be > 0");
     }
-    if (load_model(st, g.model, g.checkpoint, &l, err)) {
+    if (lm_load(st, g.model, g.checkpoint, &l, err)) {
         gen_cli_free(&g);
         return cli_error("next: %s", err);
     }
@@ -1121,7 +1082,7 @@ int cmd_next(cli *c, int argc, char **argv) {
 out:
     gpt_kv_free(kv);
     free(ids), free(want), free(x), free(rows);
-    loaded_free(&l);
+    lm_free(&l);
     gen_cli_free(&g);
     return rc;
 }

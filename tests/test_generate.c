@@ -8,6 +8,7 @@
 #include "err.h"
 #include "generate.h"
 #include "hfmodel.h"
+#include "gpt_fixture.h"
 #include "test.h"
 #include "tmp_store.h"
 
@@ -187,28 +188,9 @@ static void test_greedy_pytorch_reference(void) {
     const char *name;
     json_t *fx;
     json_object_foreach(ref, name, fx) {
-        char path[256];
-        snprintf(path, sizeof path, "tests/fixtures/gpt/%s.json", name);
-        json_t *man = json_load_file(path, 0, &je);
-        json_t *jc = json_object_get(man, "config"), *pa;
-        pa = json_object_get(json_object_get(man, "arrays"), "params");
         gpt_config cfg;
-        gpt_config_default(&cfg);
-        cfg.n_layer = (int)json_integer_value(json_object_get(jc, "n_layer"));
-        cfg.n_head = (int)json_integer_value(json_object_get(jc, "n_head"));
-        cfg.n_embd = (int)json_integer_value(json_object_get(jc, "n_embd"));
-        cfg.n_positions = (int)json_integer_value(json_object_get(jc, "n_positions"));
-        cfg.vocab_size = (int)json_integer_value(json_object_get(jc, "vocab_size"));
-        snprintf(cfg.activation_function, sizeof cfg.activation_function, "%s",
-                 json_string_value(json_object_get(jc, "activation_function")));
-        size_t np = (size_t)json_integer_value(json_array_get(json_object_get(pa, "shape"), 0));
-        float *params = malloc(np * sizeof *params);
-        snprintf(path, sizeof path, "tests/fixtures/gpt/%s.bin", name);
-        FILE *f = fopen(path, "rb");
-        CHECK(f &&
-              fseek(f, (long)json_integer_value(json_object_get(pa, "offset")), SEEK_SET) == 0);
-        CHECK(f && fread(params, sizeof *params, np, f) == np);
-        if (f) fclose(f);
+        float *params;
+        CHECK(gpt_fixture_load(name, &cfg, &params) == 0);
         gpt_model *m;
         gpt_kv *kv;
         CHECK(gpt_model_create(&cfg, params, &m, err) == 0);
@@ -268,7 +250,6 @@ static void test_greedy_pytorch_reference(void) {
         gpt_kv_free(kv);
         gpt_model_free(m);
         free(params);
-        json_decref(man);
     }
     json_decref(ref);
 }
