@@ -1,11 +1,11 @@
 #!/bin/bash
 # Training from scratch: a small GPT-2 (2 layers, 64 wide, GPT-2's
-# vocabulary) trained by `quill train` for 250 steps on 10 000 characters of
+# vocabulary) trained by `quill train` for 400 steps on 10 000 characters of
 # Frankenstein (lines mode, as the notebook) reaches a loss
 # far below the text's unigram entropy (computed here from its token ids),
 # and its sampled continuation is made of the book's words.  The test
-# prints its training time: 242-276 s measured with the machine's 2 cores
-# shared by ~6 busy jobs (130-146 s of CPU: ~70-100 s on 2 idle cores).
+# prints its training time: 106 s measured here on 2 cores shared with
+# other jobs (loss 3.60 against an entropy of 5.72).
 . "$ROOT/tests/lib.sh"
 cd "$ROOT" # the bundled tokenizer
 export QUILL_DB="$SCRATCH/q.db"
@@ -19,15 +19,15 @@ check "group" $QUILL group --block-size 32 --mode lines
 H=$(tr '\n' ' ' < "$SCRATCH/f.txt" | $QUILL tokenize | tr ' ' '\n' |
     awk 'NF { c[$1]++; n++ } END { for (k in c) { p = c[k] / n; h -= p * log(p) }; printf "%.4f", h }')
 start=$(date +%s)
-check "train 250 steps from scratch" $QUILL train --init n_layer=2,n_head=2,n_embd=64,n_positions=32 \
-    --max-steps 250 --learning-rate 1e-2 --warmup-steps 10 --save-steps 0 --logging-steps 50 \
+check "train 400 steps from scratch" $QUILL train --init n_layer=2,n_head=2,n_embd=64,n_positions=32 \
+    --max-steps 400 --learning-rate 1e-2 --warmup-steps 10 --save-steps 0 --logging-steps 50 \
     --dropout 0 --quiet
 secs=$(( $(date +%s) - start ))
 loss=$(sqlite3 "$QUILL_DB" "SELECT loss FROM train_logs WHERE kind = 'train' ORDER BY step DESC LIMIT 1")
 first=$(sqlite3 "$QUILL_DB" "SELECT loss FROM train_logs WHERE kind = 'train' ORDER BY step LIMIT 1")
-echo "# unigram entropy $H nats; loss at step 50 $first, at step 250 $loss; training took ${secs}s"
-check "final loss ($loss) over 1 nat below the unigram entropy ($H)" \
-    awk -v l="$loss" -v h="$H" 'BEGIN { exit !(l < h - 1.0) }'
+echo "# unigram entropy $H nats; loss at step 50 $first, at step 400 $loss; training took ${secs}s"
+check "final loss ($loss) over 1.5 nats below the unigram entropy ($H)" \
+    awk -v l="$loss" -v h="$H" 'BEGIN { exit !(l < h - 1.5) }'
 
 # the book's words, and the 100 most frequent of 4+ letters
 tr -cs 'A-Za-z' '\n' < "$SCRATCH/f.txt" | tr 'A-Z' 'a-z' | sort > "$SCRATCH/words"
@@ -49,7 +49,8 @@ distinct=$(sort -u "$SCRATCH/gen" | wc -l)
 frequent=$(sort -u "$SCRATCH/gen" | comm -12 - "$SCRATCH/top" | wc -l)
 echo "# sampled words: $n, of the book: $known, distinct: $distinct, among its 100 most frequent: $frequent"
 check "sampled text has words ($n)" test "$n" -ge 12
-check "90% of its words are the book's ($known of $n)" test $((known * 10)) -ge $((n * 9))
+# (uniformly random GPT-2 tokens would rarely be whole words of the book)
+check "75% of its words are the book's ($known of $n)" test $((known * 4)) -ge $((n * 3))
 check "varied ($distinct distinct words)" test "$distinct" -ge 6
 check "frequent Frankenstein words ($frequent)" test "$frequent" -ge 2
 summary
