@@ -28,17 +28,21 @@ CREATE TABLE train_runs (
     created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 ) STRICT;
 
+-- One line of a run's log: kind 'train' every logging_steps (loss = mean
+-- step loss since the previous line, the learning rate and gradient norm of
+-- this step, tokens/s since the previous line), kind 'eval' at each epoch
+-- end when the block set has eval blocks (loss = eval loss, perplexity).
 CREATE TABLE train_logs (
     run_id        INTEGER NOT NULL REFERENCES train_runs(id),
+    kind          TEXT NOT NULL CHECK (kind IN ('train', 'eval')),
     step          INTEGER NOT NULL,
     epoch         REAL NOT NULL,
-    loss          REAL,
+    loss          REAL NOT NULL,
     learning_rate REAL,
     grad_norm     REAL,
     tokens_per_s  REAL,
-    eval_loss     REAL,
-    eval_ppl      REAL,
-    PRIMARY KEY (run_id, step, epoch)
+    perplexity    REAL,
+    PRIMARY KEY (run_id, kind, step)
 ) STRICT;
 
 CREATE TABLE checkpoints (

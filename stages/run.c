@@ -11,6 +11,7 @@
 #include "ingest.h"
 #include "review.h"
 #include "tokenize.h"
+#include "train.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -129,7 +130,7 @@ static int run_group(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) 
 
 const run_stage_fn run_stages[RCP_N_STAGES] = {
     [RCP_INGEST] = run_ingest, [RCP_TOKENIZE] = run_tokenize, [RCP_GROUP] = run_group,
-    [RCP_TRAIN] = NULL,        [RCP_GENERATE] = run_generate,
+    [RCP_TRAIN] = run_train,   [RCP_GENERATE] = run_generate,
 };
 
 /* ---- identities ---- */
