@@ -67,7 +67,7 @@ test: quill $(BUILD)/asan/quill $(TESTS)
 	tests/run.sh $(BUILD)
 
 bench: quill
-	bench/run.sh
+	BENCH_ONLY=$(BENCH_ONLY) bench/run.sh
 
 # libFuzzer on the tokenizer for FUZZ_SECONDS (not part of `make test`)
 FUZZ_SECONDS ?= 300

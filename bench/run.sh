@@ -1,25 +1,54 @@
 #!/bin/bash
-# `make bench`: runs every benchmark (bench/*/run.sh, one at a time, under
-# /tmp/bench.lock so nothing else is timed at once) and writes
-# bench/RESULTS.md with the machine, the date and the command.
+# `make bench`: runs every benchmark (bench/*/run.sh), one at a time under
+# /tmp/bench.lock so that nothing else is timed at once, and writes its
+# section of bench/RESULTS.md with the date and the load it ran under.
+# BENCH_ONLY=NAME (make bench BENCH_ONLY=tokenizer) reruns one benchmark and
+# replaces only its section.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/RESULTS.md
-tmp=$(mktemp)
-{
-    echo "# quill benchmark results"
-    echo
-    echo "- command: \`make bench\` (bench/run.sh)"
-    echo "- date: $(date -u +%Y-%m-%dT%H:%MZ)"
-    echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
-    echo "- quill: $(./quill --version), gcc $(gcc -dumpversion)"
-    echo
-} >"$tmp"
+[ -f "$out" ] || printf '# quill benchmark results\n' >"$out"
 for b in bench/*/run.sh; do
-    [ -n "${BENCH_ONLY:-}" ] && [[ $b != *"$BENCH_ONLY"* ]] && continue
+    name=$(basename "$(dirname "$b")")
+    [ -n "${BENCH_ONLY:-}" ] && [ "$name" != "$BENCH_ONLY" ] && continue
     echo "== $b" >&2
-    flock /tmp/bench.lock bash "$b" >>"$tmp"
-    echo >>"$tmp"
+    section=$(mktemp)
+    {
+        echo "<!-- bench:$name -->"
+        flock /tmp/bench.lock bash -c "
+            echo \"- run: \$(date -u +%Y-%m-%dT%H:%MZ), \\\`make bench BENCH_ONLY=$name\\\`, load average \$(cut -d' ' -f1-3 /proc/loadavg) before the run\"
+            echo
+            bash $b"
+        echo "<!-- /bench:$name -->"
+    } >"$section"
+    # Replace the old section (or append), keeping the others.
+    python3 - "$out" "$name" "$section" <<'PY'
+import re, sys
+path, name, sec = sys.argv[1], sys.argv[2], open(sys.argv[3]).read().rstrip("\n")
+text = open(path).read()
+pat = re.compile(r"<!-- bench:%s -->.*?<!-- /bench:%s -->" % (re.escape(name), re.escape(name)), re.S)
+text = pat.sub(lambda m: sec, text) if pat.search(text) else text.rstrip("\n") + "\n\n" + sec + "\n"
+open(path, "w").write(text)
+PY
+    rm -f "$section"
 done
-mv "$tmp" "$out"
+# The header: the machine and the build every section ran on.
+python3 - "$out" <<PY
+import sys
+path = sys.argv[1]
+body = open(path).read().split("\n", 1)[1] if open(path).read().startswith("# ") else open(path).read()
+body = body.split("<!-- bench:", 1)
+rest = "<!-- bench:" + body[1] if len(body) > 1 else ""
+head = """# quill benchmark results
+
+Written by \`make bench\` (bench/run.sh); each section says when it ran and
+the load average before it (2 cores: anything above ~0.3 means another job
+shared the machine).
+
+- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)
+- build: $(./quill --version), gcc $(gcc -dumpversion), \`make\` (-O2 -march=native)
+
+"""
+open(path, "w").write(head + rest)
+PY
 echo "wrote $out" >&2
