@@ -364,6 +364,9 @@ static int save(run *r, const char *status, int64_t *id, char *err) {
         store_commit(r->st, err);
     free(state);
     if (bad) store_rollback(r->st);
+    /* Give the pruned checkpoints' pages back to the file system. */
+    else if (r->p->save_total_limit > 0)
+        bad = store_reclaim(r->st, err);
     return bad ? -1 : 0;
 }
 

@@ -44,6 +44,14 @@ check "export resumed" env QUILL_DB="$SCRATCH/kill.db" $QUILL export latest "$SC
 check "weights identical after kills" cmp "$SCRATCH/ref/model.safetensors" "$SCRATCH/kill/model.safetensors"
 check "save_total_limit kept 2 checkpoints" \
     test "$(sqlite3 "$SCRATCH/kill.db" 'SELECT count(*) FROM checkpoints')" = 2
+# The ref run kept 2 of 12 checkpoints; the same run keeping all of them
+# shows the pruned ones' space went back to the file system.
+QUILL_DB="$SCRATCH/all.db" $QUILL ingest "$SCRATCH/f.txt" >/dev/null 2>&1
+QUILL_DB="$SCRATCH/all.db" $QUILL group --block-size 16 --eval-fraction 0.1 >/dev/null 2>&1
+QUILL_DB="$SCRATCH/all.db" $QUILL train ${ARGS/--save-total-limit 2/--save-total-limit 0} >/dev/null 2>&1
+for db in ref all; do sqlite3 "$SCRATCH/$db.db" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null; done
+kept=$(stat -c %s "$SCRATCH/ref.db") all=$(stat -c %s "$SCRATCH/all.db")
+check "pruning shrinks the store file ($kept vs $all bytes)" test $((kept * 3)) -lt "$all"
 check "logs identical but for speed" test \
     "$(sqlite3 "$SCRATCH/kill.db" 'SELECT kind, step, loss, grad_norm FROM train_logs ORDER BY 1, 2')" = \
     "$(sqlite3 "$SCRATCH/ref.db" 'SELECT kind, step, loss, grad_norm FROM train_logs ORDER BY 1, 2')"
