@@ -45,6 +45,21 @@ def layout(cfg):
     return t
 
 
+def load_fixture(name):
+    """The config and float64 parameters (by tensor name) of fixture NAME
+    written by this script."""
+    base = os.path.join(OUT, name)
+    man = json.load(open(base + ".json"))
+    a = man["arrays"]["params"]
+    flat = np.fromfile(base + ".bin", "<f4", count=a["shape"][0], offset=a["offset"])
+    cfg, P, at = man["config"], {}, 0
+    for n, shape, _ in layout(cfg):
+        k = int(np.prod(shape))
+        P[n] = torch.tensor(flat[at:at + k].astype(np.float64)).reshape(shape)
+        at += k
+    return cfg, P
+
+
 def gelu(x, act):
     if act == "gelu":
         return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))

@@ -10,25 +10,16 @@ Usage: /usr/bin/python3 tests/reference/greedy_ref.py
 import json
 import os
 
-import numpy as np
 import torch
 
-from gpt2_ref import forward, layout
+from gpt2_ref import forward, load_fixture
 
 torch.set_default_dtype(torch.float64)
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.join(HERE, "..", "fixtures")
 out = {}
 for name in ("c36", "c64", "c48_erf"):
-    man = json.load(open(os.path.join(FIX, "gpt", name + ".json")))
-    blob = open(os.path.join(FIX, "gpt", name + ".bin"), "rb").read()
-    a = man["arrays"]["params"]
-    flat = np.frombuffer(blob, "<f4", count=a["shape"][0], offset=a["offset"])
-    cfg, P, at = man["config"], {}, 0
-    for n, shape, _ in layout(cfg):
-        k = int(np.prod(shape))
-        P[n] = torch.tensor(flat[at:at + k].astype(np.float64)).reshape(shape)
-        at += k
+    cfg, P = load_fixture(name)
     V, T = cfg["vocab_size"], cfg["n_positions"]
     g = torch.Generator().manual_seed(7)
     prompts, gens, gap = [], [], float("inf")
