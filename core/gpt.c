@@ -15,6 +15,7 @@
 #include "err.h"
 #include "kernels.h"
 #include "matmul.h"
+#include "pool.h"
 
 #include <math.h>
 #include <omp.h>
@@ -97,15 +98,64 @@ typedef struct attn_src {
     const int *dst;
 } attn_src;
 
+/* One attention call's arguments (see attention_forward). */
+typedef struct attn_job {
+    float *out;
+    const float *qkv;
+    int C, NH, HS, ldp, maxk;
+    float scale, dscale;
+    const attn_src *src;
+    float *probs;
+    const unsigned char *drop;
+} attn_job;
+
+/* Row r, head h = rh / NH, rh % NH; scratch holds maxk floats (unused when
+** the probabilities are kept). */
+static void attend(const attn_job *j, int rh, float *scratch) {
+    const attn_src *src = j->src;
+    const int C = j->C, NH = j->NH, HS = j->HS;
+    int r = rh / NH, h = rh % NH, nk = src->nk[r];
+    const float *q = j->qkv + (size_t)r * 3 * C + h * HS;
+    float *p = j->probs ? j->probs + ((size_t)r * NH + h) * j->ldp : scratch;
+    float mx = -INFINITY;
+    for (int s = 0; s < nk; s++) {
+        const float *k = src->k + (src->base[r] + (size_t)s) * src->stride + h * HS;
+        p[s] = kern_dot(q, k, HS) * j->scale;
+        mx = p[s] > mx ? p[s] : mx;
+    }
+    float sum = 0.0f;
+    for (int s = 0; s < nk; s++) {
+        p[s] = expf(p[s] - mx);
+        sum += p[s];
+    }
+    float inv = 1.0f / sum;
+    for (int s = 0; s < nk; s++)
+        p[s] *= inv;
+    float *o = j->out + (size_t)r * C + h * HS;
+    memset(o, 0, sizeof(float) * HS);
+    const unsigned char *d = j->drop ? j->drop + ((size_t)r * NH + h) * j->ldp : NULL;
+    for (int s = 0; s < nk; s++) {
+        float w = d ? (d[s] ? p[s] * j->dscale : 0.0f) : p[s];
+        const float *v = src->v + (src->base[r] + (size_t)s) * src->stride + h * HS;
+        kern_axpy(o, w, v, HS);
+    }
+}
+
+/* Generation: a pool task (see core/pool.h) per (row, head). */
+static void attend_task(void *ctx, int rh) {
+    const attn_job *j = ctx;
+    float scratch[j->maxk];
+    attend(j, rh, scratch);
+}
+
 /* out[N,C] = causal attention of the queries in qkv[N,3C].  probs (may be
 ** NULL) receives each row's softmax, [N][NH][ldp]; drop (may be NULL) is
 ** the attention-dropout mask with the same layout, applied after the
-** softmax with scale dscale. */
+** softmax with scale dscale.  Generation (src->kc set) runs its many short
+** calls on the thread pool, training and scoring on OpenMP. */
 static void attention_forward(float *out, const float *qkv, int N, int C, int NH,
                               const attn_src *src, float *probs, int ldp, const unsigned char *drop,
                               float dscale) {
-    const int HS = C / NH;
-    const float scale = 1.0f / sqrtf((float)HS);
     if (src->kc) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C > 32768)
         for (int r = 0; r < N; r++) {
@@ -118,37 +168,23 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
     int maxk = 0;
     for (int r = 0; r < N; r++)
         maxk = src->nk[r] > maxk ? src->nk[r] : maxk;
-#pragma omp parallel if ((size_t)N * maxk * C > 32768)
+    const attn_job j = {out,   qkv, C, NH, C / NH, ldp, maxk, 1.0f / sqrtf((float)(C / NH)),
+                        dscale, src, probs, drop};
+    const int par = (size_t)N * maxk * C > 32768;
+    if (src->kc && !probs) {
+        if (par)
+            pool_for(N * NH, attend_task, (void *)&j);
+        else
+            for (int rh = 0; rh < N * NH; rh++)
+                attend_task((void *)&j, rh);
+        return;
+    }
+#pragma omp parallel if (par)
     {
         float *scratch = probs ? NULL : malloc(sizeof(float) * (size_t)maxk);
 #pragma omp for schedule(static)
-        for (int rh = 0; rh < N * NH; rh++) {
-            int r = rh / NH, h = rh % NH, nk = src->nk[r];
-            const float *q = qkv + (size_t)r * 3 * C + h * HS;
-            float *p = probs ? probs + ((size_t)r * NH + h) * ldp : scratch;
-            float mx = -INFINITY;
-            for (int s = 0; s < nk; s++) {
-                const float *k = src->k + (src->base[r] + (size_t)s) * src->stride + h * HS;
-                p[s] = kern_dot(q, k, HS) * scale;
-                mx = p[s] > mx ? p[s] : mx;
-            }
-            float sum = 0.0f;
-            for (int s = 0; s < nk; s++) {
-                p[s] = expf(p[s] - mx);
-                sum += p[s];
-            }
-            float inv = 1.0f / sum;
-            for (int s = 0; s < nk; s++)
-                p[s] *= inv;
-            float *o = out + (size_t)r * C + h * HS;
-            memset(o, 0, sizeof(float) * HS);
-            const unsigned char *d = drop ? drop + ((size_t)r * NH + h) * ldp : NULL;
-            for (int s = 0; s < nk; s++) {
-                float w = d ? (d[s] ? p[s] * dscale : 0.0f) : p[s];
-                const float *v = src->v + (src->base[r] + (size_t)s) * src->stride + h * HS;
-                kern_axpy(o, w, v, HS);
-            }
-        }
+        for (int rh = 0; rh < N * NH; rh++)
+            attend(&j, rh, scratch);
         free(scratch);
     }
 }

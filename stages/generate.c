@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "err.h"
 #include "hfmodel.h"
+#include "pool.h"
 #include "recipe.h"
 #include "run.h"
 
@@ -92,6 +93,24 @@ static int finish_output(const tok *t, const samp_params *p, const samp_seq *s, 
     o->seed = s->seed;
     o->finish = s->finish;
     return rc;
+}
+
+/* One step's sampling, a pool task per live sequence (the thread pool, not
+** OpenMP: see core/pool.h). */
+typedef struct samp_job {
+    const gen_request *r;
+    run_state *s;
+    const cons_vocab *cv;
+    int V;
+} samp_job;
+
+static void samp_task(void *ctx, int i) {
+    const samp_job *j = ctx;
+    run_state *s = j->s;
+    int b = s->slots[i];
+    samp_seq *q = &s->seqs[s->slot_out[b]];
+    s->ntok[i] =
+        samp_seq_step(&j->r->sp, s->c, j->cv, q, s->logits + (size_t)i * j->V, &s->works[b]) >= 0;
 }
 
 int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs, size_t *n,
@@ -214,13 +233,10 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
         if (gpt_kv_step(s.kv, nlive, s.slots, s.ntok, s.tokens, s.logits, err)) goto done;
         fwd += omp_get_wtime() - tf;
         steps++;
-#pragma omp parallel for schedule(dynamic, 1) reduction(+ : tokens) if (nlive > 1)
-        for (int i = 0; i < nlive; i++) {
-            int b = s.slots[i];
-            samp_seq *q = &s.seqs[s.slot_out[b]];
-            if (samp_seq_step(&r->sp, s.c, &cv, q, s.logits + (size_t)i * V, &s.works[b]) >= 0)
-                tokens++;
-        }
+        samp_job sj = {r, &s, &cv, V};
+        pool_for(nlive, samp_task, &sj); /* s.ntok[i] = 1 when sequence i got a token */
+        for (int i = 0; i < nlive; i++)
+            tokens += s.ntok[i];
         for (int i = 0; i < nlive; i++) {
             int b = s.slots[i];
             size_t k = (size_t)s.slot_out[b];
