@@ -16,6 +16,7 @@
 #include "kernels.h"
 #include "matmul.h"
 #include "pool.h"
+#include "safetensors.h"
 
 #include <math.h>
 #include <omp.h>
@@ -29,6 +30,7 @@ struct gpt_model {
     int ntensors;
     gpt_tensor *t;
     int gelu_exact; /* activation "gelu" (erf) instead of the tanh form */
+    uint16_t *w16;  /* bf16 copy of params for generation, or NULL (fp32) */
 };
 
 /* Pointers to one layer's tensors inside a flat array (params or grads). */
@@ -69,8 +71,28 @@ int gpt_model_create(const gpt_config *cfg, float *params, gpt_model **out, char
 
 void gpt_model_free(gpt_model *m) {
     if (!m) return;
+    free(m->w16);
     free(m->t);
     free(m);
+}
+
+int gpt_model_set_bf16(gpt_model *m, int on, char *err) {
+    free(m->w16);
+    m->w16 = NULL;
+    if (!on) return 0;
+    m->w16 = malloc(m->nparams * sizeof *m->w16);
+    if (!m->w16)
+        return err_set(err, "model: out of memory for the bf16 weights (%zu MB)",
+                       m->nparams * sizeof *m->w16 >> 20);
+    const float *p = m->params;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < m->nparams; i++)
+        m->w16[i] = st_f32_to_bf16(p[i]);
+    return 0;
+}
+
+int gpt_model_bf16(const gpt_model *m) {
+    return m->w16 != NULL;
 }
 
 const gpt_config *gpt_model_config(const gpt_model *m) {
@@ -206,23 +228,37 @@ typedef struct block_act {
     unsigned char *drop_att, *drop_attn_out, *drop_mlp_out;
 } block_act;
 
-/* out[N,C] = block l applied to x[N,C]; tmp is [N,C] scratch. */
+/* out[N,OC] = inp[N,IC] @ w[IC,OC] + b[OC], w fp32 or, when bf16 is set
+** and the model has them, its bf16 copy (generation only). */
+static void linear(const gpt_model *m, int bf16, float *out, const float *inp, const float *w,
+                   const float *b, int N, int IC, int OC) {
+    if (!bf16 || !m->w16) {
+        kern_linear(out, inp, w, b, N, IC, OC);
+        return;
+    }
+    for (int r = 0; r < N; r++)
+        memcpy(out + (size_t)r * OC, b, sizeof(float) * OC);
+    mm_gemv(N, OC, IC, inp, IC, m->w16 + (w - m->params), OC, 0, 1, out, OC, 1);
+}
+
+/* out[N,C] = block l applied to x[N,C]; tmp is [N,C] scratch.  bf16: use
+** the model's bf16 weights if it has them. */
 static void block_forward(const gpt_model *m, int l, int N, const float *x, float *out,
-                          const block_act *a, const attn_src *src, int ldp, float *tmp) {
+                          const block_act *a, const attn_src *src, int ldp, float *tmp, int bf16) {
     const gpt_config *cfg = &m->cfg;
     const int C = cfg->n_embd, NH = cfg->n_head;
     const float eps = cfg->layer_norm_epsilon;
     layer_w w = layer_ptrs(m, m->params, l);
     kern_layernorm(a->ln1, a->ln1_mean, a->ln1_rstd, x, w.ln1w, w.ln1b, N, C, eps);
-    kern_linear(a->qkv, a->ln1, w.qkvw, w.qkvb, N, C, 3 * C);
+    linear(m, bf16, a->qkv, a->ln1, w.qkvw, w.qkvb, N, C, 3 * C);
     attention_forward(a->atty, a->qkv, N, C, NH, src, a->att, ldp, a->drop_att,
                       1.0f / (1.0f - cfg->attn_pdrop));
-    kern_linear(tmp, a->atty, w.projw, w.projb, N, C, C);
+    linear(m, bf16, tmp, a->atty, w.projw, w.projb, N, C, C);
     kern_residual_dropout(a->res2, x, tmp, a->drop_attn_out, cfg->resid_pdrop, (size_t)N * C);
     kern_layernorm(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, w.ln2w, w.ln2b, N, C, eps);
-    kern_linear(a->fch, a->ln2, w.fcw, w.fcb, N, C, 4 * C);
+    linear(m, bf16, a->fch, a->ln2, w.fcw, w.fcb, N, C, 4 * C);
     kern_gelu(a->fchg, a->fch, (size_t)N * 4 * C, m->gelu_exact);
-    kern_linear(tmp, a->fchg, w.fcprojw, w.fcprojb, N, 4 * C, C);
+    linear(m, bf16, tmp, a->fchg, w.fcprojw, w.fcprojb, N, 4 * C, C);
     kern_residual_dropout(out, a->res2, tmp, a->drop_mlp_out, cfg->resid_pdrop, (size_t)N * C);
 }
 
@@ -429,7 +465,7 @@ int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, 
         const float *qkv = a.qkv;
         attn_src src = {qkv + C,   qkv + 2 * C, (size_t)3 * C, b->row_base,
                         b->row_nk, NULL,        NULL,          NULL};
-        block_forward(m, l, N, b->res[l], b->res[l + 1], &a, &src, T, b->tmp);
+        block_forward(m, l, N, b->res[l], b->res[l + 1], &a, &src, T, b->tmp, 0);
     }
     kern_layernorm(b->lnf, b->lnf_mean, b->lnf_rstd, b->res[L], tensor_ptr(m, m->params, -2),
                    tensor_ptr(m, m->params, -1), N, C, cfg->layer_norm_epsilon);
@@ -711,7 +747,7 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
     for (int l = 0; l < L; l++) {
         attn_src src = {kv->k + l * lstride, kv->v + l * lstride, (size_t)C, kv->base, kv->nk,
                         kv->k + l * lstride, kv->v + l * lstride, kv->dst};
-        block_forward(m, l, N, kv->x, kv->y, &kv->a, &src, 0, kv->tmp);
+        block_forward(m, l, N, kv->x, kv->y, &kv->a, &src, 0, kv->tmp, 1);
         float *t = kv->x;
         kv->x = kv->y;
         kv->y = t;
@@ -721,7 +757,10 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
         memcpy(kv->y + (size_t)i * C, kv->x + (size_t)kv->last[i] * C, sizeof(float) * C);
     kern_layernorm(kv->lnf, kv->a.ln1_mean, kv->a.ln1_rstd, kv->y, tensor_ptr(m, m->params, -2),
                    tensor_ptr(m, m->params, -1), nseq, C, cfg->layer_norm_epsilon);
-    mm_sgemm(nseq, V, C, kv->lnf, C, 0, tensor_ptr(m, m->params, 0), C, 1, logits, V, 0);
+    if (m->w16)
+        mm_gemv(nseq, V, C, kv->lnf, C, m->w16 + m->t[0].offset, C, 1, 1, logits, V, 0);
+    else
+        mm_sgemm(nseq, V, C, kv->lnf, C, 0, tensor_ptr(m, m->params, 0), C, 1, logits, V, 0);
     for (int i = 0; i < nseq; i++)
         kv->len[slots[i]] += ntok[i];
     return 0;
