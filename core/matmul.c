@@ -196,9 +196,9 @@ void mm_set_pack_limit(size_t floats) {
 ** in an order that depends only on K, so results do not depend on the
 ** thread count.  B is fp32 or bf16 (widened to fp32 on load: a bf16 is
 ** the top half of an fp32). */
-#define GV_COLS 32 /* output columns per task */
+#define GV_COLS 128 /* output columns per task */
 #define GV_ROWS 8  /* rows of A per register tile */
-#define GV_PF 8    /* rows of B prefetched ahead (op(B) = B) */
+#define GV_PF 24   /* rows of B prefetched ahead (op(B) = B) */
 
 typedef struct gv_args {
     int M, N, K, lda, ldb, tb, bf16, ldc, acc;
@@ -262,29 +262,31 @@ GV_AVX512 __m512 gv_load512(const void *p, const int bf16) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-GV_AVX512 void gv_n512(const gv_args *g, int i0, const int MB, const int BF16, int j0) {
+GV_AVX512 void gv_n512(const gv_args *g, int i0, const int MB, const int BF16, int j0,
+                       const int NZ) {
     const size_t es = BF16 ? 2 : 4, rowb = (size_t)g->ldb * es;
     const char *b = (const char *)g->B + (size_t)j0 * es;
     const float *A = g->A + (size_t)i0 * g->lda;
     float *C = g->C + (size_t)i0 * g->ldc + j0;
-    __m512 acc[GV_ROWS][2];
-    for (int i = 0; i < MB; i++)
-        for (int h = 0; h < 2; h++)
-            acc[i][h] = g->acc ? _mm512_loadu_ps(C + (size_t)i * g->ldc + 16 * h) : _mm512_setzero_ps();
+    __m512 acc[GV_ROWS][8];
+    _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++)
+        _Pragma("GCC unroll 8") for (int h = 0; h < NZ; h++) acc[i][h] =
+            g->acc ? _mm512_loadu_ps(C + (size_t)i * g->ldc + 16 * h) : _mm512_setzero_ps();
     for (int k = 0; k < g->K; k++, b += rowb) {
-        if (k + GV_PF < g->K) {
-            _mm_prefetch(b + GV_PF * rowb, _MM_HINT_T0);
-            if (!BF16) _mm_prefetch(b + GV_PF * rowb + 64, _MM_HINT_T0);
-        }
-        const __m512 b0 = gv_load512(b, BF16), b1 = gv_load512(b + 16 * es, BF16);
-        for (int i = 0; i < MB; i++) {
+        if (k + GV_PF < g->K)
+            _Pragma("GCC unroll 8") for (int l = 0; l < (int)(NZ * 16 * es / 64); l++)
+                _mm_prefetch(b + GV_PF * rowb + 64 * l, _MM_HINT_T0);
+        __m512 bz[8];
+        _Pragma("GCC unroll 8") for (int h = 0; h < NZ; h++) bz[h] =
+            gv_load512(b + 16 * h * es, BF16);
+        _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++) {
             const __m512 ai = _mm512_set1_ps(A[(size_t)i * g->lda + k]);
-            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+            _Pragma("GCC unroll 8") for (int h = 0; h < NZ; h++) acc[i][h] =
+                _mm512_fmadd_ps(ai, bz[h], acc[i][h]);
         }
     }
-    for (int i = 0; i < MB; i++)
-        for (int h = 0; h < 2; h++)
+    _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++)
+        _Pragma("GCC unroll 8") for (int h = 0; h < NZ; h++)
             _mm512_storeu_ps(C + (size_t)i * g->ldc + 16 * h, acc[i][h]);
 }
 
@@ -301,17 +303,17 @@ GV_AVX512 void gv_t512(const gv_args *g, int i0, const int MB, const int BF16, i
         const char *b0 = (const char *)g->B + (size_t)j * g->ldb * es,
                    *b1 = (const char *)g->B + (size_t)j1 * g->ldb * es;
         __m512 acc[GV_ROWS][2];
-        for (int i = 0; i < MB; i++)
+        _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++)
             acc[i][0] = acc[i][1] = _mm512_setzero_ps();
         for (int k = 0; k < kv; k += 16) {
             const __m512 w0 = gv_load512(b0 + k * es, BF16), w1 = gv_load512(b1 + k * es, BF16);
-            for (int i = 0; i < MB; i++) {
+            _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++) {
                 const __m512 a = _mm512_loadu_ps(A + (size_t)i * g->lda + k);
                 acc[i][0] = _mm512_fmadd_ps(a, w0, acc[i][0]);
                 acc[i][1] = _mm512_fmadd_ps(a, w1, acc[i][1]);
             }
         }
-        for (int i = 0; i < MB; i++) {
+        _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++) {
             float s0 = _mm512_reduce_add_ps(acc[i][0]), s1 = _mm512_reduce_add_ps(acc[i][1]);
             for (int k = kv; k < K; k++) {
                 const float a = A[(size_t)i * g->lda + k];
@@ -337,17 +339,46 @@ GV_AVX512 void gv_t512(const gv_args *g, int i0, const int MB, const int BF16, i
     default: F(g, i0, 8, __VA_ARGS__); break;                                                      \
     }
 
-__attribute__((target("avx512f"))) static void gv_task_avx512(const gv_args *g, int j0, int nc) {
-    if (!g->tb && nc < GV_COLS) { /* a partial last chunk */
-        gv_task_portable(g, j0, nc);
-        return;
+/* Columns [j0, j0+nc) of rows [i0, i0+mb) with op(B) = B: strips as wide
+** as the registers allow (16*NZ columns for MB rows), then 32-column strips,
+** then the portable code for the last few columns. */
+#define GV_N(MB, NZ)                                                                               \
+    for (; j + 16 * NZ <= j0 + nc; j += 16 * NZ)                                                   \
+        if (g->bf16)                                                                               \
+            gv_n512(g, i0, MB, 1, j, NZ);                                                          \
+        else                                                                                       \
+            gv_n512(g, i0, MB, 0, j, NZ);
+__attribute__((target("avx512f"))) static void gv_rows_n512(const gv_args *g, int i0, int mb,
+                                                            int j0, int nc) {
+    int j = j0;
+    switch (mb) {
+    case 1: GV_N(1, 8) GV_N(1, 2) break;
+    case 2: GV_N(2, 8) GV_N(2, 2) break;
+    case 3: GV_N(3, 4) GV_N(3, 2) break;
+    case 4: GV_N(4, 4) GV_N(4, 2) break;
+    case 5: GV_N(5, 2) break;
+    case 6: GV_N(6, 2) break;
+    case 7: GV_N(7, 2) break;
+    default: GV_N(8, 2) break;
     }
+    if (j < j0 + nc) {
+        gv_args r = *g;
+        r.M = mb;
+        r.A = g->A + (size_t)i0 * g->lda;
+        r.C = g->C + (size_t)i0 * g->ldc;
+        gv_task_portable(&r, j, j0 + nc - j);
+    }
+}
+
+__attribute__((target("avx512f"))) static void gv_task_avx512(const gv_args *g, int j0, int nc) {
     for (int i0 = 0; i0 < g->M; i0 += GV_ROWS) {
         const int mb = g->M - i0 < GV_ROWS ? g->M - i0 : GV_ROWS;
-        if (g->tb && g->bf16) GV_CASES(gv_t512, 1, j0, nc)
-        else if (g->tb) GV_CASES(gv_t512, 0, j0, nc)
-        else if (g->bf16) GV_CASES(gv_n512, 1, j0)
-        else GV_CASES(gv_n512, 0, j0)
+        if (!g->tb) {
+            gv_rows_n512(g, i0, mb, j0, nc);
+            continue;
+        }
+        if (g->bf16) GV_CASES(gv_t512, 1, j0, nc)
+        else GV_CASES(gv_t512, 0, j0, nc)
     }
 }
 
