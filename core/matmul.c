@@ -198,7 +198,8 @@ void mm_set_pack_limit(size_t floats) {
 ** the top half of an fp32). */
 #define GV_COLS 128 /* output columns per task */
 #define GV_ROWS 8  /* rows of A per register tile */
-#define GV_PF 24   /* rows of B prefetched ahead (op(B) = B) */
+#define GV_PF 96   /* rows of B prefetched ahead (op(B) = B) */
+#define GV_TPF 4   /* rows of B prefetched ahead (op(B) = B^T) */
 
 typedef struct gv_args {
     int M, N, K, lda, ldb, tb, bf16, ldc, acc;
@@ -263,16 +264,17 @@ GV_AVX512 __m512 gv_load512(const void *p, const int bf16) {
 }
 
 GV_AVX512 void gv_n512(const gv_args *g, int i0, const int MB, const int BF16, int j0,
-                       const int NZ) {
+                       const int NZ, int k0, int k1) {
     const size_t es = BF16 ? 2 : 4, rowb = (size_t)g->ldb * es;
-    const char *b = (const char *)g->B + (size_t)j0 * es;
+    const char *b = (const char *)g->B + (size_t)k0 * rowb + (size_t)j0 * es;
     const float *A = g->A + (size_t)i0 * g->lda;
     float *C = g->C + (size_t)i0 * g->ldc + j0;
+    const int load = g->acc || k0 > 0;
     __m512 acc[GV_ROWS][8];
     _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++)
         _Pragma("GCC unroll 8") for (int h = 0; h < NZ; h++) acc[i][h] =
-            g->acc ? _mm512_loadu_ps(C + (size_t)i * g->ldc + 16 * h) : _mm512_setzero_ps();
-    for (int k = 0; k < g->K; k++, b += rowb) {
+            load ? _mm512_loadu_ps(C + (size_t)i * g->ldc + 16 * h) : _mm512_setzero_ps();
+    for (int k = k0; k < k1; k++, b += rowb) {
         if (k + GV_PF < g->K)
             _Pragma("GCC unroll 8") for (int l = 0; l < (int)(NZ * 16 * es / 64); l++)
                 _mm_prefetch(b + GV_PF * rowb + 64 * l, _MM_HINT_T0);
@@ -305,7 +307,12 @@ GV_AVX512 void gv_t512(const gv_args *g, int i0, const int MB, const int BF16, i
         __m512 acc[GV_ROWS][2];
         _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++)
             acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        const size_t ahead = (size_t)GV_TPF * g->ldb * es; /* GV_TPF rows on (a hint: never faults) */
         for (int k = 0; k < kv; k += 16) {
+            if (!BF16 || !(k & 16)) {
+                _mm_prefetch(b0 + ahead + k * es, _MM_HINT_T0);
+                _mm_prefetch(b1 + ahead + k * es, _MM_HINT_T0);
+            }
             const __m512 w0 = gv_load512(b0 + k * es, BF16), w1 = gv_load512(b1 + k * es, BF16);
             _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++) {
                 const __m512 a = _mm512_loadu_ps(A + (size_t)i * g->lda + k);
@@ -341,13 +348,18 @@ GV_AVX512 void gv_t512(const gv_args *g, int i0, const int MB, const int BF16, i
 
 /* Columns [j0, j0+nc) of rows [i0, i0+mb) with op(B) = B: strips as wide
 ** as the registers allow (16*NZ columns for MB rows), then 32-column strips,
-** then the portable code for the last few columns. */
+** then the portable code for the last few columns.  The strips take turns
+** over blocks of GV_KB rows of B, so B is read in whole task-wide rows
+** (partial sums wait in C: each element is still one k-ascending chain). */
+#define GV_KB 64
 #define GV_N(MB, NZ)                                                                               \
-    for (; j + 16 * NZ <= j0 + nc; j += 16 * NZ)                                                   \
-        if (g->bf16)                                                                               \
-            gv_n512(g, i0, MB, 1, j, NZ);                                                          \
-        else                                                                                       \
-            gv_n512(g, i0, MB, 0, j, NZ);
+    for (int w = (j0 + nc - j) / (16 * NZ) * 16 * NZ, k0 = 0; w && k0 < g->K; k0 += GV_KB)            \
+        for (int s = j; s < j + w; s += 16 * NZ)                                                   \
+            if (g->bf16)                                                                           \
+                gv_n512(g, i0, MB, 1, s, NZ, k0, k0 + GV_KB < g->K ? k0 + GV_KB : g->K);         \
+            else                                                                                   \
+                gv_n512(g, i0, MB, 0, s, NZ, k0, k0 + GV_KB < g->K ? k0 + GV_KB : g->K);         \
+    j += (j0 + nc - j) / (16 * NZ) * 16 * NZ;
 __attribute__((target("avx512f"))) static void gv_rows_n512(const gv_args *g, int i0, int mb,
                                                             int j0, int nc) {
     int j = j0;

@@ -389,6 +389,10 @@ int stage_generate(store *st, int record, const char *model_dir, const char *che
                    gen_output **outs, size_t *n, gen_stats *stats, char *err) {
     lm_model l;
     if (lm_load(st, model_dir, checkpoint, &l, err)) return -1;
+    if (gpt_model_set_bf16(l.m, r->bf16, err)) { /* part of loading: not timed */
+        lm_free(&l);
+        return -1;
+    }
     gen_output *o;
     size_t no;
     int rc = gen_run(l.m, l.t, r, &o, &no, stats, err);
