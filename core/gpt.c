@@ -82,7 +82,8 @@ int gpt_model_set_bf16(gpt_model *m, int on, char *err) {
     m->w16 = NULL;
     if (!on) return 0;
     /* streamed every step: huge pages spare TLB misses and page faults */
-    const size_t huge = (size_t)2 << 20, bytes = (m->nparams * sizeof *m->w16 + huge - 1) / huge * huge;
+    const size_t huge = (size_t)2 << 20,
+                 bytes = (m->nparams * sizeof *m->w16 + huge - 1) / huge * huge;
     m->w16 = aligned_alloc(huge, bytes);
     if (!m->w16)
         return err_set(err, "model: out of memory for the bf16 weights (%zu MB)", bytes >> 20);
@@ -195,7 +196,7 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
     int maxk = 0;
     for (int r = 0; r < N; r++)
         maxk = src->nk[r] > maxk ? src->nk[r] : maxk;
-    const attn_job j = {out,   qkv, C, NH, C / NH, ldp, maxk, 1.0f / sqrtf((float)(C / NH)),
+    const attn_job j = {out,    qkv, C,     NH,  C / NH, ldp, maxk, 1.0f / sqrtf((float)(C / NH)),
                         dscale, src, probs, drop};
     const int par = (size_t)N * maxk * C > 32768;
     if (src->kc && !probs) {

@@ -197,9 +197,9 @@ void mm_set_pack_limit(size_t floats) {
 ** thread count.  B is fp32 or bf16 (widened to fp32 on load: a bf16 is
 ** the top half of an fp32). */
 #define GV_COLS 128 /* output columns per task */
-#define GV_ROWS 8  /* rows of A per register tile */
-#define GV_PF 96   /* rows of B prefetched ahead (op(B) = B) */
-#define GV_TPF 4   /* rows of B prefetched ahead (op(B) = B^T) */
+#define GV_ROWS 8   /* rows of A per register tile */
+#define GV_PF 96    /* rows of B prefetched ahead (op(B) = B) */
+#define GV_TPF 4    /* rows of B prefetched ahead (op(B) = B^T) */
 
 typedef struct gv_args {
     int M, N, K, lda, ldb, tb, bf16, ldc, acc;
@@ -263,8 +263,8 @@ GV_AVX512 __m512 gv_load512(const void *p, const int bf16) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-GV_AVX512 void gv_n512(const gv_args *g, int i0, const int MB, const int BF16, int j0,
-                       const int NZ, int k0, int k1) {
+GV_AVX512 void gv_n512(const gv_args *g, int i0, const int MB, const int BF16, int j0, const int NZ,
+                       int k0, int k1) {
     const size_t es = BF16 ? 2 : 4, rowb = (size_t)g->ldb * es;
     const char *b = (const char *)g->B + (size_t)k0 * rowb + (size_t)j0 * es;
     const float *A = g->A + (size_t)i0 * g->lda;
@@ -305,9 +305,10 @@ GV_AVX512 void gv_t512(const gv_args *g, int i0, const int MB, const int BF16, i
         const char *b0 = (const char *)g->B + (size_t)j * g->ldb * es,
                    *b1 = (const char *)g->B + (size_t)j1 * g->ldb * es;
         __m512 acc[GV_ROWS][2];
-        _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++)
-            acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-        const size_t ahead = (size_t)GV_TPF * g->ldb * es; /* GV_TPF rows on (a hint: never faults) */
+        _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++) acc[i][0] = acc[i][1] =
+            _mm512_setzero_ps();
+        const size_t ahead =
+            (size_t)GV_TPF * g->ldb * es; /* GV_TPF rows on (a hint: never faults) */
         for (int k = 0; k < kv; k += 16) {
             if (!BF16 || !(k & 16)) {
                 _mm_prefetch(b0 + ahead + k * es, _MM_HINT_T0);
@@ -336,14 +337,30 @@ GV_AVX512 void gv_t512(const gv_args *g, int i0, const int MB, const int BF16, i
 
 #define GV_CASES(F, ...)                                                                           \
     switch (mb) {                                                                                  \
-    case 1: F(g, i0, 1, __VA_ARGS__); break;                                                       \
-    case 2: F(g, i0, 2, __VA_ARGS__); break;                                                       \
-    case 3: F(g, i0, 3, __VA_ARGS__); break;                                                       \
-    case 4: F(g, i0, 4, __VA_ARGS__); break;                                                       \
-    case 5: F(g, i0, 5, __VA_ARGS__); break;                                                       \
-    case 6: F(g, i0, 6, __VA_ARGS__); break;                                                       \
-    case 7: F(g, i0, 7, __VA_ARGS__); break;                                                       \
-    default: F(g, i0, 8, __VA_ARGS__); break;                                                      \
+    case 1:                                                                                        \
+        F(g, i0, 1, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        F(g, i0, 2, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        F(g, i0, 3, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        F(g, i0, 4, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        F(g, i0, 5, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
+    case 6:                                                                                        \
+        F(g, i0, 6, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
+    case 7:                                                                                        \
+        F(g, i0, 7, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
+    default:                                                                                       \
+        F(g, i0, 8, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
     }
 
 /* Columns [j0, j0+nc) of rows [i0, i0+mb) with op(B) = B: strips as wide
@@ -353,25 +370,33 @@ GV_AVX512 void gv_t512(const gv_args *g, int i0, const int MB, const int BF16, i
 ** (partial sums wait in C: each element is still one k-ascending chain). */
 #define GV_KB 64
 #define GV_N(MB, NZ)                                                                               \
-    for (int w = (j0 + nc - j) / (16 * NZ) * 16 * NZ, k0 = 0; w && k0 < g->K; k0 += GV_KB)            \
+    for (int w = (j0 + nc - j) / (16 * NZ) * 16 * NZ, k0 = 0; w && k0 < g->K; k0 += GV_KB)         \
         for (int s = j; s < j + w; s += 16 * NZ)                                                   \
             if (g->bf16)                                                                           \
-                gv_n512(g, i0, MB, 1, s, NZ, k0, k0 + GV_KB < g->K ? k0 + GV_KB : g->K);         \
+                gv_n512(g, i0, MB, 1, s, NZ, k0, k0 + GV_KB < g->K ? k0 + GV_KB : g->K);           \
             else                                                                                   \
-                gv_n512(g, i0, MB, 0, s, NZ, k0, k0 + GV_KB < g->K ? k0 + GV_KB : g->K);         \
+                gv_n512(g, i0, MB, 0, s, NZ, k0, k0 + GV_KB < g->K ? k0 + GV_KB : g->K);           \
     j += (j0 + nc - j) / (16 * NZ) * 16 * NZ;
 __attribute__((target("avx512f"))) static void gv_rows_n512(const gv_args *g, int i0, int mb,
                                                             int j0, int nc) {
     int j = j0;
     switch (mb) {
-    case 1: GV_N(1, 8) GV_N(1, 2) break;
-    case 2: GV_N(2, 8) GV_N(2, 2) break;
-    case 3: GV_N(3, 4) GV_N(3, 2) break;
-    case 4: GV_N(4, 4) GV_N(4, 2) break;
-    case 5: GV_N(5, 2) break;
-    case 6: GV_N(6, 2) break;
-    case 7: GV_N(7, 2) break;
-    default: GV_N(8, 2) break;
+    case 1:
+        GV_N(1, 8) GV_N(1, 2) break;
+    case 2:
+        GV_N(2, 8) GV_N(2, 2) break;
+    case 3:
+        GV_N(3, 4) GV_N(3, 2) break;
+    case 4:
+        GV_N(4, 4) GV_N(4, 2) break;
+    case 5:
+        GV_N(5, 2) break;
+    case 6:
+        GV_N(6, 2) break;
+    case 7:
+        GV_N(7, 2) break;
+    default:
+        GV_N(8, 2) break;
     }
     if (j < j0 + nc) {
         gv_args r = *g;
@@ -389,8 +414,10 @@ __attribute__((target("avx512f"))) static void gv_task_avx512(const gv_args *g, 
             gv_rows_n512(g, i0, mb, j0, nc);
             continue;
         }
-        if (g->bf16) GV_CASES(gv_t512, 1, j0, nc)
-        else GV_CASES(gv_t512, 0, j0, nc)
+        if (g->bf16)
+            GV_CASES(gv_t512, 1, j0, nc)
+        else
+            GV_CASES(gv_t512, 0, j0, nc)
     }
 }
 

@@ -14,7 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define POOL_MAX 64   /* workers at most */
+#define POOL_MAX 64    /* workers at most */
 #define POOL_SPIN 4000 /* pause loops before sleeping: tens of microseconds */
 
 static struct {
@@ -22,10 +22,10 @@ static struct {
     pthread_cond_t work, done;
     int nworkers; /* started so far */
     atomic_flag busy;
-    atomic_uint gen;  /* bumped for each job */
-    atomic_int next;  /* next task to claim */
+    atomic_uint gen;   /* bumped for each job */
+    atomic_int next;   /* next task to claim */
     atomic_int active; /* workers still in the current job */
-    int want;         /* workers 0 .. want-1 take part in the current job */
+    int want;          /* workers 0 .. want-1 take part in the current job */
     int ntask;
     pool_fn fn;
     void *ctx;
