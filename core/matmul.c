@@ -277,7 +277,7 @@ GV_AVX512 void gv_n512(const gv_args *g, int i0, const int MB, const int BF16, i
     for (int k = k0; k < k1; k++, b += rowb) {
         if (k + GV_PF < g->K)
             _Pragma("GCC unroll 8") for (int l = 0; l < (int)(NZ * 16 * es / 64); l++)
-                _mm_prefetch(b + GV_PF * rowb + 64 * l, _MM_HINT_T0);
+                _mm_prefetch(b + GV_PF * rowb + 64 * l, _MM_HINT_T1);
         __m512 bz[8];
         _Pragma("GCC unroll 8") for (int h = 0; h < NZ; h++) bz[h] =
             gv_load512(b + 16 * h * es, BF16);
@@ -364,39 +364,38 @@ GV_AVX512 void gv_t512(const gv_args *g, int i0, const int MB, const int BF16, i
     }
 
 /* Columns [j0, j0+nc) of rows [i0, i0+mb) with op(B) = B: strips as wide
-** as the registers allow (16*NZ columns for MB rows), then 32-column strips,
-** then the portable code for the last few columns.  The strips take turns
-** over blocks of GV_KB rows of B, so B is read in whole task-wide rows
-** (partial sums wait in C: each element is still one k-ascending chain). */
+** as the registers allow (16*NZ columns for MB1 rows, then the next MB2
+** rows over the same strip while it is in L1), then 32-column strips, then
+** the portable code for the last few columns.  The strips take turns over
+** blocks of GV_KB rows of B, so B is read in whole task-wide rows (partial
+** sums wait in C: each element is still one k-ascending chain). */
 #define GV_KB 64
-#define GV_N(MB, NZ)                                                                               \
-    for (int w = (j0 + nc - j) / (16 * NZ) * 16 * NZ, k0 = 0; w && k0 < g->K; k0 += GV_KB)         \
-        for (int s = j; s < j + w; s += 16 * NZ)                                                   \
-            if (g->bf16)                                                                           \
-                gv_n512(g, i0, MB, 1, s, NZ, k0, k0 + GV_KB < g->K ? k0 + GV_KB : g->K);           \
-            else                                                                                   \
-                gv_n512(g, i0, MB, 0, s, NZ, k0, k0 + GV_KB < g->K ? k0 + GV_KB : g->K);           \
+#define GV_N(MB1, MB2, NZ)                                                                         \
+    for (int w = (j0 + nc - j) / (16 * NZ) * 16 * NZ, k0 = 0; w && k0 < g->K; k0 += GV_KB) {      \
+        const int k1 = k0 + GV_KB < g->K ? k0 + GV_KB : g->K;                                      \
+        for (int s = j; s < j + w; s += 16 * NZ) {                                                 \
+            if (g->bf16) {                                                                         \
+                gv_n512(g, i0, MB1, 1, s, NZ, k0, k1);                                             \
+                if (MB2) gv_n512(g, i0 + MB1, MB2, 1, s, NZ, k0, k1);                              \
+            } else {                                                                               \
+                gv_n512(g, i0, MB1, 0, s, NZ, k0, k1);                                             \
+                if (MB2) gv_n512(g, i0 + MB1, MB2, 0, s, NZ, k0, k1);                              \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
     j += (j0 + nc - j) / (16 * NZ) * 16 * NZ;
 __attribute__((target("avx512f"))) static void gv_rows_n512(const gv_args *g, int i0, int mb,
                                                             int j0, int nc) {
     int j = j0;
     switch (mb) {
-    case 1:
-        GV_N(1, 8) GV_N(1, 2) break;
-    case 2:
-        GV_N(2, 8) GV_N(2, 2) break;
-    case 3:
-        GV_N(3, 4) GV_N(3, 2) break;
-    case 4:
-        GV_N(4, 4) GV_N(4, 2) break;
-    case 5:
-        GV_N(5, 2) break;
-    case 6:
-        GV_N(6, 2) break;
-    case 7:
-        GV_N(7, 2) break;
-    default:
-        GV_N(8, 2) break;
+    case 1: GV_N(1, 0, 8) GV_N(1, 0, 2) break;
+    case 2: GV_N(2, 0, 8) GV_N(2, 0, 2) break;
+    case 3: GV_N(3, 0, 4) GV_N(3, 0, 2) break;
+    case 4: GV_N(4, 0, 4) GV_N(4, 0, 2) break;
+    case 5: GV_N(4, 1, 4) GV_N(5, 0, 2) break;
+    case 6: GV_N(4, 2, 4) GV_N(6, 0, 2) break;
+    case 7: GV_N(4, 3, 4) GV_N(7, 0, 2) break;
+    default: GV_N(4, 4, 4) GV_N(8, 0, 2) break;
     }
     if (j < j0 + nc) {
         gv_args r = *g;
