@@ -1,11 +1,13 @@
 /*
 ** Thread pool with a short spin then a sleep (see pool.h).
 **
-** One job at a time: the caller publishes it (fn, ctx, ntask, how many
-** workers take part) and bumps the generation; workers that see the new
-** generation claim tasks from an atomic counter; the last one to finish
-** signals the caller.  A caller that finds the pool busy runs its loop
-** alone.
+** One job at a time: the caller publishes it (fn, ctx, ntask) and then, in
+** one atomic word, a new generation and how many workers take part;
+** workers that see the new word claim tasks from an atomic counter; the
+** last one to finish signals the caller.  A worker reads the generation
+** and its part from the same word, so a job with fewer workers cannot be
+** mistaken for the next one.  A caller that finds the pool busy runs its
+** loop alone.
 */
 #include "pool.h"
 
@@ -17,15 +19,16 @@
 #define POOL_MAX 64    /* workers at most */
 #define POOL_SPIN 4000 /* pause loops before sleeping: tens of microseconds */
 
+typedef unsigned long long job_word; /* generation << 32 | workers taking part */
+
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t work, done;
     int nworkers; /* started so far */
     atomic_flag busy;
-    atomic_uint gen;   /* bumped for each job */
+    _Atomic job_word job;
     atomic_int next;   /* next task to claim */
     atomic_int active; /* workers still in the current job */
-    int want;          /* workers 0 .. want-1 take part in the current job */
     int ntask;
     pool_fn fn;
     void *ctx;
@@ -39,21 +42,24 @@ static void run_tasks(void) {
         P.fn(P.ctx, t);
 }
 
+/* The job word when worker i was started (it waits for a newer one). */
+static job_word start_word[POOL_MAX];
+
 static void *worker(void *arg) {
     const int id = (int)(long)arg;
-    unsigned seen = 0;
+    job_word seen = start_word[id];
     for (;;) {
         int spin = 0;
-        while (atomic_load(&P.gen) == seen && spin++ < POOL_SPIN)
+        while (atomic_load(&P.job) == seen && spin++ < POOL_SPIN)
             _mm_pause();
-        if (atomic_load(&P.gen) == seen) {
+        if (atomic_load(&P.job) == seen) {
             pthread_mutex_lock(&P.mu);
-            while (atomic_load(&P.gen) == seen)
+            while (atomic_load(&P.job) == seen)
                 pthread_cond_wait(&P.work, &P.mu);
             pthread_mutex_unlock(&P.mu);
         }
-        seen = atomic_load(&P.gen);
-        if (id >= P.want) continue;
+        seen = atomic_load(&P.job);
+        if (id >= (int)(seen & 0xffffffffu)) continue; /* not part of this job */
         run_tasks();
         if (atomic_fetch_sub(&P.active, 1) == 1) {
             pthread_mutex_lock(&P.mu);
@@ -72,6 +78,7 @@ static int grow(int n) {
         pthread_attr_t at;
         pthread_attr_init(&at);
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        start_word[P.nworkers] = atomic_load(&P.job);
         int rc = pthread_create(&th, &at, worker, (void *)(long)P.nworkers);
         pthread_attr_destroy(&at);
         if (rc) break;
@@ -88,16 +95,16 @@ void pool_for(int ntask, pool_fn fn, void *ctx) {
             fn(ctx, t);
         return;
     }
-    /* workers are idle here: the previous job's all finished */
+    /* every worker of the previous job has finished it */
     const int want = grow(nth - 1);
     P.fn = fn;
     P.ctx = ctx;
     P.ntask = ntask;
-    P.want = want;
     atomic_store(&P.next, 0);
     atomic_store(&P.active, want);
     pthread_mutex_lock(&P.mu);
-    atomic_fetch_add(&P.gen, 1);
+    job_word gen = (atomic_load(&P.job) >> 32) + 1;
+    atomic_store(&P.job, gen << 32 | (job_word)want);
     pthread_cond_broadcast(&P.work);
     pthread_mutex_unlock(&P.mu);
     run_tasks();
