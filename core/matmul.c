@@ -242,9 +242,19 @@ static void gv_task_portable(const gv_args *g, int j0, int nc) {
             for (int j = 0; j < nc; j++)
                 for (int i = 0; i < mb; i++) {
                     const float *a = g->A + (size_t)(i0 + i) * g->lda;
+                    const size_t row = (size_t)(j0 + j) * g->ldb;
                     float s = 0.0f;
-                    for (int k = 0; k < g->K; k++)
-                        s += a[k] * gv_b(g, (size_t)(j0 + j) * g->ldb + k);
+                    if (g->bf16) {
+                        const uint16_t *b = (const uint16_t *)g->B + row;
+#pragma omp simd reduction(+ : s)
+                        for (int k = 0; k < g->K; k++)
+                            s += a[k] * bf16_to_f32(b[k]);
+                    } else {
+                        const float *b = (const float *)g->B + row;
+#pragma omp simd reduction(+ : s)
+                        for (int k = 0; k < g->K; k++)
+                            s += a[k] * b[k];
+                    }
                     t[i][j] += s;
                 }
         }
@@ -253,9 +263,10 @@ static void gv_task_portable(const gv_args *g, int j0, int nc) {
     }
 }
 
-/* AVX-512, op(B) = B: an MB x 32 tile of C, one k-ascending chain of fused
-** multiply-adds per element over rows of B streamed once (fp32 or bf16:
-** BF16 and MB are constants once inlined). */
+/* AVX-512, op(B) = B: an MB x 16*NZ tile of C over rows [k0, k1) of B
+** (accumulating into C after the first block), one k-ascending chain of
+** fused multiply-adds per element (fp32 or bf16: BF16, MB and NZ are
+** constants once inlined). */
 #define GV_AVX512 __attribute__((always_inline, target("avx512f"))) static inline
 GV_AVX512 __m512 gv_load512(const void *p, const int bf16) {
     if (!bf16) return _mm512_loadu_ps(p);
@@ -371,7 +382,7 @@ GV_AVX512 void gv_t512(const gv_args *g, int i0, const int MB, const int BF16, i
 ** sums wait in C: each element is still one k-ascending chain). */
 #define GV_KB 64
 #define GV_N(MB1, MB2, NZ)                                                                         \
-    for (int w = (j0 + nc - j) / (16 * NZ) * 16 * NZ, k0 = 0; w && k0 < g->K; k0 += GV_KB) {      \
+    for (int w = (j0 + nc - j) / (16 * NZ) * 16 * NZ, k0 = 0; w && k0 < g->K; k0 += GV_KB) {       \
         const int k1 = k0 + GV_KB < g->K ? k0 + GV_KB : g->K;                                      \
         for (int s = j; s < j + w; s += 16 * NZ) {                                                 \
             if (g->bf16) {                                                                         \
@@ -388,14 +399,22 @@ __attribute__((target("avx512f"))) static void gv_rows_n512(const gv_args *g, in
                                                             int j0, int nc) {
     int j = j0;
     switch (mb) {
-    case 1: GV_N(1, 0, 8) GV_N(1, 0, 2) break;
-    case 2: GV_N(2, 0, 8) GV_N(2, 0, 2) break;
-    case 3: GV_N(3, 0, 4) GV_N(3, 0, 2) break;
-    case 4: GV_N(4, 0, 4) GV_N(4, 0, 2) break;
-    case 5: GV_N(4, 1, 4) GV_N(5, 0, 2) break;
-    case 6: GV_N(4, 2, 4) GV_N(6, 0, 2) break;
-    case 7: GV_N(4, 3, 4) GV_N(7, 0, 2) break;
-    default: GV_N(4, 4, 4) GV_N(8, 0, 2) break;
+    case 1:
+        GV_N(1, 0, 8) GV_N(1, 0, 2) break;
+    case 2:
+        GV_N(2, 0, 8) GV_N(2, 0, 2) break;
+    case 3:
+        GV_N(3, 0, 4) GV_N(3, 0, 2) break;
+    case 4:
+        GV_N(4, 0, 4) GV_N(4, 0, 2) break;
+    case 5:
+        GV_N(4, 1, 4) GV_N(5, 0, 2) break;
+    case 6:
+        GV_N(4, 2, 4) GV_N(6, 0, 2) break;
+    case 7:
+        GV_N(4, 3, 4) GV_N(7, 0, 2) break;
+    default:
+        GV_N(4, 4, 4) GV_N(8, 0, 2) break;
     }
     if (j < j0 + nc) {
         gv_args r = *g;
