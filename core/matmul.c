@@ -199,7 +199,7 @@ void mm_set_pack_limit(size_t floats) {
 #define GV_COLS 128 /* output columns per task */
 #define GV_ROWS 8   /* rows of A per register tile */
 #define GV_PF 96    /* rows of B prefetched ahead (op(B) = B) */
-#define GV_TPF 4    /* rows of B prefetched ahead (op(B) = B^T) */
+#define GV_TPF 4    /* fp32 rows of B prefetched ahead (op(B) = B^T; bf16: twice as many) */
 
 typedef struct gv_args {
     int M, N, K, lda, ldb, tb, bf16, ldc, acc;
@@ -319,7 +319,7 @@ GV_AVX512 void gv_t512(const gv_args *g, int i0, const int MB, const int BF16, i
         _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++) acc[i][0] = acc[i][1] =
             _mm512_setzero_ps();
         const size_t ahead =
-            (size_t)GV_TPF * g->ldb * es; /* GV_TPF rows on (a hint: never faults) */
+            (size_t)GV_TPF * (BF16 ? 2 : 1) * g->ldb * es; /* a hint: never faults */
         for (int k = 0; k < kv; k += 16) {
             if (!BF16 || !(k & 16)) {
                 _mm_prefetch(b0 + ahead + k * es, _MM_HINT_T0);
