@@ -469,6 +469,21 @@ static void test_thread_determinism(void) {
     }
 }
 
+/* R = (acc ? 0.25 : 0) + op(A) op(B) in double (the reference), and C set
+** to what the product starts from (0.25 to accumulate on, or garbage). */
+static void ref_product(float *R, float *C, int M, int N, int K, const float *A, int ta,
+                        const float *B, int tb, int acc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double v = acc ? 0.25 : 0;
+            for (int k = 0; k < K; k++)
+                v +=
+                    (double)(ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
+            R[i * N + j] = (float)v;
+            C[i * N + j] = acc ? 0.25f : 99.0f;
+        }
+}
+
 /* mm_gemv with bf16 B against a double-precision product of the same
 ** bf16 values (exact widening), every few-rows shape, transposes, acc and
 ** kernel; the same fp32 tolerance as test_sgemm. */
@@ -483,21 +498,16 @@ static void test_gemv_bf16(void) {
             float *A = malloc(sizeof(float) * M * K), *C = malloc(sizeof(float) * M * N);
             float *R = malloc(sizeof(float) * M * N);
             uint16_t *B = malloc(sizeof(uint16_t) * K * N);
+            float *Bf = malloc(sizeof(float) * K * N); /* the same values, widened */
             for (int i = 0; i < M * K; i++)
                 A[i] = rng_uniform(&r) - 0.5f;
-            for (int i = 0; i < K * N; i++)
+            for (int i = 0; i < K * N; i++) {
                 B[i] = st_f32_to_bf16(rng_uniform(&r) - 0.5f);
+                Bf[i] = st_bf16_to_f32(B[i]);
+            }
             for (int tb = 0; tb < 2; tb++)
                 for (int acc = 0; acc < 2; acc++) {
-                    for (int i = 0; i < M; i++)
-                        for (int j = 0; j < N; j++) {
-                            double v = acc ? 0.25 : 0;
-                            for (int k = 0; k < K; k++)
-                                v += (double)A[i * K + k] *
-                                     st_bf16_to_f32(tb ? B[j * K + k] : B[k * N + j]);
-                            R[i * N + j] = (float)v;
-                            C[i * N + j] = acc ? 0.25f : 99.0f;
-                        }
+                    ref_product(R, C, M, N, K, A, 0, Bf, tb, acc);
                     mm_gemv(M, N, K, A, K, B, tb ? K : N, tb, 1, C, N, acc);
                     double e = abs_err(C, R, (size_t)M * N);
                     CHECKF(e < 1e-5 * sqrt(K) + 1e-6, "%s %dx%dx%d tb %d acc %d: %.3g",
@@ -505,6 +515,7 @@ static void test_gemv_bf16(void) {
                 }
             free(A);
             free(B);
+            free(Bf);
             free(C);
             free(R);
         }
@@ -602,15 +613,7 @@ static void test_sgemm(void) {
             for (int ta = 0; ta < 2; ta++)
                 for (int tb = 0; tb < 2; tb++)
                     for (int acc = 0; acc < 2; acc++) {
-                        for (int i = 0; i < M; i++)
-                            for (int j = 0; j < N; j++) {
-                                double v = acc ? 0.25 : 0;
-                                for (int k = 0; k < K; k++)
-                                    v += (double)(ta ? A[k * M + i] : A[i * K + k]) *
-                                         (tb ? B[j * K + k] : B[k * N + j]);
-                                R[i * N + j] = (float)v;
-                                C[i * N + j] = acc ? 0.25f : 99.0f;
-                            }
+                        ref_product(R, C, M, N, K, A, ta, B, tb, acc);
                         mm_sgemm(M, N, K, A, ta ? M : K, ta, B, tb ? K : N, tb, C, N, acc);
                         double e = abs_err(C, R, (size_t)M * N);
                         CHECKF(e < 1e-5 * sqrt(K) + 1e-6, "%s %dx%dx%d ta %d tb %d acc %d: %.3g",
