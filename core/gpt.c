@@ -15,11 +15,14 @@
 #include "err.h"
 #include "kernels.h"
 #include "matmul.h"
+#include "pool.h"
+#include "safetensors.h"
 
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct gpt_model {
     gpt_config cfg;
@@ -28,6 +31,7 @@ struct gpt_model {
     int ntensors;
     gpt_tensor *t;
     int gelu_exact; /* activation "gelu" (erf) instead of the tanh form */
+    uint16_t *w16;  /* bf16 copy of params for generation, or NULL (fp32) */
 };
 
 /* Pointers to one layer's tensors inside a flat array (params or grads). */
@@ -68,8 +72,33 @@ int gpt_model_create(const gpt_config *cfg, float *params, gpt_model **out, char
 
 void gpt_model_free(gpt_model *m) {
     if (!m) return;
+    free(m->w16);
     free(m->t);
     free(m);
+}
+
+int gpt_model_set_bf16(gpt_model *m, int on, char *err) {
+    free(m->w16);
+    m->w16 = NULL;
+    if (!on) return 0;
+    /* streamed every step: huge pages spare TLB misses and page faults */
+    const size_t huge = (size_t)2 << 20,
+                 bytes = (m->nparams * sizeof *m->w16 + huge - 1) / huge * huge;
+    m->w16 = aligned_alloc(huge, bytes);
+    if (!m->w16)
+        return err_set(err, "model: out of memory for the bf16 weights (%zu MB)", bytes >> 20);
+    madvise(m->w16, bytes, MADV_HUGEPAGE); /* a hint: failure is harmless */
+    const size_t chunk = (size_t)1 << 20, nchunk = (m->nparams + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < nchunk; c++) {
+        size_t i = c * chunk, n = m->nparams - i < chunk ? m->nparams - i : chunk;
+        st_f32_to_bf16_n(m->w16 + i, m->params + i, n);
+    }
+    return 0;
+}
+
+int gpt_model_bf16(const gpt_model *m) {
+    return m->w16 != NULL;
 }
 
 const gpt_config *gpt_model_config(const gpt_model *m) {
@@ -97,15 +126,64 @@ typedef struct attn_src {
     const int *dst;
 } attn_src;
 
+/* One attention call's arguments (see attention_forward). */
+typedef struct attn_job {
+    float *out;
+    const float *qkv;
+    int C, NH, HS, ldp, maxk;
+    float scale, dscale;
+    const attn_src *src;
+    float *probs;
+    const unsigned char *drop;
+} attn_job;
+
+/* Row r, head h = rh / NH, rh % NH; scratch holds maxk floats (unused when
+** the probabilities are kept). */
+static void attend(const attn_job *j, int rh, float *scratch) {
+    const attn_src *src = j->src;
+    const int C = j->C, NH = j->NH, HS = j->HS;
+    int r = rh / NH, h = rh % NH, nk = src->nk[r];
+    const float *q = j->qkv + (size_t)r * 3 * C + h * HS;
+    float *p = j->probs ? j->probs + ((size_t)r * NH + h) * j->ldp : scratch;
+    float mx = -INFINITY;
+    for (int s = 0; s < nk; s++) {
+        const float *k = src->k + (src->base[r] + (size_t)s) * src->stride + h * HS;
+        p[s] = kern_dot(q, k, HS) * j->scale;
+        mx = p[s] > mx ? p[s] : mx;
+    }
+    float sum = 0.0f;
+    for (int s = 0; s < nk; s++) {
+        p[s] = expf(p[s] - mx);
+        sum += p[s];
+    }
+    float inv = 1.0f / sum;
+    for (int s = 0; s < nk; s++)
+        p[s] *= inv;
+    float *o = j->out + (size_t)r * C + h * HS;
+    memset(o, 0, sizeof(float) * HS);
+    const unsigned char *d = j->drop ? j->drop + ((size_t)r * NH + h) * j->ldp : NULL;
+    for (int s = 0; s < nk; s++) {
+        float w = d ? (d[s] ? p[s] * j->dscale : 0.0f) : p[s];
+        const float *v = src->v + (src->base[r] + (size_t)s) * src->stride + h * HS;
+        kern_axpy(o, w, v, HS);
+    }
+}
+
+/* Generation: a pool task (see core/pool.h) per (row, head). */
+static void attend_task(void *ctx, int rh) {
+    const attn_job *j = ctx;
+    float scratch[j->maxk];
+    attend(j, rh, scratch);
+}
+
 /* out[N,C] = causal attention of the queries in qkv[N,3C].  probs (may be
 ** NULL) receives each row's softmax, [N][NH][ldp]; drop (may be NULL) is
 ** the attention-dropout mask with the same layout, applied after the
-** softmax with scale dscale. */
+** softmax with scale dscale.  Generation (src->kc set) runs its many short
+** calls on the thread pool, training and scoring on OpenMP. */
 static void attention_forward(float *out, const float *qkv, int N, int C, int NH,
                               const attn_src *src, float *probs, int ldp, const unsigned char *drop,
                               float dscale) {
-    const int HS = C / NH;
-    const float scale = 1.0f / sqrtf((float)HS);
     if (src->kc) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C > 32768)
         for (int r = 0; r < N; r++) {
@@ -118,37 +196,23 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
     int maxk = 0;
     for (int r = 0; r < N; r++)
         maxk = src->nk[r] > maxk ? src->nk[r] : maxk;
-#pragma omp parallel if ((size_t)N * maxk * C > 32768)
+    const attn_job j = {out,    qkv, C,     NH,  C / NH, ldp, maxk, 1.0f / sqrtf((float)(C / NH)),
+                        dscale, src, probs, drop};
+    const int par = (size_t)N * maxk * C > 32768;
+    if (src->kc && !probs) {
+        if (par)
+            pool_for(N * NH, attend_task, (void *)&j);
+        else
+            for (int rh = 0; rh < N * NH; rh++)
+                attend_task((void *)&j, rh);
+        return;
+    }
+#pragma omp parallel if (par)
     {
         float *scratch = probs ? NULL : malloc(sizeof(float) * (size_t)maxk);
 #pragma omp for schedule(static)
-        for (int rh = 0; rh < N * NH; rh++) {
-            int r = rh / NH, h = rh % NH, nk = src->nk[r];
-            const float *q = qkv + (size_t)r * 3 * C + h * HS;
-            float *p = probs ? probs + ((size_t)r * NH + h) * ldp : scratch;
-            float mx = -INFINITY;
-            for (int s = 0; s < nk; s++) {
-                const float *k = src->k + (src->base[r] + (size_t)s) * src->stride + h * HS;
-                p[s] = kern_dot(q, k, HS) * scale;
-                mx = p[s] > mx ? p[s] : mx;
-            }
-            float sum = 0.0f;
-            for (int s = 0; s < nk; s++) {
-                p[s] = expf(p[s] - mx);
-                sum += p[s];
-            }
-            float inv = 1.0f / sum;
-            for (int s = 0; s < nk; s++)
-                p[s] *= inv;
-            float *o = out + (size_t)r * C + h * HS;
-            memset(o, 0, sizeof(float) * HS);
-            const unsigned char *d = drop ? drop + ((size_t)r * NH + h) * ldp : NULL;
-            for (int s = 0; s < nk; s++) {
-                float w = d ? (d[s] ? p[s] * dscale : 0.0f) : p[s];
-                const float *v = src->v + (src->base[r] + (size_t)s) * src->stride + h * HS;
-                kern_axpy(o, w, v, HS);
-            }
-        }
+        for (int rh = 0; rh < N * NH; rh++)
+            attend(&j, rh, scratch);
         free(scratch);
     }
 }
@@ -170,23 +234,37 @@ typedef struct block_act {
     unsigned char *drop_att, *drop_attn_out, *drop_mlp_out;
 } block_act;
 
-/* out[N,C] = block l applied to x[N,C]; tmp is [N,C] scratch. */
+/* out[N,OC] = inp[N,IC] @ w[IC,OC] + b[OC], w fp32 or, when bf16 is set
+** and the model has them, its bf16 copy (generation only). */
+static void linear(const gpt_model *m, int bf16, float *out, const float *inp, const float *w,
+                   const float *b, int N, int IC, int OC) {
+    if (!bf16 || !m->w16) {
+        kern_linear(out, inp, w, b, N, IC, OC);
+        return;
+    }
+    for (int r = 0; r < N; r++)
+        memcpy(out + (size_t)r * OC, b, sizeof(float) * OC);
+    mm_gemv(N, OC, IC, inp, IC, m->w16 + (w - m->params), OC, 0, 1, out, OC, 1);
+}
+
+/* out[N,C] = block l applied to x[N,C]; tmp is [N,C] scratch.  bf16: use
+** the model's bf16 weights if it has them. */
 static void block_forward(const gpt_model *m, int l, int N, const float *x, float *out,
-                          const block_act *a, const attn_src *src, int ldp, float *tmp) {
+                          const block_act *a, const attn_src *src, int ldp, float *tmp, int bf16) {
     const gpt_config *cfg = &m->cfg;
     const int C = cfg->n_embd, NH = cfg->n_head;
     const float eps = cfg->layer_norm_epsilon;
     layer_w w = layer_ptrs(m, m->params, l);
     kern_layernorm(a->ln1, a->ln1_mean, a->ln1_rstd, x, w.ln1w, w.ln1b, N, C, eps);
-    kern_linear(a->qkv, a->ln1, w.qkvw, w.qkvb, N, C, 3 * C);
+    linear(m, bf16, a->qkv, a->ln1, w.qkvw, w.qkvb, N, C, 3 * C);
     attention_forward(a->atty, a->qkv, N, C, NH, src, a->att, ldp, a->drop_att,
                       1.0f / (1.0f - cfg->attn_pdrop));
-    kern_linear(tmp, a->atty, w.projw, w.projb, N, C, C);
+    linear(m, bf16, tmp, a->atty, w.projw, w.projb, N, C, C);
     kern_residual_dropout(a->res2, x, tmp, a->drop_attn_out, cfg->resid_pdrop, (size_t)N * C);
     kern_layernorm(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, w.ln2w, w.ln2b, N, C, eps);
-    kern_linear(a->fch, a->ln2, w.fcw, w.fcb, N, C, 4 * C);
+    linear(m, bf16, a->fch, a->ln2, w.fcw, w.fcb, N, C, 4 * C);
     kern_gelu(a->fchg, a->fch, (size_t)N * 4 * C, m->gelu_exact);
-    kern_linear(tmp, a->fchg, w.fcprojw, w.fcprojb, N, 4 * C, C);
+    linear(m, bf16, tmp, a->fchg, w.fcprojw, w.fcprojb, N, 4 * C, C);
     kern_residual_dropout(out, a->res2, tmp, a->drop_mlp_out, cfg->resid_pdrop, (size_t)N * C);
 }
 
@@ -393,7 +471,7 @@ int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, 
         const float *qkv = a.qkv;
         attn_src src = {qkv + C,   qkv + 2 * C, (size_t)3 * C, b->row_base,
                         b->row_nk, NULL,        NULL,          NULL};
-        block_forward(m, l, N, b->res[l], b->res[l + 1], &a, &src, T, b->tmp);
+        block_forward(m, l, N, b->res[l], b->res[l + 1], &a, &src, T, b->tmp, 0);
     }
     kern_layernorm(b->lnf, b->lnf_mean, b->lnf_rstd, b->res[L], tensor_ptr(m, m->params, -2),
                    tensor_ptr(m, m->params, -1), N, C, cfg->layer_norm_epsilon);
@@ -675,7 +753,7 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
     for (int l = 0; l < L; l++) {
         attn_src src = {kv->k + l * lstride, kv->v + l * lstride, (size_t)C, kv->base, kv->nk,
                         kv->k + l * lstride, kv->v + l * lstride, kv->dst};
-        block_forward(m, l, N, kv->x, kv->y, &kv->a, &src, 0, kv->tmp);
+        block_forward(m, l, N, kv->x, kv->y, &kv->a, &src, 0, kv->tmp, 1);
         float *t = kv->x;
         kv->x = kv->y;
         kv->y = t;
@@ -685,7 +763,10 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
         memcpy(kv->y + (size_t)i * C, kv->x + (size_t)kv->last[i] * C, sizeof(float) * C);
     kern_layernorm(kv->lnf, kv->a.ln1_mean, kv->a.ln1_rstd, kv->y, tensor_ptr(m, m->params, -2),
                    tensor_ptr(m, m->params, -1), nseq, C, cfg->layer_norm_epsilon);
-    mm_sgemm(nseq, V, C, kv->lnf, C, 0, tensor_ptr(m, m->params, 0), C, 1, logits, V, 0);
+    if (m->w16)
+        mm_gemv(nseq, V, C, kv->lnf, C, m->w16 + m->t[0].offset, C, 1, 1, logits, V, 0);
+    else
+        mm_sgemm(nseq, V, C, kv->lnf, C, 0, tensor_ptr(m, m->params, 0), C, 1, logits, V, 0);
     for (int i = 0; i < nseq; i++)
         kv->len[slots[i]] += ntok[i];
     return 0;

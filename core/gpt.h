@@ -66,6 +66,16 @@ typedef struct gpt_model gpt_model;
 int gpt_model_create(const gpt_config *cfg, float *params, gpt_model **out, char *err);
 void gpt_model_free(gpt_model *m);
 
+/* bf16 generation (quill generate --dtype bf16): with on set, keep a bf16
+** copy of the parameters (round to nearest even) and let gpt_kv_step read
+** its weight matrices from it (half the memory traffic; the products and
+** everything else stay fp32: embeddings, biases, LayerNorm, attention).
+** A snapshot: call again after changing params.  Training and scoring
+** (gpt_forward) always use fp32.  on = 0 drops the copy.  Returns 0, or -1
+** with err set (out of memory). */
+int gpt_model_set_bf16(gpt_model *m, int on, char *err);
+int gpt_model_bf16(const gpt_model *m); /* 1 when the bf16 copy is in use */
+
 const gpt_config *gpt_model_config(const gpt_model *m);
 size_t gpt_model_nparams(const gpt_model *m); /* floats in params (and grads) */
 float *gpt_model_params(const gpt_model *m);

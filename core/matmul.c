@@ -13,9 +13,12 @@
 */
 #include "matmul.h"
 
+#include "pool.h"
+
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,56 +187,279 @@ void mm_set_pack_limit(size_t floats) {
     a_pack_max = floats ? floats : (size_t)32 << 20;
 }
 
-/* Few rows (token-by-token generation): packing B would cost as much as
-** the product, so read B in place.  Without transposes, each element is the
-** same k-ascending chain of fused multiply-adds as the micro-kernels, so
-** results match the blocked path; with op(B) transposed, rows of B are
-** contiguous and the dot products are vectorised along k. */
-#define SMALL_M 16
-#define SMALL_COLS 64
-#ifdef __FMA__
-#define MADD(a, b, c) fmaf(a, b, c)
-#else
-#define MADD(a, b, c) ((a) * (b) + (c))
-#endif
+/* ---------------------------------------------------------------------- */
+/* Few rows: streaming matrix-vector products (token-by-token generation)  */
 
-static void sgemm_small(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                        int tb, float *C, int ldc, int acc) {
-    const int nchunks = (N + SMALL_COLS - 1) / SMALL_COLS;
-#pragma omp parallel for schedule(dynamic, 1) if ((double)M * N * K > 2e5)
-    for (int ch = 0; ch < nchunks; ch++) {
-        const int j0 = ch * SMALL_COLS, nc = N - j0 < SMALL_COLS ? N - j0 : SMALL_COLS;
-        if (tb) {
-            for (int j = j0; j < j0 + nc; j++) {
-                const float *b = B + (size_t)j * ldb;
-                for (int i = 0; i < M; i++) {
-                    const float *a = A + (size_t)i * lda;
-                    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-                    for (int k = 0; k < K; k++)
-                        s += a[k] * b[k];
-                    float *c = C + (size_t)i * ldc + j;
-                    *c = acc ? *c + s : s;
+/* With few rows of A, packing B would cost as much as the product: B is
+** read once, in place, for all rows at once.  The output is cut into fixed
+** chunks of GV_COLS columns (tasks); each element is computed by one task
+** in an order that depends only on K, so results do not depend on the
+** thread count.  B is fp32 or bf16 (widened to fp32 on load: a bf16 is
+** the top half of an fp32). */
+#define GV_COLS 128 /* output columns per task */
+#define GV_ROWS 8   /* rows of A per register tile */
+#define GV_PF 96    /* rows of B prefetched ahead (op(B) = B) */
+#define GV_TPF 4    /* fp32 rows of B prefetched ahead (op(B) = B^T; bf16: twice as many) */
+
+typedef struct gv_args {
+    int M, N, K, lda, ldb, tb, bf16, ldc, acc;
+    const float *A;
+    const void *B;
+    float *C;
+} gv_args;
+
+static inline float bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline float gv_b(const gv_args *g, size_t idx) {
+    return g->bf16 ? bf16_to_f32(((const uint16_t *)g->B)[idx]) : ((const float *)g->B)[idx];
+}
+
+/* Portable task: columns [j0, j0+nc) of every row. */
+static void gv_task_portable(const gv_args *g, int j0, int nc) {
+    for (int i0 = 0; i0 < g->M; i0 += GV_ROWS) {
+        const int mb = g->M - i0 < GV_ROWS ? g->M - i0 : GV_ROWS;
+        float t[GV_ROWS][GV_COLS];
+        for (int i = 0; i < mb; i++)
+            for (int j = 0; j < nc; j++)
+                t[i][j] = g->acc ? g->C[(size_t)(i0 + i) * g->ldc + j0 + j] : 0.0f;
+        if (!g->tb) {
+            for (int k = 0; k < g->K; k++) {
+                float b[GV_COLS];
+                for (int j = 0; j < nc; j++)
+                    b[j] = gv_b(g, (size_t)k * g->ldb + j0 + j);
+                for (int i = 0; i < mb; i++) {
+                    const float a = g->A[(size_t)(i0 + i) * g->lda + k];
+                    for (int j = 0; j < nc; j++)
+                        t[i][j] += a * b[j];
                 }
             }
-            continue;
-        }
-        float t[SMALL_M][SMALL_COLS];
-        for (int i = 0; i < M; i++)
+        } else {
             for (int j = 0; j < nc; j++)
-                t[i][j] = acc ? C[(size_t)i * ldc + j0 + j] : 0.0f;
-        for (int k = 0; k < K; k++) {
-            const float *b = B + (size_t)k * ldb + j0;
-            for (int i = 0; i < M; i++) {
-                const float a = A[(size_t)i * lda + k];
-#pragma omp simd
-                for (int j = 0; j < nc; j++)
-                    t[i][j] = MADD(a, b[j], t[i][j]);
+                for (int i = 0; i < mb; i++) {
+                    const float *a = g->A + (size_t)(i0 + i) * g->lda;
+                    const size_t row = (size_t)(j0 + j) * g->ldb;
+                    float s = 0.0f;
+                    if (g->bf16) {
+                        const uint16_t *b = (const uint16_t *)g->B + row;
+#pragma omp simd reduction(+ : s)
+                        for (int k = 0; k < g->K; k++)
+                            s += a[k] * bf16_to_f32(b[k]);
+                    } else {
+                        const float *b = (const float *)g->B + row;
+#pragma omp simd reduction(+ : s)
+                        for (int k = 0; k < g->K; k++)
+                            s += a[k] * b[k];
+                    }
+                    t[i][j] += s;
+                }
+        }
+        for (int i = 0; i < mb; i++)
+            memcpy(g->C + (size_t)(i0 + i) * g->ldc + j0, t[i], sizeof(float) * nc);
+    }
+}
+
+/* AVX-512, op(B) = B: an MB x 16*NZ tile of C over rows [k0, k1) of B
+** (accumulating into C after the first block), one k-ascending chain of
+** fused multiply-adds per element (fp32 or bf16: BF16, MB and NZ are
+** constants once inlined). */
+#define GV_AVX512 __attribute__((always_inline, target("avx512f"))) static inline
+GV_AVX512 __m512 gv_load512(const void *p, const int bf16) {
+    if (!bf16) return _mm512_loadu_ps(p);
+    __m256i h = _mm256_loadu_si256(p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+GV_AVX512 void gv_n512(const gv_args *g, int i0, const int MB, const int BF16, int j0, const int NZ,
+                       int k0, int k1) {
+    const size_t es = BF16 ? 2 : 4, rowb = (size_t)g->ldb * es;
+    const char *b = (const char *)g->B + (size_t)k0 * rowb + (size_t)j0 * es;
+    const float *A = g->A + (size_t)i0 * g->lda;
+    float *C = g->C + (size_t)i0 * g->ldc + j0;
+    const int load = g->acc || k0 > 0;
+    __m512 acc[GV_ROWS][8];
+    _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++)
+        _Pragma("GCC unroll 8") for (int h = 0; h < NZ; h++) acc[i][h] =
+            load ? _mm512_loadu_ps(C + (size_t)i * g->ldc + 16 * h) : _mm512_setzero_ps();
+    for (int k = k0; k < k1; k++, b += rowb) {
+        if (k + GV_PF < g->K)
+            _Pragma("GCC unroll 8") for (int l = 0; l < (int)(NZ * 16 * es / 64); l++)
+                _mm_prefetch(b + GV_PF * rowb + 64 * l, _MM_HINT_T1);
+        __m512 bz[8];
+        _Pragma("GCC unroll 8") for (int h = 0; h < NZ; h++) bz[h] =
+            gv_load512(b + 16 * h * es, BF16);
+        _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++) {
+            const __m512 ai = _mm512_set1_ps(A[(size_t)i * g->lda + k]);
+            _Pragma("GCC unroll 8") for (int h = 0; h < NZ; h++) acc[i][h] =
+                _mm512_fmadd_ps(ai, bz[h], acc[i][h]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++)
+        _Pragma("GCC unroll 8") for (int h = 0; h < NZ; h++)
+            _mm512_storeu_ps(C + (size_t)i * g->ldc + 16 * h, acc[i][h]);
+}
+
+/* AVX-512, op(B) = B^T (rows of B are contiguous: the lm_head over wte):
+** MB rows of A against two rows of B at a time, vectorised along k (a
+** fixed 16-lane split and tree reduction, then the k tail in order). */
+GV_AVX512 void gv_t512(const gv_args *g, int i0, const int MB, const int BF16, int j0, int nc) {
+    const size_t es = BF16 ? 2 : 4;
+    const int K = g->K, kv = K / 16 * 16;
+    const float *A = g->A + (size_t)i0 * g->lda;
+    float *C = g->C + (size_t)i0 * g->ldc;
+    for (int j = j0; j < j0 + nc; j += 2) {
+        const int j1 = j + 1 < j0 + nc ? j + 1 : j; /* odd count: the last row twice */
+        const char *b0 = (const char *)g->B + (size_t)j * g->ldb * es,
+                   *b1 = (const char *)g->B + (size_t)j1 * g->ldb * es;
+        __m512 acc[GV_ROWS][2];
+        _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++) acc[i][0] = acc[i][1] =
+            _mm512_setzero_ps();
+        const size_t ahead =
+            (size_t)GV_TPF * (BF16 ? 2 : 1) * g->ldb * es; /* a hint: never faults */
+        for (int k = 0; k < kv; k += 16) {
+            if (!BF16 || !(k & 16)) {
+                _mm_prefetch(b0 + ahead + k * es, _MM_HINT_T0);
+                _mm_prefetch(b1 + ahead + k * es, _MM_HINT_T0);
+            }
+            const __m512 w0 = gv_load512(b0 + k * es, BF16), w1 = gv_load512(b1 + k * es, BF16);
+            _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++) {
+                const __m512 a = _mm512_loadu_ps(A + (size_t)i * g->lda + k);
+                acc[i][0] = _mm512_fmadd_ps(a, w0, acc[i][0]);
+                acc[i][1] = _mm512_fmadd_ps(a, w1, acc[i][1]);
             }
         }
-        for (int i = 0; i < M; i++)
-            memcpy(C + (size_t)i * ldc + j0, t[i], sizeof(float) * nc);
+        _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++) {
+            float s0 = _mm512_reduce_add_ps(acc[i][0]), s1 = _mm512_reduce_add_ps(acc[i][1]);
+            for (int k = kv; k < K; k++) {
+                const float a = A[(size_t)i * g->lda + k];
+                s0 += a * gv_b(g, (size_t)j * g->ldb + k);
+                s1 += a * gv_b(g, (size_t)j1 * g->ldb + k);
+            }
+            float *c = C + (size_t)i * g->ldc;
+            c[j] = g->acc ? c[j] + s0 : s0;
+            if (j1 != j) c[j1] = g->acc ? c[j1] + s1 : s1;
+        }
     }
+}
+
+#define GV_CASES(F, ...)                                                                           \
+    switch (mb) {                                                                                  \
+    case 1:                                                                                        \
+        F(g, i0, 1, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        F(g, i0, 2, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        F(g, i0, 3, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        F(g, i0, 4, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        F(g, i0, 5, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
+    case 6:                                                                                        \
+        F(g, i0, 6, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
+    case 7:                                                                                        \
+        F(g, i0, 7, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
+    default:                                                                                       \
+        F(g, i0, 8, __VA_ARGS__);                                                                  \
+        break;                                                                                     \
+    }
+
+/* Columns [j0, j0+nc) of rows [i0, i0+mb) with op(B) = B: strips as wide
+** as the registers allow (16*NZ columns for MB1 rows, then the next MB2
+** rows over the same strip while it is in L1), then 32-column strips, then
+** the portable code for the last few columns.  The strips take turns over
+** blocks of GV_KB rows of B, so B is read in whole task-wide rows (partial
+** sums wait in C: each element is still one k-ascending chain). */
+#define GV_KB 64
+#define GV_N(MB1, MB2, NZ)                                                                         \
+    for (int w = (j0 + nc - j) / (16 * NZ) * 16 * NZ, k0 = 0; w && k0 < g->K; k0 += GV_KB) {       \
+        const int k1 = k0 + GV_KB < g->K ? k0 + GV_KB : g->K;                                      \
+        for (int s = j; s < j + w; s += 16 * NZ) {                                                 \
+            if (g->bf16) {                                                                         \
+                gv_n512(g, i0, MB1, 1, s, NZ, k0, k1);                                             \
+                if (MB2) gv_n512(g, i0 + MB1, MB2, 1, s, NZ, k0, k1);                              \
+            } else {                                                                               \
+                gv_n512(g, i0, MB1, 0, s, NZ, k0, k1);                                             \
+                if (MB2) gv_n512(g, i0 + MB1, MB2, 0, s, NZ, k0, k1);                              \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    j += (j0 + nc - j) / (16 * NZ) * 16 * NZ;
+__attribute__((target("avx512f"))) static void gv_rows_n512(const gv_args *g, int i0, int mb,
+                                                            int j0, int nc) {
+    int j = j0;
+    switch (mb) {
+    case 1:
+        GV_N(1, 0, 8) GV_N(1, 0, 2) break;
+    case 2:
+        GV_N(2, 0, 8) GV_N(2, 0, 2) break;
+    case 3:
+        GV_N(3, 0, 4) GV_N(3, 0, 2) break;
+    case 4:
+        GV_N(4, 0, 4) GV_N(4, 0, 2) break;
+    case 5:
+        GV_N(4, 1, 4) GV_N(5, 0, 2) break;
+    case 6:
+        GV_N(4, 2, 4) GV_N(6, 0, 2) break;
+    case 7:
+        GV_N(4, 3, 4) GV_N(7, 0, 2) break;
+    default:
+        GV_N(4, 4, 4) GV_N(8, 0, 2) break;
+    }
+    if (j < j0 + nc) {
+        gv_args r = *g;
+        r.M = mb;
+        r.A = g->A + (size_t)i0 * g->lda;
+        r.C = g->C + (size_t)i0 * g->ldc;
+        gv_task_portable(&r, j, j0 + nc - j);
+    }
+}
+
+__attribute__((target("avx512f"))) static void gv_task_avx512(const gv_args *g, int j0, int nc) {
+    for (int i0 = 0; i0 < g->M; i0 += GV_ROWS) {
+        const int mb = g->M - i0 < GV_ROWS ? g->M - i0 : GV_ROWS;
+        if (!g->tb) {
+            gv_rows_n512(g, i0, mb, j0, nc);
+            continue;
+        }
+        if (g->bf16)
+            GV_CASES(gv_t512, 1, j0, nc)
+        else
+            GV_CASES(gv_t512, 0, j0, nc)
+    }
+}
+
+/* One task: GV_COLS output columns (a fixed split: see mm_gemv). */
+static void gv_task(void *ctx, int t) {
+    const gv_args *g = ctx;
+    const int j0 = t * GV_COLS, nc = g->N - j0 < GV_COLS ? g->N - j0 : GV_COLS;
+    if (active == MM_AVX512)
+        gv_task_avx512(g, j0, nc);
+    else
+        gv_task_portable(g, j0, nc);
+}
+
+void mm_gemv(int M, int N, int K, const float *A, int lda, const void *B, int ldb, int tb, int bf16,
+             float *C, int ldc, int acc) {
+    if (M <= 0 || N <= 0) return;
+    if (!active) mm_set_kernel(MM_AUTO);
+    gv_args g = {M, N, K, lda, ldb, tb, bf16, ldc, acc, A, B, C};
+    const int ntask = (N + GV_COLS - 1) / GV_COLS;
+    if ((double)M * N * K > 2e5)
+        pool_for(ntask, gv_task, &g);
+    else
+        for (int t = 0; t < ntask; t++)
+            gv_task(&g, t);
 }
 
 void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb, int tb,
@@ -248,8 +474,8 @@ void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
                 memset(C + (size_t)i * ldc, 0, sizeof(float) * N);
         return;
     }
-    if (M <= SMALL_M && !ta) {
-        sgemm_small(M, N, K, A, lda, B, ldb, tb, C, ldc, acc);
+    if (M <= MM_GEMV_ROWS && !ta) {
+        mm_gemv(M, N, K, A, lda, B, ldb, tb, 0, C, ldc, acc);
         return;
     }
     /* column tiles, whole micro-panels wide; which thread computes a tile

@@ -23,6 +23,18 @@
 void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb, int tb,
               float *C, int ldc, int acc);
 
+/* Few rows (M <= MM_GEMV_ROWS go here from mm_sgemm unless ta): C[M,N]
+** (+)= A[M,K] * op(B), op(B) = B [K,N] or, with tb, the transpose of B
+** [N,K]; B is fp32, or bf16 (uint16_t, the top half of an fp32) when bf16
+** is set, widened to fp32 as it is read.  Streams B once for all rows
+** (memory-bound token-by-token generation): an AVX-512 kernel, else
+** portable C that the compiler vectorises (MM_AVX2 selects it too).
+** Bit-identical for any thread count; the AVX-512 path and the portable
+** one may differ in rounding.  Parallel loops run on core/pool.h. */
+#define MM_GEMV_ROWS 16
+void mm_gemv(int M, int N, int K, const float *A, int lda, const void *B, int ldb, int tb, int bf16,
+             float *C, int ldc, int acc);
+
 /* Kernel selection: MM_AUTO picks the best the CPU supports (the default). */
 enum { MM_AUTO = 0, MM_PORTABLE = 1, MM_AVX2 = 2, MM_AVX512 = 3 };
 

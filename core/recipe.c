@@ -189,6 +189,7 @@ static const field gen_fields[] = {
     {"forbid_chars", F_STR, O(rcp_gen, forbid_chars), "\"\"", NOLIM, NULL, NULL, 0},
     {"bad_words_ids", F_INTVV, O(rcp_gen, bad_words_ids), "[]", 0, 1 << 24, 0, NULL, NULL, 0},
     {"suppress_tokens", F_INTV, O(rcp_gen, suppress_tokens), "[]", 0, 1 << 24, 0, NULL, NULL, 0},
+    {"dtype", F_ENUM, O(rcp_gen, dtype), "\"float32\"", NOLIM, "float32|bfloat16|bf16", NULL, 0},
 };
 
 /* Cross-field check of one generate entry: the token limits agree

@@ -125,6 +125,7 @@ typedef struct rcp_gen {
     char *forbid_chars; /* characters that may not appear ("" none) */
     rcp_intvv bad_words_ids;
     rcp_intv suppress_tokens;
+    char *dtype; /* float32 | bfloat16 | bf16: the weights' type during generation */
 } rcp_gen;
 
 typedef struct rcp_review {

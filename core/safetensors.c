@@ -298,6 +298,12 @@ uint16_t st_f32_to_bf16(float f) {
     return (uint16_t)(u >> 16);
 }
 
+void st_f32_to_bf16_n(uint16_t *dst, const float *src, size_t n) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++)
+        dst[i] = st_f32_to_bf16(src[i]);
+}
+
 int st_read_f32(const st_file *f, const st_tensor *t, float *out, size_t n, char *err) {
     if (n != t->numel)
         return err_set(err, "%s: tensor '%s' has %zu elements, expected %zu", f->path, t->name,
@@ -365,8 +371,7 @@ int st_write(const char *path, const st_entry *t, int n, int bf16, char *err) {
         }
         for (size_t j = 0; j < numel && !bad; j += 4096) {
             size_t k = numel - j < 4096 ? numel - j : 4096;
-            for (size_t q = 0; q < k; q++)
-                buf[q] = st_f32_to_bf16(t[i].data[j + q]);
+            st_f32_to_bf16_n(buf, t[i].data + j, k);
             bad = write_all(fp, buf, k * 2);
         }
     }

@@ -59,6 +59,7 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *out, size_t n, char
 float st_f16_to_f32(uint16_t h);
 float st_bf16_to_f32(uint16_t b);
 uint16_t st_f32_to_bf16(float f);
+void st_f32_to_bf16_n(uint16_t *dst, const float *src, size_t n); /* n of them, vectorised */
 
 /* One tensor to write: fp32 data, ndim 1 or 2 (shape[1] ignored for 1). */
 typedef struct st_entry {

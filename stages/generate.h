@@ -31,6 +31,7 @@ typedef struct gen_request {
     uint64_t seed;            /* 42 */
     int raw_seed;             /* 1: seed is the seed of the single output itself */
     int max_batch;            /* live sequences at once (KV slots); 0: 32 */
+    int bf16;                 /* weights in bfloat16 (--dtype bf16; never the default) */
 } gen_request;
 
 typedef struct gen_output {

@@ -19,6 +19,7 @@
 #include "err.h"
 #include "gpt.h"
 #include "matmul.h"
+#include "safetensors.h"
 #include "test.h"
 
 #include <jansson.h>
@@ -412,8 +413,9 @@ static void det_config(gpt_config *cfg) {
 }
 
 /* Prefill two prompts (blocked matmul path), then 3 single-token steps
-** (few-rows path); all last-position logits, malloc'd. */
-static float *kv_run(const gpt_config *cfg) {
+** (few-rows path); all last-position logits, malloc'd.  bf16: with the
+** model's bf16 weights. */
+static float *kv_run(const gpt_config *cfg, int bf16) {
     char err[ERR_LEN];
     size_t np;
     float *params = random_params(cfg, 9, &np);
@@ -422,6 +424,8 @@ static float *kv_run(const gpt_config *cfg) {
     gpt_model *m;
     gpt_kv *kv;
     CHECK(gpt_model_create(cfg, params, &m, err) == 0);
+    CHECK(gpt_model_set_bf16(m, bf16, err) == 0);
+    CHECK_EQ_INT(gpt_model_bf16(m), bf16);
     CHECK(gpt_kv_create(m, 2, 40, &kv, err) == 0);
     int32_t toks[64];
     for (int i = 0; i < 64; i++)
@@ -454,13 +458,106 @@ static void test_thread_determinism(void) {
     free(p1);
     free(p2);
     /* generation too */
-    omp_set_num_threads(1);
-    float *k1 = kv_run(&cfg);
-    omp_set_num_threads(2);
-    float *k2 = kv_run(&cfg);
-    CHECK(memcmp(k1, k2, sizeof(float) * 8 * cfg.vocab_size) == 0);
-    free(k1);
-    free(k2);
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        omp_set_num_threads(1);
+        float *k1 = kv_run(&cfg, bf16);
+        omp_set_num_threads(2);
+        float *k2 = kv_run(&cfg, bf16);
+        CHECKF(memcmp(k1, k2, sizeof(float) * 8 * cfg.vocab_size) == 0, "bf16 %d", bf16);
+        free(k1);
+        free(k2);
+    }
+}
+
+/* R = (acc ? 0.25 : 0) + op(A) op(B) in double (the reference), and C set
+** to what the product starts from (0.25 to accumulate on, or garbage). */
+static void ref_product(float *R, float *C, int M, int N, int K, const float *A, int ta,
+                        const float *B, int tb, int acc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double v = acc ? 0.25 : 0;
+            for (int k = 0; k < K; k++)
+                v +=
+                    (double)(ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
+            R[i * N + j] = (float)v;
+            C[i * N + j] = acc ? 0.25f : 99.0f;
+        }
+}
+
+/* mm_gemv with bf16 B against a double-precision product of the same
+** bf16 values (exact widening), every few-rows shape, transposes, acc and
+** kernel; the same fp32 tolerance as test_sgemm. */
+static void test_gemv_bf16(void) {
+    const int shapes[][3] = {{1, 530, 200}, {3, 300, 17}, {8, 530, 144}, {11, 130, 33}};
+    rng r;
+    rng_seed(&r, 5);
+    for (int kind = MM_PORTABLE; kind <= MM_AVX512; kind += MM_AVX512 - MM_PORTABLE) {
+        mm_set_kernel(kind);
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            float *A = malloc(sizeof(float) * M * K), *C = malloc(sizeof(float) * M * N);
+            float *R = malloc(sizeof(float) * M * N);
+            uint16_t *B = malloc(sizeof(uint16_t) * K * N);
+            float *Bf = malloc(sizeof(float) * K * N); /* the same values, widened */
+            for (int i = 0; i < M * K; i++)
+                A[i] = rng_uniform(&r) - 0.5f;
+            for (int i = 0; i < K * N; i++) {
+                B[i] = st_f32_to_bf16(rng_uniform(&r) - 0.5f);
+                Bf[i] = st_bf16_to_f32(B[i]);
+            }
+            for (int tb = 0; tb < 2; tb++)
+                for (int acc = 0; acc < 2; acc++) {
+                    ref_product(R, C, M, N, K, A, 0, Bf, tb, acc);
+                    mm_gemv(M, N, K, A, K, B, tb ? K : N, tb, 1, C, N, acc);
+                    double e = abs_err(C, R, (size_t)M * N);
+                    CHECKF(e < 1e-5 * sqrt(K) + 1e-6, "%s %dx%dx%d tb %d acc %d: %.3g",
+                           mm_kernel_name(), M, N, K, tb, acc, e);
+                }
+            free(A);
+            free(B);
+            free(Bf);
+            free(C);
+            free(R);
+        }
+    }
+    mm_set_kernel(MM_AUTO);
+}
+
+/* Generation with bf16 weights against fp32 on the same random model. */
+static void test_bf16_logits(void) {
+    gpt_config cfg;
+    det_config(&cfg);
+    const int V = cfg.vocab_size;
+    float *k32 = kv_run(&cfg, 0), *k16 = kv_run(&cfg, 1);
+    double worst = 0, scale = 0;
+    for (int i = 0; i < 8 * V; i++) {
+        worst = fmax(worst, fabs((double)k32[i] - k16[i]));
+        scale = fmax(scale, fabs((double)k32[i]));
+    }
+    int checked = 0, same = 0;
+    for (int row = 0; row < 8; row++) {
+        const float *a = k32 + (size_t)row * V, *b = k16 + (size_t)row * V;
+        int i1 = 0, i2 = -1, j1 = 0;
+        for (int i = 1; i < V; i++) {
+            if (a[i] > a[i1])
+                i2 = i1, i1 = i;
+            else if (i2 < 0 || a[i] > a[i2])
+                i2 = i;
+            if (b[i] > b[j1]) j1 = i;
+        }
+        if (a[i1] - a[i2] > 2 * worst) { /* no error of that size can swap them */
+            checked++;
+            same += i1 == j1;
+        }
+    }
+    printf("  bf16 vs fp32 logits: max abs err %.3g (max |logit| %.3g); greedy ids checked %d, "
+           "equal %d\n",
+           worst, scale, checked, same);
+    CHECKF(worst < 0.02 * scale, "%.3g", worst);
+    CHECK(checked > 0);
+    CHECK_EQ_INT(same, checked);
+    free(k32);
+    free(k16);
 }
 
 /* The AVX2 and AVX-512 kernels add in the same order (bit-identical); the
@@ -516,15 +613,7 @@ static void test_sgemm(void) {
             for (int ta = 0; ta < 2; ta++)
                 for (int tb = 0; tb < 2; tb++)
                     for (int acc = 0; acc < 2; acc++) {
-                        for (int i = 0; i < M; i++)
-                            for (int j = 0; j < N; j++) {
-                                double v = acc ? 0.25 : 0;
-                                for (int k = 0; k < K; k++)
-                                    v += (double)(ta ? A[k * M + i] : A[i * K + k]) *
-                                         (tb ? B[j * K + k] : B[k * N + j]);
-                                R[i * N + j] = (float)v;
-                                C[i * N + j] = acc ? 0.25f : 99.0f;
-                            }
+                        ref_product(R, C, M, N, K, A, ta, B, tb, acc);
                         mm_sgemm(M, N, K, A, ta ? M : K, ta, B, tb ? K : N, tb, C, N, acc);
                         double e = abs_err(C, R, (size_t)M * N);
                         CHECKF(e < 1e-5 * sqrt(K) + 1e-6, "%s %dx%dx%d ta %d tb %d acc %d: %.3g",
@@ -641,5 +730,7 @@ int main(void) {
     RUN(test_dropout_gradient);
     RUN(test_thread_determinism);
     RUN(test_kernel_paths);
+    RUN(test_gemv_bf16);
+    RUN(test_bf16_logits);
     return TEST_SUMMARY();
 }

@@ -4,7 +4,8 @@
 # sampling, EOS ignored so every output has 50), batch 1 and 8, with and
 # without constraints (banned words "night,day,was" + lipogram "e"), on 2
 # threads, against PyTorch with a KV cache (ref.py, same weights) in the same
-# run.  Prints a markdown section.
+# run; quill also with --dtype bf16 (weights in bfloat16, computed in fp32).
+# Prints a markdown section.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 Q="$ROOT/quill"
@@ -25,11 +26,13 @@ echo
 echo "distilgpt2 shape, prompt 10 tokens, 50 new tokens, top_k 50 sampling, 2 threads."
 echo "Constraints: --banned-words night,day,was --forbid-chars e."
 echo
-echo "| batch | PyTorch KV cache tok/s | quill fp32 tok/s | speed-up | quill + constraints tok/s | constraint ms/step | share of step |"
-echo "|---|---|---|---|---|---|---|"
+echo "| batch | PyTorch KV cache tok/s | quill fp32 tok/s | speed-up | quill bf16 tok/s | speed-up | quill fp32 + constraints tok/s | constraint ms/step | share of step |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for b in 1 8; do
     ref=$(/usr/bin/python3 "$ROOT/bench/generate/ref.py" "$b" 2)
     read -r plain _ _ <<<"$(run "$b")"
+    read -r half _ _ <<<"$(run "$b" --dtype bf16)"
     read -r cons ms share <<<"$(run "$b" --banned-words night,day,was --forbid-chars e)"
-    echo "| $b | $ref | $plain | $(echo "scale=2; $plain / $ref" | bc)x | $cons | $ms | $share% |"
+    echo "| $b | $ref | $plain | $(echo "scale=2; $plain / $ref" | bc)x | $half |" \
+        "$(echo "scale=2; $half / $ref" | bc)x | $cons | $ms | $share% |"
 done
