@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/RESULTS.md
+how="make bench${BENCH_ONLY:+ BENCH_ONLY=$BENCH_ONLY}"
 [ -f "$out" ] || printf '# quill benchmark results\n' >"$out"
 for b in bench/*/run.sh; do
     name=$(basename "$(dirname "$b")")
@@ -16,7 +17,7 @@ for b in bench/*/run.sh; do
     {
         echo "<!-- bench:$name -->"
         flock /tmp/bench.lock bash -c "
-            echo \"- run: \$(date -u +%Y-%m-%dT%H:%MZ), \\\`make bench BENCH_ONLY=$name\\\`, load average \$(cut -d' ' -f1-3 /proc/loadavg) before the run\"
+            echo \"- run: \$(date -u +%Y-%m-%dT%H:%MZ), \\\`$how\\\`, load average \$(cut -d' ' -f1-3 /proc/loadavg) before the run\"
             echo
             bash $b"
         echo "<!-- /bench:$name -->"
@@ -42,8 +43,9 @@ rest = "<!-- bench:" + body[1] if len(body) > 1 else ""
 head = """# quill benchmark results
 
 Written by \`make bench\` (bench/run.sh); each section says when it ran and
-the load average before it (2 cores: anything above ~0.3 means another job
-shared the machine).
+the load average before it (2 cores; in a full \`make bench\` the 1-minute
+average still carries the previous benchmark's own work, so ~1.4 there is
+not another job).
 
 - machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)
 - build: $(./quill --version), gcc $(gcc -dumpversion), \`make\` (-O2 -march=native)

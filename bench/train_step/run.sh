@@ -17,9 +17,11 @@ BUILD=${BUILD:-build}
 make -s -j2 quill >/dev/null
 bin=$BUILD/bench/train_step
 mkdir -p "$(dirname "$bin")"
-objs=$(for o in adamw err gpt gpt_layout kernels matmul rng; do echo $BUILD/core/$o.o; done)
+# The engine's objects (core/ has no SQLite) and the libraries they use.
+objs=$(ls $BUILD/core/*.o)
+libs="sqlite3 libzstd libarchive yaml-0.1 jansson libutf8proc libxxhash libcurl"
 gcc -std=c11 -D_GNU_SOURCE -O2 $([ "${PORTABLE:-0}" = 1 ] || echo -march=native) -fopenmp -Icore \
-    -o "$bin" bench/train_step/train_step.c $objs -lm
+    -o "$bin" bench/train_step/train_step.c $objs $(pkg-config --libs $libs) -lm
 field() { sed -E "s/.* $1=([^ ]+).*/\1/"; }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
