@@ -4,6 +4,7 @@
 #include "hfmodel.h"
 
 #include "err.h"
+#include "fsutil.h"
 #include "rng.h"
 #include "safetensors.h"
 #include "text.h"
@@ -385,7 +386,7 @@ int hf_save(const char *dir, const gpt_config *cfg, const float *params, int bf1
 /* hf_save() once the tokenizer directory is known. */
 static int save_files(const char *dir, const gpt_config *cfg, const float *params, int bf16,
                       const char *tok_dir, char *err) {
-    if (mkdir(dir, 0777) && errno != EEXIST) return err_set(err, "%s: %s", dir, strerror(errno));
+    if (fs_mkdirs(dir, err)) return -1;
     int n_t = gpt_layout_count(cfg);
     gpt_tensor *g = malloc(n_t * sizeof *g);
     gpt_layout(cfg, g);

@@ -11,6 +11,7 @@
 */
 #include "cli.h"
 #include "err.h"
+#include "fsutil.h"
 #include "hash.h"
 #include "recipe.h"
 #include "review.h"
@@ -188,6 +189,7 @@ static int write_atomic(const char *path, const char *data, size_t n, char *err)
         if (fd >= 0 && close(fd) && !bad) bad = 1;
         return bad ? err_set(err, "%s: %s", path, strerror(errno)) : 0;
     }
+    if (fs_mkdirs_for(path, err)) return -1; /* a recipe's out/ folder, say */
     size_t len = strlen(path);
     char *tmp = malloc(len + 16);
     if (!tmp) return err_set(err, "out of memory");

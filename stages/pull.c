@@ -14,6 +14,7 @@
 */
 #include "cli.h"
 #include "err.h"
+#include "fsutil.h"
 #include "progress.h"
 
 #include <ctype.h>
@@ -269,27 +270,6 @@ done:
     return rc;
 }
 
-/* mkdir -p dir; 0, or -1 with err naming the folder that failed. */
-static int mkdirs(const char *dir, char *err) {
-    if (!*dir) return err_set(err, "the folder name is empty");
-    char *p = strdup(dir);
-    if (!p) return err_set(err, "%s: out of memory", dir);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = 0;
-        if (mkdir(p, 0755) && errno != EEXIST) {
-            err_set(err, "%s: %s", p, strerror(errno));
-            free(p);
-            return -1;
-        }
-        *s = '/';
-    }
-    int bad = mkdir(p, 0755) && errno != EEXIST;
-    if (bad) err_set(err, "%s: %s", p, strerror(errno));
-    free(p);
-    return bad ? -1 : 0;
-}
-
 static const char *usage = "usage: quill pull MODEL [--dir DIR]\n"
                            "Downloads config.json, model.safetensors, vocab.json, merges.txt and\n"
                            "tokenizer.json (when present) of MODEL (e.g. distilgpt2) from\n"
@@ -328,7 +308,7 @@ int cmd_pull(cli *c, int argc, char **argv) {
     snprintf(endpoint, sizeof endpoint, "%s", ep && *ep ? ep : "https://huggingface.co");
     for (size_t k = strlen(endpoint); k && endpoint[k - 1] == '/';)
         endpoint[--k] = 0;
-    if (mkdirs(dir, err)) return cli_error("pull: %s", err);
+    if (fs_mkdirs(dir, err)) return cli_error("pull: %s", err);
     if (curl_global_init(CURL_GLOBAL_DEFAULT)) return cli_error("pull: cannot start libcurl");
     hub h = {curl_easy_init(), NULL, endpoint};
     const char *token = getenv("HF_TOKEN");

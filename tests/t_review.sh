@@ -106,8 +106,11 @@ check "empty file" [ -f empty.txt ]
 check "empty file is empty" [ ! -s empty.txt ]
 expect_fail "bad format" "must be txt, md or jsonl" Q publish --out x --format pdf
 expect_fail "missing out" "--out FILE is required" Q publish
-expect_fail "unwritable dir" "no-such-dir" Q publish --out no-such-dir/x.md
+: > not-a-dir
+expect_fail "a folder that cannot be made" "not-a-dir/x.md: Not a directory" Q publish --out not-a-dir/x.md
 check "failed publish is not recorded" [ "$(sql "SELECT COUNT(*) FROM publications")" = 4 ]
+check "missing folders are made" Q publish --out new/dir/x.md --allow-empty
+check "into the new folder" [ -f new/dir/x.md ]
 expect_fail "into a folder" "quill: publish: .*is a folder" Q publish --out .
 # a pipe (like /dev/stdout) is written to, not replaced by a file
 mkfifo pipe

@@ -9,7 +9,8 @@ head -c 3000 "$ROOT/recipes/corpora/frankenstein.txt" > text.txt
 "$QUILL" group --block-size 16 >/dev/null
 check "a tiny model trains" "$QUILL" train --init n_layer=1,n_head=2,n_embd=16,n_positions=32 \
     --max-steps 3 --save-steps 0 --quiet
-check "export" "$QUILL" export latest model
+check "export (making its parent folders)" "$QUILL" export latest deep/er/model
+mv deep/er/model model
 out=$("$QUILL" score --checkpoint latest --json text.txt)
 check "the sanitised build scores too" "$QUILL_ASAN" score --checkpoint latest --json text.txt
 n=$("$QUILL" tokenize text.txt | wc -w)

@@ -61,10 +61,11 @@ forced "review: the second of two approvals fails" reviews INSERT "NEW.output_id
 forced "review: the edit fails" reviews INSERT 1 review edit 1 --text "new" --reviewer bob
 forced "publish: recording the publication fails" publications INSERT 1 publish --out pub.txt
 check "publish wrote no file" [ ! -e pub.txt ]
-# publishing into a missing folder: the record is rolled back
+# publishing under a file (a folder that cannot be made): the record is rolled back
 before=$(sql .dump)
-expect_fail "publish into a missing folder" "quill: publish: .*nodir" Q publish --out nodir/p.txt
-check "publish into a missing folder: store unchanged" [ "$(sql .dump)" = "$before" ]
+: > nodir
+expect_fail "publish where no folder can be made" "quill: publish: .*nodir" Q publish --out nodir/p.txt
+check "publish where no folder can be made: store unchanged" [ "$(sql .dump)" = "$before" ]
 
 # A recipe run: the ingest stage's documents are rolled back; the run
 # itself is recorded as failed.

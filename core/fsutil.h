@@ -1,0 +1,14 @@
+/*
+** Small file-system helpers shared by the commands that write folders.
+*/
+#ifndef QUILL_FSUTIL_H
+#define QUILL_FSUTIL_H
+
+/* mkdir -p dir (mode 0755 before the umask); 0, or -1 with err naming the
+** folder that could not be made. */
+int fs_mkdirs(const char *dir, char *err);
+
+/* fs_mkdirs() of the folder that holds path (nothing when path has none). */
+int fs_mkdirs_for(const char *path, char *err);
+
+#endif
