@@ -127,10 +127,7 @@ void store_close(store *st) {
 }
 
 int store_reclaim(store *st, char *err) {
-    return store_exec(st,
-                      "DELETE FROM blobs WHERE id NOT IN (" STORE_BLOB_REFS "); "
-                      "PRAGMA incremental_vacuum",
-                      err);
+    return store_exec(st, "PRAGMA incremental_vacuum", err);
 }
 
 int store_begin(store *st, char *err) {

@@ -49,17 +49,10 @@ int store_put_blob(store *st, const void *data, size_t n, int64_t *id, char *err
 int store_put_compressed(store *st, const char *hash, size_t raw_n, const void *z, size_t zn,
                          int64_t *id, char *err);
 
-/* Every column that references blobs(id), as one SELECT of ids: a blob
-** none of them names is garbage.  Keep it in step with the schema. */
-#define STORE_BLOB_REFS                                                                            \
-    "SELECT text_blob FROM documents UNION SELECT ids_blob FROM doc_tokens "                       \
-    "UNION SELECT train_blob FROM block_sets UNION SELECT eval_blob FROM block_sets "              \
-    "WHERE eval_blob IS NOT NULL UNION SELECT tensors_blob FROM checkpoints "                      \
-    "UNION SELECT state_blob FROM checkpoints WHERE state_blob IS NOT NULL"
-
-/* Delete blobs nothing references and return the freed pages to the file
-** system (the store is created with auto_vacuum=INCREMENTAL).  Run it
-** outside a transaction, after pruning checkpoints. */
+/* Return the free pages (left by deleted rows: pruned checkpoints) to the
+** file system; the store is created with auto_vacuum=INCREMENTAL.  Whoever
+** deletes rows deletes the blobs only they referenced (ckpt_prune does).
+** Run it outside a transaction. */
 int store_reclaim(store *st, char *err);
 
 /* Read a blob back; *data is malloc'd with a trailing NUL after n bytes. */

@@ -3,13 +3,10 @@
 ** generate.h.
 */
 #include "generate.h"
-
 #include "lm.h"
 
-#include "ckpt.h"
 #include "cli.h"
 #include "err.h"
-#include "hfmodel.h"
 #include "pool.h"
 #include "recipe.h"
 #include "run.h"

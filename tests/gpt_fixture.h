@@ -12,15 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Fill *cfg and a malloc'd *params for fixture NAME; 0 on success. */
-static inline int gpt_fixture_load(const char *name, gpt_config *cfg, float **params) {
-    char path[256];
-    json_error_t je;
-    snprintf(path, sizeof path, "tests/fixtures/gpt/%s.json", name);
-    json_t *man = json_load_file(path, 0, &je);
-    if (!man) return -1;
+/* The model config of a fixture manifest. */
+static inline void gpt_fixture_config(json_t *man, gpt_config *cfg) {
     json_t *jc = json_object_get(man, "config");
-    json_t *pa = json_object_get(json_object_get(man, "arrays"), "params");
     gpt_config_default(cfg);
     cfg->n_layer = (int)json_integer_value(json_object_get(jc, "n_layer"));
     cfg->n_head = (int)json_integer_value(json_object_get(jc, "n_head"));
@@ -31,6 +25,17 @@ static inline int gpt_fixture_load(const char *name, gpt_config *cfg, float **pa
     if (act)
         snprintf(cfg->activation_function, sizeof cfg->activation_function, "%s",
                  json_string_value(act));
+}
+
+/* Fill *cfg and a malloc'd *params for fixture NAME; 0 on success. */
+static inline int gpt_fixture_load(const char *name, gpt_config *cfg, float **params) {
+    char path[256];
+    json_error_t je;
+    snprintf(path, sizeof path, "tests/fixtures/gpt/%s.json", name);
+    json_t *man = json_load_file(path, 0, &je);
+    if (!man) return -1;
+    gpt_fixture_config(man, cfg);
+    json_t *pa = json_object_get(json_object_get(man, "arrays"), "params");
     size_t np = (size_t)json_integer_value(json_array_get(json_object_get(pa, "shape"), 0));
     long off = (long)json_integer_value(json_object_get(pa, "offset"));
     json_decref(man);

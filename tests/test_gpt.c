@@ -20,6 +20,8 @@
 #include "gpt.h"
 #include "matmul.h"
 #include "safetensors.h"
+#include "gpt_fixture.h"
+#include "slurp.h"
 #include "test.h"
 
 #include <jansson.h>
@@ -43,15 +45,7 @@ static int load_fixture(const char *name, fixture *f) {
     memset(f, 0, sizeof *f);
     f->man = json_load_file(path, 0, &je);
     if (!f->man) return -1;
-    json_t *c = json_object_get(f->man, "config");
-    gpt_config_default(&f->cfg);
-    f->cfg.n_layer = (int)json_integer_value(json_object_get(c, "n_layer"));
-    f->cfg.n_head = (int)json_integer_value(json_object_get(c, "n_head"));
-    f->cfg.n_embd = (int)json_integer_value(json_object_get(c, "n_embd"));
-    f->cfg.n_positions = (int)json_integer_value(json_object_get(c, "n_positions"));
-    f->cfg.vocab_size = (int)json_integer_value(json_object_get(c, "vocab_size"));
-    snprintf(f->cfg.activation_function, sizeof f->cfg.activation_function, "%s",
-             json_string_value(json_object_get(c, "activation_function")));
+    gpt_fixture_config(f->man, &f->cfg);
     f->B = (int)json_integer_value(json_object_get(f->man, "B"));
     f->T = (int)json_integer_value(json_object_get(f->man, "T"));
     json_t *a = json_object_get(f->man, "adamw");
@@ -60,15 +54,9 @@ static int load_fixture(const char *name, fixture *f) {
     f->max_norm = (float)json_number_value(json_object_get(a, "max_norm"));
     f->steps = (int)json_integer_value(json_object_get(a, "steps"));
     snprintf(path, sizeof path, "tests/fixtures/gpt/%s.bin", name);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return -1;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    f->blob = malloc((size_t)n);
-    size_t got = fread(f->blob, 1, (size_t)n, fp);
-    fclose(fp);
-    return got == (size_t)n ? 0 : -1;
+    size_t n;
+    char err[ERR_LEN];
+    return slurp(path, (char **)&f->blob, &n, err);
 }
 
 static void free_fixture(fixture *f) {

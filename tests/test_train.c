@@ -8,6 +8,7 @@
 #include "err.h"
 #include "hash.h"
 #include "rng.h"
+#include "slurp.h"
 #include "test.h"
 #include "train.h"
 
@@ -370,15 +371,10 @@ static void *fx_array(const fixture *f, const char *name, size_t *n) {
 static int fx_load(fixture *f) {
     json_error_t je;
     f->man = json_load_file("tests/fixtures/train/trainer.json", 0, &je);
-    FILE *fp = fopen("tests/fixtures/train/trainer.bin", "rb");
-    if (!f->man || !fp) return -1;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    f->bin = malloc((size_t)n);
-    size_t got = fread(f->bin, 1, (size_t)n, fp);
-    fclose(fp);
-    return got == (size_t)n ? 0 : -1;
+    if (!f->man) return -1;
+    size_t n;
+    char err[ERR_LEN];
+    return slurp("tests/fixtures/train/trainer.bin", (char **)&f->bin, &n, err);
 }
 
 static double jnum(json_t *o, const char *k) {
