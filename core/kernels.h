@@ -15,9 +15,6 @@
 float kern_dot(const float *a, const float *b, int n);
 void kern_axpy(float *y, float alpha, const float *x, int n);
 
-/* exp(x) for float, vectorisable, within 2 ulp for x in [-87, 88]. */
-float kern_expf(float x);
-
 /* out[N,C] = LayerNorm(x) * w + b; mean/rstd [N] saved for the backward. */
 void kern_layernorm(float *out, float *mean, float *rstd, const float *x, const float *w,
                     const float *b, int N, int C, float eps);

@@ -1,15 +1,16 @@
 /*
 ** Blocked, packed single-precision GEMM (see matmul.h).
 **
-** op(A) is packed once per call (in row blocks if huge) into MR-row
-** micro-panels, k-major, KC-deep slices, shared by all threads.  C is cut
-** into column tiles (at least one per thread, NC wide at most); for each
-** KC slice a thread packs its B block into NR-column micro-panels and runs
-** the MR x NR micro-kernel over (B micro-panel, A micro-panel) pairs: the
-** B micro-panel (KC x NR) stays in L1 while the A slice streams from L2.  The micro-kernel
-*accumulates in registers starting from C (or zero
-** on the first slice when not accumulating), one fused multiply-add per k
-** in order, so the order of additions for each element depends only on K.
+** One operand is packed once per call (in blocks if huge) and shared by all
+** threads, the other is packed per thread, one tile and KC slice at a time.
+** Usually op(A) is shared, in MR-row micro-panels, and threads take column
+** tiles of C; for tall products (M >= 4N) op(B) is shared, in NR-column
+** micro-panels, and threads take row tiles.  Either way the micro-kernel
+** runs an MR x NR block with the B micro-panel (KC x NR) in L1 while the A
+** slice streams from L2.  It accumulates in registers starting from C (or
+** zero on the first slice when not accumulating), one fused multiply-add
+** per k in order, so the order of additions for each element depends only
+** on K.
 */
 #include "matmul.h"
 
@@ -462,45 +463,71 @@ void mm_gemv(int M, int N, int K, const float *A, int lda, const void *B, int ld
             gv_task(&g, t);
 }
 
-void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb, int tb,
-              float *C, int ldc, int acc) {
-    if (M <= 0 || N <= 0) return;
-    if (!active) mm_set_kernel(MM_AUTO);
-    const mm_kernel kern = kernels[active];
-    const int mr = kern.mr, nr = kern.nr;
-    if (K <= 0) {
-        if (!acc)
-            for (int i = 0; i < M; i++)
-                memset(C + (size_t)i * ldc, 0, sizeof(float) * N);
+/* One micro-tile of C at c (rows x cols of it, at most mr x nr) from an A
+** micro-panel and a B micro-panel; an edge tile goes through a full-size
+** scratch tile so the kernel always does the same work in the same order. */
+static void micro_tile(const mm_kernel *kern, int kc, const float *a, const float *b, float *c,
+                       int ldc, int rows, int cols, int load) {
+    if (rows == kern->mr && cols == kern->nr) {
+        kern->fn(kc, a, b, c, ldc, load);
         return;
     }
-    if (M <= MM_GEMV_ROWS && !ta) {
-        mm_gemv(M, N, K, A, lda, B, ldb, tb, 0, C, ldc, acc);
-        return;
-    }
-    /* column tiles, whole micro-panels wide; which thread computes a tile
-    ** does not change its result, so they can be handed out dynamically */
-    const int par = (double)M * N * K > 2e5;
-    const int nth = par ? omp_get_max_threads() : 1;
-    int ntn = (N + NC - 1) / NC;
-    if (ntn < 4 * nth) ntn = 4 * nth; /* several per thread, handed out dynamically */
-    int tw = ((N + ntn - 1) / ntn + nr - 1) / nr * nr;
-    ntn = (N + tw - 1) / tw;
-    /* row superblocks whose packed A fits the budget */
-    size_t ms = a_pack_max / (size_t)K / mr * mr;
-    if (ms < (size_t)mr) ms = mr;
-    if (ms > (size_t)M) ms = M;
-    const size_t msp = (ms + mr - 1) / mr * mr;
+    float edge[MAXR * MAXNR];
+    memset(edge, 0, sizeof edge);
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
+            edge[i * kern->nr + j] = load ? c[(size_t)i * ldc + j] : 0.0f;
+    kern->fn(kc, a, b, edge, kern->nr, 1);
+    for (int i = 0; i < rows; i++)
+        memcpy(c + (size_t)i * ldc, edge + i * kern->nr, sizeof(float) * cols);
+}
+
+/* C[mc, nc] (+)= packed A slice (mc rows in mr-row micro-panels, kc deep)
+** times packed B slice (nc columns in nr-column micro-panels): each B
+** micro-panel stays in L1 while the A micro-panels stream past it. */
+static void block_product(const mm_kernel *kern, int kc, const float *pa, int mc, const float *pb,
+                          int nc, float *C, int ldc, int load) {
+    for (int jr = 0; jr < nc; jr += kern->nr)
+        for (int ir = 0; ir < mc; ir += kern->mr)
+            micro_tile(kern, kc, pa + (size_t)ir * kc, pb + (size_t)jr * kc,
+                       C + (size_t)ir * ldc + jr, ldc, mc - ir < kern->mr ? mc - ir : kern->mr,
+                       nc - jr < kern->nr ? nc - jr : kern->nr, load);
+}
+
+/* Tiles handed out to threads along a dimension of n: several per thread so
+** they balance dynamically, at most max wide, a multiple of unit.  Which
+** thread computes a tile never changes its result. */
+static int tile_width(int n, int max, int unit, int nth) {
+    int nt = (n + max - 1) / max;
+    if (nt < 4 * nth) nt = 4 * nth;
+    return ((n + nt - 1) / nt + unit - 1) / unit * unit;
+}
+
+/* The shared pack covers this many rows (by_cols: of op(A)) or columns
+** (by_rows: of op(B)) at once: all unless over the budget of floats. */
+static int pack_span(int n, int K, int unit) {
+    size_t span = a_pack_max / (size_t)K / unit * unit;
+    if (span < (size_t)unit) span = unit;
+    return span > (size_t)n ? n : (int)span;
+}
+
+/* Wide products (the usual case): op(A) is packed once, shared, and threads
+** take column tiles of C, packing their own B block per KC slice. */
+static void sgemm_by_cols(const mm_kernel *kern, int nth, int M, int N, int K, const float *A,
+                          int lda, int ta, const float *B, int ldb, int tb, float *C, int ldc,
+                          int acc) {
+    const int mr = kern->mr, nr = kern->nr;
+    const int tw = tile_width(N, NC, nr, nth), ntn = (N + tw - 1) / tw;
+    const int ms = pack_span(M, K, mr), msp = (ms + mr - 1) / mr * mr;
     const int mcb = MC / mr * mr; /* L2 row blocks start on a micro-panel */
     static _Thread_local float *pa_buf;
     static _Thread_local size_t pa_cap;
-    float *pa = grow(&pa_buf, &pa_cap, msp * K);
+    float *pa = grow(&pa_buf, &pa_cap, (size_t)msp * K);
     if (!pa) abort(); /* out of memory in the hot path: nothing sane to return */
-    for (int i0 = 0; i0 < M; i0 += (int)ms) {
-        const int mc = M - i0 < (int)ms ? M - i0 : (int)ms;
+    for (int i0 = 0; i0 < M; i0 += ms) {
+        const int mc = M - i0 < ms ? M - i0 : ms;
 #pragma omp parallel num_threads(nth)
         {
-            /* pack every micro-panel of this row block, for every k slice */
 #pragma omp for schedule(static)
             for (int s = 0; s < mc; s += mr)
                 for (int k0 = 0; k0 < K; k0 += KC) {
@@ -511,40 +538,85 @@ void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
             static _Thread_local float *pb_buf;
             static _Thread_local size_t pb_cap;
             float *pb = grow(&pb_buf, &pb_cap, (size_t)(tw + nr) * KC);
-            float edge[MAXR * MAXNR];
+            if (!pb) abort();
 #pragma omp for schedule(dynamic, 1)
             for (int t = 0; t < ntn; t++) {
-                int j0 = t * tw, nc = N - j0 < tw ? N - j0 : tw;
+                const int j0 = t * tw, nc = N - j0 < tw ? N - j0 : tw;
                 for (int k0 = 0; k0 < K; k0 += KC) {
-                    int kc = K - k0 < KC ? K - k0 : KC;
-                    int load = acc || k0 > 0;
+                    const int kc = K - k0 < KC ? K - k0 : KC;
                     pack_b(B, ldb, tb, k0, kc, j0, nc, nr, pb);
-                    const float *pak = pa + (size_t)k0 * msp;
-                    /* MC rows of the A slice at a time stay in L2 */
                     for (int ic = 0; ic < mc; ic += mcb)
-                        for (int jr = 0; jr < nc; jr += nr) {
-                            int cols = nc - jr < nr ? nc - jr : nr;
-                            for (int ir = ic; ir < mc && ir < ic + mcb; ir += mr) {
-                                int rows = mc - ir < mr ? mc - ir : mr;
-                                float *c = C + (size_t)(i0 + ir) * ldc + j0 + jr;
-                                const float *a = pak + (size_t)ir * kc, *b = pb + (size_t)jr * kc;
-                                if (rows == mr && cols == nr) {
-                                    kern.fn(kc, a, b, c, ldc, load);
-                                    continue;
-                                }
-                                /* edge: compute into a full-size scratch tile */
-                                memset(edge, 0, sizeof edge);
-                                for (int i = 0; i < rows; i++)
-                                    for (int j = 0; j < cols; j++)
-                                        edge[i * nr + j] = load ? c[(size_t)i * ldc + j] : 0.0f;
-                                kern.fn(kc, a, b, edge, nr, 1);
-                                for (int i = 0; i < rows; i++)
-                                    memcpy(c + (size_t)i * ldc, edge + i * nr,
-                                           sizeof(float) * cols);
-                            }
-                        }
+                        block_product(kern, kc, pa + (size_t)k0 * msp + (size_t)ic * kc,
+                                      mc - ic < mcb ? mc - ic : mcb, pb, nc,
+                                      C + (size_t)(i0 + ic) * ldc + j0, ldc, acc || k0 > 0);
                 }
             }
         }
     }
+}
+
+/* Tall products (M well above N, like the gradient of the tied embedding
+** over the whole vocabulary): op(B) is packed once, shared, and threads take
+** row tiles of C, packing their own A block per KC slice, so no thread
+** streams all of a huge packed A once per column tile. */
+static void sgemm_by_rows(const mm_kernel *kern, int nth, int M, int N, int K, const float *A,
+                          int lda, int ta, const float *B, int ldb, int tb, float *C, int ldc,
+                          int acc) {
+    const int mr = kern->mr, nr = kern->nr;
+    const int th = tile_width(M, MC, mr, nth), ntm = (M + th - 1) / th;
+    const int ns = pack_span(N, K, nr), nsp = (ns + nr - 1) / nr * nr;
+    static _Thread_local float *pb_buf;
+    static _Thread_local size_t pb_cap;
+    float *pb = grow(&pb_buf, &pb_cap, (size_t)nsp * K);
+    if (!pb) abort();
+    for (int j0 = 0; j0 < N; j0 += ns) {
+        const int nc = N - j0 < ns ? N - j0 : ns;
+#pragma omp parallel num_threads(nth)
+        {
+#pragma omp for schedule(static)
+            for (int s = 0; s < nc; s += nr)
+                for (int k0 = 0; k0 < K; k0 += KC) {
+                    int kc = K - k0 < KC ? K - k0 : KC;
+                    pack_b(B, ldb, tb, k0, kc, j0 + s, nc - s < nr ? nc - s : nr, nr,
+                           pb + (size_t)k0 * nsp + (size_t)s * kc);
+                }
+            static _Thread_local float *pa_buf;
+            static _Thread_local size_t pa_cap;
+            float *pa = grow(&pa_buf, &pa_cap, (size_t)(th + mr) * KC);
+            if (!pa) abort();
+#pragma omp for schedule(dynamic, 1)
+            for (int t = 0; t < ntm; t++) {
+                const int i0 = t * th, mc = M - i0 < th ? M - i0 : th;
+                for (int k0 = 0; k0 < K; k0 += KC) {
+                    const int kc = K - k0 < KC ? K - k0 : KC;
+                    pack_a(A, lda, ta, i0, mc, k0, kc, mr, pa);
+                    block_product(kern, kc, pa, mc, pb + (size_t)k0 * nsp, nc,
+                                  C + (size_t)i0 * ldc + j0, ldc, acc || k0 > 0);
+                }
+            }
+        }
+    }
+}
+
+void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb, int tb,
+              float *C, int ldc, int acc) {
+    if (M <= 0 || N <= 0) return;
+    if (!active) mm_set_kernel(MM_AUTO);
+    const mm_kernel *kern = &kernels[active];
+    if (K <= 0) {
+        if (!acc)
+            for (int i = 0; i < M; i++)
+                memset(C + (size_t)i * ldc, 0, sizeof(float) * N);
+        return;
+    }
+    if (M <= MM_GEMV_ROWS && !ta) {
+        mm_gemv(M, N, K, A, lda, B, ldb, tb, 0, C, ldc, acc);
+        return;
+    }
+    const int nth = (double)M * N * K > 2e5 ? omp_get_max_threads() : 1;
+    /* both orders give every element the same chain of additions */
+    if (M >= 4 * N)
+        sgemm_by_rows(kern, nth, M, N, K, A, lda, ta, B, ldb, tb, C, ldc, acc);
+    else
+        sgemm_by_cols(kern, nth, M, N, K, A, lda, ta, B, ldb, tb, C, ldc, acc);
 }

@@ -580,13 +580,15 @@ static void test_kernel_paths(void) {
 }
 
 /* mm_sgemm against a naive triple loop for every transpose combination and
-** awkward sizes, with every kernel. */
+** awkward sizes, with every kernel; the last two shapes are tall (threads
+** take row tiles), the last cut into column blocks by the pack limit. */
 static void test_sgemm(void) {
-    const int shapes[][3] = {{1, 1, 1}, {7, 33, 5}, {130, 70, 300}, {9, 530, 17}, {300, 40, 140}};
+    const int shapes[][3] = {{1, 1, 1},    {7, 33, 5},     {130, 70, 300},
+                             {9, 530, 17}, {300, 40, 140}, {1000, 240, 100}};
     rng r;
     rng_seed(&r, 3);
     for (int pass = 0; pass < 4; pass++) {
-        /* the last pass cuts A into row blocks of a few panels */
+        /* the last pass cuts the shared pack into blocks of a few panels */
         int kind = pass == 3 ? MM_AUTO : MM_PORTABLE + pass;
         mm_set_kernel(kind);
         mm_set_pack_limit(pass == 3 ? 20000 : 0);
