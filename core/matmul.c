@@ -126,47 +126,79 @@ const char *mm_kernel_name(void) {
     return kernels[active].name;
 }
 
-/* Pack rows [i0, i0+mc) x cols [k0, k0+kc) of op(A) into mr-row panels,
-** k-major, zero-padding the last panel. */
-static void pack_a(const float *A, int lda, int ta, int i0, int mc, int k0, int kc, int mr,
-                   float *pa) {
-    for (int s = 0; s < mc; s += mr) {
-        float *p = pa + (size_t)s * kc;
-        int rows = mc - s < mr ? mc - s : mr;
-        for (int k = 0; k < kc; k++) {
-            for (int i = 0; i < rows; i++) {
-                size_t r = (size_t)(i0 + s + i), col = (size_t)(k0 + k);
-                p[k * mr + i] = ta ? A[col * lda + r] : A[r * lda + col];
-            }
-            for (int i = rows; i < mr; i++)
-                p[k * mr + i] = 0.0f;
+/* dst[k*ldd + i] = src[i*lds + k] for 8 rows i and k < len, in 8 x 8
+** blocks through AVX registers. */
+__attribute__((target("avx2"))) static void transpose_rows8(const float *src, size_t lds, int len,
+                                                            float *dst, int ldd) {
+    int k = 0;
+    for (; k + 8 <= len; k += 8) {
+        __m256 r[8], t[8];
+        for (int i = 0; i < 8; i++)
+            r[i] = _mm256_loadu_ps(src + i * lds + k);
+        for (int i = 0; i < 8; i += 2) {
+            t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+            t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
         }
+        for (int i = 0; i < 8; i += 4) {
+            r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+            r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+            r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+            r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+        }
+        for (int i = 0; i < 4; i++) {
+            _mm256_storeu_ps(dst + (size_t)(k + i) * ldd,
+                             _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+            _mm256_storeu_ps(dst + (size_t)(k + i + 4) * ldd,
+                             _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+        }
+    }
+    for (; k < len; k++)
+        for (int i = 0; i < 8; i++)
+            dst[(size_t)k * ldd + i] = src[i * lds + k];
+}
+
+/* Pack a KC slice of an operand into micro-panels w wide: panel element
+** [k][j] (k < kc, j < n, zero-padded to whole panels) is X[k0+k][j0+j] when
+** the operand lies k-major in X (contiguous: op(A) with ta, op(B) without
+** tb), else X[j0+j][k0+k] (a transpose, 8 x 8 blocks at a time). */
+static void pack_panels(const float *X, int ldx, int contiguous, int k0, int kc, int j0, int n,
+                        int w, float *dst) {
+    for (int s = 0; s < n; s += w) {
+        float *p = dst + (size_t)s * kc;
+        const int cols = n - s < w ? n - s : w;
+        if (contiguous && cols == 8) {
+            /* a constant size is copied inline: a call per 32 bytes is not */
+            for (int k = 0; k < kc; k++)
+                memcpy(p + k * w, X + (size_t)(k0 + k) * ldx + j0 + s, sizeof(float) * 8);
+        } else if (contiguous) {
+            for (int k = 0; k < kc; k++)
+                memcpy(p + k * w, X + (size_t)(k0 + k) * ldx + j0 + s, sizeof(float) * cols);
+        } else {
+            const float *src = X + (size_t)(j0 + s) * ldx + k0;
+            int j = 0;
+            if (active >= MM_AVX2)
+                for (; j + 8 <= cols; j += 8)
+                    transpose_rows8(src + (size_t)j * ldx, ldx, kc, p + j, w);
+            for (; j < cols; j++)
+                for (int k = 0; k < kc; k++)
+                    p[k * w + j] = src[(size_t)j * ldx + k];
+        }
+        for (int k = 0; k < kc; k++)
+            for (int j = cols; j < w; j++)
+                p[k * w + j] = 0.0f;
     }
 }
 
-/* Pack rows [k0, k0+kc) x cols [j0, j0+nc) of op(B) into nr-column panels. */
+/* Rows [i0, i0+mc) x cols [k0, k0+kc) of op(A) into mr-row panels. */
+static void pack_a(const float *A, int lda, int ta, int i0, int mc, int k0, int kc, int mr,
+                   float *pa) {
+    pack_panels(A, lda, ta, k0, kc, i0, mc, mr, pa);
+}
+
+/* Rows [k0, k0+kc) x cols [j0, j0+nc) of op(B) into nr-column panels. */
 static void pack_b(const float *B, int ldb, int tb, int k0, int kc, int j0, int nc, int nr,
                    float *pb) {
-    for (int s = 0; s < nc; s += nr) {
-        float *p = pb + (size_t)s * kc;
-        int cols = nc - s < nr ? nc - s : nr;
-        if (!tb) {
-            for (int k = 0; k < kc; k++) {
-                memcpy(p + k * nr, B + (size_t)(k0 + k) * ldb + j0 + s, sizeof(float) * cols);
-                for (int j = cols; j < nr; j++)
-                    p[k * nr + j] = 0.0f;
-            }
-        } else {
-            for (int j = 0; j < cols; j++) {
-                const float *src = B + (size_t)(j0 + s + j) * ldb + k0;
-                for (int k = 0; k < kc; k++)
-                    p[k * nr + j] = src[k];
-            }
-            for (int j = cols; j < nr; j++)
-                for (int k = 0; k < kc; k++)
-                    p[k * nr + j] = 0.0f;
-        }
-    }
+    pack_panels(B, ldb, !tb, k0, kc, j0, nc, nr, pb);
 }
 
 /* A growing buffer owned by the calling thread (mm_sgemm may run in several
