@@ -4,6 +4,7 @@
 #include "adamw.h"
 
 #include "err.h"
+#include "mem.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -27,8 +28,8 @@ int adamw_create(const gpt_config *cfg, adamw **out, char *err) {
     a->ntensors = gpt_layout_count(cfg);
     a->tensors = calloc((size_t)a->ntensors, sizeof *a->tensors);
     a->n = a->tensors ? gpt_layout(cfg, a->tensors) : 0;
-    a->m = calloc(a->n, sizeof(float));
-    a->v = calloc(a->n, sizeof(float));
+    a->m = mem_huge_calloc(a->n * sizeof(float));
+    a->v = mem_huge_calloc(a->n * sizeof(float));
     if (!a->tensors || !a->m || !a->v) {
         adamw_free(a);
         return err_set(err, "optimizer: out of memory");

@@ -15,6 +15,7 @@
 #include "err.h"
 #include "kernels.h"
 #include "matmul.h"
+#include "mem.h"
 #include "pool.h"
 #include "safetensors.h"
 
@@ -22,7 +23,6 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 struct gpt_model {
     gpt_config cfg;
@@ -81,13 +81,10 @@ int gpt_model_set_bf16(gpt_model *m, int on, char *err) {
     free(m->w16);
     m->w16 = NULL;
     if (!on) return 0;
-    /* streamed every step: huge pages spare TLB misses and page faults */
-    const size_t huge = (size_t)2 << 20,
-                 bytes = (m->nparams * sizeof *m->w16 + huge - 1) / huge * huge;
-    m->w16 = aligned_alloc(huge, bytes);
+    const size_t bytes = m->nparams * sizeof *m->w16;
+    m->w16 = mem_huge_alloc(bytes);
     if (!m->w16)
         return err_set(err, "model: out of memory for the bf16 weights (%zu MB)", bytes >> 20);
-    madvise(m->w16, bytes, MADV_HUGEPAGE); /* a hint: failure is harmless */
     const size_t chunk = (size_t)1 << 20, nchunk = (m->nparams + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static)
     for (size_t c = 0; c < nchunk; c++) {
@@ -639,8 +636,8 @@ int gpt_kv_create(gpt_model *m, int max_seqs, int max_len, gpt_kv **out, char *e
     kv->max_seqs = max_seqs;
     kv->max_len = max_len;
     kv->len = calloc((size_t)max_seqs, sizeof(int));
-    kv->k = malloc(n * sizeof(float));
-    kv->v = malloc(n * sizeof(float));
+    kv->k = mem_huge_alloc(n * sizeof(float));
+    kv->v = mem_huge_alloc(n * sizeof(float));
     if (!kv->len || !kv->k || !kv->v) {
         gpt_kv_free(kv);
         return err_set(err, "kv cache %d x %d: out of memory (%zu MB)", max_seqs, max_len,

@@ -5,6 +5,7 @@
 
 #include "err.h"
 #include "fsutil.h"
+#include "mem.h"
 #include "rng.h"
 #include "safetensors.h"
 #include "text.h"
@@ -319,7 +320,7 @@ int hf_load(const char *dir, gpt_config *cfg, float **params, size_t *n, char *e
     /* check names and shapes first: a config asking for more than the file
     ** holds is refused before allocating what it asks for */
     bad = load_tensors(f, path, g, n_t, NULL, err);
-    float *p = bad ? NULL : malloc(total * sizeof *p);
+    float *p = bad ? NULL : mem_huge_alloc(total * sizeof *p);
     if (!bad)
         bad = !p ? err_set(err, "%s: out of memory for %zu parameters", path, total)
                  : load_tensors(f, path, g, n_t, p, err);
@@ -465,7 +466,7 @@ int hf_init_params(const gpt_config *cfg, uint64_t seed, float **params) {
     int n_t = gpt_layout_count(cfg);
     gpt_tensor *g = malloc(n_t * sizeof *g);
     size_t total = gpt_layout(cfg, g);
-    float *p = malloc(total * sizeof *p);
+    float *p = mem_huge_alloc(total * sizeof *p);
     if (!p) {
         free(g);
         return -1;

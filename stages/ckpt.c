@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "err.h"
 #include "hfmodel.h"
+#include "mem.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -107,7 +108,7 @@ int ckpt_get(store *st, int64_t id, gpt_config *cfg, float **params, size_t *n, 
     }
     float *p = raw;
     if (planar) {
-        p = malloc(raw_n ? raw_n : 1);
+        p = mem_huge_alloc(raw_n);
         ckpt_unplanes(raw, np, p);
         free(raw);
     }

@@ -10,6 +10,7 @@
 #include "gpt.h"
 #include "hash.h"
 #include "hfmodel.h"
+#include "mem.h"
 #include "progress.h"
 #include "recipe.h"
 #include "rng.h"
@@ -581,8 +582,8 @@ int stage_train(store *st, const train_params *p, int64_t block_set_id, const tr
     hash_end(h, identity);
     free(cfg_json);
     free(pj);
-    r.grads = malloc(r.n * sizeof(float));
-    r.tmp = p->grad_accum > 1 ? malloc(r.n * sizeof(float)) : NULL;
+    r.grads = mem_huge_alloc(r.n * sizeof(float));
+    r.tmp = p->grad_accum > 1 ? mem_huge_alloc(r.n * sizeof(float)) : NULL;
     r.ids = malloc((size_t)p->batch_size * r.b.T * sizeof(int32_t));
     r.perm = malloc((size_t)r.b.n_train * sizeof(int64_t));
     if (!r.grads || (p->grad_accum > 1 && !r.tmp) || !r.ids || !r.perm) {

@@ -12,6 +12,7 @@
 #include "err.h"
 #include "gpt.h"
 #include "matmul.h"
+#include "mem.h"
 
 #include <omp.h>
 #include <time.h>
@@ -43,7 +44,7 @@ int main(int argc, char **argv) {
     omp_set_num_threads(threads);
     gpt_tensor *t = malloc(sizeof(gpt_tensor) * (size_t)gpt_layout_count(&cfg));
     size_t n = gpt_layout(&cfg, t);
-    float *params = malloc(n * sizeof(float)), *grads = malloc(n * sizeof(float));
+    float *params = mem_huge_alloc(n * sizeof(float)), *grads = mem_huge_alloc(n * sizeof(float));
     rng r;
     rng_seed(&r, 1);
     for (size_t i = 0; i < n; i++)

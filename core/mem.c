@@ -1,0 +1,26 @@
+/*
+** Huge-page memory for streamed arrays (see mem.h).
+*/
+#include "mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *mem_huge_alloc(size_t bytes) {
+    const size_t n = (bytes ? bytes + HUGE_PAGE - 1 : HUGE_PAGE) / HUGE_PAGE * HUGE_PAGE;
+    if (n < bytes) return NULL; /* overflow */
+    void *p = aligned_alloc(HUGE_PAGE, n);
+    /* before the first touch: advice given later only helps when khugepaged
+    ** gets round to it */
+    if (p) madvise(p, n, MADV_HUGEPAGE); /* failure is harmless */
+    return p;
+}
+
+void *mem_huge_calloc(size_t bytes) {
+    void *p = mem_huge_alloc(bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}

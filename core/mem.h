@@ -1,0 +1,21 @@
+/*
+** Memory for big arrays that are streamed whole every step: model weights,
+** gradients, optimizer moments, KV caches.
+*/
+#ifndef QUILL_MEM_H
+#define QUILL_MEM_H
+
+#include <stddef.h>
+
+/* bytes (rounded up to whole 2 MB pages), 2 MB aligned and advised to use
+** transparent huge pages, so streaming the array does not walk the page
+** tables every 4 KB (a token-by-token generation step at batch 8 took half
+** as long again without them).  The advice is a hint: where huge pages are
+** off this is plain memory.  Contents are undefined, like malloc; release
+** with free().  NULL when out of memory. */
+void *mem_huge_alloc(size_t bytes);
+
+/* mem_huge_alloc, zero-filled. */
+void *mem_huge_calloc(size_t bytes);
+
+#endif
