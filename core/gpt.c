@@ -31,7 +31,13 @@ struct gpt_model {
     int ntensors;
     gpt_tensor *t;
     int gelu_exact; /* activation "gelu" (erf) instead of the tanh form */
-    uint16_t *w16;  /* bf16 copy of params for generation, or NULL (fp32) */
+    /* weights laid out for generation (gpt_model_prepare_generation), or
+    ** NULL: each layer's four matrices in strip layout (mm_gemv_strips),
+    ** and in bf16 the tied wte too; gen_off[4*l + i] is where matrix i of
+    ** layer l starts, gen_off[4*L] wte (bf16 only), in elements */
+    void *gen;
+    size_t *gen_off;
+    int gen_bf16;
 };
 
 /* Pointers to one layer's tensors inside a flat array (params or grads). */
@@ -72,30 +78,75 @@ int gpt_model_create(const gpt_config *cfg, float *params, gpt_model **out, char
 
 void gpt_model_free(gpt_model *m) {
     if (!m) return;
-    free(m->w16);
+    free(m->gen);
+    free(m->gen_off);
     free(m->t);
     free(m);
 }
 
-int gpt_model_set_bf16(gpt_model *m, int on, char *err) {
-    free(m->w16);
-    m->w16 = NULL;
-    if (!on) return 0;
-    const size_t bytes = m->nparams * sizeof *m->w16;
-    m->w16 = mem_huge_alloc(bytes);
-    if (!m->w16)
-        return err_set(err, "model: out of memory for the bf16 weights (%zu MB)", bytes >> 20);
-    const size_t chunk = (size_t)1 << 20, nchunk = (m->nparams + chunk - 1) / chunk;
+/* Tensor indices (in the layout) of layer l's matrices: c_attn, attn
+** c_proj, c_fc, mlp c_proj; each [in, out]. */
+static const int gen_mat[4] = {2, 4, 8, 10};
+
+/* Copy n floats to dst as fp32 or bf16 (element offset i). */
+static void gen_put(void *dst, int bf16, size_t i, const float *src, size_t n) {
+    if (bf16)
+        st_f32_to_bf16_n((uint16_t *)dst + i, src, n);
+    else
+        memcpy((float *)dst + i, src, n * sizeof(float));
+}
+
+int gpt_model_prepare_generation(gpt_model *m, int bf16, char *err) {
+    free(m->gen);
+    free(m->gen_off);
+    m->gen = NULL;
+    m->gen_off = NULL;
+    const int L = m->cfg.n_layer, mats = 4 * L;
+    m->gen_off = malloc(sizeof *m->gen_off * (size_t)(mats + 1));
+    if (!m->gen_off) return err_set(err, "model: out of memory");
+    size_t n = 0;
+    for (int i = 0; i < mats; i++) {
+        m->gen_off[i] = n;
+        n += m->t[2 + 12 * (i / 4) + gen_mat[i % 4]].numel;
+    }
+    m->gen_off[mats] = n;
+    if (bf16) n += m->t[0].numel;
+    const size_t es = bf16 ? sizeof(uint16_t) : sizeof(float);
+    m->gen = mem_huge_alloc(n * es);
+    if (!m->gen) {
+        free(m->gen_off);
+        m->gen_off = NULL;
+        return err_set(err, "model: out of memory for the generation weights (%zu MB)",
+                       n * es >> 20);
+    }
+    m->gen_bf16 = bf16;
+    /* one task per strip of one matrix (then wte in chunks) */
+#pragma omp parallel for schedule(dynamic, 1) collapse(2)
+    for (int i = 0; i < mats; i++)
+        for (int t = 0; t < m->cfg.n_embd * 4 / MM_STRIP + 1; t++) {
+            const gpt_tensor *g = &m->t[2 + 12 * (i / 4) + gen_mat[i % 4]];
+            const int K = (int)g->shape[0], N = (int)g->shape[1], j0 = t * MM_STRIP;
+            if (j0 >= N) continue;
+            const int w = N - j0 < MM_STRIP ? N - j0 : MM_STRIP;
+            const size_t base = m->gen_off[i] + (size_t)j0 * K;
+            for (int k = 0; k < K; k++)
+                gen_put(m->gen, bf16, base + (size_t)k * w,
+                        m->params + g->offset + (size_t)k * N + j0, (size_t)w);
+        }
+    if (bf16) {
+        const size_t chunk = (size_t)1 << 20, numel = m->t[0].numel;
 #pragma omp parallel for schedule(static)
-    for (size_t c = 0; c < nchunk; c++) {
-        size_t i = c * chunk, n = m->nparams - i < chunk ? m->nparams - i : chunk;
-        st_f32_to_bf16_n(m->w16 + i, m->params + i, n);
+        for (size_t c = 0; c < (numel + chunk - 1) / chunk; c++) {
+            const size_t i = c * chunk;
+            gen_put(m->gen, 1, m->gen_off[mats] + i, m->params + m->t[0].offset + i,
+                    numel - i < chunk ? numel - i : chunk);
+        }
     }
     return 0;
 }
 
-int gpt_model_bf16(const gpt_model *m) {
-    return m->w16 != NULL;
+int gpt_model_generation(const gpt_model *m) {
+    return m->gen ? m->gen_bf16 : -1;
 }
 
 const gpt_config *gpt_model_config(const gpt_model *m) {
@@ -231,37 +282,41 @@ typedef struct block_act {
     unsigned char *drop_att, *drop_attn_out, *drop_mlp_out;
 } block_act;
 
-/* out[N,OC] = inp[N,IC] @ w[IC,OC] + b[OC], w fp32 or, when bf16 is set
-** and the model has them, its bf16 copy (generation only). */
-static void linear(const gpt_model *m, int bf16, float *out, const float *inp, const float *w,
-                   const float *b, int N, int IC, int OC) {
-    if (!bf16 || !m->w16) {
+/* out[N,OC] = inp[N,IC] @ w[IC,OC] + b[OC].  With gen set (generation
+** weights of this matrix, element offset into m->gen), the product reads
+** them: always in bf16 (the same numbers for any N), in fp32 only for few
+** rows (more rows are a GEMM that packs w anyway; the same bits). */
+static void linear(const gpt_model *m, const size_t *gen, float *out, const float *inp,
+                   const float *w, const float *b, int N, int IC, int OC) {
+    if (!gen || (!m->gen_bf16 && N > MM_GEMV_ROWS)) {
         kern_linear(out, inp, w, b, N, IC, OC);
         return;
     }
     for (int r = 0; r < N; r++)
         memcpy(out + (size_t)r * OC, b, sizeof(float) * OC);
-    mm_gemv(N, OC, IC, inp, IC, m->w16 + (w - m->params), OC, 0, 1, out, OC, 1);
+    const size_t es = m->gen_bf16 ? sizeof(uint16_t) : sizeof(float);
+    mm_gemv_strips(N, OC, IC, inp, IC, (const char *)m->gen + *gen * es, m->gen_bf16, out, OC, 1);
 }
 
-/* out[N,C] = block l applied to x[N,C]; tmp is [N,C] scratch.  bf16: use
-** the model's bf16 weights if it has them. */
+/* out[N,C] = block l applied to x[N,C]; tmp is [N,C] scratch.  gen: use
+** the model's generation weights if it has them. */
 static void block_forward(const gpt_model *m, int l, int N, const float *x, float *out,
-                          const block_act *a, const attn_src *src, int ldp, float *tmp, int bf16) {
+                          const block_act *a, const attn_src *src, int ldp, float *tmp, int gen) {
     const gpt_config *cfg = &m->cfg;
     const int C = cfg->n_embd, NH = cfg->n_head;
     const float eps = cfg->layer_norm_epsilon;
     layer_w w = layer_ptrs(m, m->params, l);
+    const size_t *g = gen && m->gen ? m->gen_off + 4 * l : NULL;
     kern_layernorm(a->ln1, a->ln1_mean, a->ln1_rstd, x, w.ln1w, w.ln1b, N, C, eps);
-    linear(m, bf16, a->qkv, a->ln1, w.qkvw, w.qkvb, N, C, 3 * C);
+    linear(m, g, a->qkv, a->ln1, w.qkvw, w.qkvb, N, C, 3 * C);
     attention_forward(a->atty, a->qkv, N, C, NH, src, a->att, ldp, a->drop_att,
                       1.0f / (1.0f - cfg->attn_pdrop));
-    linear(m, bf16, tmp, a->atty, w.projw, w.projb, N, C, C);
+    linear(m, g ? g + 1 : NULL, tmp, a->atty, w.projw, w.projb, N, C, C);
     kern_residual_dropout(a->res2, x, tmp, a->drop_attn_out, cfg->resid_pdrop, (size_t)N * C);
     kern_layernorm(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, w.ln2w, w.ln2b, N, C, eps);
-    linear(m, bf16, a->fch, a->ln2, w.fcw, w.fcb, N, C, 4 * C);
+    linear(m, g ? g + 2 : NULL, a->fch, a->ln2, w.fcw, w.fcb, N, C, 4 * C);
     kern_gelu(a->fchg, a->fch, (size_t)N * 4 * C, m->gelu_exact);
-    linear(m, bf16, tmp, a->fchg, w.fcprojw, w.fcprojb, N, 4 * C, C);
+    linear(m, g ? g + 3 : NULL, tmp, a->fchg, w.fcprojw, w.fcprojb, N, 4 * C, C);
     kern_residual_dropout(out, a->res2, tmp, a->drop_mlp_out, cfg->resid_pdrop, (size_t)N * C);
 }
 
@@ -760,8 +815,9 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
         memcpy(kv->y + (size_t)i * C, kv->x + (size_t)kv->last[i] * C, sizeof(float) * C);
     kern_layernorm(kv->lnf, kv->a.ln1_mean, kv->a.ln1_rstd, kv->y, tensor_ptr(m, m->params, -2),
                    tensor_ptr(m, m->params, -1), nseq, C, cfg->layer_norm_epsilon);
-    if (m->w16)
-        mm_gemv(nseq, V, C, kv->lnf, C, m->w16 + m->t[0].offset, C, 1, 1, logits, V, 0);
+    if (gpt_model_generation(m) == 1)
+        mm_gemv(nseq, V, C, kv->lnf, C, (const uint16_t *)m->gen + m->gen_off[4 * L], C, 1, 1,
+                logits, V, 0);
     else
         mm_sgemm(nseq, V, C, kv->lnf, C, 0, tensor_ptr(m, m->params, 0), C, 1, logits, V, 0);
     for (int i = 0; i < nseq; i++)

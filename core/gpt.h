@@ -66,15 +66,19 @@ typedef struct gpt_model gpt_model;
 int gpt_model_create(const gpt_config *cfg, float *params, gpt_model **out, char *err);
 void gpt_model_free(gpt_model *m);
 
-/* bf16 generation (quill generate --dtype bf16): with on set, keep a bf16
-** copy of the parameters (round to nearest even) and let gpt_kv_step read
-** its weight matrices from it (half the memory traffic; the products and
-** everything else stay fp32: embeddings, biases, LayerNorm, attention).
-** A snapshot: call again after changing params.  Training and scoring
-** (gpt_forward) always use fp32.  on = 0 drops the copy.  Returns 0, or -1
-** with err set (out of memory). */
-int gpt_model_set_bf16(gpt_model *m, int on, char *err);
-int gpt_model_bf16(const gpt_model *m); /* 1 when the bf16 copy is in use */
+/* Lay the weights out for generation, a snapshot of params that
+** gpt_kv_step then reads (call again after changing params; training and
+** scoring, gpt_forward, always read params).  Each layer's matrices go in
+** strip layout (mm_gemv_strips: token-by-token steps stream them from
+** contiguous runs), a copy of about half the parameters.  With bf16 set
+** (quill generate --dtype bf16) the copy is in bfloat16 (round to nearest
+** even) and includes the tied lm_head, so a step reads half the bytes; the
+** products and everything else stay fp32 (embeddings, biases, LayerNorm,
+** attention).  Without this call gpt_kv_step reads params as they are.
+** Returns 0, or -1 with err set (out of memory). */
+int gpt_model_prepare_generation(gpt_model *m, int bf16, char *err);
+/* -1 when not prepared for generation, else 1 in bf16, 0 in fp32 */
+int gpt_model_generation(const gpt_model *m);
 
 const gpt_config *gpt_model_config(const gpt_model *m);
 size_t gpt_model_nparams(const gpt_model *m); /* floats in params (and grads) */

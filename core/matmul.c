@@ -229,13 +229,15 @@ void mm_set_pack_limit(size_t floats) {
 ** in an order that depends only on K, so results do not depend on the
 ** thread count.  B is fp32 or bf16 (widened to fp32 on load: a bf16 is
 ** the top half of an fp32). */
-#define GV_COLS 128 /* output columns per task */
-#define GV_ROWS 8   /* rows of A per register tile */
-#define GV_PF 96    /* rows of B prefetched ahead (op(B) = B) */
-#define GV_TPF 4    /* fp32 rows of B prefetched ahead (op(B) = B^T; bf16: twice as many) */
+#define GV_COLS MM_STRIP /* output columns per task: one strip */
+#define GV_ROWS 8        /* rows of A per register tile */
+#define GV_PF 96         /* rows of B prefetched ahead (op(B) = B) */
+#define GV_TPF 4         /* fp32 rows of B prefetched ahead (op(B) = B^T; bf16: twice as many) */
 
 typedef struct gv_args {
     int M, N, K, lda, ldb, tb, bf16, ldc, acc;
+    int strips; /* B in strip layout (mm_gemv_strips) */
+    int bcol0;  /* the column of C that column 0 of B (a strip) belongs to */
     const float *A;
     const void *B;
     float *C;
@@ -264,7 +266,7 @@ static void gv_task_portable(const gv_args *g, int j0, int nc) {
             for (int k = 0; k < g->K; k++) {
                 float b[GV_COLS];
                 for (int j = 0; j < nc; j++)
-                    b[j] = gv_b(g, (size_t)k * g->ldb + j0 + j);
+                    b[j] = gv_b(g, (size_t)k * g->ldb + j0 - g->bcol0 + j);
                 for (int i = 0; i < mb; i++) {
                     const float a = g->A[(size_t)(i0 + i) * g->lda + k];
                     for (int j = 0; j < nc; j++)
@@ -310,7 +312,7 @@ GV_AVX512 __m512 gv_load512(const void *p, const int bf16) {
 GV_AVX512 void gv_n512(const gv_args *g, int i0, const int MB, const int BF16, int j0, const int NZ,
                        int k0, int k1) {
     const size_t es = BF16 ? 2 : 4, rowb = (size_t)g->ldb * es;
-    const char *b = (const char *)g->B + (size_t)k0 * rowb + (size_t)j0 * es;
+    const char *b = (const char *)g->B + (size_t)k0 * rowb + (size_t)(j0 - g->bcol0) * es;
     const float *A = g->A + (size_t)i0 * g->lda;
     float *C = g->C + (size_t)i0 * g->ldc + j0;
     const int load = g->acc || k0 > 0;
@@ -476,23 +478,44 @@ __attribute__((target("avx512f"))) static void gv_task_avx512(const gv_args *g, 
 static void gv_task(void *ctx, int t) {
     const gv_args *g = ctx;
     const int j0 = t * GV_COLS, nc = g->N - j0 < GV_COLS ? g->N - j0 : GV_COLS;
+    if (g->strips) { /* this task's strip, as a K x nc matrix */
+        gv_args s = *g;
+        s.strips = 0;
+        s.B = (const char *)g->B + (size_t)j0 * g->K * (g->bf16 ? 2 : 4);
+        s.ldb = nc;
+        s.bcol0 = j0;
+        gv_task(&s, t);
+        return;
+    }
     if (active == MM_AVX512)
         gv_task_avx512(g, j0, nc);
     else
         gv_task_portable(g, j0, nc);
 }
 
+static void gv_run(gv_args *g) {
+    const int ntask = (g->N + GV_COLS - 1) / GV_COLS;
+    if ((double)g->M * g->N * g->K > 2e5)
+        pool_for(ntask, gv_task, g);
+    else
+        for (int t = 0; t < ntask; t++)
+            gv_task(g, t);
+}
+
 void mm_gemv(int M, int N, int K, const float *A, int lda, const void *B, int ldb, int tb, int bf16,
              float *C, int ldc, int acc) {
     if (M <= 0 || N <= 0) return;
     if (!active) mm_set_kernel(MM_AUTO);
-    gv_args g = {M, N, K, lda, ldb, tb, bf16, ldc, acc, A, B, C};
-    const int ntask = (N + GV_COLS - 1) / GV_COLS;
-    if ((double)M * N * K > 2e5)
-        pool_for(ntask, gv_task, &g);
-    else
-        for (int t = 0; t < ntask; t++)
-            gv_task(&g, t);
+    gv_args g = {M, N, K, lda, ldb, tb, bf16, ldc, acc, 0, 0, A, B, C};
+    gv_run(&g);
+}
+
+void mm_gemv_strips(int M, int N, int K, const float *A, int lda, const void *B, int bf16, float *C,
+                    int ldc, int acc) {
+    if (M <= 0 || N <= 0) return;
+    if (!active) mm_set_kernel(MM_AUTO);
+    gv_args g = {M, N, K, lda, 0, 0, bf16, ldc, acc, 1, 0, A, B, C};
+    gv_run(&g);
 }
 
 /* One micro-tile of C at c (rows x cols of it, at most mr x nr) from an A

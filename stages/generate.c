@@ -187,7 +187,8 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
     }
     for (; s.nworks < B; s.nworks++)
         if (samp_work_init(&s.works[s.nworks], V, err)) goto done;
-    if (r->bf16 != gpt_model_bf16(m) && gpt_model_set_bf16(m, r->bf16, err)) goto done;
+    if (gpt_model_generation(m) != r->bf16 && gpt_model_prepare_generation(m, r->bf16, err))
+        goto done;
     if (gpt_kv_create(m, B, max_len, &s.kv, err)) goto done;
     for (int b = 0; b < B; b++)
         s.slot_out[b] = -1;
@@ -386,7 +387,7 @@ int stage_generate(store *st, int record, const char *model_dir, const char *che
                    gen_output **outs, size_t *n, gen_stats *stats, char *err) {
     lm_model l;
     if (lm_load(st, model_dir, checkpoint, &l, err)) return -1;
-    if (gpt_model_set_bf16(l.m, r->bf16, err)) { /* part of loading: not timed */
+    if (gpt_model_prepare_generation(l.m, r->bf16, err)) { /* part of loading: not timed */
         lm_free(&l);
         return -1;
     }
@@ -1009,7 +1010,8 @@ int cmd_next(cli *c, int argc, char **argv) {
         gen_cli_free(&g);
         return cli_error("next: --temperature must be > 0");
     }
-    if (lm_load(st, g.model, g.checkpoint, &l, err) || gpt_model_set_bf16(l.m, g.r.bf16, err)) {
+    if (lm_load(st, g.model, g.checkpoint, &l, err) ||
+        gpt_model_prepare_generation(l.m, g.r.bf16, err)) {
         gen_cli_free(&g);
         return cli_error("next: %s", err);
     }

@@ -197,7 +197,7 @@ static void test_greedy_pytorch_reference(void) {
             gpt_model *m;
             gpt_kv *kv;
             CHECK(gpt_model_create(&cfg, params, &m, err) == 0);
-            CHECK(gpt_model_set_bf16(m, bf16, err) == 0);
+            CHECK(gpt_model_prepare_generation(m, bf16, err) == 0);
             CHECK(gpt_kv_create(m, 3, cfg.n_positions, &kv, err) == 0);
             int V = cfg.vocab_size;
             const unsigned char *tb[256];

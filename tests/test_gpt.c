@@ -401,9 +401,10 @@ static void det_config(gpt_config *cfg) {
 }
 
 /* Prefill two prompts (blocked matmul path), then 3 single-token steps
-** (few-rows path); all last-position logits, malloc'd.  bf16: with the
-** model's bf16 weights. */
-static float *kv_run(const gpt_config *cfg, int bf16) {
+** (few-rows path); all last-position logits, malloc'd.  gen: -1 reads
+** params as they are, 0 and 1 prepare the generation weights in fp32 or
+** bf16 first. */
+static float *kv_run(const gpt_config *cfg, int gen) {
     char err[ERR_LEN];
     size_t np;
     float *params = random_params(cfg, 9, &np);
@@ -412,8 +413,9 @@ static float *kv_run(const gpt_config *cfg, int bf16) {
     gpt_model *m;
     gpt_kv *kv;
     CHECK(gpt_model_create(cfg, params, &m, err) == 0);
-    CHECK(gpt_model_set_bf16(m, bf16, err) == 0);
-    CHECK_EQ_INT(gpt_model_bf16(m), bf16);
+    CHECK_EQ_INT(gpt_model_generation(m), -1);
+    if (gen >= 0) CHECK(gpt_model_prepare_generation(m, gen, err) == 0);
+    CHECK_EQ_INT(gpt_model_generation(m), gen);
     CHECK(gpt_kv_create(m, 2, 40, &kv, err) == 0);
     int32_t toks[64];
     for (int i = 0; i < 64; i++)
@@ -445,16 +447,19 @@ static void test_thread_determinism(void) {
            l1[2], l1[3], memcmp(p1, p2, np * sizeof(float)) == 0);
     free(p1);
     free(p2);
-    /* generation too */
-    for (int bf16 = 0; bf16 < 2; bf16++) {
+    /* generation too; the fp32 strip layout gives the very same bits */
+    float *plain = kv_run(&cfg, -1);
+    for (int gen = -1; gen < 2; gen++) {
         omp_set_num_threads(1);
-        float *k1 = kv_run(&cfg, bf16);
+        float *k1 = kv_run(&cfg, gen);
         omp_set_num_threads(2);
-        float *k2 = kv_run(&cfg, bf16);
-        CHECKF(memcmp(k1, k2, sizeof(float) * 8 * cfg.vocab_size) == 0, "bf16 %d", bf16);
+        float *k2 = kv_run(&cfg, gen);
+        CHECKF(memcmp(k1, k2, sizeof(float) * 8 * cfg.vocab_size) == 0, "gen %d", gen);
+        if (gen == 0) CHECK(memcmp(k1, plain, sizeof(float) * 8 * cfg.vocab_size) == 0);
         free(k1);
         free(k2);
     }
+    free(plain);
 }
 
 /* R = (acc ? 0.25 : 0) + op(A) op(B) in double (the reference), and C set
@@ -506,6 +511,57 @@ static void test_gemv_bf16(void) {
             free(Bf);
             free(C);
             free(R);
+        }
+    }
+    mm_set_kernel(MM_AUTO);
+}
+
+/* mm_gemv_strips gives mm_gemv's bits on the same matrix in strip layout,
+** fp32 and bf16, with each kernel (the last strip is partial). */
+static void test_gemv_strips(void) {
+    const int shapes[][3] = {{1, 300, 37}, {8, 530, 20}, {13, 128, 9}};
+    rng r;
+    rng_seed(&r, 8);
+    for (int kind = MM_PORTABLE; kind <= MM_AVX512; kind += MM_AVX512 - MM_PORTABLE) {
+        mm_set_kernel(kind);
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+            float *P = malloc(sizeof(float) * K * N), *C1 = malloc(sizeof(float) * M * N);
+            float *C2 = malloc(sizeof(float) * M * N);
+            uint16_t *B16 = malloc(sizeof(uint16_t) * K * N),
+                     *P16 = malloc(sizeof(uint16_t) * K * N);
+            for (int i = 0; i < M * K; i++)
+                A[i] = rng_uniform(&r) - 0.5f;
+            for (int i = 0; i < K * N; i++) {
+                B[i] = rng_uniform(&r) - 0.5f;
+                B16[i] = st_f32_to_bf16(B[i]);
+            }
+            size_t o = 0;
+            for (int j0 = 0; j0 < N; j0 += MM_STRIP) {
+                const int w = N - j0 < MM_STRIP ? N - j0 : MM_STRIP;
+                for (int k = 0; k < K; k++)
+                    for (int j = 0; j < w; j++, o++) {
+                        P[o] = B[k * N + j0 + j];
+                        P16[o] = B16[k * N + j0 + j];
+                    }
+            }
+            for (int bf16 = 0; bf16 < 2; bf16++)
+                for (int acc = 0; acc < 2; acc++) {
+                    for (int i = 0; i < M * N; i++)
+                        C1[i] = C2[i] = 0.25f;
+                    mm_gemv(M, N, K, A, K, bf16 ? (void *)B16 : B, N, 0, bf16, C1, N, acc);
+                    mm_gemv_strips(M, N, K, A, K, bf16 ? (void *)P16 : P, bf16, C2, N, acc);
+                    CHECKF(!memcmp(C1, C2, sizeof(float) * M * N), "%s %dx%dx%d bf16 %d acc %d",
+                           mm_kernel_name(), M, N, K, bf16, acc);
+                }
+            free(A);
+            free(B);
+            free(P);
+            free(C1);
+            free(C2);
+            free(B16);
+            free(P16);
         }
     }
     mm_set_kernel(MM_AUTO);
@@ -721,6 +777,7 @@ int main(void) {
     RUN(test_thread_determinism);
     RUN(test_kernel_paths);
     RUN(test_gemv_bf16);
+    RUN(test_gemv_strips);
     RUN(test_bf16_logits);
     return TEST_SUMMARY();
 }
