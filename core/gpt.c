@@ -728,6 +728,23 @@ int gpt_kv_len(const gpt_kv *kv, int slot) {
     return slot >= 0 && slot < kv->max_seqs ? kv->len[slot] : 0;
 }
 
+int gpt_kv_copy(gpt_kv *kv, int dst, int src, int n, char *err) {
+    if (dst < 0 || dst >= kv->max_seqs || src < 0 || src >= kv->max_seqs || dst == src)
+        return err_set(err, "kv copy: slots %d -> %d (cache holds %d)", src, dst, kv->max_seqs);
+    if (n < 0 || n > kv->len[src])
+        return err_set(err, "kv copy: %d tokens, slot %d holds %d", n, src, kv->len[src]);
+    const gpt_config *cfg = &kv->m->cfg;
+    const size_t C = (size_t)cfg->n_embd, lstride = (size_t)kv->max_seqs * kv->max_len * C;
+    for (int l = 0; l < cfg->n_layer; l++) {
+        const size_t from = l * lstride + (size_t)src * kv->max_len * C,
+                     to = l * lstride + (size_t)dst * kv->max_len * C;
+        memcpy(kv->k + to, kv->k + from, sizeof(float) * C * n);
+        memcpy(kv->v + to, kv->v + from, sizeof(float) * C * n);
+    }
+    kv->len[dst] = n;
+    return 0;
+}
+
 /* Make the per-step buffers hold n rows. */
 static int kv_reserve(gpt_kv *kv, int n) {
     if (n <= kv->cap) return 0;
@@ -818,8 +835,9 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
     if (gpt_model_generation(m) == 1)
         mm_gemv(nseq, V, C, kv->lnf, C, (const uint16_t *)m->gen + m->gen_off[4 * L], C, 1, 1,
                 logits, V, 0);
-    else
-        mm_sgemm(nseq, V, C, kv->lnf, C, 0, tensor_ptr(m, m->params, 0), C, 1, logits, V, 0);
+    else /* not mm_sgemm, whose rounding differs: a row's logits must not
+         ** depend on how many sequences share the step */
+        mm_gemv(nseq, V, C, kv->lnf, C, tensor_ptr(m, m->params, 0), C, 1, 0, logits, V, 0);
     for (int i = 0; i < nseq; i++)
         kv->len[slots[i]] += ntok[i];
     return 0;

@@ -130,6 +130,13 @@ void gpt_kv_reset(gpt_kv *kv, int slot);
 /* Number of tokens a slot holds. */
 int gpt_kv_len(const gpt_kv *kv, int slot);
 
+/* Make slot dst hold the first n tokens of slot src (n <= its length),
+** keys and values of every layer, as if they had been stepped into dst:
+** many outputs of one prompt compute the prompt once.  Exact, since a
+** row's keys and values do not depend on what else is in the step.
+** Returns 0, or -1 with err set (bad slot or n; the cache is unchanged). */
+int gpt_kv_copy(gpt_kv *kv, int dst, int src, int n, char *err);
+
 /* Append tokens to nseq distinct slots at once: sequence i gets ntok[i] >= 1
 ** tokens at positions gpt_kv_len(slot[i]) ..., taken in order from tokens[]
 ** (all sequences' new tokens concatenated).  Writes the logits after each

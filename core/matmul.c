@@ -53,7 +53,7 @@ static void kernel_portable(int kc, const float *a, const float *b, float *c, in
     for (int k = 0; k < kc; k++)
         _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
 #pragma omp simd
-            for (int j = 0; j < 16; j++) acc[i][j] += a[k * 4 + i] * b[k * 16 + j];
+            for (int j = 0; j < 16; j++) acc[i][j] = fmaf(a[k * 4 + i], b[k * 16 + j], acc[i][j]);
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 16; j++)
             c[i * ldc + j] = acc[i][j];
@@ -269,8 +269,9 @@ static void gv_task_portable(const gv_args *g, int j0, int nc) {
                     b[j] = gv_b(g, (size_t)k * g->ldb + j0 - g->bcol0 + j);
                 for (int i = 0; i < mb; i++) {
                     const float a = g->A[(size_t)(i0 + i) * g->lda + k];
+#pragma omp simd
                     for (int j = 0; j < nc; j++)
-                        t[i][j] += a * b[j];
+                        t[i][j] = fmaf(a, b[j], t[i][j]);
                 }
             }
         } else {
@@ -381,6 +382,27 @@ GV_AVX512 void gv_t512(const gv_args *g, int i0, const int MB, const int BF16, i
     }
 }
 
+/* The last columns [j, j+nc) (nc <= 16) of rows [i0, i0+mb), op(B) = B:
+** one vector per row through a zero-padded copy of the B row piece, with
+** the same k-ascending chain of fused multiply-adds as the full strips
+** (and as mm_sgemm), so no column rounds differently. */
+__attribute__((target("avx512f"))) static void gv_tail512(const gv_args *g, int i0, int mb, int j,
+                                                          int nc) {
+    const __mmask16 mask = (__mmask16)((1u << nc) - 1);
+    for (int i = 0; i < mb; i++) {
+        const float *a = g->A + (size_t)(i0 + i) * g->lda;
+        float *c = g->C + (size_t)(i0 + i) * g->ldc + j;
+        __m512 acc = g->acc ? _mm512_maskz_loadu_ps(mask, c) : _mm512_setzero_ps();
+        for (int k = 0; k < g->K; k++) {
+            float w[16] = {0};
+            for (int l = 0; l < nc; l++)
+                w[l] = gv_b(g, (size_t)k * g->ldb + j - g->bcol0 + l);
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(a[k]), _mm512_loadu_ps(w), acc);
+        }
+        _mm512_mask_storeu_ps(c, mask, acc);
+    }
+}
+
 #define GV_CASES(F, ...)                                                                           \
     switch (mb) {                                                                                  \
     case 1:                                                                                        \
@@ -451,13 +473,8 @@ __attribute__((target("avx512f"))) static void gv_rows_n512(const gv_args *g, in
     default:
         GV_N(4, 4, 4) GV_N(8, 0, 2) break;
     }
-    if (j < j0 + nc) {
-        gv_args r = *g;
-        r.M = mb;
-        r.A = g->A + (size_t)i0 * g->lda;
-        r.C = g->C + (size_t)i0 * g->ldc;
-        gv_task_portable(&r, j, j0 + nc - j);
-    }
+    for (; j < j0 + nc; j += 16)
+        gv_tail512(g, i0, mb, j, j0 + nc - j < 16 ? j0 + nc - j : 16);
 }
 
 __attribute__((target("avx512f"))) static void gv_task_avx512(const gv_args *g, int j0, int nc) {

@@ -9,11 +9,11 @@
 **
 ** Cache blocking (BLIS-style packing of A and B blocks into micro-panels),
 ** an AVX-512 or AVX2 micro-kernel chosen at run time with a portable C
-** fallback, and OpenMP over output tiles.  Every element of C is computed
-** by one thread with the same order of additions whatever the thread count
-** or the kernel chosen between AVX-512 and AVX2 (the portable kernel uses
-** the same order too, but the compiler may contract to FMA or not), so
-** results are bit-identical for any OMP_NUM_THREADS.
+** fallback, and OpenMP over output tiles.  Every element of C is one chain
+** of fused multiply-adds in ascending k, starting from C (acc) or zero,
+** computed by one thread, whatever the thread count, the kernel, or the
+** other rows of the product: bit-identical results for any OMP_NUM_THREADS
+** (the portable kernel calls fmaf, slow where the CPU has no FMA).
 */
 #ifndef QUILL_MATMUL_H
 #define QUILL_MATMUL_H
@@ -29,8 +29,11 @@ void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
 ** is set, widened to fp32 as it is read.  Streams B once for all rows
 ** (memory-bound token-by-token generation): an AVX-512 kernel, else
 ** portable C that the compiler vectorises (MM_AVX2 selects it too).
-** Bit-identical for any thread count; the AVX-512 path and the portable
-** one may differ in rounding.  Parallel loops run on core/pool.h. */
+** Bit-identical for any thread count.  With op(B) = B each element is the
+** same chain as in mm_sgemm, so a row's result does not depend on M or on
+** the path; with tb the AVX-512 path sums 16 lanes and then reduces them,
+** which rounds differently from the portable path (and from mm_sgemm).
+** Parallel loops run on core/pool.h. */
 #define MM_GEMV_ROWS 16
 void mm_gemv(int M, int N, int K, const float *A, int lda, const void *B, int ldb, int tb, int bf16,
              float *C, int ldc, int acc);

@@ -11,6 +11,7 @@
 #include "recipe.h"
 #include "run.h"
 
+#include <assert.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -54,7 +55,9 @@ typedef struct run_state {
     samp_work *works;
     int nworks;
     float *logits;
+    int nslots;
     int *slot_out, *slots, *ntok;
+    int *twin_of; /* per slot: the slot whose prompt it waits for, or -1 */
     int32_t *tokens;
 } run_state;
 
@@ -67,6 +70,7 @@ static void run_state_free(run_state *s) {
         samp_work_free(&s->works[i]);
     free(s->pids), free(s->pn), free(s->tb), free(s->tl), free(s->seqs), free(s->works);
     free(s->logits), free(s->slot_out), free(s->slots), free(s->ntok), free(s->tokens);
+    free(s->twin_of);
     cons_free(s->c);
     gpt_kv_free(s->kv);
 }
@@ -90,6 +94,44 @@ static int finish_output(const tok *t, const samp_params *p, const samp_seq *s, 
     o->seed = s->seed;
     o->finish = s->finish;
     return rc;
+}
+
+/* A slot whose cache holds, or this step will hold, the prompt of q (slot
+** b's fresh sequence): a live slot whose sequence starts with the same
+** q->n tokens and has all but the last of them cached, or is fresh too
+** and will step them now.  -1 when there is none. */
+static int prompt_donor(const run_state *s, int b, const samp_seq *q) {
+    for (int d = 0; d < s->nslots; d++) {
+        if (d == b || s->slot_out[d] < 0 || s->twin_of[d] >= 0) continue;
+        const samp_seq *o = &s->seqs[s->slot_out[d]];
+        const int len = gpt_kv_len(s->kv, d);
+        if (o->n < q->n || memcmp(o->ids, q->ids, q->n * sizeof *q->ids)) continue;
+        /* a fresh leader comes earlier, so it is already known not to be a twin */
+        if (len == 0 ? d < b : len >= (int)q->n - 1) return d;
+    }
+    return -1;
+}
+
+/* After a step: each twin (a fresh sequence whose prompt its leader just
+** stepped) takes the leader's keys and values and its logits row, and
+** joins the sampling as sequence *nlive, *nlive + 1, ...  Exact: a row's
+** keys, values and logits do not depend on the rest of the step. */
+static int take_twins(run_state *s, int B, int *nlive, int V, long *shared, char *err) {
+    const int nstep = *nlive;
+    for (int b = 0; b < B; b++) {
+        const int d = s->twin_of[b];
+        if (d < 0) continue;
+        s->twin_of[b] = -1;
+        int i = 0;
+        while (s->slots[i] != d)
+            i++;
+        assert(i < nstep);
+        if (gpt_kv_copy(s->kv, b, d, gpt_kv_len(s->kv, d), err)) return -1;
+        *shared += gpt_kv_len(s->kv, d);
+        memcpy(s->logits + (size_t)*nlive * V, s->logits + (size_t)i * V, sizeof(float) * V);
+        s->slots[(*nlive)++] = b;
+    }
+    return 0;
 }
 
 /* One step's sampling, a pool task per live sequence (the thread pool, not
@@ -179,9 +221,12 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
     s.logits = malloc((size_t)B * (size_t)V * sizeof *s.logits);
     s.slot_out = malloc((size_t)B * sizeof *s.slot_out);
     s.slots = malloc((size_t)B * sizeof *s.slots);
+    s.twin_of = malloc((size_t)B * sizeof *s.twin_of);
+    s.nslots = B;
     s.ntok = malloc((size_t)B * sizeof *s.ntok);
     s.tokens = malloc((size_t)B * (size_t)max_len * sizeof *s.tokens);
-    if (!s.seqs || !s.works || !s.logits || !s.slot_out || !s.slots || !s.ntok || !s.tokens) {
+    if (!s.seqs || !s.works || !s.logits || !s.slot_out || !s.slots || !s.ntok || !s.tokens ||
+        !s.twin_of) {
         err_set(err, "generate: out of memory");
         goto done;
     }
@@ -191,9 +236,9 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
         goto done;
     if (gpt_kv_create(m, B, max_len, &s.kv, err)) goto done;
     for (int b = 0; b < B; b++)
-        s.slot_out[b] = -1;
+        s.slot_out[b] = s.twin_of[b] = -1;
     size_t next = 0, done_n = 0;
-    long steps = 0, tokens = 0;
+    long steps = 0, tokens = 0, shared = 0;
     double fwd = 0;
     while (done_n < N) {
         /* refill free slots */
@@ -216,11 +261,24 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
                 }
             }
         }
-        int nlive = 0, ntokens = 0;
+        /* the step: live slots but twins, which wait for their leader */
+        int nlive = 0, ntokens = 0, ntwins = 0;
         for (int b = 0; b < B; b++) {
             if (s.slot_out[b] < 0) continue;
             samp_seq *q = &s.seqs[s.slot_out[b]];
-            int have = gpt_kv_len(s.kv, b), add = (int)q->n - have;
+            int have = gpt_kv_len(s.kv, b);
+            if (have == 0) {
+                int d = prompt_donor(&s, b, q);
+                if (d >= 0 && gpt_kv_len(s.kv, d) == 0) {
+                    s.twin_of[b] = d;
+                    ntwins++;
+                    continue;
+                }
+                if (d >= 0 && gpt_kv_copy(s.kv, b, d, (int)q->n - 1, err)) goto done;
+                have = gpt_kv_len(s.kv, b);
+                shared += have;
+            }
+            int add = (int)q->n - have;
             s.slots[nlive] = b;
             s.ntok[nlive] = add;
             memcpy(s.tokens + ntokens, q->ids + have, (size_t)add * sizeof *s.tokens);
@@ -230,6 +288,7 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
         if (!nlive) break;
         double tf = omp_get_wtime();
         if (gpt_kv_step(s.kv, nlive, s.slots, s.ntok, s.tokens, s.logits, err)) goto done;
+        if (ntwins && take_twins(&s, B, &nlive, V, &shared, err)) goto done;
         fwd += omp_get_wtime() - tf;
         steps++;
         samp_job sj = {r, &s, &cv, V};
@@ -248,6 +307,7 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
     if (stats) {
         stats->steps = steps;
         stats->tokens = tokens;
+        stats->shared = shared;
         stats->seconds = omp_get_wtime() - t0;
         stats->fwd_seconds = fwd;
         long h, mi;
@@ -961,11 +1021,12 @@ int cmd_generate(cli *c, int argc, char **argv) {
     if (g.stats)
         fprintf(stderr,
                 "generate: %zu outputs, %ld tokens in %ld steps, %.3f s (forward %.3f s), "
-                "%.1f tokens/s; constraints %.3f ms/step (%.1f%% of the time)\n",
+                "%.1f tokens/s; constraints %.3f ms/step (%.1f%% of the time); "
+                "%ld prompt tokens reused\n",
                 n, stats.tokens, stats.steps, stats.seconds, stats.fwd_seconds,
                 stats.seconds > 0 ? stats.tokens / stats.seconds : 0,
                 stats.steps ? 1e3 * stats.cons_seconds / stats.steps : 0,
-                stats.seconds > 0 ? 100 * stats.cons_seconds / stats.seconds : 0);
+                stats.seconds > 0 ? 100 * stats.cons_seconds / stats.seconds : 0, stats.shared);
     gen_outputs_free(o, n);
     gen_cli_free(&g);
     return 0;

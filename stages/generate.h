@@ -47,6 +47,7 @@ typedef struct gen_output {
 
 typedef struct gen_stats {
     long steps, tokens;  /* forward calls, generated tokens */
+    long shared;         /* prompt tokens copied from another output's cache */
     double seconds;      /* whole run */
     double fwd_seconds;  /* inside gpt_kv_step */
     double cons_seconds; /* inside the constraint masks */

@@ -101,8 +101,20 @@ static void test_batching_and_regeneration(void) {
     size_t na, nb, n1;
     gen_stats st;
     CHECK(gen_run(M, T, &r, &a, &na, &st, err) == 0);
+    /* each prompt computed once, its other two outputs copy it */
+    long plen = 0;
+    for (int i = 0; i < 3; i++) {
+        int32_t *ids;
+        size_t n;
+        CHECK(tok_encode(T, PROMPTS[i], strlen(PROMPTS[i]), 1, &ids, &n, err) == 0);
+        plen += n ? (long)n : 1; /* an empty prompt starts from <|endoftext|> */
+        free(ids);
+    }
+    CHECK_EQ_INT(st.shared, 2 * plen);
     r.max_batch = 2; /* slots are refilled as outputs finish */
-    CHECK(gen_run(M, T, &r, &b, &nb, NULL, err) == 0);
+    gen_stats st2;
+    CHECK(gen_run(M, T, &r, &b, &nb, &st2, err) == 0);
+    CHECK(st2.shared > 0); /* later outputs copy all but the last prompt token */
     CHECK_EQ_INT(na, 9);
     CHECK_EQ_INT(nb, 9);
     int differ = 0;

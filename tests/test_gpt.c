@@ -462,6 +462,68 @@ static void test_thread_determinism(void) {
     free(plain);
 }
 
+/* A sequence's logits do not depend on what shares its steps (big prefill
+** through the GEMM or alone through the few-rows path, fp32 prepared or
+** not), and a slot copied from another continues with the same bits. */
+static void test_kv_batch_invariance_and_copy(void) {
+    char err[ERR_LEN];
+    gpt_config cfg;
+    det_config(&cfg);
+    size_t np;
+    float *params = random_params(&cfg, 4, &np);
+    const int V = cfg.vocab_size, P = 12; /* alone: few rows; together: a GEMM */
+    int32_t toks[128];
+    for (int i = 0; i < 128; i++)
+        toks[i] = (int32_t)((i * 53 + 11) % V);
+    const int32_t *prompt = toks, *next = toks + 100; /* 3 more tokens */
+    float *alone = malloc(sizeof(float) * 3 * V), *lg = malloc(sizeof(float) * 4 * V);
+    for (int gen = -1; gen < 1; gen++) {
+        gpt_model *m;
+        gpt_kv *a, *b;
+        CHECK(gpt_model_create(&cfg, params, &m, err) == 0);
+        if (gen == 0) CHECK(gpt_model_prepare_generation(m, 0, err) == 0);
+        CHECK(gpt_kv_create(m, 4, 40, &a, err) == 0);
+        CHECK(gpt_kv_create(m, 4, 40, &b, err) == 0);
+        int s0 = 0, n = P, one = 1;
+        CHECK(gpt_kv_step(a, 1, &s0, &n, prompt, lg, err) == 0);
+        for (int i = 0; i < 3; i++)
+            CHECK(gpt_kv_step(a, 1, &s0, &one, next + i, alone + (size_t)i * V, err) == 0);
+        /* the same prompt in slot 1 among three others: 57 rows at once */
+        int32_t mix[128];
+        int slots[4] = {0, 1, 2, 3}, lens[4] = {15, P, 18, 12}, nt = 0;
+        for (int q = 0; q < 4; q++)
+            for (int j = 0; j < lens[q]; j++)
+                mix[nt++] = q == 1 ? prompt[j] : toks[30 + q * 20 + j];
+        CHECK(gpt_kv_step(b, 4, slots, lens, mix, lg, err) == 0);
+        int ones[4] = {1, 1, 1, 1};
+        for (int i = 0; i < 3; i++) {
+            int32_t four[4] = {5, next[i], 7, 9};
+            CHECK(gpt_kv_step(b, 4, slots, ones, four, lg, err) == 0);
+            CHECKF(!memcmp(lg + V, alone + (size_t)i * V, sizeof(float) * V), "gen %d step %d", gen,
+                   i);
+        }
+        /* slot 3 takes slot 1's prompt and goes the same way */
+        CHECK(gpt_kv_copy(b, 3, 1, P, err) == 0);
+        CHECK_EQ_INT(gpt_kv_len(b, 3), P);
+        int s3 = 3;
+        for (int i = 0; i < 3; i++) {
+            CHECK(gpt_kv_step(b, 1, &s3, &one, next + i, lg, err) == 0);
+            CHECKF(!memcmp(lg, alone + (size_t)i * V, sizeof(float) * V), "copy, step %d", i);
+        }
+        CHECK(gpt_kv_copy(b, 2, 1, P + 4, err) == -1); /* slot 1 holds P + 3 */
+        CHECK(strstr(err, "holds") != NULL);
+        CHECK(gpt_kv_copy(b, 1, 1, 1, err) == -1);
+        CHECK(gpt_kv_copy(b, 4, 1, 1, err) == -1);
+        CHECK_EQ_INT(gpt_kv_len(b, 2), 18 + 3);
+        gpt_kv_free(a);
+        gpt_kv_free(b);
+        gpt_model_free(m);
+    }
+    free(alone);
+    free(lg);
+    free(params);
+}
+
 /* R = (acc ? 0.25 : 0) + op(A) op(B) in double (the reference), and C set
 ** to what the product starts from (0.25 to accumulate on, or garbage). */
 static void ref_product(float *R, float *C, int M, int N, int K, const float *A, int ta,
@@ -778,6 +840,7 @@ int main(void) {
     RUN(test_kernel_paths);
     RUN(test_gemv_bf16);
     RUN(test_gemv_strips);
+    RUN(test_kv_batch_invariance_and_copy);
     RUN(test_bf16_logits);
     return TEST_SUMMARY();
 }
