@@ -6,8 +6,11 @@
 ** Usually op(A) is shared, in MR-row micro-panels, and threads take column
 ** tiles of C; for tall products (M >= 4N) op(B) is shared, in NR-column
 ** micro-panels, and threads take row tiles.  Either way the micro-kernel
-** runs an MR x NR block with the B micro-panel (KC x NR) in L1 while the A
-** slice streams from L2.  It accumulates in registers starting from C (or
+** runs an MR x NR block over a B micro-panel (KC x NR) while the A
+** micro-panels stream past it.  Slices are deep (the B micro-panel lives in
+** L2, not L1): measured on the training step's shapes, KC 512 beat 128 by
+** about 5%, with fewer passes over C and less packing per flop.  It
+** accumulates in registers starting from C (or
 ** zero on the first slice when not accumulating), one fused multiply-add
 ** per k in order, so the order of additions for each element depends only
 ** on K.
@@ -30,7 +33,7 @@
 #define NC 512
 #endif
 #ifndef KC
-#define KC 128
+#define KC 512
 #endif
 #define MAXR 8   /* largest MR of any kernel */
 #define MAXNR 48 /* largest NR of any kernel */
@@ -556,7 +559,7 @@ static void micro_tile(const mm_kernel *kern, int kc, const float *a, const floa
 
 /* C[mc, nc] (+)= packed A slice (mc rows in mr-row micro-panels, kc deep)
 ** times packed B slice (nc columns in nr-column micro-panels): each B
-** micro-panel stays in L1 while the A micro-panels stream past it. */
+** micro-panel stays in cache while the A micro-panels stream past it. */
 static void block_product(const mm_kernel *kern, int kc, const float *pa, int mc, const float *pb,
                           int nc, float *C, int ldc, int load) {
     for (int jr = 0; jr < nc; jr += kern->nr)
