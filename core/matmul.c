@@ -446,59 +446,68 @@ __attribute__((target("avx512f"))) static void gv_tail512(const gv_args *g, int 
         break;                                                                                     \
     }
 
-/* Columns [j0, j0+nc) of rows [i0, i0+mb) with op(B) = B: strips as wide
-** as the registers allow (16*NZ columns for MB1 rows, then the next MB2
-** rows over the same strip while it is in L1), then 32-column strips, then
-** the portable code for the last few columns.  The strips take turns over
-** blocks of GV_KB rows of B, so B is read in whole task-wide rows (partial
-** sums wait in C: each element is still one k-ascending chain). */
+/* Every row of A over columns [j, j+w) of C (w a multiple of 16*NZ), op(B)
+** = B: for each block of GV_KB rows of B and each strip 16*NZ wide, the
+** rows in groups of G (constants once inlined), so the block comes from
+** memory once and from L1 for the other groups.  Partial sums wait in C:
+** each element is still one k-ascending chain. */
 #define GV_KB 64
-#define GV_N(MB1, MB2, NZ)                                                                         \
-    for (int w = (j0 + nc - j) / (16 * NZ) * 16 * NZ, k0 = 0; w && k0 < g->K; k0 += GV_KB) {       \
-        const int k1 = k0 + GV_KB < g->K ? k0 + GV_KB : g->K;                                      \
-        for (int s = j; s < j + w; s += 16 * NZ) {                                                 \
-            if (g->bf16) {                                                                         \
-                gv_n512(g, i0, MB1, 1, s, NZ, k0, k1);                                             \
-                if (MB2) gv_n512(g, i0 + MB1, MB2, 1, s, NZ, k0, k1);                              \
-            } else {                                                                               \
-                gv_n512(g, i0, MB1, 0, s, NZ, k0, k1);                                             \
-                if (MB2) gv_n512(g, i0 + MB1, MB2, 0, s, NZ, k0, k1);                              \
-            }                                                                                      \
-        }                                                                                          \
-    }                                                                                              \
-    j += (j0 + nc - j) / (16 * NZ) * 16 * NZ;
-__attribute__((target("avx512f"))) static void gv_rows_n512(const gv_args *g, int i0, int mb,
-                                                            int j0, int nc) {
-    int j = j0;
-    switch (mb) {
-    case 1:
-        GV_N(1, 0, 8) GV_N(1, 0, 2) break;
-    case 2:
-        GV_N(2, 0, 8) GV_N(2, 0, 2) break;
-    case 3:
-        GV_N(3, 0, 4) GV_N(3, 0, 2) break;
-    case 4:
-        GV_N(4, 0, 4) GV_N(4, 0, 2) break;
-    case 5:
-        GV_N(4, 1, 4) GV_N(5, 0, 2) break;
-    case 6:
-        GV_N(4, 2, 4) GV_N(6, 0, 2) break;
-    case 7:
-        GV_N(4, 3, 4) GV_N(7, 0, 2) break;
-    default:
-        GV_N(4, 4, 4) GV_N(8, 0, 2) break;
+GV_AVX512 void gv_rows_n512(const gv_args *g, int j, int w, const int NZ, const int G,
+                            const int BF16) {
+    for (int k0 = 0; w && k0 < g->K; k0 += GV_KB) {
+        const int k1 = k0 + GV_KB < g->K ? k0 + GV_KB : g->K;
+        for (int s = j; s < j + w; s += 16 * NZ)
+            for (int i0 = 0; i0 < g->M; i0 += G) {
+                const int mb = g->M - i0 < G ? g->M - i0 : G;
+                if (mb == G)
+                    gv_n512(g, i0, G, BF16, s, NZ, k0, k1);
+                else if (mb == 1)
+                    gv_n512(g, i0, 1, BF16, s, NZ, k0, k1);
+                else if (G > 2 && mb == 2)
+                    gv_n512(g, i0, 2, BF16, s, NZ, k0, k1);
+                else if (G > 3 && mb == 3)
+                    gv_n512(g, i0, 3, BF16, s, NZ, k0, k1);
+                else if (G > 4 && mb == 4)
+                    gv_n512(g, i0, 4, BF16, s, NZ, k0, k1);
+                else if (G > 5 && mb == 5)
+                    gv_n512(g, i0, 5, BF16, s, NZ, k0, k1);
+                else if (G > 6 && mb == 6)
+                    gv_n512(g, i0, 6, BF16, s, NZ, k0, k1);
+                else if (G > 7 && mb == 7)
+                    gv_n512(g, i0, 7, BF16, s, NZ, k0, k1);
+            }
     }
-    for (; j < j0 + nc; j += 16)
-        gv_tail512(g, i0, mb, j, j0 + nc - j < 16 ? j0 + nc - j : 16);
+}
+
+/* Columns [j0, j0+nc) of every row, op(B) = B: strips as wide as the
+** registers allow (128 columns for one or two rows, 64 for groups of
+** four), then 32-column strips, then the last few columns. */
+GV_AVX512 void gv_cols_n512(const gv_args *g, int j0, int nc, const int BF16) {
+    int j = j0, w;
+    if (g->M <= 2) {
+        w = nc / 128 * 128;
+        gv_rows_n512(g, j, w, 8, 2, BF16);
+    } else {
+        w = nc / 64 * 64;
+        gv_rows_n512(g, j, w, 4, 4, BF16);
+    }
+    j += w;
+    w = (j0 + nc - j) / 32 * 32;
+    gv_rows_n512(g, j, w, 2, 8, BF16);
+    for (j += w; j < j0 + nc; j += 16)
+        gv_tail512(g, 0, g->M, j, j0 + nc - j < 16 ? j0 + nc - j : 16);
 }
 
 __attribute__((target("avx512f"))) static void gv_task_avx512(const gv_args *g, int j0, int nc) {
+    if (!g->tb) {
+        if (g->bf16)
+            gv_cols_n512(g, j0, nc, 1);
+        else
+            gv_cols_n512(g, j0, nc, 0);
+        return;
+    }
     for (int i0 = 0; i0 < g->M; i0 += GV_ROWS) {
         const int mb = g->M - i0 < GV_ROWS ? g->M - i0 : GV_ROWS;
-        if (!g->tb) {
-            gv_rows_n512(g, i0, mb, j0, nc);
-            continue;
-        }
         if (g->bf16)
             GV_CASES(gv_t512, 1, j0, nc)
         else
