@@ -235,7 +235,9 @@ void mm_set_pack_limit(size_t floats) {
 #define GV_COLS MM_STRIP /* output columns per task: one strip */
 #define GV_ROWS 8        /* rows of A per register tile */
 #define GV_PF 96         /* rows of B prefetched ahead (op(B) = B) */
-#define GV_TPF 4         /* fp32 rows of B prefetched ahead (op(B) = B^T; bf16: twice as many) */
+/* fp32 rows of B prefetched ahead (op(B) = B^T; bf16: twice as many),
+** into L2: prefetching into L1 (T0) made the lm_head a third slower */
+#define GV_TPF 8
 
 typedef struct gv_args {
     int M, N, K, lda, ldb, tb, bf16, ldc, acc;
@@ -366,7 +368,7 @@ GV_AVX512 void gv_t512_nj(const gv_args *g, int i0, const int MB, const int BF16
         for (int k = 0; k < kv; k += 16) {
             __m512 w[4];
             _Pragma("GCC unroll 4") for (int q = 0; q < NJ; q++) {
-                if (!BF16 || !(k & 16)) _mm_prefetch(b[q] + ahead + k * es, _MM_HINT_T0);
+                if (!BF16 || !(k & 16)) _mm_prefetch(b[q] + ahead + k * es, _MM_HINT_T1);
                 w[q] = gv_load512(b[q] + k * es, BF16);
             }
             _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++) {
