@@ -609,6 +609,21 @@ static int pack_span(int n, int K, int unit) {
     return span > (size_t)n ? n : (int)span;
 }
 
+/* The shared pack: rows or columns [j0, j0+n) of an operand (see
+** pack_panels) in panels w wide, every KC slice (slice k0 at dst + k0*np,
+** panel s of it at + s*kc), the panels split among the threads of the
+** enclosing parallel region. */
+static void pack_shared(const float *X, int ldx, int contiguous, int K, int j0, int n, int w,
+                        size_t np, float *dst) {
+#pragma omp for schedule(static)
+    for (int s = 0; s < n; s += w)
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            const int kc = K - k0 < KC ? K - k0 : KC;
+            pack_panels(X, ldx, contiguous, k0, kc, j0 + s, n - s < w ? n - s : w, w,
+                        dst + (size_t)k0 * np + (size_t)s * kc);
+        }
+}
+
 /* Wide products (the usual case): op(A) is packed once, shared, and threads
 ** take column tiles of C, packing their own B block per KC slice. */
 static void sgemm_by_cols(const mm_kernel *kern, int nth, int M, int N, int K, const float *A,
@@ -626,13 +641,7 @@ static void sgemm_by_cols(const mm_kernel *kern, int nth, int M, int N, int K, c
         const int mc = M - i0 < ms ? M - i0 : ms;
 #pragma omp parallel num_threads(nth)
         {
-#pragma omp for schedule(static)
-            for (int s = 0; s < mc; s += mr)
-                for (int k0 = 0; k0 < K; k0 += KC) {
-                    int kc = K - k0 < KC ? K - k0 : KC;
-                    pack_a(A, lda, ta, i0 + s, mc - s < mr ? mc - s : mr, k0, kc, mr,
-                           pa + (size_t)k0 * msp + (size_t)s * kc);
-                }
+            pack_shared(A, lda, ta, K, i0, mc, mr, msp, pa);
             static _Thread_local float *pb_buf;
             static _Thread_local size_t pb_cap;
             float *pb = grow(&pb_buf, &pb_cap, (size_t)(tw + nr) * KC);
@@ -671,13 +680,7 @@ static void sgemm_by_rows(const mm_kernel *kern, int nth, int M, int N, int K, c
         const int nc = N - j0 < ns ? N - j0 : ns;
 #pragma omp parallel num_threads(nth)
         {
-#pragma omp for schedule(static)
-            for (int s = 0; s < nc; s += nr)
-                for (int k0 = 0; k0 < K; k0 += KC) {
-                    int kc = K - k0 < KC ? K - k0 : KC;
-                    pack_b(B, ldb, tb, k0, kc, j0 + s, nc - s < nr ? nc - s : nr, nr,
-                           pb + (size_t)k0 * nsp + (size_t)s * kc);
-                }
+            pack_shared(B, ldb, !tb, K, j0, nc, nr, nsp, pb);
             static _Thread_local float *pa_buf;
             static _Thread_local size_t pa_cap;
             float *pa = grow(&pa_buf, &pa_cap, (size_t)(th + mr) * KC);
