@@ -10,7 +10,7 @@ ifneq ($(DEPS_STATUS),0)
 $(error missing dependencies, see the message above)
 endif
 
-PKGS := sqlite3 libzstd libarchive yaml-0.1 jansson libutf8proc libxxhash libcurl libcrypto
+PKGS := sqlite3 libzstd libarchive yaml-0.1 jansson libutf8proc libxxhash libcurl libcrypto ompi-c
 ARCH := $(if $(filter 1,$(PORTABLE)),,-march=native)
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation
 BASEFLAGS := -std=c11 -D_GNU_SOURCE -fopenmp -g $(WARN) -I. -Icore -Idb -Istages \

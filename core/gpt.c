@@ -454,6 +454,10 @@ const float *gpt_batch_logits(const gpt_batch *b) {
     return b->logits_valid ? b->logits : NULL;
 }
 
+int gpt_batch_draws(const gpt_batch *b) {
+    return b->layer[0].drop_att != NULL;
+}
+
 /* Fill rows x len keep-masks for dropout with probability p: 1 keeps, 0
 ** drops (torch's bernoulli(1-p)).  Row r draws from its own stream
 ** rng_derive(seed, r), so the masks do not depend on the thread count. */

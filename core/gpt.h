@@ -110,6 +110,10 @@ int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, 
 ** they are gone (after a training forward or a backward). */
 const float *gpt_batch_logits(const gpt_batch *b);
 
+/* 1 when gpt_forward with an rng draws from it (one number per call: the
+** config has dropout), else 0. */
+int gpt_batch_draws(const gpt_batch *b);
+
 /* Backward of the last forward's loss (which needs labels): ADDS the
 ** gradient of every parameter into grads (gpt_model_nparams floats, same
 ** layout as params; zero it first unless accumulating).  Overwrites the

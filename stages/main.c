@@ -3,6 +3,7 @@
 */
 #include "cli.h"
 
+#include "dist.h"
 #include "err.h"
 
 #include <stdio.h>
@@ -35,6 +36,32 @@ static void usage(FILE *f) {
                "  --db PATH    the store (default $QUILL_DB, else ./quill.db)\n"
                "  --help       this help; `quill COMMAND --help` for a command's\n"
                "  --version    print the version\n");
+}
+
+/* Run command k.  Under mpirun (data-parallel training) only train makes
+** sense; an error there ends every process of the job. */
+static int run_command(size_t k, cli *c, int argc, char **argv) {
+    char err[ERR_LEN];
+    if (dist_init(&argc, &argv, err)) {
+        cli_error("%s", err);
+        return 1;
+    }
+    int rc;
+    if (dist_size() > 1 && strcmp(commands[k].name, "train")) {
+        if (!dist_rank())
+            cli_error("%s: only `quill train` runs on several processes (mpirun)",
+                      commands[k].name);
+        rc = 2;
+    } else {
+        rc = commands[k].fn(c, argc, argv);
+    }
+    store_close(c->st);
+    if (rc && dist_size() > 1) {
+        fflush(NULL);
+        dist_abort(rc);
+    }
+    dist_finalize();
+    return rc;
 }
 
 /* Parse the global options (--db, --help, --version) and run the command;
@@ -72,12 +99,8 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    for (size_t k = 0; k < NCOMMANDS; k++) {
-        if (strcmp(argv[i], commands[k].name)) continue;
-        int rc = commands[k].fn(&c, argc - i, argv + i);
-        store_close(c.st);
-        return rc;
-    }
+    for (size_t k = 0; k < NCOMMANDS; k++)
+        if (!strcmp(argv[i], commands[k].name)) return run_command(k, &c, argc - i, argv + i);
     cli_error("unknown command '%s' (see quill --help)", argv[i]);
     return 2;
 }

@@ -5,6 +5,7 @@
 
 #include "adamw.h"
 #include "ckpt.h"
+#include "dist.h"
 #include "cli.h"
 #include "err.h"
 #include "gpt.h"
@@ -48,6 +49,7 @@ void train_params_default(train_params *p) {
     p->save_steps = 500;
     p->save_total_limit = 0;
     p->verbose = 0;
+    p->processes = 1;
 }
 
 int train_params_check(const train_params *p, char *err) {
@@ -56,6 +58,7 @@ int train_params_check(const train_params *p, char *err) {
     if (p->batch_size < 1) return err_set(err, "batch_size %d must be at least 1", p->batch_size);
     if (p->grad_accum < 1)
         return err_set(err, "gradient_accumulation_steps %d must be at least 1", p->grad_accum);
+    if (p->processes < 1) return err_set(err, "processes %d must be at least 1", p->processes);
     if (!(p->learning_rate >= 0)) return err_set(err, "learning_rate must be >= 0");
     if (p->warmup_steps < 0) return err_set(err, "warmup_steps must be >= 0");
     if (!(p->weight_decay >= 0)) return err_set(err, "weight_decay must be >= 0");
@@ -83,6 +86,8 @@ char *train_params_json(const train_params *p) {
         "weight_decay", p->weight_decay, "adam_beta1", p->adam_beta1, "adam_beta2", p->adam_beta2,
         "adam_epsilon", p->adam_epsilon, "max_grad_norm", p->max_grad_norm, "seed",
         (json_int_t)p->seed, "shuffle", p->shuffle, "dropout", p->dropout);
+    /* only when data parallel, so single-process identities stay as they were */
+    if (p->processes > 1) json_object_set_new(o, "processes", json_integer(p->processes));
     char *s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(o);
     return s;
@@ -257,6 +262,8 @@ typedef struct run {
     int64_t *perm; /* n_train */
     int64_t perm_epoch;
     int64_t run_id, total, spe, nb;
+    int64_t mbs; /* micro-batches per optimizer step: grad_accum * processes */
+    int rank;    /* this process (0 writes to the store) */
     train_state s;
 } run;
 
@@ -303,12 +310,14 @@ static int evaluate(run *r, double *out, char *err) {
     int B = r->p->batch_size, T = r->b.T;
     double sum = 0;
     for (int64_t i = 0; i < r->b.n_eval; i += B) {
+        if (i / B % r->p->processes != r->rank) continue; /* another process's batch */
         int rows = (int)(r->b.n_eval - i < B ? r->b.n_eval - i : B);
         float loss;
         if (gpt_forward(r->batch, r->b.eval + i * T, r->b.eval + i * T, rows, T, NULL, &loss, err))
             return err_prefix(err, "evaluation");
         sum += (double)loss * rows;
     }
+    if (dist_sum_f64(&sum, 1, err)) return -1;
     *out = sum / (double)r->b.n_eval;
     return 0;
 }
@@ -371,10 +380,11 @@ static int save(run *r, const char *status, int64_t *id, char *err) {
     return bad ? -1 : 0;
 }
 
-/* One optimizer step: the micro-batches of step s of the current epoch. */
+/* One optimizer step: the micro-batches of step s of the current epoch
+** (this process's share of them, then the sum over processes). */
 static int train_step(run *r, int64_t s, double *loss, float *norm, char *err) {
     int B = r->p->batch_size, T = r->b.T;
-    int64_t b0 = s * r->p->grad_accum, b1 = b0 + r->p->grad_accum;
+    int64_t b0 = s * r->mbs, b1 = b0 + r->mbs;
     if (b1 > r->nb) b1 = r->nb;
     int64_t tokens = 0;
     for (int64_t j = b0; j < b1; j++) {
@@ -384,6 +394,12 @@ static int train_step(run *r, int64_t s, double *loss, float *norm, char *err) {
     memset(r->grads, 0, r->n * sizeof(float));
     *loss = 0;
     for (int64_t j = b0; j < b1; j++) {
+        if ((j - b0) / r->p->grad_accum != r->rank) {
+            /* another process's: draw what its forward draws, so the
+            ** dropout stream stays the same everywhere */
+            if (gpt_batch_draws(r->batch)) rng_u64(&r->s.dropout);
+            continue;
+        }
         int rows = (int)(r->b.n_train - j * B < B ? r->b.n_train - j * B : B);
         for (int i = 0; i < rows; i++)
             memcpy(r->ids + (size_t)i * T, r->b.train + r->perm[j * B + i] * T,
@@ -403,6 +419,7 @@ static int train_step(run *r, int64_t s, double *loss, float *norm, char *err) {
         for (size_t i = 0; i < r->n; i++)
             r->grads[i] += wf * r->tmp[i];
     }
+    if (dist_sum_f32(r->grads, r->n, err) || dist_sum_f64(loss, 1, err)) return -1;
     *norm = adamw_grad_norm(r->grads, r->n);
     return 0;
 }
@@ -417,6 +434,7 @@ static int loop(run *r, train_result *res, char *err) {
     hp.weight_decay = (float)p->weight_decay;
     progress pg;
     progress_begin(&pg, "train", "step", (double)r->total);
+    if (r->rank) pg.enabled = 0; /* one bar for the job */
     progress_add(&pg, (double)r->s.step);
     double t_log = progress_now();
     int64_t tok_log = 0;
@@ -434,8 +452,8 @@ static int loop(run *r, train_result *res, char *err) {
         r->s.step = ++g;
         r->s.log_loss += loss;
         r->s.log_count++;
-        int64_t s0 = (g - 1) % r->spe * p->grad_accum;
-        for (int64_t j = s0; j < s0 + p->grad_accum && j < r->nb; j++) {
+        int64_t s0 = (g - 1) % r->spe * r->mbs;
+        for (int64_t j = s0; j < s0 + r->mbs && j < r->nb; j++) {
             int64_t rows = r->b.n_train - j * p->batch_size;
             tok_log += (rows < p->batch_size ? rows : p->batch_size) * r->b.T;
         }
@@ -443,8 +461,8 @@ static int loop(run *r, train_result *res, char *err) {
         if (g % p->logging_steps == 0 || g == r->total) {
             double now = progress_now(), mean = r->s.log_loss / (double)r->s.log_count;
             double tps = now > t_log ? (double)tok_log / (now - t_log) : 0;
-            if (write_log(r, "train", g, mean, lr, norm, tps, err)) return -1;
-            if (p->verbose)
+            if (!r->rank && write_log(r, "train", g, mean, lr, norm, tps, err)) return -1;
+            if (p->verbose && !r->rank)
                 fprintf(stderr,
                         "step %lld/%lld epoch %.2f loss %.4f lr %.3g grad_norm %.3f "
                         "tokens/s %.0f\n",
@@ -457,13 +475,14 @@ static int loop(run *r, train_result *res, char *err) {
         }
         if ((g % r->spe == 0 || g == r->total) && r->b.n_eval > 0) {
             if (evaluate(r, &r->s.eval_loss, err)) return -1;
-            if (write_log(r, "eval", g, r->s.eval_loss, 0, 0, 0, err)) return -1;
-            if (p->verbose)
+            if (!r->rank && write_log(r, "eval", g, r->s.eval_loss, 0, 0, 0, err)) return -1;
+            if (p->verbose && !r->rank)
                 fprintf(stderr, "step %lld epoch %.2f eval_loss %.4f perplexity %.2f\n",
                         (long long)g, (double)g / r->spe, r->s.eval_loss, exp(r->s.eval_loss));
         }
         int stop = train_stop && g < r->total;
-        if ((p->save_steps > 0 && g % p->save_steps == 0) || g == r->total || stop) {
+        if (dist_max_int(&stop, err)) return -1; /* an interrupt stops every process */
+        if (((p->save_steps > 0 && g % p->save_steps == 0) || g == r->total || stop) && !r->rank) {
             const char *status = g == r->total ? "done" : stop ? "interrupted" : "running";
             if (save(r, status, &res->checkpoint, err)) return -1;
         }
@@ -551,52 +570,143 @@ fail:
     return -1;
 }
 
+/* Buffers, model, batch and optimizer for r's config, parameters and
+** blocks; the dropout stream starts from the seed. */
+static int run_alloc(run *r, char *err) {
+    const train_params *p = r->p;
+    r->grads = mem_huge_alloc(r->n * sizeof(float));
+    r->tmp = r->mbs > 1 ? mem_huge_alloc(r->n * sizeof(float)) : NULL;
+    r->ids = malloc((size_t)p->batch_size * r->b.T * sizeof(int32_t));
+    r->perm = malloc((size_t)(r->b.n_train ? r->b.n_train : 1) * sizeof(int64_t));
+    if (!r->grads || (r->mbs > 1 && !r->tmp) || !r->ids || !r->perm)
+        return err_set(err, "train: out of memory");
+    if (gpt_model_create(&r->cfg, r->params, &r->m, err) ||
+        gpt_batch_create(r->m, p->batch_size, r->b.T, &r->batch, err) ||
+        adamw_create(&r->cfg, &r->opt, err))
+        return -1;
+    rng_seed(&r->s.dropout, p->seed);
+    r->s.eval_loss = NAN;
+    return 0;
+}
+
+/* Process 0 (or the only one): read the blocks and the initial model, find
+** or create the run and resume it. */
+static int run_prepare(run *r, int64_t block_set_id, const train_source *src, train_result *res,
+                       char *err) {
+    const train_params *p = r->p;
+    char source[1100];
+    if (blocks_load(r->st, block_set_id, &r->b, err) ||
+        source_load(r->st, src, p->seed, &r->cfg, &r->params, &r->n, source, sizeof source, err))
+        return -1;
+    if (p->dropout >= 0)
+        r->cfg.embd_pdrop = r->cfg.attn_pdrop = r->cfg.resid_pdrop = (float)p->dropout;
+    if (r->b.T > r->cfg.n_positions)
+        return err_set(err, "block size %d exceeds the model's n_positions %d", r->b.T,
+                       r->cfg.n_positions);
+    r->nb = (r->b.n_train + p->batch_size - 1) / p->batch_size;
+    r->spe = (r->nb + r->mbs - 1) / r->mbs;
+    r->total = p->max_steps > 0 ? p->max_steps : (int64_t)ceil(p->epochs * (double)r->spe);
+    /* identity: block set, initial model, result-changing parameters */
+    char identity[HASH_HEX_LEN];
+    char *cfg_json = hf_config_json(&r->cfg, "float32"), *pj = train_params_json(p);
+    hash_state *h = hash_begin();
+    hash_update(h, r->b.identity, strlen(r->b.identity) + 1);
+    hash_update(h, cfg_json, strlen(cfg_json) + 1);
+    hash_update(h, r->params, r->n * sizeof(float));
+    hash_update(h, pj, strlen(pj) + 1);
+    hash_end(h, identity);
+    free(cfg_json);
+    free(pj);
+    if (run_alloc(r, err)) return -1;
+    return open_run(r, identity, source, res, err);
+}
+
+/* What process 0 tells the others before training (data parallel). */
+typedef struct run_header {
+    int ok, done; /* process 0 is ready; the run had already finished */
+    gpt_config cfg;
+    uint64_t n, state_len;
+    int T;
+    int64_t n_train, n_eval, nb, spe, total, run_id, checkpoint;
+} run_header;
+
+/* Data parallel: process 0's blocks, model and training state to every
+** process (the others allocate as they receive).  bad: process 0 failed
+** preparing, which ends every process with an error. */
+static int run_share(run *r, int bad, train_result *res, char *err) {
+    run_header h = {0};
+    size_t state_len = 0;
+    void *state = NULL;
+    if (!r->rank) {
+        h.ok = !bad;
+        h.done = res->already_done;
+        if (h.ok && !h.done) {
+            state = state_pack(&r->s, r->opt, &state_len);
+            if (!state) h.ok = 0, err_set(err, "train: out of memory");
+        }
+        h.cfg = r->cfg;
+        h.n = r->n;
+        h.state_len = state_len;
+        h.T = r->b.T;
+        h.n_train = r->b.n_train;
+        h.n_eval = r->b.n_eval;
+        h.nb = r->nb, h.spe = r->spe, h.total = r->total;
+        h.run_id = r->run_id, h.checkpoint = res->checkpoint;
+    }
+    if (dist_bcast(&h, sizeof h, err)) goto fail;
+    if (!h.ok) {
+        if (r->rank) err_set(err, "process 0 could not start the run");
+        goto fail;
+    }
+    res->run_id = h.run_id;
+    res->checkpoint = h.checkpoint;
+    res->already_done = h.done;
+    if (h.done) return 0;
+    if (r->rank) {
+        r->cfg = h.cfg;
+        r->n = h.n;
+        r->b.T = h.T;
+        r->b.n_train = h.n_train;
+        r->b.n_eval = h.n_eval;
+        r->nb = h.nb, r->spe = h.spe, r->total = h.total, r->run_id = h.run_id;
+        r->b.train = malloc(sizeof(int32_t) * (size_t)(h.n_train * h.T + 1));
+        r->b.eval = malloc(sizeof(int32_t) * (size_t)(h.n_eval * h.T + 1));
+        r->params = mem_huge_alloc(h.n * sizeof(float));
+        state = malloc(h.state_len);
+        if (!r->b.train || !r->b.eval || !r->params || !state) {
+            err_set(err, "train: out of memory");
+            dist_abort(1); /* the others are waiting in a broadcast */
+            goto fail;
+        }
+        if (run_alloc(r, err)) {
+            dist_abort(1);
+            goto fail;
+        }
+    }
+    if (dist_bcast(r->b.train, sizeof(int32_t) * (size_t)(h.n_train * h.T), err) ||
+        dist_bcast(r->b.eval, sizeof(int32_t) * (size_t)(h.n_eval * h.T), err) ||
+        dist_bcast(r->params, h.n * sizeof(float), err) || dist_bcast(state, h.state_len, err))
+        goto fail;
+    if (r->rank && state_unpack(state, h.state_len, &r->s, r->opt, err)) goto fail;
+    free(state);
+    return 0;
+fail:
+    free(state);
+    return -1;
+}
+
 int stage_train(store *st, const train_params *p, int64_t block_set_id, const train_source *src,
                 train_result *res, char *err) {
     memset(res, 0, sizeof *res);
     res->eval_loss = NAN;
     if (train_params_check(p, err)) return -1;
-    run r = {.st = st, .p = p, .perm_epoch = -1};
-    char source[1100];
+    if (p->processes != dist_size())
+        return err_set(err, "processes %d, but %d are running", p->processes, dist_size());
+    run r = {.st = st, .p = p, .perm_epoch = -1, .rank = dist_rank()};
+    r.mbs = (int64_t)p->grad_accum * p->processes;
     int rc = -1;
-    if (blocks_load(st, block_set_id, &r.b, err) ||
-        source_load(st, src, p->seed, &r.cfg, &r.params, &r.n, source, sizeof source, err))
-        goto out;
-    if (p->dropout >= 0)
-        r.cfg.embd_pdrop = r.cfg.attn_pdrop = r.cfg.resid_pdrop = (float)p->dropout;
-    if (r.b.T > r.cfg.n_positions) {
-        err_set(err, "block size %d exceeds the model's n_positions %d", r.b.T, r.cfg.n_positions);
-        goto out;
-    }
-    r.nb = (r.b.n_train + p->batch_size - 1) / p->batch_size;
-    r.spe = (r.nb + p->grad_accum - 1) / p->grad_accum;
-    r.total = p->max_steps > 0 ? p->max_steps : (int64_t)ceil(p->epochs * (double)r.spe);
-    /* identity: block set, initial model, result-changing parameters */
-    char identity[HASH_HEX_LEN];
-    char *cfg_json = hf_config_json(&r.cfg, "float32"), *pj = train_params_json(p);
-    hash_state *h = hash_begin();
-    hash_update(h, r.b.identity, strlen(r.b.identity) + 1);
-    hash_update(h, cfg_json, strlen(cfg_json) + 1);
-    hash_update(h, r.params, r.n * sizeof(float));
-    hash_update(h, pj, strlen(pj) + 1);
-    hash_end(h, identity);
-    free(cfg_json);
-    free(pj);
-    r.grads = mem_huge_alloc(r.n * sizeof(float));
-    r.tmp = p->grad_accum > 1 ? mem_huge_alloc(r.n * sizeof(float)) : NULL;
-    r.ids = malloc((size_t)p->batch_size * r.b.T * sizeof(int32_t));
-    r.perm = malloc((size_t)r.b.n_train * sizeof(int64_t));
-    if (!r.grads || (p->grad_accum > 1 && !r.tmp) || !r.ids || !r.perm) {
-        err_set(err, "train: out of memory");
-        goto out;
-    }
-    if (gpt_model_create(&r.cfg, r.params, &r.m, err) ||
-        gpt_batch_create(r.m, p->batch_size, r.b.T, &r.batch, err) ||
-        adamw_create(&r.cfg, &r.opt, err))
-        goto out;
-    rng_seed(&r.s.dropout, p->seed);
-    r.s.eval_loss = NAN;
-    if (open_run(&r, identity, source, res, err)) goto out;
+    int bad = r.rank ? 0 : run_prepare(&r, block_set_id, src, res, err);
+    if (p->processes > 1 ? run_share(&r, bad, res, err) : bad) goto out;
     res->steps = r.total;
     if (res->already_done) {
         res->eval_loss = r.s.eval_loss;
@@ -604,7 +714,7 @@ int stage_train(store *st, const train_params *p, int64_t block_set_id, const tr
         goto out;
     }
     if (loop(&r, res, err)) {
-        if (!train_stop) set_status(&r, "failed");
+        if (!train_stop && !r.rank) set_status(&r, "failed");
         goto out;
     }
     res->eval_loss = r.s.eval_loss;
@@ -754,10 +864,11 @@ static int parse_init(const char *spec, gpt_config *cfg, char *err) {
     return rc ? rc : gpt_config_check(cfg, err) ? err_prefix(err, "--init") : 0;
 }
 
-static void on_sigint(int sig) {
-    (void)sig;
+/* Ctrl-C, or SIGTERM (what mpirun sends every process on Ctrl-C, and
+** what a job scheduler sends): stop at the next step with a checkpoint. */
+static void on_stop_signal(int sig) {
     train_stop = 1;
-    signal(SIGINT, SIG_DFL); /* a second Ctrl-C kills at once */
+    signal(sig, SIG_DFL); /* a second one kills at once */
 }
 
 static int num(const char *name, const char *arg, double lo, double *out) {
@@ -934,17 +1045,25 @@ int cmd_train(cli *c, int argc, char **argv) {
     if (optind < argc) return cli_error("train: unexpected argument '%s'", argv[optind]);
     if (!!src.model_dir + (src.checkpoint > 0) + !!src.init != 1)
         return cli_error("train: give one of --model DIR, --init ... or --checkpoint ID");
-    store *st = cli_store(c);
-    if (!st) return 1;
+    /* data parallel: process 0 alone opens the store (see train.h) */
+    p.processes = dist_size();
+    store *st = dist_rank() ? NULL : cli_store(c);
+    if (!st && !dist_rank()) return 1;
     train_result res;
     train_stop = 0;
-    signal(SIGINT, on_sigint);
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
     int bad = stage_train(st, &p, (int64_t)block_set, &src, &res, err);
     signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     if (bad) {
-        cli_error("train: %s", err);
+        if (dist_size() > 1)
+            cli_error("train (process %d of %d): %s", dist_rank(), dist_size(), err);
+        else
+            cli_error("train: %s", err);
         return train_stop ? 130 : 1;
     }
+    if (dist_rank()) return 0; /* process 0 reports */
     if (res.already_done)
         fprintf(stderr, "run %lld already finished (%lld steps)\n", (long long)res.run_id,
                 (long long)res.steps);

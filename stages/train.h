@@ -37,6 +37,15 @@
 **
 ** Writes: train_runs, train_logs, checkpoints (via stages/ckpt.h), each
 ** checkpoint (with its pruning) in its own transaction.
+**
+** Data parallel (processes W > 1, under mpirun): process 0 reads the
+** inputs and resumes as above and sends the others the blocks, the model
+** and the training state; every process then computes its share of each
+** step's micro-batches (process k the k-th run of grad_accum of them), the
+** gradients are summed in process order, and each applies the same AdamW
+** step.  With grad_accum 1 the weights are bit-identical to one process
+** accumulating W micro-batches.  The other processes never open the store:
+** give them st NULL.
 */
 #ifndef QUILL_TRAIN_H
 #define QUILL_TRAIN_H
@@ -67,6 +76,10 @@ typedef struct train_params {
     int64_t save_steps;                          /* 500; 0: only at the end */
     int save_total_limit;                        /* 0: keep every checkpoint */
     int verbose; /* print each log line to stderr (not part of the identity) */
+    /* data-parallel processes (mpirun -np W, see core/dist.h), 1 alone:
+    ** each optimizer step takes grad_accum micro-batches on each process,
+    ** as DDP does; only process 0 touches the store */
+    int processes;
 } train_params;
 
 /* Where the initial model comes from: exactly one of the three. */

@@ -19,7 +19,7 @@ bin=$BUILD/bench/train_step
 mkdir -p "$(dirname "$bin")"
 # The engine's objects (core/ has no SQLite) and the libraries they use.
 objs=$(ls $BUILD/core/*.o)
-libs="sqlite3 libzstd libarchive yaml-0.1 jansson libutf8proc libxxhash libcurl"
+libs="sqlite3 libzstd libarchive yaml-0.1 jansson libutf8proc libxxhash libcurl ompi-c"
 gcc -std=c11 -D_GNU_SOURCE -O2 $([ "${PORTABLE:-0}" = 1 ] || echo -march=native) -fopenmp -Icore \
     -o "$bin" bench/train_step/train_step.c $objs $(pkg-config --libs $libs) -lm
 field() { sed -E "s/.* $1=([^ ]+).*/\1/"; }
