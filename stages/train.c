@@ -827,7 +827,9 @@ static const char *train_usage =
     "  --no-shuffle  --dropout P (default: the model config's)\n"
     "  --logging-steps N (50)  --save-steps N (500; 0 = only at the end)\n"
     "  --save-total-limit N (0 = keep all)  --quiet (no log lines on stderr)\n\n"
-    "Prints the final checkpoint id on stdout (for quill export / generate).\n";
+    "Prints the final checkpoint id on stdout (for quill export / generate).\n"
+    "Under mpirun (mpirun -np W quill train ...) W processes train data-parallel:\n"
+    "each takes --gradient-accumulation-steps micro-batches of every step.\n";
 
 /* Parse KEY=V,... over GPT-2 small's defaults. */
 static int parse_init(const char *spec, gpt_config *cfg, char *err) {
