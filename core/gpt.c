@@ -120,7 +120,8 @@ int gpt_model_prepare_generation(gpt_model *m, int bf16, char *err) {
                        n * es >> 20);
     }
     m->gen_bf16 = bf16;
-    /* one task per strip of one matrix (then wte in chunks) */
+    /* one task per strip of one matrix (then wte in chunks); the widest
+    ** matrix, c_fc, has 4C columns */
 #pragma omp parallel for schedule(dynamic, 1) collapse(2)
     for (int i = 0; i < mats; i++)
         for (int t = 0; t < m->cfg.n_embd * 4 / MM_STRIP + 1; t++) {
