@@ -34,7 +34,7 @@ const agree = R.every((r) => r.tokens === Q.tokens);
 console.log('## tokenizer (bench/tokenizer)\n');
 console.log(`Corpus: ${(Q.bytes / 1e6).toFixed(1)} MB of shuffled, altered text in several scripts ` +
     `(bench/tokenizer/gen_corpus.js); references encode it line by line, quill in one call ` +
-    `(its times: best of 3; references: one run, single-threaded).\n`);
+    `(its times: best of 7; references: one run, single-threaded).\n`);
 console.log('| tokenizer | tokens | encode MB/s | decode MB/s |\n|---|---:|---:|---:|');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 const x = (Q.bytes / Q.encode1_s) / (tt.bytes / tt.encode_s), sp = Q.encode1_s / Q.encode2_s;
