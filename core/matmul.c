@@ -420,33 +420,28 @@ __attribute__((target("avx512f"))) static void gv_tail512(const gv_args *g, int 
     }
 }
 
-#define GV_CASES(F, ...)                                                                           \
-    switch (mb) {                                                                                  \
-    case 1:                                                                                        \
-        F(g, i0, 1, __VA_ARGS__);                                                                  \
-        break;                                                                                     \
-    case 2:                                                                                        \
-        F(g, i0, 2, __VA_ARGS__);                                                                  \
-        break;                                                                                     \
-    case 3:                                                                                        \
-        F(g, i0, 3, __VA_ARGS__);                                                                  \
-        break;                                                                                     \
-    case 4:                                                                                        \
-        F(g, i0, 4, __VA_ARGS__);                                                                  \
-        break;                                                                                     \
-    case 5:                                                                                        \
-        F(g, i0, 5, __VA_ARGS__);                                                                  \
-        break;                                                                                     \
-    case 6:                                                                                        \
-        F(g, i0, 6, __VA_ARGS__);                                                                  \
-        break;                                                                                     \
-    case 7:                                                                                        \
-        F(g, i0, 7, __VA_ARGS__);                                                                  \
-        break;                                                                                     \
-    default:                                                                                       \
-        F(g, i0, 8, __VA_ARGS__);                                                                  \
-        break;                                                                                     \
-    }
+/* F(m) with the constant m equal to mb (1 <= mb <= G <= 8, G a constant
+** once inlined): the kernels want their row count at compile time, and no
+** case above G is compiled. */
+#define GV_ROWS_CONST(mb, G, F)                                                                    \
+    do {                                                                                           \
+        if ((mb) == (G))                                                                           \
+            F(G);                                                                                  \
+        else if ((mb) == 1)                                                                        \
+            F(1);                                                                                  \
+        else if ((G) > 2 && (mb) == 2)                                                             \
+            F(2);                                                                                  \
+        else if ((G) > 3 && (mb) == 3)                                                             \
+            F(3);                                                                                  \
+        else if ((G) > 4 && (mb) == 4)                                                             \
+            F(4);                                                                                  \
+        else if ((G) > 5 && (mb) == 5)                                                             \
+            F(5);                                                                                  \
+        else if ((G) > 6 && (mb) == 6)                                                             \
+            F(6);                                                                                  \
+        else if ((G) > 7 && (mb) == 7)                                                             \
+            F(7);                                                                                  \
+    } while (0)
 
 /* Every row of A over columns [j, j+w) of C (w a multiple of 16*NZ), op(B)
 ** = B: for each block of GV_KB rows of B and each strip 16*NZ wide, the
@@ -461,22 +456,9 @@ GV_AVX512 void gv_rows_n512(const gv_args *g, int j, int w, const int NZ, const 
         for (int s = j; s < j + w; s += 16 * NZ)
             for (int i0 = 0; i0 < g->M; i0 += G) {
                 const int mb = g->M - i0 < G ? g->M - i0 : G;
-                if (mb == G)
-                    gv_n512(g, i0, G, BF16, s, NZ, k0, k1);
-                else if (mb == 1)
-                    gv_n512(g, i0, 1, BF16, s, NZ, k0, k1);
-                else if (G > 2 && mb == 2)
-                    gv_n512(g, i0, 2, BF16, s, NZ, k0, k1);
-                else if (G > 3 && mb == 3)
-                    gv_n512(g, i0, 3, BF16, s, NZ, k0, k1);
-                else if (G > 4 && mb == 4)
-                    gv_n512(g, i0, 4, BF16, s, NZ, k0, k1);
-                else if (G > 5 && mb == 5)
-                    gv_n512(g, i0, 5, BF16, s, NZ, k0, k1);
-                else if (G > 6 && mb == 6)
-                    gv_n512(g, i0, 6, BF16, s, NZ, k0, k1);
-                else if (G > 7 && mb == 7)
-                    gv_n512(g, i0, 7, BF16, s, NZ, k0, k1);
+#define GV_N(m) gv_n512(g, i0, m, BF16, s, NZ, k0, k1)
+                GV_ROWS_CONST(mb, G, GV_N);
+#undef GV_N
             }
     }
 }
@@ -510,10 +492,14 @@ __attribute__((target("avx512f"))) static void gv_task_avx512(const gv_args *g, 
     }
     for (int i0 = 0; i0 < g->M; i0 += GV_ROWS) {
         const int mb = g->M - i0 < GV_ROWS ? g->M - i0 : GV_ROWS;
+#define GV_T16(m) gv_t512(g, i0, m, 1, j0, nc)
+#define GV_T32(m) gv_t512(g, i0, m, 0, j0, nc)
         if (g->bf16)
-            GV_CASES(gv_t512, 1, j0, nc)
+            GV_ROWS_CONST(mb, GV_ROWS, GV_T16);
         else
-            GV_CASES(gv_t512, 0, j0, nc)
+            GV_ROWS_CONST(mb, GV_ROWS, GV_T32);
+#undef GV_T16
+#undef GV_T32
     }
 }
 
