@@ -109,8 +109,9 @@ int ckpt_get(store *st, int64_t id, gpt_config *cfg, float **params, size_t *n, 
     float *p = raw;
     if (planar) {
         p = mem_huge_alloc(raw_n);
-        ckpt_unplanes(raw, np, p);
+        if (p) ckpt_unplanes(raw, np, p);
         free(raw);
+        if (!p) return err_set(err, "checkpoint %lld: out of memory", (long long)id);
     }
     if (state && sblob && store_get_blob(st, sblob, state, state_n, err)) {
         free(p);

@@ -673,15 +673,12 @@ static int run_share(run *r, int bad, train_result *res, char *err) {
         r->b.eval = malloc(sizeof(int32_t) * (size_t)(h.n_eval * h.T + 1));
         r->params = mem_huge_alloc(h.n * sizeof(float));
         state = malloc(h.state_len);
+        /* a failure here ends the job (main aborts every process) */
         if (!r->b.train || !r->b.eval || !r->params || !state) {
             err_set(err, "train: out of memory");
-            dist_abort(1); /* the others are waiting in a broadcast */
             goto fail;
         }
-        if (run_alloc(r, err)) {
-            dist_abort(1);
-            goto fail;
-        }
+        if (run_alloc(r, err)) goto fail;
     }
     if (dist_bcast(r->b.train, sizeof(int32_t) * (size_t)(h.n_train * h.T), err) ||
         dist_bcast(r->b.eval, sizeof(int32_t) * (size_t)(h.n_eval * h.T), err) ||
