@@ -5,15 +5,19 @@ BUILD ?= build
 CC ?= gcc
 PORTABLE ?= 0
 
-DEPS_STATUS := $(shell scripts/deps.sh 1>&2; echo $$?)
+# make only checks the libraries (scripts/deps.sh installs them), and not
+# for goals that compile nothing.
+ifneq ($(filter-out clean format format-check,$(or $(MAKECMDGOALS),all)),)
+DEPS_STATUS := $(shell scripts/deps.sh --check 1>&2; echo $$?)
 ifneq ($(DEPS_STATUS),0)
 $(error missing dependencies, see the message above)
+endif
 endif
 
 PKGS := sqlite3 libzstd libarchive yaml-0.1 jansson libutf8proc libxxhash libcurl libcrypto ompi-c
 ARCH := $(if $(filter 1,$(PORTABLE)),,-march=native)
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation
-BASEFLAGS := -std=c11 -D_GNU_SOURCE -fopenmp -g $(WARN) -I. -Icore -Idb -Istages \
+BASEFLAGS := -MMD -MP -std=c11 -D_GNU_SOURCE -fopenmp -g $(WARN) -I. -Icore -Idb -Istages \
              $(shell pkg-config --cflags $(PKGS))
 CFLAGS_OPT := $(BASEFLAGS) -O2 $(ARCH)
 CFLAGS_ASAN := $(BASEFLAGS) -O1 $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -26,7 +30,6 @@ OBJ := $(SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
 OBJ_ASAN := $(SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/gen/migrations.o
 LIBOBJ_ASAN := $(filter-out $(BUILD)/asan/stages/main.o,$(OBJ_ASAN))
 TESTS := $(patsubst tests/%.c,$(BUILD)/asan/%,$(wildcard tests/test_*.c))
-HDR := $(wildcard core/*.h db/*.h stages/*.h tests/*.h) stages/commands.def
 
 .PHONY: all test bench clean format fuzz-tok
 all: quill
@@ -51,19 +54,19 @@ $(BUILD)/asan/gen/migrations.o: $(GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ASAN) -c -o $@ $<
 
-$(BUILD)/asan/%.o: %.c $(HDR)
+$(BUILD)/asan/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ASAN) -c -o $@ $<
 
-$(BUILD)/%.o: %.c $(HDR)
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_OPT) -c -o $@ $<
 
-$(BUILD)/asan/test_%: tests/test_%.c $(LIBOBJ_ASAN) $(HDR)
+$(BUILD)/asan/test_%: tests/test_%.c $(LIBOBJ_ASAN)
 	$(CC) $(CFLAGS_ASAN) -o $@ $< $(LIBOBJ_ASAN) $(LDLIBS)
 
 test: quill $(BUILD)/asan/quill $(TESTS)
-	@scripts/deps.sh --test
+	@scripts/deps.sh --check --test
 	tests/run.sh $(BUILD)
 
 bench: quill
@@ -73,6 +76,9 @@ bench: quill
 FUZZ_SECONDS ?= 300
 fuzz-tok:
 	BUILD=$(BUILD) tests/fuzz/run_tok.sh $(FUZZ_SECONDS)
+
+# Each object's header dependencies, written by -MMD beside it.
+-include $(OBJ:.o=.d) $(OBJ_ASAN:.o=.d) $(TESTS:=.d)
 
 format:
 	clang-format -i core/*.[ch] db/*.[ch] stages/*.[ch] tests/*.[ch]

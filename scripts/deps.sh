@@ -4,7 +4,11 @@
 # otherwise prints the exact apt-get line and fails.
 #   scripts/deps.sh          build dependencies
 #   scripts/deps.sh --test   also what the tests need (archivers, tmux)
+#   --check (first)          only report what is missing, never install
+#                            (what make runs: building never installs)
 set -u
+check_only=0
+[ "${1:-}" = "--check" ] && { check_only=1; shift; }
 
 # pkg-config module : Debian package
 LIBS="sqlite3:libsqlite3-dev libzstd:libzstd-dev libarchive:libarchive-dev
@@ -33,6 +37,11 @@ for pair in $TOOLS; do
 done
 missing=$(echo "$missing" | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/^ *//; s/ *$//')
 [ -z "$missing" ] && exit 0
+if [ "$check_only" = 1 ]; then
+    echo "quill: missing Debian packages: $missing" >&2
+    echo "  scripts/deps.sh${1:+ $1} installs them (apt-get, as root or with sudo)" >&2
+    exit 1
+fi
 
 if [ "$(id -u)" = 0 ]; then SUDO=""
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo"
