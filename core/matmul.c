@@ -38,6 +38,10 @@
 #define MAXR 8   /* largest MR of any kernel */
 #define MAXNR 48 /* largest NR of any kernel */
 
+/* Products of fewer multiply-adds than this run on one thread: waking the
+** others costs more than it saves. */
+#define MM_PAR_FLOPS 2e5
+
 /* kc steps of an mr x nr block: c[i*ldc+j] = (load ? c : 0) + sum_k a[k*mr+i]*b[k*nr+j] */
 typedef void (*mm_kernel_fn)(int kc, const float *a, const float *b, float *c, int ldc, int load);
 
@@ -524,7 +528,7 @@ static void gv_task(void *ctx, int t) {
 
 static void gv_run(gv_args *g) {
     const int ntask = (g->N + GV_COLS - 1) / GV_COLS;
-    if ((double)g->M * g->N * g->K > 2e5)
+    if ((double)g->M * g->N * g->K > MM_PAR_FLOPS)
         pool_for(ntask, gv_task, g);
     else
         for (int t = 0; t < ntask; t++)
@@ -700,7 +704,7 @@ void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
         mm_gemv(M, N, K, A, lda, B, ldb, tb, 0, C, ldc, acc);
         return;
     }
-    const int nth = (double)M * N * K > 2e5 ? omp_get_max_threads() : 1;
+    const int nth = (double)M * N * K > MM_PAR_FLOPS ? omp_get_max_threads() : 1;
     /* both orders give every element the same chain of additions */
     if (M >= 4 * N)
         sgemm_by_rows(kern, nth, M, N, K, A, lda, ta, B, ldb, tb, C, ldc, acc);
