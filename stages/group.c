@@ -3,12 +3,14 @@
 */
 #include "group.h"
 
+#include "blocks.h"
 #include "cli.h"
 #include "err.h"
 #include "hash.h"
 #include "rng.h"
 #include "tok.h"
 #include "tokenize.h"
+#include "tokens.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -91,106 +93,58 @@ static int add_lines(examples *e, const char *text, size_t n, group_encode_fn en
     return 0;
 }
 
-/* Decode a doc_tokens blob (u16 or u32 little-endian) and add it. */
-static int add_doc_ids(examples *e, const unsigned char *b, size_t nb, const char *dtype,
-                       int64_t n_tokens, int eos_first, int64_t doc, char *err) {
-    size_t w = !strcmp(dtype, "u16") ? 2 : 4;
-    if (nb != (size_t)n_tokens * w)
-        return err_set(err, "document %lld: token blob has %zu bytes, expected %lld ids of %s",
-                       (long long)doc, nb, (long long)n_tokens, dtype);
-    int32_t *ids = malloc((nb / w + 1) * sizeof *ids);
-    for (size_t i = 0; i < nb / w; i++) {
-        uint32_t v = 0;
-        for (size_t k = 0; k < w; k++)
-            v |= (uint32_t)b[i * w + k] << (8 * k);
-        ids[i] = (int32_t)v;
+/* What collect() carries from one document to the next. */
+typedef struct collecting {
+    store *st;
+    const group_params *p;
+    group_encode_fn encode;
+    void *ctx;
+    examples *e;
+    json_t *docs;
+    hash_state *h;
+    int first;
+} collecting;
+
+/* tokens_each_doc's visitor: hash the document and add its examples. */
+static int collect_doc(void *ctx, const tokens_doc *d, char *err) {
+    collecting *c = ctx;
+    int first = c->first;
+    c->first = 0;
+    hash_update(c->h, d->hash, strlen(d->hash) + 1);
+    if (json_array_append_new(c->docs, json_integer(d->id)))
+        return err_set(err, "document %lld: out of memory", (long long)d->id);
+    if (c->p->mode == GROUP_DOCUMENT) {
+        if (!d->has_ids)
+            return err_set(err,
+                           "document %lld has no token ids under this tokenizer; run "
+                           "`quill tokenize --docs` first",
+                           (long long)d->id);
+        ex_push(c->e, d->ids, d->n_ids, !first);
+        return 0;
     }
-    ex_push(e, ids, nb / w, eos_first);
-    free(ids);
-    return 0;
+    void *text;
+    size_t n;
+    if (store_get_blob(c->st, d->text_blob, &text, &n, err)) return -1;
+    int rc = add_lines(c->e, text, n, c->encode, c->ctx, err);
+    free(text);
+    return rc ? err_prefix(err, "document %lld", (long long)d->id) : 0;
 }
 
 /* Read every document's examples, and hash the inputs into identity. */
 static int collect(store *st, int64_t tok_id, const group_params *p, group_encode_fn encode,
                    void *ctx, examples *e, json_t *docs, char identity[HASH_HEX_LEN], char *err) {
-    sqlite3_stmt *s;
-    if (store_prepare(st, "SELECT hash FROM tokenizers WHERE id = ?", &s, err)) return -1;
-    sqlite3_bind_int64(s, 1, tok_id);
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_finalize(s);
-        return err_set(err, "tokenizer %lld is not in the store", (long long)tok_id);
-    }
-    hash_state *h = hash_begin();
+    char tok_hash[HASH_HEX_LEN];
+    if (tokens_tokenizer_hash(st, tok_id, tok_hash, err)) return -1;
+    collecting c = {st, p, encode, ctx, e, docs, hash_begin(), 1};
     char params[256];
-    snprintf(params, sizeof params, "group v1|%s|%s|%d|%.17g|%llu|%d",
-             (const char *)sqlite3_column_text(s, 0), p->mode == GROUP_LINES ? "lines" : "document",
-             p->block_size, p->eval_fraction, (unsigned long long)p->seed, p->batch_examples);
-    sqlite3_finalize(s);
-    hash_update(h, params, strlen(params) + 1);
-    /* Every document in id order, or the listed ones (?2) in list order. */
-    if (store_prepare(st,
-                      p->doc_ids
-                          ? "SELECT d.id, d.hash, d.text_blob, k.ids_blob, k.dtype, k.n_tokens "
-                            "FROM documents d LEFT JOIN doc_tokens k ON k.doc_id = d.id AND "
-                            "k.tokenizer_id = ?1 WHERE d.id = ?2"
-                          : "SELECT d.id, d.hash, d.text_blob, k.ids_blob, k.dtype, k.n_tokens "
-                            "FROM documents d LEFT JOIN doc_tokens k ON k.doc_id = d.id AND "
-                            "k.tokenizer_id = ?1 ORDER BY d.id",
-                      &s, err)) {
-        hash_end(h, identity);
-        return -1;
-    }
-    sqlite3_bind_int64(s, 1, tok_id);
-    int rc = 0, first = 1;
-    for (size_t next = 0; !rc; next++) {
-        if (p->doc_ids) {
-            if (next == p->n_doc_ids) break;
-            sqlite3_reset(s);
-            sqlite3_bind_int64(s, 2, p->doc_ids[next]);
-            if (sqlite3_step(s) != SQLITE_ROW) {
-                rc = err_set(err, "document %lld is not in the store", (long long)p->doc_ids[next]);
-                break;
-            }
-        } else if (sqlite3_step(s) != SQLITE_ROW)
-            break;
-        int64_t doc = sqlite3_column_int64(s, 0);
-        hash_update(h, sqlite3_column_text(s, 1), (size_t)sqlite3_column_bytes(s, 1) + 1);
-        json_array_append_new(docs, json_integer(doc));
-        void *data;
-        size_t n;
-        if (p->mode == GROUP_DOCUMENT) {
-            if (sqlite3_column_type(s, 3) == SQLITE_NULL) {
-                rc = err_set(err,
-                             "document %lld has no token ids under tokenizer %lld; run "
-                             "`quill tokenize --docs` first",
-                             (long long)doc, (long long)tok_id);
-            } else if (!(rc = store_get_blob(st, sqlite3_column_int64(s, 3), &data, &n, err))) {
-                rc = add_doc_ids(e, data, n, (const char *)sqlite3_column_text(s, 4),
-                                 sqlite3_column_int64(s, 5), !first, doc, err);
-                free(data);
-            }
-        } else if (!(rc = store_get_blob(st, sqlite3_column_int64(s, 2), &data, &n, err))) {
-            rc = add_lines(e, data, n, encode, ctx, err);
-            if (rc) err_prefix(err, "document %lld", (long long)doc);
-            free(data);
-        }
-        first = 0;
-    }
-    sqlite3_finalize(s);
-    hash_end(h, identity);
-    if (!rc && first) rc = err_set(err, "the store has no documents (run `quill ingest` first)");
-    return rc;
-}
-
-/* Store n blocks of bs ids as a u32 little-endian blob. */
-static int put_blocks(store *st, const int32_t *b, size_t n, int bs, int64_t *id, char *err) {
-    size_t m = n * (size_t)bs;
-    unsigned char *buf = malloc(4 * m + 1);
-    for (size_t i = 0; i < m; i++)
-        for (int k = 0; k < 4; k++)
-            buf[4 * i + k] = (unsigned char)((uint32_t)b[i] >> (8 * k));
-    int rc = store_put_blob(st, buf, 4 * m, id, err);
-    free(buf);
+    snprintf(params, sizeof params, "group v1|%s|%s|%d|%.17g|%llu|%d", tok_hash,
+             p->mode == GROUP_LINES ? "lines" : "document", p->block_size, p->eval_fraction,
+             (unsigned long long)p->seed, p->batch_examples);
+    hash_update(c.h, params, strlen(params) + 1);
+    int rc = tokens_each_doc(st, tok_id, p->doc_ids, p->n_doc_ids, p->mode == GROUP_DOCUMENT,
+                             collect_doc, &c, err);
+    hash_end(c.h, identity);
+    if (!rc && c.first) rc = err_set(err, "the store has no documents (run `quill ingest` first)");
     return rc;
 }
 
@@ -228,45 +182,21 @@ static int store_sets(store *st, int64_t tok_id, const group_params *p, const in
         memcpy(dst, blocks + bs * i, bs * sizeof *dst);
     }
     free(is_eval);
-    int64_t tblob, eblob = 0;
-    char *pj = NULL;
-    sqlite3_stmt *s = NULL;
-    int rc = put_blocks(st, tr, a, p->block_size, &tblob, err) ||
-             (n_eval && put_blocks(st, ev, b, p->block_size, &eblob, err)) ||
-             store_prepare(st,
-                           "INSERT INTO block_sets(identity, tokenizer_id, block_size, mode, "
-                           "n_train, n_eval, params_json, train_blob, eval_blob) VALUES "
-                           "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           &s, err);
+    char *pj = json_dumps(info, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    blocks_set set = {.identity = identity,
+                      .tokenizer_id = tok_id,
+                      .block_size = p->block_size,
+                      .mode = p->mode == GROUP_LINES ? "lines" : "document",
+                      .params_json = pj,
+                      .train = tr,
+                      .eval = ev,
+                      .n_train = a,
+                      .n_eval = b};
+    int rc = pj ? blocks_insert(st, &set, id, err) : err_set(err, "out of memory");
+    free(pj);
     free(tr);
     free(ev);
-    if (rc) return -1;
-    pj = json_dumps(info, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    sqlite3_bind_text(s, 1, identity, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, tok_id);
-    sqlite3_bind_int(s, 3, p->block_size);
-    sqlite3_bind_text(s, 4, p->mode == GROUP_LINES ? "lines" : "document", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 5, (sqlite3_int64)a);
-    sqlite3_bind_int64(s, 6, (sqlite3_int64)b);
-    sqlite3_bind_text(s, 7, pj, -1, free);
-    sqlite3_bind_int64(s, 8, tblob);
-    if (eblob) sqlite3_bind_int64(s, 9, eblob);
-    rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return store_error(st, err, "group: cannot store the block set");
-    *id = sqlite3_last_insert_rowid(store_db(st));
-    return 0;
-}
-
-/* The id of the block set with this identity, in *id (0 when none). */
-static int find_set(store *st, const char *identity, int64_t *id, char *err) {
-    sqlite3_stmt *s;
-    *id = 0;
-    if (store_prepare(st, "SELECT id FROM block_sets WHERE identity = ?", &s, err)) return -1;
-    sqlite3_bind_text(s, 1, identity, -1, SQLITE_STATIC);
-    if (sqlite3_step(s) == SQLITE_ROW) *id = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return 0;
+    return rc ? err_prefix(err, "group") : 0;
 }
 
 int group_check(const group_params *p, char *err) {
@@ -292,7 +222,7 @@ int stage_group(store *st, int64_t tokenizer_id, const group_params *p, group_en
     char identity[HASH_HEX_LEN];
     int32_t *blocks = NULL;
     int rc = collect(st, tokenizer_id, p, encode, encode_ctx, &e, docs, identity, err);
-    if (!rc) rc = find_set(st, identity, block_set_id, err);
+    if (!rc) rc = blocks_find(st, identity, block_set_id, err);
     if (!rc && !*block_set_id) {
         size_t nb = group_blocks(e.ids, e.off, e.n_ex, p->block_size, p->batch_examples, &blocks);
         json_t *info = json_pack(
@@ -320,52 +250,17 @@ int stage_group(store *st, int64_t tokenizer_id, const group_params *p, group_en
     return 0;
 }
 
-/* Read a u32 blob of n blocks of bs ids. */
-static int get_blocks(store *st, int64_t blob, size_t n, int bs, int32_t **out, char *err) {
-    void *data;
-    size_t nb;
-    if (store_get_blob(st, blob, &data, &nb, err)) return -1;
-    if (nb != 4 * n * (size_t)bs) {
-        free(data);
-        return err_set(err, "block blob %lld has %zu bytes, expected %zu", (long long)blob, nb,
-                       4 * n * (size_t)bs);
-    }
-    const unsigned char *b = data;
-    int32_t *ids = malloc(nb + 4);
-    for (size_t i = 0; i < nb / 4; i++)
-        ids[i] = (int32_t)((uint32_t)b[4 * i] | (uint32_t)b[4 * i + 1] << 8 |
-                           (uint32_t)b[4 * i + 2] << 16 | (uint32_t)b[4 * i + 3] << 24);
-    free(data);
-    *out = ids;
-    return 0;
-}
-
 int group_get(store *st, int64_t id, int *block_size, int32_t **train, size_t *n_train,
               int32_t **eval, size_t *n_eval, char *err) {
-    sqlite3_stmt *s;
-    *train = *eval = NULL;
-    if (store_prepare(st,
-                      "SELECT block_size, n_train, n_eval, train_blob, eval_blob FROM block_sets "
-                      "WHERE id = ?",
-                      &s, err))
-        return -1;
-    sqlite3_bind_int64(s, 1, id);
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_finalize(s);
-        return err_set(err, "block set %lld does not exist", (long long)id);
-    }
-    int bs = sqlite3_column_int(s, 0);
-    size_t nt = (size_t)sqlite3_column_int64(s, 1), ne = (size_t)sqlite3_column_int64(s, 2);
-    int64_t tb = sqlite3_column_int64(s, 3), eb = sqlite3_column_int64(s, 4);
-    sqlite3_finalize(s);
-    if (get_blocks(st, tb, nt, bs, train, err) || (ne && get_blocks(st, eb, ne, bs, eval, err))) {
-        free(*train);
-        *train = NULL;
-        return err_prefix(err, "block set %lld", (long long)id);
-    }
-    *block_size = bs;
-    *n_train = nt;
-    *n_eval = ne;
+    blocks_set b;
+    if (blocks_get(st, id, 1, &b, err)) return -1;
+    *block_size = b.block_size;
+    *train = b.train;
+    *eval = b.eval;
+    *n_train = b.n_train;
+    *n_eval = b.n_eval;
+    b.train = b.eval = NULL; /* now the caller's */
+    blocks_free(&b);
     return 0;
 }
 
@@ -394,20 +289,12 @@ int stage_group_run(store *st, const char *tok_dir, const group_params *p, int64
 /* Print the block set's counts. */
 static int group_report(store *st, int64_t id, int created) {
     char err[ERR_LEN];
-    sqlite3_stmt *s;
-    if (store_prepare(st,
-                      "SELECT n_train, n_eval, block_size, mode, params_json FROM block_sets "
-                      "WHERE id = ?",
-                      &s, err))
-        return cli_error("group: %s", err);
-    sqlite3_bind_int64(s, 1, id);
-    if (sqlite3_step(s) == SQLITE_ROW)
-        printf("block set %lld (%s): %lld train and %lld eval blocks of %d tokens, %s mode; %s\n",
-               (long long)id, created ? "new" : "already in the store",
-               (long long)sqlite3_column_int64(s, 0), (long long)sqlite3_column_int64(s, 1),
-               sqlite3_column_int(s, 2), (const char *)sqlite3_column_text(s, 3),
-               (const char *)sqlite3_column_text(s, 4));
-    sqlite3_finalize(s);
+    blocks_set b;
+    if (blocks_get(st, id, 0, &b, err)) return cli_error("group: %s", err);
+    printf("block set %lld (%s): %zu train and %zu eval blocks of %d tokens, %s mode; %s\n",
+           (long long)id, created ? "new" : "already in the store", b.n_train, b.n_eval,
+           b.block_size, b.mode, b.params_json);
+    blocks_free(&b);
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "slurp.h"
 #include "tok.h"
 #include "tok_io.h"
+#include "tokens.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -18,23 +19,6 @@
 #include <string.h>
 
 /* ---- the stage ---- */
-
-/* The tokenizers row for t, inserted if new. */
-static int tokenizer_row(store *st, const tok *t, int64_t *id, char *err) {
-    sqlite3_stmt *s;
-    if (store_prepare(st,
-                      "INSERT INTO tokenizers(hash, source, vocab_size) VALUES (?, ?, ?) "
-                      "ON CONFLICT(hash) DO UPDATE SET source = source RETURNING id",
-                      &s, err))
-        return -1;
-    sqlite3_bind_text(s, 1, tok_identity(t), -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, tok_source(t), -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, tok_vocab_size(t));
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) *id = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return rc == SQLITE_ROW ? 0 : err_set(err, "tokenizers: %s", sqlite3_errmsg(store_db(st)));
-}
 
 /* One document of a batch: its text in, its ids out. */
 typedef struct doc_job {
@@ -49,32 +33,6 @@ typedef struct doc_job {
 
 #define BATCH_DOCS 256
 #define BATCH_BYTES (64u << 20)
-
-/* Store the ids of one document as a little-endian u16/u32 blob. */
-static int store_ids(store *st, sqlite3_stmt *ins, int64_t tok_id, int wide, doc_job *j,
-                     char *err) {
-    size_t w = wide ? 4 : 2;
-    unsigned char *buf = malloc(j->n_ids * w + 1);
-    if (!buf) return err_set(err, "document %lld: out of memory", (long long)j->doc_id);
-    for (size_t i = 0; i < j->n_ids; i++) {
-        uint32_t v = (uint32_t)j->ids[i];
-        for (size_t b = 0; b < w; b++)
-            buf[i * w + b] = (unsigned char)(v >> (8 * b));
-    }
-    int64_t blob;
-    int rc = store_put_blob(st, buf, j->n_ids * w, &blob, err);
-    free(buf);
-    if (rc) return err_prefix(err, "document %lld", (long long)j->doc_id);
-    sqlite3_reset(ins);
-    sqlite3_bind_int64(ins, 1, j->doc_id);
-    sqlite3_bind_int64(ins, 2, tok_id);
-    sqlite3_bind_int64(ins, 3, (sqlite3_int64)j->n_ids);
-    sqlite3_bind_text(ins, 4, wide ? "u32" : "u16", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(ins, 5, blob);
-    if (sqlite3_step(ins) != SQLITE_DONE)
-        return err_set(err, "doc_tokens: %s", sqlite3_errmsg(store_db(st)));
-    return 0;
-}
 
 /* Encode a batch: in parallel across documents, or within the one document
 ** when the batch has a single (large) one. */
@@ -99,72 +57,59 @@ static void free_batch(doc_job *jobs, int n) {
     }
 }
 
-/* Tokenize every pending document under tokenizer row tok_id. */
+/* A batch being read: the documents' texts, up to BATCH_DOCS of them or
+** about BATCH_BYTES. */
+typedef struct batch {
+    store *st;
+    doc_job *jobs;
+    int n;
+    size_t bytes;
+} batch;
+
+/* tokens_each_pending's visitor: read one document's text into the batch;
+** 1 (stop) once the batch holds BATCH_BYTES. */
+static int read_doc(void *ctx, int64_t doc_id, int64_t text_blob, char *err) {
+    batch *b = ctx;
+    doc_job *j = &b->jobs[b->n];
+    memset(j, 0, sizeof *j);
+    j->doc_id = doc_id;
+    void *text;
+    if (store_get_blob(b->st, text_blob, &text, &j->n, err))
+        return err_prefix(err, "document %lld", (long long)doc_id);
+    j->text = text;
+    b->bytes += j->n;
+    b->n++;
+    return b->bytes >= BATCH_BYTES;
+}
+
+/* Tokenize every pending document under tokenizer row tok_id, a batch at a
+** time: read, encode in parallel, store. */
 static int tokenize_pending(store *st, const tok *t, int64_t tok_id, int *n_done, char *err) {
-    sqlite3_stmt *sel = NULL, *ins = NULL;
-    doc_job *jobs = calloc(BATCH_DOCS, sizeof *jobs);
-    int n = 0, rc = -1, more = 1, wide = tok_vocab_size(t) > 65536;
-    if (!jobs) return err_set(err, "tokenize: out of memory");
-    if (store_prepare(st,
-                      "SELECT d.id, d.text_blob FROM documents d WHERE NOT EXISTS "
-                      "(SELECT 1 FROM doc_tokens k WHERE k.doc_id = d.id AND k.tokenizer_id = ?1) "
-                      "ORDER BY d.id",
-                      &sel, err) ||
-        store_prepare(st,
-                      "INSERT INTO doc_tokens(doc_id, tokenizer_id, n_tokens, dtype, ids_blob) "
-                      "VALUES (?, ?, ?, ?, ?)",
-                      &ins, err))
-        goto done;
-    sqlite3_bind_int64(sel, 1, tok_id);
+    batch b = {.st = st, .jobs = calloc(BATCH_DOCS, sizeof *b.jobs)};
+    int rc = 0, wide = tok_vocab_size(t) > 65536;
+    int64_t after = 0;
+    if (!b.jobs) return err_set(err, "tokenize: out of memory");
     progress pg;
     progress_begin(&pg, "tokenize", "doc", 0);
-    /* Read a batch (reading while inserting is fine: the selection excludes
-    ** what was inserted), encode it, store it; repeat. */
-    while (more) {
-        size_t bytes = 0;
-        n = 0;
-        while (n < BATCH_DOCS && bytes < BATCH_BYTES) {
-            int step = sqlite3_step(sel);
-            if (step == SQLITE_DONE) {
-                more = 0;
-                break;
-            }
-            if (step != SQLITE_ROW) {
-                err_set(err, "documents: %s", sqlite3_errmsg(store_db(st)));
-                goto done;
-            }
-            doc_job *j = &jobs[n];
-            memset(j, 0, sizeof *j);
-            j->doc_id = sqlite3_column_int64(sel, 0);
-            void *text;
-            if (store_get_blob(st, sqlite3_column_int64(sel, 1), &text, &j->n, err)) {
-                err_prefix(err, "document %lld", (long long)j->doc_id);
-                goto done;
-            }
-            j->text = text;
-            bytes += j->n;
-            n++;
+    do {
+        b.n = 0;
+        b.bytes = 0;
+        rc = tokens_each_pending(st, tok_id, after, BATCH_DOCS, read_doc, &b, err) < 0 ? -1 : 0;
+        if (!rc) encode_batch(t, b.jobs, b.n);
+        for (int i = 0; !rc && i < b.n; i++) {
+            doc_job *j = &b.jobs[i];
+            if (j->failed)
+                rc = err_set(err, "document %lld: %s", (long long)j->doc_id, j->err);
+            else
+                rc = tokens_put_ids(st, j->doc_id, tok_id, j->ids, j->n_ids, wide, err);
         }
-        encode_batch(t, jobs, n);
-        for (int i = 0; i < n; i++) {
-            if (jobs[i].failed) {
-                err_set(err, "document %lld: %s", (long long)jobs[i].doc_id, jobs[i].err);
-                goto done;
-            }
-            if (store_ids(st, ins, tok_id, wide, &jobs[i], err)) goto done;
-        }
-        *n_done += n;
-        progress_add(&pg, n);
-        free_batch(jobs, n);
-        n = 0;
-    }
-    rc = 0;
-    progress_end(&pg);
-done:
-    free_batch(jobs, n);
-    free(jobs);
-    sqlite3_finalize(sel);
-    sqlite3_finalize(ins);
+        if (b.n) after = b.jobs[b.n - 1].doc_id;
+        *n_done += b.n;
+        progress_add(&pg, b.n);
+        free_batch(b.jobs, b.n);
+    } while (!rc && b.n);
+    if (!rc) progress_end(&pg);
+    free(b.jobs);
     return rc;
 }
 
@@ -178,8 +123,8 @@ int stage_tokenize(store *st, const char *model_dir, int *n_done, int64_t *token
         tok_free(t);
         return -1;
     }
-    if (tokenizer_row(st, t, &tok_id, err) || tokenize_pending(st, t, tok_id, n_done, err) ||
-        store_commit(st, err)) {
+    if (tokens_tokenizer_put(st, tok_identity(t), tok_source(t), tok_vocab_size(t), &tok_id, err) ||
+        tokenize_pending(st, t, tok_id, n_done, err) || store_commit(st, err)) {
         store_rollback(st);
         tok_free(t);
         *n_done = 0;
