@@ -26,8 +26,9 @@ LDLIBS := $(shell pkg-config --libs $(PKGS)) -lm -fopenmp
 SRC := $(sort $(wildcard core/*.c db/*.c stages/*.c))
 MIGRATIONS := $(sort $(wildcard db/[0-9]*.sql))
 GEN := $(BUILD)/gen/migrations.c
-OBJ := $(SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
-OBJ_ASAN := $(SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/gen/migrations.o
+CMUDICT := $(BUILD)/gen/cmudict.o
+OBJ := $(SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o $(CMUDICT)
+OBJ_ASAN := $(SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/gen/migrations.o $(CMUDICT)
 LIBOBJ_ASAN := $(filter-out $(BUILD)/asan/stages/main.o,$(OBJ_ASAN))
 TESTS := $(patsubst tests/%.c,$(BUILD)/asan/%,$(wildcard tests/test_*.c))
 
@@ -46,6 +47,18 @@ $(BUILD)/asan/quill: $(OBJ_ASAN)
 $(GEN): scripts/embed_sql.sh $(MIGRATIONS)
 	@mkdir -p $(dir $@)
 	scripts/embed_sql.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+# The CMU Pronouncing Dictionary as core/cmudict.c reads it, built once and
+# linked in as read-only data (no file to find or parse at run time).
+$(BUILD)/gen/gen_cmudict: scripts/gen_cmudict.c core/cmudict_format.h
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -Icore -o $@ $<
+
+$(BUILD)/gen/cmudict.bin: $(BUILD)/gen/gen_cmudict data/cmudict/cmudict.dict
+	$< data/cmudict/cmudict.dict $@.tmp && mv $@.tmp $@
+
+$(CMUDICT): $(BUILD)/gen/cmudict.bin
+	printf '.section .rodata\n.balign 16\n.global cmu_blob\ncmu_blob:\n.incbin "%s"\n.global cmu_blob_end\ncmu_blob_end:\n.section .note.GNU-stack,"",@progbits\n' $< | $(CC) -c -x assembler -o $@ -
 
 $(BUILD)/gen/migrations.o: $(GEN)
 	$(CC) $(CFLAGS_OPT) -c -o $@ $<
