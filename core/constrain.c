@@ -6,6 +6,7 @@
 
 #include "err.h"
 
+#include <assert.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -38,6 +39,8 @@ struct cons {
     int32_t *irr_ids;
     int nirr;
     uint64_t *static_ban; /* regular tokens holding a forbidden char */
+    uint8_t *blocks;      /* whole words: per 64 code points, bit w set when one
+                          ** of them has word-ness w (for completions) */
     int nwords64;
     cache_slot cache[CACHE_SLOTS];
     int ncached;
@@ -202,6 +205,50 @@ static int to_symbols(const cons *c, int fold, const uint8_t *s, size_t n, uint1
     *last = (uint8_t)(prev > 0);
     if (prev < 0) *first = 0;
     return k;
+}
+
+/* Word-ness of every block of 64 code points (whole-word mode only: a
+** character that must be a word character to complete safely, see
+** completable()). */
+static int build_blocks(cons *c, char *err) {
+    c->blocks = calloc(0x110000 / 64, 1);
+    if (!c->blocks) return err_set(err, "constraints: out of memory");
+    for (int32_t cp = 0; cp < 0x110000; cp++)
+        c->blocks[cp / 64] |= (uint8_t)(1u << is_word(cp));
+    return 0;
+}
+
+/* Can the character pending in st (st->npend bytes read, st->need to come)
+** be completed by some character that breaks no rule?  The code points
+** with those leading bytes form one range; a completion can only break a
+** rule by being forbidden, by holding a banned word's character, or --
+** when the boundary before it would complete a word -- by its word-ness, so
+** the search ends after a few characters (whole blocks of the wrong
+** word-ness are skipped). */
+static int completable(const cons *c, const cons_state *st) {
+    static const int32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    int len = st->npend + st->need;
+    assert(st->need > 0 && len <= 4);
+    int32_t lo = st->pend[0] & (0x7F >> len), hi;
+    for (int i = 1; i < st->npend; i++)
+        lo = lo << 6 | (st->pend[i] & 0x3F);
+    lo <<= 6 * st->need;
+    hi = lo | ((1 << 6 * st->need) - 1);
+    if (lo < min_cp[len]) lo = min_cp[len];
+    if (hi > 0x10FFFF) hi = 0x10FFFF;
+    int want = -1; /* the word-ness a completion needs, or -1: either */
+    if (c->nwords && c->wholeword && c->term[ac_step(c, st->ac, SYM_B)]) want = st->pw;
+    for (int32_t cp = lo; cp <= hi; cp++) {
+        if (want >= 0 && cp % 64 == 0 && !(c->blocks[cp / 64] >> want & 1)) {
+            cp += 63;
+            continue;
+        }
+        if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+        cons_state t = *st;
+        t.npend = t.need = 0;
+        if (!feed_cp(c, &t, cp)) return 1;
+    }
+    return 0;
 }
 
 /* Build the Aho-Corasick automaton over the pattern symbols. */
@@ -371,7 +418,8 @@ int cons_new(const cons_vocab *v, const cons_opts *o, cons **out, char *err) {
         c->cache[i].key = -1;
     omp_init_lock(&c->lock);
     if ((c->nwords && build_automaton(c, o, err)) ||
-        (o->forbid_chars && build_forbid(c, o->forbid_chars, err)) || build_tokens(c, err)) {
+        (o->forbid_chars && build_forbid(c, o->forbid_chars, err)) || build_tokens(c, err) ||
+        (c->nwords && c->wholeword && build_blocks(c, err))) {
         cons_free(c);
         return -1;
     }
@@ -387,6 +435,7 @@ void cons_free(cons *c) {
         free(c->cache[i].bits);
     free(c->forbid), free(c->delta), free(c->term), free(c->irregular), free(c->first_word);
     free(c->last_word), free(c->sym_off), free(c->syms), free(c->irr_ids), free(c->static_ban);
+    free(c->blocks);
     omp_destroy_lock(&c->lock);
     free(c);
 }
@@ -480,6 +529,8 @@ void cons_mask(cons *c, const cons_state *st, int is_last, float *logits) {
         int32_t t = c->irr_ids[i];
         int hit = feed_bytes(c, &s, c->v->bytes[t], c->v->len[t]);
         if (!hit && is_last) hit = feed_end(c, &s);
+        /* a token that starts a character it leaves no safe way to finish */
+        if (!hit && !is_last && s.need) hit = !completable(c, &s);
         if (hit) logits[t] = -INFINITY;
     }
     if (c->v->eos >= 0 && !cons_end_ok(c, st)) logits[c->v->eos] = -INFINITY;

@@ -37,6 +37,11 @@
 ** case-sensitive).  Bytes that are not valid UTF-8 are non-word characters
 ** that match nothing.
 **
+** A token that ends inside a character is allowed only if some completion
+** of that character breaks no rule (lookahead): the constraints never mask
+** every completion of a character they let start (sample.h keeps the bytes
+** valid UTF-8).
+**
 ** The end of the text is a boundary too: <|endoftext|> and the last token
 ** allowed by the length limit are masked when ending there would complete a
 ** word; sample.c also delays a stop string to the first point where the text

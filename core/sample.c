@@ -7,6 +7,7 @@
 
 #include "err.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +56,11 @@ int samp_validate(const samp_params *p, int V, char *err) {
                 return err_set(err, "bad_words_ids: id %d outside the vocabulary (%d)",
                                p->bad_ids[j], V);
     }
-    for (size_t i = 0; i < p->n_stop; i++)
+    for (size_t i = 0; i < p->n_stop; i++) {
         if (!p->stop[i][0]) return err_set(err, "stop_strings: empty string");
+        if (txt_u8_run(TXT_U8_START, (const unsigned char *)p->stop[i], strlen(p->stop[i])))
+            return err_set(err, "stop_strings: string %zu is not valid UTF-8", i + 1);
+    }
     return 0;
 }
 
@@ -82,6 +86,73 @@ void samp_work_free(samp_work *w) {
     free(w->mark);
     w->pairs = NULL;
     w->mark = NULL;
+}
+
+void samp_vocab_free(samp_vocab *sv) {
+    free(sv->next), free(sv->odd), free(sv->cont);
+    sv->next = NULL;
+    sv->odd = sv->cont = NULL;
+}
+
+int samp_vocab_init(samp_vocab *sv, const cons_vocab *v, char *err) {
+    enum { S = TXT_U8_NSTATES };
+    memset(sv, 0, sizeof *sv);
+    sv->v = *v;
+    sv->next = malloc((size_t)v->n * S);
+    sv->odd = malloc((size_t)v->n * sizeof *sv->odd);
+    sv->cont = malloc((size_t)v->n * sizeof *sv->cont);
+    if (!sv->next || !sv->odd || !sv->cont) {
+        samp_vocab_free(sv);
+        return err_set(err, "sampling: out of memory for the UTF-8 tables");
+    }
+    for (int t = 0; t < v->n; t++) {
+        uint8_t *nx = sv->next + (size_t)t * S;
+        for (unsigned st = 0; st < S; st++)
+            nx[st] = t == v->eos ? (st == TXT_U8_START ? TXT_U8_START : TXT_U8_BAD)
+                                 : (uint8_t)txt_u8_run(st, v->bytes[t], v->len[t]);
+        if (nx[TXT_U8_START] != TXT_U8_START) sv->odd[sv->n_odd++] = t;
+        if (t != v->eos && v->len[t] && (v->bytes[t][0] & 0xC0) == 0x80) sv->cont[sv->n_cont++] = t;
+    }
+    /* fewest tokens back to a boundary: shortest paths over the 8 states
+    ** (only tokens led by a continuation byte move inside a character) */
+    memset(sv->dist, 255, sizeof sv->dist);
+    sv->dist[TXT_U8_START] = 0;
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (size_t i = 0; i < sv->n_cont; i++)
+            for (unsigned st = 1; st < S; st++) {
+                unsigned to = sv->next[(size_t)sv->cont[i] * S + st];
+                if (to != TXT_U8_BAD && sv->dist[to] != 255 && sv->dist[to] + 1 < sv->dist[st]) {
+                    sv->dist[st] = (uint8_t)(sv->dist[to] + 1);
+                    changed = 1;
+                }
+            }
+    }
+    return 0;
+}
+
+/* May token t follow text state st with `after` tokens to spare? */
+static int utf8_ok(const samp_vocab *sv, unsigned st, int after, int32_t t) {
+    unsigned to = sv->next[(size_t)t * TXT_U8_NSTATES + st];
+    return to != TXT_U8_BAD && sv->dist[to] <= after;
+}
+
+void samp_utf8_mask(const samp_vocab *sv, unsigned st, int after, float *x, samp_work *w) {
+    assert(st < TXT_U8_NSTATES);
+    if (st == TXT_U8_START) { /* every whole-character token stays */
+        for (size_t i = 0; i < sv->n_odd; i++)
+            if (!utf8_ok(sv, st, after, sv->odd[i])) x[sv->odd[i]] = -INFINITY;
+        return;
+    }
+    /* inside a character: only some tokens led by a continuation byte */
+    size_t k = 0;
+    for (size_t i = 0; i < sv->n_cont; i++)
+        if (utf8_ok(sv, st, after, sv->cont[i]))
+            w->pairs[k++] = (samp_pair){x[sv->cont[i]], sv->cont[i]};
+    for (int i = 0; i < sv->v.n; i++)
+        x[i] = -INFINITY;
+    for (size_t i = 0; i < k; i++)
+        x[w->pairs[i].id] = w->pairs[i].key;
 }
 
 /* RepetitionPenaltyLogitsProcessor: once per distinct token of ids, divide a
@@ -285,14 +356,20 @@ int samp_seq_init(samp_seq *s, const samp_params *p, const int32_t *prompt, size
     s->ids = malloc(s->cap * sizeof *s->ids);
     s->text_cap = 256;
     s->text = malloc(s->text_cap);
-    if (c) {
-        s->hist = malloc(((size_t)s->max_new + 1) * sizeof *s->hist);
-        s->hist_len = malloc(((size_t)s->max_new + 1) * sizeof *s->hist_len);
-    }
-    if (!s->ids || !s->text || (c && (!s->hist || !s->hist_len))) {
+    size_t nh = (size_t)s->max_new + 1;
+    if (c) s->hist = malloc(nh * sizeof *s->hist);
+    s->hist_u8 = malloc(nh);
+    s->hist_len = malloc(nh * sizeof *s->hist_len);
+    if (!s->ids || !s->text || (c && !s->hist) || !s->hist_u8 || !s->hist_len) {
         samp_seq_free(s);
         return err_set(err, "generate: out of memory");
     }
+    unsigned u8 = txt_u8_run(TXT_U8_START, (const unsigned char *)prompt_text, prompt_len);
+    if (u8 == TXT_U8_BAD) {
+        samp_seq_free(s);
+        return err_set(err, "generate: the prompt is not valid UTF-8 (or holds NUL)");
+    }
+    s->u8 = (uint8_t)u8;
     if (n) memcpy(s->ids, prompt, n * sizeof *prompt);
     s->text[0] = 0;
     s->n = s->n_prompt = n;
@@ -307,18 +384,26 @@ void samp_seq_free(samp_seq *s) {
     free(s->ids);
     free(s->text);
     free(s->hist);
+    free(s->hist_u8);
     free(s->hist_len);
     s->ids = NULL;
     s->text = NULL;
     s->hist = NULL;
+    s->hist_u8 = NULL;
     s->hist_len = NULL;
 }
 
-/* Drop the last generated tokens until the constraints let the text end. */
+/* May the text end here: a whole character, and the constraints allow it? */
+static int may_end(const cons *c, const samp_seq *s) {
+    return s->u8 == TXT_U8_START && (!c || cons_end_ok(c, &s->cs));
+}
+
+/* Drop the last generated tokens until the text may end. */
 static void back_out(const cons *c, samp_seq *s) {
-    while (!cons_end_ok(c, &s->cs) && s->n > s->n_prompt) {
+    while (!may_end(c, s) && s->n > s->n_prompt) {
         size_t g = --s->n - s->n_prompt;
-        s->cs = s->hist[g];
+        if (c) s->cs = s->hist[g];
+        s->u8 = s->hist_u8[g];
         s->text_len = s->hist_len[g];
     }
     s->text[s->text_len] = 0;
@@ -334,23 +419,27 @@ static int stop_hit(const samp_params *p, const char *text, size_t len, size_t o
     return 0;
 }
 
-int32_t samp_seq_step(const samp_params *p, cons *c, const cons_vocab *v, samp_seq *s,
+int32_t samp_seq_step(const samp_params *p, cons *c, const samp_vocab *sv, samp_seq *s,
                       float *logits, samp_work *w) {
     int V = w->V;
+    const cons_vocab *v = &sv->v;
     size_t n_gen = s->n - s->n_prompt;
+    int after = s->max_new - (int)n_gen - 1; /* tokens that may follow this one */
     samp_process(p, s->ids, s->n, s->n_prompt, logits, V, w);
-    if (c) cons_mask(c, &s->cs, n_gen + 1 >= (size_t)s->max_new, logits);
+    samp_utf8_mask(sv, s->u8, after, logits, w);
+    if (c) cons_mask(c, &s->cs, after == 0, logits);
     if (p->do_sample) samp_warp(p, logits, V, w);
     int32_t t = samp_pick(p, logits, V, &s->r);
     if (t < 0) {
-        if (c) back_out(c, s);
+        back_out(c, s);
         s->finish = "all_masked";
         return -1;
     }
-    if (c) {
-        s->hist[n_gen] = s->cs;
-        s->hist_len[n_gen] = s->text_len;
-    }
+    if (c) s->hist[n_gen] = s->cs;
+    s->hist_u8[n_gen] = s->u8;
+    s->hist_len[n_gen] = s->text_len;
+    s->u8 = sv->next[(size_t)t * TXT_U8_NSTATES + s->u8];
+    assert(s->u8 != TXT_U8_BAD);
     s->ids[s->n++] = t;
     int is_eos = t == p->eos_id;
     if (c && !(is_eos && p->ignore_eos)) cons_advance(c, &s->cs, t);
@@ -375,7 +464,7 @@ int32_t samp_seq_step(const samp_params *p, cons *c, const cons_vocab *v, samp_s
         s->text[s->text_len] = 0;
         if (p->n_stop && stop_hit(p, s->text, s->text_len, old)) s->stop_pending = 1;
     }
-    if (s->stop_pending && (!c || cons_end_ok(c, &s->cs))) s->finish = "stop_string";
+    if (s->stop_pending && may_end(c, s)) s->finish = "stop_string";
     if (!s->finish && s->n - s->n_prompt >= (size_t)s->max_new) s->finish = "length";
     return t;
 }

@@ -4,11 +4,27 @@
 **
 ** Order (transformers' _get_logits_processor): repetition_penalty,
 ** no_repeat_ngram_size, bad_words_ids, min_new_tokens (EOS masked),
-** suppress_tokens, then quill's text constraints (constrain.h), then -- only
-** when sampling -- the warpers temperature, top_k, top_p, min_p, typical_p
-** (min_tokens_to_keep 1), then a multinomial draw from the per-output rng,
-** or the argmax when greedy.  "ids" is always the whole sequence (prompt and
-** generated tokens), as in transformers for decoder-only models.
+** suppress_tokens, then quill's masks -- valid UTF-8 (below) and the text
+** constraints (constrain.h) -- then, only when sampling, the warpers
+** temperature, top_k, top_p, min_p, typical_p (min_tokens_to_keep 1), then
+** a multinomial draw from the per-output rng, or the argmax when greedy.
+** quill's masks sit where transformers puts a LogitsProcessor passed to
+** generate(logits_processor=...): after its own processors, before the
+** warpers, so top_k/top_p choose among the allowed tokens (the model's
+** distribution renormalised over them), never among tokens that cannot be
+** used.  "ids" is always the whole sequence (prompt and generated tokens),
+** as in transformers for decoder-only models.
+**
+** Valid UTF-8 by construction: a token is masked when the text (prompt
+** bytes, a character possibly straddling the prompt/continuation boundary,
+** and the bytes generated so far) followed by the token's bytes cannot be
+** the start of valid UTF-8 without NUL, and when the character it leaves
+** open cannot be completed within the tokens the length limit still allows
+** (so the last token always leaves a whole character).  <|endoftext|> is
+** masked inside a character and a stop string ends the output only at a
+** character boundary.  If other processors (suppress_tokens, bad_words_ids,
+** no_repeat_ngram_size) mask every completion, the output backs out to the
+** last boundary where the text may end ("all_masked").
 **
 ** A samp_seq is one output being generated: its ids, rng, constraint state
 ** and continuation bytes; samp_seq_step takes the model's logits for it and
@@ -20,6 +36,7 @@
 
 #include "constrain.h"
 #include "rng.h"
+#include "text.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -71,6 +88,32 @@ typedef struct samp_work {
 int samp_work_init(samp_work *w, int V, char *err);
 void samp_work_free(samp_work *w);
 
+/* The vocabulary for sampling: each token's bytes (text, stop strings,
+** constraints) and its UTF-8 effect, computed once per tokenizer so that a
+** step's UTF-8 mask touches only the few hundred tokens that are not whole
+** characters (at a boundary) or the few that can continue one (inside). */
+typedef struct samp_vocab {
+    cons_vocab v;                 /* bytes and lengths referenced, not copied */
+    uint8_t *next;                /* next[t * TXT_U8_NSTATES + st]: state after t */
+    uint8_t dist[TXT_U8_NSTATES]; /* fewest tokens from a state to a boundary
+                                  ** (255: none) */
+    int32_t *odd;                 /* tokens not going from a boundary to one */
+    size_t n_odd;
+    int32_t *cont; /* tokens that start with a continuation byte */
+    size_t n_cont;
+} samp_vocab;
+
+/* Build the tables for vocabulary v (its eos adds no text and is valid only
+** at a boundary). */
+int samp_vocab_init(samp_vocab *sv, const cons_vocab *v, char *err);
+void samp_vocab_free(samp_vocab *sv);
+
+/* The UTF-8 mask: -inf on every token that from text state st cannot keep
+** the text valid, or leaves a character that needs more than `after`
+** further tokens to complete (after = how many tokens may still follow
+** this one). */
+void samp_utf8_mask(const samp_vocab *sv, unsigned st, int after, float *logits, samp_work *w);
+
 /* The logits processors, in place, for sequence ids[0..n) of which the first
 ** n_prompt are the prompt. */
 void samp_process(const samp_params *p, const int32_t *ids, size_t n, size_t n_prompt,
@@ -90,8 +133,10 @@ typedef struct samp_seq {
     uint64_t seed;
     rng r;
     cons_state cs;
-    cons_state *hist; /* with constraints: state and text length before ... */
-    size_t *hist_len; /* ... each generated token (to back out of a dead end) */
+    uint8_t u8;       /* UTF-8 state of prompt + continuation (text.h) */
+    cons_state *hist; /* with constraints: their state; always the UTF-8 */
+    uint8_t *hist_u8; /* state and the text length before each generated */
+    size_t *hist_len; /* token (to back out of a dead end) */
     char *text;       /* continuation bytes so far (for stop strings) */
     size_t text_len, text_cap;
     int max_new;
@@ -100,20 +145,22 @@ typedef struct samp_seq {
 } samp_seq;
 
 /* Start an output: copies the prompt ids, seeds its rng, scans the prompt
-** text for the constraints (c may be NULL). */
+** text for the constraints (c may be NULL) and for UTF-8: an error when it
+** holds invalid bytes or NUL (an incomplete last character is allowed: the
+** continuation completes it). */
 int samp_seq_init(samp_seq *s, const samp_params *p, const int32_t *prompt, size_t n,
                   const char *prompt_text, size_t prompt_len, const cons *c, uint64_t seed,
                   char *err);
 void samp_seq_free(samp_seq *s);
 
-/* One step: processes logits (modified in place), masks with c, warps,
-** picks; appends the token (its bytes from v) or sets s->finish.  Returns the
-** token appended or -1 when the output finished without one.  A stop string
-** ends the output only where the constraints allow the text to end (else at
-** the first token after which they do).  When every token is masked where
-** the text may not end (a banned word would be completed by the end), the
-** tokens since the last point where it may are dropped. */
-int32_t samp_seq_step(const samp_params *p, cons *c, const cons_vocab *v, samp_seq *s,
+/* One step: processes logits (modified in place), masks for UTF-8 and with
+** c, warps, picks; appends the token (its bytes from sv) or sets s->finish.
+** Returns the token appended or -1 when the output finished without one.
+** A stop string ends the output only where the text may end (a whole
+** character, and the constraints allow it), else at the first token after
+** which it may.  When every token is masked, the tokens since the last
+** point where the text may end are dropped. */
+int32_t samp_seq_step(const samp_params *p, cons *c, const samp_vocab *sv, samp_seq *s,
                       float *logits, samp_work *w);
 
 #endif

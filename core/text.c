@@ -41,6 +41,37 @@ static size_t seq_prefix(const unsigned char *s, size_t n, size_t *expected) {
     return i;
 }
 
+/* One byte of txt_u8_run: states 1-3 need 1-3 more bytes in 80..BF; 4
+** (after E0) needs A0..BF then one, 5 (after ED) 80..9F then one, 6 (after
+** F0) 90..BF then two, 7 (after F4) 80..8F then two; 8 (after EF) and 9
+** (after EF BF) are 2 and 1 on the way to U+FFFD (EF BF BD). */
+static unsigned u8_step(unsigned st, unsigned b) {
+    static const unsigned char lo[10] = {0, 0x80, 0x80, 0x80, 0xA0, 0x80, 0x90, 0x80, 0x80, 0x80},
+                               hi[10] = {0, 0xBF, 0xBF, 0xBF, 0xBF, 0x9F, 0xBF, 0x8F, 0xBF, 0xBF},
+                               then[10] = {0, 0, 1, 2, 1, 1, 2, 2, 1, 0};
+    if (st != TXT_U8_START) {
+        if (b < lo[st] || b > hi[st] || (st == 9 && b == 0xBD)) return TXT_U8_BAD;
+        return st == 8 && b == 0xBF ? 9 : then[st];
+    }
+    if (b == 0) return TXT_U8_BAD;
+    if (b < 0x80) return TXT_U8_START;
+    if (b < 0xC2) return TXT_U8_BAD;
+    if (b < 0xE0) return 1;
+    if (b == 0xE0) return 4;
+    if (b == 0xED) return 5;
+    if (b == 0xEF) return 8;
+    if (b < 0xF0) return 2;
+    if (b == 0xF0) return 6;
+    if (b < 0xF4) return 3;
+    return b == 0xF4 ? 7 : TXT_U8_BAD;
+}
+
+unsigned txt_u8_run(unsigned st, const unsigned char *s, size_t n) {
+    for (size_t i = 0; i < n && st != TXT_U8_BAD; i++)
+        st = u8_step(st, s[i]);
+    return st;
+}
+
 size_t txt_utf8_seq_len(const unsigned char *s, size_t n) {
     size_t expected, got = seq_prefix(s, n, &expected);
     return got == expected ? got : 0;

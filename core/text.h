@@ -14,6 +14,18 @@
 ** U+10FFFF are invalid, as in RFC 3629). */
 size_t txt_utf8_seq_len(const unsigned char *s, size_t n);
 
+/* Incremental checking of generated text, which arrives in pieces
+** (tokens): valid UTF-8 without NUL (quill's texts are C strings, a NUL
+** would cut them) and without U+FFFD (a replacement character is the mark
+** of broken text, never something to publish).  The state between two
+** bytes is TXT_U8_START (at a character boundary) or one of the states
+** inside a character (how many bytes it still needs and which values the
+** next one may take); TXT_U8_BAD once the text can no longer be valid. */
+enum { TXT_U8_START = 0, TXT_U8_NSTATES = 10, TXT_U8_BAD = 255 };
+
+/* The state after bytes s[0..n) read from state st (TXT_U8_BAD stays). */
+unsigned txt_u8_run(unsigned st, const unsigned char *s, size_t n);
+
 /* 1 when all n bytes are valid UTF-8; else 0 and *bad = offset of the first
 ** invalid byte. */
 int txt_utf8_valid(const unsigned char *s, size_t n, size_t *bad);

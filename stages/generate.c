@@ -10,6 +10,7 @@
 #include "pool.h"
 #include "recipe.h"
 #include "run.h"
+#include "text.h"
 
 #include <assert.h>
 #include <getopt.h>
@@ -41,6 +42,17 @@ static uint64_t output_seed(const gen_request *r, size_t k) {
     return r->raw_seed ? r->seed : rng_derive(r->seed, k) >> 1;
 }
 
+int gen_check_prompt(const char *s, size_t n, char *err) {
+    size_t bad;
+    const char *nul = memchr(s, 0, n), *rep = memmem(s, n, "\xEF\xBF\xBD", 3);
+    if (!txt_utf8_valid((const unsigned char *)s, n, &bad))
+        return err_set(err, "not valid UTF-8 (byte %zu)", bad);
+    if (nul) return err_set(err, "holds NUL (byte %zu)", (size_t)(nul - s));
+    if (rep) return err_set(err, "holds U+FFFD, the mark of broken text (byte %zu)", (size_t)(rep - s));
+    assert(txt_u8_run(TXT_U8_START, (const unsigned char *)s, n) == TXT_U8_START);
+    return 0;
+}
+
 /* Everything gen_run holds, freed in one place. */
 typedef struct run_state {
     int32_t **pids;
@@ -48,6 +60,7 @@ typedef struct run_state {
     size_t np;
     const unsigned char **tb;
     size_t *tl;
+    samp_vocab sv;
     cons *c;
     gpt_kv *kv;
     samp_seq *seqs;
@@ -72,6 +85,7 @@ static void run_state_free(run_state *s) {
     free(s->logits), free(s->slot_out), free(s->slots), free(s->ntok), free(s->tokens);
     free(s->twin_of);
     cons_free(s->c);
+    samp_vocab_free(&s->sv);
     gpt_kv_free(s->kv);
 }
 
@@ -139,7 +153,6 @@ static int take_twins(run_state *s, int B, int *nlive, int V, long *shared, char
 typedef struct samp_job {
     const gen_request *r;
     run_state *s;
-    const cons_vocab *cv;
     int V;
 } samp_job;
 
@@ -149,7 +162,7 @@ static void samp_task(void *ctx, int i) {
     int b = s->slots[i];
     samp_seq *q = &s->seqs[s->slot_out[b]];
     s->ntok[i] =
-        samp_seq_step(&j->r->sp, s->c, j->cv, q, s->logits + (size_t)i * j->V, &s->works[b]) >= 0;
+        samp_seq_step(&j->r->sp, s->c, &s->sv, q, s->logits + (size_t)i * j->V, &s->works[b]) >= 0;
 }
 
 int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs, size_t *n,
@@ -182,6 +195,10 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
     int max_len = 1, rc = -1;
     for (size_t i = 0; i < s.np; i++) {
         const char *pr = r->prompts[i];
+        if (gen_check_prompt(pr, strlen(pr), err)) {
+            err_prefix(err, "generate: prompt %zu", i + 1);
+            goto done;
+        }
         if (tok_encode(t, pr, strlen(pr), 1, &s.pids[i], &s.pn[i], err)) goto done;
         if (s.pn[i] == 0) { /* nothing to condition on: start from <|endoftext|> */
             s.pids[i] = realloc(s.pids[i], sizeof(int32_t));
@@ -208,8 +225,9 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
     for (int i = 0; i < V; i++)
         s.tb[i] = tok_token_bytes(t, i, &s.tl[i]);
     cons_vocab cv = {V, s.tb, s.tl, r->sp.eos_id};
+    if (samp_vocab_init(&s.sv, &cv, err)) goto done;
     if ((r->co.n_words || (r->co.forbid_chars && *r->co.forbid_chars)) &&
-        cons_new(&cv, &r->co, &s.c, err)) {
+        cons_new(&s.sv.v, &r->co, &s.c, err)) {
         err_prefix(err, "generate");
         goto done;
     }
@@ -291,7 +309,7 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
         if (ntwins && take_twins(&s, B, &nlive, V, &shared, err)) goto done;
         fwd += omp_get_wtime() - tf;
         steps++;
-        samp_job sj = {r, &s, &cv, V};
+        samp_job sj = {r, &s, V};
         pool_for(nlive, samp_task, &sj); /* s.ntok[i] = 1 when sequence i got a token */
         for (int i = 0; i < nlive; i++)
             tokens += s.ntok[i];
@@ -792,8 +810,8 @@ static int push(const char ***v, size_t *n, const char *s) {
     return 0;
 }
 
-/* Parse argv into g; returns 0 to go on, 1 when --help was printed, -1 on
-** an error (printed). */
+/* Parse argv into g; returns 0 to go on, 1 when --help was printed, minus
+** the exit status on an error (printed). */
 static int parse_gen_cli(const char *name, const char *usage, int argc, char **argv, gen_cli *g) {
     memset(g, 0, sizeof *g);
     gen_request_defaults(&g->r);
@@ -951,6 +969,9 @@ static int parse_gen_cli(const char *name, const char *usage, int argc, char **a
         cli_error("%s: give at least one --prompt", name);
         return -1;
     }
+    for (size_t i = 0; i < g->n_prompts; i++)
+        if (gen_check_prompt(g->prompts[i], strlen(g->prompts[i]), err))
+            return -cli_usage_error(name, "--prompt %zu: %s", i + 1, err);
     g->r.prompts = g->prompts;
     g->r.n_prompts = g->n_prompts;
     g->r.co.words = (const char *const *)g->words;
@@ -996,7 +1017,7 @@ int cmd_generate(cli *c, int argc, char **argv) {
     int pr = parse_gen_cli("generate", GEN_USAGE, argc, argv, &g);
     if (pr) {
         gen_cli_free(&g);
-        return pr > 0 ? 0 : 1;
+        return pr > 0 ? 0 : -pr;
     }
     struct stat sb;
     store *st = NULL;
@@ -1057,7 +1078,7 @@ int cmd_next(cli *c, int argc, char **argv) {
     int pr = parse_gen_cli("next", NEXT_USAGE, argc, argv, &g);
     if (pr) {
         gen_cli_free(&g);
-        return pr > 0 ? 0 : 1;
+        return pr > 0 ? 0 : -pr;
     }
     char err[ERR_LEN];
     int rc = 1;

@@ -55,6 +55,11 @@ typedef struct gen_stats {
 
 void gen_request_defaults(gen_request *r);
 
+/* Check a prompt of n bytes: valid UTF-8 without NUL or U+FFFD (what
+** generated text is, text.h); the error says what is wrong ("not valid
+** UTF-8 (byte 4)") for the caller to prefix. */
+int gen_check_prompt(const char *s, size_t n, char *err);
+
 /* Generate every output (n_prompts * num_return_sequences, in that order)
 ** with model m and tokenizer t; *outs malloc'd (free with gen_outputs_free).
 ** stats may be NULL. */
