@@ -1,8 +1,10 @@
 /*
 ** Text constraints over the real GPT-2 vocabulary: hand cases of split,
-** capitalised and cross-prompt words and split UTF-8 characters, then
+** capitalised and cross-prompt words and split UTF-8 characters, the
+** lookahead that keeps a started character completable, then
 ** thousands of samples from adversarial random logits checked by an
-** independent brute-force checker on the decoded text (zero violations),
+** independent brute-force checker on the decoded text (zero violations,
+** and valid UTF-8),
 ** the bad_words_ids leak that banned_words closes, and the per-step cost
 ** with 1 000 banned words.
 */
@@ -11,10 +13,12 @@
 #include "gpt2_vocab.h"
 #include "sample.h"
 #include "test.h"
+#include "text.h"
 
 #include <omp.h>
 
 static test_vocab TV;
+static samp_vocab SV; /* TV for sampling */
 
 /* ---- independent checker: brute force over the case-folded text ---- */
 
@@ -193,6 +197,44 @@ static void test_chars_by_hand(void) {
     cons_free(c);
 }
 
+/* Started characters stay completable: a token that starts a character all
+** of whose completions the constraints forbid is masked itself, and so is
+** one that leaves only completions of the wrong word-ness after a word. */
+static void test_completion_lookahead(void) {
+    char all80[64 * 2 + 1], all2000[64 * 3 + 1];
+    for (int i = 0; i < 64; i++) {
+        all80[2 * i] = (char)0xC2, all80[2 * i + 1] = (char)(0x80 + i); /* U+0080..00BF */
+        all2000[3 * i] = (char)0xE2, all2000[3 * i + 1] = (char)0x80;   /* U+2000..203F */
+        all2000[3 * i + 2] = (char)(0x80 + i);
+    }
+    all80[128] = all2000[192] = 0;
+    cons *c = make(NULL, 0, 0, 0, all80);
+    CHECK(!allowed(c, "caf", NULL, "\xc2", 0)); /* every C2 xx is forbidden */
+    CHECK(allowed(c, "caf", NULL, "\xc3", 0));
+    cons_free(c);
+    c = make(NULL, 0, 0, 0, all2000);
+    CHECK(!allowed(c, "a", NULL, "\xe2\x80", 0)); /* token 447: nothing can follow */
+    CHECK(allowed(c, "a", NULL, "\xe2", 0));       /* E2 81 .. can */
+    CHECK(!allowed(c, "a", P("\xe2"), "\x80", 0));
+    CHECK(allowed(c, "a", P("\xe2"), "\x81", 0));
+    cons_free(c);
+    /* after " night" only a word character may follow: of U+2000..203F
+    ** that is U+203F (connector punctuation) alone */
+    const char *w[] = {"night"};
+    c = make(w, 1, 0, 0, NULL);
+    CHECK(allowed(c, "a dark", P(" night"), "\xe2\x80", 0));
+    CHECK(allowed(c, "a dark", P(" night", "\xe2\x80"), "\xbf", 0));
+    CHECK(!allowed(c, "a dark", P(" night", "\xe2\x80"), "\xbe", 0));
+    cons_free(c);
+    cons_opts o = {w, 1, 0, 0, "\xe2\x80\xbf", 0};
+    char err[ERR_LEN];
+    CHECK(cons_new(&TV.v, &o, &c, err) == 0);
+    CHECK(!allowed(c, "a dark", P(" night"), "\xe2\x80", 0));
+    CHECK(allowed(c, "a dark", P(" day"), "\xe2\x80", 0));
+    CHECK(allowed(c, "a dark", P(" night"), "\xe2", 0)); /* U+2071 and more */
+    cons_free(c);
+}
+
 /* ---- random sampling ---- */
 
 static float *BASE, *BIAS;
@@ -210,7 +252,7 @@ static void make_bias(void) {
     const char *exact[] = {"t", "T", "ht", "HT",  "N",    "n",    "ni",  "Ni", "nig",
                            "D", "d", "ay", "AY",  "w",    "W",    "as",  "AS", ".",
                            ",", " ", "\n", "!",   "s",    "ly",   "'",   "é",  "É",
-                           "E", "b", "B",  "ing", "\xc3", "\xa9", "\x89"};
+                           "E", "b", "B",  "ing", "\xc3", "\xa9", "\x89", "\xe2\x80", "\xe2", "\x80", "\xff"};
     for (int t = 0; t < V; t++) {
         /* a random 5% of the other tokens compete (the rest -inf keeps the
         ** ASan run short) */
@@ -261,10 +303,15 @@ static int sample_many(cons *c, const chk_cfg *k, const samp_params *p, int nseq
         while (!s.finish) {
             for (int t = 0; t < V; t++)
                 x[t] = BIAS[t] > 0 ? BIAS[t] + 3 * rng_uniform(&noise) : BASE[t];
-            samp_seq_step(p, c, &TV.v, &s, x, &w);
+            samp_seq_step(p, c, &SV, &s, x, &w);
         }
         tokens += (int)(s.n - s.n_prompt);
         int v = check_text(k, pr, (const unsigned char *)s.text, s.text_len);
+        size_t at;
+        if (!txt_utf8_valid((const unsigned char *)s.text, s.text_len, &at)) {
+            if (bad < 3) printf("  not UTF-8 at byte %zu: [%s|%s] (%s)\n", at, pr, s.text, s.finish);
+            v++;
+        }
         if (v && bad < 3) printf("  violation: [%s|%s] (%s)\n", pr, s.text, s.finish);
         bad += v;
         samp_seq_free(&s);
@@ -378,14 +425,21 @@ int main(void) {
         printf("cannot load models/gpt2/vocab.json\n");
         return 1;
     }
+    char err[ERR_LEN];
+    if (samp_vocab_init(&SV, &TV.v, err)) {
+        printf("%s\n", err);
+        return 1;
+    }
     make_bias();
     RUN(test_words_by_hand);
     RUN(test_chars_by_hand);
+    RUN(test_completion_lookahead);
     RUN(test_random_samples);
     RUN(test_bad_words_ids_leak);
     RUN(test_cost_1000_words);
     free(BASE);
     free(BIAS);
+    samp_vocab_free(&SV);
     vocab_free(&TV);
     return TEST_SUMMARY();
 }

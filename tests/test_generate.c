@@ -217,6 +217,8 @@ static void test_greedy_pytorch_reference(void) {
             for (int i = 0; i < V; i++)
                 tb[i] = (const unsigned char *)"x", tl[i] = 1;
             cons_vocab cv = {V, tb, tl, V - 1};
+            samp_vocab sv;
+            CHECK(samp_vocab_init(&sv, &cv, err) == 0);
             samp_params sp;
             samp_defaults(&sp);
             sp.do_sample = 0;
@@ -250,7 +252,7 @@ static void test_greedy_pytorch_reference(void) {
                 if (!nl) break;
                 CHECK(gpt_kv_step(kv, nl, slots, ntok, toks, logits, err) == 0);
                 for (int i = 0; i < nl; i++)
-                    samp_seq_step(&sp, NULL, &cv, &q[slots[i]], logits + (size_t)i * V, &w);
+                    samp_seq_step(&sp, NULL, &sv, &q[slots[i]], logits + (size_t)i * V, &w);
             }
             for (int i = 0; i < 3; i++) {
                 json_t *wj = json_array_get(want, (size_t)i);
@@ -262,6 +264,7 @@ static void test_greedy_pytorch_reference(void) {
                 samp_seq_free(&q[i]);
             }
             free(logits);
+            samp_vocab_free(&sv);
             samp_work_free(&w);
             gpt_kv_free(kv);
             gpt_model_free(m);

@@ -2,7 +2,9 @@
 ** Logits processors and warpers against results computed with
 ** transformers' formulas (the kept sets below come from running the
 ** logits_process.py code of each class in PyTorch on the same row), sampling
-** statistics against exact probabilities, and the stopping rules.
+** statistics against exact probabilities, the stopping rules, and the
+** UTF-8 rules (a character split over tokens, the last step, EOS and stop
+** strings mid-character, a character straddling the prompt).
 */
 #include "err.h"
 #include "sample.h"
@@ -254,10 +256,11 @@ static const size_t TL[] = {1, 1, 1, 2, 13};
 static const cons_vocab TV5 = {5, TB, TL, 4};
 
 static void run_forced_c(samp_params *p, cons *c, const int *want, int n, samp_seq *s) {
-    const cons_vocab v = TV5;
+    samp_vocab v;
     samp_work w;
     char err[ERR_LEN];
     int32_t prompt[] = {0, 1};
+    CHECK(samp_vocab_init(&v, &TV5, err) == 0);
     CHECK(samp_work_init(&w, 5, err) == 0);
     CHECK(samp_seq_init(s, p, prompt, 2, "ab", 2, c, 99, err) == 0);
     for (int i = 0; i < n && !s->finish; i++) {
@@ -266,6 +269,7 @@ static void run_forced_c(samp_params *p, cons *c, const int *want, int n, samp_s
         samp_seq_step(p, c, &v, s, x, &w);
     }
     samp_work_free(&w);
+    samp_vocab_free(&v);
 }
 
 static void run_forced(samp_params *p, const int *want, int n, samp_seq *s) {
@@ -354,6 +358,148 @@ static void test_stopping(void) {
     samp_seq_free(&s);
 }
 
+/* A vocabulary of character pieces: "a", lead C3, A9, lead E2, 80, 80 99,
+** "é" whole, FF (never valid), NUL, "x" + lead C3, U+FFFD, EOS. */
+static const unsigned char *UB[] = {
+    (const unsigned char *)"a",   (const unsigned char *)"\xC3",     (const unsigned char *)"\xA9",
+    (const unsigned char *)"\xE2", (const unsigned char *)"\x80",    (const unsigned char *)"\x80\x99",
+    (const unsigned char *)"\xC3\xA9", (const unsigned char *)"\xFF", (const unsigned char *)"",
+    (const unsigned char *)"x\xC3", (const unsigned char *)"\xEF\xBF\xBD",
+    (const unsigned char *)"<|endoftext|>"};
+static const size_t UL[] = {1, 1, 1, 1, 1, 2, 2, 1, 1, 2, 3, 13};
+static const cons_vocab TU = {12, UB, UL, 11};
+
+/* The tokens samp_utf8_mask leaves from the state after bytes `text`. */
+static void check_u8_mask(const samp_vocab *sv, const char *text, int after, const int *kept) {
+    samp_work w;
+    char err[ERR_LEN];
+    CHECK(samp_work_init(&w, 12, err) == 0);
+    float x[12] = {0};
+    unsigned st = txt_u8_run(TXT_U8_START, (const unsigned char *)text, strlen(text));
+    CHECK(st < TXT_U8_NSTATES);
+    samp_utf8_mask(sv, st, after, x, &w);
+    for (int i = 0; i < 12; i++)
+        CHECKF((x[i] != NEG) == kept[i], "after \"%s\" (%d to spare): token %d kept=%d", text, after,
+               i, x[i] != NEG);
+    samp_work_free(&w);
+}
+
+static void test_utf8_mask(void) {
+    samp_vocab sv;
+    char err[ERR_LEN];
+    CHECK(samp_vocab_init(&sv, &TU, err) == 0);
+    CHECK_EQ_INT(sv.dist[TXT_U8_START], 0);
+    /* at a boundary: no stray continuation, FF, NUL or U+FFFD */
+    check_u8_mask(&sv, "ab", 5, (int[]){1, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 1});
+    /* the last token must not leave a character open */
+    check_u8_mask(&sv, "ab", 0, (int[]){1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1});
+    /* after C3 only a continuation; no EOS mid-character */
+    check_u8_mask(&sv, "a\xC3", 3, (int[]){0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0});
+    /* after E2 with one token to spare: only the two-byte completion */
+    check_u8_mask(&sv, "\xE2", 0, (int[]){0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0});
+    check_u8_mask(&sv, "\xE2", 1, (int[]){0, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0});
+    /* E2 needs two bytes: with one token to spare after it, only because the
+    ** vocabulary has "\x80\x99"; EF BF may not become U+FFFD */
+    check_u8_mask(&sv, "", 1, (int[]){1, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 1});
+    check_u8_mask(&sv, "\xEF\xBF", 2, (int[]){0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0});
+    samp_vocab_free(&sv);
+}
+
+/* Greedy steps over TU after prompt text `prompt`, the logits favouring
+** want[i] at step i (every other token 0). */
+static void run_u8(samp_params *p, const char *prompt, const int *want, int n, samp_seq *s) {
+    samp_vocab v;
+    samp_work w;
+    char err[ERR_LEN];
+    int32_t ids[] = {0};
+    CHECK(samp_vocab_init(&v, &TU, err) == 0);
+    CHECK(samp_work_init(&w, 12, err) == 0);
+    CHECK(samp_seq_init(s, p, ids, 1, prompt, strlen(prompt), NULL, 7, err) == 0);
+    for (int i = 0; i < n && !s->finish; i++) {
+        float x[12] = {0};
+        x[want[i]] = 10;
+        samp_seq_step(p, NULL, &v, s, x, &w);
+    }
+    samp_work_free(&w);
+    samp_vocab_free(&v);
+}
+
+static int text_valid(const samp_seq *s) {
+    size_t bad;
+    return txt_utf8_valid((const unsigned char *)s->text, s->text_len, &bad);
+}
+
+static void test_utf8_steps(void) {
+    samp_params p;
+    samp_seq s;
+    samp_defaults(&p);
+    p.do_sample = 0;
+    p.eos_id = 11;
+    p.max_new_tokens = 4;
+    /* a character split over tokens: "a" cannot follow E2 or E2 A9, the
+    ** best continuation (lowest id, A9) completes it: U+2A69, then "a" */
+    run_u8(&p, "ab", (int[]){3, 0, 0, 0}, 4, &s);
+    CHECK_STR(s.text, "\xE2\xA9\xA9" "a");
+    CHECK_STR(s.finish, "length");
+    samp_seq_free(&s);
+    /* the last token never cuts a character: C3 is refused as the only
+    ** token, and completed when it comes second to last */
+    p.max_new_tokens = 1;
+    run_u8(&p, "ab", (int[]){1}, 1, &s);
+    CHECK_STR(s.text, "a");
+    samp_seq_free(&s);
+    p.max_new_tokens = 2;
+    run_u8(&p, "ab", (int[]){1, 1}, 2, &s);
+    CHECK_STR(s.text, "\xC3\xA9");
+    CHECK_STR(s.finish, "length");
+    samp_seq_free(&s);
+    /* EOS is masked mid-character, allowed after it */
+    p.max_new_tokens = 5;
+    run_u8(&p, "ab", (int[]){1, 11, 11}, 3, &s);
+    CHECK_STR(s.text, "\xC3\xA9");
+    CHECK_STR(s.finish, "eos");
+    CHECK_EQ_INT(s.n - s.n_prompt, 3);
+    samp_seq_free(&s);
+    /* a stop string ends the output only at a character boundary */
+    const char *stops[] = {"x"};
+    p.stop = stops;
+    p.n_stop = 1;
+    run_u8(&p, "ab", (int[]){9, 0}, 2, &s);
+    CHECK_STR(s.text, "x\xC3\xA9");
+    CHECK_STR(s.finish, "stop_string");
+    samp_seq_free(&s);
+    p.n_stop = 0;
+    /* a character straddling the prompt/continuation boundary */
+    run_u8(&p, "caf\xC3", (int[]){0, 11}, 2, &s);
+    CHECK_STR(s.text, "\xA9");
+    CHECK_STR(s.finish, "eos");
+    samp_seq_free(&s);
+    /* FF, NUL and U+FFFD never come */
+    run_u8(&p, "ab", (int[]){7, 8, 10, 11}, 4, &s);
+    CHECK_STR(s.text, "aaa");
+    CHECK(text_valid(&s));
+    samp_seq_free(&s);
+    /* suppress_tokens masks every completion of C3: the output backs out
+    ** of the open character */
+    int32_t sup[] = {2, 4};
+    p.suppress = sup;
+    p.n_suppress = 2;
+    run_u8(&p, "ab", (int[]){1, 0}, 2, &s);
+    CHECK_STR(s.finish, "all_masked");
+    CHECK_STR(s.text, "");
+    CHECK_EQ_INT(s.n, s.n_prompt);
+    samp_seq_free(&s);
+    /* a prompt with invalid bytes is refused */
+    char err[ERR_LEN];
+    int32_t ids[] = {0};
+    p.n_suppress = 0;
+    CHECK(samp_seq_init(&s, &p, ids, 1, "bad\xFF", 4, NULL, 1, err) == -1 && strstr(err, "UTF-8"));
+    const char *bad_stop[] = {"\xC3"};
+    p.stop = bad_stop;
+    p.n_stop = 1;
+    CHECK(samp_validate(&p, 12, err) == -1 && strstr(err, "stop_strings"));
+}
+
 static void test_validate(void) {
     samp_params p;
     char err[ERR_LEN];
@@ -381,5 +527,7 @@ int main(void) {
     RUN(test_statistics);
     RUN(test_stopping);
     RUN(test_validate);
+    RUN(test_utf8_mask);
+    RUN(test_utf8_steps);
     return TEST_SUMMARY();
 }
