@@ -207,11 +207,16 @@ static int check_gen(const void *base, char *msg, size_t n) {
                  (long long)g->min_new_tokens, (long long)g->max_new_tokens);
         return -1;
     }
-    for (size_t i = 0; i < g->prompts.n; i++)
+    for (size_t i = 0; i < g->prompts.n; i++) {
         if (!*g->prompts.v[i]) {
             snprintf(msg, n, "prompts[%zu] is empty", i);
             return -1;
         }
+        if (strstr(g->prompts.v[i], "\xEF\xBF\xBD")) { /* generated text never holds it */
+            snprintf(msg, n, "prompts[%zu] holds U+FFFD, the mark of broken text", i);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -398,11 +403,18 @@ static json_t *to_bool(pctx *p, const yaml_node_t *n, const char *where) {
     return NULL;
 }
 
-/* Scalar -> json string; NULL after perr() for a list, a mapping or text
-** that is not UTF-8. */
+/* Scalar -> json string; NULL after perr() for a list, a mapping, text
+** that is not UTF-8 or holds NUL (a "\0" escape: the C strings the recipe
+** becomes would silently end there). */
 static json_t *to_str(pctx *p, const yaml_node_t *n, const char *where) {
     if (n->type != YAML_SCALAR_NODE) {
         perr(p, n, where, "expected a string, got %s", node_kind(n));
+        return NULL;
+    }
+    const char *nul = memchr(scalar(n), 0, n->data.scalar.length);
+    if (nul) {
+        perr(p, n, where, "holds NUL (\\0) at byte %zu (quill cannot store it)",
+             (size_t)(nul - scalar(n)));
         return NULL;
     }
     json_t *s = json_stringn(scalar(n), n->data.scalar.length);

@@ -48,7 +48,8 @@ int gen_check_prompt(const char *s, size_t n, char *err) {
     if (!txt_utf8_valid((const unsigned char *)s, n, &bad))
         return err_set(err, "not valid UTF-8 (byte %zu)", bad);
     if (nul) return err_set(err, "holds NUL (byte %zu)", (size_t)(nul - s));
-    if (rep) return err_set(err, "holds U+FFFD, the mark of broken text (byte %zu)", (size_t)(rep - s));
+    if (rep)
+        return err_set(err, "holds U+FFFD, the mark of broken text (byte %zu)", (size_t)(rep - s));
     assert(txt_u8_run(TXT_U8_START, (const unsigned char *)s, n) == TXT_U8_START);
     return 0;
 }

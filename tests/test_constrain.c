@@ -214,7 +214,7 @@ static void test_completion_lookahead(void) {
     cons_free(c);
     c = make(NULL, 0, 0, 0, all2000);
     CHECK(!allowed(c, "a", NULL, "\xe2\x80", 0)); /* token 447: nothing can follow */
-    CHECK(allowed(c, "a", NULL, "\xe2", 0));       /* E2 81 .. can */
+    CHECK(allowed(c, "a", NULL, "\xe2", 0));      /* E2 81 .. can */
     CHECK(!allowed(c, "a", P("\xe2"), "\x80", 0));
     CHECK(allowed(c, "a", P("\xe2"), "\x81", 0));
     cons_free(c);
@@ -249,10 +249,11 @@ static void make_bias(void) {
     rng_seed(&r, 3);
     const char *hot[] = {"nig", "ight", "day", "was"};
     const char *hottest[] = {" night", " Night", " NIGHT", "night", " day", " Day", " was", " be"};
-    const char *exact[] = {"t", "T", "ht", "HT",  "N",    "n",    "ni",  "Ni", "nig",
-                           "D", "d", "ay", "AY",  "w",    "W",    "as",  "AS", ".",
-                           ",", " ", "\n", "!",   "s",    "ly",   "'",   "é",  "É",
-                           "E", "b", "B",  "ing", "\xc3", "\xa9", "\x89", "\xe2\x80", "\xe2", "\x80", "\xff"};
+    const char *exact[] = {"t",    "T",    "ht",       "HT",   "N",    "n",   "ni",  "Ni",
+                           "nig",  "D",    "d",        "ay",   "AY",   "w",   "W",   "as",
+                           "AS",   ".",    ",",        " ",    "\n",   "!",   "s",   "ly",
+                           "'",    "é",    "É",        "E",    "b",    "B",   "ing", "\xc3",
+                           "\xa9", "\x89", "\xe2\x80", "\xe2", "\x80", "\xff"};
     for (int t = 0; t < V; t++) {
         /* a random 5% of the other tokens compete (the rest -inf keeps the
         ** ASan run short) */
@@ -309,7 +310,8 @@ static int sample_many(cons *c, const chk_cfg *k, const samp_params *p, int nseq
         int v = check_text(k, pr, (const unsigned char *)s.text, s.text_len);
         size_t at;
         if (!txt_utf8_valid((const unsigned char *)s.text, s.text_len, &at)) {
-            if (bad < 3) printf("  not UTF-8 at byte %zu: [%s|%s] (%s)\n", at, pr, s.text, s.finish);
+            if (bad < 3)
+                printf("  not UTF-8 at byte %zu: [%s|%s] (%s)\n", at, pr, s.text, s.finish);
             v++;
         }
         if (v && bad < 3) printf("  violation: [%s|%s] (%s)\n", pr, s.text, s.finish);

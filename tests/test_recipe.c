@@ -213,6 +213,27 @@ static void test_errors(void) {
                "recipe.yaml:4:1: a recipe is one YAML document; found another");
 }
 
+/* A prompt is stored whole or refused: "abc\0def" used to become "abc". */
+static void test_prompt_text(void) {
+    const char *m = "name: t\nmodel: {from: m}\n";
+    char y[1024];
+    snprintf(y, sizeof y, "%sgenerate:\n  - prompts: [ok, \"abc\\0def\"]\n", m);
+    expect_err(y, "recipe.yaml:4:19: generate[0].prompts[1]: holds NUL (\\0) at byte 3 (quill "
+                  "cannot store it)");
+    snprintf(y, sizeof y, "%sgenerate:\n  - prompts: \"x\\0\"\n", m);
+    expect_err(y, "recipe.yaml:4:14: generate[0].prompts: holds NUL (\\0) at byte 1 (quill "
+                  "cannot store it)");
+    snprintf(y, sizeof y, "%sgenerate:\n  - prompts: [\"a \\uFFFD\"]\n", m);
+    expect_err(y, "recipe.yaml:4:5: generate[0]: prompts[0] holds U+FFFD, the mark of broken text");
+    /* escapes that are text stay whole */
+    snprintf(y, sizeof y, "%sgenerate:\n  - prompts: [\"caf\\u00e9 \\t x\"]\n", m);
+    char err[ERR_LEN];
+    rcp_recipe *r = NULL;
+    CHECKF(rcp_parse(y, strlen(y), "recipe.yaml", &r, err) == 0, "%s", err);
+    if (r) CHECK_STR(r->generate[0].prompts.v[0], "caf\xC3\xA9 \t x");
+    rcp_free(r);
+}
+
 /* A stage's hash moves with its own parameters and with the model for the
 ** stages that use it, and with nothing else. */
 static void test_hashes(void) {
@@ -314,6 +335,7 @@ int main(void) {
     RUN(test_example);
     RUN(test_lists_and_init);
     RUN(test_errors);
+    RUN(test_prompt_text);
     RUN(test_hashes);
     RUN(test_mangled);
     RUN(test_bundled);

@@ -360,12 +360,18 @@ static void test_stopping(void) {
 
 /* A vocabulary of character pieces: "a", lead C3, A9, lead E2, 80, 80 99,
 ** "é" whole, FF (never valid), NUL, "x" + lead C3, U+FFFD, EOS. */
-static const unsigned char *UB[] = {
-    (const unsigned char *)"a",   (const unsigned char *)"\xC3",     (const unsigned char *)"\xA9",
-    (const unsigned char *)"\xE2", (const unsigned char *)"\x80",    (const unsigned char *)"\x80\x99",
-    (const unsigned char *)"\xC3\xA9", (const unsigned char *)"\xFF", (const unsigned char *)"",
-    (const unsigned char *)"x\xC3", (const unsigned char *)"\xEF\xBF\xBD",
-    (const unsigned char *)"<|endoftext|>"};
+static const unsigned char *UB[] = {(const unsigned char *)"a",
+                                    (const unsigned char *)"\xC3",
+                                    (const unsigned char *)"\xA9",
+                                    (const unsigned char *)"\xE2",
+                                    (const unsigned char *)"\x80",
+                                    (const unsigned char *)"\x80\x99",
+                                    (const unsigned char *)"\xC3\xA9",
+                                    (const unsigned char *)"\xFF",
+                                    (const unsigned char *)"",
+                                    (const unsigned char *)"x\xC3",
+                                    (const unsigned char *)"\xEF\xBF\xBD",
+                                    (const unsigned char *)"<|endoftext|>"};
 static const size_t UL[] = {1, 1, 1, 1, 1, 2, 2, 1, 1, 2, 3, 13};
 static const cons_vocab TU = {12, UB, UL, 11};
 
@@ -379,8 +385,8 @@ static void check_u8_mask(const samp_vocab *sv, const char *text, int after, con
     CHECK(st < TXT_U8_NSTATES);
     samp_utf8_mask(sv, st, after, x, &w);
     for (int i = 0; i < 12; i++)
-        CHECKF((x[i] != NEG) == kept[i], "after \"%s\" (%d to spare): token %d kept=%d", text, after,
-               i, x[i] != NEG);
+        CHECKF((x[i] != NEG) == kept[i], "after \"%s\" (%d to spare): token %d kept=%d", text,
+               after, i, x[i] != NEG);
     samp_work_free(&w);
 }
 
@@ -439,7 +445,8 @@ static void test_utf8_steps(void) {
     /* a character split over tokens: "a" cannot follow E2 or E2 A9, the
     ** best continuation (lowest id, A9) completes it: U+2A69, then "a" */
     run_u8(&p, "ab", (int[]){3, 0, 0, 0}, 4, &s);
-    CHECK_STR(s.text, "\xE2\xA9\xA9" "a");
+    CHECK_STR(s.text, "\xE2\xA9\xA9"
+                      "a");
     CHECK_STR(s.finish, "length");
     samp_seq_free(&s);
     /* the last token never cuts a character: C3 is refused as the only
