@@ -243,7 +243,7 @@ static int completable(const cons *c, const cons_state *st) {
             cp += 63;
             continue;
         }
-        if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+        if ((cp >= 0xD800 && cp <= 0xDFFF) || (want >= 0 && is_word(cp) != want)) continue;
         cons_state t = *st;
         t.npend = t.need = 0;
         if (!feed_cp(c, &t, cp)) return 1;
