@@ -113,7 +113,7 @@ int samp_vocab_init(samp_vocab *sv, const cons_vocab *v, char *err) {
         if (nx[TXT_U8_START] != TXT_U8_START) sv->odd[sv->n_odd++] = t;
         if (t != v->eos && v->len[t] && (v->bytes[t][0] & 0xC0) == 0x80) sv->cont[sv->n_cont++] = t;
     }
-    /* fewest tokens back to a boundary: shortest paths over the 8 states
+    /* fewest tokens back to a boundary: shortest paths over the states
     ** (only tokens led by a continuation byte move inside a character) */
     memset(sv->dist, 255, sizeof sv->dist);
     sv->dist[TXT_U8_START] = 0;
@@ -367,7 +367,7 @@ int samp_seq_init(samp_seq *s, const samp_params *p, const int32_t *prompt, size
     unsigned u8 = txt_u8_run(TXT_U8_START, (const unsigned char *)prompt_text, prompt_len);
     if (u8 == TXT_U8_BAD) {
         samp_seq_free(s);
-        return err_set(err, "generate: the prompt is not valid UTF-8 (or holds NUL)");
+        return err_set(err, "generate: the prompt is not valid UTF-8 (or holds NUL or U+FFFD)");
     }
     s->u8 = (uint8_t)u8;
     if (n) memcpy(s->ids, prompt, n * sizeof *prompt);
