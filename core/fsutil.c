@@ -6,9 +6,12 @@
 #include "err.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int fs_mkdirs(const char *dir, char *err) {
     if (!*dir) return err_set(err, "the folder name is empty");
@@ -38,4 +41,47 @@ int fs_mkdirs_for(const char *path, char *err) {
     int rc = fs_mkdirs(dir, err);
     free(dir);
     return rc;
+}
+
+/* path with the symbolic links of its last component followed (even to a
+** file that does not exist yet) and its folder made absolute by
+** realpath(); malloc'd, or NULL when out of memory.  A folder that cannot
+** be resolved is kept as written. */
+static char *canonical(const char *path) {
+    char *p = strdup(path);
+    for (int hops = 0; p && hops < 40; hops++) {
+        char link[PATH_MAX];
+        ssize_t n = readlink(p, link, sizeof link - 1);
+        if (n < 0) break;
+        link[n] = 0;
+        char *next;
+        const char *slash = strrchr(p, '/');
+        if (link[0] == '/' || !slash)
+            next = strdup(link);
+        else if (asprintf(&next, "%.*s/%s", (int)(slash - p), p, link) < 0)
+            next = NULL;
+        free(p);
+        p = next;
+    }
+    if (!p) return NULL;
+    char *slash = strrchr(p, '/'), dir[PATH_MAX], *out;
+    const char *base = slash ? slash + 1 : p;
+    if (slash) *slash = 0;
+    if (!realpath(slash ? (*p ? p : "/") : ".", dir)) {
+        if (slash) *slash = '/';
+        return p;
+    }
+    if (asprintf(&out, "%s/%s", strcmp(dir, "/") ? dir : "", base) < 0) out = NULL;
+    free(p);
+    return out;
+}
+
+int fs_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (!stat(a, &sa) && !stat(b, &sb)) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char *ca = canonical(a), *cb = canonical(b);
+    int same = ca && cb && !strcmp(ca, cb);
+    free(ca);
+    free(cb);
+    return same;
 }

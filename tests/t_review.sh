@@ -20,6 +20,8 @@ add_output() {
 status_of() { sql "SELECT status FROM outputs WHERE id = $1"; }
 
 check "store created" Q docs list
+# a rule applies to the outputs made under it: set before they are made
+sql "INSERT INTO review_rules (recipe_name, min_approvals) VALUES ('r2', 2)"
 add_output 1 r1 "Two roads" " diverged one"
 add_output 2 r2 "It was" " a dark two"
 add_output 3 r1 "Call me" " Ishmael three"
@@ -27,7 +29,6 @@ add_output 4 r1 "Once upon" " a time four"
 add_output 5 r1 "In the" " beginning five"
 add_output 6 r1 "All happy" " families six"
 add_output 7 "" "Never" " reviewed seven"
-sql "INSERT INTO review_rules (recipe_name, min_approvals) VALUES ('r2', 2)"
 
 check "list pending shows 7" bash -c "[ \$('$QUILL_ASAN' --db rev.db review list --status pending --json | wc -l) = 7 ]"
 check "approve 1" Q review approve 1 --reviewer alice --note "lovely"
@@ -50,9 +51,9 @@ check "approval before an edit does not count" [ "$(status_of 5)" = pending ]
 check "edit 6" Q review edit 6 --text "All happy edited" --reviewer alice
 check "reject 6" Q review reject 6 --reviewer bob
 check "edited-then-rejected is rejected" [ "$(status_of 6)" = rejected ]
-expect_fail "unknown id fails" "no output with id 999" Q review approve 7 999
+expect_fail "unknown id fails" "no output with id 999" Q review approve 7 999 --reviewer alice
 check "all-or-nothing: 7 not reviewed" [ "$(sql "SELECT COUNT(*) FROM reviews WHERE output_id = 7")" = 0 ]
-expect_fail "bad id" "not an output id" Q review approve x1
+expect_fail "bad id" "not an output id" Q review approve x1 --reviewer alice
 expect_fail "bad status" "must be pending" Q review list --status maybe
 check "show has reviews" bash -c "'$QUILL_ASAN' --db rev.db review show 4 | grep -q 'edited text: Once upon a better time'"
 check "list json" bash -c "'$QUILL_ASAN' --db rev.db review list --status approved --json | grep -c '\"status\":\"approved\"' | grep -qx 3"
@@ -186,5 +187,5 @@ check "terminal restored after Ctrl-C" wait_for "TTY:icanon"
 TM kill-server
 check "2 rejected, 3 approved" [ "$(sqlite3 tui.db "SELECT group_concat(status) FROM (SELECT status FROM outputs ORDER BY id)")" = "approved,rejected,approved,pending" ]
 check "published from tui reviews" bash -c "'$QUILL' --db tui.db publish --out tui.txt && [ \"\$(cat tui.txt)\" = \"\$(printf 'PROMPT1 continued1\n\nPROMPT3 continued3')\" ]"
-expect_fail "no terminal" "needs a terminal" bash -c "'$QUILL' --db tui.db review </dev/null"
+expect_fail "no terminal" "needs a terminal" bash -c "'$QUILL' --db tui.db review --reviewer carol </dev/null"
 summary
