@@ -68,6 +68,19 @@ static int rejection_stands(store *st, int64_t id, const char *reviewer, char *e
     return stands;
 }
 
+/* 0 when shown (0: not given) is output id's current version cur, else
+** -1 with err saying what to do before verb. */
+static int check_version(int64_t id, int shown, int cur, const char *verb, char *err) {
+    if (!shown || shown == cur) return 0;
+    if (shown > cur)
+        return err_set(err, "output %lld has no text version %d (it is at version %d)",
+                       (long long)id, shown, cur);
+    return err_set(err,
+                   "output %lld: its text changed since version %d was shown (now version %d); "
+                   "look at it again (quill review show %lld) before %s",
+                   (long long)id, shown, cur, (long long)id, verb);
+}
+
 int reviews_verdict(store *st, int64_t id, const char **status, int *approvals, int *needed,
                     char *err) {
     /* each reviewer's latest approve/reject/withdraw decides what they say */
@@ -287,13 +300,7 @@ int reviews_approve(store *st, int64_t id, const char *reviewer, int *version, c
     if (reviewer_key(reviewer, &who, err)) return -1;
     int rc = -1, stands;
     if (current_version(st, id, &cur, err)) goto done;
-    if (version && *version && *version != cur) {
-        err_set(err,
-                "output %lld: its text changed since version %d was shown (now version %d); "
-                "look at it again (quill review show %lld) before approving",
-                (long long)id, *version, cur, (long long)id);
-        goto done;
-    }
+    if (version && check_version(id, *version, cur, "approving", err)) goto done;
     if ((stands = rejection_stands(st, id, who, err)) < 0) goto done;
     if (stands) {
         err_set(err,
@@ -377,13 +384,7 @@ int reviews_edit(store *st, int64_t id, const char *reviewer, const char *text, 
         free(who);
         return -1;
     }
-    if (*version && *version != o.version) {
-        err_set(err,
-                "output %lld: its text changed since version %d was shown (now version %d); "
-                "edit it again",
-                (long long)id, *version, o.version);
-        goto done;
-    }
+    if (check_version(id, *version, o.version, "editing", err)) goto done;
     json_t *root;
     const char **words;
     cons_opts co;
