@@ -43,10 +43,33 @@ int fs_mkdirs_for(const char *path, char *err) {
     return rc;
 }
 
+/* The absolute, resolved form of folder dir (malloc'd; NULL when out of
+** memory): realpath() of its longest existing part, the rest (folders that
+** do not exist yet, so no symbolic links) resolved by name. */
+static char *canonical_dir(const char *dir) {
+    char buf[PATH_MAX];
+    if (realpath(*dir ? dir : ".", buf)) return strdup(buf);
+    const char *slash = strrchr(dir, '/');
+    const char *comp = slash ? slash + 1 : dir;
+    char *parent = slash ? strndup(dir, (size_t)(slash - dir)) : strdup(".");
+    if (!parent) return NULL;
+    char *p = canonical_dir(slash && slash == dir ? "/" : parent), *out = NULL;
+    free(parent);
+    if (!p) return NULL;
+    if (!strcmp(comp, "..")) {
+        char *cut = strrchr(p, '/');
+        if (cut) cut == p ? (void)(p[1] = 0) : (void)(*cut = 0);
+        return p;
+    }
+    if (!*comp || !strcmp(comp, ".")) return p;
+    if (asprintf(&out, "%s%s%s", p, strcmp(p, "/") ? "/" : "", comp) < 0) out = NULL;
+    free(p);
+    return out;
+}
+
 /* path with the symbolic links of its last component followed (even to a
-** file that does not exist yet) and its folder made absolute by
-** realpath(); malloc'd, or NULL when out of memory.  A folder that cannot
-** be resolved is kept as written. */
+** file that does not exist yet) and its folder resolved by canonical_dir;
+** malloc'd, or NULL when out of memory. */
 static char *canonical(const char *path) {
     char *p = strdup(path);
     for (int hops = 0; p && hops < 40; hops++) {
@@ -64,14 +87,12 @@ static char *canonical(const char *path) {
         p = next;
     }
     if (!p) return NULL;
-    char *slash = strrchr(p, '/'), dir[PATH_MAX], *out;
+    char *slash = strrchr(p, '/'), *out = NULL;
     const char *base = slash ? slash + 1 : p;
     if (slash) *slash = 0;
-    if (!realpath(slash ? (*p ? p : "/") : ".", dir)) {
-        if (slash) *slash = '/';
-        return p;
-    }
-    if (asprintf(&out, "%s/%s", strcmp(dir, "/") ? dir : "", base) < 0) out = NULL;
+    char *dir = canonical_dir(slash ? (*p ? p : "/") : ".");
+    if (dir && asprintf(&out, "%s/%s", strcmp(dir, "/") ? dir : "", base) < 0) out = NULL;
+    free(dir);
     free(p);
     return out;
 }
