@@ -361,6 +361,10 @@ int cmd_publish(cli *c, int argc, char **argv) {
                              "section naming out)");
         goto done;
     }
+    if (!*out) {
+        rc = cli_usage_error("publish", "--out is empty; name a file");
+        goto done;
+    }
     if (!format) {
         const char *dot = strrchr(out, '.');
         format = dot && !strcmp(dot, ".jsonl") ? "jsonl"

@@ -316,7 +316,7 @@ int cmd_review(cli *c, int argc, char **argv) {
         rc = cli_usage_error("review", "who is reviewing? pass --reviewer NAME or set "
                                        "QUILL_REVIEWER ($USER is not set either)");
     } else if (writes && txt_name_normalize(reviewer, &who, err)) {
-        rc = cli_usage_error("review", "--reviewer '%s': %s", reviewer, err);
+        rc = cli_usage_error("review", "--reviewer: %s", err); /* the name may not print */
     } else if (!sub) {
         rc = (st = cli_store(c)) ? review_interactive(st, who) : 1;
     } else if (!strcmp(sub, "list") && !nids) {
