@@ -179,13 +179,12 @@ int txt_name_normalize(const char *in, char **out, char *err) {
     if (utf8proc_map((const uint8_t *)in, (utf8proc_ssize_t)n, &folded,
                      UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD) < 0)
         return err_set(err, "cannot be case-folded");
-    /* trim white space (Unicode Zs and ASCII) at both ends */
+    /* trim spaces (U+0020 and the other Unicode Zs) at both ends */
     char *s = (char *)folded, *e = s + strlen(s);
     for (;;) {
         utf8proc_int32_t cp;
         utf8proc_ssize_t l = utf8proc_iterate((const uint8_t *)s, e - s, &cp);
-        if (l <= 0 || !(cp == ' ' || cp == '\t' || utf8proc_category(cp) == UTF8PROC_CATEGORY_ZS))
-            break;
+        if (l <= 0 || !(cp == ' ' || utf8proc_category(cp) == UTF8PROC_CATEGORY_ZS)) break;
         s += l;
     }
     while (e > s) {
@@ -194,7 +193,7 @@ int txt_name_normalize(const char *in, char **out, char *err) {
             b--;
         utf8proc_int32_t cp;
         utf8proc_iterate((const uint8_t *)b, e - b, &cp);
-        if (!(cp == ' ' || cp == '\t' || utf8proc_category(cp) == UTF8PROC_CATEGORY_ZS)) break;
+        if (!(cp == ' ' || utf8proc_category(cp) == UTF8PROC_CATEGORY_ZS)) break;
         e = (char *)b;
     }
     if (e == s) {

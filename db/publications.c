@@ -36,8 +36,8 @@ int publications_same(store *st, const char *set_hash, int64_t *id, char **out_p
 }
 
 int publications_add(store *st, const char *out_path, const char *format, const char *set_hash,
-                     const char *ids_json, const char *tmp_path, const char *file_hash,
-                     int64_t *id, char *err) {
+                     const char *ids_json, const char *tmp_path, const char *file_hash, int64_t *id,
+                     char *err) {
     sqlite3_stmt *s;
     if (store_prepare(st,
                       "INSERT INTO publications (out_path, format, set_hash, output_ids, state, "

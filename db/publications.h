@@ -28,8 +28,8 @@ int publications_same(store *st, const char *set_hash, int64_t *id, char **out_p
 ** pending with tmp_path and file_hash when tmp_path is not NULL (the
 ** caller's process id recorded), else done.  *id gets its id. */
 int publications_add(store *st, const char *out_path, const char *format, const char *set_hash,
-                     const char *ids_json, const char *tmp_path, const char *file_hash,
-                     int64_t *id, char *err);
+                     const char *ids_json, const char *tmp_path, const char *file_hash, int64_t *id,
+                     char *err);
 
 /* Mark publication id state ('done' or 'abandoned'). */
 int publications_finish(store *st, int64_t id, const char *state, char *err);

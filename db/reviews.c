@@ -62,8 +62,8 @@ static int rejection_stands(store *st, int64_t id, const char *reviewer, char *e
         return -1;
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_text(s, 2, reviewer, -1, SQLITE_STATIC);
-    int stands = sqlite3_step(s) == SQLITE_ROW &&
-                 !strcmp((const char *)sqlite3_column_text(s, 0), "reject");
+    int stands =
+        sqlite3_step(s) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(s, 0), "reject");
     sqlite3_finalize(s);
     return stands;
 }
@@ -178,9 +178,9 @@ int reviews_get(store *st, int64_t id, reviews_output *o, char *err) {
     o->text = col_dup(s, o->edited ? 11 : 7, 0);
     o->breaks = col_dup(s, 12, 1);
     o->version = sqlite3_column_int(s, 13);
-    int oom = (!o->recipe && sqlite3_column_type(s, 0) != SQLITE_NULL) || !o->model ||
-              !o->prompt || !o->continuation || !o->original || !o->params_json || !o->finish ||
-              !o->created_at || !o->text || (!o->breaks && sqlite3_column_type(s, 12) != SQLITE_NULL);
+    int oom = (!o->recipe && sqlite3_column_type(s, 0) != SQLITE_NULL) || !o->model || !o->prompt ||
+              !o->continuation || !o->original || !o->params_json || !o->finish || !o->created_at ||
+              !o->text || (!o->breaks && sqlite3_column_type(s, 12) != SQLITE_NULL);
     sqlite3_finalize(s);
     if (oom || reviews_verdict(st, id, &o->status, &o->approvals, &o->needed, err)) {
         reviews_output_free(o);
@@ -331,8 +331,8 @@ int reviews_withdraw(store *st, int64_t id, const char *reviewer, const char *no
     char *who;
     int cur, stands = -1;
     if (reviewer_key(reviewer, &who, err)) return -1;
-    int rc = current_version(st, id, &cur, err) ||
-             (stands = rejection_stands(st, id, who, err)) < 0;
+    int rc =
+        current_version(st, id, &cur, err) || (stands = rejection_stands(st, id, who, err)) < 0;
     if (!rc && !stands)
         rc = err_set(err, "output %lld: %s has no rejection to withdraw", (long long)id, who);
     if (!rc) rc = add(st, id, who, "withdraw", note, NULL, cur, NULL, err);
@@ -344,7 +344,8 @@ int reviews_note(store *st, int64_t id, const char *reviewer, const char *note, 
     char *who;
     int cur;
     if (reviewer_key(reviewer, &who, err)) return -1;
-    int rc = current_version(st, id, &cur, err) || add(st, id, who, "note", note, NULL, cur, NULL, err);
+    int rc =
+        current_version(st, id, &cur, err) || add(st, id, who, "note", note, NULL, cur, NULL, err);
     free(who);
     return rc ? -1 : 0;
 }

@@ -39,10 +39,10 @@ typedef struct reviews_output {
     int64_t id, recipe_run_id, checkpoint_id, seed; /* ids are 0 when none */
     char *recipe;                                   /* NULL when none */
     char *model, *prompt, *continuation, *original, *params_json, *finish, *created_at;
-    char *text;   /* the current text (latest edit, else original) */
-    int version;  /* 1 + number of edits */
-    int edited;   /* 1 when text is an edit */
-    char *breaks; /* what the current text breaks, NULL when nothing */
+    char *text;         /* the current text (latest edit, else original) */
+    int version;        /* 1 + number of edits */
+    int edited;         /* 1 when text is an edit */
+    char *breaks;       /* what the current text breaks, NULL when nothing */
     const char *status; /* from the reviews: pending, approved, rejected */
     int approvals, needed;
 } reviews_output;

@@ -118,14 +118,13 @@ static json_t *provenance(store *st, const reviews_output *x, char *err) {
     for (size_t i = 0; i < n; i++) {
         /* the approvals of the published version */
         if (!strcmp(v[i].verdict, "approve") && v[i].version == x->version)
-            json_array_append_new(reviewers, json_pack("{s:o,s:s}", "reviewer",
-                                                       cli_json_str(v[i].reviewer), "at",
-                                                       v[i].created_at));
+            json_array_append_new(reviewers,
+                                  json_pack("{s:o,s:s}", "reviewer", cli_json_str(v[i].reviewer),
+                                            "at", v[i].created_at));
         if (*v[i].note)
             json_array_append_new(notes, json_pack("{s:o,s:o,s:s}", "reviewer",
                                                    cli_json_str(v[i].reviewer), "note",
-                                                   cli_json_str(v[i].note), "at",
-                                                   v[i].created_at));
+                                                   cli_json_str(v[i].note), "at", v[i].created_at));
     }
     reviews_history_free(v, n);
     return o;
@@ -450,8 +449,7 @@ int cmd_publish(cli *c, int argc, char **argv) {
             err_set(err, "%s: %s", out, strerror(errno));
             goto fail;
         }
-        if (publications_add(st, out, format, set_hash, ids_json, NULL, NULL, &pub, err))
-            goto fail;
+        if (publications_add(st, out, format, set_hash, ids_json, NULL, NULL, &pub, err)) goto fail;
         if (store_commit(st, err)) {
             rc = cli_error("publish: %s (the file was written)", err);
             goto done;

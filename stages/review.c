@@ -57,13 +57,12 @@ static int review_list(store *st, const char *status, int json) {
         }
         if (json) {
             json_t *j = json_pack(
-                "{s:I,s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:b,s:i,s:o,s:o,s:I,s:s}", "id",
-                (json_int_t)o.id, "status", o.status, "approvals", o.approvals, "needed",
-                o.needed, "recipe", cli_json_str(o.recipe ? o.recipe : ""), "prompt",
-                cli_json_str(o.prompt), "continuation", cli_json_str(o.continuation), "text",
-                cli_json_str(o.text), "edited", o.edited, "version", o.version, "breaks",
-                cli_json_str(o.breaks), "model", cli_json_str(o.model), "seed",
-                (json_int_t)o.seed, "created_at", o.created_at);
+                "{s:I,s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:b,s:i,s:o,s:o,s:I,s:s}", "id", (json_int_t)o.id,
+                "status", o.status, "approvals", o.approvals, "needed", o.needed, "recipe",
+                cli_json_str(o.recipe ? o.recipe : ""), "prompt", cli_json_str(o.prompt),
+                "continuation", cli_json_str(o.continuation), "text", cli_json_str(o.text),
+                "edited", o.edited, "version", o.version, "breaks", cli_json_str(o.breaks), "model",
+                cli_json_str(o.model), "seed", (json_int_t)o.seed, "created_at", o.created_at);
             char *line = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
             json_decref(j);
             if (!line)
@@ -152,8 +151,10 @@ static int apply_one(store *st, int64_t id, const request *q, int *version, char
                      size_t cap, char *err) {
     *version = q->version;
     breaks[0] = 0;
-    if (!strcmp(q->verb, "approve")) return reviews_approve(st, id, q->reviewer, version, q->note, err);
-    if (!strcmp(q->verb, "reject")) return reviews_reject(st, id, q->reviewer, q->version, q->note, err);
+    if (!strcmp(q->verb, "approve"))
+        return reviews_approve(st, id, q->reviewer, version, q->note, err);
+    if (!strcmp(q->verb, "reject"))
+        return reviews_reject(st, id, q->reviewer, q->version, q->note, err);
     if (!strcmp(q->verb, "withdraw")) return reviews_withdraw(st, id, q->reviewer, q->note, err);
     if (!strcmp(q->verb, "note")) return reviews_note(st, id, q->reviewer, q->note, err);
     return reviews_edit(st, id, q->reviewer, q->text, q->note, q->allow_breaks, version, breaks,
@@ -331,8 +332,7 @@ int cmd_review(cli *c, int argc, char **argv) {
             rc = review_print(st, id, stdout, err) ? cli_error("review show: %s", err) : 0;
     } else if (!strcmp(sub, "rule") && nids == 1 && min) {
         rc = (st = cli_store(c)) ? review_rule(st, ids[0], m, who) : 1;
-    } else if (((!strcmp(sub, "approve") || !strcmp(sub, "reject") ||
-                 !strcmp(sub, "withdraw")) &&
+    } else if (((!strcmp(sub, "approve") || !strcmp(sub, "reject") || !strcmp(sub, "withdraw")) &&
                 nids >= 1) ||
                (!strcmp(sub, "note") && nids >= 1 && q.note) ||
                (!strcmp(sub, "edit") && nids == 1 && q.text)) {

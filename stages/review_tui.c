@@ -152,7 +152,7 @@ static int edit_text(const char *text, char **out, char *err) {
 /* What a key records: approve, reject, note or edit. */
 typedef struct action {
     char key;
-    int version;              /* the version shown */
+    int version;             /* the version shown */
     const char *note, *text; /* for n and e */
 } action;
 
@@ -161,9 +161,9 @@ static int record(store *st, int64_t id, const char *reviewer, action *a, char *
     if (store_begin(st, err)) return -1;
     int rc = a->key == 'a'   ? reviews_approve(st, id, reviewer, &a->version, NULL, err)
              : a->key == 'r' ? reviews_reject(st, id, reviewer, a->version, NULL, err)
-             : a->key == 'n' ? reviews_note(st, id, reviewer, a->note, err)
-                             : reviews_edit(st, id, reviewer, a->text, NULL, 0, &a->version, NULL,
-                                            0, err);
+             : a->key == 'n'
+                 ? reviews_note(st, id, reviewer, a->note, err)
+                 : reviews_edit(st, id, reviewer, a->text, NULL, 0, &a->version, NULL, 0, err);
     if (rc) {
         store_rollback(st);
         return -1;
