@@ -61,6 +61,29 @@ CREATE TABLE review_rule_changes (
     created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 ) STRICT;
 
+-- What each output's reviews say (the rules in db/reviews.h): a reviewer's
+-- latest approve/reject/withdraw is what they say; any standing reject
+-- rejects; approvals count when they are of the current text version.
+CREATE VIEW output_verdicts (output_id, rejects, approvals, needed, status) AS
+SELECT id, rejects, approvals, needed,
+       CASE WHEN rejects > 0 THEN 'rejected' WHEN approvals >= needed THEN 'approved'
+            ELSE 'pending' END
+FROM (SELECT o.id,
+             (SELECT COUNT(*) FROM reviews r WHERE r.output_id = o.id AND r.verdict = 'reject'
+                AND r.id = (SELECT MAX(id) FROM reviews WHERE output_id = o.id
+                            AND reviewer = r.reviewer
+                            AND verdict IN ('approve', 'reject', 'withdraw'))) AS rejects,
+             (SELECT COUNT(*) FROM reviews r WHERE r.output_id = o.id AND r.verdict = 'approve'
+                AND r.version = 1 + (SELECT COUNT(*) FROM reviews WHERE output_id = o.id
+                                     AND verdict = 'edit')
+                AND r.id = (SELECT MAX(id) FROM reviews WHERE output_id = o.id
+                            AND reviewer = r.reviewer
+                            AND verdict IN ('approve', 'reject', 'withdraw'))) AS approvals,
+             COALESCE(o.min_approvals, 1) AS needed
+      FROM outputs o);
+-- the old rows, read by the new rules
+UPDATE outputs SET status = (SELECT status FROM output_verdicts WHERE output_id = outputs.id);
+
 ALTER TABLE publications ADD COLUMN state TEXT NOT NULL DEFAULT 'done'
     CHECK (state IN ('pending', 'done', 'abandoned'));
 ALTER TABLE publications ADD COLUMN tmp_path TEXT;   -- the file renamed into place

@@ -83,24 +83,18 @@ static int check_version(int64_t id, int shown, int cur, const char *verb, char 
 
 int reviews_verdict(store *st, int64_t id, const char **status, int *approvals, int *needed,
                     char *err) {
-    /* each reviewer's latest approve/reject/withdraw decides what they say */
-    static const char *sql =
-        "WITH cur AS (SELECT 1 + COUNT(*) AS v FROM reviews WHERE output_id = ?1 "
-        "             AND verdict = 'edit'), "
-        "latest AS (SELECT r.verdict, r.version FROM reviews r "
-        "           WHERE r.output_id = ?1 AND r.id = (SELECT MAX(id) FROM reviews "
-        "             WHERE output_id = ?1 AND reviewer = r.reviewer "
-        "             AND verdict IN ('approve', 'reject', 'withdraw'))) "
-        "SELECT (SELECT COUNT(*) FROM latest WHERE verdict = 'reject'), "
-        "       (SELECT COUNT(*) FROM latest, cur WHERE verdict = 'approve' AND version = v), "
-        "       COALESCE(o.min_approvals, 1) "
-        "FROM outputs o WHERE o.id = ?1";
+    /* the rules live in the view (db/006_review_gate.sql) */
+    static const char *sql = "SELECT status, approvals, needed FROM output_verdicts "
+                             "WHERE output_id = ?";
+    static const char *const statuses[] = {"pending", "approved", "rejected"};
     sqlite3_stmt *s;
     if (fetch(st, sql, id, &s, err)) return -1;
-    int rejects = sqlite3_column_int(s, 0), ok = sqlite3_column_int(s, 1),
-        need = sqlite3_column_int(s, 2);
+    const char *said = (const char *)sqlite3_column_text(s, 0);
+    int ok = sqlite3_column_int(s, 1), need = sqlite3_column_int(s, 2);
+    *status = statuses[0];
+    for (int i = 1; i < 3; i++)
+        if (!strcmp(said, statuses[i])) *status = statuses[i];
     sqlite3_finalize(s);
-    *status = rejects ? "rejected" : ok >= need ? "approved" : "pending";
     if (approvals) *approvals = ok;
     if (needed) *needed = need;
     return 0;
@@ -401,7 +395,7 @@ int reviews_edit(store *st, int64_t id, const char *reviewer, const char *text, 
     if (hit && !allow_breaks) {
         err_set(err,
                 "output %lld: the edit breaks the output's constraints: it has the %s; "
-                "nothing saved (--allow-constraint-breaks keeps it, flagged)",
+                "nothing saved (quill review edit --allow-constraint-breaks keeps it, flagged)",
                 (long long)id, what);
         goto done;
     }

@@ -228,6 +228,23 @@ check "the change is recorded" [ "$(gsql "SELECT changed_by || ':' || COALESCE(o
 expect_fail "rule for an unknown recipe" "no recipe named 'nope'" G review rule nope --min-approvals 2 --reviewer boss
 expect_fail "rule needs a valid number" "--min-approvals must be 1..1000" G review rule adv1 --min-approvals 0 --reviewer boss
 
+# a store made before the gate (schema 5) is read by the new rules
+for f in "$ROOT"/db/00[1-5]_*.sql; do sqlite3 old.db < "$f"; done
+sqlite3 old.db "PRAGMA user_version = 5;
+  INSERT INTO review_rules (recipe_name, min_approvals) VALUES ('r', 2);
+  INSERT INTO outputs (id, recipe_name, model_source, prompt, continuation, text, ids_json,
+    params_json, seed, finish_reason, status) VALUES
+    (1, 'r', 'm', 'p', ' c', 'p c', '[]', '{}', 1, 'length', 'approved'),
+    (2, NULL, 'm', 'p', ' d', 'p d', '[]', '{}', 2, 'length', 'approved');
+  INSERT INTO reviews (output_id, reviewer, verdict) VALUES (1, 'Alice', 'approve'),
+    (1, 'alice ', 'approve'), (2, 'bob', 'approve');
+  INSERT INTO reviews (output_id, reviewer, verdict, edited_text) VALUES (2, 'bob', 'edit', 'p e');
+  INSERT INTO reviews (output_id, reviewer, verdict) VALUES (2, 'carl', 'approve');"
+check "an old store upgrades" "$QUILL_ASAN" --db old.db review list
+check "old names folded, 'Alice' and 'alice ' are one: 1 pending" [ "$(sqlite3 old.db "SELECT status || ':' || min_approvals FROM outputs WHERE id = 1")" = "pending:2" ]
+check "old edits give versions" [ "$(sqlite3 old.db "SELECT group_concat(version) FROM (SELECT version FROM reviews WHERE output_id = 2 ORDER BY id)")" = "1,2,2" ]
+check "2 approved (carl approved the edit)" [ "$(sqlite3 old.db "SELECT status FROM outputs WHERE id = 2")" = approved ]
+
 # --- the interactive reviewer, driven in tmux ---
 rm -f tui.db
 "$QUILL" --db tui.db docs list >/dev/null
