@@ -9,6 +9,7 @@
 #include <assert.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -548,4 +549,60 @@ void cons_stats(const cons *c, long *hits, long *misses, double *seconds) {
     *hits = c->hits;
     *misses = c->misses;
     *seconds = c->seconds;
+}
+
+/* Scan text with the constraints of c (the prompt part exempt when text
+** starts with prompt, as in generation); returns 1 and sets *at (byte
+** offset just after the character that broke a rule; the text's length when
+** only its end completes a banned word) on a violation, else 0. */
+static int scan_text(const cons *c, const char *prompt, const char *text, size_t *at) {
+    size_t p = strlen(prompt), n = strlen(text), i;
+    if (strncmp(text, prompt, p)) p = 0;
+    cons_state st;
+    cons_start(c, &st, text, p);
+    for (i = p; i < n; i++)
+        if (feed_bytes(c, &st, (const uint8_t *)text + i, 1)) {
+            *at = i + 1;
+            return 1;
+        }
+    *at = n;
+    return feed_end(c, &st);
+}
+
+int cons_check_text(const cons_opts *o, const char *prompt, const char *text, char *what,
+                    size_t cap, char *err) {
+    /* a one-token vocabulary: cons_new needs one, the scan never uses it */
+    static const unsigned char space[] = " ";
+    static const unsigned char *const bytes[] = {space};
+    static const size_t len[] = {1};
+    const cons_vocab v = {1, bytes, len, -1};
+    cons_opts one = *o;
+    one.n_words = 0;
+    cons *c;
+    size_t at;
+    if (o->forbid_chars && *o->forbid_chars) {
+        if (cons_new(&v, &one, &c, err)) return -1;
+        int hit = scan_text(c, prompt, text, &at);
+        cons_free(c);
+        if (hit) {
+            size_t b = at - 1; /* back to the start of the character */
+            while (b && ((unsigned char)text[b] & 0xC0) == 0x80)
+                b--;
+            snprintf(what, cap, "forbidden character '%.*s'", (int)(at - b), text + b);
+            return 1;
+        }
+    }
+    one.forbid_chars = NULL;
+    one.n_words = 1;
+    for (size_t w = 0; w < o->n_words; w++) {
+        one.words = o->words + w;
+        if (cons_new(&v, &one, &c, err)) return -1;
+        int hit = scan_text(c, prompt, text, &at);
+        cons_free(c);
+        if (hit) {
+            snprintf(what, cap, "banned word '%s'", o->words[w]);
+            return 1;
+        }
+    }
+    return 0;
 }

@@ -109,6 +109,14 @@ int cons_advance(const cons *c, cons_state *st, int32_t id);
 ** of the text). */
 int cons_end_ok(const cons *c, const cons_state *st);
 
+/* Check a finished text (an edit, say) against the constraints o, by the
+** definition above with the prompt exempt when text starts with prompt
+** (else the whole text counts as continuation).  Returns 0 when it keeps
+** them, 1 when it breaks one (what gets "forbidden character 'e'" or
+** "banned word 'night'"), -1 on bad constraints (err says why). */
+int cons_check_text(const cons_opts *o, const char *prompt, const char *text, char *what,
+                    size_t cap, char *err);
+
 /* Statistics for reports: mask cache hits and misses, time in cons_mask. */
 void cons_stats(const cons *c, long *hits, long *misses, double *seconds);
 

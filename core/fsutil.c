@@ -6,9 +6,12 @@
 #include "err.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int fs_mkdirs(const char *dir, char *err) {
     if (!*dir) return err_set(err, "the folder name is empty");
@@ -38,4 +41,68 @@ int fs_mkdirs_for(const char *path, char *err) {
     int rc = fs_mkdirs(dir, err);
     free(dir);
     return rc;
+}
+
+/* The absolute, resolved form of folder dir (malloc'd; NULL when out of
+** memory): realpath() of its longest existing part, the rest (folders that
+** do not exist yet, so no symbolic links) resolved by name. */
+static char *canonical_dir(const char *dir) {
+    char buf[PATH_MAX];
+    if (realpath(*dir ? dir : ".", buf)) return strdup(buf);
+    const char *slash = strrchr(dir, '/');
+    const char *comp = slash ? slash + 1 : dir;
+    char *parent = slash ? strndup(dir, (size_t)(slash - dir)) : strdup(".");
+    if (!parent) return NULL;
+    char *p = canonical_dir(slash && slash == dir ? "/" : parent), *out = NULL;
+    free(parent);
+    if (!p) return NULL;
+    if (!strcmp(comp, "..")) {
+        char *cut = strrchr(p, '/');
+        if (cut) cut == p ? (void)(p[1] = 0) : (void)(*cut = 0);
+        return p;
+    }
+    if (!*comp || !strcmp(comp, ".")) return p;
+    if (asprintf(&out, "%s%s%s", p, strcmp(p, "/") ? "/" : "", comp) < 0) out = NULL;
+    free(p);
+    return out;
+}
+
+/* path with the symbolic links of its last component followed (even to a
+** file that does not exist yet) and its folder resolved by canonical_dir;
+** malloc'd, or NULL when out of memory. */
+static char *canonical(const char *path) {
+    char *p = strdup(path);
+    for (int hops = 0; p && hops < 40; hops++) {
+        char link[PATH_MAX];
+        ssize_t n = readlink(p, link, sizeof link - 1);
+        if (n < 0) break;
+        link[n] = 0;
+        char *next;
+        const char *slash = strrchr(p, '/');
+        if (link[0] == '/' || !slash)
+            next = strdup(link);
+        else if (asprintf(&next, "%.*s/%s", (int)(slash - p), p, link) < 0)
+            next = NULL;
+        free(p);
+        p = next;
+    }
+    if (!p) return NULL;
+    char *slash = strrchr(p, '/'), *out = NULL;
+    const char *base = slash ? slash + 1 : p;
+    if (slash) *slash = 0;
+    char *dir = canonical_dir(slash ? (*p ? p : "/") : ".");
+    if (dir && asprintf(&out, "%s/%s", strcmp(dir, "/") ? dir : "", base) < 0) out = NULL;
+    free(dir);
+    free(p);
+    return out;
+}
+
+int fs_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (!stat(a, &sa) && !stat(b, &sb)) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char *ca = canonical(a), *cb = canonical(b);
+    int same = ca && cb && !strcmp(ca, cb);
+    free(ca);
+    free(cb);
+    return same;
 }

@@ -11,4 +11,10 @@ int fs_mkdirs(const char *dir, char *err);
 /* fs_mkdirs() of the folder that holds path (nothing when path has none). */
 int fs_mkdirs_for(const char *path, char *err);
 
+/* 1 when paths a and b name the same file: both exist and are one inode
+** (device and inode, through symbolic links and hard links), or, when one
+** does not exist yet, they are the same name once symbolic links and the
+** folder are resolved (a store's future -wal file, say).  Else 0. */
+int fs_same_file(const char *a, const char *b);
+
 #endif

@@ -3,8 +3,11 @@
 */
 #include "text.h"
 
+#include "err.h"
+
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 /* Expected length of the sequence a lead byte starts (0 if it starts none)
 ** and the allowed range of its second byte, which excludes overlongs,
@@ -190,4 +193,46 @@ int txt_has_nul(const void *s, size_t n) {
 int txt_ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && !strcmp(s + n - k, suffix);
+}
+
+int txt_name_normalize(const char *in, char **out, char *err) {
+    *out = NULL;
+    size_t n = strlen(in), bad;
+    if (!txt_utf8_valid((const unsigned char *)in, n, &bad))
+        return err_set(err, "not valid UTF-8 at byte %zu", bad);
+    for (size_t i = 0; i < n;) {
+        utf8proc_int32_t cp;
+        i += (size_t)utf8proc_iterate((const uint8_t *)in + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (utf8proc_category(cp) == UTF8PROC_CATEGORY_CC)
+            return err_set(err, "holds a control character (U+%04X)", (unsigned)cp);
+    }
+    uint8_t *folded = NULL;
+    if (utf8proc_map((const uint8_t *)in, (utf8proc_ssize_t)n, &folded,
+                     UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD) < 0)
+        return err_set(err, "cannot be case-folded");
+    /* trim spaces (U+0020 and the other Unicode Zs) at both ends */
+    char *s = (char *)folded, *e = s + strlen(s);
+    for (;;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t l = utf8proc_iterate((const uint8_t *)s, e - s, &cp);
+        if (l <= 0 || !(cp == ' ' || utf8proc_category(cp) == UTF8PROC_CATEGORY_ZS)) break;
+        s += l;
+    }
+    while (e > s) {
+        const char *b = e - 1;
+        while (b > s && ((unsigned char)*b & 0xC0) == 0x80)
+            b--;
+        utf8proc_int32_t cp;
+        utf8proc_iterate((const uint8_t *)b, e - b, &cp);
+        if (!(cp == ' ' || utf8proc_category(cp) == UTF8PROC_CATEGORY_ZS)) break;
+        e = (char *)b;
+    }
+    if (e == s) {
+        free(folded);
+        return err_set(err, "is empty");
+    }
+    *e = 0;
+    memmove(folded, s, (size_t)(e - s) + 1);
+    *out = (char *)folded;
+    return 0;
 }

@@ -58,4 +58,10 @@ int txt_has_nul(const void *s, size_t n);
 /* 1 when the string s ends with suffix (both NUL-terminated). */
 int txt_ends_with(const char *s, const char *suffix);
 
+/* A person's name as one key: valid UTF-8 without control characters,
+** case-folded (utf8proc) and trimmed of white space, so "A", "a" and " A "
+** are one name.  *out is malloc'd; fails (err says why: "is empty", "holds a
+** control character (U+0007)") on a name that is not one. */
+int txt_name_normalize(const char *in, char **out, char *err);
+
 #endif

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,4 +70,19 @@ json_t *cli_json_str(const char *s) {
     json_t *j = r ? json_stringn(r, rn) : NULL;
     free(r);
     return j;
+}
+
+void cli_put_clean(FILE *f, const char *s) {
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
+            fprintf(f, "^%c", ch == 0x7f ? '?' : ch + 64);
+        else
+            fputc(ch, f);
+    }
+}
+
+void cli_fault(const char *point) {
+    const char *f = getenv("QUILL_FAULT");
+    if (f && !strcmp(f, point)) raise(SIGKILL);
 }

@@ -13,6 +13,7 @@
 #include "store.h"
 
 #include <jansson.h>
+#include <stdio.h>
 
 #define QUILL_VERSION "0.1.0"
 
@@ -48,6 +49,16 @@ json_t *cli_json_str(const char *s);
 ** -1 (and leaves *OUT alone) when S is empty, has other characters,
 ** overflows or is out of range.  The caller reports the error. */
 int cli_int(const char *s, long long min, long long max, long long *out);
+
+/* Print s (NULL: nothing) to f with control characters other than newline
+** and tab in caret notation (^[ for ESC): untrusted text (a generated
+** text, a reviewer's name or note) cannot send the terminal escape
+** sequences. */
+void cli_put_clean(FILE *f, const char *s);
+
+/* Crash-test hook: when $QUILL_FAULT is point (e.g. "publish-rename"), the
+** process kills itself with SIGKILL right there, as a crash would. */
+void cli_fault(const char *point);
 
 #define CMD(name, fn, summary) int fn(cli *c, int argc, char **argv);
 #include "commands.def"

@@ -1,154 +1,143 @@
 /*
 ** `quill publish --out FILE [--format txt|md|jsonl] [--allow-empty]
-** [--recipe RECIPE]`: write the approved outputs, and only those.
+** [--recipe RECIPE] [--allow-constraint-breaks]`: write the approved
+** outputs, and only those.
 **
 ** The gate: an output is published only when outputs.status is 'approved'
-** AND its reviews, recomputed now (review.h), make it approved; so an
+** AND its reviews, recomputed now (db/reviews.h), make it approved; so an
 ** output marked approved by hand, never reviewed, rejected by anyone, or
-** edited after its approvals is never written.  The file is written to a
-** temp file beside FILE and renamed into place; the publication (ids,
-** texts' hash, path, format, time) is recorded in the same step.
+** edited after its approvals is never written.  An output whose edited
+** text breaks its constraints stops the publication unless
+** --allow-constraint-breaks.  FILE may not be the store or one of its
+** -wal/-shm/-journal files.
+**
+** Crash safety: the file is written to FILE.tmp.XXXXXX beside FILE; the
+** publication is recorded 'pending' (with that temp file and the bytes'
+** hash) and committed; the temp file is renamed into place; the
+** publication is marked 'done'.  Every publish first repairs what a crash
+** left: a pending publication whose process is gone becomes 'done' when
+** FILE holds its bytes, else 'abandoned' (its temp file removed), and
+** stale temp files of quill's naming beside FILE are removed.
 */
 #include "cli.h"
 #include "err.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "publications.h"
 #include "recipe.h"
 #include "review.h"
+#include "slurp.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct item {
-    int64_t id;
-    char *text;
-    int edited;
-} item;
-
 typedef struct items {
-    item *v;
+    reviews_output *v;
     size_t n;
 } items;
 
 /* Free the gathered outputs. */
 static void items_free(items *it) {
     for (size_t i = 0; i < it->n; i++)
-        free(it->v[i].text);
+        reviews_output_free(&it->v[i]);
     free(it->v);
 }
 
 /* The outputs that pass the gate, in id order; recipe_name filters when
 ** not NULL.  Outputs marked approved without the reviews to show for it are
-** reported on stderr and left out. */
-static int gather(store *st, const char *recipe_name, items *out, char *err) {
-    sqlite3_stmt *s;
-    if (store_prepare(st,
-                      "SELECT id FROM outputs WHERE status = 'approved' "
-                      "AND (?1 IS NULL OR recipe_name = ?1) ORDER BY id",
-                      &s, err))
-        return -1;
-    if (recipe_name) sqlite3_bind_text(s, 1, recipe_name, -1, SQLITE_STATIC);
-    size_t cap = 0;
+** reported on stderr and left out; one whose text breaks its constraints
+** fails the whole publication unless allow_breaks (then it is reported). */
+static int gather(store *st, const char *recipe_name, int allow_breaks, items *out, char *err) {
+    int64_t *ids;
+    size_t n;
+    if (reviews_list(st, "approved", recipe_name, &ids, &n, err)) return -1;
     int rc = 0;
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(s, 0);
-        const char *status;
-        if ((rc = review_verdict(st, id, &status, NULL, NULL, err))) break;
-        if (strcmp(status, "approved")) {
+    if (n && !(out->v = calloc(n, sizeof *out->v))) rc = err_set(err, "out of memory");
+    for (size_t i = 0; i < n && !rc; i++) {
+        reviews_output *o = &out->v[out->n];
+        if ((rc = reviews_get(st, ids[i], o, err))) break;
+        if (strcmp(o->status, "approved")) {
             fprintf(stderr,
                     "quill: publish: output %lld is marked approved but its reviews say "
                     "%s; not published\n",
-                    (long long)id, status);
+                    (long long)o->id, o->status);
+            reviews_output_free(o);
             continue;
         }
-        if (out->n == cap) {
-            cap = cap ? 2 * cap : 64;
-            item *nv = realloc(out->v, cap * sizeof *nv);
-            if (!nv) {
-                rc = err_set(err, "out of memory");
-                break;
-            }
-            out->v = nv;
-        }
-        item *it = &out->v[out->n];
-        if ((rc = review_text(st, id, &it->text, &it->edited, err))) break;
-        it->id = id;
         out->n++;
+        if (!o->breaks) continue;
+        if (!allow_breaks) {
+            rc = err_set(err,
+                         "output %lld: its edited text breaks its constraints (it has the %s); "
+                         "nothing published (edit it again, or pass --allow-constraint-breaks)",
+                         (long long)o->id, o->breaks);
+            break;
+        }
+        fprintf(stderr,
+                "quill: publish: warning: output %lld breaks its constraints (it has the %s); "
+                "published as --allow-constraint-breaks says\n",
+                (long long)o->id, o->breaks);
     }
-    sqlite3_finalize(s);
+    free(ids);
     return rc;
 }
 
 /* The provenance of one output as a JSON object (jsonl format). */
-static json_t *provenance(store *st, const item *it, char *err) {
-    sqlite3_stmt *s;
-    if (review_fetch(st,
-                     "SELECT recipe_name, recipe_run_id, checkpoint_id, model_source, prompt, "
-                     "continuation, text, params_json, seed, finish_reason, created_at "
-                     "FROM outputs WHERE id = ?",
-                     it->id, &s, err))
+static json_t *provenance(store *st, const reviews_output *x, char *err) {
+    json_t *params = json_loads(x->params_json, 0, NULL);
+#define ID(v) ((v) ? json_integer(v) : json_null())
+    json_t *o = json_pack(
+        "{s:I,s:o,s:o,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:o,s:o}", "id",
+        (json_int_t)x->id, "text", cli_json_str(x->text), "edited", json_boolean(x->edited),
+        "version", x->version, "constraint_breaks", cli_json_str(x->breaks), "recipe",
+        cli_json_str(x->recipe), "recipe_run_id", ID(x->recipe_run_id), "checkpoint_id",
+        ID(x->checkpoint_id), "model", cli_json_str(x->model), "prompt", cli_json_str(x->prompt),
+        "continuation", cli_json_str(x->continuation), "original_text", cli_json_str(x->original),
+        "params", params ? params : cli_json_str(x->params_json), "seed", (json_int_t)x->seed,
+        "finish_reason", cli_json_str(x->finish), "created_at", cli_json_str(x->created_at));
+#undef ID
+    reviews_entry *v;
+    size_t n;
+    if (!o || reviews_history(st, x->id, &v, &n, err)) {
+        json_decref(o);
+        if (!o) err_set(err, "output %lld: cannot encode", (long long)x->id);
         return NULL;
-#define TXT(i)                                                                                     \
-    (sqlite3_column_type(s, i) == SQLITE_NULL                                                      \
-         ? json_null()                                                                             \
-         : cli_json_str((const char *)sqlite3_column_text(s, i)))
-#define INT(i)                                                                                     \
-    (sqlite3_column_type(s, i) == SQLITE_NULL ? json_null()                                        \
-                                              : json_integer(sqlite3_column_int64(s, i)))
-    json_t *params = json_loads((const char *)sqlite3_column_text(s, 7), 0, NULL);
-    json_t *o =
-        json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)it->id,
-                  "text", cli_json_str(it->text), "edited", json_boolean(it->edited), "recipe",
-                  TXT(0), "recipe_run_id", INT(1), "checkpoint_id", INT(2), "model", TXT(3),
-                  "prompt", TXT(4), "continuation", TXT(5), "original_text", TXT(6), "params",
-                  params ? params : TXT(7), "seed", INT(8), "finish_reason", TXT(9));
-    json_object_set_new(o, "created_at", TXT(10));
-#undef TXT
-#undef INT
-    sqlite3_finalize(s);
+    }
     json_t *reviewers = json_array(), *notes = json_array();
     json_object_set_new(o, "reviewers", reviewers);
     json_object_set_new(o, "notes", notes);
-    if (store_prepare(st,
-                      "SELECT reviewer, verdict, note, created_at FROM reviews WHERE output_id = ? "
-                      "ORDER BY id",
-                      &s, err)) {
-        json_decref(o);
-        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        /* the approvals of the published version */
+        if (!strcmp(v[i].verdict, "approve") && v[i].version == x->version)
+            json_array_append_new(reviewers,
+                                  json_pack("{s:o,s:s}", "reviewer", cli_json_str(v[i].reviewer),
+                                            "at", v[i].created_at));
+        if (*v[i].note)
+            json_array_append_new(notes, json_pack("{s:o,s:o,s:s}", "reviewer",
+                                                   cli_json_str(v[i].reviewer), "note",
+                                                   cli_json_str(v[i].note), "at", v[i].created_at));
     }
-    sqlite3_bind_int64(s, 1, it->id);
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        const char *who = (const char *)sqlite3_column_text(s, 0);
-        const char *verdict = (const char *)sqlite3_column_text(s, 1);
-        const char *when = (const char *)sqlite3_column_text(s, 3);
-        if (!strcmp(verdict, "approve"))
-            json_array_append_new(
-                reviewers, json_pack("{s:o,s:s}", "reviewer", cli_json_str(who), "at", when));
-        if (sqlite3_column_type(s, 2) != SQLITE_NULL)
-            json_array_append_new(notes,
-                                  json_pack("{s:o,s:o,s:s}", "reviewer", cli_json_str(who), "note",
-                                            cli_json_str((const char *)sqlite3_column_text(s, 2)),
-                                            "at", when));
-    }
-    sqlite3_finalize(s);
+    reviews_history_free(v, n);
     return o;
 }
 
 /* Render the items in format into f. */
 static int render(store *st, const items *it, const char *format, FILE *f, char *err) {
     for (size_t i = 0; i < it->n; i++) {
-        const item *x = &it->v[i];
+        const reviews_output *x = &it->v[i];
         if (!strcmp(format, "txt")) {
             fprintf(f, "%s%s\n", i ? "\n" : "", x->text);
         } else if (!strcmp(format, "md")) {
-            fprintf(f, "%s## %zu\n\n%s\n", i ? "\n" : "", i + 1, x->text);
+            fprintf(f, "%s## %lld\n\n%s\n", i ? "\n" : "", (long long)x->id, x->text);
         } else {
             json_t *o = provenance(st, x, err);
             if (!o) return -1;
@@ -177,59 +166,154 @@ static int write_fd(int fd, const char *data, size_t n) {
     return 0;
 }
 
-/* Write data to path atomically: a temp file beside it, fsync, rename.
-** Something other than a file or a folder (a pipe, /dev/stdout, a device)
-** is written to directly: a rename would replace it. */
-static int write_atomic(const char *path, const char *data, size_t n, char *err) {
-    struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return err_set(err, "%s: is a folder", path);
-    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-        int fd = open(path, O_WRONLY);
-        int bad = fd < 0 || write_fd(fd, data, n);
-        if (fd >= 0 && close(fd) && !bad) bad = 1;
-        return bad ? err_set(err, "%s: %s", path, strerror(errno)) : 0;
+/* 1 when name is base + ".tmp." + six mkstemp characters: a temp file of
+** ours for the output called base. */
+static int our_temp(const char *name, const char *base) {
+    size_t b = strlen(base);
+    if (strncmp(name, base, b) || strncmp(name + b, ".tmp.", 5) || strlen(name + b + 5) != 6)
+        return 0;
+    for (const char *p = name + b + 5; *p; p++)
+        if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') && !(*p >= '0' && *p <= '9'))
+            return 0;
+    return 1;
+}
+
+/* Remove the temp files of our naming beside out, except keep (a live
+** publication's); says so on stdout. */
+static void clean_temps(const char *out, const char *const *keep, size_t nkeep) {
+    const char *slash = strrchr(out, '/');
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out) + 1 : 1, slash ? out : ".");
+    const char *base = slash ? slash + 1 : out;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!our_temp(e->d_name, base)) continue;
+        char path[8192];
+        snprintf(path, sizeof path, "%s%s%s", slash ? "" : "./", slash ? dir : "", e->d_name);
+        int kept = 0;
+        for (size_t i = 0; i < nkeep; i++)
+            kept |= fs_same_file(keep[i], path);
+        struct stat sb;
+        if (!kept && !lstat(path, &sb) && S_ISREG(sb.st_mode) && !unlink(path))
+            printf("note: removed %s, a temp file left by an interrupted publish\n", path);
     }
+    closedir(d);
+}
+
+/* Repair what crashed publishes left (see the top of this file) in its own
+** transaction, then clean the temp files beside out. */
+static int repair(store *st, const char *out, char *err) {
+    publications_row *v;
+    size_t n;
+    if (store_begin(st, err)) return -1;
+    if (publications_pending(st, &v, &n, err)) {
+        store_rollback(st);
+        return -1;
+    }
+    const char **keep = calloc(n + 1, sizeof *keep);
+    size_t nkeep = 0;
+    int rc = keep ? 0 : err_set(err, "out of memory");
+    for (size_t i = 0; i < n && !rc; i++) {
+        publications_row *r = &v[i];
+        if (r->pid && r->pid != getpid() && (!kill((pid_t)r->pid, 0) || errno == EPERM)) {
+            keep[nkeep++] = r->tmp_path; /* still publishing */
+            continue;
+        }
+        char *data = NULL, hash[HASH_HEX_LEN] = "", e2[ERR_LEN];
+        size_t len;
+        int renamed = r->tmp_path && access(r->tmp_path, F_OK) && r->file_hash &&
+                      !slurp(r->out_path, &data, &len, e2);
+        if (renamed) hash_hex(data, len, hash);
+        free(data);
+        int done = renamed && !strcmp(hash, r->file_hash);
+        if (!done && r->tmp_path) unlink(r->tmp_path);
+        rc = publications_finish(st, r->id, done ? "done" : "abandoned", err);
+        if (!rc)
+            printf("note: publication %lld to %s was interrupted %s\n", (long long)r->id,
+                   r->out_path,
+                   done ? "after its file was put in place; now recorded as done"
+                        : "before its file was put in place; recorded as abandoned");
+    }
+    if (rc || store_commit(st, err)) {
+        store_rollback(st);
+        rc = -1;
+    } else {
+        clean_temps(out, keep, nkeep);
+    }
+    free(keep);
+    publications_rows_free(v, n);
+    return rc;
+}
+
+/* Write data to a new temp file of our naming beside path (fsync'd,
+** 0644); *tmp gets its malloc'd name. */
+static int write_temp(const char *path, const char *data, size_t n, char **tmp, char *err) {
     if (fs_mkdirs_for(path, err)) return -1; /* a recipe's out/ folder, say */
     size_t len = strlen(path);
-    char *tmp = malloc(len + 16);
-    if (!tmp) return err_set(err, "out of memory");
-    snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
+    if (!(*tmp = malloc(len + 16))) return err_set(err, "out of memory");
+    snprintf(*tmp, len + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(*tmp);
     if (fd < 0) {
         err_set(err, "%s: %s", path, strerror(errno));
-        free(tmp);
+        free(*tmp);
+        *tmp = NULL;
         return -1;
     }
     int bad = write_fd(fd, data, n) || fsync(fd) || fchmod(fd, 0644);
     bad |= close(fd) != 0;
-    if (bad || rename(tmp, path)) {
+    if (bad) {
         err_set(err, "%s: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
+        unlink(*tmp);
+        free(*tmp);
+        *tmp = NULL;
         return -1;
     }
-    free(tmp);
+    return 0;
+}
+
+/* Refuse an output path that is the store or one of its SQLite files. */
+static int not_the_store(const char *out, const char *db, char *err) {
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
+        char f[8192];
+        snprintf(f, sizeof f, "%s%s", db, suffix[i]);
+        if (fs_same_file(out, f))
+            return err_set(err,
+                           "--out %s is the store%s%s (%s): publishing there would destroy it; "
+                           "choose another file",
+                           out, *suffix[i] ? "'s " : "", *suffix[i] ? suffix[i] + 1 : "", f);
+    }
     return 0;
 }
 
 static const char *usage =
-    "usage: quill publish --out FILE [--format txt|md|jsonl] [--allow-empty] [--recipe RECIPE]\n"
+    "usage: quill publish --out FILE [--format txt|md|jsonl] [--allow-empty]\n"
+    "                     [--allow-constraint-breaks]\n"
+    "       quill publish --recipe RECIPE.yaml [--out FILE] [...]\n"
     "Writes the approved outputs (their edited text where there is one) to FILE.\n"
     "--format defaults to FILE's extension (.md, .jsonl, else txt); jsonl carries\n"
-    "each output's provenance.  --recipe takes --out/--format from the recipe's\n"
-    "publish section and publishes only that recipe's outputs.  With nothing\n"
-    "approved it writes nothing and fails, unless --allow-empty.\n";
+    "each output's provenance; md headings are output ids.  --recipe takes\n"
+    "--out/--format from the recipe's publish section and publishes only that\n"
+    "recipe's outputs.  With nothing approved it writes nothing and fails, unless\n"
+    "--allow-empty.  An output whose edited text breaks its constraints stops the\n"
+    "publication unless --allow-constraint-breaks.  FILE cannot be the store.\n"
+    "A publish interrupted by a crash is repaired (and reported) by the next.\n";
 
-/* `quill publish --out FILE [--format F] [--allow-empty] [--recipe R]`:
-** renders the approved outputs, records the publication and writes FILE
-** in one transaction; nothing is written when anything fails. */
+/* `quill publish`: renders the approved outputs, writes FILE and records
+** the publication (see the top of this file); nothing is published when
+** anything fails. */
 int cmd_publish(cli *c, int argc, char **argv) {
-    static const struct option opts[] = {
-        {"out", required_argument, 0, 'o'},   {"format", required_argument, 0, 'f'},
-        {"allow-empty", no_argument, 0, 'e'}, {"recipe", required_argument, 0, 'r'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"out", required_argument, 0, 'o'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {"allow-empty", no_argument, 0, 'e'},
+                                         {"recipe", required_argument, 0, 'r'},
+                                         {"allow-constraint-breaks", no_argument, 0, 'b'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *out = NULL, *format = NULL, *recipe_path = NULL;
-    int allow_empty = 0, opt;
+    int allow_empty = 0, allow_breaks = 0, opt;
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -242,6 +326,9 @@ int cmd_publish(cli *c, int argc, char **argv) {
             break;
         case 'e':
             allow_empty = 1;
+            break;
+        case 'b':
+            allow_breaks = 1;
             break;
         case 'r':
             recipe_path = optarg;
@@ -261,13 +348,20 @@ int cmd_publish(cli *c, int argc, char **argv) {
         if (!out) out = r->publish.out;
         if (!format) format = r->publish.format;
     }
-    int rc = 1;
+    int rc = 1, regular = 1;
     items it = {0};
-    char *buf = NULL;
+    char *buf = NULL, *tmp = NULL, *ids_json = NULL;
     size_t len = 0;
     store *st;
+    struct stat sb;
     if (!out) {
-        rc = cli_usage_error("publish", "--out FILE is required");
+        rc = cli_usage_error("publish",
+                             "--out FILE is required (or --recipe RECIPE.yaml with a publish "
+                             "section naming out)");
+        goto done;
+    }
+    if (!*out) {
+        rc = cli_usage_error("publish", "--out is empty; name a file");
         goto done;
     }
     if (!format) {
@@ -280,13 +374,28 @@ int cmd_publish(cli *c, int argc, char **argv) {
         rc = cli_error("publish: --format must be txt, md or jsonl, not '%s'", format);
         goto done;
     }
+    if (not_the_store(out, c->db_path, err)) {
+        rc = cli_error("publish: %s", err);
+        goto done;
+    }
+    if (stat(out, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        rc = cli_error("publish: %s: is a folder", out);
+        goto done;
+    }
+    /* a pipe, /dev/stdout or a device is written to directly: a rename
+    ** would replace it */
+    regular = stat(out, &sb) || S_ISREG(sb.st_mode);
     if (!(st = cli_store(c))) goto done;
+    if (repair(st, out, err)) {
+        rc = cli_error("publish: repairing an interrupted publication: %s", err);
+        goto done;
+    }
     /* read and record in one write transaction: nobody reviews in between */
     if (store_begin(st, err)) {
         rc = cli_error("publish: %s", err);
         goto done;
     }
-    if (gather(st, r ? r->name : NULL, &it, err)) goto fail;
+    if (gather(st, r ? r->name : NULL, allow_breaks, &it, err)) goto fail;
     if (!it.n && !allow_empty) {
         store_rollback(st);
         rc = cli_error("publish: no approved outputs%s%s; nothing written to %s (approve some "
@@ -312,48 +421,65 @@ int cmd_publish(cli *c, int argc, char **argv) {
         hash_update(h, num, (size_t)k);
         hash_update(h, it.v[i].text, strlen(it.v[i].text) + 1);
     }
-    char set_hash[HASH_HEX_LEN];
+    char set_hash[HASH_HEX_LEN], file_hash[HASH_HEX_LEN];
     hash_end(h, set_hash);
-    char *ids_json = json_dumps(ids, JSON_COMPACT);
+    hash_hex(buf, len, file_hash);
+    ids_json = json_dumps(ids, JSON_COMPACT);
     json_decref(ids);
-    sqlite3_stmt *s;
-    if (store_prepare(st,
-                      "SELECT id, out_path, created_at FROM publications WHERE set_hash = ? "
-                      "ORDER BY id DESC LIMIT 1",
-                      &s, err)) {
-        free(ids_json);
+    if (!ids_json) {
+        err_set(err, "out of memory");
         goto fail;
     }
-    sqlite3_bind_text(s, 1, set_hash, -1, SQLITE_STATIC);
-    if (sqlite3_step(s) == SQLITE_ROW)
+    int64_t pub, same_id;
+    char *same_path, *same_at;
+    int same = publications_same(st, set_hash, &same_id, &same_path, &same_at, err);
+    if (same < 0) goto fail;
+    if (same)
         printf("note: the same %zu output%s were already published as publication %lld to %s "
                "at %s\n",
-               it.n, it.n == 1 ? "" : "s", (long long)sqlite3_column_int64(s, 0),
-               sqlite3_column_text(s, 1), sqlite3_column_text(s, 2));
-    sqlite3_finalize(s);
-    if (store_prepare(st,
-                      "INSERT INTO publications (out_path, format, set_hash, output_ids) "
-                      "VALUES (?, ?, ?, ?)",
-                      &s, err)) {
-        free(ids_json);
-        goto fail;
-    }
-    sqlite3_bind_text(s, 1, out, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, format, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, set_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, ids_json, -1, SQLITE_STATIC);
-    int step = sqlite3_step(s);
-    sqlite3_finalize(s);
-    free(ids_json);
-    if (step != SQLITE_DONE) {
-        store_error(st, err, "cannot record the publication");
-        goto fail;
-    }
-    int64_t pub = sqlite3_last_insert_rowid(store_db(st));
-    if (write_atomic(out, buf, len, err)) goto fail;
-    if (store_commit(st, err)) {
-        rc = cli_error("publish: %s (the file was written)", err);
-        goto done;
+               it.n, it.n == 1 ? "" : "s", (long long)same_id, same_path ? same_path : "?",
+               same_at ? same_at : "?");
+    if (same) free(same_path), free(same_at);
+    if (!regular) {
+        /* written in place inside the transaction: recorded done or not at all */
+        int fd = open(out, O_WRONLY);
+        int wbad = fd < 0 || write_fd(fd, buf, len);
+        if (fd >= 0 && close(fd) && !wbad) wbad = 1;
+        if (wbad) {
+            err_set(err, "%s: %s", out, strerror(errno));
+            goto fail;
+        }
+        if (publications_add(st, out, format, set_hash, ids_json, NULL, NULL, &pub, err)) goto fail;
+        if (store_commit(st, err)) {
+            rc = cli_error("publish: %s (the file was written)", err);
+            goto done;
+        }
+    } else {
+        if (write_temp(out, buf, len, &tmp, err) ||
+            publications_add(st, out, format, set_hash, ids_json, tmp, file_hash, &pub, err))
+            goto fail;
+        if (store_commit(st, err)) {
+            rc = cli_error("publish: %s", err);
+            goto done;
+        }
+        cli_fault("publish-rename");
+        if (rename(tmp, out)) {
+            rc = cli_error("publish: %s: %s", out, strerror(errno));
+            if (!store_begin(st, err)) {
+                if (publications_finish(st, pub, "abandoned", err) || store_commit(st, err))
+                    store_rollback(st);
+            }
+            goto done;
+        }
+        free(tmp);
+        tmp = NULL;
+        cli_fault("publish-renamed");
+        if (store_begin(st, err) || publications_finish(st, pub, "done", err) ||
+            store_commit(st, err)) {
+            store_rollback(st);
+            rc = cli_error("publish: %s (%s was written; the next publish records it)", err, out);
+            goto done;
+        }
     }
     printf("published %zu output%s to %s (%s), publication %lld\n", it.n, it.n == 1 ? "" : "s", out,
            format, (long long)pub);
@@ -363,6 +489,9 @@ fail:
     store_rollback(st);
     rc = cli_error("publish: %s", err);
 done:
+    if (tmp) unlink(tmp);
+    free(tmp);
+    free(ids_json);
     free(buf);
     items_free(&it);
     rcp_free(r);

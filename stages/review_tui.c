@@ -28,68 +28,6 @@
 #define RED "\033[31m"
 #define RESET "\033[0m"
 
-typedef struct queue {
-    int64_t *ids;
-    size_t n;
-} queue;
-
-/* The pending outputs reviewer has not yet approved or rejected, in id
-** order, into q. */
-static int load_queue(store *st, const char *reviewer, queue *q, char *err) {
-    sqlite3_stmt *s;
-    if (store_prepare(st,
-                      "SELECT id FROM outputs o WHERE status = 'pending' AND NOT EXISTS "
-                      "(SELECT 1 FROM reviews WHERE output_id = o.id AND reviewer = ? AND "
-                      "verdict IN ('approve', 'reject')) ORDER BY id",
-                      &s, err))
-        return -1;
-    sqlite3_bind_text(s, 1, reviewer, -1, SQLITE_STATIC);
-    size_t cap = 0;
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        if (q->n == cap) {
-            cap = cap ? 2 * cap : 64;
-            int64_t *ni = realloc(q->ids, cap * sizeof *ni);
-            if (!ni) {
-                sqlite3_finalize(s);
-                return err_set(err, "out of memory");
-            }
-            q->ids = ni;
-        }
-        q->ids[q->n++] = sqlite3_column_int64(s, 0);
-    }
-    sqlite3_finalize(s);
-    return 0;
-}
-
-/* The output reviewer last looked at (0 when none): where to resume. */
-static int64_t get_cursor(store *st, const char *reviewer) {
-    char err[ERR_LEN];
-    sqlite3_stmt *s;
-    int64_t id = 0;
-    if (store_prepare(st, "SELECT output_id FROM review_cursor WHERE reviewer = ?", &s, err))
-        return 0;
-    sqlite3_bind_text(s, 1, reviewer, -1, SQLITE_STATIC);
-    if (sqlite3_step(s) == SQLITE_ROW) id = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return id;
-}
-
-/* Remember that reviewer is at output id (best effort: a failure only
-** loses the resume point). */
-static void save_cursor(store *st, const char *reviewer, int64_t id) {
-    char err[ERR_LEN];
-    sqlite3_stmt *s;
-    if (store_prepare(st,
-                      "INSERT INTO review_cursor (reviewer, output_id) VALUES (?, ?) "
-                      "ON CONFLICT (reviewer) DO UPDATE SET output_id = excluded.output_id",
-                      &s, err))
-        return;
-    sqlite3_bind_text(s, 1, reviewer, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, id);
-    sqlite3_step(s);
-    sqlite3_finalize(s);
-}
-
 static struct termios saved_tio;
 
 /* Ctrl-C or a kill: give the terminal back as it was, then go.  Every
@@ -113,66 +51,48 @@ static void raw_mode(int on) {
     }
 }
 
-/* Print s to stdout with control characters other than newline and tab in
-** caret notation (^[ for ESC): a generated text or a name cannot send the
-** terminal escape sequences. */
-static void put_clean(const char *s) {
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
-            printf("^%c", ch == 0x7f ? '?' : ch + 64);
-        else
-            putchar(ch);
-    }
-}
-
 /* Draw output id: header, provenance, then the text with the prompt
-** highlighted. */
+** highlighted; *version gets the text version shown (what 'a' approves). */
 static int draw(store *st, int64_t id, size_t pos, size_t n, const char *reviewer, const char *msg,
-                char *err) {
-    sqlite3_stmt *s;
-    if (review_fetch(st,
-                     "SELECT COALESCE(recipe_name, '-'), model_source, COALESCE(checkpoint_id, 0),"
-                     " prompt, continuation, params_json, seed FROM outputs WHERE id = ?",
-                     id, &s, err))
-        return -1;
-    const char *status;
-    int ok, need, edited;
-    char *text = NULL;
-    if (review_verdict(st, id, &status, &ok, &need, err) ||
-        review_text(st, id, &text, &edited, err)) {
-        sqlite3_finalize(s);
-        return -1;
-    }
+                int *version, char *err) {
+    reviews_output o;
+    if (reviews_get(st, id, &o, err)) return -1;
+    *version = o.version;
     printf("\033[H\033[2J");
-    printf(BOLD "quill review" RESET "  output %lld  (%zu of %zu)  reviewer %s  %s %d/%d\n",
-           (long long)id, pos + 1, n, reviewer, status, ok, need);
+    printf(BOLD "quill review" RESET "  output %lld  (%zu of %zu)  reviewer ", (long long)id,
+           pos + 1, n);
+    cli_put_clean(stdout, reviewer);
+    printf("  %s %d/%d  text version %d\n", o.status, o.approvals, o.needed, o.version);
     printf(DIM "recipe:" RESET " ");
-    put_clean((const char *)sqlite3_column_text(s, 0));
+    cli_put_clean(stdout, o.recipe ? o.recipe : "-");
     printf("   " DIM "model:" RESET " ");
-    put_clean((const char *)sqlite3_column_text(s, 1));
-    if (sqlite3_column_int64(s, 2)) printf(" (checkpoint %lld)", sqlite3_column_int64(s, 2));
-    printf("   " DIM "seed:" RESET " %lld\n", (long long)sqlite3_column_int64(s, 6));
+    cli_put_clean(stdout, o.model);
+    if (o.checkpoint_id) printf(" (checkpoint %lld)", (long long)o.checkpoint_id);
+    printf("   " DIM "seed:" RESET " %lld\n", (long long)o.seed);
     printf(DIM "params:" RESET " ");
-    put_clean((const char *)sqlite3_column_text(s, 5));
+    cli_put_clean(stdout, o.params_json);
     printf("\n\n");
-    if (edited) {
+    if (o.breaks) {
+        printf(RED "WARNING: the edited text breaks the output's constraints: it has the ");
+        cli_put_clean(stdout, o.breaks);
+        printf(RESET "\n");
+    }
+    if (o.edited) {
         printf(DIM "(edited; original below)" RESET "\n");
-        put_clean(text);
+        cli_put_clean(stdout, o.text);
         printf("\n\n" DIM "original:" RESET "\n");
     }
     printf(PROMPT_STYLE);
-    put_clean((const char *)sqlite3_column_text(s, 3));
+    cli_put_clean(stdout, o.prompt);
     printf(RESET);
-    put_clean((const char *)sqlite3_column_text(s, 4));
+    cli_put_clean(stdout, o.continuation);
     printf("\n\n");
     if (msg && *msg) printf("%s\n", msg);
     printf(BOLD "[a]" RESET "pprove  " BOLD "[r]" RESET "eject  " BOLD "[e]" RESET "dit  " BOLD
                 "[n]" RESET "ote  " BOLD "[s]" RESET "kip  " BOLD "[b]" RESET "ack  " BOLD
                 "[q]" RESET "uit\n");
     fflush(stdout);
-    free(text);
-    sqlite3_finalize(s);
+    reviews_output_free(&o);
     return 0;
 }
 
@@ -229,12 +149,22 @@ static int edit_text(const char *text, char **out, char *err) {
     return 0;
 }
 
-/* Record one verdict/note/edit of reviewer on output id in its own
-** transaction. */
-static int record(store *st, int64_t id, const char *reviewer, const char *verdict,
-                  const char *note, const char *text, char *err) {
+/* What a key records: approve, reject, note or edit. */
+typedef struct action {
+    char key;
+    int version;             /* the version shown */
+    const char *note, *text; /* for n and e */
+} action;
+
+/* Record one action of reviewer on output id in its own transaction. */
+static int record(store *st, int64_t id, const char *reviewer, action *a, char *err) {
     if (store_begin(st, err)) return -1;
-    if (review_add(st, id, reviewer, verdict, note, text, err)) {
+    int rc = a->key == 'a'   ? reviews_approve(st, id, reviewer, &a->version, NULL, err)
+             : a->key == 'r' ? reviews_reject(st, id, reviewer, a->version, NULL, err)
+             : a->key == 'n'
+                 ? reviews_note(st, id, reviewer, a->note, err)
+                 : reviews_edit(st, id, reviewer, a->text, NULL, 0, &a->version, NULL, 0, err);
+    if (rc) {
         store_rollback(st);
         return -1;
     }
@@ -246,13 +176,19 @@ int review_interactive(store *st, const char *reviewer) {
     if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
         return cli_error("review: the interactive reviewer needs a terminal; use quill review "
                          "list/show/approve/reject instead");
-    queue q = {0};
-    if (load_queue(st, reviewer, &q, err)) return cli_error("review: %s", err);
+    struct {
+        int64_t *ids;
+        size_t n;
+    } q;
+    if (reviews_queue(st, reviewer, &q.ids, &q.n, err)) return cli_error("review: %s", err);
     if (!q.n) {
-        printf("No pending outputs for %s.\n", reviewer);
+        free(q.ids);
+        printf("No pending outputs for ");
+        cli_put_clean(stdout, reviewer);
+        printf(".\n");
         return 0;
     }
-    int64_t cursor = get_cursor(st, reviewer);
+    int64_t cursor = reviews_cursor_get(st, reviewer);
     size_t pos = 0;
     while (pos < q.n && q.ids[pos] < cursor)
         pos++;
@@ -266,8 +202,9 @@ int review_interactive(store *st, const char *reviewer) {
     int rc = 0;
     while (pos < q.n) {
         int64_t id = q.ids[pos];
-        save_cursor(st, reviewer, id);
-        if (draw(st, id, pos, q.n, reviewer, msg, err)) {
+        reviews_cursor_set(st, reviewer, id);
+        int shown;
+        if (draw(st, id, pos, q.n, reviewer, msg, &shown, err)) {
             rc = cli_error("review: %s", err);
             break;
         }
@@ -275,7 +212,8 @@ int review_interactive(store *st, const char *reviewer) {
         int ch = getchar();
         if (ch == EOF || ch == 'q') break;
         if (ch == 'a' || ch == 'r') {
-            if (record(st, id, reviewer, ch == 'a' ? "approve" : "reject", NULL, NULL, err))
+            action a = {(char)ch, shown, NULL, NULL};
+            if (record(st, id, reviewer, &a, err))
                 snprintf(msg, sizeof msg, RED "%s" RESET, err);
             else
                 pos++;
@@ -284,16 +222,20 @@ int review_interactive(store *st, const char *reviewer) {
         } else if (ch == 'b') {
             if (pos) pos--;
         } else if (ch == 'e') {
-            char *text = NULL, *edited = NULL;
+            reviews_output o;
+            char *edited = NULL;
+            int bad = reviews_get(st, id, &o, err);
             raw_mode(0);
-            int bad = review_text(st, id, &text, NULL, err) || edit_text(text, &edited, err);
+            /* edit what is stored now; record() refuses it if it changed meanwhile */
+            if (!bad) bad = edit_text(o.text, &edited, err);
             raw_mode(1);
-            if (!bad && edited) bad = record(st, id, reviewer, "edit", NULL, edited, err);
+            action a = {'e', bad ? 0 : o.version, NULL, edited};
+            if (!bad && edited) bad = record(st, id, reviewer, &a, err);
             snprintf(msg, sizeof msg, "%s%s" RESET, bad ? RED : GREEN,
                      bad      ? err
                      : edited ? "edit saved beside the original"
                               : "no change");
-            free(text);
+            reviews_output_free(&o);
             free(edited);
         } else if (ch == 'n') {
             raw_mode(0);
@@ -304,7 +246,8 @@ int review_interactive(store *st, const char *reviewer) {
             raw_mode(1);
             line[strcspn(line, "\n")] = 0;
             if (got && *line) {
-                if (record(st, id, reviewer, "note", line, NULL, err))
+                action a = {'n', shown, line, NULL};
+                if (record(st, id, reviewer, &a, err))
                     snprintf(msg, sizeof msg, RED "%s" RESET, err);
                 else
                     snprintf(msg, sizeof msg, GREEN "note saved" RESET);
@@ -314,8 +257,10 @@ int review_interactive(store *st, const char *reviewer) {
         }
     }
     if (pos >= q.n) {
-        save_cursor(st, reviewer, q.ids[q.n - 1] + 1);
-        printf("\033[H\033[2JNo more pending outputs for %s.\n", reviewer);
+        reviews_cursor_set(st, reviewer, q.ids[q.n - 1] + 1);
+        printf("\033[H\033[2JNo more pending outputs for ");
+        cli_put_clean(stdout, reviewer);
+        printf(".\n");
     } else {
         printf("\nStopped at output %lld; `quill review` resumes here.\n", (long long)q.ids[pos]);
     }

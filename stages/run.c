@@ -272,7 +272,7 @@ static int begin_run(store *st, const rcp_recipe *r, int64_t *run_id, char *err)
                   "UPDATE recipe_runs SET status = 'interrupted' WHERE recipe_name = ? AND "
                   "status = 'running'",
                   "s", err, r->name) ||
-        review_set_rule(st, r->name, r->review.min_approvals, err) ||
+        reviews_set_rule(st, r->name, r->review.min_approvals, err) ||
         exec_bind(st,
                   "INSERT INTO recipe_runs (recipe_name, recipe_path, recipe_hash) VALUES (?, ?, "
                   "?)",

@@ -228,11 +228,12 @@ check "checkpoints --json with a non-UTF-8 source" bash -c "'$QUILL_ASAN' --db u
 check "the source is there, with U+FFFD" grep -qF "\"source\":\"model$(printf '\xef\xbf\xbd')\"" u8-ckpt.json
 sqlite3 u8.db "INSERT INTO outputs (id, model_source, prompt, continuation, text, ids_json,
     params_json, seed, finish_reason) VALUES (1, 'm', 'P', ' c', 'P c', '[1]', '{}', 1, 'length')"
-check "approve with a non-UTF-8 note" U review approve 1 --reviewer "$(printf 'r\xe9')" --note "$(printf 'n\xe9')"
+expect_fail "a non-UTF-8 reviewer name is refused" "--reviewer: not valid UTF-8 at byte 1" U review approve 1 --reviewer "$(printf 'r\xe9')"
+check "approve with a non-UTF-8 note" U review approve 1 --reviewer r --note "$(printf 'n\xe9')"
 check "review list --json" bash -c "'$QUILL_ASAN' --db u8.db review list --json >u8-list.json"
 check "review list --json lists it" grep -qF '"status":"approved"' u8-list.json
 check "publish jsonl with a non-UTF-8 note" U publish --out u8.jsonl
-check "the note and reviewer are kept" grep -qF '"notes":[{"reviewer":"r\uFFFD","note":"n\uFFFD"' u8.jsonl
+check "the note and reviewer are kept" grep -qF '"notes":[{"reviewer":"r","note":"n\uFFFD"' u8.jsonl
 for f in u8-ingest.json u8-docs.json u8-ckpt.json u8-list.json u8.jsonl; do
     check "$f is JSON" json_ok $f
 done

@@ -422,6 +422,33 @@ static void test_cost_1000_words(void) {
         free(store[i]);
 }
 
+/* cons_check_text on finished texts (an edit): names the char or word,
+** exempts the prompt only when the text still starts with it. */
+static void test_check_text(void) {
+    const char *words[] = {"night", "dark sky"};
+    cons_opts o = {words, 2, 0, 0, "e", 0};
+    char what[64], err[ERR_LEN];
+    CHECK_EQ_INT(cons_check_text(&o, "Once", "Once upon a tiny hill", what, sizeof what, err), 0);
+    CHECK_EQ_INT(cons_check_text(&o, "Once", "Once upon a time", what, sizeof what, err), 1);
+    CHECK_STR(what, "forbidden character 'e'");
+    CHECK_EQ_INT(cons_check_text(&o, "Once", "Once upon a timE", what, sizeof what, err), 1);
+    CHECK_STR(what, "forbidden character 'E'");
+    /* the prompt changed: the whole text counts */
+    CHECK_EQ_INT(cons_check_text(&o, "Once", "Onc upon a tim", what, sizeof what, err), 0);
+    CHECK_EQ_INT(cons_check_text(&o, "Once", "Twice", what, sizeof what, err), 1);
+    CHECK_EQ_INT(cons_check_text(&o, "It", "It was a NIGHT", what, sizeof what, err), 1);
+    CHECK_STR(what, "banned word 'night'");
+    CHECK_EQ_INT(cons_check_text(&o, "It", "It was nightly", what, sizeof what, err), 0);
+    CHECK_EQ_INT(cons_check_text(&o, "It", "It was a dark sky, oh", what, sizeof what, err), 1);
+    CHECK_STR(what, "banned word 'dark sky'");
+    o.substring = 1;
+    CHECK_EQ_INT(cons_check_text(&o, "It", "It was nightly", what, sizeof what, err), 1);
+    o.forbid_chars = "\xc3\xa9"; /* é, a two-byte character */
+    o.n_words = 0;
+    CHECK_EQ_INT(cons_check_text(&o, "", "caf\xc3\x89", what, sizeof what, err), 1);
+    CHECK_STR(what, "forbidden character '\xc3\x89'");
+}
+
 int main(void) {
     if (vocab_load(&TV)) {
         printf("cannot load models/gpt2/vocab.json\n");
@@ -436,6 +463,7 @@ int main(void) {
     RUN(test_words_by_hand);
     RUN(test_chars_by_hand);
     RUN(test_completion_lookahead);
+    RUN(test_check_text);
     RUN(test_random_samples);
     RUN(test_bad_words_ids_leak);
     RUN(test_cost_1000_words);

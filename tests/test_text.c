@@ -6,6 +6,8 @@
 #include "test.h"
 #include "text.h"
 
+#include "err.h"
+
 #include <stdlib.h>
 
 static int valid(const char *s, size_t n) {
@@ -75,10 +77,32 @@ static void test_newlines_bom_gutenberg(void) {
     CHECK(!txt_gutenberg_body("no markers here", 15, &b, &e));
 }
 
+/* Reviewer names: one key per person, no control characters. */
+static void test_name_normalize(void) {
+    char *out, err[ERR_LEN];
+    const char *same[] = {"A", "a", "A ", "  A", "a\xc2\xa0"};
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+        CHECK_EQ_INT(txt_name_normalize(same[i], &out, err), 0);
+        CHECK_STR(out, "a");
+        free(out);
+    }
+    CHECK_EQ_INT(txt_name_normalize("\xc3\x89lodie Ma", &out, err), 0);
+    CHECK_STR(out, "\xc3\xa9lodie ma");
+    free(out);
+    CHECK_EQ_INT(txt_name_normalize("  ", &out, err), -1);
+    CHECK(strstr(err, "is empty"));
+    CHECK_EQ_INT(txt_name_normalize("a\033[2J", &out, err), -1);
+    CHECK(strstr(err, "control character (U+001B)"));
+    CHECK_EQ_INT(txt_name_normalize("r\xe9", &out, err), -1);
+    CHECK(strstr(err, "not valid UTF-8"));
+    CHECK(!out);
+}
+
 int main(void) {
     RUN(test_validation_edges);
     RUN(test_repair_maximal_subparts);
     RUN(test_prefix_and_count);
     RUN(test_newlines_bom_gutenberg);
+    RUN(test_name_normalize);
     return TEST_SUMMARY();
 }

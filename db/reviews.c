@@ -1,0 +1,511 @@
+/*
+** The review gate's SQL (the rules are in reviews.h).
+*/
+#include "reviews.h"
+
+#include "constrain.h"
+#include "err.h"
+#include "text.h"
+
+#include <assert.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A malloc'd copy of column i; a NULL column gives NULL when keep_null,
+** else "". */
+static char *col_dup(sqlite3_stmt *s, int i, int keep_null) {
+    if (keep_null && sqlite3_column_type(s, i) == SQLITE_NULL) return NULL;
+    const char *t = (const char *)sqlite3_column_text(s, i);
+    return strdup(t ? t : "");
+}
+
+/* Prepare sql, bind id as ?1 and step to its row; fails with "no output
+** with id N" when there is none.  The caller finalizes *s. */
+static int fetch(store *st, const char *sql, int64_t id, sqlite3_stmt **s, char *err) {
+    if (store_prepare(st, sql, s, err)) return -1;
+    sqlite3_bind_int64(*s, 1, id);
+    if (sqlite3_step(*s) == SQLITE_ROW) return 0;
+    sqlite3_finalize(*s);
+    *s = NULL;
+    return err_set(err, "no output with id %lld", (long long)id);
+}
+
+/* Normalise a reviewer name into *out (malloc'd), err naming it. */
+static int reviewer_key(const char *raw, char **out, char *err) {
+    if (txt_name_normalize(raw, out, err)) return err_prefix(err, "reviewer name");
+    return 0;
+}
+
+/* Output id's current version (1 + its edits) into *version. */
+static int current_version(store *st, int64_t id, int *version, char *err) {
+    sqlite3_stmt *s;
+    if (fetch(st,
+              "SELECT 1 + (SELECT COUNT(*) FROM reviews WHERE output_id = o.id AND "
+              "verdict = 'edit') FROM outputs o WHERE o.id = ?",
+              id, &s, err))
+        return -1;
+    *version = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return 0;
+}
+
+/* 1 when reviewer's rejection of output id stands (their latest reject or
+** withdraw is a reject), 0 when not, -1 on error. */
+static int rejection_stands(store *st, int64_t id, const char *reviewer, char *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st,
+                      "SELECT verdict FROM reviews WHERE output_id = ? AND reviewer = ? AND "
+                      "verdict IN ('reject', 'withdraw') ORDER BY id DESC LIMIT 1",
+                      &s, err))
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, reviewer, -1, SQLITE_STATIC);
+    int stands =
+        sqlite3_step(s) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(s, 0), "reject");
+    sqlite3_finalize(s);
+    return stands;
+}
+
+/* 0 when shown (0: not given) is output id's current version cur, else
+** -1 with err saying what to do before verb. */
+static int check_version(int64_t id, int shown, int cur, const char *verb, char *err) {
+    if (!shown || shown == cur) return 0;
+    if (shown > cur)
+        return err_set(err, "output %lld has no text version %d (it is at version %d)",
+                       (long long)id, shown, cur);
+    return err_set(err,
+                   "output %lld: its text changed since version %d was shown (now version %d); "
+                   "look at it again (quill review show %lld) before %s",
+                   (long long)id, shown, cur, (long long)id, verb);
+}
+
+int reviews_verdict(store *st, int64_t id, const char **status, int *approvals, int *needed,
+                    char *err) {
+    /* the rules live in the view (db/006_review_gate.sql) */
+    static const char *sql = "SELECT status, approvals, needed FROM output_verdicts "
+                             "WHERE output_id = ?";
+    static const char *const statuses[] = {"pending", "approved", "rejected"};
+    sqlite3_stmt *s;
+    if (fetch(st, sql, id, &s, err)) return -1;
+    const char *said = (const char *)sqlite3_column_text(s, 0);
+    int ok = sqlite3_column_int(s, 1), need = sqlite3_column_int(s, 2);
+    *status = statuses[0];
+    for (int i = 1; i < 3; i++)
+        if (!strcmp(said, statuses[i])) *status = statuses[i];
+    sqlite3_finalize(s);
+    if (approvals) *approvals = ok;
+    if (needed) *needed = need;
+    return 0;
+}
+
+/* Recompute outputs.status of id from its reviews. */
+static int refresh(store *st, int64_t id, char *err) {
+    const char *status;
+    if (reviews_verdict(st, id, &status, NULL, NULL, err)) return -1;
+    sqlite3_stmt *s;
+    if (store_prepare(st, "UPDATE outputs SET status = ? WHERE id = ?", &s, err)) return -1;
+    sqlite3_bind_text(s, 1, status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, id);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE
+               ? 0
+               : store_error(st, err, "output %lld: cannot update its status", (long long)id);
+}
+
+/* Insert one review row (reviewer already normalised) and refresh the
+** status. */
+static int add(store *st, int64_t id, const char *reviewer, const char *verdict, const char *note,
+               const char *edited_text, int version, const char *breaks, char *err) {
+    assert(version >= 1);
+    sqlite3_stmt *s;
+    if (store_prepare(st,
+                      "INSERT INTO reviews (output_id, reviewer, verdict, note, edited_text, "
+                      "version, breaks) SELECT id, ?, ?, ?, ?, ?, ? FROM outputs WHERE id = ?",
+                      &s, err))
+        return -1;
+    sqlite3_bind_text(s, 1, reviewer, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, verdict, -1, SQLITE_STATIC);
+    if (note) sqlite3_bind_text(s, 3, note, -1, SQLITE_STATIC);
+    if (edited_text) sqlite3_bind_text(s, 4, edited_text, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 5, version);
+    if (breaks && *breaks) sqlite3_bind_text(s, 6, breaks, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 7, id);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        return store_error(st, err, "output %lld: cannot record the review", (long long)id);
+    if (!sqlite3_changes(store_db(st)))
+        return err_set(err, "no output with id %lld", (long long)id);
+    return refresh(st, id, err);
+}
+
+int reviews_get(store *st, int64_t id, reviews_output *o, char *err) {
+    memset(o, 0, sizeof *o);
+    sqlite3_stmt *s;
+    if (fetch(st,
+              "SELECT recipe_name, COALESCE(recipe_run_id, 0), COALESCE(checkpoint_id, 0), seed, "
+              "model_source, prompt, continuation, text, params_json, finish_reason, created_at, "
+              "(SELECT edited_text FROM reviews WHERE output_id = o.id AND verdict = 'edit' "
+              " ORDER BY id DESC LIMIT 1), "
+              "(SELECT breaks FROM reviews WHERE output_id = o.id AND verdict = 'edit' "
+              " ORDER BY id DESC LIMIT 1), "
+              "1 + (SELECT COUNT(*) FROM reviews WHERE output_id = o.id AND verdict = 'edit') "
+              "FROM outputs o WHERE o.id = ?",
+              id, &s, err))
+        return -1;
+    o->id = id;
+    o->recipe = col_dup(s, 0, 1);
+    o->recipe_run_id = sqlite3_column_int64(s, 1);
+    o->checkpoint_id = sqlite3_column_int64(s, 2);
+    o->seed = sqlite3_column_int64(s, 3);
+    o->model = col_dup(s, 4, 0);
+    o->prompt = col_dup(s, 5, 0);
+    o->continuation = col_dup(s, 6, 0);
+    o->original = col_dup(s, 7, 0);
+    o->params_json = col_dup(s, 8, 0);
+    o->finish = col_dup(s, 9, 0);
+    o->created_at = col_dup(s, 10, 0);
+    o->edited = sqlite3_column_type(s, 11) != SQLITE_NULL;
+    o->text = col_dup(s, o->edited ? 11 : 7, 0);
+    o->breaks = col_dup(s, 12, 1);
+    o->version = sqlite3_column_int(s, 13);
+    int oom = (!o->recipe && sqlite3_column_type(s, 0) != SQLITE_NULL) || !o->model || !o->prompt ||
+              !o->continuation || !o->original || !o->params_json || !o->finish || !o->created_at ||
+              !o->text || (!o->breaks && sqlite3_column_type(s, 12) != SQLITE_NULL);
+    sqlite3_finalize(s);
+    if (oom || reviews_verdict(st, id, &o->status, &o->approvals, &o->needed, err)) {
+        reviews_output_free(o);
+        return oom ? err_set(err, "out of memory") : -1;
+    }
+    return 0;
+}
+
+void reviews_output_free(reviews_output *o) {
+    free(o->recipe), free(o->model), free(o->prompt), free(o->continuation);
+    free(o->original), free(o->params_json), free(o->finish), free(o->created_at);
+    free(o->text), free(o->breaks);
+    memset(o, 0, sizeof *o);
+}
+
+/* Collect the int64 column 0 of every row of the prepared statement s
+** (finalized here) into *ids. */
+static int collect_ids(sqlite3_stmt *s, int64_t **ids, size_t *n, char *err) {
+    size_t cap = 0;
+    int rc;
+    *ids = NULL;
+    *n = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            int64_t *ni = realloc(*ids, cap * sizeof *ni);
+            if (!ni) {
+                sqlite3_finalize(s);
+                return err_set(err, "out of memory");
+            }
+            *ids = ni;
+        }
+        (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : err_set(err, "cannot list the outputs");
+}
+
+int reviews_list(store *st, const char *status, const char *recipe, int64_t **ids, size_t *n,
+                 char *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st,
+                      "SELECT id FROM outputs WHERE (?1 IS NULL OR status = ?1) "
+                      "AND (?2 IS NULL OR recipe_name = ?2) ORDER BY id",
+                      &s, err))
+        return -1;
+    if (status) sqlite3_bind_text(s, 1, status, -1, SQLITE_STATIC);
+    if (recipe) sqlite3_bind_text(s, 2, recipe, -1, SQLITE_STATIC);
+    return collect_ids(s, ids, n, err);
+}
+
+int reviews_queue(store *st, const char *reviewer, int64_t **ids, size_t *n, char *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st,
+                      "SELECT id FROM outputs o WHERE status = 'pending' AND NOT EXISTS "
+                      "(SELECT 1 FROM reviews WHERE output_id = o.id AND reviewer = ? AND "
+                      "verdict IN ('approve', 'reject')) ORDER BY id",
+                      &s, err))
+        return -1;
+    sqlite3_bind_text(s, 1, reviewer, -1, SQLITE_TRANSIENT);
+    return collect_ids(s, ids, n, err);
+}
+
+int reviews_history(store *st, int64_t id, reviews_entry **v, size_t *n, char *err) {
+    *v = NULL;
+    *n = 0;
+    sqlite3_stmt *s;
+    if (store_prepare(st,
+                      "SELECT reviewer, verdict, note, edited_text, breaks, created_at, version "
+                      "FROM reviews WHERE output_id = ? ORDER BY id",
+                      &s, err))
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            reviews_entry *nv = realloc(*v, cap * sizeof *nv);
+            if (!nv) break;
+            *v = nv;
+        }
+        reviews_entry *e = &(*v)[(*n)++];
+        e->reviewer = col_dup(s, 0, 0);
+        e->verdict = col_dup(s, 1, 0);
+        e->note = col_dup(s, 2, 0);
+        e->edited_text = col_dup(s, 3, 0);
+        e->breaks = col_dup(s, 4, 0);
+        e->created_at = col_dup(s, 5, 0);
+        e->version = sqlite3_column_int(s, 6);
+        if (!e->reviewer || !e->verdict || !e->note || !e->edited_text || !e->breaks ||
+            !e->created_at)
+            break;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        reviews_history_free(*v, *n);
+        *v = NULL;
+        *n = 0;
+        return err_set(err, "output %lld: cannot read its reviews", (long long)id);
+    }
+    return 0;
+}
+
+void reviews_history_free(reviews_entry *v, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].reviewer), free(v[i].verdict), free(v[i].note);
+        free(v[i].edited_text), free(v[i].breaks), free(v[i].created_at);
+    }
+    free(v);
+}
+
+int reviews_approve(store *st, int64_t id, const char *reviewer, int *version, const char *note,
+                    char *err) {
+    char *who;
+    int cur;
+    if (reviewer_key(reviewer, &who, err)) return -1;
+    int rc = -1, stands;
+    if (current_version(st, id, &cur, err)) goto done;
+    if (version && check_version(id, *version, cur, "approving", err)) goto done;
+    if ((stands = rejection_stands(st, id, who, err)) < 0) goto done;
+    if (stands) {
+        err_set(err,
+                "output %lld: %s rejected it and any rejection rejects; withdraw the rejection "
+                "first (quill review withdraw %lld)",
+                (long long)id, who, (long long)id);
+        goto done;
+    }
+    rc = add(st, id, who, "approve", note, NULL, cur, NULL, err);
+    if (!rc && version) *version = cur;
+done:
+    free(who);
+    return rc;
+}
+
+int reviews_reject(store *st, int64_t id, const char *reviewer, int version, const char *note,
+                   char *err) {
+    char *who;
+    int cur;
+    if (reviewer_key(reviewer, &who, err)) return -1;
+    int rc = current_version(st, id, &cur, err) ||
+             add(st, id, who, "reject", note, NULL, version ? version : cur, NULL, err);
+    free(who);
+    return rc ? -1 : 0;
+}
+
+int reviews_withdraw(store *st, int64_t id, const char *reviewer, const char *note, char *err) {
+    char *who;
+    int cur, stands = -1;
+    if (reviewer_key(reviewer, &who, err)) return -1;
+    int rc =
+        current_version(st, id, &cur, err) || (stands = rejection_stands(st, id, who, err)) < 0;
+    if (!rc && !stands)
+        rc = err_set(err, "output %lld: %s has no rejection to withdraw", (long long)id, who);
+    if (!rc) rc = add(st, id, who, "withdraw", note, NULL, cur, NULL, err);
+    free(who);
+    return rc ? -1 : 0;
+}
+
+int reviews_note(store *st, int64_t id, const char *reviewer, const char *note, char *err) {
+    char *who;
+    int cur;
+    if (reviewer_key(reviewer, &who, err)) return -1;
+    int rc =
+        current_version(st, id, &cur, err) || add(st, id, who, "note", note, NULL, cur, NULL, err);
+    free(who);
+    return rc ? -1 : 0;
+}
+
+/* The constraints in an output's params_json (as gen_params_json writes
+** them) into *o, pointing into *root (the caller json_decref's it). */
+static int params_constraints(const char *params_json, json_t **root, cons_opts *o,
+                              const char ***words, char *err) {
+    memset(o, 0, sizeof *o);
+    *words = NULL;
+    *root = json_loads(params_json, 0, NULL);
+    if (!*root) return err_set(err, "its params are not JSON");
+    json_t *bw = json_object_get(*root, "banned_words");
+    size_t n = json_is_array(bw) ? json_array_size(bw) : 0;
+    *words = calloc(n + 1, sizeof **words);
+    if (!*words) return err_set(err, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const char *w = json_string_value(json_array_get(bw, i));
+        if (w && *w) (*words)[o->n_words++] = w;
+    }
+    o->words = *words;
+    const char *match = json_string_value(json_object_get(*root, "match"));
+    o->substring = match && !strcmp(match, "substring");
+    o->case_sensitive = json_is_true(json_object_get(*root, "case_sensitive"));
+    o->forbid_chars = json_string_value(json_object_get(*root, "forbid_chars"));
+    o->forbid_case_sensitive = json_is_true(json_object_get(*root, "forbid_case_sensitive"));
+    return 0;
+}
+
+int reviews_edit(store *st, int64_t id, const char *reviewer, const char *text, const char *note,
+                 int allow_breaks, int *version, char *breaks, size_t cap, char *err) {
+    char *who, what[256] = "";
+    if (reviewer_key(reviewer, &who, err)) return -1;
+    reviews_output o;
+    int rc = -1;
+    if (reviews_get(st, id, &o, err)) {
+        free(who);
+        return -1;
+    }
+    if (check_version(id, *version, o.version, "editing", err)) goto done;
+    json_t *root;
+    const char **words;
+    cons_opts co;
+    int hit = params_constraints(o.params_json, &root, &co, &words, err);
+    if (!hit) hit = cons_check_text(&co, o.prompt, text, what, sizeof what, err);
+    json_decref(root);
+    free(words);
+    if (hit < 0) {
+        err_prefix(err, "output %lld: cannot check the edit against its constraints",
+                   (long long)id);
+        goto done;
+    }
+    if (hit && !allow_breaks) {
+        err_set(err,
+                "output %lld: the edit breaks the output's constraints: it has the %s; "
+                "nothing saved (quill review edit --allow-constraint-breaks keeps it, flagged)",
+                (long long)id, what);
+        goto done;
+    }
+    if (!(rc = add(st, id, who, "edit", note, text, o.version + 1, what, err))) {
+        *version = o.version + 1;
+        if (breaks) snprintf(breaks, cap, "%s", what);
+    }
+done:
+    reviews_output_free(&o);
+    free(who);
+    return rc;
+}
+
+int reviews_set_rule(store *st, const char *recipe_name, int64_t min_approvals, char *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st,
+                      "INSERT INTO review_rules (recipe_name, min_approvals) VALUES (?, ?) "
+                      "ON CONFLICT (recipe_name) DO UPDATE SET min_approvals = excluded."
+                      "min_approvals, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+                      &s, err))
+        return -1;
+    sqlite3_bind_text(s, 1, recipe_name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, min_approvals);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : store_error(st, err, "review rule for %s", recipe_name);
+}
+
+int reviews_change_rule(store *st, const char *recipe_name, int64_t min_approvals,
+                        const char *changed_by, int64_t *old_min, int64_t *changed, char *err) {
+    char *who;
+    if (reviewer_key(changed_by, &who, err)) return -1;
+    sqlite3_stmt *s;
+    int rc = -1;
+    if (store_prepare(st,
+                      "SELECT (SELECT min_approvals FROM review_rules WHERE recipe_name = ?1), "
+                      "(SELECT COUNT(*) FROM outputs WHERE recipe_name = ?1)",
+                      &s, err))
+        goto done;
+    sqlite3_bind_text(s, 1, recipe_name, -1, SQLITE_STATIC);
+    sqlite3_step(s);
+    *old_min = sqlite3_column_int64(s, 0);
+    int known = sqlite3_column_type(s, 0) != SQLITE_NULL || sqlite3_column_int64(s, 1);
+    sqlite3_finalize(s);
+    if (!known) {
+        err_set(err, "no recipe named '%s' in the store (no rule, no outputs)", recipe_name);
+        goto done;
+    }
+    if (reviews_set_rule(st, recipe_name, min_approvals, err)) goto done;
+    if (store_prepare(st, "UPDATE outputs SET min_approvals = ? WHERE recipe_name = ?", &s, err))
+        goto done;
+    sqlite3_bind_int64(s, 1, min_approvals);
+    sqlite3_bind_text(s, 2, recipe_name, -1, SQLITE_STATIC);
+    int step = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (step != SQLITE_DONE) {
+        store_error(st, err, "outputs of recipe %s", recipe_name);
+        goto done;
+    }
+    *changed = sqlite3_changes(store_db(st));
+    if (store_prepare(st,
+                      "INSERT INTO review_rule_changes (recipe_name, changed_by, old_min, new_min, "
+                      "outputs) VALUES (?, ?, ?, ?, ?)",
+                      &s, err))
+        goto done;
+    sqlite3_bind_text(s, 1, recipe_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, who, -1, SQLITE_STATIC);
+    if (*old_min) sqlite3_bind_int64(s, 3, *old_min);
+    sqlite3_bind_int64(s, 4, min_approvals);
+    sqlite3_bind_int64(s, 5, *changed);
+    step = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (step != SQLITE_DONE) {
+        store_error(st, err, "cannot record the rule change for %s", recipe_name);
+        goto done;
+    }
+    int64_t *ids;
+    size_t n;
+    if (reviews_list(st, NULL, recipe_name, &ids, &n, err)) goto done;
+    rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = refresh(st, ids[i], err);
+    free(ids);
+done:
+    free(who);
+    return rc;
+}
+
+int64_t reviews_cursor_get(store *st, const char *reviewer) {
+    char err[ERR_LEN];
+    sqlite3_stmt *s;
+    int64_t id = 0;
+    if (store_prepare(st, "SELECT output_id FROM review_cursor WHERE reviewer = ?", &s, err))
+        return 0;
+    sqlite3_bind_text(s, 1, reviewer, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW) id = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return id;
+}
+
+void reviews_cursor_set(store *st, const char *reviewer, int64_t id) {
+    char err[ERR_LEN];
+    sqlite3_stmt *s;
+    if (store_prepare(st,
+                      "INSERT INTO review_cursor (reviewer, output_id) VALUES (?, ?) "
+                      "ON CONFLICT (reviewer) DO UPDATE SET output_id = excluded.output_id",
+                      &s, err))
+        return;
+    sqlite3_bind_text(s, 1, reviewer, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, id);
+    sqlite3_step(s);
+    sqlite3_finalize(s);
+}
