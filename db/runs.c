@@ -26,13 +26,18 @@ static long long proc_start_time(long long pid) {
     ** the fields start after the last ')'. */
     char *p = strrchr(buf, ')');
     if (!p) return 0;
-    char state;
-    long long start = 0;
-    if (sscanf(p + 1,
-               " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %lld",
-               &state, &start) != 2 ||
-        state == 'Z')
-        return 0;
+    p++;
+    /* p is at " STATE f4 f5 ...": skip to field 22, counting fields. */
+    char state = 0;
+    for (int field = 3; field < 22 && *p; field++) {
+        while (*p == ' ')
+            p++;
+        if (field == 3) state = *p;
+        while (*p && *p != ' ')
+            p++;
+    }
+    long long start = strtoll(p, NULL, 10);
+    if (state == 'Z' || start <= 0) return 0;
     return start;
 }
 
@@ -49,7 +54,8 @@ static int holder_alive(const char *host, long long pid, long long start) {
     host_name(me);
     if (strcmp(host, me)) return 1; /* cannot look at another host's processes */
     if (pid == (long long)getpid()) return 0;
-    return proc_start_time(pid) == start;
+    long long now = proc_start_time(pid);
+    return now > 0 && now == start;
 }
 
 /* Refuse when a live process holds name's lock (err names it); a stale
