@@ -8,15 +8,20 @@
 unset QUILL_DB
 sql() { sqlite3 "$@"; }
 
-# A tiny trained model in a directory, for the generate-only recipes.
-cat > base.yaml <<YAML
-name: base
-seed: 1
+# train_recipe NAME TRAIN [REST]: a recipe training a tiny model from
+# scratch with the train section TRAIN, then REST (more YAML).
+train_recipe() {
+    cat > "$1.yaml" <<YAML
+name: $1
 model: {init: {n_layer: 1, n_head: 2, n_embd: 16, n_positions: 64}}
 ingest: {paths: [$ROOT/recipes/corpora/frankenstein.txt], max_chars: 3000}
 group: {block_size: 32}
-train: {max_steps: 4, batch_size: 4, save_steps: 10, export: $SCRATCH/model}
+train: $2
+${3:-}
 YAML
+}
+# A tiny trained model in a directory, for the generate-only recipes.
+train_recipe base "{max_steps: 4, batch_size: 4, save_steps: 10, export: $SCRATCH/model}"
 "$QUILL" --db base.db run base.yaml >base.out 2>&1 || { cat base.out; exit 1; }
 # Three jobs, 64 outputs: each job commits on its own.
 cat > gen.yaml <<YAML
@@ -101,16 +106,8 @@ check "dead holder: taken over" "$QUILL_ASAN" --db k.db run gen.yaml
 check "dead holder: lock released after" [ "$(sql k.db 'SELECT count(*) FROM run_locks')" = 0 ]
 
 # ---- two runs of one recipe at once: the second refuses, one trains
-cat > conc.yaml <<YAML
-name: conc
-seed: 3
-model: {init: {n_layer: 1, n_head: 2, n_embd: 16, n_positions: 64}}
-ingest: {paths: [$ROOT/recipes/corpora/frankenstein.txt], max_chars: 3000}
-group: {block_size: 32}
-train: {max_steps: 70, batch_size: 4, save_steps: 10}
-generate:
-  - {prompts: ["It was"], num_return_sequences: 20, max_new_tokens: 8}
-YAML
+train_recipe conc "{max_steps: 70, batch_size: 4, save_steps: 10}" 'generate:
+  - {prompts: ["It was"], num_return_sequences: 20, max_new_tokens: 8}'
 "$QUILL" --db c.db run conc.yaml >a.out 2>&1 &
 a=$!
 for _ in $(seq 1 2000); do
