@@ -4,6 +4,7 @@
 #include "runs.h"
 
 #include "err.h"
+#include "proc.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -11,51 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The start time of process pid (field 22 of /proc/PID/stat, clock ticks
-** after boot), or 0 when there is no such process or it is a zombie (it
-** has ended; only its parent has not collected it yet). */
-static long long proc_start_time(long long pid) {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%lld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    /* "PID (COMM) STATE f4 ... f22": COMM may hold spaces and ')', so
-    ** the fields start after the last ')'. */
-    char *p = strrchr(buf, ')');
-    if (!p) return 0;
-    p++;
-    /* p is at " STATE f4 f5 ...": skip to field 22, counting fields. */
-    char state = 0;
-    for (int field = 3; field < 22 && *p; field++) {
-        while (*p == ' ')
-            p++;
-        if (field == 3) state = *p;
-        while (*p && *p != ' ')
-            p++;
-    }
-    long long start = strtoll(p, NULL, 10);
-    if (state == 'Z' || start <= 0) return 0;
-    return start;
-}
-
-/* This machine's name, for the lock row. */
-static void host_name(char out[256]) {
-    if (gethostname(out, 256)) snprintf(out, 256, "unknown");
-    out[255] = 0;
-}
-
 /* Whether the holder (host, pid, start) of a lock row is a live process
 ** other than this one. */
 static int holder_alive(const char *host, long long pid, long long start) {
-    char me[256];
-    host_name(me);
+    char me[PROC_HOST_LEN];
+    proc_host(me);
     if (strcmp(host, me)) return 1; /* cannot look at another host's processes */
-    if (pid == (long long)getpid()) return 0;
-    long long now = proc_start_time(pid);
-    return now > 0 && now == start;
+    return pid != (long long)getpid() && proc_alive(pid, start);
 }
 
 /* Refuse when a live process holds name's lock (err names it); a stale
@@ -72,8 +35,8 @@ static int lock_check(store *st, const char *name, char *err) {
     if (rc == SQLITE_ROW) {
         const char *host = (const char *)sqlite3_column_text(s, 0);
         long long pid = sqlite3_column_int64(s, 1), start = sqlite3_column_int64(s, 2);
-        char me[256];
-        host_name(me);
+        char me[PROC_HOST_LEN];
+        proc_host(me);
         if (holder_alive(host, pid, start)) {
             if (strcmp(host, me))
                 err_set(err, "recipe %s is running (pid %lld on host %s, since %s)", name, pid,
@@ -124,8 +87,8 @@ int runs_start(store *st, const char *name, const char *path, const char *hash, 
                   ins, 3, 0, 0, err))
         return -1;
     *run_id = sqlite3_last_insert_rowid(store_db(st));
-    char host[256], pid[24], start[24];
-    host_name(host);
+    char host[PROC_HOST_LEN], pid[24], start[24];
+    proc_host(host);
     long long self = (long long)getpid();
     snprintf(pid, sizeof pid, "%lld", self);
     snprintf(start, sizeof start, "%lld", proc_start_time(self));
