@@ -2,11 +2,14 @@
 -- text; a recipe runs once at a time on a store; a failed run says why.
 
 -- hash(model, prompt, generation parameters, output seed): see db/outputs.h.
--- Outputs stored before this migration keep NULL (a store may already hold
--- byte-identical copies, which a UNIQUE index would refuse); SQLite lets
--- NULLs repeat in a UNIQUE index, so only new outputs are deduplicated.
+-- Outputs stored before this migration start with NULL (a store may
+-- already hold byte-identical copies, which a UNIQUE index would refuse;
+-- SQLite lets NULLs repeat in a UNIQUE index).  Storing an output of a
+-- checkpoint again adopts the oldest such copy (outputs_insert), found
+-- through outputs_legacy.
 ALTER TABLE outputs ADD COLUMN identity TEXT;
 CREATE UNIQUE INDEX outputs_identity ON outputs(identity);
+CREATE INDEX outputs_legacy ON outputs(checkpoint_id, seed) WHERE identity IS NULL;
 
 -- Why a recipe run failed (NULL unless status is 'failed').
 ALTER TABLE recipe_runs ADD COLUMN error TEXT;

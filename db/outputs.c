@@ -35,9 +35,42 @@ static void bind_id(sqlite3_stmt *q, int i, int64_t v) {
         sqlite3_bind_null(q, i);
 }
 
+/* An output of a checkpoint stored before outputs had identities (NULL)
+** with row's checkpoint, prompt, parameters (the very params_json) and
+** seed is row's output: the oldest such copy takes row's identity, unless
+** an output already has it.  *adopted: whether one did. */
+static int adopt_legacy(store *st, const outputs_row *row, int *adopted, char *err) {
+    *adopted = 0;
+    if (row->checkpoint_id <= 0) return 0; /* a directory's contents then are unknown */
+    sqlite3_stmt *q;
+    if (store_prepare(st,
+                      "UPDATE outputs SET identity = ?1 WHERE id = (SELECT MIN(id) FROM outputs "
+                      "WHERE identity IS NULL AND checkpoint_id = ?2 AND seed = ?3 AND prompt = "
+                      "?4 AND params_json = ?5) AND NOT EXISTS (SELECT 1 FROM outputs WHERE "
+                      "identity = ?1)",
+                      &q, err))
+        return -1;
+    sqlite3_bind_text(q, 1, row->identity, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, row->checkpoint_id);
+    sqlite3_bind_int64(q, 3, (int64_t)row->seed);
+    sqlite3_bind_text(q, 4, row->prompt, (int)row->prompt_len, SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, row->params_json, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) return store_error(st, err, "outputs: adopt a stored copy");
+    *adopted = sqlite3_changes(store_db(st)) > 0;
+    return 0;
+}
+
 int outputs_insert(store *st, const outputs_row *row, int *created, char *err) {
     assert(row->identity && row->model_source && row->prompt && row->continuation);
     assert(row->seed <= (uint64_t)INT64_MAX);
+    int adopted;
+    if (adopt_legacy(st, row, &adopted, err)) return -1;
+    if (adopted) {
+        *created = 0;
+        return 0;
+    }
     size_t n = row->prompt_len + row->cont_len;
     char *text = malloc(n + 1);
     if (!text) return err_set(err, "outputs: out of memory");

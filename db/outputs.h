@@ -42,9 +42,11 @@ void outputs_identity(const char *model, const char *prompt, size_t prompt_len, 
                       uint64_t seed, char out[HASH_HEX_LEN]);
 
 /* Store row (text = prompt + continuation, status 'pending') unless an
-** output with row->identity is already stored; *created is 1 when a row
-** was added, 0 when the stored one was kept untouched.  Call inside the
-** caller's transaction (store_begin). */
+** output with row->identity is already stored, or one of the same
+** checkpoint, prompt, params_json and seed stored before identities
+** existed (which then takes the identity); *created is 1 when a row was
+** added, 0 when the stored one was kept (its text and review state
+** untouched).  Call inside the caller's transaction (store_begin). */
 int outputs_insert(store *st, const outputs_row *row, int *created, char *err);
 
 /* How many of the n identities ids[] name stored outputs, in *found. */

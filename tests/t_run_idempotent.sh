@@ -129,15 +129,27 @@ check "status RECIPE shows it too" \
     bash -c "'$QUILL_ASAN' --db m.db status miss.yaml | grep -q '^recipe miss: run 1 failed.*missing.txt: No such file'"
 
 # ---- a store that already holds copies (made before outputs had an
-# identity) still opens, and reruns add no more copies
-cp ref.db old.db
-sql old.db "DROP INDEX outputs_identity; ALTER TABLE outputs DROP COLUMN identity;
+# identity) still opens; rerunning a recipe that generates from a checkpoint
+# adopts the oldest copies, one from a model directory adds its outputs once
+# (that directory's contents then are unknown); later reruns add nothing.
+downgrade() { # DB: schema 5 again, every output stored twice
+    sql "$1" "DROP INDEX outputs_identity; DROP INDEX outputs_legacy; ALTER TABLE outputs DROP COLUMN identity;
     ALTER TABLE recipe_runs DROP COLUMN error; DROP TABLE run_locks; PRAGMA user_version = 5;
     INSERT INTO outputs (recipe_run_id, recipe_name, model_source, checkpoint_id, prompt, continuation, text, ids_json, params_json, seed, finish_reason)
       SELECT recipe_run_id, recipe_name, model_source, checkpoint_id, prompt, continuation, text, ids_json, params_json, seed, finish_reason FROM outputs;"
-check "old store with copies migrates" "$QUILL_ASAN" --db old.db status
+}
+cp c.db oldc.db
+downgrade oldc.db
+"$QUILL" --db oldc.db review approve 1 --reviewer t >/dev/null 2>&1
+check "old store with copies migrates" "$QUILL_ASAN" --db oldc.db status
+"$QUILL_ASAN" --db oldc.db run conc.yaml --force generate >/dev/null 2>&1
+check "old store, checkpoint: no more copies" [ "$(sql oldc.db 'SELECT count(*), max(id) FROM outputs')" = "40|40" ]
+check "old store, checkpoint: the oldest copies adopted" \
+    [ "$(sql oldc.db 'SELECT min(id), max(id), count(*) FROM outputs WHERE identity IS NOT NULL')" = "1|20|20" ]
+check "old store, checkpoint: review state kept" [ "$(sql oldc.db 'SELECT status FROM outputs WHERE id = 1')" = approved ]
+cp ref.db old.db
+downgrade old.db
 "$QUILL" --db old.db run gen.yaml --force generate >/dev/null 2>&1
-c1=$(sql old.db 'SELECT count(*) FROM outputs')
 "$QUILL" --db old.db run gen.yaml --force generate >/dev/null 2>&1
-check "old store: a second rerun adds nothing ($c1)" [ "$(sql old.db 'SELECT count(*) FROM outputs')" = "$c1" ]
+check "old store, model directory: outputs added once" [ "$(sql old.db 'SELECT count(*) FROM outputs')" = $((3 * N)) ]
 summary
