@@ -4,6 +4,7 @@
 */
 #include "generate.h"
 #include "lm.h"
+#include "outputs.h"
 
 #include "cli.h"
 #include "err.h"
@@ -406,58 +407,68 @@ static char *ids_json(const int32_t *ids, size_t n) {
     return s;
 }
 
+int gen_model_key(const char *model_dir, int64_t checkpoint_id, char out[GEN_KEY_LEN], char *err) {
+    assert(!model_dir != !checkpoint_id);
+    if (checkpoint_id) {
+        snprintf(out, GEN_KEY_LEN, "checkpoint:%lld", (long long)checkpoint_id);
+        return 0;
+    }
+    char h[HASH_HEX_LEN];
+    char *const dirs[1] = {(char *)model_dir};
+    if (run_inputs_hash(dirs, 1, h, err)) return err_prefix(err, "model");
+    snprintf(out, GEN_KEY_LEN, "dir:%s", h);
+    return 0;
+}
+
+/* The parameters that shape each output's text: r's without the request
+** seed and the number of outputs (an output's own seed stands for them),
+** so an output is the same one whichever request made it.  malloc'd. */
+static char *identity_params(const gen_request *r) {
+    gen_request q = *r;
+    q.seed = 0;
+    q.num_return_sequences = 1;
+    q.raw_seed = 1;
+    return gen_params_json(&q);
+}
+
+int gen_identities(const gen_request *r, const char *model_key, char (*ids)[HASH_HEX_LEN],
+                   char *err) {
+    char *params = identity_params(r);
+    if (!params) return err_set(err, "outputs: out of memory");
+    size_t nrs = (size_t)r->num_return_sequences;
+    for (size_t k = 0; k < r->n_prompts * nrs; k++) {
+        const char *pr = r->prompts[k / nrs];
+        outputs_identity(model_key, pr, strlen(pr), params, output_seed(r, k), ids[k]);
+    }
+    free(params);
+    return 0;
+}
+
 int gen_store_outputs(store *st, const gen_request *r, const gen_output *o, size_t n,
-                      const char *model_source, int64_t checkpoint_id, int64_t recipe_run_id,
-                      const char *recipe_name, char *err) {
-    sqlite3_stmt *q;
-    if (store_prepare(st,
-                      "INSERT INTO outputs(recipe_run_id, recipe_name, model_source, "
-                      "checkpoint_id, prompt, continuation, text, ids_json, params_json, seed, "
-                      "finish_reason) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                      &q, err))
-        return -1;
-    char *params = gen_params_json(r);
-    int rc = 0;
+                      const char *model_source, const char *model_key, int64_t checkpoint_id,
+                      int64_t recipe_run_id, const char *recipe_name, size_t *n_new, char *err) {
+    char *params = gen_params_json(r), *id_params = identity_params(r);
+    int rc = params && id_params ? 0 : err_set(err, "outputs: out of memory");
+    *n_new = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         const char *pr = r->prompts[o[i].prompt_index];
-        size_t pl = strlen(pr);
-        char *text = malloc(pl + o[i].cont_len + 1);
+        char identity[HASH_HEX_LEN];
+        outputs_identity(model_key, pr, strlen(pr), id_params, o[i].seed, identity);
         char *ids = ids_json(o[i].ids, o[i].n_ids);
-        if (!text || !ids || !params) {
-            free(text), free(ids);
+        if (!ids) {
             rc = err_set(err, "outputs: out of memory");
             break;
         }
-        memcpy(text, pr, pl);
-        memcpy(text + pl, o[i].continuation, o[i].cont_len + 1);
-        sqlite3_reset(q);
-        if (recipe_run_id > 0)
-            sqlite3_bind_int64(q, 1, recipe_run_id);
-        else
-            sqlite3_bind_null(q, 1);
-        if (recipe_name)
-            sqlite3_bind_text(q, 2, recipe_name, -1, SQLITE_TRANSIENT);
-        else
-            sqlite3_bind_null(q, 2);
-        sqlite3_bind_text(q, 3, model_source, -1, SQLITE_TRANSIENT);
-        if (checkpoint_id > 0)
-            sqlite3_bind_int64(q, 4, checkpoint_id);
-        else
-            sqlite3_bind_null(q, 4);
-        sqlite3_bind_text(q, 5, pr, (int)pl, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 6, o[i].continuation, (int)o[i].cont_len, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 7, text, (int)(pl + o[i].cont_len), SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 8, ids, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 9, params, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(q, 10, (int64_t)o[i].seed);
-        sqlite3_bind_text(q, 11, o[i].finish, -1, SQLITE_STATIC);
-        if (sqlite3_step(q) != SQLITE_DONE)
-            rc = err_set(err, "outputs: insert: %s", sqlite3_errmsg(sqlite3_db_handle(q)));
-        free(text);
+        outputs_row row = {recipe_run_id, recipe_name,       model_source,  checkpoint_id, pr,
+                           strlen(pr),    o[i].continuation, o[i].cont_len, ids,           params,
+                           o[i].seed,     o[i].finish,       identity};
+        int created;
+        rc = outputs_insert(st, &row, &created, err);
+        *n_new += !rc && created;
         free(ids);
     }
     free(params);
-    sqlite3_finalize(q);
+    free(id_params);
     return rc;
 }
 
@@ -473,11 +484,14 @@ int stage_generate(store *st, int record, const char *model_dir, const char *che
     gen_output *o;
     size_t no;
     int rc = gen_run(l.m, l.t, r, &o, &no, stats, err);
+    char key[GEN_KEY_LEN];
+    size_t n_new;
     if (!rc && st && record) {
-        rc = store_begin(st, err);
+        rc =
+            gen_model_key(l.ckpt_id ? NULL : l.source, l.ckpt_id, key, err) || store_begin(st, err);
         if (!rc) {
-            rc = gen_store_outputs(st, r, o, no, l.source, l.ckpt_id, recipe_run_id, recipe_name,
-                                   err);
+            rc = gen_store_outputs(st, r, o, no, l.source, key, l.ckpt_id, recipe_run_id,
+                                   recipe_name, &n_new, err);
             if (rc)
                 store_rollback(st);
             else
@@ -485,7 +499,10 @@ int stage_generate(store *st, int record, const char *model_dir, const char *che
         }
     }
     lm_free(&l);
-    if (rc) return -1;
+    if (rc) {
+        if (st && record) gen_outputs_free(o, no); /* generated, but not stored */
+        return -1;
+    }
     if (outs) {
         *outs = o;
         *n = no;
@@ -551,35 +568,61 @@ static int request_of_job(const rcp_gen *j, gen_request *q, int32_t **bad_ids, s
     return 0;
 }
 
+/* How many of the outputs q asks for are stored already (model_key as
+** gen_model_key), in *found. */
+static int job_known(store *st, const gen_request *q, const char *model_key, size_t *found,
+                     char *err) {
+    size_t n = q->n_prompts * (size_t)q->num_return_sequences;
+    char(*ids)[HASH_HEX_LEN] = malloc((n + 1) * sizeof *ids);
+    if (!ids) return err_set(err, "generate: out of memory");
+    int rc = gen_identities(q, model_key, ids, err) || outputs_count_known(st, ids, n, found, err);
+    free(ids);
+    return rc ? -1 : 0;
+}
+
 int run_generate(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) {
     char spec[32];
     const char *dir = r->model.from, *ckpt = NULL;
+    int64_t ckpt_id = 0;
     const char *train = ctx->results[RCP_TRAIN];
     if (train) {
         json_error_t je;
         json_t *o = json_loads(train, 0, &je);
         json_t *id = json_object_get(o, "checkpoint_id");
         if (json_is_integer(id)) {
-            snprintf(spec, sizeof spec, "%lld", (long long)json_integer_value(id));
+            ckpt_id = json_integer_value(id);
+            snprintf(spec, sizeof spec, "%lld", (long long)ckpt_id);
             ckpt = spec;
             dir = NULL;
         }
         json_decref(o);
     }
     if (!dir && !ckpt) return err_set(err, "generate: no model (model.from, or a train stage)");
+    char key[GEN_KEY_LEN];
+    if (gen_model_key(dir, ckpt_id, key, err)) return err_prefix(err, "generate");
     long long total = 0;
     for (size_t i = 0; i < r->n_generate; i++) {
         gen_request q;
         int32_t *bad = NULL, *sup = NULL;
-        size_t *off = NULL;
+        size_t *off = NULL, known = 0;
+        long long n = 0;
+        /* A job whose outputs are all stored (a resumed or repeated run)
+        ** is not generated again; one partly stored regenerates and keeps
+        ** the stored ones. */
         int rc = request_of_job(&r->generate[i], &q, &bad, &off, &sup, err) ||
-                 stage_generate(st, 1, dir, ckpt, &q, ctx->recipe_run_id, r->name, NULL, NULL, NULL,
+                 job_known(st, &q, key, &known, err);
+        if (!rc) n = (long long)q.n_prompts * q.num_return_sequences;
+        if (!rc && (long long)known < n)
+            rc = stage_generate(st, 1, dir, ckpt, &q, ctx->recipe_run_id, r->name, NULL, NULL, NULL,
                                 err);
         free(bad), free(off), free(sup);
         if (rc) return err_prefix(err, "generate job %zu", i + 1);
-        total += (long long)q.n_prompts * q.num_return_sequences;
-        printf("  generate job %zu: %lld outputs\n", i + 1,
-               (long long)q.n_prompts * q.num_return_sequences);
+        total += n;
+        if (known)
+            printf("  generate job %zu: %lld outputs, %zu of them already in the store\n", i + 1, n,
+                   known);
+        else
+            printf("  generate job %zu: %lld outputs\n", i + 1, n);
     }
     json_t *res = json_pack("{sI}", "n_outputs", (json_int_t)total);
     ctx->result_json = json_dumps(res, JSON_COMPACT);

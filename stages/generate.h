@@ -7,14 +7,16 @@
 ** rng_derive(seed, k) for output k = prompt_index * num_return_sequences + j,
 ** so any single output regenerates exactly (gen_request.raw_seed).
 **
-** Outputs go to the store's outputs table (db/004_outputs.sql) with status
-** 'pending', in one transaction.
+** Outputs go to the store's outputs table (db/outputs.h) with status
+** 'pending', in one transaction; an output already stored (same model,
+** prompt, parameters and seed) is reused, not copied.
 */
 #ifndef QUILL_STAGE_GENERATE_H
 #define QUILL_STAGE_GENERATE_H
 
 #include "constrain.h"
 #include "gpt.h"
+#include "hash.h"
 #include "sample.h"
 #include "store.h"
 #include "tok.h"
@@ -70,11 +72,28 @@ void gen_outputs_free(gen_output *o, size_t n);
 /* Every parameter of r as a JSON object (malloc'd). */
 char *gen_params_json(const gen_request *r);
 
-/* Insert the outputs into the outputs table (inside the caller's
-** transaction); recipe_run_id and checkpoint_id 0 mean none. */
+/* The longest gen_model_key(), with its NUL. */
+#define GEN_KEY_LEN 48
+
+/* The key that names a model's weights and tokenizer exactly, for output
+** identities (db/outputs.h): "checkpoint:ID" for a checkpoint of the store,
+** else "dir:" and the content hash of model_dir (a model rewritten in the
+** same directory is another model).  Exactly one of model_dir and
+** checkpoint_id is given. */
+int gen_model_key(const char *model_dir, int64_t checkpoint_id, char out[GEN_KEY_LEN], char *err);
+
+/* The identities of the n_prompts * num_return_sequences outputs r asks
+** for, in gen_run's order, into ids[] (that many), without generating. */
+int gen_identities(const gen_request *r, const char *model_key, char (*ids)[HASH_HEX_LEN],
+                   char *err);
+
+/* Store the outputs (inside the caller's transaction), each identified by
+** model_key (gen_model_key), its prompt, r's parameters and its seed; an
+** output already stored is kept as it is (its review state too).
+** recipe_run_id and checkpoint_id 0 mean none; *n_new = rows added. */
 int gen_store_outputs(store *st, const gen_request *r, const gen_output *o, size_t n,
-                      const char *model_source, int64_t checkpoint_id, int64_t recipe_run_id,
-                      const char *recipe_name, char *err);
+                      const char *model_source, const char *model_key, int64_t checkpoint_id,
+                      int64_t recipe_run_id, const char *recipe_name, size_t *n_new, char *err);
 
 /* For the recipe runner: load the model (model_dir, or checkpoint spec from
 ** the store: an id or "latest"), generate, and store every output in one

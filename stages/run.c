@@ -10,6 +10,7 @@
 #include "group.h"
 #include "ingest.h"
 #include "review.h"
+#include "runs.h"
 #include "tokenize.h"
 #include "train.h"
 
@@ -264,34 +265,13 @@ static int exec_bind(store *st, const char *sql, const char *types, char *err, .
     return 0;
 }
 
-/* The recipe run's start: stale runs marked interrupted, the review rule
-** recorded, a new recipe_runs row. */
+/* The recipe run's start (db/runs.h runs_start: the recipe's lock, stale
+** runs marked interrupted, a new recipe_runs row) and the review rule
+** recorded, in one transaction. */
 static int begin_run(store *st, const rcp_recipe *r, int64_t *run_id, char *err) {
     if (store_begin(st, err)) return -1;
-    if (exec_bind(st,
-                  "UPDATE recipe_runs SET status = 'interrupted' WHERE recipe_name = ? AND "
-                  "status = 'running'",
-                  "s", err, r->name) ||
-        reviews_set_rule(st, r->name, r->review.min_approvals, err) ||
-        exec_bind(st,
-                  "INSERT INTO recipe_runs (recipe_name, recipe_path, recipe_hash) VALUES (?, ?, "
-                  "?)",
-                  "sss", err, r->name, r->path, r->file_hash)) {
-        store_rollback(st);
-        return -1;
-    }
-    *run_id = sqlite3_last_insert_rowid(store_db(st));
-    return store_commit(st, err);
-}
-
-/* Mark recipe run run_id done, failed or interrupted (status), with the
-** time. */
-static int finish_run(store *st, int64_t run_id, const char *status, char *err) {
-    if (store_begin(st, err)) return -1;
-    if (exec_bind(st,
-                  "UPDATE recipe_runs SET status = ?, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', "
-                  "'now') WHERE id = ?",
-                  "si", err, status, run_id)) {
+    if (runs_start(st, r->name, r->path, r->file_hash, run_id, err) ||
+        reviews_set_rule(st, r->name, r->review.min_approvals, err)) {
         store_rollback(st);
         return -1;
     }
@@ -373,7 +353,7 @@ int run_recipe(store *st, const rcp_recipe *r, const run_stage_fn *table, const 
         printf("%s: done\n", name);
     }
     char e2[ERR_LEN];
-    if (finish_run(st, run_id, rc ? "failed" : "done", e2) && !rc) {
+    if (runs_finish(st, run_id, rc ? "failed" : "done", rc ? err : NULL, e2) && !rc) {
         memcpy(err, e2, ERR_LEN);
         rc = -1;
     }
@@ -493,6 +473,22 @@ static int status_recipe(store *st, const rcp_recipe *r) {
     return 0;
 }
 
+/* Print the newest run of each recipe (of name only, when not NULL), with
+** why it failed or was interrupted. */
+static void print_runs(store *st, const char *name) {
+    char err[ERR_LEN];
+    runs_info *v;
+    size_t n;
+    if (runs_latest(st, name, &v, &n, err)) {
+        fprintf(stderr, "quill: status: %s\n", err);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        printf("recipe %s: run %lld %s (started %s)%s%s\n", v[i].recipe_name, (long long)v[i].id,
+               v[i].status, v[i].started_at, v[i].error ? ": " : "", v[i].error ? v[i].error : "");
+    runs_info_free(v, n);
+}
+
 /* `quill status [RECIPE]`: the stages' states (of RECIPE, else each
 ** recipe's last run) and the store's counts. */
 int cmd_status(cli *c, int argc, char **argv) {
@@ -510,22 +506,8 @@ int cmd_status(cli *c, int argc, char **argv) {
         rcp_free(r);
         return 1;
     }
-    if (r)
-        status_recipe(st, r);
-    else {
-        sqlite3_stmt *s;
-        if (!store_prepare(st,
-                           "SELECT recipe_name, id, status, started_at FROM recipe_runs r WHERE "
-                           "id = (SELECT MAX(id) FROM recipe_runs WHERE recipe_name = "
-                           "r.recipe_name) ORDER BY recipe_name",
-                           &s, err)) {
-            while (sqlite3_step(s) == SQLITE_ROW)
-                printf("recipe %s: run %lld %s (started %s)\n", sqlite3_column_text(s, 0),
-                       sqlite3_column_int64(s, 1), sqlite3_column_text(s, 2),
-                       sqlite3_column_text(s, 3));
-            sqlite3_finalize(s);
-        }
-    }
+    if (r) status_recipe(st, r);
+    print_runs(st, r ? r->name : NULL);
     const char *name = r ? r->name : NULL;
     printf("documents %lld, tokens %lld, blocks %lld, steps %lld\n",
            count(st, "SELECT COUNT(*) FROM documents", NULL),

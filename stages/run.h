@@ -20,8 +20,13 @@
 ** 'failed'; a row left 'running' by a killed process is marked
 ** 'interrupted' by the next run of that recipe).  A stage that completes is
 ** recorded in stage_runs at once, so an interrupted run resumes at the
-** first stage that did not finish.  Before the stages run, the recipe's
-** review.min_approvals is recorded (review.h, review_set_rule).
+** first stage that did not finish (and the generate stage at the first
+** job whose outputs are not all stored: generate.h).  A failed run records
+** why, which `quill status` shows.  One recipe runs once at a time on a
+** store: a second `quill run` of it fails with "recipe R is running (pid
+** P)" while the first lives (db/runs.h; a killed run's lock is taken over).
+** Before the stages run, the recipe's review.min_approvals is recorded
+** (review.h, review_set_rule).
 **
 ** ---- What a stage provides (for wiring tokenize, group, train, generate)
 **

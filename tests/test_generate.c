@@ -164,7 +164,8 @@ static void test_constraints_and_store(void) {
     }
     store *st = tmp_store_open("generate");
     CHECK(store_begin(st, err) == 0);
-    CHECK(gen_store_outputs(st, &r, o, n, "random", 0, 0, NULL, err) == 0);
+    size_t n_new;
+    CHECK(gen_store_outputs(st, &r, o, n, "random", "random", 0, 0, NULL, &n_new, err) == 0);
     CHECK(store_commit(st, err) == 0);
     sqlite3_stmt *q;
     CHECK(store_prepare(st,
@@ -177,6 +178,29 @@ static void test_constraints_and_store(void) {
     CHECK_EQ_INT(sqlite3_column_int(q, 1), 12);
     CHECK_EQ_INT(sqlite3_column_int(q, 2), 12);
     CHECK_EQ_INT(sqlite3_column_int(q, 3), 12);
+    sqlite3_finalize(q);
+    CHECK_EQ_INT((int)n_new, 12);
+    /* Storing the same outputs again adds nothing and keeps their review
+    ** state; each output's identity matches gen_identities(). */
+    CHECK(store_exec(st, "UPDATE outputs SET status = 'approved' WHERE id = 1", err) == 0);
+    CHECK(store_begin(st, err) == 0);
+    CHECK(gen_store_outputs(st, &r, o, n, "random", "random", 0, 0, NULL, &n_new, err) == 0);
+    CHECK(store_commit(st, err) == 0);
+    CHECK_EQ_INT((int)n_new, 0);
+    char ids[12][HASH_HEX_LEN];
+    CHECK(gen_identities(&r, "random", ids, err) == 0);
+    for (size_t i = 0; i < 12; i++) {
+        CHECK(store_prepare(st, "SELECT count(*) FROM outputs WHERE identity = ?", &q, err) == 0);
+        sqlite3_bind_text(q, 1, ids[i], -1, SQLITE_STATIC);
+        CHECK(sqlite3_step(q) == SQLITE_ROW);
+        CHECKF(sqlite3_column_int(q, 0) == 1, "output %zu", i);
+        sqlite3_finalize(q);
+    }
+    CHECK(store_prepare(st, "SELECT count(*), sum(status = 'approved') FROM outputs", &q, err) ==
+          0);
+    CHECK(sqlite3_step(q) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(q, 0), 12);
+    CHECK_EQ_INT(sqlite3_column_int(q, 1), 1);
     sqlite3_finalize(q);
     tmp_store_close(st);
     gen_outputs_free(o, n);
