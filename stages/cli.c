@@ -7,6 +7,8 @@
 #include "text.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,6 +61,35 @@ int cli_int(const char *s, long long min, long long max, long long *out) {
     if (!*s || *end || errno || v < min || v > max) return -1;
     *out = v;
     return 0;
+}
+
+int cli_float(const char *s, double min, double max, int open_min, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    /* strtod takes "inf", "nan" and hex; ERANGE flags 1e309 (and underflow) */
+    if (!*s || *end || errno || !isfinite(v) || v < min || v > max || (open_min && v == min))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_int_opt(const char *cmd, const char *opt, const char *s, long long min, long long max,
+                long long *out) {
+    if (!cli_int(s, min, max, out)) return 0;
+    if (max == LLONG_MAX)
+        return cli_usage_error(cmd, "%s '%s' is not a whole number >= %lld", opt, s, min);
+    return cli_usage_error(cmd, "%s '%s' is not a whole number in [%lld, %lld]", opt, s, min, max);
+}
+
+int cli_float_opt(const char *cmd, const char *opt, const char *s, double min, double max,
+                  int open_min, double *out) {
+    if (!cli_float(s, min, max, open_min, out)) return 0;
+    if (max >= CLI_UNBOUNDED)
+        return cli_usage_error(cmd, "%s '%s' is not a finite number %s %g", opt, s,
+                               open_min ? ">" : ">=", min);
+    return cli_usage_error(cmd, "%s '%s' is not a number in %c%g, %g]", opt, s,
+                           open_min ? '(' : '[', min, max);
 }
 
 json_t *cli_json_str(const char *s) {

@@ -49,6 +49,21 @@ json_t *cli_json_str(const char *s);
 ** overflows or is out of range.  The caller reports the error. */
 int cli_int(const char *s, long long min, long long max, long long *out);
 
+/* Parse S as a whole finite number (strtod's syntax, no "inf", "nan" or
+** overflow such as 1e309) in [MIN, MAX], or (MIN, MAX] when OPEN_MIN, into
+** *OUT.  Returns 0, or -1 (and leaves *OUT alone); the caller reports. */
+#define CLI_UNBOUNDED 1e300 /* a MAX that means no upper limit (messages omit it) */
+int cli_float(const char *s, double min, double max, int open_min, double *out);
+
+/* cli_int() and cli_float() for the value S of option OPT (e.g.
+** "--top-k") of command CMD: on a bad value they print one usage error
+** naming the option, the value and the range, and return 2 (the exit
+** status); 0 when *OUT was set. */
+int cli_int_opt(const char *cmd, const char *opt, const char *s, long long min, long long max,
+                long long *out);
+int cli_float_opt(const char *cmd, const char *opt, const char *s, double min, double max,
+                  int open_min, double *out);
+
 #define CMD(name, fn, summary) int fn(cli *c, int argc, char **argv);
 #include "commands.def"
 #undef CMD
