@@ -4,10 +4,11 @@
 #include "cli.h"
 
 #include "err.h"
+#include "recipe.h"
 #include "text.h"
 
+#include <assert.h>
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -77,8 +78,6 @@ int cli_float(const char *s, double min, double max, int open_min, double *out) 
 int cli_int_opt(const char *cmd, const char *opt, const char *s, long long min, long long max,
                 long long *out) {
     if (!cli_int(s, min, max, out)) return 0;
-    if (max == LLONG_MAX)
-        return cli_usage_error(cmd, "%s '%s' is not a whole number >= %lld", opt, s, min);
     return cli_usage_error(cmd, "%s '%s' is not a whole number in [%lld, %lld]", opt, s, min, max);
 }
 
@@ -90,6 +89,21 @@ int cli_float_opt(const char *cmd, const char *opt, const char *s, double min, d
                                open_min ? ">" : ">=", min);
     return cli_usage_error(cmd, "%s '%s' is not a number in %c%g, %g]", opt, s,
                            open_min ? '(' : '[', min, max);
+}
+
+int cli_recipe_opt(const char *cmd, const char *section, const char *name, const char *arg,
+                   long long *iv, double *v) {
+    char key[64], opt[64];
+    snprintf(opt, sizeof opt, "--%s", name);
+    snprintf(key, sizeof key, "%s", name);
+    for (char *q = key; *q; q++)
+        if (*q == '-') *q = '_';
+    rcp_range r;
+    int found = rcp_key_range(section, key, &r);
+    assert(found == 0); /* the callers pass only options that are recipe keys */
+    (void)found;
+    if (r.is_int) return cli_int_opt(cmd, opt, arg, (long long)r.min, (long long)r.max, iv);
+    return cli_float_opt(cmd, opt, arg, r.min, r.max, r.open_min, v);
 }
 
 json_t *cli_json_str(const char *s) {

@@ -64,6 +64,13 @@ int cli_int_opt(const char *cmd, const char *opt, const char *s, long long min, 
 int cli_float_opt(const char *cmd, const char *opt, const char *s, double min, double max,
                   int open_min, double *out);
 
+/* The value ARG of number option NAME (e.g. "top-k") of command CMD,
+** checked as the recipe checks key top_k of SECTION ("train", "generate"):
+** the same type and range.  Sets *IV for a whole number, else *V; returns
+** 0, or 2 after a usage error as cli_int_opt(). */
+int cli_recipe_opt(const char *cmd, const char *section, const char *name, const char *arg,
+                   long long *iv, double *v);
+
 #define CMD(name, fn, summary) int fn(cli *c, int argc, char **argv);
 #include "commands.def"
 #undef CMD

@@ -898,23 +898,6 @@ static void on_stop_signal(int sig) {
     signal(sig, SIG_DFL); /* a second one kills at once */
 }
 
-/* The value of number option NAME (e.g. "batch-size"), checked against
-** the range of the recipe's train key of the same name (batch_size): into
-** *iv for a whole number, else *v.  Returns 0, or 2 after a usage error. */
-static int train_number(const char *name, const char *arg, long long *iv, double *v) {
-    char key[64], opt[64];
-    snprintf(opt, sizeof opt, "--%s", name);
-    snprintf(key, sizeof key, "%s", name);
-    for (char *q = key; *q; q++)
-        if (*q == '-') *q = '_';
-    rcp_range r;
-    int found = rcp_key_range("train", key, &r);
-    assert(found == 0); /* every number option is a recipe key */
-    (void)found;
-    if (r.is_int) return cli_int_opt("train", opt, arg, (long long)r.min, (long long)r.max, iv);
-    return cli_float_opt("train", opt, arg, r.min, r.max, r.open_min, v);
-}
-
 int cmd_train(cli *c, int argc, char **argv) {
     enum {
         O_EPOCHS = 256,
@@ -1023,7 +1006,7 @@ int cmd_train(cli *c, int argc, char **argv) {
         const char *name = NULL;
         for (const struct option *q = opts; q->name; q++)
             if (q->val == o) name = q->name;
-        if ((rc = train_number(name, optarg, &iv, &v))) return rc;
+        if ((rc = cli_recipe_opt("train", "train", name, optarg, &iv, &v))) return rc;
         switch (o) {
         case O_EPOCHS:
             p.epochs = v;
