@@ -91,6 +91,13 @@ int cli_float_opt(const char *cmd, const char *opt, const char *s, double min, d
                            open_min ? '(' : '[', min, max);
 }
 
+const char *cli_option_name(const struct option *opts, int val) {
+    for (; opts->name; opts++)
+        if (opts->val == val) return opts->name;
+    assert(0); /* getopt_long returned a value of the table */
+    return NULL;
+}
+
 int cli_recipe_opt(const char *cmd, const char *section, const char *name, const char *arg,
                    long long *iv, double *v) {
     char key[64], opt[64];

@@ -12,6 +12,7 @@
 
 #include "store.h"
 
+#include <getopt.h>
 #include <jansson.h>
 
 #define QUILL_VERSION "0.1.0"
@@ -63,6 +64,10 @@ int cli_int_opt(const char *cmd, const char *opt, const char *s, long long min, 
                 long long *out);
 int cli_float_opt(const char *cmd, const char *opt, const char *s, double min, double max,
                   int open_min, double *out);
+
+/* The long name (without "--") of the option whose val is VAL in OPTS, a
+** getopt_long table that has it. */
+const char *cli_option_name(const struct option *opts, int val);
 
 /* The value ARG of number option NAME (e.g. "top-k") of command CMD,
 ** checked as the recipe checks key top_k of SECTION ("train", "generate"):

@@ -942,10 +942,9 @@ static int parse_gen_cli(int argc, char **argv, gen_cli *g) {
             return cli_bad_option("generate", o, argv);
         }
         /* the rest are numbers, checked as the recipe's generate keys */
-        const char *name = NULL;
-        for (const struct option *q = GEN_OPTS; q->name; q++)
-            if (q->val == o) name = q->name;
-        if ((rc = cli_recipe_opt("generate", "generate", name, optarg, &iv, &v))) return rc;
+        if ((rc = cli_recipe_opt("generate", "generate", cli_option_name(GEN_OPTS, o), optarg, &iv,
+                                 &v)))
+            return rc;
         switch (o) {
         case O_MAXNEW:
             p->max_new_tokens = (int)iv;

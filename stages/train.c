@@ -1003,10 +1003,8 @@ int cmd_train(cli *c, int argc, char **argv) {
         case ':':
             return cli_bad_option("train", o, argv);
         }
-        const char *name = NULL;
-        for (const struct option *q = opts; q->name; q++)
-            if (q->val == o) name = q->name;
-        if ((rc = cli_recipe_opt("train", "train", name, optarg, &iv, &v))) return rc;
+        if ((rc = cli_recipe_opt("train", "train", cli_option_name(opts, o), optarg, &iv, &v)))
+            return rc;
         switch (o) {
         case O_EPOCHS:
             p.epochs = v;

@@ -349,11 +349,11 @@ static void test_cli(void) {
     CHECK_EQ_INT(run_cmd(cmd_next, &c, nargv16, buf, sizeof buf), 0);
     CHECK(strstr(buf, "rank") != NULL);
     char *baddt[] = {"generate", "--model", dir, "--prompt", "x", "--dtype", "fp8", NULL};
-    CHECK_EQ_INT(run_cmd(cmd_generate, &c, baddt, buf, sizeof buf), 1);
+    CHECK_EQ_INT(run_cmd(cmd_generate, &c, baddt, buf, sizeof buf), 2); /* a usage error */
     char *bad[] = {"next", "--model", dir, "--prompt", "Hello", "--token", "zzqqxx", NULL};
     CHECK_EQ_INT(run_cmd(cmd_next, &c, bad, buf, sizeof buf), 1);
     char *none[] = {"generate", "--prompt", "x", NULL};
-    CHECK_EQ_INT(run_cmd(cmd_generate, &c, none, buf, sizeof buf), 1);
+    CHECK_EQ_INT(run_cmd(cmd_generate, &c, none, buf, sizeof buf), 2);
     /* the recipe runner's stage: two jobs, outputs tied to the recipe run */
     char yaml[512];
     snprintf(yaml, sizeof yaml,
