@@ -232,7 +232,7 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
         err_prefix(err, "generate");
         goto done;
     }
-    int B = r->max_batch > 0 ? r->max_batch : 32;
+    int B = r->max_batch > 0 ? r->max_batch : GEN_BATCH;
     if ((size_t)B > N) B = (int)N;
     s.nseqs = N;
     s.seqs = calloc(N, sizeof *s.seqs);
@@ -712,39 +712,46 @@ enum {
     O_TOKEN /* next's own */
 };
 
-static const char *GEN_USAGE =
-    "usage: quill generate (--model DIR | --checkpoint ID|latest) --prompt TEXT [--prompt TEXT "
-    "...]\n"
-    "                      [options]\n\n"
-    "Generate continuations as transformers' generate() does (defaults of the\n"
-    "text-generation pipeline for distilgpt2: sampling, top_k 50, max_length 50).\n"
-    "  --max-new-tokens N      new tokens per output (overrides --max-length)\n"
-    "  --max-length N          prompt + new tokens (default 50)\n"
-    "  --min-new-tokens N      <|endoftext|> is masked before N new tokens\n"
-    "  --temperature T         (default 1)      --top-k K (default 50, 0: off)\n"
-    "  --top-p P  --min-p P  --typical-p P      (default off)\n"
-    "  --repetition-penalty R  --no-repeat-ngram-size N\n"
-    "  --num-return-sequences N  outputs per prompt (default 1)\n"
-    "  --seed S                master seed (default 42); output k gets its own seed\n"
-    "  --raw-seed              use S itself as the seed of the single output (to\n"
-    "                          regenerate a stored output exactly)\n"
-    "  --greedy                argmax instead of sampling (do_sample false)\n"
-    "  --ignore-eos            do not stop at <|endoftext|>\n"
-    "  --stop-string S         stop when S appears (repeatable)\n"
-    "  --banned-words a,b,c    words that never appear in the continuation, however\n"
-    "                          tokenized (whole words, any case, by default)\n"
-    "  --match word|substring  --case-sensitive   (for --banned-words)\n"
-    "  --forbid-chars CHARS    characters that never appear (lipogram; any case)\n"
-    "  --forbid-case-sensitive\n"
-    "  --bad-words-ids JSON    token sequences, transformers' bad_words_ids\n"
-    "  --suppress-tokens JSON  token ids never generated\n"
-    "  --batch N               sequences decoded together (default 32)\n"
-    "  --json                  one JSON line per output\n"
-    "  --stats                 print speed and constraint cost to stderr\n"
-    "  --dtype float32|bf16    weights in bfloat16: about twice as fast, logits\n"
-    "                          within about 1% (default float32)\n"
-    "  --no-store              do not record the outputs (they are recorded when the\n"
-    "                          store exists or --checkpoint is used)\n";
+/* Print generate's usage, with the defaults of gen_request_defaults(). */
+static void gen_usage(FILE *f) {
+    gen_request d;
+    gen_request_defaults(&d);
+    fprintf(f,
+            "usage: quill generate (--model DIR | --checkpoint ID|latest) --prompt TEXT "
+            "[--prompt TEXT ...]\n"
+            "                      [options]\n\n"
+            "Generate continuations as transformers' generate() does (defaults of the\n"
+            "text-generation pipeline for distilgpt2: sampling, top_k %d, max_length %d).\n"
+            "  --max-new-tokens N      new tokens per output (overrides --max-length)\n"
+            "  --max-length N          prompt + new tokens (default %d)\n"
+            "  --min-new-tokens N      <|endoftext|> is masked before N new tokens\n"
+            "  --temperature T         (default %g)      --top-k K (default %d, 0: off)\n"
+            "  --top-p P  --min-p P  --typical-p P      (default off)\n"
+            "  --repetition-penalty R  --no-repeat-ngram-size N\n"
+            "  --num-return-sequences N  outputs per prompt (default %d)\n"
+            "  --seed S                master seed (default %llu); output k gets its own seed\n"
+            "  --raw-seed              use S itself as the seed of the single output (to\n"
+            "                          regenerate a stored output exactly)\n"
+            "  --greedy                argmax instead of sampling (do_sample false)\n"
+            "  --ignore-eos            do not stop at <|endoftext|>\n"
+            "  --stop-string S         stop when S appears (repeatable)\n"
+            "  --banned-words a,b,c    words that never appear in the continuation, however\n"
+            "                          tokenized (whole words, any case, by default)\n"
+            "  --match word|substring  --case-sensitive   (for --banned-words)\n"
+            "  --forbid-chars CHARS    characters that never appear (lipogram; any case)\n"
+            "  --forbid-case-sensitive\n"
+            "  --bad-words-ids JSON    token sequences, transformers' bad_words_ids\n"
+            "  --suppress-tokens JSON  token ids never generated\n"
+            "  --batch N               sequences decoded together (default %d)\n"
+            "  --json                  one JSON line per output\n"
+            "  --stats                 print speed and constraint cost to stderr\n"
+            "  --dtype float32|bf16    weights in bfloat16: about twice as fast, logits\n"
+            "                          within about 1%% (default float32)\n"
+            "  --no-store              do not record the outputs (they are recorded when the\n"
+            "                          store exists or --checkpoint is used)\n",
+            d.sp.top_k, d.sp.max_length, d.sp.max_length, d.sp.temperature, d.sp.top_k,
+            d.num_return_sequences, (unsigned long long)d.seed, GEN_BATCH);
+}
 
 static const struct option GEN_OPTS[] = {{"model", required_argument, 0, O_MODEL},
                                          {"checkpoint", required_argument, 0, O_CKPT},
@@ -857,7 +864,7 @@ static int parse_gen_cli(int argc, char **argv, gen_cli *g) {
         double v = 0;
         switch (o) {
         case O_HELP:
-            fputs(GEN_USAGE, stdout);
+            gen_usage(stdout);
             return -1;
         case O_MODEL:
             g->model = optarg;
@@ -1065,14 +1072,18 @@ int cmd_generate(cli *c, int argc, char **argv) {
     return 0;
 }
 
+#define NEXT_TOP 10 /* rows `quill next` shows unless --top says */
+#define SPELL_(x) #x
+#define SPELL(x) SPELL_(x) /* a macro's value as a string literal */
 static const char *NEXT_USAGE =
     "usage: quill next (--model DIR | --checkpoint ID|latest) --prompt TEXT [--top N]\n"
     "                  [--token PIECE ...] [--temperature T] [--dtype float32|bf16] [--json]\n\n"
     "Show the model's next-token distribution after the prompt: the N most likely\n"
-    "tokens (default 10) with their logit and probability after temperature, and\n"
-    "the logit, probability and rank of each --token (e.g. --token ' the').\n"
-    "A lower temperature sharpens the distribution, a higher one flattens it;\n"
-    "top-k sampling keeps only the first K rows.\n";
+    "tokens (default " SPELL(
+        NEXT_TOP) ") with their logit and probability after temperature, and\n"
+                  "the logit, probability and rank of each --token (e.g. --token ' the').\n"
+                  "A lower temperature sharpens the distribution, a higher one flattens it;\n"
+                  "top-k sampling keeps only the first K rows.\n";
 
 typedef struct rank_row {
     float logit;
@@ -1107,7 +1118,7 @@ static int parse_next_cli(int argc, char **argv, next_cli *g) {
     samp_defaults(&d);
     memset(g, 0, sizeof *g);
     g->temperature = d.temperature;
-    g->top = 10;
+    g->top = NEXT_TOP;
     int o, rc;
     long long iv;
     optind = 1;
