@@ -158,8 +158,9 @@ static const field train_fields[] = {
     {"shuffle", F_BOOL, O(rcp_train, shuffle), "true", NOLIM, NULL, NULL, 0},
     {"dropout", F_FLOAT, O(rcp_train, dropout), "null", 0, 0.99, 0, NULL, NULL, 0},
     {"logging_steps", F_INT, O(rcp_train, logging_steps), "500", POS, NULL, NULL, 0},
-    {"save_steps", F_INT, O(rcp_train, save_steps), "500", POS, NULL, NULL, 0},
-    {"save_total_limit", F_INT, O(rcp_train, save_total_limit), "0", NONNEG, NULL, NULL, 0},
+    {"save_steps", F_INT, O(rcp_train, save_steps), "500", NONNEG, NULL, NULL, 0},
+    {"save_total_limit", F_INT, O(rcp_train, save_total_limit), "0", 0, INT32_MAX, 0, NULL, NULL,
+     0},
     {"export", F_PATH, O(rcp_train, export), "null", NOLIM, NULL, NULL, 0},
 };
 
@@ -259,6 +260,28 @@ static const field top_fields[] = {
 };
 
 static const section top_section = {"", top_fields, NF(top_fields), sizeof(rcp_recipe), NULL};
+
+/* The section named name among s's nested sections (s itself included),
+** or NULL. */
+static const section *find_section(const section *s, const char *name) {
+    if (!strcmp(s->name, name)) return s;
+    for (size_t i = 0; i < s->n; i++) {
+        const section *sub = s->fields[i].sub ? find_section(s->fields[i].sub, name) : NULL;
+        if (sub) return sub;
+    }
+    return NULL;
+}
+
+int rcp_key_range(const char *name, const char *key, rcp_range *r) {
+    const section *s = find_section(&top_section, name);
+    for (size_t i = 0; s && i < s->n; i++) {
+        const field *f = &s->fields[i];
+        if (strcmp(f->key, key) || (f->type != F_INT && f->type != F_FLOAT)) continue;
+        *r = (rcp_range){f->type == F_INT, f->min, f->max, f->excl_min};
+        return 0;
+    }
+    return -1;
+}
 
 /* ---- parsing state ---- */
 
@@ -768,12 +791,34 @@ static char *canonical(json_t *v) {
     return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
 }
 
+/* The recipe's default seed (the table's, which unset stage seeds take). */
+static int64_t default_seed(void) {
+    for (size_t i = 0; i < top_section.n; i++)
+        if (!strcmp(top_fields[i].key, "seed")) return strtoll(top_fields[i].def, NULL, 10);
+    assert(0); /* the table has a seed */
+    return 0;
+}
+
+void rcp_train_defaults(rcp_train *t) {
+    memset(t, 0, sizeof *t);
+    pctx p = {NULL, "", ".", NULL};
+    json_t *o = json_object();
+    set_defaults(&p, &train_section, (char *)t, o);
+    json_decref(o);
+    t->dropout = -1; /* as resolve_defaults leaves an unset one */
+    t->seed = default_seed();
+}
+
+void rcp_train_free(rcp_train *t) {
+    free_section(&train_section, (char *)t);
+}
+
 /* Seeds left unset take the recipe's; publish's format its out's extension. */
 static void resolve_defaults(rcp_recipe *r, json_t *root) {
     json_t *tr = json_object_get(root, "train");
     if (json_is_null(json_object_get(tr, "dropout"))) r->train.dropout = -1;
     if (json_is_null(json_object_get(tr, "seed"))) {
-        r->train.seed = r->seed;
+        r->train.seed = r->seed; /* rcp_train_defaults() mirrors these two */
         json_object_set_new(tr, "seed", json_integer(r->seed));
     }
     json_t *jobs = json_object_get(root, "generate");

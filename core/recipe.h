@@ -171,6 +171,24 @@ int rcp_parse(const char *text, size_t n, const char *path, rcp_recipe **out, ch
 
 void rcp_free(rcp_recipe *r);
 
+/* The type and range of a number key in the field table. */
+typedef struct rcp_range {
+    int is_int;      /* a whole number */
+    double min, max; /* inclusive, but min when open_min */
+    int open_min;
+} rcp_range;
+
+/* Look up number key KEY of section SECTION ("train", "generate", "init",
+** ...): fills *r and returns 0, or -1 when the section has no such number
+** key.  The command line checks its options against the same ranges. */
+int rcp_key_range(const char *section, const char *key, rcp_range *r);
+
+/* The train section's defaults, as rcp_parse() leaves a train section that
+** sets nothing (seed: the recipe's default seed; dropout -1: unset): the one
+** definition quill train's defaults come from.  Free with rcp_train_free(). */
+void rcp_train_defaults(rcp_train *t);
+void rcp_train_free(rcp_train *t);
+
 /* Levenshtein distance between two strings (for "did you mean"). */
 size_t rcp_edit_distance(const char *a, const char *b);
 

@@ -5,6 +5,7 @@
 
 #include "err.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@ int slurp(const char *path, char **data, size_t *n, char *err) {
     int use_stdin = !path || !strcmp(path, "-");
     const char *name = use_stdin ? "stdin" : path;
     FILE *f = use_stdin ? stdin : fopen(path, "rb");
-    if (!f) return err_set(err, "%s: cannot open", name);
+    if (!f) return err_set(err, "%s: cannot open: %s", name, strerror(errno));
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap + 1);
     while (buf) { /* grow by doubling until a read comes up short */

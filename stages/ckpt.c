@@ -299,7 +299,8 @@ int cmd_checkpoints(cli *c, int argc, char **argv) {
     const char *usage = "usage: quill checkpoints [--run RUN] [--json]\n\n"
                         "List the checkpoints in the store (of run RUN): id, run (- for an\n"
                         "imported model), step, parameters, stored bytes of the tensors and\n"
-                        "what the model is (its source directory, or the run's).\n";
+                        "where the model came from: the directory it was imported from, or\n"
+                        "\"train run N step S\".\n";
     long long run = 0;
     int json = 0;
     for (int i = 1; i < argc; i++) {
@@ -309,8 +310,8 @@ int cmd_checkpoints(cli *c, int argc, char **argv) {
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
         } else if (!strcmp(argv[i], "--run") && i + 1 < argc) {
-            if (cli_int(argv[++i], 1, INT64_MAX, &run))
-                return cli_error("checkpoints: '%s' is not a run id", argv[i]);
+            int bad = cli_int_opt("checkpoints", "--run", argv[++i], 1, INT64_MAX, &run);
+            if (bad) return bad;
         } else if (!strcmp(argv[i], "--run")) {
             return cli_usage_error("checkpoints", "option '--run' needs a value");
         } else {
@@ -337,6 +338,11 @@ int cmd_checkpoints(cli *c, int argc, char **argv) {
                   bytes = sqlite3_column_int64(s, 4);
         const char *src = (const char *)sqlite3_column_text(s, 5),
                    *at = (const char *)sqlite3_column_text(s, 6);
+        char trained[64]; /* a trained checkpoint has no directory: name its run and step */
+        if (!*src && r) {
+            snprintf(trained, sizeof trained, "train run %lld step %lld", r, step);
+            src = trained;
+        }
         if (json) {
             json_t *o =
                 json_pack("{s:I,s:o,s:I,s:I,s:I,s:o,s:s}", "id", id, "run",

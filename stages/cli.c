@@ -4,9 +4,12 @@
 #include "cli.h"
 
 #include "err.h"
+#include "recipe.h"
 #include "text.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -60,6 +63,55 @@ int cli_int(const char *s, long long min, long long max, long long *out) {
     if (!*s || *end || errno || v < min || v > max) return -1;
     *out = v;
     return 0;
+}
+
+int cli_float(const char *s, double min, double max, int open_min, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    /* strtod takes "inf", "nan" and hex; ERANGE flags 1e309 (and underflow) */
+    if (!*s || *end || errno || !isfinite(v) || v < min || v > max || (open_min && v == min))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_int_opt(const char *cmd, const char *opt, const char *s, long long min, long long max,
+                long long *out) {
+    if (!cli_int(s, min, max, out)) return 0;
+    return cli_usage_error(cmd, "%s '%s' is not a whole number in [%lld, %lld]", opt, s, min, max);
+}
+
+int cli_float_opt(const char *cmd, const char *opt, const char *s, double min, double max,
+                  int open_min, double *out) {
+    if (!cli_float(s, min, max, open_min, out)) return 0;
+    if (max >= CLI_UNBOUNDED)
+        return cli_usage_error(cmd, "%s '%s' is not a finite number %s %g", opt, s,
+                               open_min ? ">" : ">=", min);
+    return cli_usage_error(cmd, "%s '%s' is not a number in %c%g, %g]", opt, s,
+                           open_min ? '(' : '[', min, max);
+}
+
+const char *cli_option_name(const struct option *opts, int val) {
+    for (; opts->name; opts++)
+        if (opts->val == val) return opts->name;
+    assert(0); /* getopt_long returned a value of the table */
+    return NULL;
+}
+
+int cli_recipe_opt(const char *cmd, const char *section, const char *name, const char *arg,
+                   long long *iv, double *v) {
+    char key[64], opt[64];
+    snprintf(opt, sizeof opt, "--%s", name);
+    snprintf(key, sizeof key, "%s", name);
+    for (char *q = key; *q; q++)
+        if (*q == '-') *q = '_';
+    rcp_range r;
+    int found = rcp_key_range(section, key, &r);
+    assert(found == 0); /* the callers pass only options that are recipe keys */
+    (void)found;
+    if (r.is_int) return cli_int_opt(cmd, opt, arg, (long long)r.min, (long long)r.max, iv);
+    return cli_float_opt(cmd, opt, arg, r.min, r.max, r.open_min, v);
 }
 
 json_t *cli_json_str(const char *s) {

@@ -12,6 +12,7 @@
 
 #include "store.h"
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 
@@ -59,6 +60,32 @@ void cli_put_clean(FILE *f, const char *s);
 /* Crash-test hook: when $QUILL_FAULT is point (e.g. "publish-rename"), the
 ** process kills itself with SIGKILL right there, as a crash would. */
 void cli_fault(const char *point);
+
+/* Parse S as a whole finite number (strtod's syntax, no "inf", "nan" or
+** overflow such as 1e309) in [MIN, MAX], or (MIN, MAX] when OPEN_MIN, into
+** *OUT.  Returns 0, or -1 (and leaves *OUT alone); the caller reports. */
+#define CLI_UNBOUNDED 1e300 /* a MAX that means no upper limit (messages omit it) */
+int cli_float(const char *s, double min, double max, int open_min, double *out);
+
+/* cli_int() and cli_float() for the value S of option OPT (e.g.
+** "--top-k") of command CMD: on a bad value they print one usage error
+** naming the option, the value and the range, and return 2 (the exit
+** status); 0 when *OUT was set. */
+int cli_int_opt(const char *cmd, const char *opt, const char *s, long long min, long long max,
+                long long *out);
+int cli_float_opt(const char *cmd, const char *opt, const char *s, double min, double max,
+                  int open_min, double *out);
+
+/* The long name (without "--") of the option whose val is VAL in OPTS, a
+** getopt_long table that has it. */
+const char *cli_option_name(const struct option *opts, int val);
+
+/* The value ARG of number option NAME (e.g. "top-k") of command CMD,
+** checked as the recipe checks key top_k of SECTION ("train", "generate"):
+** the same type and range.  Sets *IV for a whole number, else *V; returns
+** 0, or 2 after a usage error as cli_int_opt(). */
+int cli_recipe_opt(const char *cmd, const char *section, const char *name, const char *arg,
+                   long long *iv, double *v);
 
 #define CMD(name, fn, summary) int fn(cli *c, int argc, char **argv);
 #include "commands.def"

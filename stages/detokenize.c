@@ -3,7 +3,6 @@
 */
 #include "cli.h"
 #include "err.h"
-#include "slurp.h"
 #include "tok.h"
 #include "tok_io.h"
 
@@ -64,29 +63,28 @@ int cmd_detokenize(cli *c, int argc, char **argv) {
     const char *model = NULL;
     int o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (o == 'm')
             model = optarg;
         else if (o == 'h') {
             fputs(usage, stdout);
             return 0;
         } else {
-            fputs(usage, stderr);
-            return 2;
+            return cli_bad_option("detokenize", o, argv);
         }
     }
-    if (argc - optind > 1) {
-        fputs(usage, stderr);
-        return 2;
-    }
+    if (argc - optind > 1)
+        return cli_usage_error("detokenize", "one FILE at a time (the ids are read from FILE or "
+                                             "stdin)");
     char err[ERR_LEN], *data, *text = NULL;
     size_t n, n_ids = 0, len;
     int32_t *ids = NULL;
     tok *t;
     if (tok_load(model, &t, err)) return cli_error("detokenize: %s", err);
     int rc = 0;
-    if (slurp(optind < argc ? argv[optind] : NULL, &data, &n, err)) {
-        rc = cli_error("detokenize: %s", err);
+    if (tokio_read_input("detokenize", optind < argc ? argv[optind] : NULL, &data, &n)) {
+        rc = 1;
     } else {
         if (parse_ids(data, &ids, &n_ids, err) || tok_decode(t, ids, n_ids, &text, &len, err))
             rc = cli_error("detokenize: %s", err);

@@ -233,7 +233,7 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
         err_prefix(err, "generate");
         goto done;
     }
-    int B = r->max_batch > 0 ? r->max_batch : 32;
+    int B = r->max_batch > 0 ? r->max_batch : GEN_BATCH;
     if ((size_t)B > N) B = (int)N;
     s.nseqs = N;
     s.seqs = calloc(N, sizeof *s.seqs);
@@ -749,45 +749,52 @@ enum {
     O_NOSTORE,
     O_BATCH,
     O_HELP,
-    O_TOP,
-    O_TOKEN,
     O_STATS,
-    O_DTYPE
+    O_DTYPE,
+    O_TOP,  /* next's own */
+    O_TOKEN /* next's own */
 };
 
-static const char *GEN_USAGE =
-    "usage: quill generate (--model DIR | --checkpoint ID|latest) --prompt TEXT [--prompt TEXT "
-    "...]\n"
-    "                      [options]\n\n"
-    "Generate continuations as transformers' generate() does (defaults of the\n"
-    "text-generation pipeline for distilgpt2: sampling, top_k 50, max_length 50).\n"
-    "  --max-new-tokens N      new tokens per output (overrides --max-length)\n"
-    "  --max-length N          prompt + new tokens (default 50)\n"
-    "  --min-new-tokens N      <|endoftext|> is masked before N new tokens\n"
-    "  --temperature T         (default 1)      --top-k K (default 50, 0: off)\n"
-    "  --top-p P  --min-p P  --typical-p P      (default off)\n"
-    "  --repetition-penalty R  --no-repeat-ngram-size N\n"
-    "  --num-return-sequences N  outputs per prompt (default 1)\n"
-    "  --seed S                master seed (default 42); output k gets its own seed\n"
-    "  --raw-seed              use S itself as the seed of the single output (to\n"
-    "                          regenerate a stored output exactly)\n"
-    "  --greedy                argmax instead of sampling (do_sample false)\n"
-    "  --ignore-eos            do not stop at <|endoftext|>\n"
-    "  --stop-string S         stop when S appears (repeatable)\n"
-    "  --banned-words a,b,c    words that never appear in the continuation, however\n"
-    "                          tokenized (whole words, any case, by default)\n"
-    "  --match word|substring  --case-sensitive   (for --banned-words)\n"
-    "  --forbid-chars CHARS    characters that never appear (lipogram; any case)\n"
-    "  --forbid-case-sensitive\n"
-    "  --bad-words-ids JSON    token sequences, transformers' bad_words_ids\n"
-    "  --suppress-tokens JSON  token ids never generated\n"
-    "  --batch N               sequences decoded together (default 32)\n"
-    "  --json                  one JSON line per output\n"
-    "  --stats                 print speed and constraint cost to stderr\n"
-    "  --dtype float32|bf16    weights in bfloat16: about twice as fast, logits\n"
-    "                          within about 1% (default float32)\n"
-    "  --no-store              do not record the outputs (they are recorded when the\n"
-    "                          store exists or --checkpoint is used)\n";
+/* Print generate's usage, with the defaults of gen_request_defaults(). */
+static void gen_usage(FILE *f) {
+    gen_request d;
+    gen_request_defaults(&d);
+    fprintf(f,
+            "usage: quill generate (--model DIR | --checkpoint ID|latest) --prompt TEXT "
+            "[--prompt TEXT ...]\n"
+            "                      [options]\n\n"
+            "Generate continuations as transformers' generate() does (defaults of the\n"
+            "text-generation pipeline for distilgpt2: sampling, top_k %d, max_length %d).\n"
+            "  --max-new-tokens N      new tokens per output (overrides --max-length)\n"
+            "  --max-length N          prompt + new tokens (default %d)\n"
+            "  --min-new-tokens N      <|endoftext|> is masked before N new tokens\n"
+            "  --temperature T         (default %g)      --top-k K (default %d, 0: off)\n"
+            "  --top-p P  --min-p P  --typical-p P      (default off)\n"
+            "  --repetition-penalty R  --no-repeat-ngram-size N\n"
+            "  --num-return-sequences N  outputs per prompt (default %d)\n"
+            "  --seed S                master seed (default %llu); output k gets its own seed\n"
+            "  --raw-seed              use S itself as the seed of the single output (to\n"
+            "                          regenerate a stored output exactly)\n"
+            "  --greedy                argmax instead of sampling (do_sample false)\n"
+            "  --ignore-eos            do not stop at <|endoftext|>\n"
+            "  --stop-string S         stop when S appears (repeatable)\n"
+            "  --banned-words a,b,c    words that never appear in the continuation, however\n"
+            "                          tokenized (whole words, any case, by default)\n"
+            "  --match word|substring  --case-sensitive   (for --banned-words)\n"
+            "  --forbid-chars CHARS    characters that never appear (lipogram; any case)\n"
+            "  --forbid-case-sensitive\n"
+            "  --bad-words-ids JSON    token sequences, transformers' bad_words_ids\n"
+            "  --suppress-tokens JSON  token ids never generated\n"
+            "  --batch N               sequences decoded together (default %d)\n"
+            "  --json                  one JSON line per output\n"
+            "  --stats                 print speed and constraint cost to stderr\n"
+            "  --dtype float32|bf16    weights in bfloat16: about twice as fast, logits\n"
+            "                          within about 1%% (default float32)\n"
+            "  --no-store              do not record the outputs (they are recorded when the\n"
+            "                          store exists or --checkpoint is used)\n",
+            d.sp.top_k, d.sp.max_length, d.sp.max_length, d.sp.temperature, d.sp.top_k,
+            d.num_return_sequences, (unsigned long long)d.seed, GEN_BATCH);
+}
 
 static const struct option GEN_OPTS[] = {{"model", required_argument, 0, O_MODEL},
                                          {"checkpoint", required_argument, 0, O_CKPT},
@@ -822,27 +829,25 @@ static const struct option GEN_OPTS[] = {{"model", required_argument, 0, O_MODEL
                                          {"no-store", no_argument, 0, O_NOSTORE},
                                          {"stats", no_argument, 0, O_STATS},
                                          {"dtype", required_argument, 0, O_DTYPE},
-                                         {"top", required_argument, 0, O_TOP},
-                                         {"token", required_argument, 0, O_TOKEN},
                                          {"help", no_argument, 0, O_HELP},
                                          {0, 0, 0, 0}};
 
-/* Options shared by generate and next. */
+/* generate's options. */
 typedef struct gen_cli {
     gen_request r;
     const char *model, *checkpoint;
-    const char **prompts, **stops, **tokens;
-    size_t n_prompts, n_stops, n_tokens;
+    const char **prompts, **stops;
+    size_t n_prompts, n_stops;
     char **words;
     int32_t *bad_ids, *sup_ids;
     size_t *bad_off, *sup_off, n_sup;
-    int json, no_store, stats, top;
+    int json, no_store, stats;
 } gen_cli;
 
 static void gen_cli_free(gen_cli *g) {
     for (size_t i = 0; i < g->r.co.n_words; i++)
         free(g->words[i]);
-    free(g->words), free(g->prompts), free(g->stops), free(g->tokens);
+    free(g->words), free(g->prompts), free(g->stops);
     free(g->bad_ids), free(g->bad_off), free(g->sup_ids), free(g->sup_off);
 }
 
@@ -854,168 +859,180 @@ static int push(const char ***v, size_t *n, const char *s) {
     return 0;
 }
 
-/* Parse argv into g; returns 0 to go on, 1 when --help was printed, minus
-** the exit status on an error (printed). */
-static int parse_gen_cli(const char *name, const char *usage, int argc, char **argv, gen_cli *g) {
+/* --dtype ARG of command CMD into *bf16; 0, or 2 after a usage error. */
+static int parse_dtype(const char *cmd, const char *arg, int *bf16) {
+    if (strcmp(arg, "float32") && strcmp(arg, "fp32") && strcmp(arg, "bf16") &&
+        strcmp(arg, "bfloat16"))
+        return cli_usage_error(cmd, "--dtype must be float32 or bf16, not '%s'", arg);
+    *bf16 = !strncmp(arg, "bf", 2);
+    return 0;
+}
+
+/* --temperature ARG of command CMD into *t, in the recipe's range; 0 gets
+** its own message, naming greedy decoding.  0, or 2 after a usage error. */
+static int parse_temperature(const char *cmd, const char *arg, float *t) {
+    double v;
+    long long unused;
+    if (!cli_float(arg, 0, 0, 0, &v))
+        return cli_usage_error(cmd,
+                               "--temperature 0 is not a temperature (it must be > 0); for "
+                               "greedy decoding use --greedy%s",
+                               strcmp(cmd, "next") ? "" : " with quill generate");
+    int rc = cli_recipe_opt(cmd, "generate", "temperature", arg, &unused, &v);
+    if (!rc) *t = (float)v;
+    return rc;
+}
+
+/* The checks after the options common to generate and next: one model
+** source and a prompt.  0, or 2 after a usage error. */
+static int check_source(const char *cmd, const char *model, const char *checkpoint,
+                        size_t n_prompts) {
+    if (!model == !checkpoint) return cli_usage_error(cmd, "give --model DIR or --checkpoint ID");
+    if (!n_prompts) return cli_usage_error(cmd, "give a --prompt");
+    return 0;
+}
+
+/* Parse generate's argv into g; returns 0 to go on, -1 when --help was
+** printed, else the exit status of a usage error (printed). */
+static int parse_gen_cli(int argc, char **argv, gen_cli *g) {
     memset(g, 0, sizeof *g);
     gen_request_defaults(&g->r);
-    g->top = 10;
     char err[ERR_LEN];
-    int o;
+    int o, rc;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "", GEN_OPTS, NULL)) != -1) {
-        char *end = NULL;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":", GEN_OPTS, NULL)) != -1) {
         samp_params *p = &g->r.sp;
+        long long iv = 0;
+        double v = 0;
         switch (o) {
         case O_HELP:
-            fputs(usage, stdout);
-            return 1;
+            gen_usage(stdout);
+            return -1;
         case O_MODEL:
             g->model = optarg;
-            break;
+            continue;
         case O_CKPT:
             g->checkpoint = optarg;
-            break;
+            continue;
         case O_PROMPT:
-            push(&g->prompts, &g->n_prompts, optarg);
-            break;
-        case O_TOKEN:
-            push(&g->tokens, &g->n_tokens, optarg);
-            break;
+            if (push(&g->prompts, &g->n_prompts, optarg)) return cli_error("out of memory");
+            continue;
         case O_STOP:
-            push(&g->stops, &g->n_stops, optarg);
-            break;
-        case O_MAXNEW:
-            p->max_new_tokens = (int)strtol(optarg, &end, 10);
-            break;
-        case O_MAXLEN:
-            p->max_length = (int)strtol(optarg, &end, 10);
-            break;
-        case O_MINNEW:
-            p->min_new_tokens = (int)strtol(optarg, &end, 10);
-            break;
+            if (push(&g->stops, &g->n_stops, optarg)) return cli_error("out of memory");
+            continue;
         case O_TEMP:
-            p->temperature = strtof(optarg, &end);
-            break;
-        case O_TOPK:
-            p->top_k = (int)strtol(optarg, &end, 10);
-            break;
-        case O_TOPP:
-            p->top_p = strtof(optarg, &end);
-            break;
-        case O_MINP:
-            p->min_p = strtof(optarg, &end);
-            break;
-        case O_TYP:
-            p->typical_p = strtof(optarg, &end);
-            break;
-        case O_REP:
-            p->repetition_penalty = strtof(optarg, &end);
-            break;
-        case O_NGRAM:
-            p->no_repeat_ngram_size = (int)strtol(optarg, &end, 10);
-            break;
-        case O_NRS:
-            g->r.num_return_sequences = (int)strtol(optarg, &end, 10);
-            break;
-        case O_SEED:
-            g->r.seed = strtoull(optarg, &end, 10);
-            break;
+            if ((rc = parse_temperature("generate", optarg, &p->temperature))) return rc;
+            continue;
+        case O_SEED: /* a stored output's seed has 63 bits (see output_seed) */
+            if ((rc = cli_int_opt("generate", "--seed", optarg, 0, INT64_MAX, &iv))) return rc;
+            g->r.seed = (uint64_t)iv;
+            continue;
         case O_BATCH:
-            g->r.max_batch = (int)strtol(optarg, &end, 10);
-            break;
-        case O_TOP:
-            g->top = (int)strtol(optarg, &end, 10);
-            break;
+            if ((rc = cli_int_opt("generate", "--batch", optarg, 1, 1 << 16, &iv))) return rc;
+            g->r.max_batch = (int)iv;
+            continue;
         case O_RAWSEED:
             g->r.raw_seed = 1;
-            break;
+            continue;
         case O_GREEDY:
             p->do_sample = 0;
-            break;
+            continue;
         case O_SAMPLE:
             p->do_sample = 1;
-            break;
+            continue;
         case O_IGNEOS:
             p->ignore_eos = 1;
-            break;
+            continue;
         case O_CASE:
             g->r.co.case_sensitive = 1;
-            break;
+            continue;
         case O_FORBIDCASE:
             g->r.co.forbid_case_sensitive = 1;
-            break;
+            continue;
         case O_FORBID:
             g->r.co.forbid_chars = optarg;
-            break;
+            continue;
         case O_JSON:
             g->json = 1;
-            break;
+            continue;
         case O_NOSTORE:
             g->no_store = 1;
-            break;
+            continue;
         case O_STATS:
             g->stats = 1;
-            break;
+            continue;
         case O_DTYPE:
-            if (strcmp(optarg, "float32") && strcmp(optarg, "fp32") && strcmp(optarg, "bf16") &&
-                strcmp(optarg, "bfloat16")) {
-                cli_error("%s: --dtype must be float32 or bf16, not '%s'", name, optarg);
-                return -1;
-            }
-            g->r.bf16 = !strncmp(optarg, "bf", 2);
-            break;
+            if ((rc = parse_dtype("generate", optarg, &g->r.bf16))) return rc;
+            continue;
         case O_MATCH:
-            if (strcmp(optarg, "word") && strcmp(optarg, "substring")) {
-                cli_error("%s: --match must be word or substring, not '%s'", name, optarg);
-                return -1;
-            }
+            if (strcmp(optarg, "word") && strcmp(optarg, "substring"))
+                return cli_usage_error("generate", "--match must be word or substring, not '%s'",
+                                       optarg);
             g->r.co.substring = !strcmp(optarg, "substring");
-            break;
+            continue;
         case O_BANNED:
             for (size_t i = 0; i < g->r.co.n_words; i++)
                 free(g->words[i]);
             free(g->words);
             g->words = split_commas(optarg, &g->r.co.n_words);
-            break;
+            continue;
         case O_BADIDS:
             free(g->bad_ids), free(g->bad_off);
-            if (parse_id_lists(optarg, 1, &g->bad_ids, &g->bad_off, &p->n_bad, err)) {
-                cli_error("%s: --bad-words-ids: %s", name, err);
-                return -1;
-            }
-            break;
+            if (parse_id_lists(optarg, 1, &g->bad_ids, &g->bad_off, &p->n_bad, err))
+                return cli_usage_error("generate", "--bad-words-ids: %s", err);
+            continue;
         case O_SUPPRESS:
             free(g->sup_ids), free(g->sup_off);
-            if (parse_id_lists(optarg, 0, &g->sup_ids, &g->sup_off, &g->n_sup, err)) {
-                cli_error("%s: --suppress-tokens: %s", name, err);
-                return -1;
-            }
+            if (parse_id_lists(optarg, 0, &g->sup_ids, &g->sup_off, &g->n_sup, err))
+                return cli_usage_error("generate", "--suppress-tokens: %s", err);
+            continue;
+        case '?':
+        case ':':
+            return cli_bad_option("generate", o, argv);
+        }
+        /* the rest are numbers, checked as the recipe's generate keys */
+        if ((rc = cli_recipe_opt("generate", "generate", cli_option_name(GEN_OPTS, o), optarg, &iv,
+                                 &v)))
+            return rc;
+        switch (o) {
+        case O_MAXNEW:
+            p->max_new_tokens = (int)iv;
             break;
-        default:
-            cli_error("%s: bad arguments (see quill %s --help)", name, name);
-            return -1;
+        case O_MAXLEN:
+            p->max_length = (int)iv;
+            break;
+        case O_MINNEW:
+            p->min_new_tokens = (int)iv;
+            break;
+        case O_TOPK:
+            p->top_k = (int)iv;
+            break;
+        case O_TOPP:
+            p->top_p = (float)v;
+            break;
+        case O_MINP:
+            p->min_p = (float)v;
+            break;
+        case O_TYP:
+            p->typical_p = (float)v;
+            break;
+        case O_REP:
+            p->repetition_penalty = (float)v;
+            break;
+        case O_NGRAM:
+            p->no_repeat_ngram_size = (int)iv;
+            break;
+        case O_NRS:
+            g->r.num_return_sequences = (int)iv;
+            break;
         }
-        if (end && (*end || end == optarg)) {
-            cli_error("%s: '%s' is not a number", name, optarg);
-            return -1;
-        }
     }
-    if (optind < argc) {
-        cli_error("%s: unexpected argument '%s'", name, argv[optind]);
-        return -1;
-    }
-    if (!g->model == !g->checkpoint) {
-        cli_error("%s: give --model DIR or --checkpoint ID", name);
-        return -1;
-    }
-    if (!g->n_prompts) {
-        cli_error("%s: give at least one --prompt", name);
-        return -1;
-    }
+    if (optind < argc) return cli_usage_error("generate", "unexpected argument '%s'", argv[optind]);
+    if ((rc = check_source("generate", g->model, g->checkpoint, g->n_prompts))) return rc;
     for (size_t i = 0; i < g->n_prompts; i++)
         if (gen_check_prompt(g->prompts[i], strlen(g->prompts[i]), err))
-            return -cli_usage_error(name, "--prompt %zu: %s", i + 1, err);
+            return cli_usage_error("generate", "--prompt %zu: %s", i + 1, err);
     g->r.prompts = g->prompts;
     g->r.n_prompts = g->n_prompts;
     g->r.co.words = (const char *const *)g->words;
@@ -1058,10 +1075,10 @@ static void print_output(const gen_request *r, const gen_output *o, int json) {
 
 int cmd_generate(cli *c, int argc, char **argv) {
     gen_cli g;
-    int pr = parse_gen_cli("generate", GEN_USAGE, argc, argv, &g);
+    int pr = parse_gen_cli(argc, argv, &g);
     if (pr) {
         gen_cli_free(&g);
-        return pr > 0 ? 0 : -pr;
+        return pr < 0 ? 0 : pr;
     }
     struct stat sb;
     store *st = NULL;
@@ -1079,7 +1096,8 @@ int cmd_generate(cli *c, int argc, char **argv) {
     gen_stats stats;
     if (stage_generate(st, record, g.model, g.checkpoint, &g.r, 0, NULL, &o, &n, &stats, err)) {
         gen_cli_free(&g);
-        return cli_error("generate: %s", err);
+        /* the engine's own errors already say "generate: " */
+        return cli_error("%s%s", strncmp(err, "generate: ", 10) ? "generate: " : "", err);
     }
     for (size_t i = 0; i < n; i++)
         print_output(&g.r, &o[i], g.json);
@@ -1097,14 +1115,18 @@ int cmd_generate(cli *c, int argc, char **argv) {
     return 0;
 }
 
+#define NEXT_TOP 10 /* rows `quill next` shows unless --top says */
+#define SPELL_(x) #x
+#define SPELL(x) SPELL_(x) /* a macro's value as a string literal */
 static const char *NEXT_USAGE =
     "usage: quill next (--model DIR | --checkpoint ID|latest) --prompt TEXT [--top N]\n"
     "                  [--token PIECE ...] [--temperature T] [--dtype float32|bf16] [--json]\n\n"
     "Show the model's next-token distribution after the prompt: the N most likely\n"
-    "tokens (default 10) with their logit and probability after temperature, and\n"
-    "the logit, probability and rank of each --token (e.g. --token ' the').\n"
-    "A lower temperature sharpens the distribution, a higher one flattens it;\n"
-    "top-k sampling keeps only the first K rows.\n";
+    "tokens (default " SPELL(
+        NEXT_TOP) ") with their logit and probability after temperature, and\n"
+                  "the logit, probability and rank of each --token (e.g. --token ' the').\n"
+                  "A lower temperature sharpens the distribution, a higher one flattens it;\n"
+                  "top-k sampling keeps only the first K rows.\n";
 
 typedef struct rank_row {
     float logit;
@@ -1117,28 +1139,123 @@ static int cmp_rank(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* next's options. */
+typedef struct next_cli {
+    const char *model, *checkpoint, *prompt;
+    const char **tokens;
+    size_t n_tokens;
+    float temperature;
+    int bf16, json, top;
+} next_cli;
+
+/* Parse next's argv into g; returns 0 to go on, -1 when --help was
+** printed, else the exit status of a usage error (printed). */
+static int parse_next_cli(int argc, char **argv, next_cli *g) {
+    static const struct option opts[] = {
+        {"model", required_argument, 0, O_MODEL},   {"checkpoint", required_argument, 0, O_CKPT},
+        {"prompt", required_argument, 0, O_PROMPT}, {"top", required_argument, 0, O_TOP},
+        {"token", required_argument, 0, O_TOKEN},   {"temperature", required_argument, 0, O_TEMP},
+        {"dtype", required_argument, 0, O_DTYPE},   {"json", no_argument, 0, O_JSON},
+        {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
+    samp_params d;
+    samp_defaults(&d);
+    memset(g, 0, sizeof *g);
+    g->temperature = d.temperature;
+    g->top = NEXT_TOP;
+    int o, rc;
+    long long iv;
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (o) {
+        case O_HELP:
+            fputs(NEXT_USAGE, stdout);
+            return -1;
+        case O_MODEL:
+            g->model = optarg;
+            break;
+        case O_CKPT:
+            g->checkpoint = optarg;
+            break;
+        case O_PROMPT:
+            if (g->prompt) return cli_usage_error("next", "give one --prompt");
+            g->prompt = optarg;
+            break;
+        case O_TOKEN:
+            if (push(&g->tokens, &g->n_tokens, optarg)) return cli_error("out of memory");
+            break;
+        case O_TOP:
+            if ((rc = cli_int_opt("next", "--top", optarg, 0, 1 << 24, &iv))) return rc;
+            g->top = (int)iv;
+            break;
+        case O_TEMP:
+            if ((rc = parse_temperature("next", optarg, &g->temperature))) return rc;
+            break;
+        case O_DTYPE:
+            if ((rc = parse_dtype("next", optarg, &g->bf16))) return rc;
+            break;
+        case O_JSON:
+            g->json = 1;
+            break;
+        default:
+            return cli_bad_option("next", o, argv);
+        }
+    }
+    if (optind < argc) return cli_usage_error("next", "unexpected argument '%s'", argv[optind]);
+    if ((rc = check_source("next", g->model, g->checkpoint, g->prompt != NULL))) return rc;
+    char err[ERR_LEN];
+    if (gen_check_prompt(g->prompt, strlen(g->prompt), err))
+        return cli_usage_error("next", "--prompt: %s", err);
+    return 0;
+}
+
+/* Report that --token PIECE is not one token: say what may be meant (the
+** piece with a leading space, when that is a token) or what it is (the
+** tokens it encodes to). */
+static void bad_token(const tok *t, const char *piece) {
+    char err[ERR_LEN], list[256] = "";
+    size_t pl = strlen(piece), n = 0, used = 0;
+    char *spaced = malloc(pl + 2);
+    int32_t *ids = NULL;
+    if (spaced) snprintf(spaced, pl + 2, " %s", piece);
+    if (spaced && piece[0] != ' ' && tok_piece_id(t, spaced) >= 0) {
+        cli_error("next: --token '%s' is not one token of the vocabulary, but '%s' is (a word "
+                  "after a space starts with one)",
+                  piece, spaced);
+    } else if (!tok_encode(t, piece, pl, 0, &ids, &n, err) && n > 1) {
+        for (size_t i = 0; i < n && used < sizeof list; i++) {
+            size_t bl;
+            const unsigned char *b = tok_token_bytes(t, ids[i], &bl);
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s'%.*s'", i ? " " : "",
+                                     (int)bl, (const char *)b);
+        }
+        cli_error("next: --token '%s' is %zu tokens, %s: give each as its own --token", piece, n,
+                  list);
+    } else {
+        cli_error("next: --token '%s' is not one token of the vocabulary", piece);
+    }
+    free(spaced);
+    free(ids);
+}
+
 int cmd_next(cli *c, int argc, char **argv) {
-    gen_cli g;
-    int pr = parse_gen_cli("next", NEXT_USAGE, argc, argv, &g);
+    next_cli g;
+    int pr = parse_next_cli(argc, argv, &g);
     if (pr) {
-        gen_cli_free(&g);
-        return pr > 0 ? 0 : -pr;
+        free(g.tokens);
+        return pr < 0 ? 0 : pr;
     }
     char err[ERR_LEN];
     int rc = 1;
     store *st = g.checkpoint ? cli_store(c) : NULL;
     lm_model l;
     if (g.checkpoint && !st) {
-        gen_cli_free(&g);
+        free(g.tokens);
         return 1;
     }
-    if (g.r.sp.temperature <= 0) {
-        gen_cli_free(&g);
-        return cli_error("next: --temperature must be > 0");
-    }
     if (lm_load(st, g.model, g.checkpoint, &l, err) ||
-        gpt_model_prepare_generation(l.m, g.r.bf16, err)) {
-        gen_cli_free(&g);
+        gpt_model_prepare_generation(l.m, g.bf16, err)) {
+        free(g.tokens);
         return cli_error("next: %s", err);
     }
     int V = l.cfg.vocab_size;
@@ -1147,7 +1264,7 @@ int cmd_next(cli *c, int argc, char **argv) {
     float *x = malloc((size_t)V * sizeof *x);
     rank_row *rows = malloc((size_t)V * sizeof *rows);
     gpt_kv *kv = NULL;
-    const char *prompt = g.prompts[g.n_prompts - 1];
+    const char *prompt = g.prompt;
     if (!want || !x || !rows) {
         cli_error("next: out of memory");
         goto out;
@@ -1155,8 +1272,7 @@ int cmd_next(cli *c, int argc, char **argv) {
     for (size_t i = 0; i < g.n_tokens; i++) {
         want[i] = tok_piece_id(l.t, g.tokens[i]);
         if (want[i] < 0) {
-            cli_error("next: '%s' is not one token of the vocabulary (try a leading space: ' %s')",
-                      g.tokens[i], g.tokens[i]);
+            bad_token(l.t, g.tokens[i]);
             goto out;
         }
     }
@@ -1178,7 +1294,7 @@ int cmd_next(cli *c, int argc, char **argv) {
         cli_error("next: %s", err);
         goto out;
     }
-    float T = g.r.sp.temperature;
+    float T = g.temperature;
     double mx = -INFINITY, z = 0;
     for (int i = 0; i < V; i++) {
         rows[i] = (rank_row){x[i], i};
@@ -1243,6 +1359,6 @@ out:
     gpt_kv_free(kv);
     free(ids), free(want), free(x), free(rows);
     lm_free(&l);
-    gen_cli_free(&g);
+    free(g.tokens);
     return rc;
 }

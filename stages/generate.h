@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define GEN_BATCH 32 /* live sequences at once unless gen_request.max_batch says */
+
 typedef struct gen_request {
     const char *const *prompts;
     size_t n_prompts;
@@ -32,7 +34,7 @@ typedef struct gen_request {
     cons_opts co;             /* zero: no constraints */
     uint64_t seed;            /* 42 */
     int raw_seed;             /* 1: seed is the seed of the single output itself */
-    int max_batch;            /* live sequences at once (KV slots); 0: 32 */
+    int max_batch;            /* live sequences at once (KV slots); 0: GEN_BATCH */
     int bf16;                 /* weights in bfloat16 (--dtype bf16; never the default) */
 } gen_request;
 

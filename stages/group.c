@@ -325,7 +325,7 @@ int cmd_group(cli *c, int argc, char **argv) {
     group_params p;
     group_defaults(&p);
     const char *tok_dir = NULL;
-    int o;
+    int o, bad;
     long long v;
     optind = 1;
     opterr = 0;
@@ -335,27 +335,22 @@ int cmd_group(cli *c, int argc, char **argv) {
             fputs(usage, stdout);
             return 0;
         case 'b':
-            if (cli_int(optarg, 1, GROUP_MAX_BLOCK, &v))
-                return cli_error("group: --block-size '%s' is not an integer in [1, %d]", optarg,
-                                 GROUP_MAX_BLOCK);
+            if ((bad = cli_int_opt("group", "--block-size", optarg, 1, GROUP_MAX_BLOCK, &v)))
+                return bad;
             p.block_size = (int)v;
             break;
-        case 'e': {
-            char *end;
-            p.eval_fraction = strtod(optarg, &end);
-            if (*end || end == optarg || !(p.eval_fraction >= 0 && p.eval_fraction < 1))
-                return cli_error("group: --eval-fraction '%s' is not a number in [0, 1)", optarg);
+        case 'e':
+            if ((bad = cli_recipe_opt("group", "group", "eval-fraction", optarg, &v,
+                                      &p.eval_fraction)))
+                return bad;
             break;
-        }
         case 's':
-            if (cli_int(optarg, 0, INT64_MAX, &v))
-                return cli_error("group: --seed '%s' is not a non-negative integer", optarg);
+            if ((bad = cli_int_opt("group", "--seed", optarg, 0, INT64_MAX, &v))) return bad;
             p.seed = (uint64_t)v;
             break;
         case 'n':
-            if (cli_int(optarg, 0, INT_MAX, &v))
-                return cli_error("group: --batch-examples '%s' is not a non-negative integer",
-                                 optarg);
+            if ((bad = cli_int_opt("group", "--batch-examples", optarg, 0, INT_MAX, &v)))
+                return bad;
             p.batch_examples = (int)v;
             break;
         case 't':
@@ -367,7 +362,8 @@ int cmd_group(cli *c, int argc, char **argv) {
             else if (!strcmp(optarg, "lines"))
                 p.mode = GROUP_LINES;
             else
-                return cli_error("group: --mode must be document or lines, not '%s'", optarg);
+                return cli_usage_error("group", "--mode must be document or lines, not '%s'",
+                                       optarg);
             break;
         default:
             return cli_bad_option("group", o, argv);

@@ -576,7 +576,9 @@ int stage_ingest(store *st, const ingest_opts *o, char *const *paths, int n_path
 }
 
 /* Print "added N, duplicates M, skipped K" and each skip and error, or
-** the same as one JSON object. */
+** the same as one JSON object.  When every PATH failed and nothing else
+** happened, the text form prints only the errors (no "added 0" line that
+** reads like success). */
 static void print_result(const ingest_result *res, int json) {
     if (json) {
         json_t *skipped = json_array();
@@ -595,7 +597,7 @@ static void print_result(const ingest_result *res, int json) {
         puts(s);
         free(s);
         json_decref(o);
-    } else {
+    } else if (!res->n_errors || res->added || res->duplicates || res->n_skips) {
         printf("added %d, duplicates %d, skipped %d\n", res->added, res->duplicates, res->n_skips);
         for (int i = 0; i < res->n_skips; i++)
             printf("  skipped %s: %s\n", res->skips[i].source, res->skips[i].reason);

@@ -34,7 +34,7 @@ static void usage(FILE *f) {
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nOptions:\n"
                "  --db PATH    the store (default $QUILL_DB, else ./quill.db)\n"
-               "  --help       this help; `quill COMMAND --help` for a command's\n"
+               "  --help       this help (`quill COMMAND --help`: a command's own)\n"
                "  --version    print the version\n");
 }
 

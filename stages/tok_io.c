@@ -3,7 +3,12 @@
 */
 #include "tok_io.h"
 
+#include "cli.h"
 #include "err.h"
+#include "slurp.h"
+
+#include <errno.h>
+#include <unistd.h>
 
 void tokio_print_piece(FILE *f, int id, const unsigned char *bytes, size_t len) {
     fprintf(f, "%d \xe2\x86\x92 '", id);
@@ -21,4 +26,14 @@ void tokio_print_piece(FILE *f, int id, const unsigned char *bytes, size_t len) 
             fputc(c, f);
     }
     fputs("'\n", f);
+}
+
+int tokio_read_input(const char *cmd, const char *file, char **data, size_t *n) {
+    char err[ERR_LEN];
+    if (!slurp(file, data, n, err)) return 0;
+    if (file && access(file, F_OK) && errno == ENOENT)
+        return cli_error("%s: %s (FILE is a file to read; to give the text itself, pipe it: "
+                         "echo TEXT | quill %s)",
+                         cmd, err, cmd);
+    return cli_error("%s: %s", cmd, err);
 }

@@ -7,7 +7,6 @@
 #include "cli.h"
 #include "err.h"
 #include "progress.h"
-#include "slurp.h"
 #include "tok.h"
 #include "tok_io.h"
 #include "tokens.h"
@@ -207,7 +206,8 @@ int cmd_tokenize(cli *c, int argc, char **argv) {
     const char *model = NULL;
     int special = 1, pieces = 0, jsonl = 0, docs = 0, o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (o) {
         case 'm':
             model = optarg;
@@ -228,14 +228,15 @@ int cmd_tokenize(cli *c, int argc, char **argv) {
             fputs(usage, stdout);
             return 0;
         default:
-            fputs(usage, stderr);
-            return 2;
+            return cli_bad_option("tokenize", o, argv);
         }
     }
-    if (argc - optind > 1 || (pieces && jsonl) || (docs && (pieces || jsonl || optind < argc))) {
-        fputs(usage, stderr);
-        return 2;
-    }
+    if (argc - optind > 1)
+        return cli_usage_error("tokenize", "one FILE at a time (the text is read from FILE or "
+                                           "stdin)");
+    if (pieces && jsonl) return cli_usage_error("tokenize", "--pieces or --jsonl, not both");
+    if (docs && (pieces || jsonl || optind < argc))
+        return cli_usage_error("tokenize", "--docs takes no FILE, --pieces or --jsonl");
     char err[ERR_LEN];
     if (docs) {
         store *st = cli_store(c);
@@ -252,9 +253,9 @@ int cmd_tokenize(cli *c, int argc, char **argv) {
     if (tok_load(model, &t, err)) return cli_error("tokenize: %s", err);
     char *data;
     size_t n;
-    if (slurp(file, &data, &n, err)) {
+    if (tokio_read_input("tokenize", file, &data, &n)) {
         tok_free(t);
-        return cli_error("tokenize: %s", err);
+        return 1;
     }
     int rc;
     if (jsonl) {

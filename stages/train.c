@@ -17,7 +17,9 @@
 #include "rng.h"
 #include "run.h"
 
+#include <assert.h>
 #include <getopt.h>
+#include <limits.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -29,30 +31,46 @@ volatile sig_atomic_t train_stop = 0;
 
 #define STATE_MAGIC "QTRAIN01"
 
-void train_params_default(train_params *p) {
-    p->epochs = 1;
-    p->max_steps = -1;
-    p->batch_size = 8;
-    p->grad_accum = 1;
-    p->learning_rate = 5e-5;
-    p->scheduler = TRAIN_LINEAR;
-    p->warmup_steps = 0;
-    p->weight_decay = 0;
-    p->adam_beta1 = 0.9;
-    p->adam_beta2 = 0.999;
-    p->adam_epsilon = 1e-8;
-    p->max_grad_norm = 1.0;
-    p->seed = 42;
-    p->shuffle = 1;
-    p->dropout = -1;
-    p->logging_steps = 50;
-    p->save_steps = 500;
-    p->save_total_limit = 0;
-    p->verbose = 0;
+void train_params_of_recipe(const rcp_train *t, train_params *p) {
+    memset(p, 0, sizeof *p);
+    p->epochs = t->epochs;
+    p->max_steps = t->max_steps;
+    p->batch_size = (int)t->batch_size;
+    p->grad_accum = (int)t->gradient_accumulation_steps;
+    p->learning_rate = t->learning_rate;
+    p->scheduler = !t->lr_scheduler || !strcmp(t->lr_scheduler, "linear") ? TRAIN_LINEAR
+                   : !strcmp(t->lr_scheduler, "constant")                 ? TRAIN_CONSTANT
+                                                                          : TRAIN_COSINE;
+    p->warmup_steps = t->warmup_steps;
+    p->weight_decay = t->weight_decay;
+    p->adam_beta1 = t->adam_beta1;
+    p->adam_beta2 = t->adam_beta2;
+    p->adam_epsilon = t->adam_epsilon;
+    p->max_grad_norm = t->max_grad_norm;
+    p->seed = (uint64_t)t->seed;
+    p->shuffle = t->shuffle;
+    p->dropout = t->dropout;
+    p->logging_steps = t->logging_steps;
+    p->save_steps = t->save_steps;
+    p->save_total_limit = (int)t->save_total_limit;
     p->processes = 1;
 }
 
+void train_params_default(train_params *p) {
+    rcp_train t;
+    rcp_train_defaults(&t);
+    train_params_of_recipe(&t, p);
+    rcp_train_free(&t);
+}
+
 int train_params_check(const train_params *p, char *err) {
+    /* inf or nan would train nothing useful and have no JSON for the identity */
+    const double reals[] = {p->epochs,     p->learning_rate, p->weight_decay,  p->adam_beta1,
+                            p->adam_beta2, p->adam_epsilon,  p->max_grad_norm, p->dropout};
+    for (size_t i = 0; i < sizeof reals / sizeof *reals; i++)
+        if (!isfinite(reals[i]))
+            return err_set(err, "epochs, learning_rate, weight_decay, adam_beta1, adam_beta2, "
+                                "adam_epsilon, max_grad_norm and dropout must be finite");
     if (!(p->epochs > 0) && p->max_steps <= 0)
         return err_set(err, "epochs must be positive (or max_steps set)");
     if (p->batch_size < 1) return err_set(err, "batch_size %d must be at least 1", p->batch_size);
@@ -734,27 +752,7 @@ out:
 int run_train(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) {
     const rcp_train *t = &r->train;
     train_params p;
-    train_params_default(&p);
-    p.epochs = t->epochs;
-    p.max_steps = t->max_steps;
-    p.batch_size = (int)t->batch_size;
-    p.grad_accum = (int)t->gradient_accumulation_steps;
-    p.learning_rate = t->learning_rate;
-    p.scheduler = !t->lr_scheduler || !strcmp(t->lr_scheduler, "linear") ? TRAIN_LINEAR
-                  : !strcmp(t->lr_scheduler, "constant")                 ? TRAIN_CONSTANT
-                                                                         : TRAIN_COSINE;
-    p.warmup_steps = t->warmup_steps;
-    p.weight_decay = t->weight_decay;
-    p.adam_beta1 = t->adam_beta1;
-    p.adam_beta2 = t->adam_beta2;
-    p.adam_epsilon = t->adam_epsilon;
-    p.max_grad_norm = t->max_grad_norm;
-    p.seed = (uint64_t)t->seed;
-    p.shuffle = t->shuffle;
-    p.dropout = t->dropout;
-    p.logging_steps = t->logging_steps;
-    p.save_steps = t->save_steps;
-    p.save_total_limit = (int)t->save_total_limit;
+    train_params_of_recipe(t, &p);
     p.verbose = 1;
     int64_t block_set = 0;
     json_t *g = ctx->results[RCP_GROUP] ? json_loads(ctx->results[RCP_GROUP], 0, NULL) : NULL;
@@ -803,61 +801,91 @@ int run_train(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) {
 
 /* ---- quill train ---- */
 
-static const char *train_usage =
-    "usage: quill train (--model DIR | --init KEY=V,... | --checkpoint ID) [options]\n\n"
-    "Train on a block set (from `quill group`) with Hugging Face Trainer's semantics,\n"
-    "checkpointing into the store.  Run the same command again after an interruption\n"
-    "(Ctrl-C saves a checkpoint at the next step; a kill loses at most save_steps\n"
-    "steps) to resume exactly; a finished run only prints its final checkpoint.\n\n"
-    "model:\n"
-    "  --model DIR                Hugging Face GPT-2 directory to fine-tune\n"
-    "  --init n_layer=4,n_head=4,n_embd=128,n_positions=64[,vocab_size=50257]\n"
-    "                             a new GPT-2-initialised model (from --seed)\n"
-    "  --checkpoint ID            a checkpoint in the store (e.g. from quill import)\n"
-    "  --block-set ID             block set to train on (default: the newest)\n"
-    "training (Trainer's defaults except --epochs 1 and --logging-steps 50):\n"
-    "  --epochs N (1)  --max-steps N (-1)  --batch-size N (8)\n"
-    "  --gradient-accumulation-steps N (1)  --learning-rate X (5e-5)\n"
-    "  --lr-scheduler linear|constant|cosine (linear)  --warmup-steps N (0)\n"
-    "  --weight-decay X (0)  --adam-beta1 X (0.9)  --adam-beta2 X (0.999)\n"
-    "  --adam-epsilon X (1e-8)  --max-grad-norm X (1.0; 0 = off)  --seed N (42)\n"
-    "  --no-shuffle  --dropout P (default: the model config's)\n"
-    "  --logging-steps N (50)  --save-steps N (500; 0 = only at the end)\n"
-    "  --save-total-limit N (0 = keep all)  --quiet (no log lines on stderr)\n\n"
-    "Prints the final checkpoint id on stdout (for quill export / generate).\n"
-    "Under mpirun (mpirun -np W quill train ...) W processes train data-parallel:\n"
-    "each takes --gradient-accumulation-steps micro-batches of every step.\n";
+/* Print quill train's usage, with the defaults of train_params_default(). */
+static void train_usage(FILE *f) {
+    train_params d;
+    train_params_default(&d);
+    fprintf(f,
+            "usage: quill train (--model DIR | --init KEY=V,... | --checkpoint ID) [options]\n\n"
+            "Train on a block set (from `quill group`) with Hugging Face Trainer's semantics,\n"
+            "checkpointing into the store.  Run the same command again after an interruption\n"
+            "(Ctrl-C saves a checkpoint at the next step; a kill loses at most save_steps\n"
+            "steps) to resume exactly; a finished run only prints its final checkpoint.\n\n"
+            "model:\n"
+            "  --model DIR                Hugging Face GPT-2 directory to fine-tune\n"
+            "  --init n_layer=4,n_head=4,n_embd=128,n_positions=64[,vocab_size=50257]\n"
+            "                             a new GPT-2-initialised model (from --seed)\n"
+            "  --checkpoint ID            a checkpoint in the store (e.g. from quill import)\n"
+            "  --block-set ID             block set to train on (default: the newest)\n"
+            "training (Trainer's defaults, as in a recipe's train section):\n"
+            "  --epochs N (%g)  --max-steps N (%lld)  --batch-size N (%d)\n"
+            "  --gradient-accumulation-steps N (%d)  --learning-rate X (%g)\n"
+            "  --lr-scheduler linear|constant|cosine (%s)  --warmup-steps N (%lld)\n"
+            "  --weight-decay X (%g)  --adam-beta1 X (%g)  --adam-beta2 X (%g)\n"
+            "  --adam-epsilon X (%g)  --max-grad-norm X (%g; 0 = off)  --seed N (%llu)\n"
+            "  --no-shuffle  --dropout P (default: the model config's)\n"
+            "  --logging-steps N (%lld)  --save-steps N (%lld; 0 = only at the end)\n"
+            "  --save-total-limit N (%d = keep all)  --quiet (no log lines on stderr)\n\n"
+            "Prints the final checkpoint id on stdout (for quill export / generate).\n"
+            "Under mpirun (mpirun -np W quill train ...) W processes train data-parallel:\n"
+            "each takes --gradient-accumulation-steps micro-batches of every step.\n",
+            d.epochs, (long long)d.max_steps, d.batch_size, d.grad_accum, d.learning_rate,
+            sched_name(d.scheduler), (long long)d.warmup_steps, d.weight_decay, d.adam_beta1,
+            d.adam_beta2, d.adam_epsilon, d.max_grad_norm, (unsigned long long)d.seed,
+            (long long)d.logging_steps, (long long)d.save_steps, d.save_total_limit);
+}
 
-/* Parse KEY=V,... over GPT-2 small's defaults. */
+/* Parse --init's KEY=V,... over GPT-2 small's defaults: the shape keys
+** with the recipe's model.init ranges, the dropouts in [0, 1] and
+** layer_norm_epsilon in (0, 1]; a key given twice is an error. */
 static int parse_init(const char *spec, gpt_config *cfg, char *err) {
+    static const char *const keys[] = {"n_layer",     "n_head",      "n_embd",
+                                       "n_positions", "vocab_size",  "embd_pdrop",
+                                       "attn_pdrop",  "resid_pdrop", "layer_norm_epsilon"};
+    enum { NKEYS = sizeof keys / sizeof *keys, NINTS = 5 };
     gpt_config_default(cfg);
+    int *iv[NINTS] = {&cfg->n_layer, &cfg->n_head, &cfg->n_embd, &cfg->n_positions,
+                      &cfg->vocab_size};
+    float *fv[NKEYS - NINTS] = {&cfg->embd_pdrop, &cfg->attn_pdrop, &cfg->resid_pdrop,
+                                &cfg->layer_norm_epsilon};
+    int seen[NKEYS] = {0};
     char *copy = strdup(spec), *save = NULL;
+    if (!copy) return err_set(err, "--init: out of memory");
     int rc = 0;
     for (char *kv = strtok_r(copy, ",", &save); kv && !rc; kv = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(kv, '='), *end;
+        char *eq = strchr(kv, '=');
         if (!eq) {
             rc = err_set(err, "--init: '%s' is not KEY=VALUE", kv);
             break;
         }
         *eq = 0;
-        double v = strtod(eq + 1, &end);
-        if (*end || end == eq + 1) {
-            rc = err_set(err, "--init: %s has a bad value '%s'", kv, eq + 1);
-            break;
+        size_t k = 0;
+        while (k < NKEYS && strcmp(kv, keys[k]))
+            k++;
+        if (k == NKEYS) {
+            rc = err_set(err, "--init: unknown key '%s'", kv);
+        } else if (seen[k]++) {
+            rc = err_set(err, "--init: %s is given twice", kv);
+        } else if (k < NINTS) {
+            rcp_range r;
+            long long v;
+            int found = rcp_key_range("init", kv, &r);
+            assert(found == 0); /* the recipe's model.init has every shape key */
+            (void)found;
+            if (cli_int(eq + 1, (long long)r.min, (long long)r.max, &v))
+                rc = err_set(err, "--init: %s '%s' is not a whole number in [%.0f, %.0f]", kv,
+                             eq + 1, r.min, r.max);
+            else
+                *iv[k] = (int)v;
+        } else {
+            double v;
+            int eps = !strcmp(kv, "layer_norm_epsilon");
+            if (cli_float(eq + 1, 0, 1, eps, &v))
+                rc = err_set(err, "--init: %s '%s' is not a number in %s0, 1]", kv, eq + 1,
+                             eps ? "(" : "[");
+            else
+                *fv[k - NINTS] = (float)v;
         }
-        static const char *ints[] = {"n_layer", "n_head", "n_embd", "n_positions", "vocab_size"};
-        int *iv[] = {&cfg->n_layer, &cfg->n_head, &cfg->n_embd, &cfg->n_positions,
-                     &cfg->vocab_size};
-        float *fv[] = {&cfg->embd_pdrop, &cfg->attn_pdrop, &cfg->resid_pdrop,
-                       &cfg->layer_norm_epsilon};
-        static const char *floats[] = {"embd_pdrop", "attn_pdrop", "resid_pdrop",
-                                       "layer_norm_epsilon"};
-        int hit = 0;
-        for (int i = 0; i < 5; i++)
-            if (!strcmp(kv, ints[i])) *iv[i] = (int)v, hit = 1;
-        for (int i = 0; i < 4; i++)
-            if (!strcmp(kv, floats[i])) *fv[i] = (float)v, hit = 1;
-        if (!hit) rc = err_set(err, "--init: unknown key '%s'", kv);
     }
     free(copy);
     return rc ? rc : gpt_config_check(cfg, err) ? err_prefix(err, "--init") : 0;
@@ -868,17 +896,6 @@ static int parse_init(const char *spec, gpt_config *cfg, char *err) {
 static void on_stop_signal(int sig) {
     train_stop = 1;
     signal(sig, SIG_DFL); /* a second one kills at once */
-}
-
-static int num(const char *name, const char *arg, double lo, double *out) {
-    char *end;
-    double v = strtod(arg, &end);
-    if (*end || end == arg || !(v >= lo)) {
-        cli_error("train: --%s '%s' is not a number >= %g", name, arg, lo);
-        return -1;
-    }
-    *out = v;
-    return 0;
 }
 
 int cmd_train(cli *c, int argc, char **argv) {
@@ -939,19 +956,18 @@ int cmd_train(cli *c, int argc, char **argv) {
     p.verbose = 1;
     train_source src = {0};
     gpt_config init;
-    double v, block_set = 0;
+    int64_t block_set = 0;
     char err[ERR_LEN];
-    int o;
+    int o, rc;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        const char *name = NULL;
-        for (const struct option *q = opts; q->name; q++)
-            if (q->val == o) name = q->name;
-        if (o == O_HELP) {
-            fputs(train_usage, stdout);
-            return 0;
-        }
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        long long iv = 0;
+        double v = 0;
         switch (o) {
+        case O_HELP:
+            train_usage(stdout);
+            return 0;
         case O_NOSHUF:
             p.shuffle = 0;
             continue;
@@ -962,7 +978,7 @@ int cmd_train(cli *c, int argc, char **argv) {
             src.model_dir = optarg;
             continue;
         case O_INIT:
-            if (parse_init(optarg, &init, err)) return cli_error("train: %s", err);
+            if (parse_init(optarg, &init, err)) return cli_usage_error("train", "%s", err);
             src.init = &init;
             continue;
         case O_SCHED:
@@ -973,38 +989,40 @@ int cmd_train(cli *c, int argc, char **argv) {
             else if (!strcmp(optarg, "cosine"))
                 p.scheduler = TRAIN_COSINE;
             else
-                return cli_error("train: --lr-scheduler '%s': use linear, constant or cosine",
-                                 optarg);
+                return cli_usage_error(
+                    "train", "--lr-scheduler '%s': use linear, constant or cosine", optarg);
             continue;
-        case O_SEED: {
-            char *end;
-            p.seed = strtoull(optarg, &end, 10);
-            if (*end || end == optarg || *optarg == '-')
-                return cli_error("train: --seed '%s' is not a non-negative integer", optarg);
+        case O_CKPT:
+        case O_BLOCKS:
+            if ((rc = cli_int_opt("train", o == O_CKPT ? "--checkpoint" : "--block-set", optarg, 1,
+                                  LLONG_MAX, &iv)))
+                return rc;
+            *(o == O_CKPT ? &src.checkpoint : &block_set) = iv;
             continue;
-        }
         case '?':
-            return cli_error("train: bad arguments (see quill train --help)");
+        case ':':
+            return cli_bad_option("train", o, argv);
         }
-        if (num(name, optarg, o == O_MAXSTEPS ? -1 : 0, &v)) return 1;
+        if ((rc = cli_recipe_opt("train", "train", cli_option_name(opts, o), optarg, &iv, &v)))
+            return rc;
         switch (o) {
         case O_EPOCHS:
             p.epochs = v;
             break;
         case O_MAXSTEPS:
-            p.max_steps = (int64_t)v;
+            p.max_steps = iv;
             break;
         case O_BS:
-            p.batch_size = (int)v;
+            p.batch_size = (int)iv;
             break;
         case O_GA:
-            p.grad_accum = (int)v;
+            p.grad_accum = (int)iv;
             break;
         case O_LR:
             p.learning_rate = v;
             break;
         case O_WARM:
-            p.warmup_steps = (int64_t)v;
+            p.warmup_steps = iv;
             break;
         case O_WD:
             p.weight_decay = v;
@@ -1021,29 +1039,26 @@ int cmd_train(cli *c, int argc, char **argv) {
         case O_NORM:
             p.max_grad_norm = v;
             break;
+        case O_SEED:
+            p.seed = (uint64_t)iv;
+            break;
         case O_DROP:
             p.dropout = v;
             break;
         case O_LOG:
-            p.logging_steps = (int64_t)v;
+            p.logging_steps = iv;
             break;
         case O_SAVE:
-            p.save_steps = (int64_t)v;
+            p.save_steps = iv;
             break;
         case O_LIMIT:
-            p.save_total_limit = (int)v;
-            break;
-        case O_CKPT:
-            src.checkpoint = (int64_t)v;
-            break;
-        case O_BLOCKS:
-            block_set = v;
+            p.save_total_limit = (int)iv;
             break;
         }
     }
-    if (optind < argc) return cli_error("train: unexpected argument '%s'", argv[optind]);
+    if (optind < argc) return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
     if (!!src.model_dir + (src.checkpoint > 0) + !!src.init != 1)
-        return cli_error("train: give one of --model DIR, --init ... or --checkpoint ID");
+        return cli_usage_error("train", "give one of --model DIR, --init ... or --checkpoint ID");
     /* data parallel: process 0 alone opens the store (see train.h) */
     p.processes = dist_size();
     store *st = dist_rank() ? NULL : cli_store(c);
@@ -1052,7 +1067,7 @@ int cmd_train(cli *c, int argc, char **argv) {
     train_stop = 0;
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
-    int bad = stage_train(st, &p, (int64_t)block_set, &src, &res, err);
+    int bad = stage_train(st, &p, block_set, &src, &res, err);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     if (bad) {

@@ -24,8 +24,7 @@
 **   - a model from --init is GPT-2-initialised from seed.
 **   - eval loss (mean over eval tokens) and perplexity at each epoch end
 **     when the block set has eval blocks.
-** Not Trainer's: logging_steps defaults to 50 (Trainer: 500), and the logged
-** learning rate is the one the logged step used.
+** Not Trainer's: the logged learning rate is the one the logged step used.
 **
 ** Identity: hash of the block set's identity, the initial model (config and
 ** parameter bytes) and every parameter that changes the result
@@ -51,6 +50,7 @@
 #define QUILL_TRAIN_H
 
 #include "gpt_layout.h"
+#include "recipe.h"
 #include "store.h"
 
 #include <signal.h>
@@ -58,21 +58,23 @@
 
 typedef enum { TRAIN_LINEAR, TRAIN_CONSTANT, TRAIN_COSINE } train_sched;
 
+/* The defaults (in comments) are Trainer's, defined once in the recipe's
+** train table (core/recipe.c): see train_params_default(). */
 typedef struct train_params {
-    double epochs;         /* 1 (num_train_epochs; Trainer's own default is 3) */
-    int64_t max_steps;     /* -1: from epochs */
-    int batch_size;        /* 8 */
-    int grad_accum;        /* 1 */
-    double learning_rate;  /* 5e-5 */
-    train_sched scheduler; /* linear */
-    int64_t warmup_steps;  /* 0 */
-    double weight_decay;   /* 0 */
+    double epochs;                               /* 3 (num_train_epochs) */
+    int64_t max_steps;                           /* -1: from epochs */
+    int batch_size;                              /* 8 */
+    int grad_accum;                              /* 1 */
+    double learning_rate;                        /* 5e-5 */
+    train_sched scheduler;                       /* linear */
+    int64_t warmup_steps;                        /* 0 */
+    double weight_decay;                         /* 0 */
     double adam_beta1, adam_beta2, adam_epsilon; /* 0.9, 0.999, 1e-8 */
     double max_grad_norm;                        /* 1.0; 0 turns clipping off */
     uint64_t seed;                               /* 42 */
     int shuffle;                                 /* 1 */
     double dropout;                              /* -1: the config's */
-    int64_t logging_steps;                       /* 50 */
+    int64_t logging_steps;                       /* 500 */
     int64_t save_steps;                          /* 500; 0: only at the end */
     int save_total_limit;                        /* 0: keep every checkpoint */
     int verbose; /* print each log line to stderr (not part of the identity) */
@@ -98,9 +100,15 @@ typedef struct train_result {
     double eval_loss;           /* last eval loss, NAN when no eval split */
 } train_result;
 
+/* Fill p with the defaults: a recipe's train section that sets nothing
+** (rcp_train_defaults), verbose off, one process. */
 void train_params_default(train_params *p);
 
-/* Check values (positive sizes, known ranges); err names the parameter. */
+/* p from a recipe's (checked) train section; verbose off, one process. */
+void train_params_of_recipe(const rcp_train *t, train_params *p);
+
+/* Check values (positive sizes, known ranges, every real finite); err
+** names the parameter. */
 int train_params_check(const train_params *p, char *err);
 
 /* The JSON of every parameter that changes the result (sorted keys); part

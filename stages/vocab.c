@@ -46,12 +46,11 @@ int cmd_vocab(cli *c, int argc, char **argv) {
         {"sample", required_argument, 0, 'n'}, {"seed", required_argument, 0, 's'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     const char *model = NULL;
-    int size = 0, o;
-    long sample = -1;
-    unsigned long long seed = 0;
-    char *end;
+    int size = 0, o, bad;
+    long long sample = -1, seed = 0;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (o) {
         case 'm':
             model = optarg;
@@ -60,25 +59,20 @@ int cmd_vocab(cli *c, int argc, char **argv) {
             size = 1;
             break;
         case 'n':
-            sample = strtol(optarg, &end, 10);
-            if (*end || sample < 0) return cli_error("vocab: --sample '%s' is not a count", optarg);
+            if ((bad = cli_int_opt("vocab", "--sample", optarg, 0, INT32_MAX, &sample))) return bad;
             break;
         case 's':
-            seed = strtoull(optarg, &end, 10);
-            if (*end || !*optarg) return cli_error("vocab: --seed '%s' is not a number", optarg);
+            if ((bad = cli_int_opt("vocab", "--seed", optarg, 0, INT64_MAX, &seed))) return bad;
             break;
         case 'h':
             fputs(usage, stdout);
             return 0;
         default:
-            fputs(usage, stderr);
-            return 2;
+            return cli_bad_option("vocab", o, argv);
         }
     }
-    if (optind < argc || (size && sample >= 0)) {
-        fputs(usage, stderr);
-        return 2;
-    }
+    if (optind < argc) return cli_usage_error("vocab", "unexpected argument '%s'", argv[optind]);
+    if (size && sample >= 0) return cli_usage_error("vocab", "--size or --sample, not both");
     char err[ERR_LEN];
     tok *t;
     if (tok_load(model, &t, err)) return cli_error("vocab: %s", err);

@@ -27,6 +27,6 @@ expect_fail "truncated safetensors" "model.safetensors: tensor .* past the end" 
 check "failed imports stored nothing" test "$(sqlite3 q.db 'SELECT count(*) FROM checkpoints')" = 2
 check "checkpoints lists both" test "$($QUILL checkpoints | wc -l)" = 3
 check "checkpoints --json" sh -c "$QUILL checkpoints --json | head -1 | grep -q '\"run\":null,\"step\":0,\"params\":1128'"
-expect_fail "checkpoints bad run" "not a run id" $QUILL checkpoints --run x
+expect_fail "checkpoints bad run" "--run .x. is not a whole number" $QUILL checkpoints --run x
 check "help" $QUILL export --help
 summary

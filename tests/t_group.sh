@@ -34,9 +34,9 @@ check "split covers every block once" sh -c "
 check "another seed, another split" $QUILL group --eval-fraction 0.1 --seed 4
 check "five block sets" test "$(count 'SELECT count(*) FROM block_sets')" = 5
 expect_fail "bad mode" "must be document or lines" $QUILL group --mode words
-expect_fail "bad number" "--block-size .6x. is not an integer" $QUILL group --block-size 6x
+expect_fail "bad number" "--block-size .6x. is not a whole number" $QUILL group --block-size 6x
 expect_fail "too big a block" "tokens make no block of 100000" $QUILL_ASAN group --block-size 100000
-expect_fail "eval fraction out of range" "--eval-fraction .1. is not a number in \[0, 1\)" $QUILL group --eval-fraction 1
+expect_fail "eval fraction out of range" "--eval-fraction .1. is not a number in \[0, 0.9\]" $QUILL group --eval-fraction 1
 check "failures added nothing" test "$(count 'SELECT count(*) FROM block_sets')" = 5
 check "help" $QUILL group --help
 check "integrity" test "$(count 'PRAGMA integrity_check')" = ok

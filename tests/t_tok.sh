@@ -51,7 +51,7 @@ check "vocab size" bash -c "[ \"\$($Q vocab --size)\" = 50257 ]"
 check "vocab summary" bash -c "$Q vocab | grep -q 'special    <|endoftext|> 50256'"
 check "vocab sample is seeded" bash -c "$Q vocab --sample 12 --seed 7 >a && $Q vocab --sample 12 --seed 7 >b &&
     $Q vocab --sample 12 --seed 8 >c && cmp a b && ! cmp -s a c && [ \$(wc -l <a) -eq 12 ]"
-expect_fail "vocab bad sample" "not a count" $Q vocab --sample x
+expect_fail "vocab bad sample" "--sample .x. is not a whole number" $Q vocab --sample x
 
 # the tokenize stage's command (the stage itself: tests/test_tokenize_stage.c)
 check "tokenize --docs on an empty store" bash -c "$Q --db s.db tokenize --docs | grep -qx 'tokenized 0 documents (tokenizer 1)'"

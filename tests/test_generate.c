@@ -373,11 +373,11 @@ static void test_cli(void) {
     CHECK_EQ_INT(run_cmd(cmd_next, &c, nargv16, buf, sizeof buf), 0);
     CHECK(strstr(buf, "rank") != NULL);
     char *baddt[] = {"generate", "--model", dir, "--prompt", "x", "--dtype", "fp8", NULL};
-    CHECK_EQ_INT(run_cmd(cmd_generate, &c, baddt, buf, sizeof buf), 1);
+    CHECK_EQ_INT(run_cmd(cmd_generate, &c, baddt, buf, sizeof buf), 2); /* a usage error */
     char *bad[] = {"next", "--model", dir, "--prompt", "Hello", "--token", "zzqqxx", NULL};
     CHECK_EQ_INT(run_cmd(cmd_next, &c, bad, buf, sizeof buf), 1);
     char *none[] = {"generate", "--prompt", "x", NULL};
-    CHECK_EQ_INT(run_cmd(cmd_generate, &c, none, buf, sizeof buf), 1);
+    CHECK_EQ_INT(run_cmd(cmd_generate, &c, none, buf, sizeof buf), 2);
     /* the recipe runner's stage: two jobs, outputs tied to the recipe run */
     char yaml[512];
     snprintf(yaml, sizeof yaml,
@@ -402,6 +402,26 @@ static void test_cli(void) {
     CHECK_EQ_INT(sqlite3_column_int(q, 0), 5);
     CHECK_EQ_INT(sqlite3_column_int(q, 1), 5);
     CHECK_EQ_INT(sqlite3_column_int(q, 2), 1);
+    sqlite3_finalize(q);
+    free(ctx.result_json);
+    rcp_free(rec);
+    /* generate's defaults are the recipe's: a job that sets only what the
+    ** command line sets records the same parameters */
+    char *dflt[] = {"generate", "--model", dir, "--prompt", "Hi", "--max-new-tokens", "3", NULL};
+    CHECK_EQ_INT(run_cmd(cmd_generate, &c, dflt, buf, sizeof buf), 0);
+    snprintf(yaml, sizeof yaml,
+             "name: dflt\nmodel: {from: %s}\ngenerate:\n  - {prompts: [Hi], max_new_tokens: 3}\n",
+             dir);
+    CHECK(rcp_parse(yaml, strlen(yaml), "/tmp/dflt.yaml", &rec, err) == 0);
+    memset(&ctx, 0, sizeof ctx);
+    CHECK(run_generate(st, rec, &ctx, err) == 0);
+    CHECK(store_prepare(st,
+                        "SELECT count(DISTINCT params_json), count(*) FROM outputs "
+                        "WHERE prompt = 'Hi'",
+                        &q, err) == 0);
+    CHECK(sqlite3_step(q) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(q, 0), 1);
+    CHECK_EQ_INT(sqlite3_column_int(q, 1), 2);
     sqlite3_finalize(q);
     free(ctx.result_json);
     rcp_free(rec);

@@ -236,6 +236,100 @@ static void test_prompt_text(void) {
 
 /* A stage's hash moves with its own parameters and with the model for the
 ** stages that use it, and with nothing else. */
+/* Every number key of the recipe, with a value no parser may take: not
+** finite (YAML's .inf and .nan, strtod's inf, nan and 1e309), too large
+** for the integer it fills, or one past its range.  Each is an error at
+** the value that names the key. */
+static void test_number_ranges(void) {
+    static const struct {
+        const char *section, *where, *yaml; /* yaml: %s is "KEY: VALUE" */
+        const char *keys[17];
+    } t[] = {
+        {"train",
+         "train",
+         "name: t\nmodel: {from: m}\ntrain: {%s}\n",
+         {"epochs", "max_steps", "batch_size", "gradient_accumulation_steps", "learning_rate",
+          "warmup_steps", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon",
+          "max_grad_norm", "seed", "dropout", "logging_steps", "save_steps", "save_total_limit"}},
+        {"generate",
+         "generate[0]",
+         "name: t\nmodel: {from: m}\ngenerate:\n  - {prompts: [x], %s}\n",
+         {"num_return_sequences", "max_new_tokens", "max_length", "min_new_tokens", "temperature",
+          "top_k", "top_p", "min_p", "typical_p", "repetition_penalty", "no_repeat_ngram_size",
+          "seed"}},
+        {"group",
+         "group",
+         "name: t\nmodel: {from: m}\ngroup: {%s}\n",
+         {"block_size", "eval_fraction"}},
+        {"init",
+         "model.init",
+         "name: t\nmodel: {init: {%s}}\n",
+         {"n_layer", "n_head", "n_embd", "n_positions", "vocab_size"}},
+        {"ingest",
+         "ingest",
+         "name: t\nmodel: {from: m}\ningest: {paths: [a], %s}\n",
+         {"max_chars"}},
+        {"review", "review", "name: t\nmodel: {from: m}\nreview: {%s}\n", {"min_approvals"}},
+        {"", "", "name: t\nmodel: {from: m}\n%s\n", {"seed"}},
+    };
+    static const char *const bad[] = {".inf",
+                                      "-.inf",
+                                      ".nan",
+                                      "inf",
+                                      "nan",
+                                      "1e309",
+                                      "99999999999999999999",
+                                      "-99999999999999999999"};
+    int n_keys = 0;
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+        for (size_t k = 0; k < 17 && t[i].keys[k]; k++, n_keys++) {
+            const char *key = t[i].keys[k];
+            rcp_range r;
+            CHECKF(rcp_key_range(t[i].section, key, &r) == 0, "%s.%s is no number key",
+                   t[i].section, key);
+            char vals[10][64];
+            size_t nv = 0;
+            for (; nv < sizeof bad / sizeof *bad; nv++)
+                snprintf(vals[nv], sizeof vals[nv], "%s", bad[nv]);
+            if (r.max < 1e15) /* one past the top, exactly representable */
+                snprintf(vals[nv++], sizeof vals[nv], r.is_int ? "%.0f" : "%.17g",
+                         r.is_int ? r.max + 1 : r.max * 1.5 + 1);
+            for (size_t v = 0; v < nv; v++) {
+                char kv[128], y[512], want[256], err[ERR_LEN] = "";
+                snprintf(kv, sizeof kv, "%s: %s", key, vals[v]);
+                snprintf(y, sizeof y, t[i].yaml, kv);
+                snprintf(want, sizeof want, ": %s%s%s: expected ", t[i].where,
+                         *t[i].where ? "." : "", key);
+                rcp_recipe *rc = NULL;
+                CHECKF(rcp_parse(y, strlen(y), "recipe.yaml", &rc, err) == -1 &&
+                           !strncmp(err, "recipe.yaml:", 12) && strstr(err, want),
+                       "%s: %s", kv, err);
+                rcp_free(rc);
+            }
+        }
+    }
+    CHECK_EQ_INT(n_keys, 38);
+    /* an int key's whole range fits what it fills (save_total_limit: an int) */
+    rcp_range r;
+    CHECK(rcp_key_range("train", "save_total_limit", &r) == 0 && r.max <= INT32_MAX);
+    CHECK(rcp_key_range("train", "lr_scheduler", &r) == -1); /* not a number */
+    CHECK(rcp_key_range("nosuch", "seed", &r) == -1);
+}
+
+/* The train section's defaults are Trainer's: the one place quill train
+** takes its own from. */
+static void test_train_defaults(void) {
+    rcp_train t;
+    rcp_train_defaults(&t);
+    CHECK_CLOSE(t.epochs, 3.0, 0, 0);
+    CHECK_EQ_INT(t.logging_steps, 500);
+    CHECK_EQ_INT(t.save_steps, 500);
+    CHECK_EQ_INT(t.seed, 42);
+    CHECK_CLOSE(t.dropout, -1.0, 0, 0);
+    CHECK_STR(t.lr_scheduler, "linear");
+    rcp_train_free(&t);
+}
+
 static void test_hashes(void) {
     const char *base = "name: t\nmodel: {from: m}\ningest: {paths: [a]}\n"
                        "train: {epochs: 1}\ngenerate:\n  - {prompts: [x], top_k: %d}\n";
@@ -337,6 +431,8 @@ int main(void) {
     RUN(test_errors);
     RUN(test_prompt_text);
     RUN(test_hashes);
+    RUN(test_number_ranges);
+    RUN(test_train_defaults);
     RUN(test_mangled);
     RUN(test_bundled);
     RUN(test_load);

@@ -171,6 +171,18 @@ static void test_lr_lambda(void) {
     CHECK(train_params_check(&p, err) == 0);
     p.batch_size = 0;
     CHECK(train_params_check(&p, err) == -1 && strstr(err, "batch_size"));
+    /* a real that is not finite has no JSON for the run's identity */
+    double *reals[] = {&p.epochs,     &p.learning_rate, &p.weight_decay,  &p.adam_beta1,
+                       &p.adam_beta2, &p.adam_epsilon,  &p.max_grad_norm, &p.dropout};
+    for (size_t i = 0; i < sizeof reals / sizeof *reals; i++) {
+        train_params_default(&p);
+        *reals[i] = i % 2 ? NAN : INFINITY;
+        CHECKF(train_params_check(&p, err) == -1 && strstr(err, "finite"), "real %zu", i);
+    }
+    /* the defaults are Trainer's, as a recipe's */
+    train_params_default(&p);
+    CHECK_CLOSE(p.epochs, 3.0, 0, 0);
+    CHECK_EQ_INT(p.logging_steps, 500);
     train_params_default(&p);
     char *a = train_params_json(&p);
     p.logging_steps = 7; /* not part of the identity */
