@@ -11,6 +11,7 @@
 */
 #include "cli.h"
 #include "err.h"
+#include "jw.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "recipe.h"
@@ -103,19 +104,17 @@ static json_t *provenance(store *st, const item *it, char *err) {
     (sqlite3_column_type(s, i) == SQLITE_NULL ? json_null()                                        \
                                               : json_integer(sqlite3_column_int64(s, i)))
     json_t *params = json_loads((const char *)sqlite3_column_text(s, 7), 0, NULL);
-    json_t *o =
-        json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)it->id,
-                  "text", cli_json_str(it->text), "edited", json_boolean(it->edited), "recipe",
-                  TXT(0), "recipe_run_id", INT(1), "checkpoint_id", INT(2), "model", TXT(3),
-                  "prompt", TXT(4), "continuation", TXT(5), "original_text", TXT(6), "params",
-                  params ? params : TXT(7), "seed", INT(8), "finish_reason", TXT(9));
-    json_object_set_new(o, "created_at", TXT(10));
+    json_t *o = jw_object(err, "id", json_integer(it->id), "text", cli_json_str(it->text), "edited",
+                          json_boolean(it->edited), "recipe", TXT(0), "recipe_run_id", INT(1),
+                          "checkpoint_id", INT(2), "model", TXT(3), "prompt", TXT(4),
+                          "continuation", TXT(5), "original_text", TXT(6), "params",
+                          params ? params : TXT(7), "seed", INT(8), "finish_reason", TXT(9),
+                          "created_at", TXT(10), "reviewers", json_array(), "notes", json_array());
 #undef TXT
 #undef INT
     sqlite3_finalize(s);
-    json_t *reviewers = json_array(), *notes = json_array();
-    json_object_set_new(o, "reviewers", reviewers);
-    json_object_set_new(o, "notes", notes);
+    if (!o) return NULL;
+    json_t *reviewers = json_object_get(o, "reviewers"), *notes = json_object_get(o, "notes");
     if (store_prepare(st,
                       "SELECT reviewer, verdict, note, created_at FROM reviews WHERE output_id = ? "
                       "ORDER BY id",
@@ -124,18 +123,26 @@ static json_t *provenance(store *st, const item *it, char *err) {
         return NULL;
     }
     sqlite3_bind_int64(s, 1, it->id);
-    while (sqlite3_step(s) == SQLITE_ROW) {
+    int rc = 0;
+    while (!rc && sqlite3_step(s) == SQLITE_ROW) {
         const char *who = (const char *)sqlite3_column_text(s, 0);
         const char *verdict = (const char *)sqlite3_column_text(s, 1);
         const char *when = (const char *)sqlite3_column_text(s, 3);
         if (!strcmp(verdict, "approve"))
-            json_array_append_new(
-                reviewers, json_pack("{s:o,s:s}", "reviewer", cli_json_str(who), "at", when));
-        if (sqlite3_column_type(s, 2) != SQLITE_NULL)
-            json_array_append_new(notes,
-                                  json_pack("{s:o,s:o,s:s}", "reviewer", cli_json_str(who), "note",
-                                            cli_json_str((const char *)sqlite3_column_text(s, 2)),
-                                            "at", when));
+            rc = jw_append(reviewers,
+                           jw_object(err, "reviewer", cli_json_str(who), "at", cli_json_str(when)),
+                           "a reviewer", err);
+        if (!rc && sqlite3_column_type(s, 2) != SQLITE_NULL)
+            rc = jw_append(notes,
+                           jw_object(err, "reviewer", cli_json_str(who), "note",
+                                     cli_json_str((const char *)sqlite3_column_text(s, 2)), "at",
+                                     cli_json_str(when)),
+                           "a note", err);
+    }
+    if (rc) {
+        sqlite3_finalize(s);
+        json_decref(o);
+        return NULL;
     }
     sqlite3_finalize(s);
     return o;
@@ -151,12 +158,8 @@ static int render(store *st, const items *it, const char *format, FILE *f, char 
             fprintf(f, "%s## %zu\n\n%s\n", i ? "\n" : "", i + 1, x->text);
         } else {
             json_t *o = provenance(st, x, err);
-            if (!o) return -1;
-            char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-            json_decref(o);
-            if (!line) return err_set(err, "output %lld: cannot encode", (long long)x->id);
-            fprintf(f, "%s\n", line);
-            free(line);
+            if (!o || jw_print(f, o, JSON_COMPACT | JSON_ENSURE_ASCII, "the output", err))
+                return err_prefix(err, "output %lld", (long long)x->id);
         }
     }
     return 0;
@@ -305,8 +308,9 @@ int cmd_publish(cli *c, int argc, char **argv) {
     /* the set: ids and published texts */
     json_t *ids = json_array();
     hash_state *h = hash_begin();
+    int bad_ids = 0;
     for (size_t i = 0; i < it.n; i++) {
-        json_array_append_new(ids, json_integer(it.v[i].id));
+        if (!bad_ids) bad_ids = jw_append(ids, json_integer(it.v[i].id), "the output ids", err);
         char num[32];
         int k = snprintf(num, sizeof num, "%lld:", (long long)it.v[i].id);
         hash_update(h, num, (size_t)k);
@@ -314,8 +318,9 @@ int cmd_publish(cli *c, int argc, char **argv) {
     }
     char set_hash[HASH_HEX_LEN];
     hash_end(h, set_hash);
-    char *ids_json = json_dumps(ids, JSON_COMPACT);
-    json_decref(ids);
+    char *ids_json = bad_ids ? NULL : jw_dumps(ids, JSON_COMPACT, "the output ids", err);
+    if (bad_ids) json_decref(ids);
+    if (!ids_json) goto fail;
     sqlite3_stmt *s;
     if (store_prepare(st,
                       "SELECT id, out_path, created_at FROM publications WHERE set_hash = ? "

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "jw.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -175,19 +176,22 @@ static int review_list(store *st, const char *status, int json) {
             break;
         }
         if (json) {
-            json_t *o = json_pack(
-                "{s:I,s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:b,s:o,s:I,s:s}", "id", (json_int_t)id, "status",
-                (const char *)sqlite3_column_text(s, 1), "approvals", ok, "needed", need, "recipe",
-                cli_json_str((const char *)sqlite3_column_text(s, 2)), "prompt",
-                cli_json_str((const char *)sqlite3_column_text(s, 3)), "continuation",
-                cli_json_str((const char *)sqlite3_column_text(s, 4)), "text", cli_json_str(text),
-                "edited", edited, "model", cli_json_str((const char *)sqlite3_column_text(s, 5)),
-                "seed", (json_int_t)sqlite3_column_int64(s, 6), "created_at",
-                (const char *)sqlite3_column_text(s, 7));
-            char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-            puts(line);
-            free(line);
-            json_decref(o);
+            json_t *o =
+                jw_object(err, "id", json_integer(id), "status",
+                          cli_json_str((const char *)sqlite3_column_text(s, 1)), "approvals",
+                          json_integer(ok), "needed", json_integer(need), "recipe",
+                          cli_json_str((const char *)sqlite3_column_text(s, 2)), "prompt",
+                          cli_json_str((const char *)sqlite3_column_text(s, 3)), "continuation",
+                          cli_json_str((const char *)sqlite3_column_text(s, 4)), "text",
+                          cli_json_str(text), "edited", json_boolean(edited), "model",
+                          cli_json_str((const char *)sqlite3_column_text(s, 5)), "seed",
+                          json_integer(sqlite3_column_int64(s, 6)), "created_at",
+                          cli_json_str((const char *)sqlite3_column_text(s, 7)));
+            if (!o || jw_print(stdout, o, JSON_COMPACT | JSON_ENSURE_ASCII, "the output", err)) {
+                free(text);
+                rc = cli_error("review: output %lld: %s", (long long)id, err);
+                break;
+            }
         } else {
             char c[256], r[64], a[16];
             cell(c, sizeof c < 80 ? sizeof c : 80, text);

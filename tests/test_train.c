@@ -172,10 +172,10 @@ static void test_lr_lambda(void) {
     p.batch_size = 0;
     CHECK(train_params_check(&p, err) == -1 && strstr(err, "batch_size"));
     train_params_default(&p);
-    char *a = train_params_json(&p);
+    char *a = train_params_json(&p, err);
     p.logging_steps = 7; /* not part of the identity */
     p.save_steps = 9;
-    char *b = train_params_json(&p);
+    char *b = train_params_json(&p, err);
     CHECK_STR(a, b);
     CHECK(strstr(a, "\"learning_rate\":5.0000000000000002e-5") != NULL);
     free(a);
