@@ -93,7 +93,7 @@ FUZZ_CC ?= clang
 CFLAGS_FUZZ := $(filter-out -Werror -Wno-format-truncation,$(BASEFLAGS)) -O1 $(ARCH) \
                -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 LIBOBJ_FUZZ := $(filter-out $(BUILD)/fuzz/stages/main.o,\
-                 $(SRC:%.c=$(BUILD)/fuzz/%.o) $(BUILD)/fuzz/gen/migrations.o)
+                 $(SRC:%.c=$(BUILD)/fuzz/%.o) $(BUILD)/fuzz/gen/migrations.o) $(CMUDICT)
 
 $(BUILD)/fuzz/gen/migrations.o: $(GEN)
 	@mkdir -p $(dir $@)
@@ -104,23 +104,20 @@ $(BUILD)/fuzz/gen/migrations.o: $(GEN)
 $(BUILD)/fuzz/core/matmul.o $(BUILD)/fuzz/core/kernels.o $(BUILD)/fuzz/core/gpt.o: \
     CFLAGS_FUZZ += -O0
 
-$(BUILD)/fuzz/%.o: %.c $(HDR)
+$(BUILD)/fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CFLAGS_FUZZ) -c -o $@ $<
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIBOBJ_FUZZ) $(HDR)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIBOBJ_FUZZ)
 	$(FUZZ_CC) $(CFLAGS_FUZZ) -fsanitize=fuzzer -o $@ $< $(LIBOBJ_FUZZ) $(LDLIBS)
 
 .SECONDARY: $(LIBOBJ_FUZZ)
-
-# The replay of the ingest and recipe corpora includes the targets' code.
-$(BUILD)/asan/test_fuzz: $(wildcard tests/fuzz/fuzz_*.c)
 
 fuzz-%: $(BUILD)/fuzz/fuzz_%
 	BUILD=$(BUILD) tests/fuzz/run.sh $* $(FUZZ_SECONDS)
 
 # Each object's header dependencies, written by -MMD beside it.
--include $(OBJ:.o=.d) $(OBJ_ASAN:.o=.d) $(TESTS:=.d)
+-include $(OBJ:.o=.d) $(OBJ_ASAN:.o=.d) $(TESTS:=.d) $(LIBOBJ_FUZZ:.o=.d) $(wildcard $(BUILD)/fuzz/*.d)
 
 format:
 	clang-format -i core/*.[ch] db/*.[ch] stages/*.[ch] tests/*.[ch]
