@@ -49,6 +49,13 @@ int jw_append(json_t *arr, json_t *v, const char *what, char *err) {
     return jw_fail(err, what);
 }
 
+int jw_push(json_t **arr, json_t *v, const char *what, char *err) {
+    if (jw_append(*arr, v, what, err) == 0) return 0;
+    json_decref(*arr);
+    *arr = NULL;
+    return -1;
+}
+
 char *jw_dumps(json_t *v, size_t flags, const char *what, char *err) {
     char *s = v ? json_dumps(v, flags) : NULL;
     json_decref(v);

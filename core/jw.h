@@ -28,6 +28,11 @@ int jw_set(json_t *obj, const char *key, json_t *v, char *err);
 ** v is NULL or jansson refuses it. */
 int jw_append(json_t *arr, json_t *v, const char *what, char *err);
 
+/* Append v (reference stolen) to the list *arr; when that fails, *arr is
+** released too and set to NULL, with err naming what (so a loop can stop
+** on a NULL list).  A NULL *arr just releases v.  Returns 0 or -1. */
+int jw_push(json_t **arr, json_t *v, const char *what, char *err);
+
 /* v as JSON text with jansson's flags, v released: malloc'd text, or NULL
 ** with err naming what when v is NULL or cannot be encoded. */
 char *jw_dumps(json_t *v, size_t flags, const char *what, char *err);

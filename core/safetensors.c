@@ -341,17 +341,10 @@ int st_write(const char *path, const st_entry *t, int n, int bf16, char *err) {
         size_t numel = (size_t)t[i].shape[0] * (t[i].ndim == 2 ? (size_t)t[i].shape[1] : 1);
         json_t *shape = json_array();
         for (int d = 0; d < t[i].ndim && shape; d++)
-            if (jw_append(shape, json_integer(t[i].shape[d]), "a shape", err)) {
-                json_decref(shape);
-                shape = NULL;
-            }
+            jw_push(&shape, json_integer(t[i].shape[d]), "a shape", err);
         json_t *offsets = json_array();
-        if (jw_append(offsets, json_integer((json_int_t)at), "data_offsets", err) ||
-            jw_append(offsets, json_integer((json_int_t)(at + numel * esize)), "data_offsets",
-                      err)) {
-            json_decref(offsets);
-            offsets = NULL;
-        }
+        if (!jw_push(&offsets, json_integer((json_int_t)at), "data_offsets", err))
+            jw_push(&offsets, json_integer((json_int_t)(at + numel * esize)), "data_offsets", err);
         if (jw_set(root, t[i].name,
                    jw_object(err, "dtype", json_string(bf16 ? "BF16" : "F32"), "shape", shape,
                              "data_offsets", offsets),

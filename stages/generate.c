@@ -351,10 +351,7 @@ done:
 static json_t *json_strings(const char *const *v, size_t n, const char *what, char *err) {
     json_t *a = json_array();
     for (size_t i = 0; i < n && a; i++)
-        if (jw_append(a, json_string(v[i]), what, err)) {
-            json_decref(a);
-            a = NULL;
-        }
+        jw_push(&a, json_string(v[i]), what, err);
     return a;
 }
 
@@ -362,10 +359,7 @@ static json_t *json_strings(const char *const *v, size_t n, const char *what, ch
 static json_t *json_ints(const int32_t *v, size_t n, const char *what, char *err) {
     json_t *a = json_array();
     for (size_t i = 0; i < n && a; i++)
-        if (jw_append(a, json_integer(v[i]), what, err)) {
-            json_decref(a);
-            a = NULL;
-        }
+        jw_push(&a, json_integer(v[i]), what, err);
     return a;
 }
 
@@ -373,13 +367,10 @@ char *gen_params_json(const gen_request *r, char *err) {
     const samp_params *p = &r->sp;
     json_t *bad = json_array();
     for (size_t i = 0; i < p->n_bad && bad; i++)
-        if (jw_append(bad,
-                      json_ints(p->bad_ids + p->bad_off[i], p->bad_off[i + 1] - p->bad_off[i],
-                                "bad_words_ids", err),
-                      "bad_words_ids", err)) {
-            json_decref(bad);
-            bad = NULL;
-        }
+        jw_push(&bad,
+                json_ints(p->bad_ids + p->bad_off[i], p->bad_off[i + 1] - p->bad_off[i],
+                          "bad_words_ids", err),
+                "bad_words_ids", err);
     json_t *o = jw_object(
         err, "do_sample", json_boolean(p->do_sample), "temperature", json_real(p->temperature),
         "top_k", json_integer(p->top_k), "top_p", json_real(p->top_p), "min_p", json_real(p->min_p),

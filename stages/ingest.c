@@ -581,12 +581,10 @@ int stage_ingest(store *st, const ingest_opts *o, char *const *paths, int n_path
 static json_t *notes_json(const ingest_note *v, int n, char *err) {
     json_t *a = json_array();
     for (int i = 0; i < n && a; i++) {
-        json_t *o = jw_object(err, "source", cli_json_str(v[i].source), "reason",
-                              cli_json_str(v[i].reason));
-        if (!o || jw_append(a, o, "a skipped or failed path", err)) {
-            json_decref(a);
-            a = NULL;
-        }
+        jw_push(&a,
+                jw_object(err, "source", cli_json_str(v[i].source), "reason",
+                          cli_json_str(v[i].reason)),
+                "a skipped or failed path", err);
     }
     return a;
 }

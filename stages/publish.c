@@ -308,9 +308,8 @@ int cmd_publish(cli *c, int argc, char **argv) {
     /* the set: ids and published texts */
     json_t *ids = json_array();
     hash_state *h = hash_begin();
-    int bad_ids = 0;
     for (size_t i = 0; i < it.n; i++) {
-        if (!bad_ids) bad_ids = jw_append(ids, json_integer(it.v[i].id), "the output ids", err);
+        if (ids) jw_push(&ids, json_integer(it.v[i].id), "the output ids", err);
         char num[32];
         int k = snprintf(num, sizeof num, "%lld:", (long long)it.v[i].id);
         hash_update(h, num, (size_t)k);
@@ -318,8 +317,7 @@ int cmd_publish(cli *c, int argc, char **argv) {
     }
     char set_hash[HASH_HEX_LEN];
     hash_end(h, set_hash);
-    char *ids_json = bad_ids ? NULL : jw_dumps(ids, JSON_COMPACT, "the output ids", err);
-    if (bad_ids) json_decref(ids);
+    char *ids_json = jw_dumps(ids, JSON_COMPACT, "the output ids", err);
     if (!ids_json) goto fail;
     sqlite3_stmt *s;
     if (store_prepare(st,

@@ -65,10 +65,7 @@ static int run_ingest(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err)
     if (!rc) {
         json_t *ids = json_array();
         for (int i = 0; i < res.n_doc_ids && ids; i++)
-            if (jw_append(ids, json_integer(res.doc_ids[i]), "doc_ids", err)) {
-                json_decref(ids);
-                ids = NULL;
-            }
+            jw_push(&ids, json_integer(res.doc_ids[i]), "doc_ids", err);
         rc =
             set_result(ctx,
                        jw_object(err, "added", json_integer(res.added), "duplicates",

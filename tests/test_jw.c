@@ -57,8 +57,19 @@ static void test_set_append_print(void) {
     CHECKF(strstr(err, "nothing") != NULL, "%s", err);
 }
 
+/* jw_push releases the list on a failure, so a loop stops on NULL. */
+static void test_push(void) {
+    char err[ERR_LEN] = "";
+    json_t *a = json_array();
+    CHECK(jw_push(&a, json_integer(1), "ids", err) == 0 && a && json_array_size(a) == 1);
+    CHECK(jw_push(&a, json_real(NAN), "ids", err) == -1 && a == NULL);
+    CHECKF(strstr(err, "ids") != NULL, "%s", err);
+    CHECK(jw_push(&a, json_integer(2), "ids", err) == -1 && a == NULL);
+}
+
 int main(void) {
     RUN(test_object);
     RUN(test_set_append_print);
+    RUN(test_push);
     return TEST_SUMMARY();
 }
