@@ -32,7 +32,7 @@ OBJ_ASAN := $(SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/gen/migrations.o $(CMUDIC
 LIBOBJ_ASAN := $(filter-out $(BUILD)/asan/stages/main.o,$(OBJ_ASAN))
 TESTS := $(patsubst tests/%.c,$(BUILD)/asan/%,$(wildcard tests/test_*.c))
 
-.PHONY: all test bench clean format fuzz-tok
+.PHONY: all test bench clean format
 all: quill
 
 quill: $(BUILD)/quill
@@ -85,13 +85,39 @@ test: quill $(BUILD)/asan/quill $(TESTS)
 bench: quill
 	BENCH_ONLY=$(BENCH_ONLY) bench/run.sh
 
-# libFuzzer on the tokenizer for FUZZ_SECONDS (not part of `make test`)
+# libFuzzer targets (tests/fuzz/fuzz_NAME.c) built with clang and run for
+# FUZZ_SECONDS each, growing the committed corpora that `make test` replays
+# (tests/test_tok.c, tests/test_fuzz.c); not part of `make test`.
 FUZZ_SECONDS ?= 300
-fuzz-tok:
-	BUILD=$(BUILD) tests/fuzz/run_tok.sh $(FUZZ_SECONDS)
+FUZZ_CC ?= clang
+CFLAGS_FUZZ := $(filter-out -Werror -Wno-format-truncation,$(BASEFLAGS)) -O1 $(ARCH) \
+               -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+LIBOBJ_FUZZ := $(filter-out $(BUILD)/fuzz/stages/main.o,\
+                 $(SRC:%.c=$(BUILD)/fuzz/%.o) $(BUILD)/fuzz/gen/migrations.o) $(CMUDICT)
+
+$(BUILD)/fuzz/gen/migrations.o: $(GEN)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS_FUZZ) -c -o $@ $<
+
+# The numeric kernels are not what is fuzzed: unoptimised, they build in
+# seconds instead of minutes.
+$(BUILD)/fuzz/core/matmul.o $(BUILD)/fuzz/core/kernels.o $(BUILD)/fuzz/core/gpt.o: \
+    CFLAGS_FUZZ += -O0
+
+$(BUILD)/fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS_FUZZ) -c -o $@ $<
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIBOBJ_FUZZ)
+	$(FUZZ_CC) $(CFLAGS_FUZZ) -fsanitize=fuzzer -o $@ $< $(LIBOBJ_FUZZ) $(LDLIBS)
+
+.SECONDARY: $(LIBOBJ_FUZZ)
+
+fuzz-%: $(BUILD)/fuzz/fuzz_%
+	BUILD=$(BUILD) tests/fuzz/run.sh $* $(FUZZ_SECONDS)
 
 # Each object's header dependencies, written by -MMD beside it.
--include $(OBJ:.o=.d) $(OBJ_ASAN:.o=.d) $(TESTS:=.d)
+-include $(OBJ:.o=.d) $(OBJ_ASAN:.o=.d) $(TESTS:=.d) $(LIBOBJ_FUZZ:.o=.d) $(wildcard $(BUILD)/fuzz/*.d)
 
 format:
 	clang-format -i core/*.[ch] db/*.[ch] stages/*.[ch] tests/*.[ch]

@@ -860,6 +860,44 @@ static void stage_params(rcp_recipe *r, json_t *root) {
     r->enabled[RCP_GENERATE] = r->n_generate > 0;
 }
 
+/* Deeper nesting is refused before libyaml builds the document: its
+** scanner and loader take time quadratic in the depth (100k levels: 24 s),
+** and a recipe needs five levels at most. */
+#define RCP_MAX_DEPTH 64
+
+/* Stream text's YAML events: returns -1 with "path:LINE:COL: nesting deeper
+** than RCP_MAX_DEPTH" at the first list or mapping that opens deeper than
+** that, 0 otherwise (syntax errors are left to the loader to report). */
+static int check_depth(const char *text, size_t n, const char *path, char *err) {
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, n);
+    int depth = 0, rc = 0, done = 0;
+    while (!done && !rc && yaml_parser_parse(&parser, &ev)) {
+        switch (ev.type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > RCP_MAX_DEPTH)
+                rc = err_set(err, "%s:%zu:%zu: nesting deeper than %d", path,
+                             ev.start_mark.line + 1, ev.start_mark.column + 1, RCP_MAX_DEPTH);
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = 1;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 int rcp_parse(const char *text, size_t n, const char *path, rcp_recipe **out, char *err) {
     *out = NULL;
     rcp_recipe *r = calloc(1, sizeof *r);
@@ -868,6 +906,10 @@ int rcp_parse(const char *text, size_t n, const char *path, rcp_recipe **out, ch
     const char *slash = strrchr(path, '/');
     r->dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
     hash_hex(text, n, r->file_hash);
+    if (check_depth(text, n, path, err)) {
+        rcp_free(r);
+        return -1;
+    }
     pctx p = {NULL, path, r->dir, err};
     yaml_parser_t parser;
     yaml_document_t doc;

@@ -4,6 +4,7 @@
 #include "safetensors.h"
 
 #include "err.h"
+#include "jw.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -334,22 +335,27 @@ static int write_all(FILE *fp, const void *p, size_t n) {
 
 int st_write(const char *path, const st_entry *t, int n, int bf16, char *err) {
     const size_t esize = bf16 ? 2 : 4;
-    json_t *root = json_object();
-    json_object_set_new(root, "__metadata__", json_pack("{s:s}", "format", "pt"));
+    json_t *root = jw_object(err, "__metadata__", jw_object(err, "format", json_string("pt")));
     size_t at = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && root; i++) {
         size_t numel = (size_t)t[i].shape[0] * (t[i].ndim == 2 ? (size_t)t[i].shape[1] : 1);
-        json_t *shape = t[i].ndim == 2 ? json_pack("[I,I]", (json_int_t)t[i].shape[0],
-                                                   (json_int_t)t[i].shape[1])
-                                       : json_pack("[I]", (json_int_t)t[i].shape[0]);
-        json_object_set_new(root, t[i].name,
-                            json_pack("{s:s,s:o,s:[I,I]}", "dtype", bf16 ? "BF16" : "F32", "shape",
-                                      shape, "data_offsets", (json_int_t)at,
-                                      (json_int_t)(at + numel * esize)));
+        json_t *shape = json_array();
+        for (int d = 0; d < t[i].ndim && shape; d++)
+            jw_push(&shape, json_integer(t[i].shape[d]), "a shape", err);
+        json_t *offsets = json_array();
+        if (!jw_push(&offsets, json_integer((json_int_t)at), "data_offsets", err))
+            jw_push(&offsets, json_integer((json_int_t)(at + numel * esize)), "data_offsets", err);
+        if (jw_set(root, t[i].name,
+                   jw_object(err, "dtype", json_string(bf16 ? "BF16" : "F32"), "shape", shape,
+                             "data_offsets", offsets),
+                   err)) {
+            json_decref(root);
+            root = NULL;
+        }
         at += numel * esize;
     }
-    char *hdr = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(root);
+    char *hdr = root ? jw_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER, "the header", err) : NULL;
+    if (!hdr) return err_prefix(err, "%s", path);
     size_t hlen = strlen(hdr), padded = (hlen + 7) & ~(size_t)7;
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);

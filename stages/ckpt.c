@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "jw.h"
 #include "hfmodel.h"
 #include "mem.h"
 
@@ -344,14 +345,14 @@ int cmd_checkpoints(cli *c, int argc, char **argv) {
             src = trained;
         }
         if (json) {
-            json_t *o =
-                json_pack("{s:I,s:o,s:I,s:I,s:I,s:o,s:s}", "id", id, "run",
-                          r ? json_integer(r) : json_null(), "step", step, "params", np,
-                          "stored_bytes", bytes, "source", cli_json_str(src), "created_at", at);
-            char *line = json_dumps(o, JSON_COMPACT);
-            puts(line);
-            free(line);
-            json_decref(o);
+            json_t *o = jw_object(err, "id", json_integer(id), "run",
+                                  r ? json_integer(r) : json_null(), "step", json_integer(step),
+                                  "params", json_integer(np), "stored_bytes", json_integer(bytes),
+                                  "source", cli_json_str(src), "created_at", cli_json_str(at));
+            if (!o || jw_print(stdout, o, JSON_COMPACT, "the checkpoint", err)) {
+                sqlite3_finalize(s);
+                return cli_error("checkpoints: checkpoint %lld: %s", id, err);
+            }
         } else {
             char rs[24] = "-";
             if (r) snprintf(rs, sizeof rs, "%lld", r);

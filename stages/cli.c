@@ -115,8 +115,11 @@ int cli_recipe_opt(const char *cmd, const char *section, const char *name, const
 }
 
 json_t *cli_json_str(const char *s) {
-    if (!s) return json_null();
-    size_t n = strlen(s), bad, rn;
+    return s ? cli_json_strn(s, strlen(s)) : json_null();
+}
+
+json_t *cli_json_strn(const char *s, size_t n) {
+    size_t bad, rn;
     if (txt_utf8_valid((const unsigned char *)s, n, &bad)) return json_stringn(s, n);
     char *r = txt_utf8_repair((const unsigned char *)s, n, &rn);
     json_t *j = r ? json_stringn(r, rn) : NULL;

@@ -46,6 +46,9 @@ int cli_bad_option(const char *cmd, int ret, char **argv);
 ** JSON null.  Never returns NULL except when out of memory. */
 json_t *cli_json_str(const char *s);
 
+/* The same for n bytes of s (NULs included: they become \u0000). */
+json_t *cli_json_strn(const char *s, size_t n);
+
 /* Parse S as a whole base-10 integer in [MIN, MAX] into *OUT.  Returns 0, or
 ** -1 (and leaves *OUT alone) when S is empty, has other characters,
 ** overflows or is out of range.  The caller reports the error. */

@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "err.h"
+#include "jw.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -26,14 +27,16 @@ static int docs_list(store *st, int json) {
         const char *source = (const char *)sqlite3_column_text(s, 1);
         const char *hash = (const char *)sqlite3_column_text(s, 2);
         if (json) {
-            json_t *o = json_pack("{s:I,s:o,s:s,s:I,s:I,s:s}", "id", sqlite3_column_int64(s, 0),
-                                  "source", cli_json_str(source), "hash", hash, "bytes",
-                                  sqlite3_column_int64(s, 3), "chars", sqlite3_column_int64(s, 4),
-                                  "ingested_at", (const char *)sqlite3_column_text(s, 5));
-            char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-            puts(line);
-            free(line);
-            json_decref(o);
+            int64_t id = sqlite3_column_int64(s, 0);
+            json_t *o =
+                jw_object(err, "id", json_integer(id), "source", cli_json_str(source), "hash",
+                          cli_json_str(hash), "bytes", json_integer(sqlite3_column_int64(s, 3)),
+                          "chars", json_integer(sqlite3_column_int64(s, 4)), "ingested_at",
+                          cli_json_str((const char *)sqlite3_column_text(s, 5)));
+            if (!o || jw_print(stdout, o, JSON_COMPACT | JSON_ENSURE_ASCII, "the document", err)) {
+                sqlite3_finalize(s);
+                return cli_error("docs: document %lld: %s", (long long)id, err);
+            }
         } else {
             printf("%6lld  %10lld  %10lld  %-32s  %s\n", (long long)sqlite3_column_int64(s, 0),
                    (long long)sqlite3_column_int64(s, 3), (long long)sqlite3_column_int64(s, 4),

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "jw.h"
 #include "pool.h"
 #include "recipe.h"
 #include "run.h"
@@ -346,65 +347,51 @@ done:
     return 0;
 }
 
-static json_t *json_strings(const char *const *v, size_t n) {
+/* v as a JSON list of strings: NULL (err naming what) when one cannot be
+** written (not valid UTF-8). */
+static json_t *json_strings(const char *const *v, size_t n, const char *what, char *err) {
     json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_string(v[i]));
+    for (size_t i = 0; i < n && a; i++)
+        jw_push(&a, json_string(v[i]), what, err);
     return a;
 }
 
-char *gen_params_json(const gen_request *r) {
-    const samp_params *p = &r->sp;
-    json_t *o = json_object();
-    json_object_set_new(o, "do_sample", json_boolean(p->do_sample));
-    json_object_set_new(o, "temperature", json_real(p->temperature));
-    json_object_set_new(o, "top_k", json_integer(p->top_k));
-    json_object_set_new(o, "top_p", json_real(p->top_p));
-    json_object_set_new(o, "min_p", json_real(p->min_p));
-    json_object_set_new(o, "typical_p", json_real(p->typical_p));
-    json_object_set_new(o, "repetition_penalty", json_real(p->repetition_penalty));
-    json_object_set_new(o, "no_repeat_ngram_size", json_integer(p->no_repeat_ngram_size));
-    json_object_set_new(o, "min_new_tokens", json_integer(p->min_new_tokens));
-    json_object_set_new(o, "max_new_tokens",
-                        p->max_new_tokens >= 0 ? json_integer(p->max_new_tokens) : json_null());
-    json_object_set_new(o, "max_length", json_integer(p->max_length));
-    json_object_set_new(o, "ignore_eos", json_boolean(p->ignore_eos));
-    json_object_set_new(o, "eos_token_id", json_integer(p->eos_id));
-    json_t *sup = json_array();
-    for (size_t i = 0; i < p->n_suppress; i++)
-        json_array_append_new(sup, json_integer(p->suppress[i]));
-    json_object_set_new(o, "suppress_tokens", sup);
-    json_t *bad = json_array();
-    for (size_t i = 0; i < p->n_bad; i++) {
-        json_t *b = json_array();
-        for (size_t j = p->bad_off[i]; j < p->bad_off[i + 1]; j++)
-            json_array_append_new(b, json_integer(p->bad_ids[j]));
-        json_array_append_new(bad, b);
-    }
-    json_object_set_new(o, "bad_words_ids", bad);
-    json_object_set_new(o, "stop_strings", json_strings(p->stop, p->n_stop));
-    json_object_set_new(o, "banned_words", json_strings(r->co.words, r->co.n_words));
-    json_object_set_new(o, "match", json_string(r->co.substring ? "substring" : "word"));
-    json_object_set_new(o, "case_sensitive", json_boolean(r->co.case_sensitive));
-    json_object_set_new(o, "forbid_chars",
-                        json_string(r->co.forbid_chars ? r->co.forbid_chars : ""));
-    json_object_set_new(o, "forbid_case_sensitive", json_boolean(r->co.forbid_case_sensitive));
-    json_object_set_new(o, "num_return_sequences", json_integer(r->num_return_sequences));
-    json_object_set_new(o, "seed", json_integer((json_int_t)r->seed));
-    json_object_set_new(o, "dtype", json_string(r->bf16 ? "bfloat16" : "float32"));
-    json_object_set_new(o, "raw_seed", json_boolean(r->raw_seed));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o);
-    return s;
+/* v as a JSON list of integers: NULL (err naming what) when out of memory. */
+static json_t *json_ints(const int32_t *v, size_t n, const char *what, char *err) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < n && a; i++)
+        jw_push(&a, json_integer(v[i]), what, err);
+    return a;
 }
 
-static char *ids_json(const int32_t *ids, size_t n) {
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_integer(ids[i]));
-    char *s = json_dumps(a, JSON_COMPACT);
-    json_decref(a);
-    return s;
+char *gen_params_json(const gen_request *r, char *err) {
+    const samp_params *p = &r->sp;
+    json_t *bad = json_array();
+    for (size_t i = 0; i < p->n_bad && bad; i++)
+        jw_push(&bad,
+                json_ints(p->bad_ids + p->bad_off[i], p->bad_off[i + 1] - p->bad_off[i],
+                          "bad_words_ids", err),
+                "bad_words_ids", err);
+    json_t *o = jw_object(
+        err, "do_sample", json_boolean(p->do_sample), "temperature", json_real(p->temperature),
+        "top_k", json_integer(p->top_k), "top_p", json_real(p->top_p), "min_p", json_real(p->min_p),
+        "typical_p", json_real(p->typical_p), "repetition_penalty",
+        json_real(p->repetition_penalty), "no_repeat_ngram_size",
+        json_integer(p->no_repeat_ngram_size), "min_new_tokens", json_integer(p->min_new_tokens),
+        "max_new_tokens", p->max_new_tokens >= 0 ? json_integer(p->max_new_tokens) : json_null(),
+        "max_length", json_integer(p->max_length), "ignore_eos", json_boolean(p->ignore_eos),
+        "eos_token_id", json_integer(p->eos_id), "suppress_tokens",
+        json_ints(p->suppress, p->n_suppress, "suppress_tokens", err), "bad_words_ids", bad,
+        "stop_strings", json_strings(p->stop, p->n_stop, "stop_strings", err), "banned_words",
+        json_strings(r->co.words, r->co.n_words, "banned_words", err), "match",
+        json_string(r->co.substring ? "substring" : "word"), "case_sensitive",
+        json_boolean(r->co.case_sensitive), "forbid_chars",
+        json_string(r->co.forbid_chars ? r->co.forbid_chars : ""), "forbid_case_sensitive",
+        json_boolean(r->co.forbid_case_sensitive), "num_return_sequences",
+        json_integer(r->num_return_sequences), "seed", json_integer((json_int_t)r->seed), "dtype",
+        json_string(r->bf16 ? "bfloat16" : "float32"), "raw_seed", json_boolean(r->raw_seed));
+    if (!o) return NULL;
+    return jw_dumps(o, JSON_COMPACT | JSON_SORT_KEYS, "the parameters", err);
 }
 
 int gen_model_key(const char *model_dir, int64_t checkpoint_id, char out[GEN_KEY_LEN], char *err) {
@@ -422,19 +409,20 @@ int gen_model_key(const char *model_dir, int64_t checkpoint_id, char out[GEN_KEY
 
 /* The parameters that shape each output's text: r's without the request
 ** seed and the number of outputs (an output's own seed stands for them),
-** so an output is the same one whichever request made it.  malloc'd. */
-static char *identity_params(const gen_request *r) {
+** so an output is the same one whichever request made it.  malloc'd; NULL
+** with err when they cannot be written. */
+static char *identity_params(const gen_request *r, char *err) {
     gen_request q = *r;
     q.seed = 0;
     q.num_return_sequences = 1;
     q.raw_seed = 1;
-    return gen_params_json(&q);
+    return gen_params_json(&q, err);
 }
 
 int gen_identities(const gen_request *r, const char *model_key, char (*ids)[HASH_HEX_LEN],
                    char *err) {
-    char *params = identity_params(r);
-    if (!params) return err_set(err, "outputs: out of memory");
+    char *params = identity_params(r, err);
+    if (!params) return err_prefix(err, "outputs");
     size_t nrs = (size_t)r->num_return_sequences;
     for (size_t k = 0; k < r->n_prompts * nrs; k++) {
         const char *pr = r->prompts[k / nrs];
@@ -447,14 +435,15 @@ int gen_identities(const gen_request *r, const char *model_key, char (*ids)[HASH
 int gen_store_outputs(store *st, const gen_request *r, const gen_output *o, size_t n,
                       const char *model_source, const char *model_key, int64_t checkpoint_id,
                       int64_t recipe_run_id, const char *recipe_name, size_t *n_new, char *err) {
-    char *params = gen_params_json(r), *id_params = identity_params(r);
-    int rc = params && id_params ? 0 : err_set(err, "outputs: out of memory");
+    char *params = gen_params_json(r, err), *id_params = params ? identity_params(r, err) : NULL;
+    int rc = params && id_params ? 0 : err_prefix(err, "outputs");
     *n_new = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         const char *pr = r->prompts[o[i].prompt_index];
         char identity[HASH_HEX_LEN];
         outputs_identity(model_key, pr, strlen(pr), id_params, o[i].seed, identity);
-        char *ids = ids_json(o[i].ids, o[i].n_ids);
+        char *ids =
+            jw_dumps(json_ints(o[i].ids, o[i].n_ids, "the ids", err), JSON_COMPACT, "the ids", err);
         if (!ids) {
             rc = err_set(err, "outputs: out of memory");
             break;
@@ -624,10 +613,9 @@ int run_generate(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) {
         else
             printf("  generate job %zu: %lld outputs\n", i + 1, n);
     }
-    json_t *res = json_pack("{sI}", "n_outputs", (json_int_t)total);
-    ctx->result_json = json_dumps(res, JSON_COMPACT);
-    json_decref(res);
-    return 0;
+    json_t *res = jw_object(err, "n_outputs", json_integer(total));
+    ctx->result_json = res ? jw_dumps(res, JSON_COMPACT, "the result", err) : NULL;
+    return ctx->result_json ? 0 : -1;
 }
 
 /* ---- command line ---- */
@@ -1045,32 +1033,28 @@ static int parse_gen_cli(int argc, char **argv, gen_cli *g) {
     return 0;
 }
 
-static void print_output(const gen_request *r, const gen_output *o, int json) {
+/* Print one output as text or as a JSON line (text that is not valid
+** UTF-8 repaired, as stored text is on every --json output).  Returns 0, or
+** -1 with err when the line cannot be written. */
+static int print_output(const gen_request *r, const gen_output *o, int json, char *err) {
     const char *pr = r->prompts[o->prompt_index];
     if (json) {
-        json_t *j = json_object();
         size_t pl = strlen(pr);
         char *text = malloc(pl + o->cont_len + 1);
+        if (!text) return err_set(err, "out of memory");
         memcpy(text, pr, pl);
         memcpy(text + pl, o->continuation, o->cont_len + 1);
-        json_object_set_new(j, "prompt", json_string(pr));
-        json_object_set_new(j, "text", json_stringn(text, pl + o->cont_len));
-        json_object_set_new(j, "continuation", json_stringn(o->continuation, o->cont_len));
-        json_t *ids = json_array();
-        for (size_t i = 0; i < o->n_ids; i++)
-            json_array_append_new(ids, json_integer(o->ids[i]));
-        json_object_set_new(j, "ids", ids);
-        json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
-        json_object_set_new(j, "finish_reason", json_string(o->finish));
-        char *s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
-        puts(s);
-        free(s);
+        json_t *j = jw_object(
+            err, "prompt", cli_json_strn(pr, pl), "text", cli_json_strn(text, pl + o->cont_len),
+            "continuation", cli_json_strn(o->continuation, o->cont_len), "ids",
+            json_ints(o->ids, o->n_ids, "the ids", err), "seed", json_integer((json_int_t)o->seed),
+            "finish_reason", json_string(o->finish));
         free(text);
-        json_decref(j);
-        return;
+        return j ? jw_print(stdout, j, JSON_COMPACT | JSON_ENSURE_ASCII, "the output", err) : -1;
     }
     printf("--- prompt %zu, output %d (seed %llu, ended: %s)\n%s%s\n", o->prompt_index + 1,
            o->seq_index + 1, (unsigned long long)o->seed, o->finish, pr, o->continuation);
+    return 0;
 }
 
 int cmd_generate(cli *c, int argc, char **argv) {
@@ -1099,8 +1083,10 @@ int cmd_generate(cli *c, int argc, char **argv) {
         /* the engine's own errors already say "generate: " */
         return cli_error("%s%s", strncmp(err, "generate: ", 10) ? "generate: " : "", err);
     }
-    for (size_t i = 0; i < n; i++)
-        print_output(&g.r, &o[i], g.json);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        if (print_output(&g.r, &o[i], g.json, err))
+            rc = cli_error("generate: output %zu: %s", i + 1, err);
     if (g.stats)
         fprintf(stderr,
                 "generate: %zu outputs, %ld tokens in %ld steps, %.3f s (forward %.3f s), "
@@ -1112,7 +1098,7 @@ int cmd_generate(cli *c, int argc, char **argv) {
                 stats.seconds > 0 ? 100 * stats.cons_seconds / stats.seconds : 0, stats.shared);
     gen_outputs_free(o, n);
     gen_cli_free(&g);
-    return 0;
+    return rc;
 }
 
 #define NEXT_TOP 10 /* rows `quill next` shows unless --top says */
@@ -1312,27 +1298,31 @@ int cmd_next(cli *c, int argc, char **argv) {
         rank[rows[i].id] = i + 1;
     int top = g.top < V ? g.top : V;
     if (g.json) {
-        json_t *j = json_object(), *arr = json_array(), *tk = json_array();
-        for (int i = 0; i < top + (int)g.n_tokens; i++) {
+        json_t *arr = json_array(), *tk = json_array();
+        int bad = 0;
+        for (int i = 0; i < top + (int)g.n_tokens && !bad; i++) {
             int32_t id = i < top ? rows[i].id : want[i - top];
             size_t bl;
             const unsigned char *b = tok_token_bytes(l.t, id, &bl);
-            json_t *e = json_object();
-            json_object_set_new(e, "id", json_integer(id));
-            json_object_set_new(e, "token", json_stringn((const char *)b, bl));
-            json_object_set_new(e, "logit", json_real(x[id]));
-            json_object_set_new(e, "prob", json_real(exp(x[id] / T - mx) / z));
-            json_object_set_new(e, "rank", json_integer(rank[id]));
-            json_array_append_new(i < top ? arr : tk, e);
+            /* A token may be part of a character: its bytes are repaired
+            ** here, its id says exactly which it is. */
+            json_t *e =
+                jw_object(err, "id", json_integer(id), "token", cli_json_strn((const char *)b, bl),
+                          "logit", json_real(x[id]), "prob", json_real(exp(x[id] / T - mx) / z),
+                          "rank", json_integer(rank[id]));
+            bad = jw_append(i < top ? arr : tk, e, "a token", err);
         }
-        json_object_set_new(j, "prompt", json_string(prompt));
-        json_object_set_new(j, "temperature", json_real(T));
-        json_object_set_new(j, "top", arr);
-        json_object_set_new(j, "tokens", tk);
-        char *s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
-        puts(s);
-        free(s);
-        json_decref(j);
+        json_t *j =
+            bad ? NULL
+                : jw_object(err, "prompt", cli_json_str(prompt), "temperature", json_real(T), "top",
+                            json_incref(arr), "tokens", json_incref(tk));
+        json_decref(arr);
+        json_decref(tk);
+        if (!j || jw_print(stdout, j, JSON_COMPACT | JSON_ENSURE_ASCII, "the distribution", err)) {
+            cli_error("next: %s", err);
+            free(rank);
+            goto out;
+        }
     } else {
         printf("Next token after \"%s\" (%zu prompt tokens), temperature %g:\n\n", prompt, n, T);
         printf("  rank  token                   id     logit     prob  cumulative\n");

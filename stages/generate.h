@@ -71,8 +71,10 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
             gen_stats *stats, char *err);
 void gen_outputs_free(gen_output *o, size_t n);
 
-/* Every parameter of r as a JSON object (malloc'd). */
-char *gen_params_json(const gen_request *r);
+/* Every parameter of r as a JSON object (malloc'd), or NULL with err
+** naming the parameter that cannot be written (a non-finite number, text
+** that is not UTF-8): stored parameters never lack a key. */
+char *gen_params_json(const gen_request *r, char *err);
 
 /* The longest gen_model_key(), with its NUL. */
 #define GEN_KEY_LEN 48

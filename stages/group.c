@@ -6,6 +6,7 @@
 #include "blocks.h"
 #include "cli.h"
 #include "err.h"
+#include "jw.h"
 #include "hash.h"
 #include "rng.h"
 #include "tok.h"
@@ -111,8 +112,7 @@ static int collect_doc(void *ctx, const tokens_doc *d, char *err) {
     int first = c->first;
     c->first = 0;
     hash_update(c->h, d->hash, strlen(d->hash) + 1);
-    if (json_array_append_new(c->docs, json_integer(d->id)))
-        return err_set(err, "document %lld: out of memory", (long long)d->id);
+    if (jw_append(c->docs, json_integer(d->id), "the document ids", err)) return -1;
     if (c->p->mode == GROUP_DOCUMENT) {
         if (!d->has_ids)
             return err_set(err,
@@ -182,7 +182,8 @@ static int store_sets(store *st, int64_t tok_id, const group_params *p, const in
         memcpy(dst, blocks + bs * i, bs * sizeof *dst);
     }
     free(is_eval);
-    char *pj = json_dumps(info, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *pj =
+        jw_dumps(json_incref(info), JSON_COMPACT | JSON_PRESERVE_ORDER, "the parameters", err);
     blocks_set set = {.identity = identity,
                       .tokenizer_id = tok_id,
                       .block_size = p->block_size,
@@ -192,7 +193,7 @@ static int store_sets(store *st, int64_t tok_id, const group_params *p, const in
                       .eval = ev,
                       .n_train = a,
                       .n_eval = b};
-    int rc = pj ? blocks_insert(st, &set, id, err) : err_set(err, "out of memory");
+    int rc = pj ? blocks_insert(st, &set, id, err) : -1;
     free(pj);
     free(tr);
     free(ev);
@@ -225,13 +226,16 @@ int stage_group(store *st, int64_t tokenizer_id, const group_params *p, group_en
     if (!rc) rc = blocks_find(st, identity, block_set_id, err);
     if (!rc && !*block_set_id) {
         size_t nb = group_blocks(e.ids, e.off, e.n_ex, p->block_size, p->batch_examples, &blocks);
-        json_t *info = json_pack(
-            "{s:i,s:s,s:f,s:I,s:i,s:o,s:I,s:I,s:I}", "block_size", p->block_size, "mode",
-            p->mode == GROUP_LINES ? "lines" : "document", "eval_fraction", p->eval_fraction,
-            "seed", (json_int_t)p->seed, "batch_examples", p->batch_examples, "documents",
-            json_incref(docs), "examples", (json_int_t)e.n_ex, "tokens", (json_int_t)e.n, "dropped",
-            (json_int_t)(e.n - nb * (size_t)p->block_size));
-        if (nb == 0)
+        json_t *info = jw_object(
+            err, "block_size", json_integer(p->block_size), "mode",
+            json_string(p->mode == GROUP_LINES ? "lines" : "document"), "eval_fraction",
+            json_real(p->eval_fraction), "seed", json_integer((json_int_t)p->seed),
+            "batch_examples", json_integer(p->batch_examples), "documents", json_incref(docs),
+            "examples", json_integer((json_int_t)e.n_ex), "tokens", json_integer((json_int_t)e.n),
+            "dropped", json_integer((json_int_t)(e.n - nb * (size_t)p->block_size)));
+        if (!info)
+            rc = err_prefix(err, "group");
+        else if (nb == 0)
             rc = err_set(err, "group: %zu tokens make no block of %d", e.n, p->block_size);
         else
             rc = store_sets(st, tokenizer_id, p, blocks, nb, info, identity, block_set_id, err);

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "jw.h"
 #include "progress.h"
 #include "text.h"
 #include "zbuf.h"
@@ -575,28 +576,33 @@ int stage_ingest(store *st, const ingest_opts *o, char *const *paths, int n_path
     return rc;
 }
 
+/* The skips or errors as a JSON list of {source, reason}; NULL with err
+** when one cannot be written. */
+static json_t *notes_json(const ingest_note *v, int n, char *err) {
+    json_t *a = json_array();
+    for (int i = 0; i < n && a; i++) {
+        jw_push(&a,
+                jw_object(err, "source", cli_json_str(v[i].source), "reason",
+                          cli_json_str(v[i].reason)),
+                "a skipped or failed path", err);
+    }
+    return a;
+}
+
 /* Print "added N, duplicates M, skipped K" and each skip and error, or
 ** the same as one JSON object.  When every PATH failed and nothing else
 ** happened, the text form prints only the errors (no "added 0" line that
-** reads like success). */
-static void print_result(const ingest_result *res, int json) {
+** reads like success).  Returns -1 (after saying why) when the JSON cannot
+** be written. */
+static int print_result(const ingest_result *res, int json) {
     if (json) {
-        json_t *skipped = json_array();
-        for (int i = 0; i < res->n_skips; i++)
-            json_array_append_new(skipped, json_pack("{s:o,s:o}", "source",
-                                                     cli_json_str(res->skips[i].source), "reason",
-                                                     cli_json_str(res->skips[i].reason)));
-        json_t *errors = json_array();
-        for (int i = 0; i < res->n_errors; i++)
-            json_array_append_new(errors, json_pack("{s:o,s:o}", "source",
-                                                    cli_json_str(res->errors[i].source), "reason",
-                                                    cli_json_str(res->errors[i].reason)));
-        json_t *o = json_pack("{s:i,s:i,s:o,s:o}", "added", res->added, "duplicates",
-                              res->duplicates, "skipped", skipped, "errors", errors);
-        char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-        puts(s);
-        free(s);
-        json_decref(o);
+        char err[ERR_LEN];
+        json_t *o = jw_object(err, "added", json_integer(res->added), "duplicates",
+                              json_integer(res->duplicates), "skipped",
+                              notes_json(res->skips, res->n_skips, err), "errors",
+                              notes_json(res->errors, res->n_errors, err));
+        if (!o || jw_print(stdout, o, JSON_COMPACT | JSON_ENSURE_ASCII, "the result", err))
+            return cli_error("ingest: %s", err);
     } else if (!res->n_errors || res->added || res->duplicates || res->n_skips) {
         printf("added %d, duplicates %d, skipped %d\n", res->added, res->duplicates, res->n_skips);
         for (int i = 0; i < res->n_skips; i++)
@@ -604,6 +610,7 @@ static void print_result(const ingest_result *res, int json) {
     }
     for (int i = 0; i < res->n_errors; i++)
         cli_error("ingest: %s: %s", res->errors[i].source, res->errors[i].reason);
+    return 0;
 }
 
 static const char ingest_usage[] =
@@ -686,8 +693,7 @@ int cmd_ingest(cli *c, int argc, char **argv) {
     char err[ERR_LEN];
     if (stage_ingest(st, &o, argv + optind, argc - optind, &res, err))
         return cli_error("ingest: %s", err);
-    print_result(&res, json);
-    int failed = res.n_errors > 0;
+    int failed = print_result(&res, json) || res.n_errors > 0;
     ingest_result_free(&res);
     return failed;
 }

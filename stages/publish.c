@@ -21,6 +21,7 @@
 */
 #include "cli.h"
 #include "err.h"
+#include "jw.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "publications.h"
@@ -91,42 +92,49 @@ static int gather(store *st, const char *recipe_name, int allow_breaks, items *o
     return rc;
 }
 
-/* The provenance of one output as a JSON object (jsonl format). */
+/* The provenance of one output as a JSON object (jsonl format): NULL with
+** err when it cannot be read or written. */
 static json_t *provenance(store *st, const reviews_output *x, char *err) {
     json_t *params = json_loads(x->params_json, 0, NULL);
 #define ID(v) ((v) ? json_integer(v) : json_null())
-    json_t *o = json_pack(
-        "{s:I,s:o,s:o,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:o,s:o}", "id",
-        (json_int_t)x->id, "text", cli_json_str(x->text), "edited", json_boolean(x->edited),
-        "version", x->version, "constraint_breaks", cli_json_str(x->breaks), "recipe",
-        cli_json_str(x->recipe), "recipe_run_id", ID(x->recipe_run_id), "checkpoint_id",
-        ID(x->checkpoint_id), "model", cli_json_str(x->model), "prompt", cli_json_str(x->prompt),
-        "continuation", cli_json_str(x->continuation), "original_text", cli_json_str(x->original),
-        "params", params ? params : cli_json_str(x->params_json), "seed", (json_int_t)x->seed,
-        "finish_reason", cli_json_str(x->finish), "created_at", cli_json_str(x->created_at));
+    json_t *o =
+        jw_object(err, "id", json_integer(x->id), "text", cli_json_str(x->text), "edited",
+                  json_boolean(x->edited), "version", json_integer(x->version), "constraint_breaks",
+                  cli_json_str(x->breaks), "recipe", cli_json_str(x->recipe), "recipe_run_id",
+                  ID(x->recipe_run_id), "checkpoint_id", ID(x->checkpoint_id), "model",
+                  cli_json_str(x->model), "prompt", cli_json_str(x->prompt), "continuation",
+                  cli_json_str(x->continuation), "original_text", cli_json_str(x->original),
+                  "params", params ? params : cli_json_str(x->params_json), "seed",
+                  json_integer(x->seed), "finish_reason", cli_json_str(x->finish), "created_at",
+                  cli_json_str(x->created_at), "reviewers", json_array(), "notes", json_array());
 #undef ID
     reviews_entry *v;
     size_t n;
-    if (!o || reviews_history(st, x->id, &v, &n, err)) {
+    if (!o) return NULL;
+    if (reviews_history(st, x->id, &v, &n, err)) {
         json_decref(o);
-        if (!o) err_set(err, "output %lld: cannot encode", (long long)x->id);
         return NULL;
     }
-    json_t *reviewers = json_array(), *notes = json_array();
-    json_object_set_new(o, "reviewers", reviewers);
-    json_object_set_new(o, "notes", notes);
-    for (size_t i = 0; i < n; i++) {
+    json_t *reviewers = json_object_get(o, "reviewers"), *notes = json_object_get(o, "notes");
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
         /* the approvals of the published version */
         if (!strcmp(v[i].verdict, "approve") && v[i].version == x->version)
-            json_array_append_new(reviewers,
-                                  json_pack("{s:o,s:s}", "reviewer", cli_json_str(v[i].reviewer),
-                                            "at", v[i].created_at));
-        if (*v[i].note)
-            json_array_append_new(notes, json_pack("{s:o,s:o,s:s}", "reviewer",
-                                                   cli_json_str(v[i].reviewer), "note",
-                                                   cli_json_str(v[i].note), "at", v[i].created_at));
+            rc = jw_append(reviewers,
+                           jw_object(err, "reviewer", cli_json_str(v[i].reviewer), "at",
+                                     cli_json_str(v[i].created_at)),
+                           "a reviewer", err);
+        if (!rc && *v[i].note)
+            rc = jw_append(notes,
+                           jw_object(err, "reviewer", cli_json_str(v[i].reviewer), "note",
+                                     cli_json_str(v[i].note), "at", cli_json_str(v[i].created_at)),
+                           "a note", err);
     }
     reviews_history_free(v, n);
+    if (rc) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -140,12 +148,8 @@ static int render(store *st, const items *it, const char *format, FILE *f, char 
             fprintf(f, "%s## %lld\n\n%s\n", i ? "\n" : "", (long long)x->id, x->text);
         } else {
             json_t *o = provenance(st, x, err);
-            if (!o) return -1;
-            char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-            json_decref(o);
-            if (!line) return err_set(err, "output %lld: cannot encode", (long long)x->id);
-            fprintf(f, "%s\n", line);
-            free(line);
+            if (!o || jw_print(f, o, JSON_COMPACT | JSON_ENSURE_ASCII, "the output", err))
+                return err_prefix(err, "output %lld", (long long)x->id);
         }
     }
     return 0;
@@ -415,7 +419,7 @@ int cmd_publish(cli *c, int argc, char **argv) {
     json_t *ids = json_array();
     hash_state *h = hash_begin();
     for (size_t i = 0; i < it.n; i++) {
-        json_array_append_new(ids, json_integer(it.v[i].id));
+        if (ids) jw_push(&ids, json_integer(it.v[i].id), "the output ids", err);
         char num[32];
         int k = snprintf(num, sizeof num, "%lld:", (long long)it.v[i].id);
         hash_update(h, num, (size_t)k);
@@ -424,12 +428,8 @@ int cmd_publish(cli *c, int argc, char **argv) {
     char set_hash[HASH_HEX_LEN], file_hash[HASH_HEX_LEN];
     hash_end(h, set_hash);
     hash_hex(buf, len, file_hash);
-    ids_json = json_dumps(ids, JSON_COMPACT);
-    json_decref(ids);
-    if (!ids_json) {
-        err_set(err, "out of memory");
-        goto fail;
-    }
+    ids_json = jw_dumps(ids, JSON_COMPACT, "the output ids", err);
+    if (!ids_json) goto fail;
     int64_t pub, same_id;
     char *same_path, *same_at;
     int same = publications_same(st, set_hash, &same_id, &same_path, &same_at, err);

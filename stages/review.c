@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "jw.h"
 #include "text.h"
 
 #include <jansson.h>
@@ -56,20 +57,16 @@ static int review_list(store *st, const char *status, int json) {
             break;
         }
         if (json) {
-            json_t *j = json_pack(
-                "{s:I,s:s,s:i,s:i,s:o,s:o,s:o,s:o,s:b,s:i,s:o,s:o,s:I,s:s}", "id", (json_int_t)o.id,
-                "status", o.status, "approvals", o.approvals, "needed", o.needed, "recipe",
+            json_t *j = jw_object(
+                err, "id", json_integer(o.id), "status", json_string(o.status), "approvals",
+                json_integer(o.approvals), "needed", json_integer(o.needed), "recipe",
                 cli_json_str(o.recipe ? o.recipe : ""), "prompt", cli_json_str(o.prompt),
                 "continuation", cli_json_str(o.continuation), "text", cli_json_str(o.text),
-                "edited", o.edited, "version", o.version, "breaks", cli_json_str(o.breaks), "model",
-                cli_json_str(o.model), "seed", (json_int_t)o.seed, "created_at", o.created_at);
-            char *line = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-            json_decref(j);
-            if (!line)
-                rc = cli_error("review list: output %lld: cannot encode", (long long)o.id);
-            else
-                puts(line);
-            free(line);
+                "edited", json_boolean(o.edited), "version", json_integer(o.version), "breaks",
+                cli_json_str(o.breaks), "model", cli_json_str(o.model), "seed",
+                json_integer(o.seed), "created_at", cli_json_str(o.created_at));
+            if (!j || jw_print(stdout, j, JSON_COMPACT | JSON_ENSURE_ASCII, "the output", err))
+                rc = cli_error("review list: output %lld: %s", (long long)o.id, err);
         } else {
             char c[80], r[21], a[16];
             cell(c, sizeof c, o.text);

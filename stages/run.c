@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "jw.h"
 #include "generate.h"
 #include "hash.h"
 #include "group.h"
@@ -27,11 +28,12 @@
 
 /* ---- stage adapters ---- */
 
-/* Set ctx->result_json from a jansson object (consumed). */
+/* Set ctx->result_json from an object made by jw_object (consumed); NULL
+** is that builder's failure, already described in err. */
 static int set_result(stage_ctx *ctx, json_t *o, char *err) {
-    ctx->result_json = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(o);
-    return ctx->result_json ? 0 : err_set(err, "out of memory");
+    if (!o) return -1;
+    ctx->result_json = jw_dumps(o, JSON_COMPACT | JSON_SORT_KEYS, "the stage's result", err);
+    return ctx->result_json ? 0 : -1;
 }
 
 /* The tokenizer directory: tokenize.model, else model.from when it has
@@ -63,13 +65,14 @@ static int run_ingest(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err)
     printf("  added %d, duplicates %d, skipped %d\n", res.added, res.duplicates, res.n_skips);
     if (!rc) {
         json_t *ids = json_array();
-        for (int i = 0; i < res.n_doc_ids; i++)
-            json_array_append_new(ids, json_integer(res.doc_ids[i]));
-        rc = set_result(ctx,
-                        json_pack("{s:i,s:i,s:i,s:s,s:o}", "added", res.added, "duplicates",
-                                  res.duplicates, "skipped", res.n_skips, "content_hash",
-                                  res.content_hash, "doc_ids", ids),
-                        err);
+        for (int i = 0; i < res.n_doc_ids && ids; i++)
+            jw_push(&ids, json_integer(res.doc_ids[i]), "doc_ids", err);
+        rc =
+            set_result(ctx,
+                       jw_object(err, "added", json_integer(res.added), "duplicates",
+                                 json_integer(res.duplicates), "skipped", json_integer(res.n_skips),
+                                 "content_hash", json_string(res.content_hash), "doc_ids", ids),
+                       err);
     }
     ingest_result_free(&res);
     return rc;
@@ -82,7 +85,8 @@ static int run_tokenize(store *st, const rcp_recipe *r, stage_ctx *ctx, char *er
     if (stage_tokenize(st, tok_dir(r), &n_done, &tokenizer_id, err)) return -1;
     printf("  tokenized %d document%s\n", n_done, n_done == 1 ? "" : "s");
     return set_result(
-        ctx, json_pack("{s:I,s:i}", "tokenizer_id", (json_int_t)tokenizer_id, "n_done", n_done),
+        ctx,
+        jw_object(err, "tokenizer_id", json_integer(tokenizer_id), "n_done", json_integer(n_done)),
         err);
 }
 
@@ -123,9 +127,9 @@ static int run_group(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) 
            (long long)block_set_id, n_train, n_eval, p.block_size,
            created ? "" : " (already in the store)");
     return set_result(ctx,
-                      json_pack("{s:I,s:b,s:I,s:I}", "block_set_id", (json_int_t)block_set_id,
-                                "created", created, "n_train", (json_int_t)n_train, "n_eval",
-                                (json_int_t)n_eval),
+                      jw_object(err, "block_set_id", json_integer(block_set_id), "created",
+                                json_boolean(created), "n_train", json_integer(n_train), "n_eval",
+                                json_integer(n_eval)),
                       err);
 }
 

@@ -8,6 +8,7 @@
 #include "dist.h"
 #include "cli.h"
 #include "err.h"
+#include "jw.h"
 #include "gpt.h"
 #include "hash.h"
 #include "hfmodel.h"
@@ -95,20 +96,24 @@ static const char *sched_name(train_sched s) {
     return s == TRAIN_LINEAR ? "linear" : s == TRAIN_CONSTANT ? "constant" : "cosine";
 }
 
-char *train_params_json(const train_params *p) {
-    json_t *o = json_pack(
-        "{s:f, s:I, s:i, s:i, s:f, s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:I, s:b, s:f}", "epochs",
-        p->epochs, "max_steps", (json_int_t)p->max_steps, "batch_size", p->batch_size,
-        "gradient_accumulation_steps", p->grad_accum, "learning_rate", p->learning_rate,
-        "lr_scheduler", sched_name(p->scheduler), "warmup_steps", (json_int_t)p->warmup_steps,
-        "weight_decay", p->weight_decay, "adam_beta1", p->adam_beta1, "adam_beta2", p->adam_beta2,
-        "adam_epsilon", p->adam_epsilon, "max_grad_norm", p->max_grad_norm, "seed",
-        (json_int_t)p->seed, "shuffle", p->shuffle, "dropout", p->dropout);
+char *train_params_json(const train_params *p, char *err) {
+    json_t *o = jw_object(
+        err, "epochs", json_real(p->epochs), "max_steps", json_integer(p->max_steps), "batch_size",
+        json_integer(p->batch_size), "gradient_accumulation_steps", json_integer(p->grad_accum),
+        "learning_rate", json_real(p->learning_rate), "lr_scheduler",
+        json_string(sched_name(p->scheduler)), "warmup_steps", json_integer(p->warmup_steps),
+        "weight_decay", json_real(p->weight_decay), "adam_beta1", json_real(p->adam_beta1),
+        "adam_beta2", json_real(p->adam_beta2), "adam_epsilon", json_real(p->adam_epsilon),
+        "max_grad_norm", json_real(p->max_grad_norm), "seed", json_integer((json_int_t)p->seed),
+        "shuffle", json_boolean(p->shuffle), "dropout", json_real(p->dropout));
     /* only when data parallel, so single-process identities stay as they were */
-    if (p->processes > 1) json_object_set_new(o, "processes", json_integer(p->processes));
-    char *s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17));
-    json_decref(o);
-    return s;
+    if (o && p->processes > 1 && jw_set(o, "processes", json_integer(p->processes), err)) {
+        json_decref(o);
+        o = NULL;
+    }
+    if (!o) return NULL;
+    return jw_dumps(o, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17), "the parameters",
+                    err);
 }
 
 double train_lr_lambda(const train_params *p, int64_t step, int64_t total) {
@@ -534,12 +539,12 @@ static int open_run(run *r, const char *identity, const char *source, train_resu
     }
     sqlite3_finalize(s);
     if (!found) {
-        char *cfg = hf_config_json(&r->cfg, "float32"), *pj = train_params_json(r->p);
-        if (store_prepare(st,
-                          "INSERT INTO train_runs(identity, block_set_id, model_source, "
-                          "config_json, params_json, status, total_steps) VALUES "
-                          "(?, ?, ?, ?, ?, 'running', ?)",
-                          &s, err)) {
+        char *cfg = hf_config_json(&r->cfg, "float32"), *pj = train_params_json(r->p, err);
+        if (!pj || store_prepare(st,
+                                 "INSERT INTO train_runs(identity, block_set_id, model_source, "
+                                 "config_json, params_json, status, total_steps) VALUES "
+                                 "(?, ?, ?, ?, ?, 'running', ?)",
+                                 &s, err)) {
             free(cfg);
             free(pj);
             goto fail;
@@ -626,7 +631,9 @@ static int run_prepare(run *r, int64_t block_set_id, const train_source *src, tr
     r->total = p->max_steps > 0 ? p->max_steps : (int64_t)ceil(p->epochs * (double)r->spe);
     /* identity: block set, initial model, result-changing parameters */
     char identity[HASH_HEX_LEN];
-    char *cfg_json = hf_config_json(&r->cfg, "float32"), *pj = train_params_json(p);
+    char *pj = train_params_json(p, err);
+    if (!pj) return -1;
+    char *cfg_json = hf_config_json(&r->cfg, "float32");
     hash_state *h = hash_begin();
     hash_update(h, r->b.identity, strlen(r->b.identity) + 1);
     hash_update(h, cfg_json, strlen(cfg_json) + 1);
@@ -790,13 +797,15 @@ int run_train(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) {
         if (bad) return err_prefix(err, "train: export");
         printf("  exported to %s\n", t->export);
     }
-    json_t *o = json_pack("{s:I,s:I,s:I,s:f}", "checkpoint_id", (json_int_t)res.checkpoint,
-                          "run_id", (json_int_t)res.run_id, "steps", (json_int_t)res.steps,
-                          "final_loss", res.final_loss);
-    if (isfinite(res.eval_loss)) json_object_set_new(o, "eval_loss", json_real(res.eval_loss));
-    ctx->result_json = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o);
-    return ctx->result_json ? 0 : err_set(err, "out of memory");
+    json_t *o = jw_object(err, "checkpoint_id", json_integer(res.checkpoint), "run_id",
+                          json_integer(res.run_id), "steps", json_integer(res.steps), "final_loss",
+                          json_real(res.final_loss));
+    if (o && isfinite(res.eval_loss) && jw_set(o, "eval_loss", json_real(res.eval_loss), err)) {
+        json_decref(o);
+        o = NULL;
+    }
+    ctx->result_json = o ? jw_dumps(o, JSON_COMPACT | JSON_SORT_KEYS, "the result", err) : NULL;
+    return ctx->result_json ? 0 : -1;
 }
 
 /* ---- quill train ---- */

@@ -112,8 +112,9 @@ void train_params_of_recipe(const rcp_train *t, train_params *p);
 int train_params_check(const train_params *p, char *err);
 
 /* The JSON of every parameter that changes the result (sorted keys); part
-** of the run identity.  Malloc'd. */
-char *train_params_json(const train_params *p);
+** of the run identity.  Malloc'd, or NULL with err naming the parameter
+** that cannot be written (a number that is not finite). */
+char *train_params_json(const train_params *p, char *err);
 
 /* Scheduler multiplier lambda(step) for total steps (get_scheduler's). */
 double train_lr_lambda(const train_params *p, int64_t step, int64_t total);

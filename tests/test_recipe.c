@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 static const char *example =
     "name: frankenstein-lipogram\n"
@@ -425,6 +426,59 @@ static void test_load(void) {
     CHECK_EQ_INT(rcp_edit_distance("", "abc"), 3);
 }
 
+/* Parse text; the seconds it took.  err gets the error (or ""). */
+static double timed_parse(const char *text, char *err) {
+    struct timespec a, b;
+    rcp_recipe *r = NULL;
+    *err = 0;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    if (rcp_parse(text, strlen(text), "recipe.yaml", &r, err) == 0) rcp_free(r);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    return (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9;
+}
+
+/* 100k levels of nesting (flow lists, flow mappings, block lists) fail
+** fast with the position of the first level too deep (they took 24 s);
+** 64 levels are still parsed (and refused by the schema). */
+static void test_deep_nesting(void) {
+    enum { LEVELS = 100000 };
+    char *y = malloc(5 * LEVELS + 64), err[ERR_LEN];
+    char *p = y + sprintf(y, "name: t\nseed: ");
+    for (int i = 0; i < LEVELS; i++)
+        *p++ = '[';
+    for (int i = 0; i < LEVELS; i++)
+        *p++ = ']';
+    strcpy(p, "\n");
+    double t = timed_parse(y, err);
+    CHECKF(t < 2.0, "%.1f s", t);
+    CHECK_STR(err, "recipe.yaml:2:70: nesting deeper than 64");
+    p = y + sprintf(y, "name: t\nseed: ");
+    for (int i = 0; i < LEVELS; i++)
+        p += sprintf(p, "{a: ");
+    for (int i = 0; i < LEVELS; i++)
+        *p++ = '}';
+    strcpy(p, "\n");
+    t = timed_parse(y, err);
+    CHECKF(t < 2.0, "%.1f s", t);
+    CHECK_STR(err, "recipe.yaml:2:259: nesting deeper than 64");
+    p = y;
+    for (int i = 0; i < LEVELS; i++)
+        p += sprintf(p, "- ");
+    strcpy(p, "x\n");
+    t = timed_parse(y, err);
+    CHECKF(t < 2.0, "%.1f s", t);
+    CHECK_STR(err, "recipe.yaml:1:129: nesting deeper than 64");
+    p = y + sprintf(y, "name: t\nseed: ");
+    for (int i = 0; i < 63; i++)
+        *p++ = '[';
+    for (int i = 0; i < 63; i++)
+        *p++ = ']';
+    strcpy(p, "\n");
+    timed_parse(y, err);
+    CHECK_STR(err, "recipe.yaml:2:7: seed: expected an integer, got a list");
+    free(y);
+}
+
 int main(void) {
     RUN(test_example);
     RUN(test_lists_and_init);
@@ -436,5 +490,6 @@ int main(void) {
     RUN(test_mangled);
     RUN(test_bundled);
     RUN(test_load);
+    RUN(test_deep_nesting);
     return TEST_SUMMARY();
 }

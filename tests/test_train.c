@@ -184,10 +184,10 @@ static void test_lr_lambda(void) {
     CHECK_CLOSE(p.epochs, 3.0, 0, 0);
     CHECK_EQ_INT(p.logging_steps, 500);
     train_params_default(&p);
-    char *a = train_params_json(&p);
+    char *a = train_params_json(&p, err);
     p.logging_steps = 7; /* not part of the identity */
     p.save_steps = 9;
-    char *b = train_params_json(&p);
+    char *b = train_params_json(&p, err);
     CHECK_STR(a, b);
     CHECK(strstr(a, "\"learning_rate\":5.0000000000000002e-5") != NULL);
     free(a);
