@@ -29,7 +29,8 @@
 #define NSYM 27 /* a-z, apostrophe */
 #define SYM_APOS 26
 #define MAX_GROUP 8 /* lines sharing a rhyme letter */
-#define CACHE_SLOTS 4096
+#define CACHE_SLOTS 8192
+#define CACHE_FULL (CACHE_SLOTS / 2 - 300) /* room for one mask's subtrees */
 
 enum { F_INWORD = 1, F_APOS = 2, F_STARTED = 4, F_ANY = 8, F_DONE = 16, F_LWOK = 32 };
 
@@ -52,6 +53,7 @@ typedef struct rhyme_set { /* the ancestors of one rhyming part's words */
 } rhyme_set;
 
 typedef struct mkey {
+    int32_t tn; /* the token-trie node the mask is for (0: every token) */
     int32_t node;
     uint8_t line, syll, flags, pad;
     uint32_t excl[MAX_GROUP];
@@ -67,6 +69,7 @@ struct form {
     const cons_vocab *v;
     const cmu_dict *d;
     int dict; /* words from the dictionary (syllables or rhyme) */
+    int free; /* any word (no dictionary, no list): the trie is unused */
     int nlines, rhyme;
     int tgt[FORM_MAX_LINES];   /* syllables, -1: any */
     char acro[FORM_MAX_LINES]; /* lower-case initial, 0: any */
@@ -78,6 +81,7 @@ struct form {
     uint64_t fill; /* bit k: k syllables are a sum of word counts */
     int ngroups;
     uint32_t *gmask[FORM_MAX_LINES];
+    uint32_t froot[FORM_MAX_LINES], tail[FORM_MAX_LINES]; /* lines but a group's later ones */
     uint16_t (*cnt)[32]; /* per rhyming part and syllable count: words */
     uint32_t *r_off;     /* words of each rhyming part: r_nodes[r_off[r] ..] */
     int32_t *r_nodes;
@@ -353,6 +357,7 @@ static int final_ok(const form *f, const form_state *st, int32_t node) {
 static uint32_t fin_mask(form *f, const form_state *st, int32_t node) {
     int line = st->line;
     if (node < 0) return 0;
+    if (f->free) return 1;
     if (!f->rhyme || f->grp[line] < 0) return f->w[node].amask;
     if (!is_later(f, line)) return f->gmask[f->grp[line]][node];
     const rhyme_set *rs = rset(f, group_rhyme(f, st));
@@ -381,6 +386,10 @@ static uint32_t fin_mask(form *f, const form_state *st, int32_t node) {
 ** completions that may end the line (fm). */
 static void cur_masks(form *f, const form_state *st, uint32_t *wm, uint32_t *fm) {
     int32_t node = st->node;
+    if (f->free) { /* any word, of no syllables */
+        *wm = *fm = 1;
+        return;
+    }
     if (!(st->flags & F_INWORD)) { /* an acrostic line not started */
         node = f->w[0].child[f->acro[st->line] - 'a'];
         *wm = node >= 0 ? f->w[node].amask : 0;
@@ -423,26 +432,27 @@ static int alive(form *f, const form_state *st) {
         return wm != 0;
     }
     int t = f->tgt[st->line], r = t >= 0 ? t - st->syll : 0;
-    uint32_t froot = fin_mask(f, st, 0);
+    int later = is_later(f, st->line);
+    uint32_t froot = later ? fin_mask(f, st, 0) : f->froot[st->line];
+    uint32_t g = later ? tail_mask(f, froot) : f->tail[st->line];
     if ((st->flags & F_INWORD) || (!(st->flags & F_STARTED) && f->acro[st->line])) {
         uint32_t wm, fm;
         cur_masks(f, st, &wm, &fm);
         if (t < 0) return fm != 0 || (wm != 0 && froot != 0);
         if (fm >> r & 1) return 1;
-        uint32_t g = tail_mask(f, froot);
         for (uint32_t m = wm & (uint32_t)((2ull << r) - 1); m; m &= m - 1)
             if (g >> (r - __builtin_ctz(m)) & 1) return 1;
         return 0;
     }
     if (line_end_ok(f, st)) return 1;
-    return t < 0 ? froot != 0 : (tail_mask(f, froot) >> r & 1);
+    return t < 0 ? froot != 0 : (g >> r & 1);
 }
 
 /* The word being typed ends: it must be a word that fits the line. */
 static int end_word(const form *f, form_state *st) {
     const wnode *n = &f->w[st->node];
     int t = f->nlines ? f->tgt[st->line] : -1;
-    if (n->word == NONE || (t >= 0 && st->syll + n->syll > t)) return 1;
+    if ((n->word == NONE && !f->free) || (t >= 0 && st->syll + n->syll > t)) return 1;
     if ((st->flags & F_APOS) && !f->ok['\'']) return 1;
     st->syll = (uint8_t)(st->syll + n->syll);
     st->lw = (uint32_t)st->node;
@@ -464,6 +474,10 @@ static int step_byte(const form *f, form_state *st, unsigned b) {
                 return 1;
             st->node = 0;
             st->flags |= F_INWORD | F_STARTED | F_ANY;
+            if (f->free) return 0;
+        } else if (f->free) {
+            st->flags &= (uint8_t)~F_APOS;
+            return 0;
         } else if (st->flags & F_APOS) {
             st->node = f->w[st->node].child[SYM_APOS];
             st->flags &= (uint8_t)~F_APOS;
@@ -558,9 +572,16 @@ static mkey key_of(const form *f, const form_state *st) {
     return k;
 }
 
-/* The allowed-token bits for st (computed on a miss); lock held. */
-static const uint64_t *cached(form *f, const form_state *st) {
+/* Is the mask of a token subtree from st worth caching: st at a word's
+** start or its first letter (these recur; deeper states are cheap to walk). */
+static int worth_caching(const form *f, const form_state *st) {
+    return !(st->flags & F_INWORD) || f->free || f->w[st->node].depth <= 1;
+}
+
+/* The cache slot of (tn, st): hit, or a slot to fill (lock held). */
+static mslot *slot_of(form *f, int32_t tn, const form_state *st, int *hit) {
     mkey k = key_of(f, st);
+    k.tn = tn;
     uint64_t h = 1469598103934665603ull;
     const unsigned char *p = (const unsigned char *)&k;
     for (size_t i = 0; i < sizeof k; i++)
@@ -568,28 +589,70 @@ static const uint64_t *cached(form *f, const form_state *st) {
     size_t i = (size_t)(h % CACHE_SLOTS);
     while (f->cache[i].used && memcmp(&f->cache[i].key, &k, sizeof k))
         i = (i + 1) % CACHE_SLOTS;
-    if (f->cache[i].used) {
-        f->hits++;
-        return f->cache[i].bits;
-    }
-    if (f->ncached >= CACHE_SLOTS / 2) { /* full: start over (rare) */
-        for (int j = 0; j < CACHE_SLOTS; j++)
-            f->cache[j].used = 0;
-        f->ncached = 0;
-        i = (size_t)(h % CACHE_SLOTS);
-    }
-    f->misses++;
-    mslot *m = &f->cache[i];
+    *hit = f->cache[i].used;
+    f->cache[i].key = k;
+    return &f->cache[i];
+}
+
+/* The allowed tokens of token-trie subtree tn (tn's own tokens and those
+** below it), from st, the state after tn's bytes; NULL when out of memory.
+** Lock held. */
+static const uint64_t *sub_mask(form *f, int32_t tn, const form_state *st) {
+    int hit;
+    mslot *m = slot_of(f, tn, st, &hit);
+    if (hit) return m->bits;
     if (!m->bits) m->bits = malloc((size_t)f->nwords64 * sizeof *m->bits);
     if (!m->bits) return NULL;
     memset(m->bits, 0, (size_t)f->nwords64 * sizeof *m->bits);
-    for (int32_t t = f->t[0].tok; t >= 0; t = f->tok_next[t]) /* empty tokens */
-        m->bits[t / 64] |= 1ull << (t % 64);
-    walk(f, 0, st, m->bits);
-    m->key = k;
+    for (int32_t k = f->t[tn].tok; k >= 0; k = f->tok_next[k])
+        m->bits[k / 64] |= 1ull << (k % 64);
+    walk(f, tn, st, m->bits);
     m->used = 1;
     f->ncached++;
     return m->bits;
+}
+
+/* The allowed-token bits for st (computed on a miss from the subtrees of
+** each first byte, themselves cached when they recur); lock held. */
+static const uint64_t *cached(form *f, const form_state *st) {
+    if (f->ncached >= CACHE_FULL) { /* full: start over (rare) */
+        for (int j = 0; j < CACHE_SLOTS; j++)
+            f->cache[j].used = 0;
+        f->ncached = 0;
+    }
+    int hit;
+    mslot *m = slot_of(f, 0, st, &hit);
+    if (hit) {
+        f->hits++;
+        return m->bits;
+    }
+    f->misses++;
+    if (!m->bits) m->bits = malloc((size_t)f->nwords64 * sizeof *m->bits);
+    if (!m->bits) return NULL;
+    m->used = 1; /* taken before the subtrees fill the table */
+    f->ncached++;
+    uint64_t *bits = m->bits;
+    memset(bits, 0, (size_t)f->nwords64 * sizeof *bits);
+    for (int32_t t = f->t[0].tok; t >= 0; t = f->tok_next[t]) /* empty tokens */
+        bits[t / 64] |= 1ull << (t % 64);
+    for (int32_t c = f->t[0].first; c >= 0; c = f->t[c].next) {
+        form_state s = *st;
+        if (step_byte(f, &s, f->t[c].b) || !alive(f, &s)) continue;
+        if (!worth_caching(f, &s)) {
+            for (int32_t k = f->t[c].tok; k >= 0; k = f->tok_next[k])
+                bits[k / 64] |= 1ull << (k % 64);
+            walk(f, c, &s, bits);
+            continue;
+        }
+        const uint64_t *sb = sub_mask(f, c, &s);
+        if (!sb) {
+            m->used = 0;
+            return NULL;
+        }
+        for (int w = 0; w < f->nwords64; w++)
+            bits[w] |= sb[w];
+    }
+    return bits;
 }
 
 void form_mask(form *f, const form_state *st, float *logits) {
@@ -792,7 +855,8 @@ int form_new(const cons_vocab *v, const form_opts *o, const cons_opts *co, form 
         if (insert_dict(f, co, cmu_root(f->d), buf, 0)) goto oom;
     }
     if (build_masks(f) || build_tokens(f)) goto oom;
-    if (!f->w[0].amask) {
+    f->free = !f->dict && !o->vocabulary;
+    if (!f->w[0].amask && !f->free) {
         err_set(err, "form: no word is allowed (vocabulary, forbidden characters, banned words)");
         goto fail;
     }
@@ -800,7 +864,11 @@ int form_new(const cons_vocab *v, const form_opts *o, const cons_opts *co, form 
     form_start(f, &st);
     for (int i = 0; i < f->nlines; i++) {
         st.line = (uint8_t)i;
-        int32_t a = f->acro[i] ? f->w[0].child[f->acro[i] - 'a'] : 0;
+        if (!is_later(f, i)) {
+            f->froot[i] = fin_mask(f, &st, 0);
+            f->tail[i] = tail_mask(f, f->froot[i]);
+        }
+        int32_t a = f->acro[i] && !f->free ? f->w[0].child[f->acro[i] - 'a'] : 0;
         uint32_t fm = is_later(f, i) ? f->w[0].amask : fin_mask(f, &st, 0);
         int ok = a >= 0 && (f->tgt[i] < 0 ? fm != 0 : tail_mask(f, fm) >> f->tgt[i] & 1);
         if (!ok) {
