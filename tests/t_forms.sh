@@ -89,7 +89,7 @@ generate:
 EOF
 check "a recipe's generate job takes form, syllables, rhyme, vocabulary" "$QUILL" run r.yaml
 check "the recipe's outputs hold their forms" sh -c \
-    "sqlite3 q.db \"SELECT json_object('continuation', continuation, 'finish_reason', finish_reason) FROM outputs WHERE recipe_name = 'forms' AND params_json LIKE '%\\\"rhyme\\\":\\\"\\\"%'\" | $CHECK --syllables haiku --forbid-chars '$P' && sqlite3 q.db \"SELECT json_object('continuation', continuation, 'finish_reason', finish_reason) FROM outputs WHERE recipe_name = 'forms' AND params_json LIKE '%AA%'\" | $CHECK --syllables 3,2 --rhyme AA --vocabulary words.txt"
+    "sqlite3 q.db \"SELECT json_object('continuation', continuation, 'finish_reason', finish_reason) FROM outputs WHERE recipe_name = 'forms' AND params_json LIKE '%\\\"rhyme\\\":\\\"\\\"%'\" | $CHECK --form haiku --forbid-chars '$P' && sqlite3 q.db \"SELECT json_object('continuation', continuation, 'finish_reason', finish_reason) FROM outputs WHERE recipe_name = 'forms' AND params_json LIKE '%AA%'\" | $CHECK --syllables 3,2 --rhyme AA --vocabulary words.txt"
 
 # bad forms are refused, naming the problem
 G=("$QUILL" generate --model m1 --prompt x --no-store)

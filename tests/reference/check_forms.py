@@ -2,7 +2,7 @@
 """Independent checker of poetic forms (issue 16), written from the issue's
 definitions alone; shares no code with quill.
 
-usage: check_forms.py CMUDICT [--syllables 5,7,5] [--rhyme ABAB] [--acrostic W]
+usage: check_forms.py CMUDICT [--syllables 5,7,5 | --form haiku] [--rhyme ABAB] [--acrostic W]
            [--vocabulary FILE] [--lines N] [--forbid-chars CHARS]
            [--banned-words a,b] < outputs.jsonl
 
@@ -131,6 +131,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("cmudict")
     ap.add_argument("--syllables")
+    ap.add_argument("--form", choices=["haiku"])
     ap.add_argument("--rhyme")
     ap.add_argument("--acrostic")
     ap.add_argument("--vocabulary")
@@ -138,7 +139,7 @@ def main():
     ap.add_argument("--forbid-chars")
     ap.add_argument("--banned-words", type=lambda s: [w.lower() for w in s.split(",")])
     a = ap.parse_args()
-    if a.syllables == "haiku":
+    if a.form == "haiku":
         a.syllables = "5,7,5"
     cmu = load_dict(a.cmudict)
     vocab = None
