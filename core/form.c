@@ -82,6 +82,9 @@ struct form {
     int ngroups;
     uint32_t *gmask[FORM_MAX_LINES];
     uint32_t froot[FORM_MAX_LINES], tail[FORM_MAX_LINES]; /* lines but a group's later ones */
+    int memo_line;                /* a later line's froot and tail, for ... */
+    uint32_t memo_fin[MAX_GROUP]; /* ... the group's earlier line ends (lock held) */
+    uint32_t memo_froot, memo_tail;
     uint16_t (*cnt)[32]; /* per rhyming part and syllable count: words */
     uint32_t *r_off;     /* words of each rhyming part: r_nodes[r_off[r] ..] */
     int32_t *r_nodes;
@@ -432,9 +435,21 @@ static int alive(form *f, const form_state *st) {
         return wm != 0;
     }
     int t = f->tgt[st->line], r = t >= 0 ? t - st->syll : 0;
-    int later = is_later(f, st->line);
-    uint32_t froot = later ? fin_mask(f, st, 0) : f->froot[st->line];
-    uint32_t g = later ? tail_mask(f, froot) : f->tail[st->line];
+    uint32_t froot = f->froot[st->line], g = f->tail[st->line];
+    if (is_later(f, st->line)) {
+        uint32_t fin[MAX_GROUP];
+        memset(fin, 0xff, sizeof fin);
+        for (int j = 0, n = 0; j < st->line; j++)
+            if (f->grp[j] == f->grp[st->line]) fin[n++] = st->fin[j];
+        if (f->memo_line != st->line || memcmp(fin, f->memo_fin, sizeof fin)) {
+            f->memo_line = st->line;
+            memcpy(f->memo_fin, fin, sizeof fin);
+            f->memo_froot = fin_mask(f, st, 0);
+            f->memo_tail = tail_mask(f, f->memo_froot);
+        }
+        froot = f->memo_froot;
+        g = f->memo_tail;
+    }
     if ((st->flags & F_INWORD) || (!(st->flags & F_STARTED) && f->acro[st->line])) {
         uint32_t wm, fm;
         cur_masks(f, st, &wm, &fm);
@@ -830,6 +845,7 @@ int form_new(const cons_vocab *v, const form_opts *o, const cons_opts *co, form 
     if (!f) return err_set(err, "form: out of memory");
     pthread_mutex_init(&f->lock, NULL);
     f->v = v;
+    f->memo_line = -1;
     f->dict = o->n_syllables || (o->rhyme && *o->rhyme);
     if (build_lines(f, o, err)) goto fail;
     build_ok(f, co);
