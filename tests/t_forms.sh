@@ -28,7 +28,7 @@ RUNS=(
     "m2|100|--syllables 5,7,5|--forbid-chars '${P}e' --max-new-tokens 50 --temperature 2 --seed 2"
     "m1|100|--syllables 8,8,8,8 --rhyme ABAB|--forbid-chars '$P' --max-new-tokens 90 --seed 3"
     "m2|60|--syllables 8,8,8,8 --rhyme ABAB|--forbid-chars '$P' --banned-words the,and --max-new-tokens 90 --seed 4"
-    "m1|100|--acrostic SAT --vocabulary words.txt --syllables 2,2,2|--forbid-chars '$P' --max-new-tokens 30 --seed 5"
+    "m1|100|--acrostic SAD --vocabulary words.txt --syllables 2,2,2|--forbid-chars '$P' --max-new-tokens 30 --seed 5"
     "m2|100|--vocabulary words.txt --syllables 2,3|--forbid-chars '$P' --max-new-tokens 30 --seed 6"
     "m1|100|--vocabulary words.txt --syllables 3,2 --rhyme AA|--forbid-chars '${P}o' --max-new-tokens 40 --seed 7"
     "m2|100|--acrostic OWL --syllables 4,4,4|--forbid-chars '$P' --max-new-tokens 40 --seed 8"
