@@ -87,6 +87,17 @@ uint32_t cmu_step(const cmu_dict *d, uint32_t node, int c) {
     return CMU_NONE;
 }
 
+uint32_t cmu_children(const cmu_dict *d, uint32_t node, uint32_t *n) {
+    assert(node < d->h->n_nodes);
+    *n = d->nodes[node].n_child;
+    return d->nodes[node].first_child;
+}
+
+int cmu_symbol(const cmu_dict *d, uint32_t node) {
+    assert(node < d->h->n_nodes);
+    return node == 0 ? 0 : d->nodes[node].sym;
+}
+
 uint32_t cmu_syll_mask(const cmu_dict *d, uint32_t node) {
     assert(node < d->h->n_nodes);
     return d->nodes[node].syll_mask;

@@ -47,6 +47,13 @@ uint32_t cmu_root(const cmu_dict *d);
 ** word continues that way. */
 uint32_t cmu_step(const cmu_dict *d, uint32_t node, int c);
 
+/* The children of node: *n of them, ids first .. first + *n - 1, sorted by
+** their letter; returns first. */
+uint32_t cmu_children(const cmu_dict *d, uint32_t node, uint32_t *n);
+
+/* The letter that leads to node ('\'' or a-z; 0 for the root). */
+int cmu_symbol(const cmu_dict *d, uint32_t node);
+
 /* Bit s is set when some word at or below node has s syllables. */
 uint32_t cmu_syll_mask(const cmu_dict *d, uint32_t node);
 

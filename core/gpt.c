@@ -19,6 +19,7 @@
 #include "pool.h"
 #include "safetensors.h"
 
+#include <assert.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -727,6 +728,11 @@ void gpt_kv_free(gpt_kv *kv) {
 
 void gpt_kv_reset(gpt_kv *kv, int slot) {
     if (slot >= 0 && slot < kv->max_seqs) kv->len[slot] = 0;
+}
+
+void gpt_kv_truncate(gpt_kv *kv, int slot, int n) {
+    assert(slot >= 0 && slot < kv->max_seqs && n >= 0 && n <= kv->len[slot]);
+    kv->len[slot] = n;
 }
 
 int gpt_kv_len(const gpt_kv *kv, int slot) {

@@ -131,6 +131,10 @@ void gpt_kv_free(gpt_kv *kv);
 /* Empty a slot (drop its sequence) so it can hold a new one. */
 void gpt_kv_reset(gpt_kv *kv, int slot);
 
+/* Keep only the first n cached tokens of a slot (n <= its length), so a
+** sequence that backed out of a dead end can step again from there. */
+void gpt_kv_truncate(gpt_kv *kv, int slot, int n);
+
 /* Number of tokens a slot holds. */
 int gpt_kv_len(const gpt_kv *kv, int slot);
 

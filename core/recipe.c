@@ -191,6 +191,12 @@ static const field gen_fields[] = {
     {"bad_words_ids", F_INTVV, O(rcp_gen, bad_words_ids), "[]", 0, 1 << 24, 0, NULL, NULL, 0},
     {"suppress_tokens", F_INTV, O(rcp_gen, suppress_tokens), "[]", 0, 1 << 24, 0, NULL, NULL, 0},
     {"dtype", F_ENUM, O(rcp_gen, dtype), "\"float32\"", NOLIM, "float32|bfloat16|bf16", NULL, 0},
+    {"syllables", F_INTV, O(rcp_gen, syllables), "[]", 1, 31, 0, NULL, NULL, 0},
+    {"form", F_ENUM, O(rcp_gen, form), "\"\"", NOLIM, "|haiku", NULL, 0},
+    {"rhyme", F_STR, O(rcp_gen, rhyme), "\"\"", NOLIM, NULL, NULL, 0},
+    {"acrostic", F_STR, O(rcp_gen, acrostic), "\"\"", NOLIM, NULL, NULL, 0},
+    {"vocabulary", F_PATH, O(rcp_gen, vocabulary), "null", NOLIM, NULL, NULL, 0},
+    {"lines", F_INT, O(rcp_gen, lines), "0", 0, 32, 0, NULL, NULL, 0},
 };
 
 /* Cross-field check of one generate entry: the token limits agree

@@ -125,7 +125,12 @@ typedef struct rcp_gen {
     char *forbid_chars; /* characters that may not appear ("" none) */
     rcp_intvv bad_words_ids;
     rcp_intv suppress_tokens;
-    char *dtype; /* float32 | bfloat16 | bf16: the weights' type during generation */
+    char *dtype;            /* float32 | bfloat16 | bf16: the weights' type during generation */
+    rcp_intv syllables;     /* poetic form (form.h): per-line counts, [] none */
+    char *form;             /* "haiku" or "" */
+    char *rhyme, *acrostic; /* "" none */
+    char *vocabulary;       /* word list file (resolved), or NULL */
+    int64_t lines;          /* 0: from the others */
 } rcp_gen;
 
 typedef struct rcp_review {

@@ -386,6 +386,8 @@ void samp_seq_free(samp_seq *s) {
     free(s->hist);
     free(s->hist_u8);
     free(s->hist_len);
+    free(s->fhist);
+    s->fhist = NULL;
     s->ids = NULL;
     s->text = NULL;
     s->hist = NULL;
@@ -393,9 +395,18 @@ void samp_seq_free(samp_seq *s) {
     s->hist_len = NULL;
 }
 
+int samp_seq_set_form(samp_seq *s, form *f, char *err) {
+    s->fhist = malloc(((size_t)s->max_new + 1) * sizeof *s->fhist);
+    if (!s->fhist) return err_set(err, "generate: out of memory");
+    s->form = f;
+    form_start(f, &s->fs);
+    return 0;
+}
+
 /* May the text end here: a whole character, and the constraints allow it? */
 static int may_end(const cons *c, const samp_seq *s) {
-    return s->u8 == TXT_U8_START && (!c || cons_end_ok(c, &s->cs));
+    return s->u8 == TXT_U8_START && (!c || cons_end_ok(c, &s->cs)) &&
+           (!s->form || form_end_ok(s->form, &s->fs));
 }
 
 /* Drop the last generated tokens until the text may end. */
@@ -419,6 +430,27 @@ static int stop_hit(const samp_params *p, const char *text, size_t len, size_t o
     return 0;
 }
 
+/* A form's dead end: drop the last token and ban it where it stood. */
+static void retry(const samp_params *p, const cons *c, samp_seq *s) {
+    size_t g = --s->n - s->n_prompt;
+    int k = 0;
+    for (int i = 0; i < s->n_ban; i++) /* bans further on no longer apply */
+        if (s->ban_pos[i] <= (int)g) {
+            s->ban_pos[k] = s->ban_pos[i];
+            s->ban_tok[k++] = s->ban_tok[i];
+        }
+    s->ban_pos[k] = (int)g;
+    s->ban_tok[k] = s->ids[s->n];
+    s->n_ban = k + 1;
+    s->n_backout++;
+    if (c) s->cs = s->hist[g];
+    s->fs = s->fhist[g];
+    s->u8 = s->hist_u8[g];
+    s->text_len = s->hist_len[g];
+    s->text[s->text_len] = 0;
+    s->stop_pending = p->n_stop && stop_hit(p, s->text, s->text_len, 0);
+}
+
 int32_t samp_seq_step(const samp_params *p, cons *c, const samp_vocab *sv, samp_seq *s,
                       float *logits, samp_work *w) {
     int V = w->V;
@@ -428,14 +460,27 @@ int32_t samp_seq_step(const samp_params *p, cons *c, const samp_vocab *sv, samp_
     samp_process(p, s->ids, s->n, s->n_prompt, logits, V, w);
     samp_utf8_mask(sv, s->u8, after, logits, w);
     if (c) cons_mask(c, &s->cs, after == 0, logits);
+    if (s->form) {
+        form_mask(s->form, &s->fs, logits);
+        for (int i = 0; i < s->n_ban; i++)
+            if (s->ban_pos[i] == (int)n_gen) logits[s->ban_tok[i]] = -INFINITY;
+    }
     if (p->do_sample) samp_warp(p, logits, V, w);
     int32_t t = samp_pick(p, logits, V, &s->r);
+    if (t < 0 && s->form) {
+        if (n_gen > 0 && s->n_backout < SAMP_MAX_BACKOUT)
+            retry(p, c, s);
+        else
+            s->finish = "dead_end";
+        return -1;
+    }
     if (t < 0) {
         back_out(c, s);
         s->finish = "all_masked";
         return -1;
     }
     if (c) s->hist[n_gen] = s->cs;
+    if (s->form) s->fhist[n_gen] = s->fs;
     s->hist_u8[n_gen] = s->u8;
     s->hist_len[n_gen] = s->text_len;
     s->u8 = sv->next[(size_t)t * TXT_U8_NSTATES + s->u8];
@@ -443,8 +488,13 @@ int32_t samp_seq_step(const samp_params *p, cons *c, const samp_vocab *sv, samp_
     s->ids[s->n++] = t;
     int is_eos = t == p->eos_id;
     if (c && !(is_eos && p->ignore_eos)) cons_advance(c, &s->cs, t);
+    if (s->form && !(is_eos && p->ignore_eos)) {
+        int broke = form_advance(s->form, &s->fs, t);
+        assert(!broke);
+        (void)broke;
+    }
     if (is_eos && !p->ignore_eos) {
-        s->finish = "eos";
+        s->finish = s->form && form_lines(s->form) ? "form" : "eos";
         return t;
     }
     if (!is_eos) {
@@ -465,6 +515,7 @@ int32_t samp_seq_step(const samp_params *p, cons *c, const samp_vocab *sv, samp_
         if (p->n_stop && stop_hit(p, s->text, s->text_len, old)) s->stop_pending = 1;
     }
     if (s->stop_pending && may_end(c, s)) s->finish = "stop_string";
+    if (s->form && form_done(s->form, &s->fs)) s->finish = "form";
     if (!s->finish && s->n - s->n_prompt >= (size_t)s->max_new) s->finish = "length";
     return t;
 }

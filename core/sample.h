@@ -30,11 +30,20 @@
 ** and continuation bytes; samp_seq_step takes the model's logits for it and
 ** appends a token or finishes it with a reason: "length", "eos",
 ** "stop_string" or "all_masked" (every token masked).
+**
+** With a poetic form (form.h, samp_seq_set_form) its mask comes after the
+** constraints', "form" is the finish reason when the form is complete, and
+** a dead end (every token masked) backs out one token and bans it at that
+** position (so the sampler's next choice is drawn, from the same rng:
+** deterministic from the seed), at most SAMP_MAX_BACKOUT times per output;
+** then the output ends as "dead_end".  The form is incomplete whenever the
+** finish reason is not "form".
 */
 #ifndef QUILL_SAMPLE_H
 #define QUILL_SAMPLE_H
 
 #include "constrain.h"
+#include "form.h"
 #include "rng.h"
 #include "text.h"
 
@@ -126,6 +135,8 @@ void samp_warp(const samp_params *p, float *logits, int V, samp_work *w);
 ** -1 if every logit is -inf. */
 int32_t samp_pick(const samp_params *p, const float *logits, int V, rng *r);
 
+#define SAMP_MAX_BACKOUT 16
+
 /* One output being generated. */
 typedef struct samp_seq {
     int32_t *ids; /* prompt then generated */
@@ -140,8 +151,14 @@ typedef struct samp_seq {
     char *text;       /* continuation bytes so far (for stop strings) */
     size_t text_len, text_cap;
     int max_new;
-    int stop_pending;   /* a stop string appeared but the text may not end yet */
-    const char *finish; /* NULL while live */
+    int stop_pending;  /* a stop string appeared but the text may not end yet */
+    form *form;        /* or NULL */
+    form_state fs;     /* the form's state ... */
+    form_state *fhist; /* ... and before each generated token */
+    int n_ban, n_backout;
+    int ban_pos[SAMP_MAX_BACKOUT];     /* token ban_tok[i] is masked at generated */
+    int32_t ban_tok[SAMP_MAX_BACKOUT]; /* position ban_pos[i] (backed out of) */
+    const char *finish;                /* NULL while live */
 } samp_seq;
 
 /* Start an output: copies the prompt ids, seeds its rng, scans the prompt
@@ -152,6 +169,9 @@ int samp_seq_init(samp_seq *s, const samp_params *p, const int32_t *prompt, size
                   const char *prompt_text, size_t prompt_len, const cons *c, uint64_t seed,
                   char *err);
 void samp_seq_free(samp_seq *s);
+
+/* Generate s under form f (shared by every output; outlives s). */
+int samp_seq_set_form(samp_seq *s, form *f, char *err);
 
 /* One step: processes logits (modified in place), masks for UTF-8 and with
 ** c, warps, picks; appends the token (its bytes from sv) or sets s->finish.

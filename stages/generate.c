@@ -65,6 +65,7 @@ typedef struct run_state {
     size_t *tl;
     samp_vocab sv;
     cons *c;
+    form *f;
     gpt_kv *kv;
     samp_seq *seqs;
     size_t nseqs;
@@ -88,6 +89,7 @@ static void run_state_free(run_state *s) {
     free(s->logits), free(s->slot_out), free(s->slots), free(s->ntok), free(s->tokens);
     free(s->twin_of);
     cons_free(s->c);
+    form_free(s->f);
     samp_vocab_free(&s->sv);
     gpt_kv_free(s->kv);
 }
@@ -234,6 +236,7 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
         err_prefix(err, "generate");
         goto done;
     }
+    if (form_requested(&r->fo) && form_new(&s.sv.v, &r->fo, &r->co, &s.f, err)) goto done;
     int B = r->max_batch > 0 ? r->max_batch : GEN_BATCH;
     if ((size_t)B > N) B = (int)N;
     s.nseqs = N;
@@ -271,7 +274,8 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
                 out[k].seq_index = (int)(k % (size_t)r->num_return_sequences);
                 const char *pr = r->prompts[pi];
                 if (samp_seq_init(q, &r->sp, s.pids[pi], s.pn[pi], pr, strlen(pr), s.c,
-                                  output_seed(r, k), err))
+                                  output_seed(r, k), err) ||
+                    (s.f && samp_seq_set_form(q, s.f, err)))
                     goto done;
                 if (q->finish) { /* max_new_tokens 0 */
                     if (finish_output(t, &r->sp, q, &out[k], err)) goto done;
@@ -288,6 +292,10 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
             if (s.slot_out[b] < 0) continue;
             samp_seq *q = &s.seqs[s.slot_out[b]];
             int have = gpt_kv_len(s.kv, b);
+            if (have >= (int)q->n) { /* it backed out of a form's dead end */
+                gpt_kv_truncate(s.kv, b, (int)q->n - 1);
+                have = (int)q->n - 1;
+            }
             if (have == 0) {
                 int d = prompt_donor(&s, b, q);
                 if (d >= 0 && gpt_kv_len(s.kv, d) == 0) {
@@ -332,8 +340,10 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
         stats->seconds = omp_get_wtime() - t0;
         stats->fwd_seconds = fwd;
         long h, mi;
-        stats->cons_seconds = 0;
+        stats->cons_seconds = stats->form_seconds = 0;
+        stats->form_hits = stats->form_misses = 0;
         if (s.c) cons_stats(s.c, &h, &mi, &stats->cons_seconds);
+        if (s.f) form_stats(s.f, &stats->form_hits, &stats->form_misses, &stats->form_seconds);
     }
     rc = 0;
 done:
@@ -364,6 +374,22 @@ static json_t *json_ints(const int32_t *v, size_t n, const char *what, char *err
     return a;
 }
 
+/* Add form f's keys (syllables, rhyme, acrostic, lines, vocabulary) to the
+** parameters o: 0, or -1 with err naming the key. */
+static int form_params(json_t *o, const form_opts *f, char *err) {
+    json_t *sy = json_array();
+    for (size_t i = 0; i < f->n_syllables && sy; i++)
+        jw_push(&sy, json_integer(f->syllables[i]), "syllables", err);
+    return jw_set(o, "syllables", sy, err) ||
+           jw_set(o, "rhyme", json_string(f->rhyme ? f->rhyme : ""), err) ||
+           jw_set(o, "acrostic", json_string(f->acrostic ? f->acrostic : ""), err) ||
+           jw_set(o, "lines", json_integer(f->lines), err) ||
+           jw_set(o, "vocabulary",
+                  f->vocabulary ? json_strings(f->vocabulary, f->n_vocabulary, "vocabulary", err)
+                                : json_null(),
+                  err);
+}
+
 char *gen_params_json(const gen_request *r, char *err) {
     const samp_params *p = &r->sp;
     json_t *bad = json_array();
@@ -390,7 +416,10 @@ char *gen_params_json(const gen_request *r, char *err) {
         json_boolean(r->co.forbid_case_sensitive), "num_return_sequences",
         json_integer(r->num_return_sequences), "seed", json_integer((json_int_t)r->seed), "dtype",
         json_string(r->bf16 ? "bfloat16" : "float32"), "raw_seed", json_boolean(r->raw_seed));
-    if (!o) return NULL;
+    if (!o || (form_requested(&r->fo) && form_params(o, &r->fo, err))) {
+        json_decref(o);
+        return NULL;
+    }
     return jw_dumps(o, JSON_COMPACT | JSON_SORT_KEYS, "the parameters", err);
 }
 
@@ -504,9 +533,9 @@ int stage_generate(store *st, int record, const char *model_dir, const char *che
 /* ---- recipe runner ---- */
 
 /* One recipe job as a gen_request; the arrays are malloc'd into *bad_ids,
-** *bad_off and *sup (free them after use). */
+** *bad_off, *sup and the vocabulary's words (free them after use). */
 static int request_of_job(const rcp_gen *j, gen_request *q, int32_t **bad_ids, size_t **bad_off,
-                          int32_t **sup, char *err) {
+                          int32_t **sup, char ***vocab, char *err) {
     gen_request_defaults(q);
     q->prompts = (const char *const *)j->prompts.v;
     q->n_prompts = j->prompts.n;
@@ -554,6 +583,15 @@ static int request_of_job(const rcp_gen *j, gen_request *q, int32_t **bad_ids, s
     q->co.substring = j->match && !strcmp(j->match, "substring");
     q->co.case_sensitive = q->co.forbid_case_sensitive = j->case_sensitive;
     q->co.forbid_chars = j->forbid_chars && *j->forbid_chars ? j->forbid_chars : NULL;
+    if (j->syllables.n > FORM_MAX_LINES)
+        return err_set(err, "syllables: more than %d lines", FORM_MAX_LINES);
+    for (size_t i = 0; i < j->syllables.n; i++)
+        q->fo.syllables[i] = (int)j->syllables.v[i];
+    q->fo.n_syllables = j->syllables.n;
+    if (form_opts_set(&q->fo, NULL, j->form, j->rhyme, j->acrostic, (long)j->lines, err) ||
+        (j->vocabulary && form_load_vocabulary(j->vocabulary, vocab, &q->fo.n_vocabulary, err)))
+        return -1;
+    q->fo.vocabulary = (const char *const *)*vocab;
     return 0;
 }
 
@@ -598,13 +636,15 @@ int run_generate(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) {
         /* A job whose outputs are all stored (a resumed or repeated run)
         ** is not generated again; one partly stored regenerates and keeps
         ** the stored ones. */
-        int rc = request_of_job(&r->generate[i], &q, &bad, &off, &sup, err) ||
+        char **vocab = NULL;
+        int rc = request_of_job(&r->generate[i], &q, &bad, &off, &sup, &vocab, err) ||
                  job_known(st, &q, key, &known, err);
         if (!rc) n = (long long)q.n_prompts * q.num_return_sequences;
         if (!rc && (long long)known < n)
             rc = stage_generate(st, 1, dir, ckpt, &q, ctx->recipe_run_id, r->name, NULL, NULL, NULL,
                                 err);
         free(bad), free(off), free(sup);
+        form_words_free(vocab, q.fo.n_vocabulary);
         if (rc) return err_prefix(err, "generate job %zu", i + 1);
         total += n;
         if (known)
@@ -739,6 +779,12 @@ enum {
     O_HELP,
     O_STATS,
     O_DTYPE,
+    O_SYLL, /* the poetic form: O_SYLL .. O_VOCAB in gen_cli.form's order */
+    O_FORM,
+    O_RHYME,
+    O_ACRO,
+    O_VOCAB,
+    O_LINES,
     O_TOP,  /* next's own */
     O_TOKEN /* next's own */
 };
@@ -778,6 +824,10 @@ static void gen_usage(FILE *f) {
             "  --stats                 print speed and constraint cost to stderr\n"
             "  --dtype float32|bf16    weights in bfloat16: about twice as fast, logits\n"
             "                          within about 1%% (default float32)\n"
+            "  --syllables 5,7,5       poetic form: lines of exactly these syllable counts\n"
+            "  --form haiku            (= --syllables 5,7,5)   --rhyme ABAB   --lines N\n"
+            "  --acrostic WORD         line i begins with the i-th letter of WORD\n"
+            "  --vocabulary FILE       every word is one of FILE's (one per line)\n"
             "  --no-store              do not record the outputs (they are recorded when the\n"
             "                          store exists or --checkpoint is used)\n",
             d.sp.top_k, d.sp.max_length, d.sp.max_length, d.sp.temperature, d.sp.top_k,
@@ -817,6 +867,12 @@ static const struct option GEN_OPTS[] = {{"model", required_argument, 0, O_MODEL
                                          {"no-store", no_argument, 0, O_NOSTORE},
                                          {"stats", no_argument, 0, O_STATS},
                                          {"dtype", required_argument, 0, O_DTYPE},
+                                         {"syllables", required_argument, 0, O_SYLL},
+                                         {"form", required_argument, 0, O_FORM},
+                                         {"rhyme", required_argument, 0, O_RHYME},
+                                         {"acrostic", required_argument, 0, O_ACRO},
+                                         {"vocabulary", required_argument, 0, O_VOCAB},
+                                         {"lines", required_argument, 0, O_LINES},
                                          {"help", no_argument, 0, O_HELP},
                                          {0, 0, 0, 0}};
 
@@ -830,6 +886,9 @@ typedef struct gen_cli {
     int32_t *bad_ids, *sup_ids;
     size_t *bad_off, *sup_off, n_sup;
     int json, no_store, stats;
+    const char *form[5]; /* syllables, form, rhyme, acrostic, vocabulary file */
+    long lines;
+    char **vocab;
 } gen_cli;
 
 static void gen_cli_free(gen_cli *g) {
@@ -837,6 +896,7 @@ static void gen_cli_free(gen_cli *g) {
         free(g->words[i]);
     free(g->words), free(g->prompts), free(g->stops);
     free(g->bad_ids), free(g->bad_off), free(g->sup_ids), free(g->sup_off);
+    form_words_free(g->vocab, g->r.fo.n_vocabulary);
 }
 
 static int push(const char ***v, size_t *n, const char *s) {
@@ -953,6 +1013,18 @@ static int parse_gen_cli(int argc, char **argv, gen_cli *g) {
         case O_DTYPE:
             if ((rc = parse_dtype("generate", optarg, &g->r.bf16))) return rc;
             continue;
+        case O_SYLL:
+        case O_FORM:
+        case O_RHYME:
+        case O_ACRO:
+        case O_VOCAB:
+            g->form[o - O_SYLL] = optarg;
+            continue;
+        case O_LINES:
+            if ((rc = cli_int_opt("generate", "--lines", optarg, 1, FORM_MAX_LINES, &iv)))
+                return rc;
+            g->lines = (long)iv;
+            continue;
         case O_MATCH:
             if (strcmp(optarg, "word") && strcmp(optarg, "substring"))
                 return cli_usage_error("generate", "--match must be word or substring, not '%s'",
@@ -1021,6 +1093,10 @@ static int parse_gen_cli(int argc, char **argv, gen_cli *g) {
     for (size_t i = 0; i < g->n_prompts; i++)
         if (gen_check_prompt(g->prompts[i], strlen(g->prompts[i]), err))
             return cli_usage_error("generate", "--prompt %zu: %s", i + 1, err);
+    if (form_opts_set(&g->r.fo, g->form[0], g->form[1], g->form[2], g->form[3], g->lines, err) ||
+        (g->form[4] && form_load_vocabulary(g->form[4], &g->vocab, &g->r.fo.n_vocabulary, err)))
+        return cli_usage_error("generate", "%s", err);
+    g->r.fo.vocabulary = (const char *const *)g->vocab;
     g->r.prompts = g->prompts;
     g->r.n_prompts = g->n_prompts;
     g->r.co.words = (const char *const *)g->words;
@@ -1091,11 +1167,14 @@ int cmd_generate(cli *c, int argc, char **argv) {
         fprintf(stderr,
                 "generate: %zu outputs, %ld tokens in %ld steps, %.3f s (forward %.3f s), "
                 "%.1f tokens/s; constraints %.3f ms/step (%.1f%% of the time); "
+                "form %.3f ms/step (%ld masks cached, %ld computed); "
                 "%ld prompt tokens reused\n",
                 n, stats.tokens, stats.steps, stats.seconds, stats.fwd_seconds,
                 stats.seconds > 0 ? stats.tokens / stats.seconds : 0,
                 stats.steps ? 1e3 * stats.cons_seconds / stats.steps : 0,
-                stats.seconds > 0 ? 100 * stats.cons_seconds / stats.seconds : 0, stats.shared);
+                stats.seconds > 0 ? 100 * stats.cons_seconds / stats.seconds : 0,
+                stats.steps ? 1e3 * stats.form_seconds / stats.steps : 0, stats.form_hits,
+                stats.form_misses, stats.shared);
     gen_outputs_free(o, n);
     gen_cli_free(&g);
     return rc;

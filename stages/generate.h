@@ -15,6 +15,7 @@
 #define QUILL_STAGE_GENERATE_H
 
 #include "constrain.h"
+#include "form.h"
 #include "gpt.h"
 #include "hash.h"
 #include "sample.h"
@@ -32,6 +33,7 @@ typedef struct gen_request {
     int num_return_sequences; /* 1 */
     samp_params sp;           /* samp_defaults() */
     cons_opts co;             /* zero: no constraints */
+    form_opts fo;             /* zero: no poetic form */
     uint64_t seed;            /* 42 */
     int raw_seed;             /* 1: seed is the seed of the single output itself */
     int max_batch;            /* live sequences at once (KV slots); 0: GEN_BATCH */
@@ -46,15 +48,17 @@ typedef struct gen_output {
     int32_t *ids; /* generated ids (EOS included when it ended the text) */
     size_t n_ids;
     uint64_t seed;
-    const char *finish; /* length, eos, stop_string, all_masked */
+    const char *finish; /* length, eos, stop_string, all_masked, form, dead_end */
 } gen_output;
 
 typedef struct gen_stats {
-    long steps, tokens;  /* forward calls, generated tokens */
-    long shared;         /* prompt tokens copied from another output's cache */
-    double seconds;      /* whole run */
-    double fwd_seconds;  /* inside gpt_kv_step */
-    double cons_seconds; /* inside the constraint masks */
+    long steps, tokens;          /* forward calls, generated tokens */
+    long shared;                 /* prompt tokens copied from another output's cache */
+    double seconds;              /* whole run */
+    double fwd_seconds;          /* inside gpt_kv_step */
+    double cons_seconds;         /* inside the constraint masks */
+    double form_seconds;         /* inside the poetic form's masks */
+    long form_hits, form_misses; /* form masks from the cache, computed */
 } gen_stats;
 
 void gen_request_defaults(gen_request *r);

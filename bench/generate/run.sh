@@ -53,3 +53,14 @@ read -r many ms share <<<"$(three run 8 --banned-words "$words")"
 echo
 echo "With 1 000 banned words (the book's most frequent words of 3 letters or more), batch 8:"
 echo "$many tokens/s, constraints $ms ms/step ($share% of the step)."
+# A poetic form (issue 16): haiku, batch 8; the form's masks per step and
+# their share of the whole step (forward, sampling and masks).
+form_run() {
+    "$Q" generate --model "$W/m" --prompt "$PROMPT" --num-return-sequences 8 \
+        --max-new-tokens 50 --form haiku --no-store --stats "$@" 2>&1 >/dev/null |
+        sed -E 's/.* in ([0-9]+) steps, ([0-9.]+) s .*; form ([0-9.]+) ms\/step.*/\3 \1 \2/' |
+        awk '{ printf "%s %.1f\n", $1, 100 * $1 / (1000 * $3 / $2) }'
+}
+read -r fms fshare <<<"$(three form_run)"
+echo
+echo "A haiku (--form haiku), batch 8: the form's masks $fms ms/step ($fshare% of the step)."
