@@ -13,7 +13,7 @@ check_only=0
 # pkg-config module : Debian package
 LIBS="sqlite3:libsqlite3-dev libzstd:libzstd-dev libarchive:libarchive-dev
 yaml-0.1:libyaml-dev jansson:libjansson-dev libutf8proc:libutf8proc-dev
-libxxhash:libxxhash-dev libcurl:libcurl4-openssl-dev libcrypto:libssl-dev
+libxxhash:libxxhash-dev libcurl:libcurl4-openssl-dev libcrypto:libssl-dev libmicrohttpd:libmicrohttpd-dev
 ompi-c:libopenmpi-dev"
 # command : Debian package, needed to build
 BUILD_TOOLS="gcc:gcc make:make"
