@@ -15,7 +15,16 @@ function el(tag, attrs, ...kids) {
 
 function say(text) { $('msg').textContent = text || ''; }
 
+// data-busy on <body> counts the requests in flight (tests wait for 0).
+let busy = 0;
+function setBusy(d) { busy += d; document.body.dataset.busy = String(busy); }
+
 async function api(method, path, body) {
+  setBusy(1);
+  try { return await call(method, path, body); } finally { setBusy(-1); }
+}
+
+async function call(method, path, body) {
   const opt = { method, headers: {}, credentials: 'same-origin' };
   if (method !== 'GET') opt.headers['X-CSRF-Token'] = state.csrf || '';
   if (body !== undefined) {
@@ -79,6 +88,7 @@ function renderQueue() {
 async function select(i) {
   state.sel = i;
   state.editing = false;
+  state.detail = null; // no verdict on what is not shown yet
   [...$('queue').children].forEach((li, k) => li.classList.toggle('sel', k === i));
   const o = state.outputs[i];
   if (!o) { $('detail').replaceChildren(el('p', { class: 'empty' }, 'Nothing here.')); return; }
