@@ -19,7 +19,8 @@ ompi-c:libopenmpi-dev"
 BUILD_TOOLS="gcc:gcc make:make"
 # command : Debian package, needed only by the tests
 TEST_TOOLS="zstd:zstd xz:xz-utils bzip2:bzip2 zip:zip tmux:tmux sqlite3:sqlite3 python3:python3
-bc:bc mpirun:openmpi-bin curl:curl chromium:chromium node:nodejs npm:npm"
+bc:bc mpirun:openmpi-bin curl:curl chromium:chromium node:nodejs npm:npm
+openssl:openssl"
 
 missing=""
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"

@@ -8,6 +8,8 @@
 #include "slurp.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -55,6 +57,19 @@ static const char *usage =
     "Any address but loopback needs --tls-cert and --tls-key (PEM), or\n"
     "--insecure-http (tokens and cookies then cross the network in clear).\n"
     "SIGINT or SIGTERM stops it; requests in flight finish.\n";
+
+/* SIGINT and SIGTERM write their number here; cmd_serve waits on it. */
+static int stop_pipe[2];
+
+/* The stop signals' handler: async-signal-safe, it only writes a byte. */
+static void on_stop(int sig) {
+    unsigned char b = (unsigned char)sig;
+    int saved = errno;
+    if (write(stop_pipe[1], &b, 1) < 0) {
+        /* the pipe is full: a stop is already pending */
+    }
+    errno = saved;
+}
 
 /* Parse "ADDR:PORT" ("[v6]:PORT" for IPv6) into *sa; 0 or -1. */
 static int parse_listen(const char *s, struct sockaddr_storage *sa, socklen_t *len, char *host,
@@ -166,12 +181,17 @@ int cmd_serve(cli *c, int argc, char **argv) {
         free(cert_pem), free(key_pem);
         return cli_error("serve: --listen %s: %s", listen_at, err);
     }
-    /* the threads inherit this mask: only sigwait below sees the signals */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    /* a handler, not sigwait: threads started before us (OpenMP, MPI) do not
+    ** block the signals, and any of them may receive one */
+    if (pipe2(stop_pipe, O_CLOEXEC)) {
+        close(fd);
+        free(cert_pem), free(key_pem);
+        return cli_error("serve: pipe: %m");
+    }
+    struct sigaction sa_stop = {.sa_handler = on_stop};
+    sigemptyset(&sa_stop.sa_mask);
+    sigaction(SIGINT, &sa_stop, NULL);
+    sigaction(SIGTERM, &sa_stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | (cert ? MHD_USE_TLS : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
@@ -191,12 +211,15 @@ int cmd_serve(cli *c, int argc, char **argv) {
     printf("listening on http%s://%s%s%s:%d/\n", cert ? "s" : "", v6 ? "[" : "", host,
            v6 ? "]" : "", port);
     fflush(stdout);
-    int sig;
-    sigwait(&stop, &sig);
+    unsigned char sig = 0;
+    while (read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR)
+        ;
     fprintf(stderr, "quill: serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     MHD_quiesce_daemon(d);
     MHD_stop_daemon(d); /* joins the threads: requests in flight finish */
     close(fd);
+    close(stop_pipe[0]);
+    close(stop_pipe[1]);
     serve_close_stores();
     free(cert_pem), free(key_pem);
     return 0;

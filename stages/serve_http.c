@@ -4,6 +4,8 @@
 */
 #include "serve.h"
 
+#include "cli.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -51,7 +53,7 @@ enum MHD_Result serve_json(struct MHD_Connection *conn, unsigned status, json_t 
 
 enum MHD_Result serve_error(struct MHD_Connection *conn, unsigned status, const char *msg) {
     json_t *j = json_object();
-    json_object_set_new(j, "error", json_string(msg) ? json_string(msg) : json_string("?"));
+    json_object_set_new(j, "error", cli_json_str(msg));
     char *s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(j);
     enum MHD_Result rc = serve_reply(conn, status, "application/json; charset=utf-8", s,

@@ -108,5 +108,24 @@ check "failed logins are rate-limited: 429, even with the right token" [ "$(code
 kill -TERM $PID
 wait $PID
 check "SIGTERM stops it cleanly (exit 0)" [ $? = 0 ]
-check "it said so" grep -q 'SIGTERM, stopping' serve.err
+check "it said so" grep -q "SIGTERM, stopping" serve.err
+
+# TLS: https in the first line, the session cookie gets Secure
+openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 2 -subj /CN=localhost >/dev/null 2>&1
+"$QUILL_ASAN" --db desk.db serve --listen 127.0.0.1:0 --tls-cert cert.pem --tls-key key.pem >tls.out 2>tls.err &
+PID=$!
+for _ in $(seq 100); do [ -s tls.out ] && break; sleep 0.1; done
+check "TLS: first line is https" grep -Eqx 'listening on https://127\.0\.0\.1:[0-9]+/' tls.out
+URL=$(sed 's/^listening on //' tls.out)
+curl -sk -D tls.h -o /dev/null -X POST -d "{\"token\":\"$TOKEN\"}" "${URL}api/login"
+check "TLS: the session cookie is Secure" grep -qi '^set-cookie: quill_session=.*; Secure' tls.h
+kill -INT $PID
+wait $PID
+check "SIGINT stops it cleanly" [ $? = 0 ]
+"$QUILL_ASAN" --db desk.db serve --listen 0.0.0.0:0 --insecure-http >any.out 2>any.err &
+PID=$!
+for _ in $(seq 100); do [ -s any.out ] && break; sleep 0.1; done
+check "--insecure-http on a non-loopback address warns" grep -q 'warning: plain HTTP' any.err
+kill -TERM $PID
+wait $PID
 summary
