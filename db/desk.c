@@ -159,7 +159,7 @@ int desk_logs(store *st, int64_t id, desk_log **v, size_t *n, char *err) {
     free(*v);
     *v = NULL;
     *n = 0;
-    return rc == SQLITE_ROW ? err_set(err, "out of memory")
-                            : store_error(st, err, "training run %lld: cannot read its log",
-                                          (long long)id);
+    return rc == SQLITE_ROW
+               ? err_set(err, "out of memory")
+               : store_error(st, err, "training run %lld: cannot read its log", (long long)id);
 }

@@ -123,8 +123,8 @@ int reviewers_remove(store *st, const char *name, int64_t *sessions, char *err) 
     sqlite3_stmt *s;
     int rc = -1;
     if (store_begin(st, err)) goto done;
-    if (store_prepare(st, "SELECT COUNT(*) FROM sessions WHERE reviewer = ? AND expires_at > ?",
-                      &s, err))
+    if (store_prepare(st, "SELECT COUNT(*) FROM sessions WHERE reviewer = ? AND expires_at > ?", &s,
+                      err))
         goto rollback;
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
@@ -193,7 +193,8 @@ int reviewers_session(store *st, const char *cookie, char **reviewer,
     *reviewer = NULL;
     if (sha256_hex(cookie, hash, err)) return -1;
     sqlite3_stmt *s;
-    if (store_prepare(st, "SELECT reviewer, csrf FROM sessions WHERE id_hash = ? AND expires_at > ?",
+    if (store_prepare(st,
+                      "SELECT reviewer, csrf FROM sessions WHERE id_hash = ? AND expires_at > ?",
                       &s, err))
         return -1;
     sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);

@@ -27,9 +27,9 @@ static int list(store *st, int json) {
     if (!json) printf("%-24s  %-5s  %-8s  %s\n", "name", "admin", "sessions", "added");
     for (size_t i = 0; i < n; i++) {
         if (json) {
-            json_t *o = json_pack("{s:o,s:b,s:I,s:s}", "name", cli_json_str(v[i].name), "admin",
-                                  v[i].admin, "sessions", (json_int_t)v[i].sessions, "created_at",
-                                  v[i].created_at);
+            json_t *o =
+                json_pack("{s:o,s:b,s:I,s:s}", "name", cli_json_str(v[i].name), "admin", v[i].admin,
+                          "sessions", (json_int_t)v[i].sessions, "created_at", v[i].created_at);
             char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
             if (line) puts(line);
             free(line);

@@ -127,20 +127,24 @@ static int open_socket(const struct sockaddr_storage *sa, socklen_t len, int *po
 int cmd_serve(cli *c, int argc, char **argv) {
     const char *listen_at = "127.0.0.1:8750", *cert = NULL, *key = NULL;
     int insecure = 0;
-    static const struct option opts[] = {{"listen", required_argument, 0, 'l'},
-                                          {"tls-cert", required_argument, 0, 'c'},
-                                          {"tls-key", required_argument, 0, 'k'},
-                                          {"insecure-http", no_argument, 0, 'i'},
-                                          {"help", no_argument, 0, 'h'},
-                                          {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"listen", required_argument, 0, 'l'},  {"tls-cert", required_argument, 0, 'c'},
+        {"tls-key", required_argument, 0, 'k'}, {"insecure-http", no_argument, 0, 'i'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     optind = 1;
     for (int o; (o = getopt_long(argc, argv, ":", opts, NULL)) != -1;) {
-        if (o == 'l') listen_at = optarg;
-        else if (o == 'c') cert = optarg;
-        else if (o == 'k') key = optarg;
-        else if (o == 'i') insecure = 1;
-        else if (o == 'h') return fputs(usage, stdout), 0;
-        else return cli_bad_option("serve", o, argv);
+        if (o == 'l')
+            listen_at = optarg;
+        else if (o == 'c')
+            cert = optarg;
+        else if (o == 'k')
+            key = optarg;
+        else if (o == 'i')
+            insecure = 1;
+        else if (o == 'h')
+            return fputs(usage, stdout), 0;
+        else
+            return cli_bad_option("serve", o, argv);
     }
     if (optind < argc) return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
     struct sockaddr_storage sa;
@@ -166,8 +170,9 @@ int cmd_serve(cli *c, int argc, char **argv) {
         return cli_error("serve: this libmicrohttpd has no TLS");
     }
     if (!cert && !serve_config.loopback)
-        fprintf(stderr, "quill: serve: warning: plain HTTP on %s: login tokens and session "
-                        "cookies cross the network in clear\n",
+        fprintf(stderr,
+                "quill: serve: warning: plain HTTP on %s: login tokens and session "
+                "cookies cross the network in clear\n",
                 listen_at);
     serve_config.db_path = c->db_path;
     serve_config.tls = cert != NULL;
@@ -193,14 +198,15 @@ int cmd_serve(cli *c, int argc, char **argv) {
     sigaction(SIGINT, &sa_stop, NULL);
     sigaction(SIGTERM, &sa_stop, NULL);
     signal(SIGPIPE, SIG_IGN);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | (cert ? MHD_USE_TLS : 0);
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, serve_handle, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_CONNECTION_TIMEOUT, 15u,
-        MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 128u,
-        MHD_OPTION_NOTIFY_COMPLETED, serve_done, NULL, cert ? MHD_OPTION_HTTPS_MEM_CERT
-                                                              : MHD_OPTION_END,
-        cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_END);
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | (cert ? MHD_USE_TLS : 0);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(flags, 0, NULL, NULL, serve_handle, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+                         MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_CONNECTION_TIMEOUT, 15u,
+                         MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                         128u, MHD_OPTION_NOTIFY_COMPLETED, serve_done, NULL,
+                         cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert_pem,
+                         MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_END);
     if (!d) {
         close(fd);
         free(cert_pem), free(key_pem);

@@ -28,8 +28,8 @@ static const char *arg(serve_req *r, const char *name) {
 /* Output o as the queue shows it. */
 static json_t *output_json(const reviews_output *o) {
     return json_pack("{s:I,s:s,s:i,s:i,s:i,s:o,s:o,s:o,s:o,s:b,s:o,s:o}", "id", (json_int_t)o->id,
-                     "status", o->status, "approvals", o->approvals, "needed", o->needed,
-                     "version", o->version, "prompt", cli_json_str(o->prompt), "continuation",
+                     "status", o->status, "approvals", o->approvals, "needed", o->needed, "version",
+                     o->version, "prompt", cli_json_str(o->prompt), "continuation",
                      cli_json_str(o->continuation), "text", cli_json_str(o->text), "recipe",
                      cli_json_str(o->recipe), "edited", o->edited, "breaks",
                      cli_json_str(o->breaks), "created_at", cli_json_str(o->created_at));
@@ -91,19 +91,18 @@ static json_t *detail(store *st, int64_t id, char *err) {
         return NULL;
     }
     json_t *versions = json_array(), *reviews = json_array();
-    json_array_append_new(versions, json_pack("{s:i,s:o}", "version", 1, "text",
-                                              cli_json_str(o.original)));
+    json_array_append_new(versions,
+                          json_pack("{s:i,s:o}", "version", 1, "text", cli_json_str(o.original)));
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_pack("{s:o,s:s,s:i,s:o,s:s}", "reviewer", cli_json_str(v[i].reviewer),
                               "verdict", v[i].verdict, "version", v[i].version, "note",
                               cli_json_str(v[i].note), "at", v[i].created_at);
         json_array_append_new(reviews, e);
         if (!strcmp(v[i].verdict, "edit"))
-            json_array_append_new(versions,
-                                  json_pack("{s:i,s:o,s:o,s:o}", "version", v[i].version, "text",
-                                            cli_json_str(v[i].edited_text), "by",
-                                            cli_json_str(v[i].reviewer), "breaks",
-                                            cli_json_str(v[i].breaks)));
+            json_array_append_new(versions, json_pack("{s:i,s:o,s:o,s:o}", "version", v[i].version,
+                                                      "text", cli_json_str(v[i].edited_text), "by",
+                                                      cli_json_str(v[i].reviewer), "breaks",
+                                                      cli_json_str(v[i].breaks)));
     }
     reviews_history_free(v, n);
     json_object_set_new(j, "versions", versions);
@@ -112,9 +111,9 @@ static json_t *detail(store *st, int64_t id, char *err) {
     return j;
 }
 
-/* POST /api/outputs/ID/{review,edit,withdraw}: one write transaction; the
-** version shown must be the current one, else 409 with the output as it is
-** now. */
+/* POST /api/outputs/ID/{review,edit,note,withdraw}: one write transaction;
+** the version shown (review, edit) must be the current one, else 409 with
+** the output as it is now. */
 static enum MHD_Result act(serve_req *r, store *st, const serve_who *who, int64_t id,
                            const char *what) {
     char err[ERR_LEN];
@@ -124,15 +123,20 @@ static enum MHD_Result act(serve_req *r, store *st, const serve_who *who, int64_
     const char *text = json_string_value(json_object_get(body, "text"));
     json_t *jv = json_object_get(body, "version");
     int version = json_is_integer(jv) ? (int)json_integer_value(jv) : 0;
-    int is_edit = !strcmp(what, "edit"), is_review = !strcmp(what, "review");
+    int is_edit = !strcmp(what, "edit"), is_review = !strcmp(what, "review"),
+        is_note = !strcmp(what, "note");
     enum MHD_Result rc;
     if (note && !*note) note = NULL;
-    if ((is_review && (!verdict || (strcmp(verdict, "approve") && strcmp(verdict, "reject")))) ||
-        (is_edit && !text) || (!strcmp(what, "withdraw") ? 0 : version < 1)) {
+    const char *bad =
+        is_review && (!verdict || (strcmp(verdict, "approve") && strcmp(verdict, "reject")))
+            ? "a review needs verdict (approve or reject) and version"
+        : is_edit && !text                      ? "an edit needs text and version"
+        : (is_review || is_edit) && version < 1 ? "the version shown is missing"
+        : is_note && !note                      ? "a note needs note"
+                                                : NULL;
+    if (bad) {
         json_decref(body);
-        return serve_error(r->conn, 400,
-                           is_edit ? "an edit needs text and version"
-                                   : "a review needs verdict (approve or reject) and version");
+        return serve_error(r->conn, 400, bad);
     }
     reviews_output o;
     unsigned status = 200;
@@ -158,6 +162,8 @@ static enum MHD_Result act(serve_req *r, store *st, const serve_who *who, int64_
             if (reviews_approve(st, id, who->reviewer, &version, note, err)) status = 400;
         } else if (is_review) {
             if (reviews_reject(st, id, who->reviewer, version, note, err)) status = 400;
+        } else if (is_note) {
+            if (reviews_note(st, id, who->reviewer, note, err)) status = 400;
         } else if (reviews_withdraw(st, id, who->reviewer, note, err)) {
             status = 400;
         }
@@ -200,11 +206,10 @@ static enum MHD_Result runs(serve_req *r, store *st, int64_t id) {
     if (desk_logs(st, id, &v, &n, err)) return json_decref(a), serve_error(r->conn, 404, err);
 #define NUM(x) (isnan(x) ? json_null() : json_real(x))
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{s:s,s:I,s:f,s:f,s:o,s:o}", "kind",
-                                           v[i].eval ? "eval" : "train", "step",
-                                           (json_int_t)v[i].step, "epoch", v[i].epoch, "loss",
-                                           v[i].loss, "lr", NUM(v[i].lr), "grad_norm",
-                                           NUM(v[i].grad_norm)));
+        json_array_append_new(
+            a, json_pack("{s:s,s:I,s:f,s:f,s:o,s:o}", "kind", v[i].eval ? "eval" : "train", "step",
+                         (json_int_t)v[i].step, "epoch", v[i].epoch, "loss", v[i].loss, "lr",
+                         NUM(v[i].lr), "grad_norm", NUM(v[i].grad_norm)));
 #undef NUM
     free(v);
     return serve_json(r->conn, 200, json_pack("{s:I,s:o}", "run", (json_int_t)id, "logs", a));
@@ -224,35 +229,47 @@ static enum MHD_Result preview(serve_req *r, store *st) {
               publish_render(st, &it, format, f, err);
     if (f) fclose(f);
     publish_items_free(&it);
-    enum MHD_Result rc = bad ? serve_error(r->conn, 409, f ? err : "out of memory")
-                             : serve_reply(r->conn, 200,
-                                           !strcmp(format, "jsonl")
-                                               ? "application/jsonl; charset=utf-8"
-                                               : "text/plain; charset=utf-8",
-                                           buf ? buf : "", len, NULL, NULL);
+    enum MHD_Result rc =
+        bad ? serve_error(r->conn, 409, f ? err : "out of memory")
+            : serve_reply(r->conn, 200,
+                          !strcmp(format, "jsonl") ? "application/jsonl; charset=utf-8"
+                                                   : "text/plain; charset=utf-8",
+                          buf ? buf : "", len, NULL, NULL);
     free(buf);
     return rc;
+}
+
+/* Parse the whole of u as /api/outputs/ID (returns 1) or
+** /api/outputs/ID/VERB (2, VERB into tail); 0 when it is neither. */
+static int output_url(const char *u, long long *id, char tail[32]) {
+    int n = 0, m = 0;
+    if (sscanf(u, "/api/outputs/%lld%n", id, &n) != 1 || *id <= 0) return 0;
+    if (!u[n]) return 1;
+    return sscanf(u + n, "/%31[a-z]%n", tail, &m) == 1 && !u[n + m] ? 2 : 0;
 }
 
 enum MHD_Result serve_api(serve_req *r, store *st, const serve_who *who) {
     const char *u = r->url;
     int get = !strcmp(r->method, "GET"), post = !strcmp(r->method, "POST");
     long long id = 0;
-    char tail[32] = "", junk;
+    char tail[32] = "";
+    int end = 0;
     if (get && !strcmp(u, "/api/outputs")) return list(r, st);
     if (get && !strcmp(u, "/api/runs")) return runs(r, st, 0);
     if (get && !strcmp(u, "/api/publish/preview")) return preview(r, st);
-    if (sscanf(u, "/api/runs/%lld/%31[a-z]%c", &id, tail, &junk) == 2 && id > 0 && get &&
+    /* whole matches only (%n at the end): /api/outputs/12abc is no output */
+    if (sscanf(u, "/api/runs/%lld/%31[a-z]%n", &id, tail, &end) == 2 && !u[end] && id > 0 && get &&
         !strcmp(tail, "logs"))
         return runs(r, st, id);
-    int k = sscanf(u, "/api/outputs/%lld/%31[a-z]%c", &id, tail, &junk);
-    if (k == 1 && id > 0 && get) {
+    int k = output_url(u, &id, tail);
+    if (k == 1 && get) {
         char err[ERR_LEN];
         json_t *j = detail(st, id, err);
         return j ? serve_json(r->conn, 200, j) : serve_error(r->conn, 404, err);
     }
-    if (k == 2 && id > 0 && post &&
-        (!strcmp(tail, "review") || !strcmp(tail, "edit") || !strcmp(tail, "withdraw")))
+    if (k == 2 && post &&
+        (!strcmp(tail, "review") || !strcmp(tail, "edit") || !strcmp(tail, "note") ||
+         !strcmp(tail, "withdraw")))
         return act(r, st, who, id, tail);
     return serve_error(r->conn, 404, "no such API route");
 }

@@ -19,9 +19,9 @@
 #include <time.h>
 
 #define SESSION_TTL (12 * 3600)
-#define LOGIN_FAILS 5     /* failed logins allowed per address ... */
-#define LOGIN_WINDOW 60   /* ... in this many seconds, then 429 until it ends */
-#define LOGIN_SLOTS 256   /* addresses remembered (the oldest is forgotten) */
+#define LOGIN_FAILS 5   /* failed logins allowed per address ... */
+#define LOGIN_WINDOW 60 /* ... in this many seconds, then 429 until it ends */
+#define LOGIN_SLOTS 256 /* addresses remembered (the oldest is forgotten) */
 
 typedef struct attempts {
     char addr[INET6_ADDRSTRLEN];
@@ -132,13 +132,13 @@ enum MHD_Result serve_auth_route(serve_req *r) {
         rc = changes ? serve_error(r->conn, 405, "method not allowed")
                      : serve_json(r->conn, 200, who_json(who.reviewer, csrf));
     else if (!strcmp(r->url, "/api/logout"))
-        rc = !post                                  ? serve_error(r->conn, 405, "method not allowed")
-             : reviewers_logout(st, cookie, err) ? serve_error(r->conn, 500, err)
-                                                 : serve_reply(r->conn, 200,
-                                                               "application/json; charset=utf-8",
-                                                               "{}", 2, "Set-Cookie",
-                                                               "quill_session=; Path=/; Max-Age=0; "
-                                                               "HttpOnly; SameSite=Strict");
+        rc = !post ? serve_error(r->conn, 405, "method not allowed")
+             : reviewers_logout(st, cookie, err)
+                 ? serve_error(r->conn, 500, err)
+                 : serve_reply(r->conn, 200, "application/json; charset=utf-8", "{}", 2,
+                               "Set-Cookie",
+                               "quill_session=; Path=/; Max-Age=0; "
+                               "HttpOnly; SameSite=Strict");
     else
         rc = serve_api(r, st, &who);
     free(who.reviewer);

@@ -62,6 +62,7 @@ check "keyset pagination: limit 2, then the cursor" bash -c "
     [ \"\$n\" = 2 ] && curl -s -b jar '${URL}api/outputs?limit=2&cursor=2' | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [o[\"id\"] for o in d[\"outputs\"]]==[3,4] and d[\"next\"]==4'"
 check "filters: recipe and prompt text" bash -c "curl -s -b jar '${URL}api/outputs?recipe=r2&q=upon' | python3 -c 'import json,sys; assert [o[\"id\"] for o in json.load(sys.stdin)[\"outputs\"]]==[4]'"
 check "output detail: provenance, versions, constraints" bash -c "curl -s -b jar '${URL}api/outputs/1' | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"provenance\"][\"seed\"]==101 and d[\"provenance\"][\"params\"][\"forbid_chars\"]==\"e\" and d[\"versions\"][0][\"text\"]==\"Two roads diverged\" and d[\"prompt\"]==\"Two roads\"'"
+check "/api/outputs/2abc is no route: 404" [ "$(J -o /dev/null -w '%{http_code}' "${URL}api/outputs/2abc")" = 404 ]
 check "unknown output: 404" [ "$(J -o /dev/null -w '%{http_code}' "${URL}api/outputs/999")" = 404 ]
 
 before=$(snapshot)
@@ -86,6 +87,7 @@ check "edit keeping the constraints: 200, version 2" bash -c "curl -s -b jar -H 
 check "stale edit: 409" [ "$(J -o /dev/null -w '%{http_code}' "${H[@]}" -X POST -d '{"text":"Two roads part","version":1}' "${URL}api/outputs/1/edit")" = 409 ]
 check "stale approve: 409 with the current output" bash -c "[ \"\$(curl -s -b jar -o s.json -w '%{http_code}' -H 'X-CSRF-Token: $CSRF' -X POST -d '{\"verdict\":\"approve\",\"version\":1}' '${URL}api/outputs/1/review')\" = 409 ] && grep -q '\"version\":2' s.json"
 check "no approval of output 1 was recorded" [ "$(sql "SELECT COUNT(*) FROM reviews WHERE output_id = 1 AND verdict = 'approve'")" = 0 ]
+check "note: 200 and recorded" bash -c "[ \"\$(curl -s -b jar -o /dev/null -w '%{http_code}' -H 'X-CSRF-Token: $CSRF' -X POST -d '{\"note\":\"<b>hm</b>\"}' '${URL}api/outputs/4/note')\" = 200 ] && [ \"\$(sqlite3 desk.db \"SELECT note FROM reviews WHERE output_id = 4 AND verdict = 'note'\")\" = '<b>hm</b>' ]"
 check "reject then withdraw" bash -c "curl -s -b jar -H 'X-CSRF-Token: $CSRF' -X POST -d '{\"verdict\":\"reject\",\"version\":1}' '${URL}api/outputs/3/review' | grep -q '\"status\":\"rejected\"' && curl -s -b jar -H 'X-CSRF-Token: $CSRF' -X POST -d '{}' '${URL}api/outputs/3/withdraw' | grep -q '\"status\":\"pending\"'"
 "$QUILL" --db desk.db publish --out pub.md --format md >/dev/null 2>&1
 check "publish preview = the bytes quill publish wrote" bash -c "curl -s -b jar '${URL}api/publish/preview?format=md' | cmp - pub.md"

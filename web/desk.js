@@ -217,8 +217,9 @@ async function saveEdit() {
 async function sendNote() {
   const o = state.detail, n = $('note').value;
   if (!n) return;
-  const r = await api('POST', `/api/outputs/${o.id}/review`, { verdict: 'note', version: o.version, note: n });
-  say(r.status === 200 ? 'Noted.' : (r.body ? r.body.error : 'failed'));
+  const r = await api('POST', `/api/outputs/${o.id}/note`, { note: n });
+  if (r.status === 200) { say(`Output #${o.id}: noted.`); state.detail = r.body; renderDetail(); }
+  else say(r.body ? r.body.error : 'failed');
 }
 
 async function undo() {
