@@ -4,6 +4,7 @@
 #include "desk.h"
 
 #include "err.h"
+#include "mem.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -92,13 +93,8 @@ int desk_runs(store *st, desk_run **v, size_t *n, char *err) {
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 16;
-            desk_run *nv = realloc(*v, cap * sizeof *nv);
-            if (!nv) break;
-            *v = nv;
-        }
-        desk_run *r = &(*v)[(*n)++];
+        desk_run *r = mem_push(v, n, &cap, sizeof *r);
+        if (!r) break;
         r->id = sqlite3_column_int64(s, 0);
         r->total_steps = sqlite3_column_int64(s, 1);
         r->last_step = sqlite3_column_int64(s, 2);
@@ -140,13 +136,8 @@ int desk_logs(store *st, int64_t id, desk_log **v, size_t *n, char *err) {
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 256;
-            desk_log *nv = realloc(*v, cap * sizeof *nv);
-            if (!nv) break;
-            *v = nv;
-        }
-        desk_log *l = &(*v)[(*n)++];
+        desk_log *l = mem_push(v, n, &cap, sizeof *l);
+        if (!l) break;
         l->eval = sqlite3_column_int(s, 0);
         l->step = sqlite3_column_int64(s, 1);
         l->epoch = sqlite3_column_double(s, 2);

@@ -5,6 +5,7 @@
 #include "reviewers.h"
 
 #include "err.h"
+#include "mem.h"
 #include "text.h"
 
 #include <openssl/evp.h>
@@ -87,13 +88,8 @@ int reviewers_list(store *st, reviewers_row **v, size_t *n, char *err) {
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 16;
-            reviewers_row *nv = realloc(*v, cap * sizeof *nv);
-            if (!nv) break;
-            *v = nv;
-        }
-        reviewers_row *r = &(*v)[(*n)++];
+        reviewers_row *r = mem_push(v, n, &cap, sizeof *r);
+        if (!r) break;
         r->name = strdup((const char *)sqlite3_column_text(s, 0));
         r->admin = sqlite3_column_int(s, 1);
         r->created_at = strdup((const char *)sqlite3_column_text(s, 2));
