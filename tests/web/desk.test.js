@@ -26,7 +26,7 @@ async function login(page, token) {
 }
 // Wait until the page has no request in flight and pred holds.
 async function settle(page, pred, ...args) {
-  await page.waitForFunction(`document.body.dataset.busy === '0' && (${pred})(...${JSON.stringify(args)})`, { timeout: 10000 });
+  await page.waitForFunction(`document.body.dataset.busy === '0' && (${pred})(...${JSON.stringify(args)})`, { timeout: 30000 });
 }
 const text = (page, sel) => page.$eval(sel, (e) => e.textContent);
 const detailId = (page) => page.$eval('#detail h2', (e) => +e.textContent.match(/#(\d+)/)[1]);
@@ -39,7 +39,7 @@ async function api(page, method, p, body) {
 // Wait until the page's message says something matching re.
 async function waitMsg(page, re) {
   try {
-    await page.waitForFunction((src) => new RegExp(src).test(document.getElementById('msg').textContent), { timeout: 10000 }, re.source);
+    await page.waitForFunction((src) => new RegExp(src).test(document.getElementById('msg').textContent), { timeout: 30000 }, re.source);
   } catch (e) {
     throw new Error(`no message /${re.source}/; the page says: ${await text(page, '#msg')}`);
   }
@@ -66,6 +66,7 @@ async function main() {
     const page = await ann.newPage();
     watch(page);
     await page.setViewport({ width: 1280, height: 900 });
+    page.setDefaultTimeout(30000);
 
     // 1. log in with a token
     await login(page, process.env.ANN_TOKEN);
@@ -118,6 +119,7 @@ async function main() {
     // 4. two reviewers bring an output needing 2 approvals to approved
     const bob = await browser.createBrowserContext();
     const bpage = await bob.newPage();
+    bpage.setDefaultTimeout(30000);
     watch(bpage);
     await login(bpage, process.env.BOB_TOKEN);
     for (const p of [page, bpage]) {
