@@ -96,6 +96,14 @@ sql "INSERT INTO train_runs (id, identity, block_set_id, model_source, config_js
      INSERT INTO train_logs (run_id, kind, step, epoch, loss, learning_rate, grad_norm) VALUES (1, 'train', 10, 0.5, 3.5, 0.001, 1.2), (1, 'train', 20, 1, 2.9, 0.001, 0.9), (1, 'eval', 20, 1, 3.1, NULL, NULL)"
 check "runs and their logs" bash -c "curl -s -b jar '${URL}api/runs' | grep -q '\"last_step\":20' && curl -s -b jar '${URL}api/runs/1/logs' | python3 -c 'import json,sys; d=json.load(sys.stdin)[\"logs\"]; assert [(x[\"kind\"],x[\"step\"],x[\"loss\"]) for x in d]==[(\"train\",10,3.5),(\"train\",20,2.9),(\"eval\",20,3.1)]'"
 check "unknown run: 404" [ "$(J -o /dev/null -w '%{http_code}' "${URL}api/runs/9/logs")" = 404 ]
+# keyset pages stay right at scale: 100,000 more outputs
+sql "WITH RECURSIVE n(i) AS (SELECT 1000 UNION ALL SELECT i + 1 FROM n WHERE i < 100999)
+     INSERT INTO outputs (id, recipe_name, model_source, prompt, continuation, text, ids_json,
+     params_json, seed, finish_reason) SELECT i, 'bulk', 'm', 'p' || i, ' c', 'p' || i || ' c',
+     '[1]', '{}', i, 'length' FROM n"
+check "100,000 outputs: the page after cursor 100995" bash -c "curl -s -b jar '${URL}api/outputs?recipe=bulk&cursor=100995&limit=3' | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [o[\"id\"] for o in d[\"outputs\"]]==[100996,100997,100998] and d[\"next\"]==100998'"
+check "100,000 outputs: the last page has no next" bash -c "curl -s -b jar '${URL}api/outputs?status=pending&cursor=100998' | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [o[\"id\"] for o in d[\"outputs\"]]==[100999] and d[\"next\"] is None'"
+check "100,000 outputs: prompt search" bash -c "curl -s -b jar '${URL}api/outputs?q=p5432%25' | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"outputs\"]==[]' && curl -s -b jar '${URL}api/outputs?q=p54321' | python3 -c 'import json,sys; assert [o[\"id\"] for o in json.load(sys.stdin)[\"outputs\"]]==[54321]'"
 
 curl -s -c bobjar -X POST -d "{\"token\":\"$BOB\"}" "${URL}api/login" >/dev/null
 check "bob's session works" [ "$(code -b bobjar "${URL}api/outputs")" = 200 ]
@@ -107,6 +115,11 @@ check "after logout: 401" [ "$(J -o /dev/null -w '%{http_code}' "${URL}api/outpu
 for i in 1 2 3 4; do code -X POST -d '{"token":"nope"}' "${URL}api/login" >/dev/null; done
 check "failed logins are rate-limited: 429, even with the right token" [ "$(code -X POST -d "{\"token\":\"$TOKEN\"}" "${URL}api/login")" = 429 ]
 
+check "a slow client is cut off (connection timeout)" python3 -c "
+import socket, time
+s = socket.create_connection(('127.0.0.1', $PORT)); s.sendall(b'GET / HTTP/1.1\\r\\nHost: localhost\\r\\n')
+s.settimeout(40); t = time.time(); d = s.recv(100)
+assert d == b'' and time.time() - t < 35, (d, time.time() - t)"
 kill -TERM $PID
 wait $PID
 check "SIGTERM stops it cleanly (exit 0)" [ $? = 0 ]
