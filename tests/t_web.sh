@@ -43,7 +43,7 @@ URL=$(sed 's/^listening on //' serve.out)
 SHOT="$SCRATCH/desk.png"
 [ "${DESK_SHOT_DOCS:-0}" = 1 ] && SHOT="$ROOT/docs/desk.png"
 DESK_URL=$URL ANN_TOKEN=$ANN BOB_TOKEN=$BOB SHOT=$SHOT timeout 300 node "$WEB/desk.test.js" >node.out 2>&1
-cat node.out
+cat node.out; cat serve.err | tail -5
 line=$(grep -E '^# tests: [0-9]+ passed, [0-9]+ failed$' node.out | tail -1)
 T_PASS=$((T_PASS + $(echo "$line" | sed -E 's/# tests: ([0-9]+) passed.*/\1/')))
 T_FAIL=$((T_FAIL + $(echo "$line" | sed -E 's/.* ([0-9]+) failed/\1/')))

@@ -4,7 +4,7 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const state = { me: null, csrf: null, outputs: [], sel: -1, detail: null, editing: false };
+const state = { me: null, csrf: null, outputs: [], sel: -1, detail: null, editing: false, seq: 0 };
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -93,8 +93,9 @@ async function select(i) {
   const o = state.outputs[i];
   if (!o) { $('detail').replaceChildren(el('p', { class: 'empty' }, 'Nothing here.')); return; }
   $('queue').children[i].scrollIntoView({ block: 'nearest' });
+  const seq = ++state.seq; // a later selection wins over a slower answer
   const r = await api('GET', '/api/outputs/' + o.id);
-  if (r.status === 200) { state.detail = r.body; renderDetail(); }
+  if (r.status === 200 && seq === state.seq) { state.detail = r.body; renderDetail(); }
 }
 
 // Word-level diff (longest common subsequence) of a against b.

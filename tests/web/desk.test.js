@@ -41,7 +41,8 @@ async function waitMsg(page, re) {
   try {
     await page.waitForFunction((src) => new RegExp(src).test(document.getElementById('msg').textContent), { timeout: 30000 }, re.source);
   } catch (e) {
-    throw new Error(`no message /${re.source}/; the page says: ${await text(page, '#msg')}`);
+    const busy = await page.evaluate(() => document.body.dataset.busy + ' ' + document.activeElement.tagName + ' ' + (document.querySelector('#detail h2') || {}).textContent);
+    throw new Error(`no message /${re.source}/; the page says: ${await text(page, '#msg')} (busy, focus, detail: ${busy})`);
   }
   return text(page, '#msg');
 }
@@ -153,6 +154,22 @@ async function main() {
     ok('img onerror shown literally', cont.includes('<img src=x onerror=alert(1)>'), cont);
     ok('javascript: URL shown literally, no link', cont.includes('javascript:alert(1)') &&
       (await page.$$('#detail a, #detail img, #detail script, #queue img')).length === 0);
+    // n: a note (hostile too), shown as text in the reviews
+    await page.keyboard.press('n');
+    await page.keyboard.type('<b>bold?</b> <img src=x onerror=alert(2)>');
+    await page.keyboard.press('Enter');
+    await waitMsg(page, /#60: noted/);
+    ok('a note is recorded and shown as text', (await text(page, '#d-reviews')).includes('<b>bold?</b> <img src=x onerror=alert(2)>') &&
+      (await page.$$('#d-reviews b, #d-reviews img')).length === 0);
+    // r then u: a rejection, withdrawn (status filter all keeps #60 shown)
+    await page.select('#f-status', 'all');
+    await page.keyboard.press('Escape');
+    await settle(page, () => /#60 /.test((document.querySelector('#detail h2') || {}).textContent || ''));
+    await page.keyboard.press('r');
+    await waitMsg(page, /#60: rejected by you, now rejected/);
+    await settle(page, () => /#60 .*rejected/.test((document.querySelector('#detail h2') || {}).textContent || ''));
+    await page.keyboard.press('u');
+    ok('u withdraws my rejection', /#60: your rejection is withdrawn/.test(await waitMsg(page, /withdrawn/)));
     await page.evaluate(() => window.scrollTo(0, 0));
     await sleep(300);
     await page.screenshot({ path: process.env.SHOT || path.join(dir, 'desk.png') });
