@@ -14,7 +14,7 @@ $(error missing dependencies, see the message above)
 endif
 endif
 
-PKGS := sqlite3 libzstd libarchive yaml-0.1 jansson libutf8proc libxxhash libcurl libcrypto ompi-c
+PKGS := sqlite3 libzstd libarchive yaml-0.1 jansson libutf8proc libxxhash libcurl libcrypto libmicrohttpd ompi-c
 ARCH := $(if $(filter 1,$(PORTABLE)),,-march=native)
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation
 BASEFLAGS := -MMD -MP -std=c11 -D_GNU_SOURCE -fopenmp -g $(WARN) -I. -Icore -Idb -Istages \
@@ -27,8 +27,10 @@ SRC := $(sort $(wildcard core/*.c db/*.c stages/*.c))
 MIGRATIONS := $(sort $(wildcard db/[0-9]*.sql))
 GEN := $(BUILD)/gen/migrations.c
 CMUDICT := $(BUILD)/gen/cmudict.o
-OBJ := $(SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o $(CMUDICT)
-OBJ_ASAN := $(SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/gen/migrations.o $(CMUDICT)
+WEB := $(sort $(wildcard web/*.html web/*.css web/*.js))
+OBJ := $(SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o $(BUILD)/gen/web.o $(CMUDICT)
+OBJ_ASAN := $(SRC:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/gen/migrations.o $(BUILD)/gen/web.o \
+            $(CMUDICT)
 LIBOBJ_ASAN := $(filter-out $(BUILD)/asan/stages/main.o,$(OBJ_ASAN))
 TESTS := $(patsubst tests/%.c,$(BUILD)/asan/%,$(wildcard tests/test_*.c))
 
@@ -59,6 +61,14 @@ $(BUILD)/gen/cmudict.bin: $(BUILD)/gen/gen_cmudict data/cmudict/cmudict.dict
 
 $(CMUDICT): $(BUILD)/gen/cmudict.bin
 	printf '.section .rodata\n.balign 16\n.global cmu_blob\ncmu_blob:\n.incbin "%s"\n.global cmu_blob_end\ncmu_blob_end:\n.section .note.GNU-stack,"",@progbits\n' $< | $(CC) -c -x assembler -o $@ -
+
+# The review desk's page (quill serve), compiled in as bytes.
+$(BUILD)/gen/web.c: scripts/embed_web.sh $(WEB)
+	@mkdir -p $(dir $@)
+	scripts/embed_web.sh $(WEB) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/web.o: $(BUILD)/gen/web.c
+	$(CC) -O1 -c -o $@ $<
 
 $(BUILD)/gen/migrations.o: $(GEN)
 	$(CC) $(CFLAGS_OPT) -c -o $@ $<

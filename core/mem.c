@@ -24,3 +24,17 @@ void *mem_huge_calloc(size_t bytes) {
     if (p) memset(p, 0, bytes);
     return p;
 }
+
+void *mem_push(void *v, size_t *n, size_t *cap, size_t elem) {
+    void **arr = v;
+    if (*n == *cap) {
+        size_t nc = *cap ? 2 * *cap : 16;
+        void *na = nc > ((size_t)-1) / elem ? NULL : realloc(*arr, nc * elem);
+        if (!na) return NULL;
+        *arr = na;
+        *cap = nc;
+    }
+    char *e = (char *)*arr + (*n)++ * elem;
+    memset(e, 0, elem);
+    return e;
+}

@@ -1,6 +1,6 @@
 /*
 ** Memory for big arrays that are streamed whole every step: model weights,
-** gradients, optimizer moments, KV caches.
+** gradients, optimizer moments, KV caches; and growing arrays of rows.
 */
 #ifndef QUILL_MEM_H
 #define QUILL_MEM_H
@@ -17,5 +17,10 @@ void *mem_huge_alloc(size_t bytes);
 
 /* mem_huge_alloc, zero-filled. */
 void *mem_huge_calloc(size_t bytes);
+
+/* Append one zeroed element of elem bytes to the array *v of *n elements
+** and capacity *cap (doubled as needed, from 16); returns it (counted in
+** *n), or NULL when out of memory (the array is left as it was). */
+void *mem_push(void *v, size_t *n, size_t *cap, size_t elem);
 
 #endif

@@ -13,13 +13,14 @@ check_only=0
 # pkg-config module : Debian package
 LIBS="sqlite3:libsqlite3-dev libzstd:libzstd-dev libarchive:libarchive-dev
 yaml-0.1:libyaml-dev jansson:libjansson-dev libutf8proc:libutf8proc-dev
-libxxhash:libxxhash-dev libcurl:libcurl4-openssl-dev libcrypto:libssl-dev
+libxxhash:libxxhash-dev libcurl:libcurl4-openssl-dev libcrypto:libssl-dev libmicrohttpd:libmicrohttpd-dev
 ompi-c:libopenmpi-dev"
 # command : Debian package, needed to build
 BUILD_TOOLS="gcc:gcc make:make"
 # command : Debian package, needed only by the tests
 TEST_TOOLS="zstd:zstd xz:xz-utils bzip2:bzip2 zip:zip tmux:tmux sqlite3:sqlite3 python3:python3
-bc:bc mpirun:openmpi-bin"
+bc:bc mpirun:openmpi-bin curl:curl chromium:chromium node:nodejs npm:npm
+openssl:openssl"
 
 missing=""
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"

@@ -25,6 +25,7 @@
 #include "fsutil.h"
 #include "hash.h"
 #include "publications.h"
+#include "publish.h"
 #include "recipe.h"
 #include "review.h"
 #include "slurp.h"
@@ -41,23 +42,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct items {
-    reviews_output *v;
-    size_t n;
-} items;
-
-/* Free the gathered outputs. */
-static void items_free(items *it) {
+void publish_items_free(publish_items *it) {
     for (size_t i = 0; i < it->n; i++)
         reviews_output_free(&it->v[i]);
     free(it->v);
 }
 
-/* The outputs that pass the gate, in id order; recipe_name filters when
-** not NULL.  Outputs marked approved without the reviews to show for it are
-** reported on stderr and left out; one whose text breaks its constraints
-** fails the whole publication unless allow_breaks (then it is reported). */
-static int gather(store *st, const char *recipe_name, int allow_breaks, items *out, char *err) {
+int publish_gather(store *st, const char *recipe_name, int allow_breaks, publish_items *out,
+                   char *err) {
     int64_t *ids;
     size_t n;
     if (reviews_list(st, "approved", recipe_name, &ids, &n, err)) return -1;
@@ -138,8 +130,7 @@ static json_t *provenance(store *st, const reviews_output *x, char *err) {
     return o;
 }
 
-/* Render the items in format into f. */
-static int render(store *st, const items *it, const char *format, FILE *f, char *err) {
+int publish_render(store *st, const publish_items *it, const char *format, FILE *f, char *err) {
     for (size_t i = 0; i < it->n; i++) {
         const reviews_output *x = &it->v[i];
         if (!strcmp(format, "txt")) {
@@ -353,7 +344,7 @@ int cmd_publish(cli *c, int argc, char **argv) {
         if (!format) format = r->publish.format;
     }
     int rc = 1, regular = 1;
-    items it = {0};
+    publish_items it = {0};
     char *buf = NULL, *tmp = NULL, *ids_json = NULL;
     size_t len = 0;
     store *st;
@@ -399,7 +390,7 @@ int cmd_publish(cli *c, int argc, char **argv) {
         rc = cli_error("publish: %s", err);
         goto done;
     }
-    if (gather(st, r ? r->name : NULL, allow_breaks, &it, err)) goto fail;
+    if (publish_gather(st, r ? r->name : NULL, allow_breaks, &it, err)) goto fail;
     if (!it.n && !allow_empty) {
         store_rollback(st);
         rc = cli_error("publish: no approved outputs%s%s; nothing written to %s (approve some "
@@ -412,7 +403,7 @@ int cmd_publish(cli *c, int argc, char **argv) {
         err_set(err, "out of memory");
         goto fail;
     }
-    int bad = render(st, &it, format, mf, err);
+    int bad = publish_render(st, &it, format, mf, err);
     fclose(mf);
     if (bad) goto fail;
     /* the set: ids and published texts */
@@ -493,7 +484,7 @@ done:
     free(tmp);
     free(ids_json);
     free(buf);
-    items_free(&it);
+    publish_items_free(&it);
     rcp_free(r);
     return rc;
 }

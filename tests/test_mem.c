@@ -39,9 +39,30 @@ static void test_overflow_refused(void) {
     CHECK(mem_huge_calloc(SIZE_MAX) == NULL);
 }
 
+/* mem_push grows an array of rows, each zeroed, keeping what it held. */
+static void test_push_grows(void) {
+    struct row {
+        int a;
+        double b;
+    } *v = NULL;
+    size_t n = 0, cap = 0;
+    for (int i = 0; i < 1000; i++) {
+        struct row *r = mem_push(&v, &n, &cap, sizeof *r);
+        CHECK(r != NULL && r->a == 0 && r->b == 0);
+        r->a = i;
+    }
+    CHECK(n == 1000 && cap >= 1000);
+    int ok = 1;
+    for (size_t i = 0; i < n; i++)
+        ok &= v[i].a == (int)i;
+    CHECK(ok);
+    free(v);
+}
+
 int main(void) {
     RUN(test_alignment_and_use);
     RUN(test_calloc_zeroes);
     RUN(test_overflow_refused);
+    RUN(test_push_grows);
     return TEST_SUMMARY();
 }

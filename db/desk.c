@@ -1,0 +1,156 @@
+/*
+** The review desk's read-only queries (desk.h).
+*/
+#include "desk.h"
+
+#include "err.h"
+#include "mem.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int desk_page(store *st, const char *status, const char *recipe, const char *q, int64_t after,
+              int limit, int64_t *ids, size_t *n, char *err) {
+    /* only the conditions asked for, so SQLite walks outputs_status (status,
+    ** id) from the cursor instead of testing "?1 IS NULL OR ..." per row */
+    char sql[512] = "SELECT id FROM outputs WHERE id > ?1";
+    if (status) strcat(sql, " AND status = ?2");
+    if (recipe) strcat(sql, " AND recipe_name = ?3");
+    if (q) strcat(sql, " AND prompt LIKE ?4 ESCAPE '\\'");
+    strcat(sql, " ORDER BY id LIMIT ?5");
+    char *like = NULL;
+    if (q) {
+        size_t k = 1;
+        if (!(like = malloc(2 * strlen(q) + 3))) return err_set(err, "out of memory");
+        like[0] = '%';
+        for (const char *p = q; *p; p++) {
+            if (*p == '%' || *p == '_' || *p == '\\') like[k++] = '\\';
+            like[k++] = *p;
+        }
+        like[k++] = '%';
+        like[k] = 0;
+    }
+    sqlite3_stmt *s;
+    if (store_prepare(st, sql, &s, err)) {
+        free(like);
+        return -1;
+    }
+    sqlite3_bind_int64(s, 1, after);
+    if (status) sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
+    if (recipe) sqlite3_bind_text(s, 3, recipe, -1, SQLITE_STATIC);
+    if (q) sqlite3_bind_text(s, 4, like, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 5, limit);
+    int rc;
+    *n = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < (size_t)limit)
+        ids[(*n)++] = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    free(like);
+    return rc == SQLITE_DONE ? 0 : store_error(st, err, "cannot list the outputs");
+}
+
+int desk_counts(store *st, const char *recipe, int64_t *pending, int64_t *approved,
+                int64_t *rejected, int64_t *needed, char *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st,
+                      "SELECT COALESCE(SUM(status = 'pending'), 0), "
+                      "COALESCE(SUM(status = 'approved'), 0), "
+                      "COALESCE(SUM(status = 'rejected'), 0), "
+                      "COALESCE(MAX(CASE WHEN status = 'pending' THEN min_approvals END), 1) "
+                      "FROM outputs WHERE ?1 IS NULL OR recipe_name = ?1",
+                      &s, err))
+        return -1;
+    if (recipe) sqlite3_bind_text(s, 1, recipe, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *pending = sqlite3_column_int64(s, 0);
+        *approved = sqlite3_column_int64(s, 1);
+        *rejected = sqlite3_column_int64(s, 2);
+        *needed = sqlite3_column_int64(s, 3);
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 0 : store_error(st, err, "cannot count the outputs");
+}
+
+/* A malloc'd copy of column i ("" when NULL). */
+static char *col(sqlite3_stmt *s, int i) {
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return strdup(t ? (const char *)t : "");
+}
+
+int desk_runs(store *st, desk_run **v, size_t *n, char *err) {
+    *v = NULL;
+    *n = 0;
+    sqlite3_stmt *s;
+    if (store_prepare(st,
+                      "SELECT id, total_steps, (SELECT COALESCE(MAX(step), 0) FROM train_logs "
+                      "WHERE run_id = r.id), status, model_source, created_at FROM train_runs r "
+                      "ORDER BY id DESC",
+                      &s, err))
+        return -1;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        desk_run *r = mem_push(v, n, &cap, sizeof *r);
+        if (!r) break;
+        r->id = sqlite3_column_int64(s, 0);
+        r->total_steps = sqlite3_column_int64(s, 1);
+        r->last_step = sqlite3_column_int64(s, 2);
+        r->status = col(s, 3);
+        r->model = col(s, 4);
+        r->created_at = col(s, 5);
+        if (!r->status || !r->model || !r->created_at) break;
+    }
+    sqlite3_finalize(s);
+    if (rc == SQLITE_DONE) return 0;
+    desk_runs_free(*v, *n);
+    *v = NULL;
+    *n = 0;
+    return rc == SQLITE_ROW ? err_set(err, "out of memory")
+                            : store_error(st, err, "cannot list the training runs");
+}
+
+void desk_runs_free(desk_run *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(v[i].status), free(v[i].model), free(v[i].created_at);
+    free(v);
+}
+
+int desk_logs(store *st, int64_t id, desk_log **v, size_t *n, char *err) {
+    *v = NULL;
+    *n = 0;
+    sqlite3_stmt *s;
+    if (store_prepare(st, "SELECT 1 FROM train_runs WHERE id = ?", &s, err)) return -1;
+    sqlite3_bind_int64(s, 1, id);
+    int found = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_finalize(s);
+    if (!found) return err_set(err, "no training run %lld", (long long)id);
+    if (store_prepare(st,
+                      "SELECT kind = 'eval', step, epoch, loss, learning_rate, grad_norm "
+                      "FROM train_logs WHERE run_id = ? ORDER BY step, kind DESC",
+                      &s, err))
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        desk_log *l = mem_push(v, n, &cap, sizeof *l);
+        if (!l) break;
+        l->eval = sqlite3_column_int(s, 0);
+        l->step = sqlite3_column_int64(s, 1);
+        l->epoch = sqlite3_column_double(s, 2);
+        l->loss = sqlite3_column_double(s, 3);
+        l->lr = sqlite3_column_type(s, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 4);
+        l->grad_norm = sqlite3_column_type(s, 5) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 5);
+    }
+    sqlite3_finalize(s);
+    if (rc == SQLITE_DONE) return 0;
+    free(*v);
+    *v = NULL;
+    *n = 0;
+    return rc == SQLITE_ROW
+               ? err_set(err, "out of memory")
+               : store_error(st, err, "training run %lld: cannot read its log", (long long)id);
+}

@@ -1,0 +1,232 @@
+/*
+** `quill serve`: options, the listening socket, TLS, signals (serve.h).
+*/
+#include "serve.h"
+
+#include "cli.h"
+#include "err.h"
+#include "slurp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+serve_cfg serve_config;
+
+/* Every thread's store connection, to close them when the server stops. */
+static pthread_mutex_t stores_lock = PTHREAD_MUTEX_INITIALIZER;
+static store *stores[64];
+static int nstores;
+static __thread store *thread_store;
+
+store *serve_store(char *err) {
+    if (thread_store) return thread_store;
+    pthread_mutex_lock(&stores_lock);
+    if (nstores < (int)(sizeof stores / sizeof stores[0]) &&
+        !store_open(serve_config.db_path, &thread_store, err))
+        stores[nstores++] = thread_store;
+    else if (!thread_store)
+        err_prefix(err, "cannot open the store");
+    pthread_mutex_unlock(&stores_lock);
+    return thread_store;
+}
+
+void serve_close_stores(void) {
+    pthread_mutex_lock(&stores_lock);
+    for (int i = 0; i < nstores; i++)
+        store_close(stores[i]);
+    nstores = 0;
+    pthread_mutex_unlock(&stores_lock);
+}
+
+static const char *usage =
+    "usage: quill serve [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
+    "                   [--insecure-http]\n"
+    "The review desk: a web page where reviewers (quill reviewer add) read,\n"
+    "edit, approve and reject outputs.  Default --listen 127.0.0.1:8750; port 0\n"
+    "picks a free one.  The first line on stdout is `listening on URL`.\n"
+    "Any address but loopback needs --tls-cert and --tls-key (PEM), or\n"
+    "--insecure-http (tokens and cookies then cross the network in clear).\n"
+    "SIGINT or SIGTERM stops it; requests in flight finish.\n";
+
+/* SIGINT and SIGTERM write their number here; cmd_serve waits on it. */
+static int stop_pipe[2];
+
+/* The stop signals' handler: async-signal-safe, it only writes a byte. */
+static void on_stop(int sig) {
+    unsigned char b = (unsigned char)sig;
+    int saved = errno;
+    if (write(stop_pipe[1], &b, 1) < 0) {
+        /* the pipe is full: a stop is already pending */
+    }
+    errno = saved;
+}
+
+/* Parse "ADDR:PORT" ("[v6]:PORT" for IPv6) into *sa; 0 or -1. */
+static int parse_listen(const char *s, struct sockaddr_storage *sa, socklen_t *len, char *host,
+                        size_t cap) {
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s) return -1;
+    size_t hl = (size_t)(colon - s);
+    if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']') {
+        s++;
+        hl -= 2;
+    }
+    if (hl + 1 > cap || hl >= 64) return -1;
+    memcpy(host, s, hl);
+    host[hl] = 0;
+    long long port;
+    if (cli_int(colon + 1, 0, 65535, &port)) return -1;
+    memset(sa, 0, sizeof *sa);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)sa;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)sa;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        *len = sizeof *v4;
+        serve_config.loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *v6;
+        serve_config.loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* Bind and listen on sa; returns the socket and the bound port, or -1. */
+static int open_socket(const struct sockaddr_storage *sa, socklen_t len, int *port, char *err) {
+    int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0) return err_set(err, "socket: %m");
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (const struct sockaddr *)sa, len) || listen(fd, 128)) {
+        err_set(err, "%m");
+        close(fd);
+        return -1;
+    }
+    struct sockaddr_storage got;
+    socklen_t gl = sizeof got;
+    getsockname(fd, (struct sockaddr *)&got, &gl);
+    *port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
+                                           : ((struct sockaddr_in6 *)&got)->sin6_port);
+    return fd;
+}
+
+/* `quill serve`; returns the exit status. */
+int cmd_serve(cli *c, int argc, char **argv) {
+    const char *listen_at = "127.0.0.1:8750", *cert = NULL, *key = NULL;
+    int insecure = 0;
+    static const struct option opts[] = {
+        {"listen", required_argument, 0, 'l'},  {"tls-cert", required_argument, 0, 'c'},
+        {"tls-key", required_argument, 0, 'k'}, {"insecure-http", no_argument, 0, 'i'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    optind = 1;
+    for (int o; (o = getopt_long(argc, argv, ":", opts, NULL)) != -1;) {
+        if (o == 'l')
+            listen_at = optarg;
+        else if (o == 'c')
+            cert = optarg;
+        else if (o == 'k')
+            key = optarg;
+        else if (o == 'i')
+            insecure = 1;
+        else if (o == 'h')
+            return fputs(usage, stdout), 0;
+        else
+            return cli_bad_option("serve", o, argv);
+    }
+    if (optind < argc) return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    char host[80], err[ERR_LEN];
+    if (parse_listen(listen_at, &sa, &salen, host, sizeof host))
+        return cli_usage_error("serve", "--listen: '%s' is not ADDR:PORT (an IP address)",
+                               listen_at);
+    if (!cert != !key) return cli_usage_error("serve", "--tls-cert and --tls-key go together");
+    if (!serve_config.loopback && !cert && !insecure)
+        return cli_usage_error("serve",
+                               "--listen %s is not loopback: give --tls-cert and --tls-key, or "
+                               "--insecure-http to send tokens in clear",
+                               listen_at);
+    char *cert_pem = NULL, *key_pem = NULL;
+    size_t cn, kn;
+    if (cert && (slurp(cert, &cert_pem, &cn, err) || slurp(key, &key_pem, &kn, err))) {
+        free(cert_pem);
+        return cli_error("serve: %s", err);
+    }
+    if (cert && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+        free(cert_pem), free(key_pem);
+        return cli_error("serve: this libmicrohttpd has no TLS");
+    }
+    if (!cert && !serve_config.loopback)
+        fprintf(stderr,
+                "quill: serve: warning: plain HTTP on %s: login tokens and session "
+                "cookies cross the network in clear\n",
+                listen_at);
+    serve_config.db_path = c->db_path;
+    serve_config.tls = cert != NULL;
+    store *st = cli_store(c); /* migrate once, before the threads */
+    if (!st) {
+        free(cert_pem), free(key_pem);
+        return 1;
+    }
+    int port = 0, fd = open_socket(&sa, salen, &port, err);
+    if (fd < 0) {
+        free(cert_pem), free(key_pem);
+        return cli_error("serve: --listen %s: %s", listen_at, err);
+    }
+    /* a handler, not sigwait: threads started before us (OpenMP, MPI) do not
+    ** block the signals, and any of them may receive one */
+    if (pipe2(stop_pipe, O_CLOEXEC)) {
+        close(fd);
+        free(cert_pem), free(key_pem);
+        return cli_error("serve: pipe: %m");
+    }
+    struct sigaction sa_stop = {.sa_handler = on_stop};
+    sigemptyset(&sa_stop.sa_mask);
+    sigaction(SIGINT, &sa_stop, NULL);
+    sigaction(SIGTERM, &sa_stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | (cert ? MHD_USE_TLS : 0);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(flags, 0, NULL, NULL, serve_handle, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+                         MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_CONNECTION_TIMEOUT, 15u,
+                         MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                         128u, MHD_OPTION_NOTIFY_COMPLETED, serve_done, NULL,
+                         cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert_pem,
+                         MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_END);
+    if (!d) {
+        close(fd);
+        free(cert_pem), free(key_pem);
+        return cli_error("serve: cannot start the server on %s (a bad certificate or key?)",
+                         listen_at);
+    }
+    int v6 = sa.ss_family == AF_INET6;
+    printf("listening on http%s://%s%s%s:%d/\n", cert ? "s" : "", v6 ? "[" : "", host,
+           v6 ? "]" : "", port);
+    fflush(stdout);
+    unsigned char sig = 0;
+    while (read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR)
+        ;
+    fprintf(stderr, "quill: serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    MHD_quiesce_daemon(d);
+    MHD_stop_daemon(d); /* joins the threads: requests in flight finish */
+    close(fd);
+    close(stop_pipe[0]);
+    close(stop_pipe[1]);
+    serve_close_stores();
+    free(cert_pem), free(key_pem);
+    return 0;
+}

@@ -1,0 +1,275 @@
+/*
+** quill serve's API routes (serve.h, README "Review desk"): every rule is
+** db/reviews.h's, the same the CLI and the TUI follow; this file only maps
+** HTTP to it (409 for a stale version, 422 for an edit that breaks the
+** output's constraints).
+*/
+#include "serve.h"
+
+#include "cli.h"
+#include "desk.h"
+#include "err.h"
+#include "publish.h"
+#include "reviews.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAGE_MAX 200
+
+/* A query argument, NULL when absent or empty. */
+static const char *arg(serve_req *r, const char *name) {
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    return v && *v ? v : NULL;
+}
+
+/* Output o as the queue shows it. */
+static json_t *output_json(const reviews_output *o) {
+    return json_pack("{s:I,s:s,s:i,s:i,s:i,s:o,s:o,s:o,s:o,s:b,s:o,s:o}", "id", (json_int_t)o->id,
+                     "status", o->status, "approvals", o->approvals, "needed", o->needed, "version",
+                     o->version, "prompt", cli_json_str(o->prompt), "continuation",
+                     cli_json_str(o->continuation), "text", cli_json_str(o->text), "recipe",
+                     cli_json_str(o->recipe), "edited", o->edited, "breaks",
+                     cli_json_str(o->breaks), "created_at", cli_json_str(o->created_at));
+}
+
+/* GET /api/outputs: a page of the queue by keyset (cursor = the last id). */
+static enum MHD_Result list(serve_req *r, store *st) {
+    const char *status = arg(r, "status"), *recipe = arg(r, "recipe"), *q = arg(r, "q");
+    const char *lim = arg(r, "limit"), *cur = arg(r, "cursor");
+    long long limit = 50, after = 0;
+    if (status && !strcmp(status, "all")) status = NULL;
+    if (status && strcmp(status, "pending") && strcmp(status, "approved") &&
+        strcmp(status, "rejected"))
+        return serve_error(r->conn, 400, "status must be pending, approved, rejected or all");
+    if ((lim && cli_int(lim, 1, PAGE_MAX, &limit)) || (cur && cli_int(cur, 0, INT64_MAX, &after)))
+        return serve_error(r->conn, 400, "limit must be 1..200 and cursor an output id");
+    int64_t ids[PAGE_MAX + 1];
+    size_t n;
+    char err[ERR_LEN];
+    if (desk_page(st, status, recipe, q, after, (int)limit + 1, ids, &n, err))
+        return serve_error(r->conn, 500, err);
+    json_t *outs = json_array(), *j = json_pack("{s:o}", "outputs", outs);
+    for (size_t i = 0; i < n && i < (size_t)limit; i++) {
+        reviews_output o;
+        if (reviews_get(st, ids[i], &o, err)) continue; /* deleted meanwhile */
+        json_array_append_new(outs, output_json(&o));
+        reviews_output_free(&o);
+    }
+    json_object_set_new(j, "next", n > (size_t)limit ? json_integer(ids[limit - 1]) : json_null());
+    int64_t p, a, x, need;
+    if (!after && !desk_counts(st, recipe, &p, &a, &x, &need, err))
+        json_object_set_new(j, "counts",
+                            json_pack("{s:I,s:I,s:I,s:I}", "pending", (json_int_t)p, "approved",
+                                      (json_int_t)a, "rejected", (json_int_t)x, "needed",
+                                      (json_int_t)need));
+    return serve_json(r->conn, 200, j);
+}
+
+/* Output id in full: provenance, constraints, versions, reviews; NULL
+** (err says why) when there is none. */
+static json_t *detail(store *st, int64_t id, char *err) {
+    reviews_output o;
+    if (reviews_get(st, id, &o, err)) return NULL;
+    json_t *j = output_json(&o), *params = json_loads(o.params_json, 0, NULL);
+    json_object_set_new(
+        j, "provenance",
+        json_pack("{s:o,s:o,s:o,s:o,s:I,s:o,s:o}", "recipe", cli_json_str(o.recipe),
+                  "recipe_run_id", o.recipe_run_id ? json_integer(o.recipe_run_id) : json_null(),
+                  "checkpoint_id", o.checkpoint_id ? json_integer(o.checkpoint_id) : json_null(),
+                  "model", cli_json_str(o.model), "seed", (json_int_t)o.seed, "finish_reason",
+                  cli_json_str(o.finish), "params", params ? params : json_object()));
+    json_object_set_new(j, "original", cli_json_str(o.original));
+    json_object_set_new(j, "holds_constraints", json_boolean(!o.breaks || !*o.breaks));
+    reviews_entry *v;
+    size_t n;
+    if (reviews_history(st, id, &v, &n, err)) {
+        reviews_output_free(&o);
+        json_decref(j);
+        return NULL;
+    }
+    json_t *versions = json_array(), *reviews = json_array();
+    json_array_append_new(versions,
+                          json_pack("{s:i,s:o}", "version", 1, "text", cli_json_str(o.original)));
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_pack("{s:o,s:s,s:i,s:o,s:s}", "reviewer", cli_json_str(v[i].reviewer),
+                              "verdict", v[i].verdict, "version", v[i].version, "note",
+                              cli_json_str(v[i].note), "at", v[i].created_at);
+        json_array_append_new(reviews, e);
+        if (!strcmp(v[i].verdict, "edit"))
+            json_array_append_new(versions, json_pack("{s:i,s:o,s:o,s:o}", "version", v[i].version,
+                                                      "text", cli_json_str(v[i].edited_text), "by",
+                                                      cli_json_str(v[i].reviewer), "breaks",
+                                                      cli_json_str(v[i].breaks)));
+    }
+    reviews_history_free(v, n);
+    json_object_set_new(j, "versions", versions);
+    json_object_set_new(j, "reviews", reviews);
+    reviews_output_free(&o);
+    return j;
+}
+
+/* POST /api/outputs/ID/{review,edit,note,withdraw}: one write transaction;
+** the version shown (review, edit) must be the current one, else 409 with
+** the output as it is now. */
+static enum MHD_Result act(serve_req *r, store *st, const serve_who *who, int64_t id,
+                           const char *what) {
+    char err[ERR_LEN];
+    json_t *body = r->body ? json_loads(r->body, 0, NULL) : NULL;
+    const char *verdict = json_string_value(json_object_get(body, "verdict"));
+    const char *note = json_string_value(json_object_get(body, "note"));
+    const char *text = json_string_value(json_object_get(body, "text"));
+    json_t *jv = json_object_get(body, "version");
+    int version = json_is_integer(jv) ? (int)json_integer_value(jv) : 0;
+    int is_edit = !strcmp(what, "edit"), is_review = !strcmp(what, "review"),
+        is_note = !strcmp(what, "note");
+    enum MHD_Result rc;
+    if (note && !*note) note = NULL;
+    const char *bad =
+        is_review && (!verdict || (strcmp(verdict, "approve") && strcmp(verdict, "reject")))
+            ? "a review needs verdict (approve or reject) and version"
+        : is_edit && !text                      ? "an edit needs text and version"
+        : (is_review || is_edit) && version < 1 ? "the version shown is missing"
+        : is_note && !note                      ? "a note needs note"
+                                                : NULL;
+    if (bad) {
+        json_decref(body);
+        return serve_error(r->conn, 400, bad);
+    }
+    reviews_output o;
+    unsigned status = 200;
+    if (store_begin(st, err)) {
+        json_decref(body);
+        return serve_error(r->conn, 503, err);
+    }
+    if (reviews_get(st, id, &o, err)) {
+        status = 404;
+    } else {
+        int cur = o.version, stale = version && version != cur;
+        reviews_output_free(&o);
+        if (stale) {
+            status = 409;
+            snprintf(err, sizeof err,
+                     "output %lld changed since version %d was shown (now version %d)",
+                     (long long)id, version, cur);
+        } else if (is_edit) {
+            int over = json_is_true(json_object_get(body, "override"));
+            if (reviews_edit(st, id, who->reviewer, text, note, over, &version, NULL, 0, err))
+                status = strstr(err, "breaks the output's constraints") ? 422 : 400;
+        } else if (is_review && !strcmp(verdict, "approve")) {
+            if (reviews_approve(st, id, who->reviewer, &version, note, err)) status = 400;
+        } else if (is_review) {
+            if (reviews_reject(st, id, who->reviewer, version, note, err)) status = 400;
+        } else if (is_note) {
+            if (reviews_note(st, id, who->reviewer, note, err)) status = 400;
+        } else if (reviews_withdraw(st, id, who->reviewer, note, err)) {
+            status = 400;
+        }
+    }
+    json_decref(body);
+    if (status != 200) {
+        store_rollback(st);
+    } else if (store_commit(st, err)) {
+        store_rollback(st);
+        status = 503;
+    }
+    char derr[ERR_LEN];
+    json_t *now = status == 404 ? NULL : detail(st, id, derr);
+    if (status == 200) return now ? serve_json(r->conn, 200, now) : serve_error(r->conn, 500, derr);
+    json_t *j = json_pack("{s:s}", "error", err);
+    if (now) json_object_set_new(j, "output", now);
+    rc = serve_json(r->conn, status, j);
+    return rc;
+}
+
+/* GET /api/runs and /api/runs/ID/logs. */
+static enum MHD_Result runs(serve_req *r, store *st, int64_t id) {
+    char err[ERR_LEN];
+    json_t *a = json_array();
+    if (!id) {
+        desk_run *v;
+        size_t n;
+        if (desk_runs(st, &v, &n, err)) return json_decref(a), serve_error(r->conn, 500, err);
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(
+                a, json_pack("{s:I,s:s,s:I,s:I,s:o,s:s}", "id", (json_int_t)v[i].id, "status",
+                             v[i].status, "total_steps", (json_int_t)v[i].total_steps, "last_step",
+                             (json_int_t)v[i].last_step, "model", cli_json_str(v[i].model),
+                             "created_at", v[i].created_at));
+        desk_runs_free(v, n);
+        return serve_json(r->conn, 200, json_pack("{s:o}", "runs", a));
+    }
+    desk_log *v;
+    size_t n;
+    if (desk_logs(st, id, &v, &n, err)) return json_decref(a), serve_error(r->conn, 404, err);
+#define NUM(x) (isnan(x) ? json_null() : json_real(x))
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(
+            a, json_pack("{s:s,s:I,s:f,s:f,s:o,s:o}", "kind", v[i].eval ? "eval" : "train", "step",
+                         (json_int_t)v[i].step, "epoch", v[i].epoch, "loss", v[i].loss, "lr",
+                         NUM(v[i].lr), "grad_norm", NUM(v[i].grad_norm)));
+#undef NUM
+    free(v);
+    return serve_json(r->conn, 200, json_pack("{s:I,s:o}", "run", (json_int_t)id, "logs", a));
+}
+
+/* GET /api/publish/preview: the bytes `quill publish` would write now, by
+** publish's own gather and render. */
+static enum MHD_Result preview(serve_req *r, store *st) {
+    const char *format = arg(r, "format") ? arg(r, "format") : "md";
+    if (strcmp(format, "md") && strcmp(format, "txt") && strcmp(format, "jsonl"))
+        return serve_error(r->conn, 400, "format must be md, txt or jsonl");
+    char err[ERR_LEN], *buf = NULL;
+    size_t len = 0;
+    publish_items it = {0};
+    FILE *f = open_memstream(&buf, &len);
+    int bad = !f || publish_gather(st, arg(r, "recipe"), 0, &it, err) ||
+              publish_render(st, &it, format, f, err);
+    if (f) fclose(f);
+    publish_items_free(&it);
+    enum MHD_Result rc =
+        bad ? serve_error(r->conn, 409, f ? err : "out of memory")
+            : serve_reply(r->conn, 200,
+                          !strcmp(format, "jsonl") ? "application/jsonl; charset=utf-8"
+                                                   : "text/plain; charset=utf-8",
+                          buf ? buf : "", len, NULL, NULL);
+    free(buf);
+    return rc;
+}
+
+/* Parse the whole of u as /api/outputs/ID (returns 1) or
+** /api/outputs/ID/VERB (2, VERB into tail); 0 when it is neither. */
+static int output_url(const char *u, long long *id, char tail[32]) {
+    int n = 0, m = 0;
+    if (sscanf(u, "/api/outputs/%lld%n", id, &n) != 1 || *id <= 0) return 0;
+    if (!u[n]) return 1;
+    return sscanf(u + n, "/%31[a-z]%n", tail, &m) == 1 && !u[n + m] ? 2 : 0;
+}
+
+enum MHD_Result serve_api(serve_req *r, store *st, const serve_who *who) {
+    const char *u = r->url;
+    int get = !strcmp(r->method, "GET"), post = !strcmp(r->method, "POST");
+    long long id = 0;
+    char tail[32] = "";
+    int end = 0;
+    if (get && !strcmp(u, "/api/outputs")) return list(r, st);
+    if (get && !strcmp(u, "/api/runs")) return runs(r, st, 0);
+    if (get && !strcmp(u, "/api/publish/preview")) return preview(r, st);
+    /* whole matches only (%n at the end): /api/outputs/12abc is no output */
+    if (sscanf(u, "/api/runs/%lld/%31[a-z]%n", &id, tail, &end) == 2 && !u[end] && id > 0 && get &&
+        !strcmp(tail, "logs"))
+        return runs(r, st, id);
+    int k = output_url(u, &id, tail);
+    if (k == 1 && get) {
+        char err[ERR_LEN];
+        json_t *j = detail(st, id, err);
+        return j ? serve_json(r->conn, 200, j) : serve_error(r->conn, 404, err);
+    }
+    if (k == 2 && post &&
+        (!strcmp(tail, "review") || !strcmp(tail, "edit") || !strcmp(tail, "note") ||
+         !strcmp(tail, "withdraw")))
+        return act(r, st, who, id, tail);
+    return serve_error(r->conn, 404, "no such API route");
+}
