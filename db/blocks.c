@@ -86,12 +86,6 @@ int blocks_insert(store *st, const blocks_set *b, int64_t *id, char *err) {
     return 0;
 }
 
-/* strdup of a column's text ("" for NULL); NULL only when out of memory. */
-static char *column_dup(sqlite3_stmt *s, int col) {
-    const unsigned char *t = sqlite3_column_text(s, col);
-    return strdup(t ? (const char *)t : "");
-}
-
 int blocks_get(store *st, int64_t id, int with_ids, blocks_set *b, char *err) {
     sqlite3_stmt *s;
     memset(b, 0, sizeof *b);
@@ -108,11 +102,11 @@ int blocks_get(store *st, int64_t id, int with_ids, blocks_set *b, char *err) {
         return store_error(st, err, "block set %lld", (long long)id);
     }
     b->id = id;
-    b->identity = column_dup(s, 0);
+    b->identity = store_column_dup(s, 0, 0);
     b->tokenizer_id = sqlite3_column_int64(s, 1);
     b->block_size = sqlite3_column_int(s, 2);
-    b->mode = column_dup(s, 3);
-    b->params_json = column_dup(s, 4);
+    b->mode = store_column_dup(s, 3, 0);
+    b->params_json = store_column_dup(s, 4, 0);
     b->n_train = (size_t)sqlite3_column_int64(s, 5);
     b->n_eval = (size_t)sqlite3_column_int64(s, 6);
     int64_t tb = sqlite3_column_int64(s, 7), eb = sqlite3_column_int64(s, 8);

@@ -74,12 +74,6 @@ int desk_counts(store *st, const char *recipe, int64_t *pending, int64_t *approv
     return rc == SQLITE_ROW ? 0 : store_error(st, err, "cannot count the outputs");
 }
 
-/* A malloc'd copy of column i ("" when NULL). */
-static char *col(sqlite3_stmt *s, int i) {
-    const unsigned char *t = sqlite3_column_text(s, i);
-    return strdup(t ? (const char *)t : "");
-}
-
 int desk_runs(store *st, desk_run **v, size_t *n, char *err) {
     *v = NULL;
     *n = 0;
@@ -98,9 +92,9 @@ int desk_runs(store *st, desk_run **v, size_t *n, char *err) {
         r->id = sqlite3_column_int64(s, 0);
         r->total_steps = sqlite3_column_int64(s, 1);
         r->last_step = sqlite3_column_int64(s, 2);
-        r->status = col(s, 3);
-        r->model = col(s, 4);
-        r->created_at = col(s, 5);
+        r->status = store_column_dup(s, 3, 0);
+        r->model = store_column_dup(s, 4, 0);
+        r->created_at = store_column_dup(s, 5, 0);
         if (!r->status || !r->model || !r->created_at) break;
     }
     sqlite3_finalize(s);

@@ -9,13 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A malloc'd copy of text column i, NULL for NULL (and when out of
-** memory: the callers treat a missing copy as missing). */
-static char *dup_col(sqlite3_stmt *s, int i) {
-    const char *t = (const char *)sqlite3_column_text(s, i);
-    return t ? strdup(t) : NULL;
-}
-
 int publications_same(store *st, const char *set_hash, int64_t *id, char **out_path,
                       char **created_at, char *err) {
     sqlite3_stmt *s;
@@ -28,8 +21,8 @@ int publications_same(store *st, const char *set_hash, int64_t *id, char **out_p
     int found = sqlite3_step(s) == SQLITE_ROW;
     if (found) {
         *id = sqlite3_column_int64(s, 0);
-        *out_path = dup_col(s, 1);
-        *created_at = dup_col(s, 2);
+        *out_path = store_column_dup(s, 1, 1);
+        *created_at = store_column_dup(s, 2, 1);
     }
     sqlite3_finalize(s);
     return found;
@@ -94,9 +87,9 @@ int publications_pending(store *st, publications_row **v, size_t *n, char *err) 
         publications_row *r = &(*v)[(*n)++];
         r->id = sqlite3_column_int64(s, 0);
         r->pid = sqlite3_column_int64(s, 1);
-        r->out_path = dup_col(s, 2);
-        r->tmp_path = dup_col(s, 3);
-        r->file_hash = dup_col(s, 4);
+        r->out_path = store_column_dup(s, 2, 1);
+        r->tmp_path = store_column_dup(s, 3, 1);
+        r->file_hash = store_column_dup(s, 4, 1);
         if (!r->out_path) break;
     }
     sqlite3_finalize(s);

@@ -13,14 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A malloc'd copy of column i; a NULL column gives NULL when keep_null,
-** else "". */
-static char *col_dup(sqlite3_stmt *s, int i, int keep_null) {
-    if (keep_null && sqlite3_column_type(s, i) == SQLITE_NULL) return NULL;
-    const char *t = (const char *)sqlite3_column_text(s, i);
-    return strdup(t ? t : "");
-}
-
 /* Prepare sql, bind id as ?1 and step to its row; fails with "no output
 ** with id N" when there is none.  The caller finalizes *s. */
 static int fetch(store *st, const char *sql, int64_t id, sqlite3_stmt **s, char *err) {
@@ -157,20 +149,20 @@ int reviews_get(store *st, int64_t id, reviews_output *o, char *err) {
               id, &s, err))
         return -1;
     o->id = id;
-    o->recipe = col_dup(s, 0, 1);
+    o->recipe = store_column_dup(s, 0, 1);
     o->recipe_run_id = sqlite3_column_int64(s, 1);
     o->checkpoint_id = sqlite3_column_int64(s, 2);
     o->seed = sqlite3_column_int64(s, 3);
-    o->model = col_dup(s, 4, 0);
-    o->prompt = col_dup(s, 5, 0);
-    o->continuation = col_dup(s, 6, 0);
-    o->original = col_dup(s, 7, 0);
-    o->params_json = col_dup(s, 8, 0);
-    o->finish = col_dup(s, 9, 0);
-    o->created_at = col_dup(s, 10, 0);
+    o->model = store_column_dup(s, 4, 0);
+    o->prompt = store_column_dup(s, 5, 0);
+    o->continuation = store_column_dup(s, 6, 0);
+    o->original = store_column_dup(s, 7, 0);
+    o->params_json = store_column_dup(s, 8, 0);
+    o->finish = store_column_dup(s, 9, 0);
+    o->created_at = store_column_dup(s, 10, 0);
     o->edited = sqlite3_column_type(s, 11) != SQLITE_NULL;
-    o->text = col_dup(s, o->edited ? 11 : 7, 0);
-    o->breaks = col_dup(s, 12, 1);
+    o->text = store_column_dup(s, o->edited ? 11 : 7, 0);
+    o->breaks = store_column_dup(s, 12, 1);
     o->version = sqlite3_column_int(s, 13);
     int oom = (!o->recipe && sqlite3_column_type(s, 0) != SQLITE_NULL) || !o->model || !o->prompt ||
               !o->continuation || !o->original || !o->params_json || !o->finish || !o->created_at ||
@@ -258,12 +250,12 @@ int reviews_history(store *st, int64_t id, reviews_entry **v, size_t *n, char *e
             *v = nv;
         }
         reviews_entry *e = &(*v)[(*n)++];
-        e->reviewer = col_dup(s, 0, 0);
-        e->verdict = col_dup(s, 1, 0);
-        e->note = col_dup(s, 2, 0);
-        e->edited_text = col_dup(s, 3, 0);
-        e->breaks = col_dup(s, 4, 0);
-        e->created_at = col_dup(s, 5, 0);
+        e->reviewer = store_column_dup(s, 0, 0);
+        e->verdict = store_column_dup(s, 1, 0);
+        e->note = store_column_dup(s, 2, 0);
+        e->edited_text = store_column_dup(s, 3, 0);
+        e->breaks = store_column_dup(s, 4, 0);
+        e->created_at = store_column_dup(s, 5, 0);
         e->version = sqlite3_column_int(s, 6);
         if (!e->reviewer || !e->verdict || !e->note || !e->edited_text || !e->breaks ||
             !e->created_at)

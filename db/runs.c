@@ -114,12 +114,6 @@ int runs_finish(store *st, int64_t run_id, const char *status, const char *reaso
     return store_commit(st, err);
 }
 
-/* strdup of column i of s, NULL for NULL. */
-static char *col_dup(sqlite3_stmt *s, int i) {
-    const char *t = (const char *)sqlite3_column_text(s, i);
-    return t ? strdup(t) : NULL;
-}
-
 void runs_info_free(runs_info *v, size_t n) {
     for (size_t i = 0; v && i < n; i++) {
         free(v[i].recipe_name);
@@ -151,11 +145,11 @@ int runs_latest(store *st, const char *name, runs_info **v, size_t *n, char *err
             *v = nv;
         }
         runs_info *e = &(*v)[(*n)++];
-        e->recipe_name = col_dup(s, 0);
+        e->recipe_name = store_column_dup(s, 0, 1);
         e->id = sqlite3_column_int64(s, 1);
-        e->status = col_dup(s, 2);
-        e->started_at = col_dup(s, 3);
-        e->error = col_dup(s, 4);
+        e->status = store_column_dup(s, 2, 1);
+        e->started_at = store_column_dup(s, 3, 1);
+        e->error = store_column_dup(s, 4, 1);
         if (!e->recipe_name || !e->status || !e->started_at) break;
     }
     sqlite3_finalize(s);

@@ -49,6 +49,12 @@ int store_error(store *st, char *err, const char *fmt, ...) {
     return err_set(err, "%s: %s: %s", st->path, what, sqlite3_errmsg(st->db));
 }
 
+char *store_column_dup(sqlite3_stmt *s, int col, int keep_null) {
+    if (keep_null && sqlite3_column_type(s, col) == SQLITE_NULL) return NULL;
+    const unsigned char *t = sqlite3_column_text(s, col);
+    return strdup(t ? (const char *)t : "");
+}
+
 int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err) {
     if (sqlite3_prepare_v2(st->db, sql, -1, out, NULL) != SQLITE_OK)
         return err_set(err, "%s: %s", st->path, sqlite3_errmsg(st->db));

@@ -41,6 +41,12 @@ int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err);
 ** read) and return -1. */
 int store_error(store *st, char *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* A malloc'd copy of text column col of the row s stands on.  A NULL
+** column gives NULL when keep_null, else "".  NULL also when out of memory
+** (callers treat a missing copy as an allocation failure or a missing
+** value). */
+char *store_column_dup(sqlite3_stmt *s, int col, int keep_null);
+
 /* Store n raw bytes zstd-compressed; the same bytes return the same id. */
 int store_put_blob(store *st, const void *data, size_t n, int64_t *id, char *err);
 
