@@ -18,7 +18,20 @@
 
 typedef struct store store;
 
-/* Open (creating if needed) the store at path and migrate it. */
+/* How a store is opened (store_open_mode()). */
+typedef enum store_mode {
+    STORE_READ,  /* an existing store, read-only: never written, never locked
+                 ** for writing; one that needs migrating is an error */
+    STORE_WRITE, /* an existing store, migrated if needed */
+    STORE_CREATE /* like STORE_WRITE, but a missing file becomes a new store */
+} store_mode;
+
+/* Open the store at path as mode says.  A missing file is an error unless
+** mode is STORE_CREATE, and then nothing is created.  auto_vacuum is set
+** only on a new, empty file: on an existing one it would be a write. */
+int store_open_mode(const char *path, store_mode mode, store **out, char *err);
+
+/* store_open_mode(path, STORE_CREATE, out, err). */
 int store_open(const char *path, store **out, char *err);
 void store_close(store *st);
 

@@ -234,7 +234,7 @@ int cmd_import(cli *c, int argc, char **argv) {
     if (argc == 2 && argv[1][0] == '-')
         return cli_usage_error("import", "unknown option '%s'", argv[1]);
     if (argc != 2) return cli_usage_error("import", "need one DIR");
-    store *st = cli_store(c);
+    store *st = cli_store(c, STORE_CREATE);
     if (!st) return 1;
     char err[ERR_LEN];
     int64_t id;
@@ -277,7 +277,7 @@ int cmd_export(cli *c, int argc, char **argv) {
         }
     }
     if (argc - optind != 2) return cli_usage_error("export", "need CHECKPOINT and DIR");
-    store *st = cli_store(c);
+    store *st = cli_store(c, STORE_READ);
     if (!st) return 1;
     char err[ERR_LEN];
     int64_t id;
@@ -317,7 +317,7 @@ int cmd_checkpoints(cli *c, int argc, char **argv) {
             return cli_usage_error("checkpoints", "bad argument '%s'", argv[i]);
         }
     }
-    store *st = cli_store(c);
+    store *st = cli_store(c, STORE_READ);
     if (!st) return 1;
     char err[ERR_LEN];
     sqlite3_stmt *s;

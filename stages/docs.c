@@ -79,11 +79,11 @@ int cmd_docs(cli *c, int argc, char **argv) {
     }
     if (argc >= 2 && !strcmp(argv[1], "list") &&
         (argc == 2 || (argc == 3 && !strcmp(argv[2], "--json")))) {
-        store *st = cli_store(c);
+        store *st = cli_store(c, STORE_READ);
         return st ? docs_list(st, argc == 3) : 1;
     }
     if (argc == 3 && !strcmp(argv[1], "show")) {
-        store *st = cli_store(c);
+        store *st = cli_store(c, STORE_READ);
         return st ? docs_show(st, argv[2]) : 1;
     }
     if (argc < 2) return cli_usage_error("docs", "list or show?");

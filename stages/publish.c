@@ -280,7 +280,7 @@ int cmd_publish(cli *c, int argc, char **argv) {
         rc = cli_error("publish: --format must be txt, md or jsonl, not '%s'", format);
         goto done;
     }
-    if (!(st = cli_store(c))) goto done;
+    if (!(st = cli_store(c, STORE_WRITE))) goto done;
     /* read and record in one write transaction: nobody reviews in between */
     if (store_begin(st, err)) {
         rc = cli_error("publish: %s", err);

@@ -333,27 +333,33 @@ int cmd_review(cli *c, int argc, char **argv) {
     }
     store *st = NULL;
     if (!sub) {
-        if ((st = cli_store(c)))
+        if ((st = cli_store(c, STORE_WRITE)))
             rc = review_interactive(st, reviewer);
         else
             rc = 1;
     } else if (!strcmp(sub, "list") && !nids) {
-        rc = (st = cli_store(c)) ? review_list(st, status, json) : 1;
+        rc = (st = cli_store(c, STORE_READ)) ? review_list(st, status, json) : 1;
     } else if (!strcmp(sub, "show") && nids == 1) {
         int64_t id;
         char err[ERR_LEN];
         if (parse_id(ids[0], &id))
             rc = cli_error("review show: '%s' is not an output id", ids[0]);
-        else if (!(st = cli_store(c)))
+        else if (!(st = cli_store(c, STORE_READ)))
             rc = 1;
         else
             rc = review_print(st, id, stdout, err) ? cli_error("review show: %s", err) : 0;
     } else if ((!strcmp(sub, "approve") || !strcmp(sub, "reject")) && nids >= 1) {
-        rc = (st = cli_store(c)) ? review_apply(st, ids, nids, reviewer, sub, note, NULL) : 1;
+        rc = (st = cli_store(c, STORE_WRITE))
+                 ? review_apply(st, ids, nids, reviewer, sub, note, NULL)
+                 : 1;
     } else if (!strcmp(sub, "note") && nids >= 1 && note) {
-        rc = (st = cli_store(c)) ? review_apply(st, ids, nids, reviewer, "note", note, NULL) : 1;
+        rc = (st = cli_store(c, STORE_WRITE))
+                 ? review_apply(st, ids, nids, reviewer, "note", note, NULL)
+                 : 1;
     } else if (!strcmp(sub, "edit") && nids == 1 && text) {
-        rc = (st = cli_store(c)) ? review_apply(st, ids, 1, reviewer, "edit", note, text) : 1;
+        rc = (st = cli_store(c, STORE_WRITE))
+                 ? review_apply(st, ids, 1, reviewer, "edit", note, text)
+                 : 1;
     } else if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "approve") &&
                strcmp(sub, "reject") && strcmp(sub, "note") && strcmp(sub, "edit")) {
         rc = cli_usage_error("review", "unknown subcommand '%s'", sub);

@@ -384,11 +384,13 @@ int run_recipe(store *st, const rcp_recipe *r, const run_stage_fn *table, const 
 
 /* ---- commands ---- */
 
-/* The store a recipe runs against: --db / $QUILL_DB when given, else the
-** recipe's store key, else quill.db. */
-static store *recipe_store(cli *c, const rcp_recipe *r) {
-    if (r->store && !getenv("QUILL_DB") && !strcmp(c->db_path, "quill.db")) c->db_path = r->store;
-    return cli_store(c);
+/* The store a recipe (r, or none) runs against: --db / $QUILL_DB when
+** given, else the recipe's store key, else quill.db; opened as mode says
+** (cli_store()). */
+static store *recipe_store(cli *c, const rcp_recipe *r, store_mode mode) {
+    if (r && r->store && !getenv("QUILL_DB") && !strcmp(c->db_path, "quill.db"))
+        c->db_path = r->store;
+    return cli_store(c, mode);
 }
 
 /* Parse the stage name v of option opt into *out; prints the error and
@@ -431,7 +433,7 @@ int cmd_run(cli *c, int argc, char **argv) {
     rcp_recipe *r;
     if (rcp_load(argv[optind], &r, err)) return cli_error("%s", err);
     int rc = 1;
-    store *st = recipe_store(c, r);
+    store *st = recipe_store(c, r, STORE_CREATE);
     if (st) {
         if (run_recipe(st, r, run_stages, &o, err))
             rc = cli_error("run %s: %s", r->name, err);
@@ -505,7 +507,7 @@ int cmd_status(cli *c, int argc, char **argv) {
     char err[ERR_LEN];
     rcp_recipe *r = NULL;
     if (argc == 2 && rcp_load(argv[1], &r, err)) return cli_error("%s", err);
-    store *st = r ? recipe_store(c, r) : cli_store(c);
+    store *st = recipe_store(c, r, STORE_READ);
     if (!st) {
         rcp_free(r);
         return 1;

@@ -238,7 +238,7 @@ int cmd_tokenize(cli *c, int argc, char **argv) {
     }
     char err[ERR_LEN];
     if (docs) {
-        store *st = cli_store(c);
+        store *st = cli_store(c, STORE_WRITE);
         if (!st) return 1;
         int n_done;
         int64_t tid;

@@ -1046,7 +1046,7 @@ int cmd_train(cli *c, int argc, char **argv) {
         return cli_error("train: give one of --model DIR, --init ... or --checkpoint ID");
     /* data parallel: process 0 alone opens the store (see train.h) */
     p.processes = dist_size();
-    store *st = dist_rank() ? NULL : cli_store(c);
+    store *st = dist_rank() ? NULL : cli_store(c, STORE_WRITE);
     if (!st && !dist_rank()) return 1;
     train_result res;
     train_stop = 0;
