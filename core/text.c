@@ -3,6 +3,7 @@
 */
 #include "text.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,4 +160,20 @@ int txt_has_nul(const void *s, size_t n) {
 int txt_ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && !strcmp(s + n - k, suffix);
+}
+
+char *txt_escape_controls(const char *s) {
+    size_t n = strlen(s);
+    char *out = malloc(4 * n + 1), *o = out; /* 4 per byte at most: \xHH, or 6 for 2 */
+    if (!out) return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            o += sprintf(o, "\\x%02x", *p);
+        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            o += sprintf(o, "\\u%04x", *++p);
+        else
+            *o++ = (char)*p;
+    }
+    *o = 0;
+    return out;
 }

@@ -46,4 +46,11 @@ int txt_has_nul(const void *s, size_t n);
 /* 1 when the string s ends with suffix (both NUL-terminated). */
 int txt_ends_with(const char *s, const char *suffix);
 
+/* s with every control character written out for a terminal to show, not
+** obey: C0 bytes and DEL as \xHH (\n, \t, \r, \e included), C1 controls
+** (U+0080..U+009F) as \uHHHH; the rest is copied.  For names from
+** untrusted sources (file and archive member names, reviewer names) in
+** human-readable output.  Malloc'd; NULL when out of memory. */
+char *txt_escape_controls(const char *s);
+
 #endif

@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "err.h"
+#include "text.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -35,9 +36,12 @@ static int docs_list(store *st, int json) {
             free(line);
             json_decref(o);
         } else {
+            /* a file or archive member name: control characters shown, not obeyed */
+            char *name = txt_escape_controls(source);
             printf("%6lld  %10lld  %10lld  %-32s  %s\n", (long long)sqlite3_column_int64(s, 0),
                    (long long)sqlite3_column_int64(s, 3), (long long)sqlite3_column_int64(s, 4),
-                   hash, source);
+                   hash, name ? name : "?");
+            free(name);
         }
     }
     sqlite3_finalize(s);

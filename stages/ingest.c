@@ -627,11 +627,18 @@ static void print_result(const ingest_result *res, int json) {
         json_decref(o);
     } else {
         printf("added %d, duplicates %d, skipped %d\n", res->added, res->duplicates, res->n_skips);
-        for (int i = 0; i < res->n_skips; i++)
-            printf("  skipped %s: %s\n", res->skips[i].source, res->skips[i].reason);
+        for (int i = 0; i < res->n_skips; i++) {
+            /* names come from archives and folders: control characters shown, not obeyed */
+            char *name = txt_escape_controls(res->skips[i].source);
+            printf("  skipped %s: %s\n", name ? name : "?", res->skips[i].reason);
+            free(name);
+        }
     }
-    for (int i = 0; i < res->n_errors; i++)
-        cli_error("ingest: %s: %s", res->errors[i].source, res->errors[i].reason);
+    for (int i = 0; i < res->n_errors; i++) {
+        char *name = txt_escape_controls(res->errors[i].source);
+        cli_error("ingest: %s: %s", name ? name : "?", res->errors[i].reason);
+        free(name);
+    }
 }
 
 static const char ingest_usage[] =
