@@ -34,14 +34,11 @@ static int set_result(stage_ctx *ctx, json_t *o, char *err) {
 }
 
 /* The tokenizer directory: tokenize.model, else model.from when it has
-** vocab.json, else NULL (the bundled GPT-2 tokenizer). */
+** tokenizer files (tok_dir_has()), else NULL (the bundled GPT-2 tokenizer). */
 static const char *tok_dir(const rcp_recipe *r) {
     if (r->tokenize.model) return r->tokenize.model;
     if (!r->model.from) return NULL;
-    char probe[4096];
-    struct stat sb;
-    snprintf(probe, sizeof probe, "%s/vocab.json", r->model.from);
-    return stat(probe, &sb) ? NULL : r->model.from;
+    return tok_dir_has(r->model.from) ? r->model.from : NULL;
 }
 
 /* ingest: the recipe's ingest section as ingest_opts; any unreadable path
