@@ -11,4 +11,14 @@ int fs_mkdirs(const char *dir, char *err);
 /* fs_mkdirs() of the folder that holds path (nothing when path has none). */
 int fs_mkdirs_for(const char *path, char *err);
 
+/* Move every file of the flat folder from (written beside to, on the same
+** file system) into folder to, replacing files of the same names, and
+** remove from; when to does not exist, from is renamed to it in one step.
+** 0, or -1 with err (from is then left for the caller to remove). */
+int fs_move_files(const char *from, const char *to, char *err);
+
+/* Remove the flat folder dir and the files in it (clean-up after a
+** failure: errors are ignored). */
+void fs_remove_flat(const char *dir);
+
 #endif

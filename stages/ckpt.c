@@ -96,7 +96,11 @@ int ckpt_get(store *st, int64_t id, gpt_config *cfg, float **params, size_t *n, 
     int bad = hf_config_parse((const char *)sqlite3_column_text(s, 2),
                               (size_t)sqlite3_column_bytes(s, 2), what, &c, err);
     sqlite3_finalize(s);
-    if (bad) return -1;
+    snprintf(what, sizeof what, "checkpoint %lld", (long long)id);
+    /* the tensors are stored in layout order without names: their count
+    ** is what ties them to the config (checked before the config's sizes
+    ** are used), then their values */
+    if (bad || gpt_params_check(&c, NULL, np, what, err)) return -1;
     void *raw;
     size_t raw_n;
     if (store_get_blob(st, tblob, &raw, &raw_n, err))
@@ -112,6 +116,10 @@ int ckpt_get(store *st, int64_t id, gpt_config *cfg, float **params, size_t *n, 
         if (p) ckpt_unplanes(raw, np, p);
         free(raw);
         if (!p) return err_set(err, "checkpoint %lld: out of memory", (long long)id);
+    }
+    if (gpt_params_check(&c, p, np, what, err)) {
+        free(p);
+        return -1;
     }
     if (state && sblob && store_get_blob(st, sblob, state, state_n, err)) {
         free(p);
