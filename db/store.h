@@ -18,12 +18,12 @@
 
 typedef struct store store;
 
-/* How a store is opened (store_open_mode()). */
+/* How a store is opened (store_open_mode()), strongest first. */
 typedef enum store_mode {
-    STORE_READ,  /* an existing store, read-only: never written, never locked
-                 ** for writing; one that needs migrating is an error */
-    STORE_WRITE, /* an existing store, migrated if needed */
-    STORE_CREATE /* like STORE_WRITE, but a missing file becomes a new store */
+    STORE_CREATE, /* like STORE_WRITE, but a missing file becomes a new store */
+    STORE_WRITE,  /* an existing store, migrated if needed */
+    STORE_READ    /* an existing store, read-only: never written, never locked
+                  ** for writing; one that needs migrating is an error */
 } store_mode;
 
 /* Open the store at path as mode says.  A missing file is an error unless

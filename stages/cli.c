@@ -25,7 +25,7 @@ int cli_error(const char *fmt, ...) {
 }
 
 store *cli_store(cli *c, store_mode mode) {
-    if (c->st && c->open_mode >= mode) return c->st;
+    if (c->st && c->open_mode <= mode) return c->st;
     store_close(c->st);
     c->st = NULL;
     c->open_mode = mode;

@@ -19,7 +19,7 @@
 typedef struct cli {
     const char *db_path;  /* --db, else $QUILL_DB, else ./quill.db */
     store *st;            /* opened on first cli_store() */
-    store_mode open_mode; /* how st was opened */
+    store_mode open_mode; /* how st was opened (0, STORE_CREATE, for a store set by hand) */
 } cli;
 
 /* Open the store on first use, as MODE says (a stronger mode than the one it
