@@ -1,9 +1,10 @@
 /*
 ** The store: one SQLite file holding everything quill makes.
 **
-** store_open() creates or upgrades the schema (db/NNN_*.sql, tracked with
-** PRAGMA user_version) and refuses a store written by a newer quill.  The
-** connection runs in WAL mode with foreign keys on and a busy timeout, so
+** store_open_mode() creates or upgrades the schema (db/NNN_*.sql, tracked
+** with PRAGMA user_version) and refuses a store written by a newer quill;
+** opened read-only (STORE_READ) it neither writes nor creates anything.  The
+** store runs in WAL mode with foreign keys on and a busy timeout, so
 ** readers (a reviewer) work while one writer (a stage) writes.
 **
 ** Every stage writes between store_begin() and store_commit(); on any
