@@ -332,7 +332,7 @@ static int read_all(read_fn rd, void *src, const unsigned char *pre, size_t pre_
     size_t cap = 1 << 16, n = pre_n;
     assert(pre_n <= cap);
     unsigned char *buf = malloc(cap);
-    if (buf) memcpy(buf, pre, pre_n);
+    if (buf && pre_n) memcpy(buf, pre, pre_n);
     for (;;) {
         if (buf && n == cap) {
             unsigned char *nb = realloc(buf, cap *= 2);
