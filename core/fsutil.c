@@ -5,6 +5,7 @@
 
 #include "err.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -105,4 +106,60 @@ int fs_same_file(const char *a, const char *b) {
     free(ca);
     free(cb);
     return same;
+}
+
+/* Call fn(dir/name, name, arg) for each file name in dir until one returns
+** non-zero; returns that, or -1 with errno when dir cannot be read. */
+static int each_file(const char *dir, int (*fn)(const char *, const char *, void *), void *arg) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    struct dirent *de;
+    int rc = 0;
+    while (!rc && (de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char *path;
+        if (asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
+            rc = -1;
+            break;
+        }
+        rc = fn(path, de->d_name, arg);
+        free(path);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* each_file() callback of fs_move_files(): rename into the folder arg. */
+static int move_one(const char *path, const char *name, void *arg) {
+    char *dest;
+    if (asprintf(&dest, "%s/%s", (const char *)arg, name) < 0) return -1;
+    int rc = rename(path, dest);
+    free(dest);
+    return rc;
+}
+
+int fs_move_files(const char *from, const char *to, char *err) {
+    struct stat sb;
+    if (stat(to, &sb) != 0) {
+        if (rename(from, to)) return err_set(err, "%s: %s", to, strerror(errno));
+        return 0;
+    }
+    if (!S_ISDIR(sb.st_mode)) return err_set(err, "%s: not a folder", to);
+    if (each_file(from, move_one, (void *)to))
+        return err_set(err, "%s: cannot move the files in: %s", to, strerror(errno));
+    rmdir(from);
+    return 0;
+}
+
+/* each_file() callback of fs_remove_flat(). */
+static int remove_one(const char *path, const char *name, void *arg) {
+    (void)name;
+    (void)arg;
+    unlink(path);
+    return 0;
+}
+
+void fs_remove_flat(const char *dir) {
+    each_file(dir, remove_one, NULL);
+    rmdir(dir);
 }

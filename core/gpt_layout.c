@@ -5,7 +5,9 @@
 
 #include "err.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void gpt_config_default(gpt_config *cfg) {
@@ -97,4 +99,35 @@ int gpt_layout_find(const gpt_tensor *t, int n, const char *name) {
     for (int i = 0; i < n; i++)
         if (!strcmp(t[i].name, name)) return i;
     return -1;
+}
+
+/* Whether p[0..n-1] holds no NaN or infinity: an exponent of all ones.  A
+** branch-free OR over the bits, so the compiler vectorises it. */
+static int all_finite(const float *p, size_t n) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &p[i], sizeof u);
+        bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+    }
+    return !bad;
+}
+
+int gpt_params_check(const gpt_config *cfg, const float *params, size_t n, const char *what,
+                     char *err) {
+    int n_t = gpt_layout_count(cfg);
+    gpt_tensor *t = malloc((size_t)n_t * sizeof *t);
+    if (!t) return err_set(err, "%s: out of memory", what);
+    size_t total = gpt_layout(cfg, t);
+    int rc = 0;
+    if (total != n)
+        rc = err_set(err,
+                     "%s: the config (n_layer %d, n_embd %d, vocab_size %d, n_positions %d) "
+                     "needs %zu parameters but the tensors hold %zu",
+                     what, cfg->n_layer, cfg->n_embd, cfg->vocab_size, cfg->n_positions, total, n);
+    for (int i = 0; params && !rc && i < n_t; i++)
+        if (!all_finite(params + t[i].offset, t[i].numel))
+            rc = err_set(err, "%s: tensor '%s' holds NaN or infinite values", what, t[i].name);
+    free(t);
+    return rc;
 }

@@ -52,6 +52,14 @@ int gpt_layout_count(const gpt_config *cfg);
 /* Fill out[0 .. gpt_layout_count-1]; returns the total number of floats. */
 size_t gpt_layout(const gpt_config *cfg, gpt_tensor *out);
 
+/* Check params (n floats) against cfg: n must be the layout's size, and
+** when params is not NULL every value must be finite (a NaN or infinity
+** would make every output empty and every loss NaN).  Returns 0, or -1 with
+** err saying what (e.g. a file or checkpoint) and naming the first tensor
+** holding a non-finite value. */
+int gpt_params_check(const gpt_config *cfg, const float *params, size_t n, const char *what,
+                     char *err);
+
 /* Index of the tensor with this name (with or without the "transformer."
 ** prefix), or -1. */
 int gpt_layout_find(const gpt_tensor *t, int n, const char *name);

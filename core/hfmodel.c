@@ -286,7 +286,10 @@ int hf_load(const char *dir, gpt_config *cfg, float **params, size_t *n, char *e
     *params = NULL;
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (!exists(path))
-        return err_set(err, "%s: no config.json (not a Hugging Face model directory)", dir);
+        return err_set(err,
+                       "%s: no config.json (not a Hugging Face model directory; get one with "
+                       "quill pull MODEL --dir %s)",
+                       dir, dir);
     if (slurp(path, &text, &len, err)) return -1;
     gpt_config c;
     int bad = hf_config_parse(text, len, path, &c, err);
@@ -324,6 +327,7 @@ int hf_load(const char *dir, gpt_config *cfg, float **params, size_t *n, char *e
     if (!bad)
         bad = !p ? err_set(err, "%s: out of memory for %zu parameters", path, total)
                  : load_tensors(f, path, g, n_t, p, err);
+    if (!bad) bad = gpt_params_check(&c, p, total, path, err);
     st_close(f);
     free(g);
     if (bad) {
@@ -379,7 +383,27 @@ int hf_save(const char *dir, const gpt_config *cfg, const float *params, int bf1
         if (tok_load(NULL, &bundled, err)) return err_prefix(err, "%s", dir);
         tok_dir = tok_source(bundled);
     }
-    int rc = save_files(dir, cfg, params, bf16, tok_dir, err);
+    /* write into a folder beside dir and move the files in at the end: a
+    ** failure leaves dir as it was, not half written */
+    char *tmp = NULL;
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/')
+        len--;
+    int rc =
+        asprintf(&tmp, "%.*s.tmp.XXXXXX", (int)len, dir) < 0 ? err_set(err, "out of memory") : 0;
+    if (!rc && fs_mkdirs_for(tmp, err))
+        rc = -1;
+    else if (!rc && !mkdtemp(tmp))
+        rc = err_set(err, "%s: %s", tmp, strerror(errno));
+    else if (!rc) {
+        mode_t mask = umask(0);
+        umask(mask);
+        chmod(tmp, 0755 & ~mask); /* mkdtemp's 0700 is not a model folder's mode */
+        rc = save_files(tmp, cfg, params, bf16, tok_dir, err);
+        if (!rc) rc = fs_move_files(tmp, dir, err);
+        if (rc) fs_remove_flat(tmp);
+    }
+    free(tmp);
     tok_free(bundled);
     return rc;
 }
@@ -387,7 +411,6 @@ int hf_save(const char *dir, const gpt_config *cfg, const float *params, int bf1
 /* hf_save() once the tokenizer directory is known. */
 static int save_files(const char *dir, const gpt_config *cfg, const float *params, int bf16,
                       const char *tok_dir, char *err) {
-    if (fs_mkdirs(dir, err)) return -1;
     int n_t = gpt_layout_count(cfg);
     gpt_tensor *g = malloc(n_t * sizeof *g);
     gpt_layout(cfg, g);

@@ -33,7 +33,9 @@ int hf_load(const char *dir, gpt_config *cfg, float **params, size_t *n, char *e
 /* Write dir (created if needed; existing files replaced): config.json,
 ** model.safetensors, generation_config.json, tokenizer_config.json,
 ** special_tokens_map.json, and vocab.json and merges.txt copied from
-** tok_dir (NULL: the bundled GPT-2 tokenizer, found as tok_load() does). */
+** tok_dir (NULL: the bundled GPT-2 tokenizer, found as tok_load() does).
+** The files are written into DIR.tmp.XXXXXX beside dir and moved in at the
+** end: on failure dir is as it was and the temporary folder is removed. */
 int hf_save(const char *dir, const gpt_config *cfg, const float *params, int bf16,
             const char *tok_dir, char *err);
 

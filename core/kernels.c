@@ -48,7 +48,10 @@ static inline float kern_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    const int32_t bits = ((int32_t)n + 127) << 23;
+    /* NaN (a diverged model) stays NaN through p, without the undefined
+    ** conversion of NaN to an integer */
+    const int32_t k = n == n ? (int32_t)n : 0;
+    const int32_t bits = (k + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;

@@ -5,6 +5,7 @@
 
 #include "err.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -235,4 +236,20 @@ int txt_name_normalize(const char *in, char **out, char *err) {
     memmove(folded, s, (size_t)(e - s) + 1);
     *out = (char *)folded;
     return 0;
+}
+
+char *txt_escape_controls(const char *s) {
+    size_t n = strlen(s);
+    char *out = malloc(4 * n + 1), *o = out; /* 4 per byte at most: \xHH, or 6 for 2 */
+    if (!out) return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            o += sprintf(o, "\\x%02x", *p);
+        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            o += sprintf(o, "\\u%04x", *++p);
+        else
+            *o++ = (char)*p;
+    }
+    *o = 0;
+    return out;
 }

@@ -63,5 +63,11 @@ int txt_ends_with(const char *s, const char *suffix);
 ** are one name.  *out is malloc'd; fails (err says why: "is empty", "holds a
 ** control character (U+0007)") on a name that is not one. */
 int txt_name_normalize(const char *in, char **out, char *err);
+/* s with every control character written out for a terminal to show, not
+** obey: C0 bytes and DEL as \xHH (\n, \t, \r, \e included), C1 controls
+** (U+0080..U+009F) as \uHHHH; the rest is copied.  For names from
+** untrusted sources (file and archive member names, reviewer names) in
+** human-readable output.  Malloc'd; NULL when out of memory. */
+char *txt_escape_controls(const char *s);
 
 #endif

@@ -354,6 +354,16 @@ static int bundled_dir(char *out, size_t cap, char *err) {
     return -1;
 }
 
+int tok_dir_has(const char *dir) {
+    static const char *names[] = {"vocab.json", "merges.txt", "tokenizer.json"};
+    char path[PATH_MAX + 32];
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (file_exists(path)) return 1;
+    }
+    return 0;
+}
+
 /* Load vocab.json + merges.txt, or tokenizer.json, from dir into t. */
 static int load_dir(tok *t, const char *dir, char *err) {
     char vpath[PATH_MAX + 32], mpath[PATH_MAX + 32], jpath[PATH_MAX + 32];

@@ -30,6 +30,11 @@ typedef struct tok tok;
 ** the executable or up to two directories above it, then in
 ** $QUILL_HOME/models/gpt2, then ./models/gpt2; the error names each place). */
 int tok_load(const char *dir, tok **out, char *err);
+
+/* Whether dir holds tokenizer files of its own (vocab.json, merges.txt or
+** tokenizer.json): then a model directory's tokenizer is tok_load(dir),
+** which refuses an incomplete set, and never the bundled one in silence. */
+int tok_dir_has(const char *dir);
 void tok_free(tok *t);
 
 /* Number of ids (largest id + 1). */

@@ -61,14 +61,28 @@ int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err) {
     return 0;
 }
 
-/* Read PRAGMA user_version (the schema version) into *version. */
-static int store_user_version(store *st, int *version, char *err) {
+/* The value of the integer PRAGMA name (e.g. "page_count") in *v. */
+static int store_pragma_int(store *st, const char *name, int *v, char *err) {
+    char sql[64];
     sqlite3_stmt *s;
-    if (store_prepare(st, "PRAGMA user_version", &s, err)) return -1;
+    snprintf(sql, sizeof sql, "PRAGMA %s", name);
+    if (store_prepare(st, sql, &s, err)) return -1;
     int rc = sqlite3_step(s);
-    *version = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    *v = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
     sqlite3_finalize(s);
-    if (rc != SQLITE_ROW) return err_set(err, "%s: cannot read schema version", st->path);
+    if (rc != SQLITE_ROW) return store_error(st, err, "cannot read %s", name);
+    return 0;
+}
+
+/* The store's schema version (PRAGMA user_version) in *version; a store
+** written by a newer quill is refused. */
+static int store_version(store *st, int *version, char *err) {
+    if (store_pragma_int(st, "user_version", version, err)) return -1;
+    if (*version > store_migration_count)
+        return err_set(err,
+                       "%s: store has schema version %d but this quill knows only up to %d; "
+                       "use a newer quill",
+                       st->path, *version, store_migration_count);
     return 0;
 }
 
@@ -76,12 +90,7 @@ static int store_user_version(store *st, int *version, char *err) {
 ** transaction together with the user_version bump. */
 static int store_migrate(store *st, char *err) {
     int version;
-    if (store_user_version(st, &version, err)) return -1;
-    if (version > store_migration_count)
-        return err_set(err,
-                       "%s: store has schema version %d but this quill knows only up to %d; "
-                       "use a newer quill",
-                       st->path, version, store_migration_count);
+    if (store_version(st, &version, err)) return -1;
     for (int v = version; v < store_migration_count; v++) {
         char bump[64];
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
@@ -95,32 +104,95 @@ static int store_migrate(store *st, char *err) {
     return 0;
 }
 
-int store_open(const char *path, store **out, char *err) {
-    store *st = calloc(1, sizeof *st);
-    if (!st) return err_set(err, "out of memory");
-    st->path = strdup(path);
-    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
-        err_set(err, "%s: cannot open store: %s", path,
-                st->db ? sqlite3_errmsg(st->db) : "out of memory");
-        store_close(st);
-        return -1;
-    }
-    sqlite3_busy_timeout(st->db, 30000);
+/* The connection settings and schema work of store_open_mode(). */
+static int store_setup(store *st, store_mode mode, char *err) {
     /* A file that is not SQLite fails here, on the first read. */
+    if (store_exec(st, "PRAGMA foreign_keys=ON", err)) return -1;
+    if (mode == STORE_READ) {
+        /* migrating would be a write */
+        int version;
+        if (store_version(st, &version, err)) return -1;
+        if (version < store_migration_count)
+            return err_set(err,
+                           "%s: store has schema version %d and needs upgrading to %d, which "
+                           "a read-only command does not do: run a command that writes to it "
+                           "(e.g. quill ingest or quill run) first",
+                           st->path, version, store_migration_count);
+        return 0;
+    }
+    int pages;
+    if (store_pragma_int(st, "page_count", &pages, err)) return -1;
     /* auto_vacuum takes effect only on a new file (before its first table):
-    ** store_reclaim() can then give freed pages back to the file system. */
-    if (store_exec(st,
-                   "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; "
-                   "PRAGMA foreign_keys=ON; "
-                   "PRAGMA synchronous=NORMAL",
-                   err) ||
-        store_migrate(st, err)) {
+    ** store_reclaim() can then give freed pages back to the file system.
+    ** On an existing store the pragma is a write, so it runs only here. */
+    if (!pages && store_exec(st, "PRAGMA auto_vacuum=INCREMENTAL", err)) return -1;
+    if (store_exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", err)) return -1;
+    return store_migrate(st, err);
+}
+
+/* "file:" + path percent-encoded + "?immutable=1", malloc'd: the URI that
+** opens path without locks or -shm/-wal files. */
+static char *immutable_uri(const char *path) {
+    static const char hex[] = "0123456789ABCDEF";
+    char *u = malloc(strlen(path) * 3 + 32), *o = u;
+    if (!u) return NULL;
+    o += sprintf(o, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("/._-~", *p)) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    strcpy(o, "?immutable=1");
+    return u;
+}
+
+/* Open st->db from name with flags and set it up; 0, or -1 with err. */
+static int store_connect(store *st, const char *name, int flags, store_mode mode, char *err) {
+    if (sqlite3_open_v2(name, &st->db, flags, NULL) != SQLITE_OK)
+        return err_set(err, "%s: cannot open store: %s", st->path,
+                       st->db ? sqlite3_errmsg(st->db) : "out of memory");
+    sqlite3_busy_timeout(st->db, 30000);
+    return store_setup(st, mode, err);
+}
+
+int store_open_mode(const char *path, store_mode mode, store **out, char *err) {
+    store *st = calloc(1, sizeof *st);
+    if (!st || !(st->path = strdup(path))) {
+        free(st);
+        return err_set(err, "out of memory");
+    }
+    int flags = mode == STORE_READ    ? SQLITE_OPEN_READONLY
+                : mode == STORE_WRITE ? SQLITE_OPEN_READWRITE
+                                      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int rc = store_connect(st, path, flags, mode, err);
+    int code = st->db ? sqlite3_errcode(st->db) : SQLITE_NOMEM;
+    if (rc && mode == STORE_READ &&
+        (code == SQLITE_IOERR || code == SQLITE_CANTOPEN || code == SQLITE_FULL ||
+         code == SQLITE_READONLY)) {
+        /* A reader of a WAL store needs its -shm file; when that cannot be
+        ** made (a full disk, a read-only folder), no writer has the store
+        ** open (it would have made it), so read the file as it is. */
+        char *uri = immutable_uri(path);
+        sqlite3_close_v2(st->db);
+        st->db = NULL;
+        rc = uri ? store_connect(st, uri, flags | SQLITE_OPEN_URI, mode, err)
+                 : err_set(err, "out of memory");
+        free(uri);
+    }
+    if (rc) {
         store_close(st);
         return -1;
     }
     *out = st;
     return 0;
+}
+
+int store_open(const char *path, store **out, char *err) {
+    return store_open_mode(path, STORE_CREATE, out, err);
 }
 
 /* Close st and free it; NULL is a no-op.  A transaction still open is

@@ -1,9 +1,10 @@
 /*
 ** The store: one SQLite file holding everything quill makes.
 **
-** store_open() creates or upgrades the schema (db/NNN_*.sql, tracked with
-** PRAGMA user_version) and refuses a store written by a newer quill.  The
-** connection runs in WAL mode with foreign keys on and a busy timeout, so
+** store_open_mode() creates or upgrades the schema (db/NNN_*.sql, tracked
+** with PRAGMA user_version) and refuses a store written by a newer quill;
+** opened read-only (STORE_READ) it neither writes nor creates anything.  The
+** store runs in WAL mode with foreign keys on and a busy timeout, so
 ** readers (a reviewer) work while one writer (a stage) writes.
 **
 ** Every stage writes between store_begin() and store_commit(); on any
@@ -18,7 +19,20 @@
 
 typedef struct store store;
 
-/* Open (creating if needed) the store at path and migrate it. */
+/* How a store is opened (store_open_mode()), strongest first. */
+typedef enum store_mode {
+    STORE_CREATE, /* like STORE_WRITE, but a missing file becomes a new store */
+    STORE_WRITE,  /* an existing store, migrated if needed */
+    STORE_READ    /* an existing store, read-only: never written, never locked
+                  ** for writing; one that needs migrating is an error */
+} store_mode;
+
+/* Open the store at path as mode says.  A missing file is an error unless
+** mode is STORE_CREATE, and then nothing is created.  auto_vacuum is set
+** only on a new, empty file: on an existing one it would be a write. */
+int store_open_mode(const char *path, store_mode mode, store **out, char *err);
+
+/* store_open_mode(path, STORE_CREATE, out, err). */
 int store_open(const char *path, store **out, char *err);
 void store_close(store *st);
 

@@ -97,7 +97,11 @@ int ckpt_get(store *st, int64_t id, gpt_config *cfg, float **params, size_t *n, 
     int bad = hf_config_parse((const char *)sqlite3_column_text(s, 2),
                               (size_t)sqlite3_column_bytes(s, 2), what, &c, err);
     sqlite3_finalize(s);
-    if (bad) return -1;
+    snprintf(what, sizeof what, "checkpoint %lld", (long long)id);
+    /* the tensors are stored in layout order without names: their count
+    ** is what ties them to the config (checked before the config's sizes
+    ** are used), then their values */
+    if (bad || gpt_params_check(&c, NULL, np, what, err)) return -1;
     void *raw;
     size_t raw_n;
     if (store_get_blob(st, tblob, &raw, &raw_n, err))
@@ -113,6 +117,10 @@ int ckpt_get(store *st, int64_t id, gpt_config *cfg, float **params, size_t *n, 
         if (p) ckpt_unplanes(raw, np, p);
         free(raw);
         if (!p) return err_set(err, "checkpoint %lld: out of memory", (long long)id);
+    }
+    if (gpt_params_check(&c, p, np, what, err)) {
+        free(p);
+        return -1;
     }
     if (state && sblob && store_get_blob(st, sblob, state, state_n, err)) {
         free(p);
@@ -235,7 +243,7 @@ int cmd_import(cli *c, int argc, char **argv) {
     if (argc == 2 && argv[1][0] == '-')
         return cli_usage_error("import", "unknown option '%s'", argv[1]);
     if (argc != 2) return cli_usage_error("import", "need one DIR");
-    store *st = cli_store(c);
+    store *st = cli_store(c, STORE_CREATE);
     if (!st) return 1;
     char err[ERR_LEN];
     int64_t id;
@@ -278,7 +286,7 @@ int cmd_export(cli *c, int argc, char **argv) {
         }
     }
     if (argc - optind != 2) return cli_usage_error("export", "need CHECKPOINT and DIR");
-    store *st = cli_store(c);
+    store *st = cli_store(c, STORE_READ);
     if (!st) return 1;
     char err[ERR_LEN];
     int64_t id;
@@ -319,7 +327,7 @@ int cmd_checkpoints(cli *c, int argc, char **argv) {
             return cli_usage_error("checkpoints", "bad argument '%s'", argv[i]);
         }
     }
-    store *st = cli_store(c);
+    store *st = cli_store(c, STORE_READ);
     if (!st) return 1;
     char err[ERR_LEN];
     sqlite3_stmt *s;

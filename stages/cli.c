@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int cli_error(const char *fmt, ...) {
     va_list ap;
@@ -27,10 +28,18 @@ int cli_error(const char *fmt, ...) {
     return 1;
 }
 
-store *cli_store(cli *c) {
-    if (c->st) return c->st;
+store *cli_store(cli *c, store_mode mode) {
+    if (c->st && c->open_mode <= mode) return c->st;
+    store_close(c->st);
+    c->st = NULL;
+    c->open_mode = mode;
     char err[ERR_LEN];
-    if (store_open(c->db_path, &c->st, err)) {
+    struct stat sb;
+    if (mode != STORE_CREATE && stat(c->db_path, &sb) != 0 && errno == ENOENT) {
+        cli_error("no store at %s (create one with quill ingest or quill run)", c->db_path);
+        return NULL;
+    }
+    if (store_open_mode(c->db_path, mode, &c->st, err)) {
         cli_error("store: %s", err);
         c->st = NULL;
     }

@@ -19,13 +19,26 @@
 #define QUILL_VERSION "0.1.0"
 
 typedef struct cli {
-    const char *db_path; /* --db, else $QUILL_DB, else ./quill.db */
-    store *st;           /* opened on first cli_store() */
+    const char *db_path;  /* --db, else $QUILL_DB, else ./quill.db */
+    store *st;            /* opened on first cli_store() */
+    store_mode open_mode; /* how st was opened (0, STORE_CREATE, for a store set by hand) */
 } cli;
 
-/* Open the store on first use; prints the error itself and returns NULL on
-** failure. */
-store *cli_store(cli *c);
+/* Open the store on first use, as MODE says (a stronger mode than the one it
+** is open in reopens it); prints the error itself and returns NULL on
+** failure.  Which command opens how:
+**   STORE_CREATE: the commands that add data a new store can start from:
+**     ingest (documents), import (a checkpoint), run (a recipe);
+**   STORE_WRITE: the other commands that write: tokenize --docs, group,
+**     train, generate (to record its outputs), review (TUI, approve, reject,
+**     note, edit, withdraw, rule), publish (records the publication),
+**     reviewer add/remove, serve (the desk's reviews and sessions);
+**   STORE_READ: the commands that only read: docs, review list/show,
+**     reviewer list, checkpoints, export, status, next/score --checkpoint.
+** Without STORE_CREATE a missing store is the error "no store at PATH
+** (create one with quill ingest or quill run)" and no file is created;
+** STORE_READ never writes or waits for a writer. */
+store *cli_store(cli *c, store_mode mode);
 
 /* Print "quill: " + message + newline to stderr; returns 1 (an exit status). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -5,6 +5,7 @@
 
 #include "err.h"
 #include "jw.h"
+#include "text.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -38,9 +39,12 @@ static int docs_list(store *st, int json) {
                 return cli_error("docs: document %lld: %s", (long long)id, err);
             }
         } else {
+            /* a file or archive member name: control characters shown, not obeyed */
+            char *name = txt_escape_controls(source);
             printf("%6lld  %10lld  %10lld  %-32s  %s\n", (long long)sqlite3_column_int64(s, 0),
                    (long long)sqlite3_column_int64(s, 3), (long long)sqlite3_column_int64(s, 4),
-                   hash, source);
+                   hash, name ? name : "?");
+            free(name);
         }
     }
     sqlite3_finalize(s);
@@ -82,11 +86,11 @@ int cmd_docs(cli *c, int argc, char **argv) {
     }
     if (argc >= 2 && !strcmp(argv[1], "list") &&
         (argc == 2 || (argc == 3 && !strcmp(argv[2], "--json")))) {
-        store *st = cli_store(c);
+        store *st = cli_store(c, STORE_READ);
         return st ? docs_list(st, argc == 3) : 1;
     }
     if (argc == 3 && !strcmp(argv[1], "show")) {
-        store *st = cli_store(c);
+        store *st = cli_store(c, STORE_READ);
         return st ? docs_show(st, argv[2]) : 1;
     }
     if (argc < 2) return cli_usage_error("docs", "list or show?");

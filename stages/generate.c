@@ -1144,7 +1144,7 @@ int cmd_generate(cli *c, int argc, char **argv) {
     store *st = NULL;
     int record = !g.no_store && (g.checkpoint || stat(c->db_path, &sb) == 0);
     if (record || g.checkpoint) {
-        st = cli_store(c);
+        st = cli_store(c, record ? STORE_WRITE : STORE_READ);
         if (!st) {
             gen_cli_free(&g);
             return 1;
@@ -1312,7 +1312,7 @@ int cmd_next(cli *c, int argc, char **argv) {
     }
     char err[ERR_LEN];
     int rc = 1;
-    store *st = g.checkpoint ? cli_store(c) : NULL;
+    store *st = g.checkpoint ? cli_store(c, STORE_READ) : NULL;
     lm_model l;
     if (g.checkpoint && !st) {
         free(g.tokens);

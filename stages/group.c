@@ -374,7 +374,7 @@ int cmd_group(cli *c, int argc, char **argv) {
         }
     }
     if (optind != argc) return cli_usage_error("group", "unexpected argument '%s'", argv[optind]);
-    store *st = cli_store(c);
+    store *st = cli_store(c, STORE_WRITE);
     if (!st) return 1;
     char err[ERR_LEN];
     int created;

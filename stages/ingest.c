@@ -319,34 +319,54 @@ static int unsafe_member(const char *name) {
     return 0;
 }
 
-/* Read the current member into memory, at most limit bytes: returns 1 when
-** it is larger (whatever its header says), 2 when memory runs out, -1 on a
-** read error. */
-static int read_member(struct archive *a, long long limit, unsigned char **out, size_t *out_n) {
-    size_t cap = 1 << 16, n = 0;
+/* Something read_all() reads from: fills buf with up to n bytes and returns
+** how many (0 at the end), or -1 on a read error. */
+typedef long (*read_fn)(void *src, unsigned char *buf, size_t n);
+
+/* Read src to its end into memory, after the pre_n bytes of pre, at most
+** limit bytes in all: returns 0 with *out malloc'd, 1 when there are more
+** (whatever a header or stat() said), 2 when memory runs out, -1 on a read
+** error.  The buffer grows as it fills, so a source that is longer than
+** announced, or announces nothing (/proc, a FIFO), cannot overflow it. */
+static int read_all(read_fn rd, void *src, const unsigned char *pre, size_t pre_n, long long limit,
+                    unsigned char **out, size_t *out_n) {
+    size_t cap = 1 << 16, n = pre_n;
+    assert(pre_n <= cap);
     unsigned char *buf = malloc(cap);
+    if (buf && pre_n) memcpy(buf, pre, pre_n);
     for (;;) {
-        if (n == cap) {
+        if (buf && n == cap) {
             unsigned char *nb = realloc(buf, cap *= 2);
             if (!nb) free(buf);
             buf = nb;
         }
         if (!buf) return 2;
-        la_ssize_t r = archive_read_data(a, buf + n, cap - n);
+        if ((long long)n > limit) {
+            free(buf);
+            return 1;
+        }
+        long r = rd(src, buf + n, cap - n);
         if (r < 0) {
             free(buf);
             return -1;
         }
         if (r == 0) break;
         n += (size_t)r;
-        if ((long long)n > limit) {
-            free(buf);
-            return 1;
-        }
     }
     *out = buf;
     *out_n = n;
     return 0;
+}
+
+/* read_fn over an archive's current member. */
+static long archive_reader(void *src, unsigned char *buf, size_t n) {
+    return (long)archive_read_data(src, buf, n);
+}
+
+/* read_fn over a stdio file. */
+static long file_reader(void *src, unsigned char *buf, size_t n) {
+    size_t r = fread(buf, 1, n, src);
+    return r == 0 && ferror((FILE *)src) ? -1 : (long)r;
 }
 
 /* Every member of an archive (or the one stream of a compressed file). */
@@ -377,7 +397,7 @@ static int ingest_archive_members(ingest *g, struct archive *a, const char *path
         }
         unsigned char *data;
         size_t n;
-        int rr = read_member(a, g->o->max_member_bytes, &data, &n);
+        int rr = read_all(archive_reader, a, NULL, 0, g->o->max_member_bytes, &data, &n);
         if (rr < 0) {
             snprintf(why, ERR_LEN, "%s: %s", name, archive_error_string(a));
             return 1;
@@ -427,7 +447,7 @@ static int ingest_archive(ingest *g, const char *path, char *err) {
     return 0;
 }
 
-static int ingest_path(ingest *g, const char *path, char *err);
+static int ingest_path(ingest *g, const char *path, int explicit, char *err);
 
 /* qsort order of folder entries: bytewise by name. */
 static int name_cmp(const void *a, const void *b) {
@@ -464,7 +484,7 @@ static int ingest_dir(ingest *g, const char *path, char *err) {
         /* Symlinked folders are not followed, so a link cannot loop. */
         if (!rc && !(lstat(child, &lst) == 0 && S_ISLNK(lst.st_mode) && stat(child, &lst) == 0 &&
                      S_ISDIR(lst.st_mode)))
-            rc = ingest_path(g, child, err);
+            rc = ingest_path(g, child, 0, err);
         free(names[i]);
     }
     free(names);
@@ -472,7 +492,9 @@ static int ingest_dir(ingest *g, const char *path, char *err) {
 }
 
 /* A plain file, unless its name or first bytes say it is an archive (whose
-** own size is not limited: its members are). */
+** own size is not limited: its members are).  A file that is not regular
+** (a FIFO, /proc) is read as text to its end, as is one that grows while
+** it is read: stat()'s size is only a first guess. */
 static int ingest_file(ingest *g, const char *path, const struct stat *sb, char *err) {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -481,43 +503,51 @@ static int ingest_file(ingest *g, const char *path, const struct stat *sb, char 
     }
     unsigned char head[512];
     size_t hn = fread(head, 1, sizeof head, f);
-    if (looks_like_archive(path, head, hn)) {
+    if (S_ISREG(sb->st_mode) && looks_like_archive(path, head, hn)) {
         fclose(f);
         return ingest_archive(g, path, err);
     }
-    if (sb->st_size > g->o->max_member_bytes) {
+    long long limit = g->o->max_member_bytes;
+    if (S_ISREG(sb->st_mode) && sb->st_size > limit) {
         fclose(f);
         note_add(&g->res->skips, &g->res->n_skips, path,
                  "file of %lld bytes exceeds the limit of %lld bytes", (long long)sb->st_size,
-                 g->o->max_member_bytes);
+                 limit);
         return 0;
     }
-    size_t size = (size_t)sb->st_size;
-    unsigned char *buf = malloc(size + 1);
-    memcpy(buf, head, hn);
-    size_t n = hn + (size > hn ? fread(buf + hn, 1, size - hn, f) : 0);
-    int bad = ferror(f);
+    unsigned char *buf = NULL;
+    size_t n = 0;
+    int rr = ferror(f) ? -1 : read_all(file_reader, f, head, hn, limit, &buf, &n);
     fclose(f);
-    if (bad || n != size) {
-        free(buf);
+    if (rr < 0)
         note_add(&g->res->errors, &g->res->n_errors, path, "read error");
-        return 0;
-    }
-    return batch_add(g, path, buf, n, err);
+    else if (rr == 2)
+        note_add(&g->res->skips, &g->res->n_skips, path, "out of memory");
+    else if (rr == 1)
+        note_add(&g->res->skips, &g->res->n_skips, path, "file exceeds the limit of %lld bytes",
+                 limit);
+    return rr ? 0 : batch_add(g, path, buf, n, err);
 }
 
-/* Ingest one PATH: a folder, an archive or a text file.  A path that
-** cannot be read is recorded as an error, not a failure; returns -1 only
-** when the store fails. */
-static int ingest_path(ingest *g, const char *path, char *err) {
+/* Ingest one PATH: a folder, an archive or a text file.  Inside a folder
+** only regular files are read (a FIFO there would block, a device never
+** ends); a PATH named on the command line (EXPLICIT) is read whatever it
+** is.  A path that cannot be read is recorded as an error, not a failure;
+** returns -1 only when the store fails. */
+static int ingest_path(ingest *g, const char *path, int explicit, char *err) {
     struct stat sb;
     if (stat(path, &sb) != 0) {
         note_add(&g->res->errors, &g->res->n_errors, path, "%s", strerror(errno));
         return 0;
     }
     if (S_ISDIR(sb.st_mode)) return ingest_dir(g, path, err);
-    if (!S_ISREG(sb.st_mode)) {
-        note_add(&g->res->skips, &g->res->n_skips, path, "not a regular file");
+    if (!S_ISREG(sb.st_mode) && !explicit) {
+        note_add(&g->res->skips, &g->res->n_skips, path, "not a regular file (%s)",
+                 S_ISFIFO(sb.st_mode)   ? "a FIFO"
+                 : S_ISSOCK(sb.st_mode) ? "a socket"
+                 : S_ISCHR(sb.st_mode)  ? "a character device"
+                 : S_ISBLK(sb.st_mode)  ? "a block device"
+                                        : "unknown type");
         return 0;
     }
     return ingest_file(g, path, &sb, err);
@@ -558,7 +588,7 @@ int stage_ingest(store *st, const ingest_opts *o, char *const *paths, int n_path
     for (int i = 0; i < n_paths && !rc; i++) {
         int errors_before = res->n_errors;
         rc = savepoint_open(&g, err);
-        if (!rc) rc = ingest_path(&g, paths[i], err);
+        if (!rc) rc = ingest_path(&g, paths[i], 1, err);
         if (!rc) rc = batch_flush(&g, err);
         if (!rc) rc = savepoint_close(&g, res->n_errors > errors_before, err);
     }
@@ -605,11 +635,18 @@ static int print_result(const ingest_result *res, int json) {
             return cli_error("ingest: %s", err);
     } else if (!res->n_errors || res->added || res->duplicates || res->n_skips) {
         printf("added %d, duplicates %d, skipped %d\n", res->added, res->duplicates, res->n_skips);
-        for (int i = 0; i < res->n_skips; i++)
-            printf("  skipped %s: %s\n", res->skips[i].source, res->skips[i].reason);
+        for (int i = 0; i < res->n_skips; i++) {
+            /* names come from archives and folders: control characters shown, not obeyed */
+            char *name = txt_escape_controls(res->skips[i].source);
+            printf("  skipped %s: %s\n", name ? name : "?", res->skips[i].reason);
+            free(name);
+        }
     }
-    for (int i = 0; i < res->n_errors; i++)
-        cli_error("ingest: %s: %s", res->errors[i].source, res->errors[i].reason);
+    for (int i = 0; i < res->n_errors; i++) {
+        char *name = txt_escape_controls(res->errors[i].source);
+        cli_error("ingest: %s: %s", name ? name : "?", res->errors[i].reason);
+        free(name);
+    }
     return 0;
 }
 
@@ -687,7 +724,7 @@ int cmd_ingest(cli *c, int argc, char **argv) {
         }
     }
     if (optind >= argc) return cli_usage_error("ingest", "no PATH given");
-    store *st = cli_store(c);
+    store *st = cli_store(c, STORE_CREATE);
     if (!st) return 1;
     ingest_result res;
     char err[ERR_LEN];

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 void lm_free(lm_model *l) {
     gpt_model_free(l->m);
@@ -23,13 +22,10 @@ int lm_load(store *st, const char *dir, const char *checkpoint, lm_model *l, cha
     memset(l, 0, sizeof *l);
     size_t n;
     const char *tok_dir = NULL;
-    char vocab[560];
-    struct stat sb;
     if (dir) {
         if (hf_load(dir, &l->cfg, &l->params, &n, err)) return -1;
         snprintf(l->source, sizeof l->source, "%s", dir);
-        snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
-        if (stat(vocab, &sb) == 0) tok_dir = dir;
+        if (tok_dir_has(dir)) tok_dir = dir;
     } else {
         if (!st) return err_set(err, "--checkpoint needs a store");
         if (ckpt_resolve(st, checkpoint, 0, &l->ckpt_id, err) ||

@@ -21,8 +21,9 @@ typedef struct lm_model {
     int64_t ckpt_id;  /* 0 for a directory */
 } lm_model;
 
-/* Load from dir (an HF GPT-2 directory; its own tokenizer when it has
-** vocab.json, else the bundled GPT-2 one) or, when dir is NULL, from the
+/* Load from dir (an HF GPT-2 directory; its own tokenizer when it has one,
+** vocab.json + merges.txt or tokenizer.json (tok_dir_has()), else the
+** bundled GPT-2 one) or, when dir is NULL, from the
 ** store's checkpoint named by checkpoint ("ID" or "latest"). */
 int lm_load(store *st, const char *dir, const char *checkpoint, lm_model *l, char *err);
 

@@ -380,7 +380,7 @@ int cmd_publish(cli *c, int argc, char **argv) {
     /* a pipe, /dev/stdout or a device is written to directly: a rename
     ** would replace it */
     regular = stat(out, &sb) || S_ISREG(sb.st_mode);
-    if (!(st = cli_store(c))) goto done;
+    if (!(st = cli_store(c, STORE_WRITE))) goto done;
     if (repair(st, out, err)) {
         rc = cli_error("publish: repairing an interrupted publication: %s", err);
         goto done;

@@ -264,6 +264,9 @@ static int fetch(hub *h, const char *model, const char *dir, const char *name, i
            verified ? ", checksum ok" : ", no checksum from the server");
     rc = 0;
 done:
+    /* a part file with bytes is kept for the next pull to resume; an empty
+    ** one is nothing to resume */
+    if (rc && part && !stat(part, &sb) && sb.st_size == 0) unlink(part);
     free(url);
     free(path);
     free(part);
@@ -308,6 +311,8 @@ int cmd_pull(cli *c, int argc, char **argv) {
     snprintf(endpoint, sizeof endpoint, "%s", ep && *ep ? ep : "https://huggingface.co");
     for (size_t k = strlen(endpoint); k && endpoint[k - 1] == '/';)
         endpoint[--k] = 0;
+    struct stat sb;
+    int made_dir = stat(dir, &sb) != 0;
     if (fs_mkdirs(dir, err)) return cli_error("pull: %s", err);
     if (curl_global_init(CURL_GLOBAL_DEFAULT)) return cli_error("pull: cannot start libcurl");
     hub h = {curl_easy_init(), NULL, endpoint};
@@ -333,6 +338,7 @@ int cmd_pull(cli *c, int argc, char **argv) {
             rc = cli_error("pull %s: %s", model, err);
     }
     if (!rc) printf("pulled %s into %s\n", model, dir);
+    if (rc && made_dir) rmdir(dir); /* a failed pull leaves no empty folder behind */
     curl_slist_free_all(h.headers);
     curl_easy_cleanup(h.curl);
     curl_global_cleanup();

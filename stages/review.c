@@ -316,19 +316,19 @@ int cmd_review(cli *c, int argc, char **argv) {
     } else if (writes && txt_name_normalize(reviewer, &who, err)) {
         rc = cli_usage_error("review", "--reviewer: %s", err); /* the name may not print */
     } else if (!sub) {
-        rc = (st = cli_store(c)) ? review_interactive(st, who) : 1;
+        rc = (st = cli_store(c, STORE_WRITE)) ? review_interactive(st, who) : 1;
     } else if (!strcmp(sub, "list") && !nids) {
-        rc = (st = cli_store(c)) ? review_list(st, status, json) : 1;
+        rc = (st = cli_store(c, STORE_READ)) ? review_list(st, status, json) : 1;
     } else if (!strcmp(sub, "show") && nids == 1) {
         int64_t id;
         if (parse_id(ids[0], &id))
             rc = cli_error("review show: '%s' is not an output id", ids[0]);
-        else if (!(st = cli_store(c)))
+        else if (!(st = cli_store(c, STORE_READ)))
             rc = 1;
         else
             rc = review_print(st, id, stdout, err) ? cli_error("review show: %s", err) : 0;
     } else if (!strcmp(sub, "rule") && nids == 1 && min) {
-        rc = (st = cli_store(c)) ? review_rule(st, ids[0], m, who) : 1;
+        rc = (st = cli_store(c, STORE_WRITE)) ? review_rule(st, ids[0], m, who) : 1;
     } else if (((!strcmp(sub, "approve") || !strcmp(sub, "reject") || !strcmp(sub, "withdraw")) &&
                 nids >= 1) ||
                (!strcmp(sub, "note") && nids >= 1 && q.note) ||
@@ -336,7 +336,7 @@ int cmd_review(cli *c, int argc, char **argv) {
         q.verb = sub;
         q.reviewer = who;
         q.version = (int)v;
-        rc = (st = cli_store(c)) ? review_apply(st, ids, nids, &q) : 1;
+        rc = (st = cli_store(c, STORE_WRITE)) ? review_apply(st, ids, nids, &q) : 1;
     } else if (strcmp(sub, "list") && strcmp(sub, "show") && !writes) {
         rc = cli_usage_error("review", "unknown subcommand '%s'", sub);
     } else {

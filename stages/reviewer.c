@@ -75,7 +75,7 @@ int cmd_reviewer(cli *c, int argc, char **argv) {
     if ((admin && !is_add) || (json && !is_list))
         return cli_usage_error("reviewer", "%s: %s is not an option of %s", sub,
                                admin ? "--admin" : "--json", sub);
-    store *st = cli_store(c);
+    store *st = cli_store(c, is_list ? STORE_READ : STORE_WRITE);
     if (!st) return 1;
     if (is_list) return list(st, json);
     char err[ERR_LEN];

@@ -37,14 +37,11 @@ static int set_result(stage_ctx *ctx, json_t *o, char *err) {
 }
 
 /* The tokenizer directory: tokenize.model, else model.from when it has
-** vocab.json, else NULL (the bundled GPT-2 tokenizer). */
+** tokenizer files (tok_dir_has()), else NULL (the bundled GPT-2 tokenizer). */
 static const char *tok_dir(const rcp_recipe *r) {
     if (r->tokenize.model) return r->tokenize.model;
     if (!r->model.from) return NULL;
-    char probe[4096];
-    struct stat sb;
-    snprintf(probe, sizeof probe, "%s/vocab.json", r->model.from);
-    return stat(probe, &sb) ? NULL : r->model.from;
+    return tok_dir_has(r->model.from) ? r->model.from : NULL;
 }
 
 /* ingest: the recipe's ingest section as ingest_opts; any unreadable path
@@ -368,11 +365,13 @@ int run_recipe(store *st, const rcp_recipe *r, const run_stage_fn *table, const 
 
 /* ---- commands ---- */
 
-/* The store a recipe runs against: --db / $QUILL_DB when given, else the
-** recipe's store key, else quill.db. */
-static store *recipe_store(cli *c, const rcp_recipe *r) {
-    if (r->store && !getenv("QUILL_DB") && !strcmp(c->db_path, "quill.db")) c->db_path = r->store;
-    return cli_store(c);
+/* The store a recipe (r, or none) runs against: --db / $QUILL_DB when
+** given, else the recipe's store key, else quill.db; opened as mode says
+** (cli_store()). */
+static store *recipe_store(cli *c, const rcp_recipe *r, store_mode mode) {
+    if (r && r->store && !getenv("QUILL_DB") && !strcmp(c->db_path, "quill.db"))
+        c->db_path = r->store;
+    return cli_store(c, mode);
 }
 
 /* Parse the stage name v of option opt into *out; prints the error and
@@ -415,7 +414,7 @@ int cmd_run(cli *c, int argc, char **argv) {
     rcp_recipe *r;
     if (rcp_load(argv[optind], &r, err)) return cli_error("%s", err);
     int rc = 1;
-    store *st = recipe_store(c, r);
+    store *st = recipe_store(c, r, STORE_CREATE);
     if (st) {
         if (run_recipe(st, r, run_stages, &o, err))
             rc = cli_error("run %s: %s", r->name, err);
@@ -505,7 +504,7 @@ int cmd_status(cli *c, int argc, char **argv) {
     char err[ERR_LEN];
     rcp_recipe *r = NULL;
     if (argc == 2 && rcp_load(argv[1], &r, err)) return cli_error("%s", err);
-    store *st = r ? recipe_store(c, r) : cli_store(c);
+    store *st = recipe_store(c, r, STORE_READ);
     if (!st) {
         rcp_free(r);
         return 1;

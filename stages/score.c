@@ -89,7 +89,7 @@ int cmd_score(cli *c, int argc, char **argv) {
     char *text;
     size_t text_n;
     if (slurp(file, &text, &text_n, err)) return cli_error("score: %s", err);
-    store *st = checkpoint ? cli_store(c) : NULL;
+    store *st = checkpoint ? cli_store(c, STORE_READ) : NULL;
     lm_model l;
     if ((checkpoint && !st) || lm_load(st, model, checkpoint, &l, err)) {
         free(text);

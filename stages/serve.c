@@ -32,7 +32,7 @@ store *serve_store(char *err) {
     if (thread_store) return thread_store;
     pthread_mutex_lock(&stores_lock);
     if (nstores < (int)(sizeof stores / sizeof stores[0]) &&
-        !store_open(serve_config.db_path, &thread_store, err))
+        !store_open_mode(serve_config.db_path, STORE_WRITE, &thread_store, err))
         stores[nstores++] = thread_store;
     else if (!thread_store)
         err_prefix(err, "cannot open the store");
@@ -176,7 +176,7 @@ int cmd_serve(cli *c, int argc, char **argv) {
                 listen_at);
     serve_config.db_path = c->db_path;
     serve_config.tls = cert != NULL;
-    store *st = cli_store(c); /* migrate once, before the threads */
+    store *st = cli_store(c, STORE_WRITE); /* migrate once, before the threads */
     if (!st) {
         free(cert_pem), free(key_pem);
         return 1;

@@ -239,7 +239,7 @@ int cmd_tokenize(cli *c, int argc, char **argv) {
         return cli_usage_error("tokenize", "--docs takes no FILE, --pieces or --jsonl");
     char err[ERR_LEN];
     if (docs) {
-        store *st = cli_store(c);
+        store *st = cli_store(c, STORE_WRITE);
         if (!st) return 1;
         int n_done;
         int64_t tid;

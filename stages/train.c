@@ -468,6 +468,14 @@ static int loop(run *r, train_result *res, char *err) {
         float norm;
         if (train_step(r, g % r->spe, &loss, &norm, err))
             return err_prefix(err, "step %lld", (long long)g + 1);
+        /* a diverged step is not applied: the checkpoints saved so far
+        ** stay the last good ones */
+        if (!isfinite(loss) || !isfinite(norm))
+            return err_set(err,
+                           "step %lld: the loss is %g and the gradient norm %g: training "
+                           "diverged (try a lower --learning-rate); stopped without applying "
+                           "the step, the checkpoints saved so far are kept",
+                           (long long)g + 1, loss, (double)norm);
         double lr = p->learning_rate * train_lr_lambda(p, g, r->total);
         hp.lr = (float)lr;
         hp.grad_scale = adamw_clip_coef(norm, (float)p->max_grad_norm); /* clipping, fused */
@@ -507,6 +515,12 @@ static int loop(run *r, train_result *res, char *err) {
         if (dist_max_int(&stop, err)) return -1; /* an interrupt stops every process */
         if (((p->save_steps > 0 && g % p->save_steps == 0) || g == r->total || stop) && !r->rank) {
             const char *status = g == r->total ? "done" : stop ? "interrupted" : "running";
+            /* a finite loss can still leave infinite weights: never save them */
+            if (gpt_params_check(&r->cfg, r->params, r->n, "training", err))
+                return err_prefix(err,
+                                  "step %lld: not saved, training diverged (try a lower "
+                                  "--learning-rate)",
+                                  (long long)g);
             if (save(r, status, &res->checkpoint, err)) return -1;
         }
         if (stop) {
@@ -1070,7 +1084,7 @@ int cmd_train(cli *c, int argc, char **argv) {
         return cli_usage_error("train", "give one of --model DIR, --init ... or --checkpoint ID");
     /* data parallel: process 0 alone opens the store (see train.h) */
     p.processes = dist_size();
-    store *st = dist_rank() ? NULL : cli_store(c);
+    store *st = dist_rank() ? NULL : cli_store(c, STORE_WRITE);
     if (!st && !dist_rank()) return 1;
     train_result res;
     train_stop = 0;

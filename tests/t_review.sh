@@ -19,7 +19,8 @@ add_output() {
 }
 status_of() { sql "SELECT status FROM outputs WHERE id = $1"; }
 
-check "store created" Q docs list
+printf 'A document, so that ingest creates the store.\n' >seed.txt
+check "store created" Q ingest seed.txt
 # a rule applies to the outputs made under it: set before they are made
 sql "INSERT INTO review_rules (recipe_name, min_approvals) VALUES ('r2', 2)"
 add_output 1 r1 "Two roads" " diverged one"
@@ -96,7 +97,7 @@ check "not the other recipe's output" bash -c '! grep -q "It was a dark two" r1.
 check "no temp files left" bash -c "! ls | grep -q tmp"
 
 # nothing approved: nothing written
-"$QUILL_ASAN" --db other.db docs list >/dev/null
+"$QUILL_ASAN" --db other.db ingest seed.txt >/dev/null
 expect_fail "other store has nothing approved" "no approved outputs" "$QUILL_ASAN" --db other.db publish --out other.md
 check "nothing written" [ ! -e other.md ]
 sqlite3 other.db "INSERT INTO outputs (recipe_name, model_source, prompt, continuation, text, ids_json, params_json, seed, finish_reason, status) VALUES ('r', 'm', 'p', 'c', 'pc', '[]', '{}', 1, 'length', 'approved')"
@@ -247,7 +248,7 @@ check "2 approved (carl approved the edit)" [ "$(sqlite3 old.db "SELECT status F
 
 # --- the interactive reviewer, driven in tmux ---
 rm -f tui.db
-"$QUILL" --db tui.db docs list >/dev/null
+"$QUILL" --db tui.db ingest seed.txt >/dev/null
 for i in 1 2 3; do
     sqlite3 tui.db "INSERT INTO outputs (id, model_source, prompt, continuation, text, ids_json, params_json, seed, finish_reason) VALUES ($i, 'ckpt', 'PROMPT$i', ' continued$i', 'PROMPT$i continued$i', '[]', '{\"top_k\":50}', $i, 'length')"
 done

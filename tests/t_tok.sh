@@ -54,7 +54,9 @@ check "vocab sample is seeded" bash -c "$Q vocab --sample 12 --seed 7 >a && $Q v
 expect_fail "vocab bad sample" "--sample .x. is not a whole number" $Q vocab --sample x
 
 # the tokenize stage's command (the stage itself: tests/test_tokenize_stage.c)
-check "tokenize --docs on an empty store" bash -c "$Q --db s.db tokenize --docs | grep -qx 'tokenized 0 documents (tokenizer 1)'"
+expect_fail "tokenize --docs without a store" "no store at s.db" $Q --db s.db tokenize --docs
+check "tokenize --docs on an empty store" bash -c "$Q --db e.db ingest /dev/null >/dev/null &&
+    $Q --db e.db tokenize --docs | grep -qx 'tokenized 0 documents (tokenizer 1)'"
 printf 'Behold! An alabaster anemone. Zzzzap!' >a.txt
 printf 'this is a test' >b.txt
 check "tokenize --docs after ingest, then nothing to do" bash -c "$Q --db s.db ingest a.txt b.txt >/dev/null &&

@@ -325,7 +325,7 @@ static void test_cli(void) {
     snprintf(dir, sizeof dir, "/tmp/quill-test-gen-model-%d", (int)getpid());
     CHECK(hf_save(dir, &CFG, PARAMS, 0, NULL, err) == 0);
     store *st = tmp_store_open("generate-cli");
-    cli c = {tmp_store_path_, st};
+    cli c = {.db_path = tmp_store_path_, .st = st};
     char *argv[] = {"generate",
                     "--model",
                     dir,

@@ -152,7 +152,27 @@ static void test_reclaim_shrinks_file(void) {
     cleanup();
 }
 
+/* Without STORE_CREATE a missing store is an error and no file appears;
+** STORE_READ leaves the file alone and refuses writes. */
+static void test_open_modes(void) {
+    char err[ERR_LEN];
+    store *st;
+    struct stat sb;
+    fresh_path();
+    CHECK(store_open_mode(path, STORE_READ, &st, err) == -1);
+    CHECK(store_open_mode(path, STORE_WRITE, &st, err) == -1);
+    CHECK(stat(path, &sb) == -1);
+    CHECK(store_open_mode(path, STORE_CREATE, &st, err) == 0);
+    store_close(st);
+    CHECK(store_open_mode(path, STORE_READ, &st, err) == 0);
+    CHECK(store_exec(st, "CREATE TABLE t(x)", err) == -1);
+    CHECKF(strstr(err, "readonly") != NULL, "%s", err);
+    store_close(st);
+    cleanup();
+}
+
 int main(void) {
+    RUN(test_open_modes);
     RUN(test_reclaim_shrinks_file);
     RUN(test_reader_while_writing);
     RUN(test_blob_round_trip);

@@ -98,7 +98,18 @@ static void test_name_normalize(void) {
     CHECK(!out);
 }
 
+/* Control characters are written out, the rest (UTF-8 included) kept. */
+static void test_escape_controls(void) {
+    char *e = txt_escape_controls("a\x1b[31mb\tc\x7f \xc2\x9b\xc3\xa9 \\x");
+    CHECKF(e && !strcmp(e, "a\\x1b[31mb\\x09c\\x7f \\u009b\xc3\xa9 \\x"), "%s", e);
+    free(e);
+    e = txt_escape_controls("");
+    CHECK(e && !*e);
+    free(e);
+}
+
 int main(void) {
+    RUN(test_escape_controls);
     RUN(test_validation_edges);
     RUN(test_repair_maximal_subparts);
     RUN(test_prefix_and_count);
