@@ -62,14 +62,16 @@ check "setup: train" Q train --init n_layer=2,n_head=2,n_embd=8,n_positions=16 -
 check "setup: export" Q export latest good
 
 # poison FILE TENSOR: write a NaN into the first value of an F32 tensor
-poison() {
-    /usr/bin/python3 - "$1" "$2" <<'PY'
+poison() { # FILE TENSOR [VALUE]: the tensor's first float NaN, or all of them VALUE
+    /usr/bin/python3 - "$@" <<'PY'
 import json, struct, sys
 path, name = sys.argv[1], sys.argv[2]
 b = bytearray(open(path, "rb").read())
 n = struct.unpack("<Q", b[:8])[0]
-off = json.loads(b[8:8 + n])[name]["data_offsets"][0] + 8 + n
-b[off:off + 4] = struct.pack("<f", float("nan"))
+lo, hi = json.loads(b[8:8 + n])[name]["data_offsets"]
+lo, hi = lo + 8 + n, hi + 8 + n if len(sys.argv) > 3 else lo + 8 + n + 4
+v = float(sys.argv[3]) if len(sys.argv) > 3 else float("nan")
+b[lo:hi] = struct.pack("<f", v) * ((hi - lo) // 4)
 open(path, "wb").write(b)
 PY
 }
@@ -82,10 +84,13 @@ expect_fail "generate refuses NaN weights" "tensor 'h\.1\.mlp\.c_fc\.bias' holds
     Q generate --model nan --prompt "It was" --max-new-tokens 3 --no-store
 expect_fail "score refuses NaN weights" "tensor 'h\.1\.mlp\.c_fc\.bias' holds NaN" \
     Q score --model nan f.txt
-# a diverging run stops before saving infinite weights; what it saved stays usable
+# a diverging run stops before saving infinite weights; what it saved stays
+# usable: finite weights so large (every query/key weight 1e30) that the
+# first step's attention overflows
+cp -r good huge
+poison huge/model.safetensors transformer.h.0.attn.c_attn.weight 1e30
 expect_fail "diverging training stops with a clear error" "diverged" \
-    Q train --init n_layer=2,n_head=2,n_embd=8,n_positions=16 --max-steps 8 --save-steps 1 \
-    --learning-rate 1e30 --quiet --seed 7
+    Q train --model huge --max-steps 8 --save-steps 1 --quiet --seed 7
 check "  ... every checkpoint it kept is finite (exports)" bash -c \
     "for k in \$('$QUILL' --db '$DB' checkpoints | awk 'NR > 1 { print \$1 }'); do
          '$QUILL' --db '$DB' export \$k ck\$k 2>/dev/null || exit 1; done"

@@ -19,6 +19,8 @@ add_output() {
 # the reviews and outputs as they stand, to show a refused request changed nothing
 snapshot() { sql "SELECT * FROM reviews; SELECT id, status FROM outputs; SELECT * FROM sessions" | md5sum; }
 
+printf 'A document, so that ingest creates the store.\n' >seed.txt
+Q ingest seed.txt >/dev/null 2>&1
 TOKEN=$(Q reviewer add " Ann " --admin 2>ann.err)
 check "reviewer add prints a 256-bit token alone on stdout" bash -c "echo '$TOKEN' | grep -Eqx '[0-9a-f]{64}'"
 check "the store keeps only the token's SHA-256" bash -c "[ \"\$(sqlite3 desk.db 'SELECT token_hash FROM reviewers')\" = \"\$(printf %s '$TOKEN' | sha256sum | cut -d' ' -f1)\" ] && ! sqlite3 desk.db .dump | grep -q '$TOKEN'"
