@@ -4,6 +4,7 @@
 #include "publications.h"
 
 #include "err.h"
+#include "mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -78,13 +79,8 @@ int publications_pending(store *st, publications_row **v, size_t *n, char *err) 
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 4;
-            publications_row *nv = realloc(*v, cap * sizeof *nv);
-            if (!nv) break;
-            *v = nv;
-        }
-        publications_row *r = &(*v)[(*n)++];
+        publications_row *r = mem_push(v, n, &cap, sizeof *r);
+        if (!r) break;
         r->id = sqlite3_column_int64(s, 0);
         r->pid = sqlite3_column_int64(s, 1);
         r->out_path = store_column_dup(s, 2, 1);

@@ -5,6 +5,7 @@
 
 #include "constrain.h"
 #include "err.h"
+#include "mem.h"
 #include "text.h"
 
 #include <assert.h>
@@ -190,16 +191,12 @@ static int collect_ids(sqlite3_stmt *s, int64_t **ids, size_t *n, char *err) {
     *ids = NULL;
     *n = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 64;
-            int64_t *ni = realloc(*ids, cap * sizeof *ni);
-            if (!ni) {
-                sqlite3_finalize(s);
-                return err_set(err, "out of memory");
-            }
-            *ids = ni;
+        int64_t *id = mem_push(ids, n, &cap, sizeof *id);
+        if (!id) {
+            sqlite3_finalize(s);
+            return err_set(err, "out of memory");
         }
-        (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
+        *id = sqlite3_column_int64(s, 0);
     }
     sqlite3_finalize(s);
     return rc == SQLITE_DONE ? 0 : err_set(err, "cannot list the outputs");
@@ -243,13 +240,8 @@ int reviews_history(store *st, int64_t id, reviews_entry **v, size_t *n, char *e
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 16;
-            reviews_entry *nv = realloc(*v, cap * sizeof *nv);
-            if (!nv) break;
-            *v = nv;
-        }
-        reviews_entry *e = &(*v)[(*n)++];
+        reviews_entry *e = mem_push(v, n, &cap, sizeof *e);
+        if (!e) break;
         e->reviewer = store_column_dup(s, 0, 0);
         e->verdict = store_column_dup(s, 1, 0);
         e->note = store_column_dup(s, 2, 0);

@@ -4,6 +4,7 @@
 #include "runs.h"
 
 #include "err.h"
+#include "mem.h"
 #include "proc.h"
 
 #include <assert.h>
@@ -138,13 +139,8 @@ int runs_latest(store *st, const char *name, runs_info **v, size_t *n, char *err
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 8;
-            runs_info *nv = realloc(*v, cap * sizeof *nv);
-            if (!nv) break;
-            *v = nv;
-        }
-        runs_info *e = &(*v)[(*n)++];
+        runs_info *e = mem_push(v, n, &cap, sizeof *e);
+        if (!e) break;
         e->recipe_name = store_column_dup(s, 0, 1);
         e->id = sqlite3_column_int64(s, 1);
         e->status = store_column_dup(s, 2, 1);
