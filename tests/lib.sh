@@ -36,6 +36,13 @@ expect_fail() {
     else fail "$name" "output does not match /$pat/"; sed 's/^/  | /' "$SCRATCH/.out" | tail -5; fi
 }
 
+# new_store DB: a store at DB, made as users make one: by ingesting a
+# document (read commands never create a store).
+new_store() {
+    printf 'A document, so that ingest creates the store.\n' >new_store_seed.txt
+    "$QUILL" --db "$1" ingest new_store_seed.txt >/dev/null
+}
+
 summary() {
     echo "# tests: $T_PASS passed, $T_FAIL failed"
     [ "$T_FAIL" -eq 0 ]

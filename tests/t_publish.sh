@@ -10,7 +10,7 @@
 sqlite3() { command sqlite3 -cmd ".timeout 5000" "$@"; }
 Q() { "$QUILL_ASAN" --db s.db "$@"; }
 sql() { sqlite3 s.db "$@"; }
-Q docs list >/dev/null
+new_store s.db
 for i in 3 7 9; do
     sql "INSERT INTO outputs (id, model_source, prompt, continuation, text, ids_json, params_json,
          seed, finish_reason) VALUES ($i, 'm', 'P$i', ' c$i', 'P$i c$i', '[]', '{}', $i, 'length')"

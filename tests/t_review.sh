@@ -125,7 +125,7 @@ check "the pipe carried the text" grep -qx "Two roads diverged one" piped.txt
 # --- issue 11: the gate cannot be fooled ---
 G() { "$QUILL_ASAN" --db gate.db "$@"; }
 gsql() { sqlite3 gate.db "$@"; }
-G docs list >/dev/null
+new_store gate.db
 # gadd ID PROMPT CONTINUATION PARAMS [RECIPE]
 gadd() {
     local recipe=NULL
@@ -241,6 +241,8 @@ sqlite3 old.db "PRAGMA user_version = 5;
     (1, 'alice ', 'approve'), (2, 'bob', 'approve');
   INSERT INTO reviews (output_id, reviewer, verdict, edited_text) VALUES (2, 'bob', 'edit', 'p e');
   INSERT INTO reviews (output_id, reviewer, verdict) VALUES (2, 'carl', 'approve');"
+expect_fail "a read command does not upgrade it" "needs upgrading to" "$QUILL_ASAN" --db old.db review list
+new_store old.db # ingest writes, so it upgrades the store
 check "an old store upgrades" "$QUILL_ASAN" --db old.db review list
 check "old names folded, 'Alice' and 'alice ' are one: 1 pending" [ "$(sqlite3 old.db "SELECT status || ':' || min_approvals FROM outputs WHERE id = 1")" = "pending:2" ]
 check "old edits give versions" [ "$(sqlite3 old.db "SELECT group_concat(version) FROM (SELECT version FROM reviews WHERE output_id = 2 ORDER BY id)")" = "1,2,2" ]
@@ -315,7 +317,7 @@ check "published from tui reviews" bash -c "'$QUILL' --db tui.db publish --out t
 # issue 11 in the TUI: the version shown is the version approved; edits
 # are checked against the constraints; flagged text is shown flagged
 rm -f race.db
-"$QUILL" --db race.db docs list >/dev/null
+new_store race.db
 LIPO='{"forbid_chars":"e","banned_words":["night"],"match":"word"}'
 for i in 1 2; do
     sqlite3 race.db "INSERT INTO outputs (id, model_source, prompt, continuation, text, ids_json, params_json, seed, finish_reason) VALUES ($i, 'ckpt', 'Once', ' upon a tim$i', 'Once upon a tim$i', '[]', '$LIPO', $i, 'length')"
