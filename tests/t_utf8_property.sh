@@ -106,7 +106,7 @@ for cmd in generate next; do
     "$QUILL" $cmd --model m1 --prompt $'bad \xff\xfe' >out 2>&1
     rc=$?
     check "$cmd refuses a prompt that is not UTF-8 (exit 2)" test $rc = 2
-    check "$cmd names the prompt and the byte" grep -q -- "--prompt 1: not valid UTF-8 (byte 4)" out
+    check "$cmd names the prompt and the byte" grep -Eq -- "--prompt( 1)?: not valid UTF-8 \(byte 4\)" out
 done
 expect_fail "a prompt holding U+FFFD" "--prompt 2: holds U\+FFFD" \
     "$QUILL" generate --model m1 --prompt ok --prompt $'x \xef\xbf\xbd' --no-store

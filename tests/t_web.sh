@@ -15,6 +15,7 @@ if [ ! -x /usr/bin/chromium ] || [ ! -d "$WEB/node_modules/puppeteer-core" ]; th
     exit 1
 fi
 Q() { "$QUILL" --db web.db "$@"; }
+new_store web.db
 ANN=$(Q reviewer add ann 2>/dev/null)
 BOB=$(Q reviewer add bob 2>/dev/null)
 # output ID RECIPE PROMPT CONTINUATION PARAMS
