@@ -55,7 +55,7 @@ typedef struct rhyme_set { /* the ancestors of one rhyming part's words */
 typedef struct mkey {
     int32_t tn; /* the token-trie node the mask is for (0: every token) */
     int32_t node;
-    uint8_t line, syll, flags, pad;
+    uint8_t line, syll, flags, gap;
     uint32_t excl[MAX_GROUP];
 } mkey;
 
@@ -225,7 +225,7 @@ static int banned(const cons_opts *co, const char *w, size_t n) {
 static int insert(form *f, const cons_opts *co, const char *w, size_t n, uint32_t id, int syll) {
     for (size_t i = 0; i < n; i++)
         if (!f->ok[(unsigned char)w[i]] && !f->ok[toupper((unsigned char)w[i])]) return 0;
-    if (banned(co, w, n)) return 0;
+    if (banned(co, w, n) || (f->dict && !syll)) return 0; /* see form.h: no stalling */
     int32_t node = 0;
     for (size_t i = 0; i < n; i++) {
         int s = sym_of((unsigned char)w[i]);
@@ -488,6 +488,7 @@ static int step_byte(const form *f, form_state *st, unsigned b) {
                 f->acro[st->line] != tolower((int)b))
                 return 1;
             st->node = 0;
+            st->gap = 0;
             st->flags |= F_INWORD | F_STARTED | F_ANY;
             if (f->free) return 0;
         } else if (f->free) {
@@ -516,12 +517,14 @@ static int step_byte(const form *f, form_state *st, unsigned b) {
         if (!line_end_ok(f, st)) return 1;
         st->fin[st->line++] = st->lw;
         st->syll = 0;
+        st->gap = 0;
         st->lw = NONE;
         st->flags = F_ANY;
         if (st->line == f->nlines) st->flags |= F_DONE;
         return 0;
     }
     if (f->nlines && !(st->flags & F_STARTED) && f->acro[st->line]) return 1;
+    if (f->dict && ++st->gap > FORM_MAX_GAP) return 1; /* see form.h: no stalling */
     st->flags |= F_STARTED | F_ANY;
     return 0;
 }
@@ -578,6 +581,7 @@ static mkey key_of(const form *f, const form_state *st) {
     k.node = st->flags & F_INWORD ? st->node : 0;
     k.line = st->line;
     k.syll = st->syll;
+    k.gap = st->gap;
     k.flags = st->flags & (uint8_t) ~(F_ANY * !(st->line == 0 && !(st->flags & F_STARTED)));
     for (int i = 0; i < MAX_GROUP; i++)
         k.excl[i] = NONE;

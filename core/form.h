@@ -20,6 +20,13 @@
 ** The form is complete when its last line ends with '\n' (or the text ends
 ** after it); the output then ends with finish reason "form".
 **
+** So that a line cannot stall (a model that meets a hard line end would
+** otherwise fill it with "hm", "sh", ",,,," until the length limit), forms
+** with syllables or rhyme leave out the dictionary's words of no syllable
+** and allow at most FORM_MAX_GAP characters between two words of a line
+** (spaces and punctuation; a newline starts afresh).  Both only narrow what
+** the definitions allow.
+**
 ** Per step form_mask sets -inf on every token after which the form could
 ** not be completed by any text: the form's own trie of the allowed words
 ** (dictionary or list, without words that hold a forbidden letter or are
@@ -39,6 +46,7 @@
 
 #define FORM_MAX_LINES 32 /* lines of a form */
 #define FORM_MAX_SYLL 31  /* syllables of a line */
+#define FORM_MAX_GAP 4    /* characters between two words of a line */
 
 typedef struct form_opts {
     int syllables[FORM_MAX_LINES]; /* per line (n_syllables 0: none) */
@@ -56,7 +64,8 @@ typedef struct form form;
 typedef struct form_state {
     int32_t node; /* trie node of the word being typed */
     uint32_t lw;  /* last word of the line, or UINT32_MAX */
-    uint8_t line, syll, flags, pad;
+    uint8_t line, syll, flags;
+    uint8_t gap;                  /* characters since the last word (in the line) */
     uint32_t fin[FORM_MAX_LINES]; /* each finished line's last word */
 } form_state;
 
