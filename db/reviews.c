@@ -5,6 +5,7 @@
 
 #include "constrain.h"
 #include "err.h"
+#include "form_facts.h"
 #include "mem.h"
 #include "text.h"
 
@@ -353,6 +354,18 @@ static int params_constraints(const char *params_json, json_t **root, cons_opts 
     return 0;
 }
 
+/* Does text break the form output o held (it ended "form")?  1 with what
+** naming the break, 0, or -1 with err set. */
+static int form_break(const reviews_output *o, const char *text, char *what, size_t cap,
+                      char *err) {
+    form_facts ff;
+    if (strcmp(o->finish, "form")) return 0;
+    int rc = form_facts_of(o->params_json, o->prompt, text, &ff, err);
+    if (rc <= 0 || ff.holds) return rc < 0 ? -1 : 0;
+    snprintf(what, cap, "broken form (%s)", ff.what);
+    return 1;
+}
+
 int reviews_edit(store *st, int64_t id, const char *reviewer, const char *text, const char *note,
                  int allow_breaks, int *version, char *breaks, size_t cap, char *err) {
     char *who, what[256] = "";
@@ -369,6 +382,7 @@ int reviews_edit(store *st, int64_t id, const char *reviewer, const char *text, 
     cons_opts co;
     int hit = params_constraints(o.params_json, &root, &co, &words, err);
     if (!hit) hit = cons_check_text(&co, o.prompt, text, what, sizeof what, err);
+    if (!hit) hit = form_break(&o, text, what, sizeof what, err);
     json_decref(root);
     free(words);
     if (hit < 0) {

@@ -8,9 +8,11 @@
 
 #include "cli.h"
 #include "err.h"
+#include "form_facts.h"
 #include "jw.h"
 #include "text.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +83,33 @@ static int review_list(store *st, const char *status, int json) {
     return rc;
 }
 
+/* Print the facts of a form text keeps (each line's syllables, initial and
+** rhyme), so a reviewer sees that it holds; nothing when there is no form. */
+static int print_form(FILE *f, const reviews_output *o, char *err) {
+    form_facts ff;
+    int rc = form_facts_of(o->params_json, o->prompt, o->text, &ff, err);
+    if (rc <= 0) return rc;
+    fprintf(f, "form: %d line%s", ff.n, ff.n == 1 ? "" : "s");
+    if (ff.lines) fprintf(f, " of %d", ff.lines);
+    fprintf(f, ", %s", ff.holds ? "holds" : "BROKEN: ");
+    if (!ff.holds) cli_put_clean(f, ff.what);
+    fputc('\n', f);
+    for (int i = 0; i < ff.n; i++) {
+        const form_facts_line *L = &ff.line[i];
+        fprintf(f, "  line %d: %d syllable%s", i + 1, L->syll, L->syll == 1 ? "" : "s");
+        if (L->target >= 0) fprintf(f, " (of %d)", L->target);
+        if (L->letter) /* the initial is the text's: shown only when printable */
+            fprintf(f, ", initial %c (acrostic %c)",
+                    isprint((unsigned char)L->initial) ? L->initial : '?', L->letter);
+        if (*L->last) fprintf(f, ", ends \"%s\" %s", L->last, L->rhyme);
+        if (L->partner >= 0)
+            fprintf(f, ", %s line %d", L->rhymes ? "rhymes with" : "does NOT rhyme with",
+                    L->partner + 1);
+        fputc('\n', f);
+    }
+    return 0;
+}
+
 /* Print output id in full with its reviews (untrusted text escaped). */
 static int review_print(store *st, int64_t id, FILE *f, char *err) {
     reviews_output o;
@@ -103,6 +132,10 @@ static int review_print(store *st, int64_t id, FILE *f, char *err) {
         cli_put_clean(f, o.text);
     }
     fputc('\n', f);
+    if (print_form(f, &o, err)) {
+        reviews_output_free(&o);
+        return -1;
+    }
     if (o.breaks) {
         fprintf(f, "WARNING: the text breaks the output's constraints: it has the ");
         cli_put_clean(f, o.breaks);

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "desk.h"
 #include "err.h"
+#include "form_facts.h"
 #include "publish.h"
 #include "reviews.h"
 
@@ -68,6 +69,17 @@ static enum MHD_Result list(serve_req *r, store *st) {
     return serve_json(r->conn, 200, j);
 }
 
+/* The facts of the form o's current text keeps (form_facts_json), null
+** when it has none, so the page shows each line's syllables and rhymes. */
+static void add_form(json_t *j, const reviews_output *o) {
+    char err[ERR_LEN];
+    form_facts ff;
+    json_t *f = form_facts_of(o->params_json, o->prompt, o->text, &ff, err) == 1
+                    ? form_facts_json(&ff)
+                    : NULL;
+    json_object_set_new(j, "form", f ? f : json_null());
+}
+
 /* Output id in full: provenance, constraints, versions, reviews; NULL
 ** (err says why) when there is none. */
 static json_t *detail(store *st, int64_t id, char *err) {
@@ -83,6 +95,7 @@ static json_t *detail(store *st, int64_t id, char *err) {
                   cli_json_str(o.finish), "params", params ? params : json_object()));
     json_object_set_new(j, "original", cli_json_str(o.original));
     json_object_set_new(j, "holds_constraints", json_boolean(!o.breaks || !*o.breaks));
+    add_form(j, &o);
     reviews_entry *v;
     size_t n;
     if (reviews_history(st, id, &v, &n, err)) {

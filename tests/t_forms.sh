@@ -91,6 +91,18 @@ check "a recipe's generate job takes form, syllables, rhyme, vocabulary" "$QUILL
 check "the recipe's outputs hold their forms" sh -c \
     "sqlite3 q.db \"SELECT json_object('continuation', continuation, 'finish_reason', finish_reason) FROM outputs WHERE recipe_name = 'forms' AND params_json LIKE '%\\\"rhyme\\\":\\\"\\\"%'\" | $CHECK --form haiku --forbid-chars '$P' && sqlite3 q.db \"SELECT json_object('continuation', continuation, 'finish_reason', finish_reason) FROM outputs WHERE recipe_name = 'forms' AND params_json LIKE '%AA%'\" | $CHECK --syllables 3,2 --rhyme AA --vocabulary words.txt"
 
+# review show states a form's facts; an edit breaking a complete form is
+# refused, kept flagged only with --allow-constraint-breaks
+id=$(sqlite3 q.db "SELECT id FROM outputs WHERE recipe_name = 'forms' AND finish_reason = 'form' AND params_json LIKE '%AA%' LIMIT 1")
+"$QUILL" review show "$id" > show.txt
+check "review show: the form holds, each line's syllables, the rhyme pair" sh -c \
+    "grep -q '^form: 2 lines of 2, holds' show.txt && grep -Eq '^  line 1: 3 syllables \\(of 3\\), ends \"[a-z]+\"' show.txt && grep -Eq '^  line 2: 2 syllables \\(of 2\\), .*rhymes with line 1' show.txt"
+expect_fail "an edit breaking the form is refused" "breaks the output's constraints: it has the broken form \\(line 2 has 1 syllables, not 2\\)" \
+    "$QUILL" review edit "$id" --text "$(printf 'The sea\nthe sea I\nbe\n')" --reviewer ann
+check "with --allow-constraint-breaks it is kept, flagged" "$QUILL" review edit "$id" \
+    --text "$(printf 'The sea\nthe sea I\nbe\n')" --reviewer ann --allow-constraint-breaks
+check "review show: the form is broken" sh -c "'$QUILL' review show $id | grep -q '^form: 2 lines of 2, BROKEN: line 2 has 1 syllables, not 2'"
+
 # bad forms are refused, naming the problem
 G=("$QUILL" generate --model m1 --prompt x --no-store)
 expect_fail "syllables not numbers" "syllables.*expected counts" "${G[@]}" --syllables 5,x

@@ -98,6 +98,14 @@ sql "INSERT INTO train_runs (id, identity, block_set_id, model_source, config_js
      INSERT INTO train_logs (run_id, kind, step, epoch, loss, learning_rate, grad_norm) VALUES (1, 'train', 10, 0.5, 3.5, 0.001, 1.2), (1, 'train', 20, 1, 2.9, 0.001, 0.9), (1, 'eval', 20, 1, 3.1, NULL, NULL)"
 check "runs and their logs" bash -c "curl -s -b jar '${URL}api/runs' | grep -q '\"last_step\":20' && curl -s -b jar '${URL}api/runs/1/logs' | python3 -c 'import json,sys; d=json.load(sys.stdin)[\"logs\"]; assert [(x[\"kind\"],x[\"step\"],x[\"loss\"]) for x in d]==[(\"train\",10,3.5),(\"train\",20,2.9),(\"eval\",20,3.1)]'"
 check "unknown run: 404" [ "$(J -o /dev/null -w '%{http_code}' "${URL}api/runs/9/logs")" = 404 ]
+# a poetic form's facts (issue 16): each line's syllables and rhymes; an edit breaking it is 422
+sql "INSERT INTO outputs (id, recipe_name, model_source, prompt, continuation, text, ids_json, params_json,
+     seed, finish_reason) VALUES (7, 'poem', 'm', 'The sea', char(10) || 'the sun is now gray' || char(10) ||
+     'and I go away' || char(10), 'The sea' || char(10) || 'the sun is now gray' || char(10) || 'and I go away'
+     || char(10), '[1]', '{\"syllables\":[5,5],\"rhyme\":\"AA\"}', 7, 'form')"
+check "a form's facts: syllables per line, the rhyme pair" bash -c "curl -s -b jar '${URL}api/outputs/7' | python3 -c 'import json,sys; f=json.load(sys.stdin)[\"form\"]; assert f[\"holds\"] and [l[\"syllables\"] for l in f[\"line\"]]==[5,5] and f[\"line\"][1][\"rhymes_with\"]==1 and f[\"line\"][1][\"rhymes\"] and f[\"line\"][1][\"last_word\"]==\"away\"' && curl -s -b jar '${URL}api/outputs/1' | grep -q '\"form\":null'"
+check "an edit breaking the form: 422 naming the break" bash -c "[ \"\$(curl -s -b jar -o f.json -w '%{http_code}' -H 'X-CSRF-Token: $CSRF' -X POST -d '{\"text\":\"The sea\\nthe sun is now gray\\nand I go alone\\n\",\"version\":1}' '${URL}api/outputs/7/edit')\" = 422 ] && grep -q 'lines 1 and 2 do not rhyme' f.json"
+check "an edit keeping the form: 200" bash -c "curl -s -b jar -H 'X-CSRF-Token: $CSRF' -X POST -d '{\"text\":\"The sea\\nthe moon is now gray\\nand I go away\\n\",\"version\":1}' '${URL}api/outputs/7/edit' | grep -q '\"version\":2'"
 # keyset pages stay right at scale: 100,000 more outputs
 sql "WITH RECURSIVE n(i) AS (SELECT 1000 UNION ALL SELECT i + 1 FROM n WHERE i < 100999)
      INSERT INTO outputs (id, recipe_name, model_source, prompt, continuation, text, ids_json,
