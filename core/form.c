@@ -42,6 +42,12 @@ typedef struct wnode {
     uint8_t syll, depth;
 } wnode;
 
+typedef struct hnode { /* a word-trie node's hot part (12 bytes, not 124: the walks */
+    uint32_t bits;     /* are memory-bound): its children are kids[base ..], one per */
+    int32_t base;      /* bit of bits in symbol order */
+    uint32_t amask;
+} hnode;
+
 typedef struct tnode { /* the vocabulary's tokens as a byte trie */
     int32_t first, next, tok;
     uint8_t b;
@@ -78,6 +84,8 @@ struct form {
     uint8_t ok[256];           /* bytes allowed in the text */
     wnode *w;
     int32_t nw, capw;
+    hnode *hot; /* per node, for the masks */
+    int32_t *kids;
     uint64_t fill; /* bit k: k syllables are a sum of word counts */
     int ngroups;
     uint32_t *gmask[FORM_MAX_LINES];
@@ -265,6 +273,13 @@ static int word_shape(const char *w) {
     return 1;
 }
 
+/* The child of node by symbol s, or -1. */
+static inline int32_t child(const form *f, int32_t node, int s) {
+    const hnode *h = &f->hot[node];
+    if (!(h->bits >> s & 1)) return -1;
+    return f->kids[h->base + __builtin_popcount(h->bits & ((1u << s) - 1))];
+}
+
 static uint32_t word_bit(const form *f, int32_t node) {
     return node >= 0 && f->w[node].word != NONE ? 1u << f->w[node].syll : 0;
 }
@@ -361,10 +376,10 @@ static uint32_t fin_mask(form *f, const form_state *st, int32_t node) {
     int line = st->line;
     if (node < 0) return 0;
     if (f->free) return 1;
-    if (!f->rhyme || f->grp[line] < 0) return f->w[node].amask;
+    if (!f->rhyme || f->grp[line] < 0) return f->hot[node].amask;
     if (!is_later(f, line)) return f->gmask[f->grp[line]][node];
     const rhyme_set *rs = rset(f, group_rhyme(f, st));
-    if (!rs) return f->w[node].amask; /* out of memory: dead ends back out */
+    if (!rs) return f->hot[node].amask; /* out of memory: dead ends back out */
     size_t lo = 0, hi = rs->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -394,19 +409,19 @@ static void cur_masks(form *f, const form_state *st, uint32_t *wm, uint32_t *fm)
         return;
     }
     if (!(st->flags & F_INWORD)) { /* an acrostic line not started */
-        node = f->w[0].child[f->acro[st->line] - 'a'];
-        *wm = node >= 0 ? f->w[node].amask : 0;
+        node = child(f, 0, f->acro[st->line] - 'a');
+        *wm = node >= 0 ? f->hot[node].amask : 0;
         *fm = fin_mask(f, st, node);
         return;
     }
     if (st->flags & F_APOS) {
-        int32_t c = f->w[node].child[SYM_APOS];
+        int32_t c = child(f, node, SYM_APOS);
         uint32_t b = word_bit(f, node);
-        *wm = b | (c >= 0 ? f->w[c].amask : 0);
+        *wm = b | (c >= 0 ? f->hot[c].amask : 0);
         *fm = (b && final_ok(f, st, node) ? b : 0) | fin_mask(f, st, c);
         return;
     }
-    *wm = f->w[node].amask;
+    *wm = f->hot[node].amask;
     *fm = fin_mask(f, st, node);
 }
 
@@ -495,11 +510,11 @@ static int step_byte(const form *f, form_state *st, unsigned b) {
             st->flags &= (uint8_t)~F_APOS;
             return 0;
         } else if (st->flags & F_APOS) {
-            st->node = f->w[st->node].child[SYM_APOS];
+            st->node = child(f, st->node, SYM_APOS);
             st->flags &= (uint8_t)~F_APOS;
             if (st->node < 0) return 1;
         }
-        st->node = f->w[st->node].child[s];
+        st->node = child(f, st->node, s);
         return st->node < 0;
     }
     if (b == '\'' && (st->flags & F_INWORD) && !(st->flags & F_APOS)) {
@@ -801,6 +816,17 @@ static int build_masks(form *f) {
         for (int s = 0; s < NSYM; s++)
             if (n->child[s] >= 0) n->amask |= f->w[n->child[s]].amask;
     }
+    f->hot = malloc((size_t)f->nw * sizeof *f->hot);
+    f->kids = malloc((size_t)f->nw * sizeof *f->kids);
+    if (!f->hot || !f->kids) return -1;
+    for (int32_t i = 0, k = 0; i < f->nw; i++) {
+        f->hot[i] = (hnode){0, k, f->w[i].amask};
+        for (int s = 0; s < NSYM; s++)
+            if (f->w[i].child[s] >= 0) {
+                f->hot[i].bits |= 1u << s;
+                f->kids[k++] = f->w[i].child[s];
+            }
+    }
     f->fill = 1;
     for (int k = 1; k < 64; k++)
         for (int s = 1; s <= k && s <= FORM_MAX_SYLL; s++)
@@ -888,7 +914,7 @@ int form_new(const cons_vocab *v, const form_opts *o, const cons_opts *co, form 
             f->froot[i] = fin_mask(f, &st, 0);
             f->tail[i] = tail_mask(f, f->froot[i]);
         }
-        int32_t a = f->acro[i] && !f->free ? f->w[0].child[f->acro[i] - 'a'] : 0;
+        int32_t a = f->acro[i] && !f->free ? child(f, 0, f->acro[i] - 'a') : 0;
         uint32_t fm = is_later(f, i) ? f->w[0].amask : fin_mask(f, &st, 0);
         int ok = a >= 0 && (f->tgt[i] < 0 ? fm != 0 : tail_mask(f, fm) >> f->tgt[i] & 1);
         if (!ok) {
@@ -922,7 +948,7 @@ void form_free(form *f) {
     for (int i = 0; f->cache && i < CACHE_SLOTS; i++)
         free(f->cache[i].bits);
     free(f->cache), free(f->rsets), free(f->cnt), free(f->r_off), free(f->r_nodes);
-    free(f->w), free(f->t), free(f->tok_next);
+    free(f->w), free(f->hot), free(f->kids), free(f->t), free(f->tok_next);
     pthread_mutex_destroy(&f->lock);
     free(f);
 }
