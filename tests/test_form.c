@@ -21,11 +21,13 @@ enum {
     T_ANT,
     T_DOT,
     T_SEA,
+    T_HM,
+    T_COMMA,
     T_EOS,
     NV
 };
-static const char *const WORDS[NV] = {" the", " cat",   " sat", " elephant", "\n",   " hat",
-                                      " 42",  " eleph", "ant",  ".",         " sea", ""};
+static const char *const WORDS[NV] = {" the",   " cat", " sat", " elephant", "\n",  " hat", " 42",
+                                      " eleph", "ant",  ".",    " sea",      " hm", ",",    ""};
 static const unsigned char *TB[NV];
 static size_t TL[NV];
 static cons_vocab TV = {NV, TB, TL, T_EOS};
@@ -84,6 +86,24 @@ static void test_syllables(void) {
     CHECK(!form_done(f, &st));
     feed(f, &st, (int[]){T_NL}, 1);
     CHECK(form_done(f, &st));
+    form_free(f);
+}
+
+/* A line cannot stall: no word of no syllable ("hm"), and at most
+** FORM_MAX_GAP characters between two words. */
+static void test_no_stalling(void) {
+    form_opts o = {.syllables = {5}, .n_syllables = 1};
+    form *f = make(&o, NULL);
+    form_state st, s2;
+    form_start(f, &st);
+    s2 = st;
+    CHECK(allowed(f, &s2) & B(T_HM)); /* "hm" may still grow ("hmong") ... */
+    feed(f, &s2, (int[]){T_HM}, 1);
+    CHECK(!(allowed(f, &s2) & (B(T_COMMA) | B(T_DOT) | B(T_THE))));            /* ... but not end */
+    feed(f, &st, (int[]){T_CAT, T_COMMA, T_COMMA, T_COMMA}, 4);                /* " cat,,," */
+    CHECK((allowed(f, &st) & (B(T_THE) | B(T_DOT))) == (B(T_THE) | B(T_DOT))); /* 4 */
+    feed(f, &st, (int[]){T_COMMA}, 1); /* 4 characters since "cat": no more */
+    CHECK(!(allowed(f, &st) & (B(T_THE) | B(T_COMMA) | B(T_DOT))));
     form_free(f);
 }
 
@@ -200,6 +220,7 @@ static void test_dead_end_backs_out(void) {
 
 int main(void) {
     RUN(test_syllables);
+    RUN(test_no_stalling);
     RUN(test_word_split_across_tokens);
     RUN(test_rhyme);
     RUN(test_acrostic_and_lipogram);
