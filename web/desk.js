@@ -139,6 +139,22 @@ function breaks(params, text) {
   return found;
 }
 
+// A poetic form's facts (issue 16): each line's syllables against its
+// count, the acrostic's letter, the last word and the line it rhymes with.
+function renderForm(f) {
+  const ol = el('ol', { id: 'd-form' });
+  for (const l of f.line) {
+    const parts = [`${l.syllables}${l.target === null ? '' : '/' + l.target} syllables`];
+    if (l.letter) parts.push(`initial ${l.initial} (acrostic ${l.letter})`);
+    if (l.last_word) parts.push(`ends “${l.last_word}” ${l.rhyme}`);
+    if (l.rhymes_with) parts.push((l.rhymes ? 'rhymes with line ' : 'does NOT rhyme with line ') + l.rhymes_with);
+    ol.append(el('li', {}, parts.join(', ')));
+  }
+  return [el('h3', {}, 'Form'), el('p', { class: f.holds ? 'ok' : 'broken' },
+    `${f.lines} line${f.lines === 1 ? '' : 's'}` + (f.lines_wanted ? ` of ${f.lines_wanted}` : '') +
+    (f.holds ? ' — the text holds the form' : ' — broken: ' + f.what)), ol];
+}
+
 function renderDetail() {
   const o = state.detail, pv = o.provenance, params = pv.params || {};
   const d = $('detail');
@@ -154,6 +170,7 @@ function renderDetail() {
   if ((params.banned_words || []).length) cons.push('banned: ' + params.banned_words.join(', '));
   d.append(el('h3', {}, 'Constraints'), el('p', { class: o.holds_constraints ? 'ok' : 'broken', id: 'd-cons' },
     (cons.join('; ') || 'none') + (o.holds_constraints ? ' — the text holds them' : ' — broken: ' + o.breaks)));
+  if (o.form) d.append(...renderForm(o.form));
   const dl = el('dl', {});
   const row = (k, v) => dl.append(el('dt', {}, k), el('dd', {}, v === null || v === undefined ? '—' : String(v)));
   row('recipe', pv.recipe); row('recipe run', pv.recipe_run_id); row('model', pv.model);
