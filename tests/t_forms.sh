@@ -24,22 +24,22 @@ printf 'the\nsea\nand\nI\nsky\nblue\nbe\nme\nsee\nthee\ndon'"'"'t\nfree\n' > wor
 # carry the 0-syllable words hm, sh, ths, forbidden so random models finish)
 P='h-.,;:!?"'
 RUNS=(
-    "m1|100|--form haiku|--forbid-chars '$P' --max-new-tokens 50 --seed 1"
-    "m2|100|--syllables 5,7,5|--forbid-chars '${P}e' --max-new-tokens 50 --temperature 2 --seed 2"
-    "m1|100|--syllables 8,8,8,8 --rhyme ABAB|--forbid-chars '$P' --max-new-tokens 90 --seed 3"
-    "m2|60|--syllables 8,8,8,8 --rhyme ABAB|--forbid-chars '$P' --banned-words the,and --max-new-tokens 90 --seed 4"
-    "m1|100|--acrostic SAD --vocabulary words.txt --syllables 2,2,2|--forbid-chars '$P' --max-new-tokens 30 --seed 5"
-    "m2|100|--vocabulary words.txt --syllables 2,3|--forbid-chars '$P' --max-new-tokens 30 --seed 6"
-    "m1|100|--vocabulary words.txt --syllables 3,2 --rhyme AA|--forbid-chars '${P}o' --max-new-tokens 40 --seed 7"
-    "m2|100|--acrostic OWL --syllables 4,4,4|--forbid-chars '$P' --max-new-tokens 40 --seed 8"
-    "m1|100|--acrostic SEA|--max-new-tokens 20 --temperature 3 --top-k 0 --seed 9"
+    "m1|500|--form haiku|--forbid-chars '$P' --max-new-tokens 50 --seed 1"
+    "m2|500|--syllables 5,7,5|--forbid-chars '${P}e' --max-new-tokens 50 --temperature 2 --seed 2"
+    "m1|500|--syllables 8,8,8,8 --rhyme ABAB|--forbid-chars '$P' --max-new-tokens 90 --seed 3"
+    "m2|300|--syllables 8,8,8,8 --rhyme ABAB|--forbid-chars '$P' --banned-words the,and --max-new-tokens 90 --seed 4"
+    "m1|500|--acrostic SAD --vocabulary words.txt --syllables 2,2,2|--forbid-chars '$P' --max-new-tokens 30 --seed 5"
+    "m2|500|--vocabulary words.txt --syllables 2,3|--forbid-chars '$P' --max-new-tokens 30 --seed 6"
+    "m1|500|--vocabulary words.txt --syllables 3,2 --rhyme AA|--forbid-chars '${P}o' --max-new-tokens 40 --seed 7"
+    "m2|500|--acrostic OWL --syllables 4,4,4|--forbid-chars '$P' --max-new-tokens 40 --seed 8"
+    "m1|500|--acrostic SEA|--max-new-tokens 20 --temperature 3 --top-k 0 --seed 9"
 )
 total=0
 for i in "${!RUNS[@]}"; do
     IFS='|' read -r model n form other <<<"${RUNS[$i]}"
     eval "fopts=($form) oopts=($other)"
     "$QUILL" generate --model "$model" --prompt "Once upon a time" --prompt "The sea" \
-        --num-return-sequences $((n / 2)) --json --batch 16 "${fopts[@]}" "${oopts[@]}" \
+        --num-return-sequences $((n / 2)) --json --batch 32 "${fopts[@]}" "${oopts[@]}" \
         > run$i.jsonl 2>run$i.err || fail "generate run $i" "$(cat run$i.err)"
     cflags=("${fopts[@]}")
     for ((k = 0; k < ${#oopts[@]}; k++)); do
@@ -68,7 +68,7 @@ for p in sys.argv[1:-1]:  # the last: an acrostic of any words, where random mod
     assert set(rs) <= {"form", "length", "dead_end"}, (p, set(rs))
 EOF
 check "a form's outputs record it in their params" sh -c \
-    "sqlite3 q.db \"SELECT params_json FROM outputs LIMIT 1 OFFSET 250\" | grep -q '\"rhyme\":\"ABAB\"'"
+    "sqlite3 q.db \"SELECT params_json FROM outputs LIMIT 1 OFFSET 1250\" | grep -q '\"rhyme\":\"ABAB\"'"
 
 # the same keys in a recipe's generate job
 cat > r.yaml <<EOF

@@ -27,11 +27,11 @@ head -c 20000 "$ROOT/recipes/corpora/frankenstein.txt" | tr -cs 'A-Za-z' '\n' | 
 # name|outputs per prompt|form options|other options (all: 120 new tokens,
 # temperature 0.9, top_k 50, as the recipes)
 RUNS=(
-    "haiku|200|--form haiku|--seed 11"
-    "abab|200|--syllables 8,8,8,8 --rhyme ABAB|--seed 12"
-    "acrostic|100|--acrostic MOON --syllables 6,6,6,6|--seed 13"
-    "wordlist|100|--vocabulary words.txt --syllables 5,7,5|--seed 14"
-    "lipogram|100|--form haiku|--forbid-chars e --seed 15"
+    "haiku|100|--form haiku|--seed 11"
+    "abab|100|--syllables 8,8,8,8 --rhyme ABAB|--seed 12"
+    "acrostic|50|--acrostic MOON --syllables 6,6,6,6|--seed 13"
+    "wordlist|50|--vocabulary words.txt --syllables 5,7,5|--seed 14"
+    "lipogram|50|--form haiku|--forbid-chars e --seed 15"
     "banned|50|--syllables 8,8,8,8 --rhyme ABAB|--banned-words the,and,of --forbid-chars z --seed 16"
 )
 total=0
