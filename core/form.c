@@ -690,8 +690,8 @@ static const uint64_t *cached(form *f, const form_state *st) {
 }
 
 void form_mask(form *f, const form_state *st, float *logits) {
-    double t0 = omp_get_wtime();
     pthread_mutex_lock(&f->lock);
+    double t0 = omp_get_wtime(); /* the work, serialised: not the wait (counted by its holder) */
     const uint64_t *bits = cached(f, st);
     for (int w = 0; w < f->nwords64; w++) {
         uint64_t m = bits ? ~bits[w] : ~0ull;
