@@ -24,31 +24,26 @@ check "its haiku hold their form" sh -c "sqlite3 q.db \"SELECT json_object('cont
 head -c 20000 "$ROOT/recipes/corpora/frankenstein.txt" | tr -cs 'A-Za-z' '\n' | tr 'A-Z' 'a-z' |
     sort | uniq -c | sort -k1,1nr -k2 | awk 'NR <= 300 {print $2}' > words.txt
 
-# name|outputs per prompt|form options|other options (all: 120 new tokens,
-# temperature 0.9, top_k 50, as the recipes)
+# name|outputs per prompt|form options|constraints (the checker's too)|seed;
+# all: 120 new tokens, temperature 0.9, top_k 50, as the recipes
 RUNS=(
-    "haiku|100|--form haiku|--seed 11"
-    "abab|100|--syllables 8,8,8,8 --rhyme ABAB|--seed 12"
-    "acrostic|50|--acrostic MOON --syllables 6,6,6,6|--seed 13"
-    "wordlist|50|--vocabulary words.txt --syllables 5,7,5|--seed 14"
-    "lipogram|50|--form haiku|--forbid-chars e --seed 15"
-    "banned|50|--syllables 8,8,8,8 --rhyme ABAB|--banned-words the,and,of --forbid-chars z --seed 16"
+    "haiku|100|--form haiku||11"
+    "abab|100|--syllables 8,8,8,8 --rhyme ABAB||12"
+    "acrostic|50|--acrostic MOON --syllables 6,6,6,6||13"
+    "wordlist|50|--vocabulary words.txt --syllables 5,7,5||14"
+    "lipogram|50|--form haiku|--forbid-chars e|15"
+    "banned|50|--syllables 8,8,8,8 --rhyme ABAB|--banned-words the,and,of --forbid-chars z|16"
 )
 total=0
 for run in "${RUNS[@]}"; do
-    IFS='|' read -r name n form other <<<"$run"
-    eval "fopts=($form) oopts=($other)"
-    "$QUILL" generate --model "$M" --prompt "The moon" --prompt "I saw the" \
+    IFS='|' read -r name n form cons seed <<<"$run"
+    read -ra flags <<<"$form $cons"
+    "$QUILL" generate --model "$M" --prompt "The moon" --prompt "I saw the" --seed "$seed" \
         --num-return-sequences "$n" --max-new-tokens 120 --temperature 0.9 --top-k 50 \
-        --json --no-store --batch 32 "${fopts[@]}" "${oopts[@]}" > "$name.jsonl" 2>"$name.err" ||
+        --json --no-store --batch 32 "${flags[@]}" > "$name.jsonl" 2>"$name.err" ||
         fail "generate $name" "$(cat "$name.err")"
-    cflags=("${fopts[@]}")
-    for ((k = 0; k < ${#oopts[@]}; k++)); do
-        case ${oopts[$k]} in --forbid-chars | --banned-words) cflags+=("${oopts[$k]}" "${oopts[$((k + 1))]}") ;; esac
-    done
-    check "$name (${form} ${other}): $((2 * n)) outputs, 0 violations" \
-        sh -c "$CHECK ${cflags[*]@Q} < $name.jsonl"
-    echo "# $name: $($CHECK "${cflags[@]}" < "$name.jsonl" | tail -1)"
+    check "$name (${flags[*]}): $((2 * n)) outputs, 0 violations" sh -c "$CHECK ${flags[*]} < $name.jsonl"
+    echo "# $name: $($CHECK "${flags[@]}" < "$name.jsonl" | tail -1)"
     total=$((total + 2 * n))
 done
 echo "# $total outputs of the trained model checked"
