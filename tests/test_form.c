@@ -2,6 +2,7 @@
 ** acrostics, word lists, and sample.c's back-out of a form's dead end. */
 #include "err.h"
 #include "form.h"
+#include "form_facts.h"
 #include "sample.h"
 #include "test.h"
 
@@ -105,6 +106,31 @@ static void test_no_stalling(void) {
     feed(f, &st, (int[]){T_COMMA}, 1); /* 4 characters since "cat": no more */
     CHECK(!(allowed(f, &st) & (B(T_THE) | B(T_COMMA) | B(T_DOT))));
     form_free(f);
+}
+
+/* The facts reviewers see: syllables per line, acrostic initials, rhyme
+** pairs, and the first break. */
+static void test_facts(void) {
+    char err[ERR_LEN];
+    form_facts ff;
+    const char *p = "{\"syllables\":[5,5],\"rhyme\":\"AA\",\"acrostic\":\"TA\"}";
+    CHECK(form_facts_of("{\"syllables\":[]}", "", "x", &ff, err) == 0); /* no form */
+    CHECK(form_facts_of("{", "", "x", &ff, err) == -1);
+    CHECK(form_facts_of(p, "Hi", "Hi\nthe sun is now gray\nand I go away\n", &ff, err) == 1);
+    CHECK(ff.holds && ff.n == 2 && ff.lines == 2);
+    CHECK(ff.line[0].syll == 5 && ff.line[0].target == 5 && ff.line[0].initial == 't');
+    CHECK(!strcmp(ff.line[1].last, "away") && !strcmp(ff.line[1].rhyme, "EY1"));
+    CHECK(ff.line[1].partner == 0 && ff.line[1].rhymes && ff.line[0].partner == -1);
+    CHECK(form_facts_of(p, "Hi", "Hi\nthe sun is now gray\nand I go away", &ff, err) == 1 &&
+          ff.holds);
+    CHECK(form_facts_of(p, "Hi", "the sun is now gray\nand I go so gray", &ff, err) == 1);
+    CHECK(!ff.holds && strstr(ff.what, "do not rhyme")); /* the same word */
+    CHECK(form_facts_of(p, "Hi", "the sun is now gray\nyet I go away", &ff, err) == 1);
+    CHECK(!ff.holds && strstr(ff.what, "line 2 does not start with the acrostic's 'A'"));
+    CHECK(form_facts_of(p, "", "the sun is now gray", &ff, err) == 1);
+    CHECK(!ff.holds && !strcmp(ff.what, "1 lines, not 2"));
+    CHECK(form_facts_of(p, "", "the sun is 4 gray\nand I go away", &ff, err) == 1);
+    CHECK(!ff.holds && strstr(ff.what, "code 52"));
 }
 
 static void test_word_split_across_tokens(void) {
@@ -221,6 +247,7 @@ static void test_dead_end_backs_out(void) {
 int main(void) {
     RUN(test_syllables);
     RUN(test_no_stalling);
+    RUN(test_facts);
     RUN(test_word_split_across_tokens);
     RUN(test_rhyme);
     RUN(test_acrostic_and_lipogram);
