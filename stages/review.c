@@ -83,12 +83,15 @@ static int review_list(store *st, const char *status, int json) {
     return rc;
 }
 
-/* Print the facts of a form text keeps (each line's syllables, initial and
-** rhyme), so a reviewer sees that it holds; nothing when there is no form. */
-static int print_form(FILE *f, const reviews_output *o, char *err) {
+/* Print the facts of the form o's text keeps (each line's syllables,
+** initial and rhyme), so a reviewer sees that it holds; nothing when there
+** is no form. */
+static void print_form(FILE *f, const reviews_output *o) {
+    char err[ERR_LEN];
     form_facts ff;
     int rc = form_facts_of(o->params_json, o->prompt, o->text, &ff, err);
-    if (rc <= 0) return rc;
+    if (rc < 0) fprintf(f, "form: unknown (%s)\n", err); /* the rest still shows */
+    if (rc <= 0) return;
     fprintf(f, "form: %d line%s", ff.n, ff.n == 1 ? "" : "s");
     if (ff.lines) fprintf(f, " of %d", ff.lines);
     fprintf(f, ", %s", ff.holds ? "holds" : "BROKEN: ");
@@ -107,7 +110,6 @@ static int print_form(FILE *f, const reviews_output *o, char *err) {
                     L->partner + 1);
         fputc('\n', f);
     }
-    return 0;
 }
 
 /* Print output id in full with its reviews (untrusted text escaped). */
@@ -132,10 +134,7 @@ static int review_print(store *st, int64_t id, FILE *f, char *err) {
         cli_put_clean(f, o.text);
     }
     fputc('\n', f);
-    if (print_form(f, &o, err)) {
-        reviews_output_free(&o);
-        return -1;
-    }
+    print_form(f, &o);
     if (o.breaks) {
         fprintf(f, "WARNING: the text breaks the output's constraints: it has the ");
         cli_put_clean(f, o.breaks);
