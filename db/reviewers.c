@@ -183,14 +183,15 @@ rollback:
     return -1;
 }
 
-int reviewers_session(store *st, const char *cookie, char **reviewer,
+int reviewers_session(store *st, const char *cookie, char **reviewer, int *admin,
                       char csrf[REVIEWERS_SECRET_LEN], char *err) {
     char hash[REVIEWERS_SECRET_LEN];
     *reviewer = NULL;
     if (sha256_hex(cookie, hash, err)) return -1;
     sqlite3_stmt *s;
     if (store_prepare(st,
-                      "SELECT reviewer, csrf FROM sessions WHERE id_hash = ? AND expires_at > ?",
+                      "SELECT s.reviewer, s.csrf, r.admin FROM sessions s JOIN reviewers r "
+                      "ON r.name = s.reviewer WHERE s.id_hash = ? AND s.expires_at > ?",
                       &s, err))
         return -1;
     sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
@@ -199,6 +200,7 @@ int reviewers_session(store *st, const char *cookie, char **reviewer,
     if (rc == SQLITE_ROW) {
         *reviewer = strdup((const char *)sqlite3_column_text(s, 0));
         snprintf(csrf, REVIEWERS_SECRET_LEN, "%s", (const char *)sqlite3_column_text(s, 1));
+        if (admin) *admin = sqlite3_column_int(s, 2);
     }
     sqlite3_finalize(s);
     if (rc == SQLITE_ROW) return *reviewer ? 1 : err_set(err, "out of memory");

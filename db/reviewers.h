@@ -6,7 +6,9 @@
 ** digits; the store keeps only the token's SHA-256.  Logging in with the
 ** token opens a session: a random cookie (kept as its SHA-256) with its own
 ** CSRF token and an expiry.  Removing a reviewer revokes the token and every
-** session.  Write functions run their own transaction.
+** session.  An admin (reviewer add --admin) may also, on the desk, list
+** the reviewers and change a recipe's review rule (min_approvals).  Write functions run their own
+*transaction.
 */
 #ifndef QUILL_REVIEWERS_H
 #define QUILL_REVIEWERS_H
@@ -46,9 +48,9 @@ int reviewers_login(store *st, const char *token, int64_t ttl, char **reviewer,
                     char cookie[REVIEWERS_SECRET_LEN], char csrf[REVIEWERS_SECRET_LEN], char *err);
 
 /* The live (unexpired, reviewer not removed) session of cookie: returns 1
-** and fills *reviewer (malloc'd) and csrf, 0 when there is none, -1 on
-** error. */
-int reviewers_session(store *st, const char *cookie, char **reviewer,
+** and fills *reviewer (malloc'd), *admin (1 when the reviewer is an admin;
+** may be NULL) and csrf, 0 when there is none, -1 on error. */
+int reviewers_session(store *st, const char *cookie, char **reviewer, int *admin,
                       char csrf[REVIEWERS_SECRET_LEN], char *err);
 
 /* End the session of cookie (and drop every expired one). */

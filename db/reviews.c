@@ -16,14 +16,16 @@
 #include <string.h>
 
 /* Prepare sql, bind id as ?1 and step to its row; fails with "no output
-** with id N" when there is none.  The caller finalizes *s. */
+** with id N" (REVIEWS_NO_OUTPUT) when there is none.  The caller finalizes
+** *s. */
 static int fetch(store *st, const char *sql, int64_t id, sqlite3_stmt **s, char *err) {
-    if (store_prepare(st, sql, s, err)) return -1;
+    if (store_prepare(st, sql, s, err)) return REVIEWS_ERROR;
     sqlite3_bind_int64(*s, 1, id);
     if (sqlite3_step(*s) == SQLITE_ROW) return 0;
     sqlite3_finalize(*s);
     *s = NULL;
-    return err_set(err, "no output with id %lld", (long long)id);
+    err_set(err, "no output with id %lld", (long long)id);
+    return REVIEWS_NO_OUTPUT;
 }
 
 /* Normalise a reviewer name into *out (malloc'd), err naming it. */
@@ -35,44 +37,58 @@ static int reviewer_key(const char *raw, char **out, char *err) {
 /* Output id's current version (1 + its edits) into *version. */
 static int current_version(store *st, int64_t id, int *version, char *err) {
     sqlite3_stmt *s;
-    if (fetch(st,
-              "SELECT 1 + (SELECT COUNT(*) FROM reviews WHERE output_id = o.id AND "
-              "verdict = 'edit') FROM outputs o WHERE o.id = ?",
-              id, &s, err))
-        return -1;
+    int rc = fetch(st,
+                   "SELECT 1 + (SELECT COUNT(*) FROM reviews WHERE output_id = o.id AND "
+                   "verdict = 'edit') FROM outputs o WHERE o.id = ?",
+                   id, &s, err);
+    if (rc) return rc;
     *version = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
     return 0;
 }
 
-/* 1 when reviewer's rejection of output id stands (their latest reject or
-** withdraw is a reject), 0 when not, -1 on error. */
-static int rejection_stands(store *st, int64_t id, const char *reviewer, char *err) {
+/* reviewer's standing verdict on output id into said ("approve", "reject"
+** or "" when none: their latest approve/reject/withdraw is a withdraw, or
+** there is none) and the version it judged into *version; 0 or -1.  With
+** only_rejects, approvals are not looked at (a rejection stands until it
+** is withdrawn, whatever came after). */
+static int standing(store *st, int64_t id, const char *reviewer, int only_rejects, char said[8],
+                    int *version, char *err) {
     sqlite3_stmt *s;
     if (store_prepare(st,
-                      "SELECT verdict FROM reviews WHERE output_id = ? AND reviewer = ? AND "
-                      "verdict IN ('reject', 'withdraw') ORDER BY id DESC LIMIT 1",
+                      "SELECT verdict, version FROM reviews WHERE output_id = ? AND reviewer = ? "
+                      "AND verdict IN ('reject', 'withdraw', ?) ORDER BY id DESC LIMIT 1",
                       &s, err))
         return -1;
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_text(s, 2, reviewer, -1, SQLITE_STATIC);
-    int stands =
-        sqlite3_step(s) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(s, 0), "reject");
+    sqlite3_bind_text(s, 3, only_rejects ? "reject" : "approve", -1, SQLITE_STATIC);
+    said[0] = 0;
+    *version = 0;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(s, 0), "withdraw")) {
+        snprintf(said, 8, "%s", (const char *)sqlite3_column_text(s, 0));
+        *version = sqlite3_column_int(s, 1);
+    }
     sqlite3_finalize(s);
-    return stands;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE
+               ? 0
+               : store_error(st, err, "output %lld: cannot read its reviews", (long long)id);
 }
 
 /* 0 when shown (0: not given) is output id's current version cur, else
-** -1 with err saying what to do before verb. */
+** REVIEWS_STALE with err saying what to do before verb. */
 static int check_version(int64_t id, int shown, int cur, const char *verb, char *err) {
     if (!shown || shown == cur) return 0;
     if (shown > cur)
-        return err_set(err, "output %lld has no text version %d (it is at version %d)",
-                       (long long)id, shown, cur);
-    return err_set(err,
-                   "output %lld: its text changed since version %d was shown (now version %d); "
-                   "look at it again (quill review show %lld) before %s",
-                   (long long)id, shown, cur, (long long)id, verb);
+        err_set(err, "output %lld has no text version %d (it is at version %d)", (long long)id,
+                shown, cur);
+    else
+        err_set(err,
+                "output %lld: its text changed since version %d was shown (now version %d); "
+                "look at it again (quill review show %lld) before %s",
+                (long long)id, shown, cur, (long long)id, verb);
+    return REVIEWS_STALE;
 }
 
 int reviews_verdict(store *st, int64_t id, const char **status, int *approvals, int *needed,
@@ -131,15 +147,18 @@ static int add(store *st, int64_t id, const char *reviewer, const char *verdict,
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE)
         return store_error(st, err, "output %lld: cannot record the review", (long long)id);
-    if (!sqlite3_changes(store_db(st)))
-        return err_set(err, "no output with id %lld", (long long)id);
+    if (!sqlite3_changes(store_db(st))) {
+        err_set(err, "no output with id %lld", (long long)id);
+        return REVIEWS_NO_OUTPUT;
+    }
     return refresh(st, id, err);
 }
 
 int reviews_get(store *st, int64_t id, reviews_output *o, char *err) {
     memset(o, 0, sizeof *o);
     sqlite3_stmt *s;
-    if (fetch(st,
+    int rc =
+        fetch(st,
               "SELECT recipe_name, COALESCE(recipe_run_id, 0), COALESCE(checkpoint_id, 0), seed, "
               "model_source, prompt, continuation, text, params_json, finish_reason, created_at, "
               "(SELECT edited_text FROM reviews WHERE output_id = o.id AND verdict = 'edit' "
@@ -148,8 +167,8 @@ int reviews_get(store *st, int64_t id, reviews_output *o, char *err) {
               " ORDER BY id DESC LIMIT 1), "
               "1 + (SELECT COUNT(*) FROM reviews WHERE output_id = o.id AND verdict = 'edit') "
               "FROM outputs o WHERE o.id = ?",
-              id, &s, err))
-        return -1;
+              id, &s, err);
+    if (rc) return rc;
     o->id = id;
     o->recipe = store_column_dup(s, 0, 1);
     o->recipe_run_id = sqlite3_column_int64(s, 1);
@@ -219,9 +238,10 @@ int reviews_list(store *st, const char *status, const char *recipe, int64_t **id
 int reviews_queue(store *st, const char *reviewer, int64_t **ids, size_t *n, char *err) {
     sqlite3_stmt *s;
     if (store_prepare(st,
-                      "SELECT id FROM outputs o WHERE status = 'pending' AND NOT EXISTS "
-                      "(SELECT 1 FROM reviews WHERE output_id = o.id AND reviewer = ? AND "
-                      "verdict IN ('approve', 'reject')) ORDER BY id",
+                      "SELECT id FROM outputs o WHERE status = 'pending' AND COALESCE("
+                      "(SELECT verdict FROM reviews WHERE output_id = o.id AND reviewer = ? AND "
+                      "verdict IN ('approve', 'reject', 'withdraw') ORDER BY id DESC LIMIT 1), "
+                      "'withdraw') = 'withdraw' ORDER BY id",
                       &s, err))
         return -1;
     sqlite3_bind_text(s, 1, reviewer, -1, SQLITE_TRANSIENT);
@@ -274,23 +294,21 @@ void reviews_history_free(reviews_entry *v, size_t n) {
 
 int reviews_approve(store *st, int64_t id, const char *reviewer, int *version, const char *note,
                     char *err) {
-    char *who;
-    int cur;
-    if (reviewer_key(reviewer, &who, err)) return -1;
-    int rc = -1, stands;
-    if (current_version(st, id, &cur, err)) goto done;
-    if (version && check_version(id, *version, cur, "approving", err)) goto done;
-    if ((stands = rejection_stands(st, id, who, err)) < 0) goto done;
-    if (stands) {
+    char *who, said[8];
+    int cur, judged;
+    if (reviewer_key(reviewer, &who, err)) return REVIEWS_ERROR;
+    int rc = current_version(st, id, &cur, err);
+    if (!rc && version) rc = check_version(id, *version, cur, "approving", err);
+    if (!rc) rc = standing(st, id, who, 1, said, &judged, err);
+    if (!rc && *said) {
         err_set(err,
                 "output %lld: %s rejected it and any rejection rejects; withdraw the rejection "
                 "first (quill review withdraw %lld)",
                 (long long)id, who, (long long)id);
-        goto done;
+        rc = REVIEWS_REFUSED;
     }
-    rc = add(st, id, who, "approve", note, NULL, cur, NULL, err);
+    if (!rc) rc = add(st, id, who, "approve", note, NULL, cur, NULL, err);
     if (!rc && version) *version = cur;
-done:
     free(who);
     return rc;
 }
@@ -299,34 +317,85 @@ int reviews_reject(store *st, int64_t id, const char *reviewer, int version, con
                    char *err) {
     char *who;
     int cur;
-    if (reviewer_key(reviewer, &who, err)) return -1;
-    int rc = current_version(st, id, &cur, err) ||
-             add(st, id, who, "reject", note, NULL, version ? version : cur, NULL, err);
+    if (reviewer_key(reviewer, &who, err)) return REVIEWS_ERROR;
+    int rc = current_version(st, id, &cur, err);
+    if (!rc) rc = add(st, id, who, "reject", note, NULL, version ? version : cur, NULL, err);
     free(who);
-    return rc ? -1 : 0;
+    return rc;
+}
+
+/* 1 when a publication that was not abandoned holds output id, 0 when
+** none does, -1 on error. */
+static int published(store *st, int64_t id, char *err) {
+    sqlite3_stmt *s;
+    if (store_prepare(st,
+                      "SELECT 1 FROM publications p, json_each(p.output_ids) j "
+                      "WHERE p.state <> 'abandoned' AND j.value = ? LIMIT 1",
+                      &s, err))
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store_error(st, err, "output %lld: cannot read the publications", (long long)id);
+    return rc == SQLITE_ROW;
+}
+
+/* Withdraw reviewer's standing verdict on output id (only a rejection when
+** only_rejects: quill review withdraw) with a 'withdraw' row; an undo
+** (not only_rejects) is refused once the output was published, and its
+** row's note says what it undid. */
+static int take_back(store *st, int64_t id, const char *reviewer, int only_rejects,
+                     const char *note, const char **undone, char *err) {
+    static const char *const verdicts[] = {"approve", "reject"};
+    char *who, said[8], why[64];
+    int cur, judged, pub = 0;
+    if (reviewer_key(reviewer, &who, err)) return REVIEWS_ERROR;
+    int rc = current_version(st, id, &cur, err);
+    if (!rc) rc = standing(st, id, who, only_rejects, said, &judged, err);
+    if (!rc && !only_rejects && *said && (pub = published(st, id, err)) < 0) rc = REVIEWS_ERROR;
+    if (!rc && (!*said || pub)) {
+        if (!*said)
+            err_set(err, "output %lld: %s has no %s to %s", (long long)id, who,
+                    only_rejects ? "rejection" : "standing verdict",
+                    only_rejects ? "withdraw" : "undo");
+        else
+            err_set(err,
+                    "output %lld was published (quill publish): its verdicts stand; reject it "
+                    "if it should not have been",
+                    (long long)id);
+        rc = REVIEWS_REFUSED;
+    }
+    if (!rc) {
+        snprintf(why, sizeof why, "undo %s of version %d", said, judged);
+        rc = add(st, id, who, "withdraw",
+                 note           ? note
+                 : only_rejects ? NULL
+                                : why,
+                 NULL, cur, NULL, err);
+    }
+    if (!rc && undone) *undone = verdicts[!strcmp(said, "reject")];
+    free(who);
+    return rc;
 }
 
 int reviews_withdraw(store *st, int64_t id, const char *reviewer, const char *note, char *err) {
-    char *who;
-    int cur, stands = -1;
-    if (reviewer_key(reviewer, &who, err)) return -1;
-    int rc =
-        current_version(st, id, &cur, err) || (stands = rejection_stands(st, id, who, err)) < 0;
-    if (!rc && !stands)
-        rc = err_set(err, "output %lld: %s has no rejection to withdraw", (long long)id, who);
-    if (!rc) rc = add(st, id, who, "withdraw", note, NULL, cur, NULL, err);
-    free(who);
-    return rc ? -1 : 0;
+    return take_back(st, id, reviewer, 1, note, NULL, err);
+}
+
+int reviews_undo(store *st, int64_t id, const char *reviewer, const char *note, const char **undone,
+                 char *err) {
+    return take_back(st, id, reviewer, 0, note, undone, err);
 }
 
 int reviews_note(store *st, int64_t id, const char *reviewer, const char *note, char *err) {
     char *who;
     int cur;
-    if (reviewer_key(reviewer, &who, err)) return -1;
-    int rc =
-        current_version(st, id, &cur, err) || add(st, id, who, "note", note, NULL, cur, NULL, err);
+    if (reviewer_key(reviewer, &who, err)) return REVIEWS_ERROR;
+    int rc = current_version(st, id, &cur, err);
+    if (!rc) rc = add(st, id, who, "note", note, NULL, cur, NULL, err);
     free(who);
-    return rc ? -1 : 0;
+    return rc;
 }
 
 /* The constraints in an output's params_json (as gen_params_json writes
@@ -369,14 +438,15 @@ static int form_break(const reviews_output *o, const char *text, char *what, siz
 int reviews_edit(store *st, int64_t id, const char *reviewer, const char *text, const char *note,
                  int allow_breaks, int *version, char *breaks, size_t cap, char *err) {
     char *who, what[256] = "";
-    if (reviewer_key(reviewer, &who, err)) return -1;
+    if (reviewer_key(reviewer, &who, err)) return REVIEWS_ERROR;
     reviews_output o;
-    int rc = -1;
-    if (reviews_get(st, id, &o, err)) {
+    int rc = reviews_get(st, id, &o, err);
+    if (rc) {
         free(who);
-        return -1;
+        return rc;
     }
-    if (check_version(id, *version, o.version, "editing", err)) goto done;
+    if ((rc = check_version(id, *version, o.version, "editing", err))) goto done;
+    rc = REVIEWS_ERROR;
     json_t *root;
     const char **words;
     cons_opts co;
@@ -391,6 +461,7 @@ int reviews_edit(store *st, int64_t id, const char *reviewer, const char *text, 
         goto done;
     }
     if (hit && !allow_breaks) {
+        rc = REVIEWS_BREAKS;
         err_set(err,
                 "output %lld: the edit breaks the output's constraints: it has the %s; "
                 "nothing saved (quill review edit --allow-constraint-breaks keeps it, flagged)",

@@ -22,9 +22,17 @@
 **     params: forbid_chars, banned_words); one that breaks them is refused,
 **     or kept flagged (breaks) when the caller allows it; publish refuses
 **     flagged outputs unless told otherwise.
+**   - a reviewer may undo their own standing verdict (reviews_undo) while
+**     the output is in no publication: recorded as a 'withdraw' row, so the
+**     history keeps both the verdict and its undoing.
 ** Reviewer names are normalised (txt_name_normalize): "A", "a" and "A " are
 ** one reviewer.  Every write function works inside the caller's
 ** transaction and refreshes outputs.status.
+**
+** Every function returns 0 or a negative reviews_rc saying why it failed
+** (err says it in words), so that the CLI, the TUI and the desk map the
+** same refusal to the same exit status or HTTP status; callers that only
+** need "failed" test for non-zero.
 */
 #ifndef QUILL_REVIEWS_H
 #define QUILL_REVIEWS_H
@@ -33,6 +41,16 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+typedef enum reviews_rc {
+    REVIEWS_OK = 0,
+    REVIEWS_ERROR = -1,     /* the store failed, out of memory, a bad name */
+    REVIEWS_NO_OUTPUT = -2, /* no output with that id */
+    REVIEWS_STALE = -3,     /* the version shown is not the current one */
+    REVIEWS_BREAKS = -4,    /* the edit breaks the output's constraints */
+    REVIEWS_REFUSED = -5,   /* the rules refuse it (a rejection stands, nothing
+                            ** to withdraw or undo, the output was published) */
+} reviews_rc;
 
 /* One output as a reviewer sees it; strings are malloc'd. */
 typedef struct reviews_output {
@@ -89,6 +107,14 @@ int reviews_reject(store *st, int64_t id, const char *reviewer, int version, con
 ** there is none). */
 int reviews_withdraw(store *st, int64_t id, const char *reviewer, const char *note, char *err);
 
+/* reviewer undoes their own standing verdict (latest approve or reject) on
+** output id, recorded as a 'withdraw' row with note (NULL: "undo VERDICT of
+** version V"); *undone (may be NULL) gets "approve" or "reject".  Refused
+** when reviewer has no standing verdict on it or any publication (not
+** abandoned) holds the output: published text keeps its approvals. */
+int reviews_undo(store *st, int64_t id, const char *reviewer, const char *note, const char **undone,
+                 char *err);
+
 /* reviewer notes note on output id. */
 int reviews_note(store *st, int64_t id, const char *reviewer, const char *note, char *err);
 
@@ -111,8 +137,8 @@ int reviews_set_rule(store *st, const char *recipe_name, int64_t min_approvals, 
 int reviews_change_rule(store *st, const char *recipe_name, int64_t min_approvals,
                         const char *changed_by, int64_t *old_min, int64_t *changed, char *err);
 
-/* The pending outputs reviewer has not yet approved or rejected (the
-** interactive queue), ascending. */
+/* The pending outputs on which reviewer has no standing verdict (never
+** judged, or withdrew or undid it: the interactive queue), ascending. */
 int reviews_queue(store *st, const char *reviewer, int64_t **ids, size_t *n, char *err);
 
 /* Where reviewer's interactive session stopped (0: never), and saving it

@@ -206,10 +206,16 @@ static int review_apply(store *st, char **ids, int n, const request *q) {
             free(versions);
             return cli_error("review %s: '%s' is not an output id", q->verb, ids[i]);
         }
-        if (apply_one(st, id, q, &versions[i], breaks, sizeof breaks, err)) {
+        int rc = apply_one(st, id, q, &versions[i], breaks, sizeof breaks, err);
+        if (rc) {
             store_rollback(st);
             free(versions);
-            return cli_error("review %s: %s", q->verb, err);
+            cli_error("review %s: %s", q->verb, err);
+            /* the exit status says why (README "The review gate") */
+            return rc == REVIEWS_STALE     ? 3
+                   : rc == REVIEWS_BREAKS  ? 4
+                   : rc == REVIEWS_REFUSED ? 5
+                                           : 1;
         }
     }
     if (store_commit(st, err)) {

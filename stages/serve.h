@@ -68,6 +68,7 @@ enum MHD_Result serve_error(struct MHD_Connection *conn, unsigned status, const 
 /* The logged-in reviewer of a request. */
 typedef struct serve_who {
     char *reviewer; /* malloc'd, normalised */
+    int admin;      /* may list reviewers and change review rules */
 } serve_who;
 
 /* Route an /api/ request (serve_auth.c): login, logout and session are

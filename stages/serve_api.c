@@ -1,8 +1,8 @@
 /*
 ** quill serve's API routes (serve.h, README "Review desk"): every rule is
 ** db/reviews.h's, the same the CLI and the TUI follow; this file only maps
-** HTTP to it (409 for a stale version, 422 for an edit that breaks the
-** output's constraints).
+** HTTP to it by its reviews_rc (404 no output, 409 a stale version or a
+** refusal, 422 an edit that breaks the output's constraints).
 */
 #include "serve.h"
 
@@ -11,6 +11,7 @@
 #include "err.h"
 #include "form_facts.h"
 #include "publish.h"
+#include "reviewers.h"
 #include "reviews.h"
 
 #include <math.h>
@@ -124,77 +125,101 @@ static json_t *detail(store *st, int64_t id, char *err) {
     return j;
 }
 
-/* POST /api/outputs/ID/{review,edit,note,withdraw}: one write transaction;
-** the version shown (review, edit) must be the current one, else 409 with
-** the output as it is now. */
-static enum MHD_Result act(serve_req *r, store *st, const serve_who *who, int64_t id,
-                           const char *what) {
-    char err[ERR_LEN];
-    json_t *body = r->body ? json_loads(r->body, 0, NULL) : NULL;
+/* The HTTP status of a reviews_rc and the "code" of its error reply. */
+static unsigned http_status(int rc, const char **code) {
+    *code = rc == REVIEWS_NO_OUTPUT ? "not_found"
+            : rc == REVIEWS_STALE   ? "stale"
+            : rc == REVIEWS_BREAKS  ? "breaks"
+            : rc == REVIEWS_REFUSED ? "refused"
+                                    : "error";
+    return rc == 0                   ? 200
+           : rc == REVIEWS_NO_OUTPUT ? 404
+           : rc == REVIEWS_STALE     ? 409
+           : rc == REVIEWS_BREAKS    ? 422
+           : rc == REVIEWS_REFUSED   ? 409
+                                     : 500;
+}
+
+/* Record what (review, edit, note, withdraw, undo) of who on output id, as
+** body asks, inside the open transaction: the version shown (review,
+** edit) must be the current one.  Returns a reviews_rc. */
+static int apply(store *st, const serve_who *who, int64_t id, const char *what, json_t *body,
+                 char *err) {
     const char *verdict = json_string_value(json_object_get(body, "verdict"));
     const char *note = json_string_value(json_object_get(body, "note"));
     const char *text = json_string_value(json_object_get(body, "text"));
     json_t *jv = json_object_get(body, "version");
     int version = json_is_integer(jv) ? (int)json_integer_value(jv) : 0;
-    int is_edit = !strcmp(what, "edit"), is_review = !strcmp(what, "review"),
-        is_note = !strcmp(what, "note");
-    enum MHD_Result rc;
     if (note && !*note) note = NULL;
-    const char *bad =
-        is_review && (!verdict || (strcmp(verdict, "approve") && strcmp(verdict, "reject")))
-            ? "a review needs verdict (approve or reject) and version"
-        : is_edit && !text                      ? "an edit needs text and version"
-        : (is_review || is_edit) && version < 1 ? "the version shown is missing"
-        : is_note && !note                      ? "a note needs note"
-                                                : NULL;
+    reviews_output o;
+    int rc = reviews_get(st, id, &o, err), cur = o.version;
+    if (rc) return rc;
+    reviews_output_free(&o);
+    if (version && version != cur) {
+        snprintf(err, ERR_LEN, "output %lld changed since version %d was shown (now version %d)",
+                 (long long)id, version, cur);
+        return REVIEWS_STALE;
+    }
+    if (!strcmp(what, "edit"))
+        return reviews_edit(st, id, who->reviewer, text, note,
+                            json_is_true(json_object_get(body, "override")), &version, NULL, 0,
+                            err);
+    if (!strcmp(what, "review") && !strcmp(verdict, "approve"))
+        return reviews_approve(st, id, who->reviewer, &version, note, err);
+    if (!strcmp(what, "review")) return reviews_reject(st, id, who->reviewer, version, note, err);
+    if (!strcmp(what, "note")) return reviews_note(st, id, who->reviewer, note, err);
+    if (!strcmp(what, "undo")) return reviews_undo(st, id, who->reviewer, note, NULL, err);
+    return reviews_withdraw(st, id, who->reviewer, note, err);
+}
+
+/* What is wrong with body for what (a 400), or NULL. */
+static const char *bad_body(const char *what, json_t *body) {
+    const char *verdict = json_string_value(json_object_get(body, "verdict"));
+    const char *note = json_string_value(json_object_get(body, "note"));
+    json_t *jv = json_object_get(body, "version");
+    int version = json_is_integer(jv) ? (int)json_integer_value(jv) : 0;
+    int is_edit = !strcmp(what, "edit"), is_review = !strcmp(what, "review");
+    return is_review && (!verdict || (strcmp(verdict, "approve") && strcmp(verdict, "reject")))
+               ? "a review needs verdict (approve or reject) and version"
+           : is_edit && !json_is_string(json_object_get(body, "text"))
+               ? "an edit needs text and version"
+           : (is_review || is_edit) && version < 1      ? "the version shown is missing"
+           : !strcmp(what, "note") && (!note || !*note) ? "a note needs note"
+                                                        : NULL;
+}
+
+/* POST /api/outputs/ID/{review,edit,note,withdraw,undo}: one write
+** transaction; 200 with the output as it is now, else the error with its
+** code (and the output now: a 409 shows what changed). */
+static enum MHD_Result act(serve_req *r, store *st, const serve_who *who, int64_t id,
+                           const char *what) {
+    char err[ERR_LEN];
+    json_t *body = r->body ? json_loads(r->body, 0, NULL) : NULL;
+    const char *bad = bad_body(what, body);
     if (bad) {
         json_decref(body);
         return serve_error(r->conn, 400, bad);
     }
-    reviews_output o;
-    unsigned status = 200;
     if (store_begin(st, err)) {
         json_decref(body);
         return serve_error(r->conn, 503, err);
     }
-    if (reviews_get(st, id, &o, err)) {
-        status = 404;
-    } else {
-        int cur = o.version, stale = version && version != cur;
-        reviews_output_free(&o);
-        if (stale) {
-            status = 409;
-            snprintf(err, sizeof err,
-                     "output %lld changed since version %d was shown (now version %d)",
-                     (long long)id, version, cur);
-        } else if (is_edit) {
-            int over = json_is_true(json_object_get(body, "override"));
-            if (reviews_edit(st, id, who->reviewer, text, note, over, &version, NULL, 0, err))
-                status = strstr(err, "breaks the output's constraints") ? 422 : 400;
-        } else if (is_review && !strcmp(verdict, "approve")) {
-            if (reviews_approve(st, id, who->reviewer, &version, note, err)) status = 400;
-        } else if (is_review) {
-            if (reviews_reject(st, id, who->reviewer, version, note, err)) status = 400;
-        } else if (is_note) {
-            if (reviews_note(st, id, who->reviewer, note, err)) status = 400;
-        } else if (reviews_withdraw(st, id, who->reviewer, note, err)) {
-            status = 400;
-        }
-    }
+    int rc = apply(st, who, id, what, body, err);
     json_decref(body);
-    if (status != 200) {
+    if (rc) {
         store_rollback(st);
     } else if (store_commit(st, err)) {
         store_rollback(st);
-        status = 503;
+        return serve_error(r->conn, 503, err);
     }
+    const char *code;
+    unsigned status = http_status(rc, &code);
     char derr[ERR_LEN];
     json_t *now = status == 404 ? NULL : detail(st, id, derr);
     if (status == 200) return now ? serve_json(r->conn, 200, now) : serve_error(r->conn, 500, derr);
-    json_t *j = json_pack("{s:s}", "error", err);
+    json_t *j = json_pack("{s:s,s:s}", "error", err, "code", code);
     if (now) json_object_set_new(j, "output", now);
-    rc = serve_json(r->conn, status, j);
-    return rc;
+    return serve_json(r->conn, status, j);
 }
 
 /* GET /api/runs and /api/runs/ID/logs. */
@@ -252,6 +277,48 @@ static enum MHD_Result preview(serve_req *r, store *st) {
     return rc;
 }
 
+/* GET /api/reviewers (admin only): who may log in, with their live
+** sessions; no token or hash ever leaves the store. */
+static enum MHD_Result reviewers(serve_req *r, store *st) {
+    char err[ERR_LEN];
+    reviewers_row *v;
+    size_t n;
+    if (reviewers_list(st, &v, &n, err)) return serve_error(r->conn, 500, err);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(
+            a, json_pack("{s:o,s:b,s:I,s:s}", "name", cli_json_str(v[i].name), "admin", v[i].admin,
+                         "sessions", (json_int_t)v[i].sessions, "created_at", v[i].created_at));
+    reviewers_rows_free(v, n);
+    return serve_json(r->conn, 200, json_pack("{s:o}", "reviewers", a));
+}
+
+/* POST /api/rules {"recipe": R, "min_approvals": N} (admin only): change
+** R's review rule for its future and existing outputs, recorded under the
+** admin's name, as `quill review rule` does. */
+static enum MHD_Result rule(serve_req *r, store *st, const serve_who *who) {
+    char err[ERR_LEN];
+    json_t *body = r->body ? json_loads(r->body, 0, NULL) : NULL;
+    const char *recipe = json_string_value(json_object_get(body, "recipe"));
+    json_t *jm = json_object_get(body, "min_approvals");
+    json_int_t min = json_is_integer(jm) ? json_integer_value(jm) : 0;
+    int64_t old = 0, changed = 0;
+    unsigned status = 200;
+    if (!recipe || min < 1 || min > 1000)
+        status = 400, snprintf(err, sizeof err, "a rule needs recipe and min_approvals 1..1000");
+    else if (store_begin(st, err))
+        status = 503;
+    else if (reviews_change_rule(st, recipe, min, who->reviewer, &old, &changed, err) ||
+             store_commit(st, err))
+        store_rollback(st), status = 409;
+    json_t *j = status == 200
+                    ? json_pack("{s:s,s:I,s:I,s:I}", "recipe", recipe, "old", (json_int_t)old,
+                                "min_approvals", min, "outputs", (json_int_t)changed)
+                    : NULL;
+    json_decref(body);
+    return j ? serve_json(r->conn, 200, j) : serve_error(r->conn, status, err);
+}
+
 /* Parse the whole of u as /api/outputs/ID (returns 1) or
 ** /api/outputs/ID/VERB (2, VERB into tail); 0 when it is neither. */
 static int output_url(const char *u, long long *id, char tail[32]) {
@@ -270,6 +337,10 @@ enum MHD_Result serve_api(serve_req *r, store *st, const serve_who *who) {
     if (get && !strcmp(u, "/api/outputs")) return list(r, st);
     if (get && !strcmp(u, "/api/runs")) return runs(r, st, 0);
     if (get && !strcmp(u, "/api/publish/preview")) return preview(r, st);
+    int admin_route = (get && !strcmp(u, "/api/reviewers")) || (post && !strcmp(u, "/api/rules"));
+    if (admin_route && !who->admin)
+        return serve_error(r->conn, 403, "only an admin (quill reviewer add --admin) may do that");
+    if (admin_route) return get ? reviewers(r, st) : rule(r, st, who);
     /* whole matches only (%n at the end): /api/outputs/12abc is no output */
     if (sscanf(u, "/api/runs/%lld/%31[a-z]%n", &id, tail, &end) == 2 && !u[end] && id > 0 && get &&
         !strcmp(tail, "logs"))
@@ -282,7 +353,7 @@ enum MHD_Result serve_api(serve_req *r, store *st, const serve_who *who) {
     }
     if (k == 2 && post &&
         (!strcmp(tail, "review") || !strcmp(tail, "edit") || !strcmp(tail, "note") ||
-         !strcmp(tail, "withdraw")))
+         !strcmp(tail, "withdraw") || !strcmp(tail, "undo")))
         return act(r, st, who, id, tail);
     return serve_error(r->conn, 404, "no such API route");
 }

@@ -70,9 +70,10 @@ static int login_limited(const char *addr, int failed) {
     return over;
 }
 
-/* {"reviewer": NAME, "csrf": TOKEN}, the answer of login and session. */
-static json_t *who_json(const char *reviewer, const char *csrf) {
-    return json_pack("{s:s,s:s}", "reviewer", reviewer, "csrf", csrf);
+/* {"reviewer": NAME, "csrf": TOKEN, "admin": B}, the answer of login and
+** session. */
+static json_t *who_json(const char *reviewer, const char *csrf, int admin) {
+    return json_pack("{s:s,s:s,s:b}", "reviewer", reviewer, "csrf", csrf, "admin", admin);
 }
 
 /* POST /api/login {"token": T}: open a session and set its cookie. */
@@ -88,18 +89,20 @@ static enum MHD_Result login(serve_req *r, store *st) {
         login_limited(addr, 1);
         return serve_error(r->conn, 401, "not a login token");
     }
-    char cookie[REVIEWERS_SECRET_LEN], csrf[REVIEWERS_SECRET_LEN], *reviewer;
-    int ok = reviewers_login(st, token, SESSION_TTL, &reviewer, cookie, csrf, err);
+    char cookie[REVIEWERS_SECRET_LEN], csrf[REVIEWERS_SECRET_LEN], *reviewer, *again = NULL;
+    int ok = reviewers_login(st, token, SESSION_TTL, &reviewer, cookie, csrf, err), admin = 0;
     json_decref(body);
     if (ok < 0) return serve_error(r->conn, 500, err);
     if (!ok) {
         login_limited(addr, 1);
         return serve_error(r->conn, 401, "unknown or revoked token");
     }
+    if (reviewers_session(st, cookie, &again, &admin, csrf, err) < 0) admin = 0;
+    free(again);
     char set[256];
     snprintf(set, sizeof set, "quill_session=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict%s",
              cookie, SESSION_TTL, serve_config.tls ? "; Secure" : "");
-    json_t *j = who_json(reviewer, csrf);
+    json_t *j = who_json(reviewer, csrf, admin);
     free(reviewer);
     char *s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(j);
@@ -119,7 +122,7 @@ enum MHD_Result serve_auth_route(serve_req *r) {
     const char *cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "quill_session");
     char csrf[REVIEWERS_SECRET_LEN];
     serve_who who = {0};
-    int live = cookie ? reviewers_session(st, cookie, &who.reviewer, csrf, err) : 0;
+    int live = cookie ? reviewers_session(st, cookie, &who.reviewer, &who.admin, csrf, err) : 0;
     if (live < 0) return serve_error(r->conn, 500, err);
     if (!live) return serve_error(r->conn, 401, "not logged in");
     enum MHD_Result rc;
@@ -130,7 +133,7 @@ enum MHD_Result serve_auth_route(serve_req *r) {
         rc = serve_error(r->conn, 403, "missing or wrong X-CSRF-Token");
     else if (!strcmp(r->url, "/api/session"))
         rc = changes ? serve_error(r->conn, 405, "method not allowed")
-                     : serve_json(r->conn, 200, who_json(who.reviewer, csrf));
+                     : serve_json(r->conn, 200, who_json(who.reviewer, csrf, who.admin));
     else if (!strcmp(r->url, "/api/logout"))
         rc = !post ? serve_error(r->conn, 405, "method not allowed")
              : reviewers_logout(st, cookie, err)

@@ -84,15 +84,33 @@ done
 H=(-H "X-CSRF-Token: $CSRF" -H 'Content-Type: application/json')
 check "approve version 1: 200, approved" bash -c "curl -s -b jar -H 'X-CSRF-Token: $CSRF' -X POST -d '{\"verdict\":\"approve\",\"version\":1,\"note\":\"fine\"}' '${URL}api/outputs/2/review' | grep -q '\"status\":\"approved\"'"
 check "the review is in the store under the session's reviewer" [ "$(sql "SELECT reviewer || ' ' || verdict || ' ' || version FROM reviews WHERE output_id = 2")" = "ann approve 1" ]
-check "edit breaking forbid_chars: 422 naming the character" bash -c "[ \"\$(curl -s -b jar -o e.json -w '%{http_code}' -H 'X-CSRF-Token: $CSRF' -X POST -d '{\"text\":\"Two roads went\",\"version\":1}' '${URL}api/outputs/1/edit')\" = 422 ] && grep -q \"'e'\" e.json"
+check "edit breaking forbid_chars: 422 naming the character, code breaks" bash -c "[ \"\$(curl -s -b jar -o e.json -w '%{http_code}' -H 'X-CSRF-Token: $CSRF' -X POST -d '{\"text\":\"Two roads went\",\"version\":1}' '${URL}api/outputs/1/edit')\" = 422 ] && grep -q \"'e'\" e.json && grep -q '\"code\":\"breaks\"' e.json"
 check "edit keeping the constraints: 200, version 2" bash -c "curl -s -b jar -H 'X-CSRF-Token: $CSRF' -X POST -d '{\"text\":\"Two roads split\",\"version\":1}' '${URL}api/outputs/1/edit' | grep -q '\"version\":2'"
 check "stale edit: 409" [ "$(J -o /dev/null -w '%{http_code}' "${H[@]}" -X POST -d '{"text":"Two roads part","version":1}' "${URL}api/outputs/1/edit")" = 409 ]
-check "stale approve: 409 with the current output" bash -c "[ \"\$(curl -s -b jar -o s.json -w '%{http_code}' -H 'X-CSRF-Token: $CSRF' -X POST -d '{\"verdict\":\"approve\",\"version\":1}' '${URL}api/outputs/1/review')\" = 409 ] && grep -q '\"version\":2' s.json"
+check "stale approve: 409 with the current output, code stale" bash -c "[ \"\$(curl -s -b jar -o s.json -w '%{http_code}' -H 'X-CSRF-Token: $CSRF' -X POST -d '{\"verdict\":\"approve\",\"version\":1}' '${URL}api/outputs/1/review')\" = 409 ] && grep -q '\"version\":2' s.json && grep -q '\"code\":\"stale\"' s.json"
+# the CLI maps the same reasons (db/reviews.h's reviews_rc) to exit statuses
+Q review approve 1 --version 1 --reviewer cli >/dev/null 2>&1
+check "CLI: a stale version exits 3" [ $? = 3 ]
+Q review edit 1 --text "Two roads went" --reviewer cli >/dev/null 2>&1
+check "CLI: an edit breaking the constraints exits 4" [ $? = 4 ]
+Q review withdraw 2 --reviewer cli >/dev/null 2>&1
+check "CLI: a refusal of the rules (nothing to withdraw) exits 5" [ $? = 5 ]
+Q review approve 999 --reviewer cli >/dev/null 2>&1
+check "CLI: no such output exits 1" [ $? = 1 ]
 check "no approval of output 1 was recorded" [ "$(sql "SELECT COUNT(*) FROM reviews WHERE output_id = 1 AND verdict = 'approve'")" = 0 ]
 check "note: 200 and recorded" bash -c "[ \"\$(curl -s -b jar -o /dev/null -w '%{http_code}' -H 'X-CSRF-Token: $CSRF' -X POST -d '{\"note\":\"<b>hm</b>\"}' '${URL}api/outputs/4/note')\" = 200 ] && [ \"\$(sqlite3 desk.db \"SELECT note FROM reviews WHERE output_id = 4 AND verdict = 'note'\")\" = '<b>hm</b>' ]"
 check "reject then withdraw" bash -c "curl -s -b jar -H 'X-CSRF-Token: $CSRF' -X POST -d '{\"verdict\":\"reject\",\"version\":1}' '${URL}api/outputs/3/review' | grep -q '\"status\":\"rejected\"' && curl -s -b jar -H 'X-CSRF-Token: $CSRF' -X POST -d '{}' '${URL}api/outputs/3/withdraw' | grep -q '\"status\":\"pending\"'"
 "$QUILL" --db desk.db publish --out pub.md --format md >/dev/null 2>&1
 check "publish preview = the bytes quill publish wrote" bash -c "curl -s -b jar '${URL}api/publish/preview?format=md' | cmp - pub.md"
+# undo: my own standing verdict, recorded, never once published
+check "undo my approval of 5: 200, pending again" bash -c "curl -s -b jar -H 'X-CSRF-Token: $CSRF' -X POST -d '{\"verdict\":\"approve\",\"version\":1}' '${URL}api/outputs/5/review' | grep -q '\"status\":\"approved\"' && curl -s -b jar -H 'X-CSRF-Token: $CSRF' -X POST -d '{}' '${URL}api/outputs/5/undo' | grep -q '\"status\":\"pending\"'"
+check "the undo is recorded, not deleted" [ "$(sql "SELECT group_concat(verdict || ':' || COALESCE(note, ''), ' ') FROM reviews WHERE output_id = 5")" = "approve: withdraw:undo approve of version 1" ]
+check "nothing left to undo: 409, code refused" bash -c "[ \"\$(curl -s -b jar -o u.json -w '%{http_code}' -H 'X-CSRF-Token: $CSRF' -X POST -d '{}' '${URL}api/outputs/5/undo')\" = 409 ] && grep -q '\"code\":\"refused\"' u.json && grep -q 'ann has no standing verdict to undo' u.json"
+check "undo without CSRF: 403" [ "$(J -o /dev/null -w '%{http_code}' -X POST -d '{}' "${URL}api/outputs/5/undo")" = 403 ]
+before=$(snapshot)
+check "undo of a published output's approval: 409, it stands" bash -c "[ \"\$(curl -s -b jar -o p.json -w '%{http_code}' -H 'X-CSRF-Token: $CSRF' -X POST -d '{}' '${URL}api/outputs/2/undo')\" = 409 ] && grep -q 'was published' p.json"
+check "and the store is unchanged" [ "$(snapshot)" = "$before" ]
+check "undo of an unknown output: 404" [ "$(J -o /dev/null -w '%{http_code}' -H "X-CSRF-Token: $CSRF" -X POST -d '{}' "${URL}api/outputs/999/undo")" = 404 ]
 
 sql "INSERT INTO train_runs (id, identity, block_set_id, model_source, config_json, params_json, status, total_steps) VALUES (1, 'x', 1, 'init', '{}', '{}', 'done', 20);
      INSERT INTO train_logs (run_id, kind, step, epoch, loss, learning_rate, grad_norm) VALUES (1, 'train', 10, 0.5, 3.5, 0.001, 1.2), (1, 'train', 20, 1, 2.9, 0.001, 0.9), (1, 'eval', 20, 1, 3.1, NULL, NULL)"
@@ -115,8 +133,21 @@ check "100,000 outputs: the page after cursor 100995" bash -c "curl -s -b jar '$
 check "100,000 outputs: the last page has no next" bash -c "curl -s -b jar '${URL}api/outputs?status=pending&cursor=100998' | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [o[\"id\"] for o in d[\"outputs\"]]==[100999] and d[\"next\"] is None'"
 check "100,000 outputs: prompt search" bash -c "curl -s -b jar '${URL}api/outputs?q=p5432%25' | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"outputs\"]==[]' && curl -s -b jar '${URL}api/outputs?q=p54321' | python3 -c 'import json,sys; assert [o[\"id\"] for o in json.load(sys.stdin)[\"outputs\"]]==[54321]'"
 
-curl -s -c bobjar -X POST -d "{\"token\":\"$BOB\"}" "${URL}api/login" >/dev/null
+curl -s -c bobjar -X POST -d "{\"token\":\"$BOB\"}" "${URL}api/login" >bob.json
+BCSRF=$(sed -E 's/.*"csrf":"([0-9a-f]+)".*/\1/' bob.json)
 check "bob's session works" [ "$(code -b bobjar "${URL}api/outputs")" = 200 ]
+check "login and session say who is an admin" bash -c "grep -q '\"admin\":false' bob.json && curl -s -b jar '${URL}api/session' | grep -q '\"admin\":true'"
+curl -s -b bobjar -H "X-CSRF-Token: $BCSRF" -X POST -d '{"verdict":"approve","version":1}' "${URL}api/outputs/4/review" >/dev/null
+check "undo is only of my own verdict: ann cannot undo bob's" bash -c "[ \"\$(curl -s -b jar -o /dev/null -w '%{http_code}' -H 'X-CSRF-Token: $CSRF' -X POST -d '{}' '${URL}api/outputs/4/undo')\" = 409 ] && [ \"\$(sqlite3 desk.db 'SELECT status FROM outputs WHERE id = 4')\" = approved ]"
+# admin: list the reviewers, change a recipe's review rule (recorded)
+check "a non-admin may not list reviewers: 403" [ "$(code -b bobjar "${URL}api/reviewers")" = 403 ]
+before=$(snapshot; sql "SELECT * FROM review_rules; SELECT COUNT(*) FROM review_rule_changes")
+check "a non-admin may not change a rule: 403" [ "$(code -b bobjar -H "X-CSRF-Token: $BCSRF" -X POST -d '{"recipe":"r2","min_approvals":2}' "${URL}api/rules")" = 403 ]
+check "and nothing changed" [ "$(snapshot; sql "SELECT * FROM review_rules; SELECT COUNT(*) FROM review_rule_changes")" = "$before" ]
+check "an admin lists the reviewers, no token hash" bash -c "curl -s -b jar '${URL}api/reviewers' >rv.json && python3 -c 'import json; d=json.load(open(\"rv.json\"))[\"reviewers\"]; assert [(r[\"name\"],r[\"admin\"]) for r in d]==[(\"ann\",True),(\"bob\",False)] and d[1][\"sessions\"]==1' && ! grep -q token rv.json"
+check "an admin changes r2's rule: 200 and recorded under ann" bash -c "curl -s -b jar -H 'X-CSRF-Token: $CSRF' -X POST -d '{\"recipe\":\"r2\",\"min_approvals\":2}' '${URL}api/rules' | grep -q '\"outputs\":3' && [ \"\$(sqlite3 desk.db \"SELECT changed_by || ' ' || new_min FROM review_rule_changes\")\" = 'ann 2' ] && [ \"\$(sqlite3 desk.db 'SELECT status FROM outputs WHERE id = 4')\" = pending ]"
+check "a rule for an unknown recipe: 409" [ "$(J -o /dev/null -w '%{http_code}' -H "X-CSRF-Token: $CSRF" -X POST -d '{"recipe":"nope","min_approvals":2}' "${URL}api/rules")" = 409 ]
+check "a rule needs min_approvals >= 1: 400" [ "$(J -o /dev/null -w '%{http_code}' -H "X-CSRF-Token: $CSRF" -X POST -d '{"recipe":"r2","min_approvals":0}' "${URL}api/rules")" = 400 ]
 check "reviewer remove bob" Q reviewer remove bob
 check "removed reviewer's session: 401" [ "$(code -b bobjar "${URL}api/outputs")" = 401 ]
 check "removed reviewer's token: 401" [ "$(code -X POST -d "{\"token\":\"$BOB\"}" "${URL}api/login")" = 401 ]

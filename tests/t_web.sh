@@ -53,6 +53,8 @@ check "the store agrees: 16 approvals and 4 rejections from ann on kb" \
     [ "$(sqlite3 web.db "SELECT group_concat(n) FROM (SELECT COUNT(*) AS n FROM reviews r JOIN outputs o ON o.id = r.output_id WHERE o.recipe_name = 'kb' AND r.reviewer = 'ann' GROUP BY verdict ORDER BY verdict)")" = "16,4" ]
 check "output 40 approved by two" [ "$(sqlite3 web.db "SELECT status FROM outputs WHERE id = 40")" = approved ]
 check "output 50: no approval of the stale version" [ "$(sqlite3 web.db "SELECT COUNT(*) FROM reviews WHERE output_id = 50 AND verdict = 'approve'")" = 0 ]
+check "output 60: ann's approval and its undo recorded, pending again" \
+    [ "$(sqlite3 web.db "SELECT group_concat(verdict) FROM reviews WHERE output_id = 60 AND verdict <> 'note' ORDER BY id; SELECT status FROM outputs WHERE id = 60")" = "$(printf 'approve,withdraw\npending')" ]
 kill -TERM $PID
 wait $PID
 check "server stopped cleanly" [ $? = 0 ]

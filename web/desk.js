@@ -4,7 +4,7 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const state = { me: null, csrf: null, outputs: [], sel: -1, detail: null, editing: false, seq: 0 };
+const state = { me: null, csrf: null, outputs: [], sel: -1, detail: null, editing: false, seq: 0, last: null };
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -68,7 +68,7 @@ async function loadQueue(keep) {
     $('progress').textContent = `${c.pending} of ${total} pending, ${c.needed} approval${c.needed === 1 ? '' : 's'} needed each`;
   }
   renderQueue();
-  const i = keep === undefined ? 0 : Math.min(keep, state.outputs.length - 1);
+  const i = keep === undefined ? 0 : Math.max(0, Math.min(keep, state.outputs.length - 1));
   await select(i);
 }
 
@@ -203,9 +203,10 @@ async function verdict(v) {
   if (!o) return;
   const r = await api('POST', `/api/outputs/${o.id}/review`, { verdict: v, version: o.version, note: $('note') ? $('note').value : '' });
   if (r.status === 200) {
+    state.last = o.id; // what u undoes, even once the queue moved on
     say(`Output #${o.id}: ${v === 'approve' ? 'approved' : 'rejected'} by you, now ${r.body.status}.`);
     await loadQueue(state.sel);
-  } else if (r.status === 409) {
+  } else if (r.status === 409 && r.body.code === 'stale') {
     say(`Stale: ${r.body.error}. The current text is shown; look at it again before you judge.`);
     if (r.body.output) { state.detail = r.body.output; renderDetail(); }
   } else say(r.body ? r.body.error : 'failed');
@@ -240,12 +241,16 @@ async function sendNote() {
   else say(r.body ? r.body.error : 'failed');
 }
 
+// u: undo my last verdict given here (else my verdict on the output shown).
 async function undo() {
-  const o = state.detail;
-  if (!o) return;
-  const r = await api('POST', `/api/outputs/${o.id}/withdraw`, {});
-  say(r.status === 200 ? `Output #${o.id}: your rejection is withdrawn.` : (r.body ? r.body.error : 'failed'));
-  if (r.status === 200) await loadQueue(state.sel);
+  const id = state.last || (state.detail && state.detail.id);
+  if (!id) return;
+  const r = await api('POST', `/api/outputs/${id}/undo`, {});
+  if (r.status === 200) {
+    state.last = null;
+    say(`Output #${id}: your verdict is undone, now ${r.body.status}.`);
+    await loadQueue(state.sel);
+  } else say(r.body ? r.body.error : 'failed');
 }
 
 function onKey(e) {

@@ -83,6 +83,7 @@ async function main() {
     await page.keyboard.press('Escape'); // leave the filter fields
     await page.keyboard.press('j');
     await page.keyboard.press('k');
+    await settle(page, () => /#1 /.test((document.querySelector('#detail h2') || {}).textContent || ''));
     let reviewed = 0;
     for (let i = 0; i < 20; i++) {
       const before = await detailId(page);
@@ -161,15 +162,19 @@ async function main() {
     await waitMsg(page, /#60: noted/);
     ok('a note is recorded and shown as text', (await text(page, '#d-reviews')).includes('<b>bold?</b> <img src=x onerror=alert(2)>') &&
       (await page.$$('#d-reviews b, #d-reviews img')).length === 0);
-    // r then u: a rejection, withdrawn (status filter all keeps #60 shown)
-    await page.select('#f-status', 'all');
+    // a then u: my approval undone, though the pending queue had moved on
     await page.keyboard.press('Escape');
-    await settle(page, () => /#60 /.test((document.querySelector('#detail h2') || {}).textContent || ''));
-    await page.keyboard.press('r');
-    await waitMsg(page, /#60: rejected by you, now rejected/);
-    await settle(page, () => /#60 .*rejected/.test((document.querySelector('#detail h2') || {}).textContent || ''));
+    await page.keyboard.press('a');
+    await waitMsg(page, /#60: approved by you, now approved/);
+    await settle(page, () => document.querySelectorAll('#queue li').length === 0);
     await page.keyboard.press('u');
-    ok('u withdraws my rejection', /#60: your rejection is withdrawn/.test(await waitMsg(page, /withdrawn/)));
+    ok('u undoes my last verdict', /#60: your verdict is undone, now pending/.test(await waitMsg(page, /undone/)),
+      await text(page, '#msg'));
+    await settle(page, () => /#60 .*pending/.test((document.querySelector('#detail h2') || {}).textContent || ''));
+    ok('the output is back in the pending queue, the undo in its reviews',
+      /ann withdraw version 1 — undo approve of version 1/.test(await text(page, '#d-reviews')), await text(page, '#d-reviews'));
+    await page.keyboard.press('u');
+    ok('u with nothing left to undo says so', /ann has no standing verdict to undo/.test(await waitMsg(page, /no standing verdict/)));
     await page.evaluate(() => window.scrollTo(0, 0));
     await sleep(300);
     await page.screenshot({ path: process.env.SHOT || path.join(dir, 'desk.png') });
