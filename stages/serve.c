@@ -22,30 +22,66 @@
 
 serve_cfg serve_config;
 
-/* Every thread's store connection, to close them when the server stops. */
-static pthread_mutex_t stores_lock = PTHREAD_MUTEX_INITIALIZER;
-static store *stores[64];
-static int nstores;
-static __thread store *thread_store;
+/* Each server thread's store connection, closed when the thread ends (a
+** pool thread when the daemon stops, a connection's thread when it
+** closes). */
+static pthread_key_t store_key;
+static pthread_once_t store_key_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 
-store *serve_store(char *err) {
-    if (thread_store) return thread_store;
-    pthread_mutex_lock(&stores_lock);
-    if (nstores < (int)(sizeof stores / sizeof stores[0]) &&
-        !store_open_mode(serve_config.db_path, STORE_WRITE, &thread_store, err))
-        stores[nstores++] = thread_store;
-    else if (!thread_store)
-        err_prefix(err, "cannot open the store");
-    pthread_mutex_unlock(&stores_lock);
-    return thread_store;
+static void close_thread_store(void *st) {
+    store_close(st);
 }
 
-void serve_close_stores(void) {
-    pthread_mutex_lock(&stores_lock);
-    for (int i = 0; i < nstores; i++)
-        store_close(stores[i]);
-    nstores = 0;
-    pthread_mutex_unlock(&stores_lock);
+static void make_store_key(void) {
+    if (pthread_key_create(&store_key, close_thread_store)) abort();
+}
+
+store *serve_store(char *err) {
+    pthread_once(&store_key_once, make_store_key);
+    store *st = pthread_getspecific(store_key);
+    if (st) return st;
+    if (store_open_mode(serve_config.db_path, STORE_WRITE, &st, err)) {
+        err_prefix(err, "cannot open the store");
+        return NULL;
+    }
+    if (pthread_setspecific(store_key, st)) {
+        store_close(st);
+        err_set(err, "cannot keep the store connection");
+        return NULL;
+    }
+    return st;
+}
+
+void serve_write_lock(int take) {
+    if (take)
+        pthread_mutex_lock(&write_lock);
+    else
+        pthread_mutex_unlock(&write_lock);
+}
+
+/* The daemon flags and threads of QUILL_SERVE_MODE (hidden, for bench/desk):
+** "pool" (default: an internal epoll loop in each of QUILL_SERVE_THREADS
+** threads, default 4), "epoll" (one such thread) or "threads" (a thread
+** per connection, poll).  Returns -1 when the mode is unknown. */
+static int serve_mode(unsigned *flags, unsigned *threads) {
+    const char *mode = getenv("QUILL_SERVE_MODE"), *n = getenv("QUILL_SERVE_THREADS");
+    long long t = 4;
+    if (n && cli_int(n, 1, 64, &t)) return -1;
+    *threads = (unsigned)t;
+    *flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
+    if (!mode || !strcmp(mode, "pool")) {
+        *flags |= MHD_USE_EPOLL;
+    } else if (!strcmp(mode, "epoll")) {
+        *flags |= MHD_USE_EPOLL;
+        *threads = 1;
+    } else if (!strcmp(mode, "threads")) {
+        *flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+        *threads = 0;
+    } else {
+        return -1;
+    }
+    return 0;
 }
 
 static const char *usage =
@@ -198,11 +234,18 @@ int cmd_serve(cli *c, int argc, char **argv) {
     sigaction(SIGINT, &sa_stop, NULL);
     sigaction(SIGTERM, &sa_stop, NULL);
     signal(SIGPIPE, SIG_IGN);
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | (cert ? MHD_USE_TLS : 0);
+    unsigned flags, threads;
+    if (serve_mode(&flags, &threads)) {
+        close(fd);
+        free(cert_pem), free(key_pem);
+        return cli_error("serve: QUILL_SERVE_MODE must be pool, epoll or threads and "
+                         "QUILL_SERVE_THREADS 1..64");
+    }
+    flags |= cert ? MHD_USE_TLS : 0;
     struct MHD_Daemon *d =
         MHD_start_daemon(flags, 0, NULL, NULL, serve_handle, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-                         MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_CONNECTION_TIMEOUT, 15u,
+                         threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_TIMEOUT,
+                         threads > 1 ? threads : 15u, MHD_OPTION_CONNECTION_TIMEOUT, 15u,
                          MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
                          128u, MHD_OPTION_NOTIFY_COMPLETED, serve_done, NULL,
                          cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert_pem,
@@ -226,7 +269,6 @@ int cmd_serve(cli *c, int argc, char **argv) {
     close(fd);
     close(stop_pipe[0]);
     close(stop_pipe[1]);
-    serve_close_stores();
     free(cert_pem), free(key_pem);
     return 0;
 }

@@ -7,6 +7,8 @@
 **   serve_api.c   the API routes over db/reviews.h and db/desk.h
 ** Each server thread has its own store connection (serve_store); SQLite's
 ** WAL lets them read while the CLI, the TUI or another thread writes.
+** QUILL_SERVE_MODE (pool, epoll, threads) and QUILL_SERVE_THREADS pick
+** libmicrohttpd's threading, for bench/desk to compare.
 */
 #ifndef QUILL_SERVE_H
 #define QUILL_SERVE_H
@@ -42,8 +44,11 @@ extern serve_cfg serve_config;
 ** (err says why) when it cannot be opened. */
 store *serve_store(char *err);
 
-/* Close every thread's store connection (after the daemon stopped). */
-void serve_close_stores(void);
+/* Take (take = 1) or release (0) the server's write lock: its threads
+** write one at a time, queued here rather than in SQLite's busy handler,
+** whose sleeps would add tens of milliseconds under load.  Other processes
+** (the CLI, the TUI) still meet the busy timeout. */
+void serve_write_lock(int take);
 
 /* The libmicrohttpd request handler and completion callback (serve_http.c). */
 enum MHD_Result serve_handle(void *cls, struct MHD_Connection *conn, const char *url,

@@ -200,18 +200,14 @@ static enum MHD_Result act(serve_req *r, store *st, const serve_who *who, int64_
         json_decref(body);
         return serve_error(r->conn, 400, bad);
     }
-    if (store_begin(st, err)) {
-        json_decref(body);
-        return serve_error(r->conn, 503, err);
-    }
-    int rc = apply(st, who, id, what, body, err);
+    serve_write_lock(1);
+    int busy = store_begin(st, err) != 0,
+        rc = busy ? REVIEWS_ERROR : apply(st, who, id, what, body, err);
+    if (!rc && store_commit(st, err)) busy = 1, rc = REVIEWS_ERROR;
+    if (rc) store_rollback(st);
+    serve_write_lock(0);
     json_decref(body);
-    if (rc) {
-        store_rollback(st);
-    } else if (store_commit(st, err)) {
-        store_rollback(st);
-        return serve_error(r->conn, 503, err);
-    }
+    if (busy) return serve_error(r->conn, 503, err);
     const char *code;
     unsigned status = http_status(rc, &code);
     char derr[ERR_LEN];
@@ -304,13 +300,17 @@ static enum MHD_Result rule(serve_req *r, store *st, const serve_who *who) {
     json_int_t min = json_is_integer(jm) ? json_integer_value(jm) : 0;
     int64_t old = 0, changed = 0;
     unsigned status = 200;
-    if (!recipe || min < 1 || min > 1000)
-        status = 400, snprintf(err, sizeof err, "a rule needs recipe and min_approvals 1..1000");
-    else if (store_begin(st, err))
+    if (!recipe || min < 1 || min > 1000) {
+        json_decref(body);
+        return serve_error(r->conn, 400, "a rule needs recipe and min_approvals 1..1000");
+    }
+    serve_write_lock(1);
+    if (store_begin(st, err))
         status = 503;
     else if (reviews_change_rule(st, recipe, min, who->reviewer, &old, &changed, err) ||
              store_commit(st, err))
         store_rollback(st), status = 409;
+    serve_write_lock(0);
     json_t *j = status == 200
                     ? json_pack("{s:s,s:I,s:I,s:I}", "recipe", recipe, "old", (json_int_t)old,
                                 "min_approvals", min, "outputs", (json_int_t)changed)
