@@ -55,11 +55,11 @@ int desk_counts(store *st, const char *recipe, int64_t *pending, int64_t *approv
                 int64_t *rejected, int64_t *needed, char *err) {
     sqlite3_stmt *s;
     if (store_prepare(st,
-                      "SELECT COALESCE(SUM(status = 'pending'), 0), "
-                      "COALESCE(SUM(status = 'approved'), 0), "
-                      "COALESCE(SUM(status = 'rejected'), 0), "
+                      "SELECT COALESCE(SUM(n * (status = 'pending')), 0), "
+                      "COALESCE(SUM(n * (status = 'approved')), 0), "
+                      "COALESCE(SUM(n * (status = 'rejected')), 0), "
                       "COALESCE(MAX(CASE WHEN status = 'pending' THEN min_approvals END), 1) "
-                      "FROM outputs WHERE ?1 IS NULL OR recipe_name = ?1",
+                      "FROM output_counts WHERE n > 0 AND (?1 IS NULL OR recipe_name = ?1)",
                       &s, err))
         return -1;
     if (recipe) sqlite3_bind_text(s, 1, recipe, -1, SQLITE_STATIC);

@@ -19,7 +19,9 @@ int desk_page(store *st, const char *status, const char *recipe, const char *q, 
               int limit, int64_t *ids, size_t *n, char *err);
 
 /* How many outputs (of recipe; NULL: all) are pending, approved, rejected,
-** and the largest number of approvals any pending one needs. */
+** and the largest number of approvals any pending one needs: from the
+** counts 009_desk_counts.sql's triggers keep, a few rows however many
+** outputs there are. */
 int desk_counts(store *st, const char *recipe, int64_t *pending, int64_t *approved,
                 int64_t *rejected, int64_t *needed, char *err);
 

@@ -154,21 +154,11 @@ static int add(store *st, int64_t id, const char *reviewer, const char *verdict,
     return refresh(st, id, err);
 }
 
-int reviews_get(store *st, int64_t id, reviews_output *o, char *err) {
+/* The row of the statement reviews_get_many prepares into *o (id id);
+** 0, or -1 when out of memory (*o then freed). */
+static int read_output(sqlite3_stmt *s, int64_t id, reviews_output *o) {
+    static const char *const statuses[] = {"pending", "approved", "rejected"};
     memset(o, 0, sizeof *o);
-    sqlite3_stmt *s;
-    int rc =
-        fetch(st,
-              "SELECT recipe_name, COALESCE(recipe_run_id, 0), COALESCE(checkpoint_id, 0), seed, "
-              "model_source, prompt, continuation, text, params_json, finish_reason, created_at, "
-              "(SELECT edited_text FROM reviews WHERE output_id = o.id AND verdict = 'edit' "
-              " ORDER BY id DESC LIMIT 1), "
-              "(SELECT breaks FROM reviews WHERE output_id = o.id AND verdict = 'edit' "
-              " ORDER BY id DESC LIMIT 1), "
-              "1 + (SELECT COUNT(*) FROM reviews WHERE output_id = o.id AND verdict = 'edit') "
-              "FROM outputs o WHERE o.id = ?",
-              id, &s, err);
-    if (rc) return rc;
     o->id = id;
     o->recipe = store_column_dup(s, 0, 1);
     o->recipe_run_id = sqlite3_column_int64(s, 1);
@@ -185,15 +175,68 @@ int reviews_get(store *st, int64_t id, reviews_output *o, char *err) {
     o->text = store_column_dup(s, o->edited ? 11 : 7, 0);
     o->breaks = store_column_dup(s, 12, 1);
     o->version = sqlite3_column_int(s, 13);
+    const char *said = (const char *)sqlite3_column_text(s, 14);
+    o->status = statuses[0];
+    for (int i = 1; i < 3; i++)
+        if (said && !strcmp(said, statuses[i])) o->status = statuses[i];
+    o->approvals = sqlite3_column_int(s, 15);
+    o->needed = sqlite3_column_int(s, 16);
     int oom = (!o->recipe && sqlite3_column_type(s, 0) != SQLITE_NULL) || !o->model || !o->prompt ||
               !o->continuation || !o->original || !o->params_json || !o->finish || !o->created_at ||
               !o->text || (!o->breaks && sqlite3_column_type(s, 12) != SQLITE_NULL);
-    sqlite3_finalize(s);
-    if (oom || reviews_verdict(st, id, &o->status, &o->approvals, &o->needed, err)) {
-        reviews_output_free(o);
-        return oom ? err_set(err, "out of memory") : -1;
+    if (oom) reviews_output_free(o);
+    return oom ? -1 : 0;
+}
+
+int reviews_get_many(store *st, const int64_t *ids, size_t n, reviews_output *v, size_t *got,
+                     char *err) {
+    /* one statement for the lot: preparing it costs more than running it */
+    sqlite3_stmt *s;
+    *got = 0;
+    if (store_prepare(st,
+                      "SELECT recipe_name, COALESCE(recipe_run_id, 0), COALESCE(checkpoint_id, 0), "
+                      "seed, model_source, prompt, continuation, text, params_json, "
+                      "finish_reason, created_at, "
+                      "(SELECT edited_text FROM reviews WHERE output_id = o.id AND "
+                      " verdict = 'edit' ORDER BY id DESC LIMIT 1), "
+                      "(SELECT breaks FROM reviews WHERE output_id = o.id AND verdict = 'edit' "
+                      " ORDER BY id DESC LIMIT 1), "
+                      "1 + (SELECT COUNT(*) FROM reviews WHERE output_id = o.id AND "
+                      " verdict = 'edit'), v.status, v.approvals, v.needed "
+                      "FROM outputs o, output_verdicts v WHERE o.id = ? AND v.output_id = o.id",
+                      &s, err))
+        return REVIEWS_ERROR;
+    int rc = SQLITE_DONE;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, ids[i]);
+        if ((rc = sqlite3_step(s)) == SQLITE_DONE) continue; /* no such output */
+        if (rc != SQLITE_ROW) break;
+        if (read_output(s, ids[i], &v[*got])) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        ++*got;
     }
-    return 0;
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        sqlite3_finalize(s);
+        return 0;
+    }
+    store_error(st, err, "cannot read the outputs");
+    sqlite3_finalize(s);
+    for (size_t i = 0; i < *got; i++)
+        reviews_output_free(&v[i]);
+    *got = 0;
+    return REVIEWS_ERROR;
+}
+
+int reviews_get(store *st, int64_t id, reviews_output *o, char *err) {
+    size_t got;
+    memset(o, 0, sizeof *o);
+    int rc = reviews_get_many(st, &id, 1, o, &got, err);
+    if (rc || got) return rc;
+    err_set(err, "no output with id %lld", (long long)id);
+    return REVIEWS_NO_OUTPUT;
 }
 
 void reviews_output_free(reviews_output *o) {

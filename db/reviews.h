@@ -77,6 +77,13 @@ typedef struct reviews_entry {
 int reviews_get(store *st, int64_t id, reviews_output *o, char *err);
 void reviews_output_free(reviews_output *o);
 
+/* Load the outputs ids[0..n) into v (room for n), in that order, skipping
+** ids with no output; *got gets how many were loaded (free each with
+** reviews_output_free).  One statement for all of them: a page of the
+** desk's queue. */
+int reviews_get_many(store *st, const int64_t *ids, size_t n, reviews_output *v, size_t *got,
+                     char *err);
+
 /* The status output id's reviews call for, with the approvals counted and
 ** needed (either may be NULL). */
 int reviews_verdict(store *st, int64_t id, const char **status, int *approvals, int *needed,

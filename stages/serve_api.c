@@ -53,12 +53,14 @@ static enum MHD_Result list(serve_req *r, store *st) {
     char err[ERR_LEN];
     if (desk_page(st, status, recipe, q, after, (int)limit + 1, ids, &n, err))
         return serve_error(r->conn, 500, err);
+    reviews_output page[PAGE_MAX];
+    size_t got;
+    if (reviews_get_many(st, ids, n < (size_t)limit ? n : (size_t)limit, page, &got, err))
+        return serve_error(r->conn, 500, err);
     json_t *outs = json_array(), *j = json_pack("{s:o}", "outputs", outs);
-    for (size_t i = 0; i < n && i < (size_t)limit; i++) {
-        reviews_output o;
-        if (reviews_get(st, ids[i], &o, err)) continue; /* deleted meanwhile */
-        json_array_append_new(outs, output_json(&o));
-        reviews_output_free(&o);
+    for (size_t i = 0; i < got; i++) {
+        json_array_append_new(outs, output_json(&page[i]));
+        reviews_output_free(&page[i]);
     }
     json_object_set_new(j, "next", n > (size_t)limit ? json_integer(ids[limit - 1]) : json_null());
     int64_t p, a, x, need;

@@ -129,6 +129,10 @@ sql "WITH RECURSIVE n(i) AS (SELECT 1000 UNION ALL SELECT i + 1 FROM n WHERE i <
      INSERT INTO outputs (id, recipe_name, model_source, prompt, continuation, text, ids_json,
      params_json, seed, finish_reason) SELECT i, 'bulk', 'm', 'p' || i, ' c', 'p' || i || ' c',
      '[1]', '{}', i, 'length' FROM n"
+check "the progress counts (kept by triggers) agree with the outputs" bash -c "
+    want=\$(sqlite3 desk.db \"SELECT SUM(status = 'pending') || ' ' || SUM(status = 'approved') || ' ' || SUM(status = 'rejected') FROM outputs\")
+    got=\$(curl -s -b jar '${URL}api/outputs?status=all' | python3 -c 'import json,sys; c=json.load(sys.stdin)[\"counts\"]; print(c[\"pending\"], c[\"approved\"], c[\"rejected\"])')
+    [ \"\$got\" = \"\$want\" ] && [ \"\$(echo \$want | cut -d' ' -f1)\" -gt 100000 ] && [ \"\$(echo \$want | cut -d' ' -f2)\" -ge 1 ]"
 check "100,000 outputs: the page after cursor 100995" bash -c "curl -s -b jar '${URL}api/outputs?recipe=bulk&cursor=100995&limit=3' | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [o[\"id\"] for o in d[\"outputs\"]]==[100996,100997,100998] and d[\"next\"]==100998'"
 check "100,000 outputs: the last page has no next" bash -c "curl -s -b jar '${URL}api/outputs?status=pending&cursor=100998' | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [o[\"id\"] for o in d[\"outputs\"]]==[100999] and d[\"next\"] is None'"
 check "100,000 outputs: prompt search" bash -c "curl -s -b jar '${URL}api/outputs?q=p5432%25' | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"outputs\"]==[]' && curl -s -b jar '${URL}api/outputs?q=p54321' | python3 -c 'import json,sys; assert [o[\"id\"] for o in json.load(sys.stdin)[\"outputs\"]]==[54321]'"
