@@ -9,7 +9,7 @@ set -euo pipefail
 QUILL=$1 DB=$2 MODE=$3 SECS=$4 CONNS=$5
 HERE=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 token=$("$QUILL" --db "$DB" reviewer add "bench-$MODE-$$" 2>/dev/null)
 QUILL_SERVE_MODE=$MODE "$QUILL" --db "$DB" serve --listen 127.0.0.1:0 >"$tmp/out" 2>"$tmp/err" &
 pid=$!
@@ -32,4 +32,5 @@ before=$(reviews)
 run mixed 2
 echo "reviews $(($(reviews) - before))"
 kill -TERM $pid
-wait $pid
+wait $pid || { echo "quill serve: exit $?" >&2; cat "$tmp/err" >&2; exit 1; }
+trap 'rm -rf "$tmp"' EXIT
