@@ -33,7 +33,7 @@ int desk_page(store *st, const char *status, const char *recipe, const char *q, 
         like[k] = 0;
     }
     sqlite3_stmt *s;
-    if (store_prepare(st, sql, &s, err)) {
+    if (store_prepare_cached(st, sql, &s, err)) {
         free(like);
         return -1;
     }
@@ -46,21 +46,23 @@ int desk_page(store *st, const char *status, const char *recipe, const char *q, 
     *n = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < (size_t)limit)
         ids[(*n)++] = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) rc = store_error(st, err, "cannot list the outputs");
+    store_release(st, s);
     free(like);
-    return rc == SQLITE_DONE ? 0 : store_error(st, err, "cannot list the outputs");
+    return rc == -1 ? -1 : 0;
 }
 
 int desk_counts(store *st, const char *recipe, int64_t *pending, int64_t *approved,
                 int64_t *rejected, int64_t *needed, char *err) {
     sqlite3_stmt *s;
-    if (store_prepare(st,
-                      "SELECT COALESCE(SUM(n * (status = 'pending')), 0), "
-                      "COALESCE(SUM(n * (status = 'approved')), 0), "
-                      "COALESCE(SUM(n * (status = 'rejected')), 0), "
-                      "COALESCE(MAX(CASE WHEN status = 'pending' THEN min_approvals END), 1) "
-                      "FROM output_counts WHERE n > 0 AND (?1 IS NULL OR recipe_name = ?1)",
-                      &s, err))
+    if (store_prepare_cached(
+            st,
+            "SELECT COALESCE(SUM(n * (status = 'pending')), 0), "
+            "COALESCE(SUM(n * (status = 'approved')), 0), "
+            "COALESCE(SUM(n * (status = 'rejected')), 0), "
+            "COALESCE(MAX(CASE WHEN status = 'pending' THEN min_approvals END), 1) "
+            "FROM output_counts WHERE n > 0 AND (?1 IS NULL OR recipe_name = ?1)",
+            &s, err))
         return -1;
     if (recipe) sqlite3_bind_text(s, 1, recipe, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
@@ -70,8 +72,9 @@ int desk_counts(store *st, const char *recipe, int64_t *pending, int64_t *approv
         *rejected = sqlite3_column_int64(s, 2);
         *needed = sqlite3_column_int64(s, 3);
     }
-    sqlite3_finalize(s);
-    return rc == SQLITE_ROW ? 0 : store_error(st, err, "cannot count the outputs");
+    if (rc != SQLITE_ROW) store_error(st, err, "cannot count the outputs");
+    store_release(st, s);
+    return rc == SQLITE_ROW ? 0 : -1;
 }
 
 int desk_runs(store *st, desk_run **v, size_t *n, char *err) {

@@ -189,10 +189,10 @@ int reviewers_session(store *st, const char *cookie, char **reviewer, int *admin
     *reviewer = NULL;
     if (sha256_hex(cookie, hash, err)) return -1;
     sqlite3_stmt *s;
-    if (store_prepare(st,
-                      "SELECT s.reviewer, s.csrf, r.admin FROM sessions s JOIN reviewers r "
-                      "ON r.name = s.reviewer WHERE s.id_hash = ? AND s.expires_at > ?",
-                      &s, err))
+    if (store_prepare_cached(st,
+                             "SELECT s.reviewer, s.csrf, r.admin FROM sessions s JOIN reviewers r "
+                             "ON r.name = s.reviewer WHERE s.id_hash = ? AND s.expires_at > ?",
+                             &s, err))
         return -1;
     sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
@@ -202,9 +202,10 @@ int reviewers_session(store *st, const char *cookie, char **reviewer, int *admin
         snprintf(csrf, REVIEWERS_SECRET_LEN, "%s", (const char *)sqlite3_column_text(s, 1));
         if (admin) *admin = sqlite3_column_int(s, 2);
     }
-    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) store_error(st, err, "cannot read the session");
+    store_release(st, s);
     if (rc == SQLITE_ROW) return *reviewer ? 1 : err_set(err, "out of memory");
-    return rc == SQLITE_DONE ? 0 : store_error(st, err, "cannot read the session");
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int reviewers_logout(store *st, const char *cookie, char *err) {

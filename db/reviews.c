@@ -193,20 +193,27 @@ int reviews_get_many(store *st, const int64_t *ids, size_t n, reviews_output *v,
     /* one statement for the lot: preparing it costs more than running it */
     sqlite3_stmt *s;
     *got = 0;
-    if (store_prepare(st,
-                      "SELECT recipe_name, COALESCE(recipe_run_id, 0), COALESCE(checkpoint_id, 0), "
-                      "seed, model_source, prompt, continuation, text, params_json, "
-                      "finish_reason, created_at, "
-                      "(SELECT edited_text FROM reviews WHERE output_id = o.id AND "
-                      " verdict = 'edit' ORDER BY id DESC LIMIT 1), "
-                      "(SELECT breaks FROM reviews WHERE output_id = o.id AND verdict = 'edit' "
-                      " ORDER BY id DESC LIMIT 1), "
-                      "1 + (SELECT COUNT(*) FROM reviews WHERE output_id = o.id AND "
-                      " verdict = 'edit'), v.status, v.approvals, v.needed "
-                      "FROM outputs o, output_verdicts v WHERE o.id = ? AND v.output_id = o.id",
-                      &s, err))
+    if (store_prepare_cached(
+            st,
+            "SELECT recipe_name, COALESCE(recipe_run_id, 0), COALESCE(checkpoint_id, 0), "
+            "seed, model_source, prompt, continuation, text, params_json, "
+            "finish_reason, created_at, "
+            "(SELECT edited_text FROM reviews WHERE output_id = o.id AND "
+            " verdict = 'edit' ORDER BY id DESC LIMIT 1), "
+            "(SELECT breaks FROM reviews WHERE output_id = o.id AND verdict = 'edit' "
+            " ORDER BY id DESC LIMIT 1), "
+            "1 + (SELECT COUNT(*) FROM reviews WHERE output_id = o.id AND "
+            " verdict = 'edit'), v.status, v.approvals, v.needed "
+            "FROM outputs o, output_verdicts v WHERE o.id = ? AND v.output_id = o.id",
+            &s, err))
         return REVIEWS_ERROR;
-    int rc = SQLITE_DONE;
+    /* one read for the lot, not one per output (each costs file locks), and
+    ** the page is one snapshot */
+    int own = sqlite3_get_autocommit(store_db(st)) && n > 1, rc = SQLITE_DONE;
+    if (own && store_exec(st, "BEGIN", err)) {
+        store_release(st, s);
+        return REVIEWS_ERROR;
+    }
     for (size_t i = 0; i < n; i++) {
         sqlite3_reset(s);
         sqlite3_bind_int64(s, 1, ids[i]);
@@ -218,12 +225,13 @@ int reviews_get_many(store *st, const int64_t *ids, size_t n, reviews_output *v,
         }
         ++*got;
     }
-    if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-        sqlite3_finalize(s);
-        return 0;
-    }
-    store_error(st, err, "cannot read the outputs");
-    sqlite3_finalize(s);
+    if (rc == SQLITE_NOMEM)
+        err_set(err, "out of memory");
+    else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        store_error(st, err, "cannot read the outputs");
+    store_release(st, s);
+    if (own) store_rollback(st); /* it only read */
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) return 0;
     for (size_t i = 0; i < *got; i++)
         reviews_output_free(&v[i]);
     *got = 0;

@@ -7,6 +7,7 @@
 #include "hash.h"
 #include "zbuf.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,18 @@
 extern const char *const store_migrations[];
 extern const int store_migration_count;
 
+/* Statements kept by store_prepare_cached, at most this many. */
+#define STORE_CACHED 16
+
 struct store {
     sqlite3 *db;
     char *path;
+    struct {
+        char *sql;
+        sqlite3_stmt *s;
+        int out; /* handed out, not yet released */
+    } cached[STORE_CACHED];
+    int ncached;
 };
 
 /* The SQLite connection of st, for statements the store API does not wrap. */
@@ -59,6 +69,36 @@ int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err) {
     if (sqlite3_prepare_v2(st->db, sql, -1, out, NULL) != SQLITE_OK)
         return err_set(err, "%s: %s", st->path, sqlite3_errmsg(st->db));
     return 0;
+}
+
+int store_prepare_cached(store *st, const char *sql, sqlite3_stmt **out, char *err) {
+    for (int i = 0; i < st->ncached; i++)
+        if (!st->cached[i].out && !strcmp(st->cached[i].sql, sql)) {
+            st->cached[i].out = 1;
+            *out = st->cached[i].s;
+            return 0;
+        }
+    if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) != SQLITE_OK)
+        return err_set(err, "%s: %s", st->path, sqlite3_errmsg(st->db));
+    char *copy = st->ncached < STORE_CACHED ? strdup(sql) : NULL;
+    if (copy) { /* else it is finalized when released */
+        st->cached[st->ncached].sql = copy;
+        st->cached[st->ncached].s = *out;
+        st->cached[st->ncached++].out = 1;
+    }
+    return 0;
+}
+
+void store_release(store *st, sqlite3_stmt *s) {
+    for (int i = 0; i < st->ncached; i++)
+        if (st->cached[i].s == s) {
+            assert(st->cached[i].out);
+            sqlite3_reset(s); /* ends its read: no snapshot is held between requests */
+            sqlite3_clear_bindings(s);
+            st->cached[i].out = 0;
+            return;
+        }
+    sqlite3_finalize(s);
 }
 
 /* The value of the integer PRAGMA name (e.g. "page_count") in *v. */
@@ -199,6 +239,10 @@ int store_open(const char *path, store **out, char *err) {
 ** rolled back by SQLite. */
 void store_close(store *st) {
     if (!st) return;
+    for (int i = 0; i < st->ncached; i++) {
+        sqlite3_finalize(st->cached[i].s);
+        free(st->cached[i].sql);
+    }
     sqlite3_close_v2(st->db);
     free(st->path);
     free(st);

@@ -50,6 +50,18 @@ int store_exec(store *st, const char *sql, char *err);
 /* Prepare a statement; err gets sqlite's message. */
 int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err);
 
+/* Like store_prepare, for a statement run again and again (the desk's per
+** request reads, whose preparing costs more than running them): it is kept
+** for the next call with the same sql text.  Give it back with
+** store_release, never sqlite3_finalize; store_close finalizes the kept
+** ones.  A statement handed out and not yet released is not handed out
+** again (a second one is prepared). */
+int store_prepare_cached(store *st, const char *sql, sqlite3_stmt **out, char *err);
+
+/* Give back s from store_prepare_cached: reset (its read ends), bindings
+** cleared, ready for the next call. */
+void store_release(store *st, sqlite3_stmt *s);
+
 /* After a failed SQLite call: fill err with "STORE: <what>: <SQLite's
 ** message>" (what from fmt, naming the object that could not be written or
 ** read) and return -1. */

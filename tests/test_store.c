@@ -171,7 +171,39 @@ static void test_open_modes(void) {
     cleanup();
 }
 
+/* store_prepare_cached keeps a statement for the next call with the same
+** SQL, never hands one out twice, and releasing ends its read: a writer on
+** another connection is not held back and the next step sees its row. */
+static void test_prepare_cached(void) {
+    char err[ERR_LEN];
+    store *st, *w;
+    fresh_path();
+    CHECK(store_open(path, &st, err) == 0);
+    CHECK(store_open(path, &w, err) == 0);
+    CHECK(store_exec(st, "CREATE TABLE t (x INTEGER)", err) == 0);
+    const char *sql = "SELECT COUNT(*) FROM t";
+    char copy[64];
+    snprintf(copy, sizeof copy, "%s", sql); /* same text, another pointer */
+    sqlite3_stmt *a, *b, *c;
+    CHECK(store_prepare_cached(st, sql, &a, err) == 0);
+    CHECK(sqlite3_step(a) == SQLITE_ROW);
+    CHECK(store_prepare_cached(st, sql, &b, err) == 0);
+    CHECK(a != b); /* a is still out */
+    store_release(st, b);
+    store_release(st, a);
+    CHECK(store_exec(w, "INSERT INTO t VALUES (1)", err) == 0);
+    CHECK(store_prepare_cached(st, copy, &c, err) == 0);
+    CHECK(c == a || c == b);
+    CHECK(sqlite3_step(c) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(c, 0), 1);
+    store_release(st, c);
+    store_close(w);
+    store_close(st); /* finalizes the kept statements (ASan: no leak) */
+    cleanup();
+}
+
 int main(void) {
+    RUN(test_prepare_cached);
     RUN(test_open_modes);
     RUN(test_reclaim_shrinks_file);
     RUN(test_reader_while_writing);
