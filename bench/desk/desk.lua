@@ -6,7 +6,7 @@
 -- saw (every answer, 200 or 409, carries the output's id and current
 -- version); a 409 for a stale version is expected and counted apart, and
 -- every 200 records exactly one review (load.sh checks the store agrees).
--- After DESK_SECS seconds it only asks GET /api/session (wrk runs 2 s
+-- After DESK_SECS seconds it only asks GET /api/session (wrk runs 3 s
 -- longer), so that no write is in flight when wrk stops: a write wrk gave
 -- up on would still be recorded, uncounted.
 -- Environment: DESK_COOKIE (a session), DESK_CSRF, DESK_N (outputs in the

@@ -29,7 +29,7 @@ run() { # WORK EXTRA: one wrk run of SECS + EXTRA seconds, its result line
 }
 run read 0
 before=$(reviews)
-run mixed 2
+run mixed 3
 echo "reviews $(($(reviews) - before))"
 kill -TERM $pid
 wait $pid || { echo "quill serve: exit $?" >&2; cat "$tmp/err" >&2; exit 1; }

@@ -20,7 +20,7 @@ echo "\`wrk -t2 -c$CONNS -d${SECS}s\` with bench/desk/desk.lua against \`quill s
 echo "of $N outputs (bench/desk/fill.sh).  Reads: GET /api/outputs?status=pending&limit=50"
 echo "after a random cursor (1 in 20 a first page with the counts).  Writes: approvals (3 in"
 echo "4) and edits of 1,000 hot outputs with the version last seen; a 409 (stale version) is"
-echo "expected; the last 2 s only GET /api/session so that no write is cut off.  \"reviews\""
+echo "expected; the last 3 s only GET /api/session so that no write is cut off.  \"reviews\""
 echo "is what the store recorded during the write run; it must equal the 200s to writes."
 echo
 echo "| mode | reads/s | read p50 ms | read p99 ms | writes/s | write p99 ms | write 200s | 409s | reviews | errors | verdict |"
@@ -50,7 +50,7 @@ PY
 done
 rm -f "$DB" "$DB-wal" "$DB-shm"
 echo
-echo "The write run's p99 includes its last 2 s of session reads; writes queue on"
+echo "The write run's p99 includes its last 3 s of session reads; writes queue on"
 echo "the server's one write lock (SQLite has one writer), so their latency is"
 echo "connections / write throughput."
 exit $bad
