@@ -159,6 +159,57 @@ static int open_socket(const struct sockaddr_storage *sa, socklen_t len, int *po
     return fd;
 }
 
+/* Read the PEM files cert and key into *cert_pem and *key_pem (malloc'd;
+** both NULL on failure). */
+static int load_tls(const char *cert, const char *key, char **cert_pem, char **key_pem, char *err) {
+    size_t cn, kn;
+    *cert_pem = *key_pem = NULL;
+    if (!MHD_is_feature_supported(MHD_FEATURE_TLS))
+        return err_set(err, "this libmicrohttpd has no TLS");
+    if (!slurp(cert, cert_pem, &cn, err) && !slurp(key, key_pem, &kn, err)) return 0;
+    free(*cert_pem);
+    *cert_pem = NULL;
+    return -1;
+}
+
+/* SIGINT and SIGTERM write to stop_pipe (a handler, not sigwait: threads
+** started before us, OpenMP's or MPI's, do not block the signals, and any
+** of them may receive one); SIGPIPE is ignored.  0, or -1 with errno. */
+static int catch_stop(void) {
+    if (pipe2(stop_pipe, O_CLOEXEC)) return -1;
+    struct sigaction sa_stop = {.sa_handler = on_stop};
+    sigemptyset(&sa_stop.sa_mask);
+    sigaction(SIGINT, &sa_stop, NULL);
+    sigaction(SIGTERM, &sa_stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+/* The daemon on the listening socket fd (threads > 1: a pool of them),
+** with TLS when cert_pem; NULL when it cannot start. */
+static struct MHD_Daemon *start_daemon(unsigned flags, unsigned threads, int fd,
+                                       const char *cert_pem, const char *key_pem) {
+    return MHD_start_daemon(flags, 0, NULL, NULL, serve_handle, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+                            threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE
+                                        : MHD_OPTION_CONNECTION_TIMEOUT,
+                            threads > 1 ? threads : 15u, MHD_OPTION_CONNECTION_TIMEOUT, 15u,
+                            MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            128u, MHD_OPTION_NOTIFY_COMPLETED, serve_done, NULL,
+                            cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert_pem,
+                            MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_END);
+}
+
+/* Wait for SIGINT or SIGTERM, then stop d: no new connection is taken and
+** the requests in flight finish. */
+static void wait_and_stop(struct MHD_Daemon *d) {
+    unsigned char sig = 0;
+    while (read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR)
+        ;
+    fprintf(stderr, "quill: serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    MHD_quiesce_daemon(d);
+    MHD_stop_daemon(d); /* joins the threads (each closes its store) */
+}
+
 /* `quill serve`; returns the exit status. */
 int cmd_serve(cli *c, int argc, char **argv) {
     const char *listen_at = "127.0.0.1:8750", *cert = NULL, *key = NULL;
@@ -183,6 +234,10 @@ int cmd_serve(cli *c, int argc, char **argv) {
             return cli_bad_option("serve", o, argv);
     }
     if (optind < argc) return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    unsigned flags, threads;
+    if (serve_mode(&flags, &threads))
+        return cli_error("serve: QUILL_SERVE_MODE must be pool, epoll or threads and "
+                         "QUILL_SERVE_THREADS 1..64");
     struct sockaddr_storage sa;
     socklen_t salen;
     char host[80], err[ERR_LEN];
@@ -196,15 +251,7 @@ int cmd_serve(cli *c, int argc, char **argv) {
                                "--insecure-http to send tokens in clear",
                                listen_at);
     char *cert_pem = NULL, *key_pem = NULL;
-    size_t cn, kn;
-    if (cert && (slurp(cert, &cert_pem, &cn, err) || slurp(key, &key_pem, &kn, err))) {
-        free(cert_pem);
-        return cli_error("serve: %s", err);
-    }
-    if (cert && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
-        free(cert_pem), free(key_pem);
-        return cli_error("serve: this libmicrohttpd has no TLS");
-    }
+    if (cert && load_tls(cert, key, &cert_pem, &key_pem, err)) return cli_error("serve: %s", err);
     if (!cert && !serve_config.loopback)
         fprintf(stderr,
                 "quill: serve: warning: plain HTTP on %s: login tokens and session "
@@ -222,34 +269,13 @@ int cmd_serve(cli *c, int argc, char **argv) {
         free(cert_pem), free(key_pem);
         return cli_error("serve: --listen %s: %s", listen_at, err);
     }
-    /* a handler, not sigwait: threads started before us (OpenMP, MPI) do not
-    ** block the signals, and any of them may receive one */
-    if (pipe2(stop_pipe, O_CLOEXEC)) {
+    if (catch_stop()) {
         close(fd);
         free(cert_pem), free(key_pem);
         return cli_error("serve: pipe: %m");
     }
-    struct sigaction sa_stop = {.sa_handler = on_stop};
-    sigemptyset(&sa_stop.sa_mask);
-    sigaction(SIGINT, &sa_stop, NULL);
-    sigaction(SIGTERM, &sa_stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    unsigned flags, threads;
-    if (serve_mode(&flags, &threads)) {
-        close(fd);
-        free(cert_pem), free(key_pem);
-        return cli_error("serve: QUILL_SERVE_MODE must be pool, epoll or threads and "
-                         "QUILL_SERVE_THREADS 1..64");
-    }
-    flags |= cert ? MHD_USE_TLS : 0;
     struct MHD_Daemon *d =
-        MHD_start_daemon(flags, 0, NULL, NULL, serve_handle, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-                         threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_TIMEOUT,
-                         threads > 1 ? threads : 15u, MHD_OPTION_CONNECTION_TIMEOUT, 15u,
-                         MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                         128u, MHD_OPTION_NOTIFY_COMPLETED, serve_done, NULL,
-                         cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert_pem,
-                         MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_END);
+        start_daemon(flags | (cert ? MHD_USE_TLS : 0), threads, fd, cert_pem, key_pem);
     if (!d) {
         close(fd);
         free(cert_pem), free(key_pem);
@@ -260,12 +286,7 @@ int cmd_serve(cli *c, int argc, char **argv) {
     printf("listening on http%s://%s%s%s:%d/\n", cert ? "s" : "", v6 ? "[" : "", host,
            v6 ? "]" : "", port);
     fflush(stdout);
-    unsigned char sig = 0;
-    while (read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR)
-        ;
-    fprintf(stderr, "quill: serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    MHD_quiesce_daemon(d);
-    MHD_stop_daemon(d); /* joins the threads: requests in flight finish */
+    wait_and_stop(d);
     close(fd);
     close(stop_pipe[0]);
     close(stop_pipe[1]);
