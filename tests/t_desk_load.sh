@@ -30,5 +30,5 @@ for mode in pool threads; do
     check "$mode: the server stopped cleanly" bash -c "! grep -q . load.err"
 done
 check "the progress counts agree with the outputs after the load" [ "$(sqlite3 load.db "SELECT SUM(n) FROM output_counts WHERE status = 'pending'")" = "$(sqlite3 load.db "SELECT COUNT(*) FROM outputs WHERE status = 'pending'")" ]
-expect_fail "QUILL_SERVE_MODE must be known" "QUILL_SERVE_MODE must be" env QUILL_SERVE_MODE=fork "$QUILL" --db load.db serve --listen 127.0.0.1:0
+expect_fail "QUILL_SERVE_MODE must be known" "QUILL_SERVE_MODE must be" env QUILL_SERVE_MODE=fork timeout 10 "$QUILL" --db load.db serve --listen 127.0.0.1:0
 summary

@@ -5,9 +5,11 @@
 # approvals and edits.  Once per libmicrohttpd mode in BENCH_DESK_MODES
 # (QUILL_SERVE_MODE: pool = 4 threads each with its epoll loop, epoll = one
 # such thread, threads = a thread per connection), each on a fresh store.
-# Prints a markdown section; exits non-zero when a check fails: reads' p99
+# Prints a markdown section whose last column checks each mode: reads' p99
 # under 50 ms, no socket errors or 5xx, the store's new reviews = the 200s
-# answering writes.  Short run: BENCH_DESK_SECS=5 BENCH_DESK_CONNS=8.
+# answering writes (a failed check is also said on stderr; the exit status
+# stays 0 so that bench/run.sh still records the table).  Short run:
+# BENCH_DESK_SECS=5 BENCH_DESK_CONNS=8 BENCH_DESK_N=20000.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${BENCH_DESK_N:-100000} SECS=${BENCH_DESK_SECS:-30} CONNS=${BENCH_DESK_CONNS:-64}
@@ -25,7 +27,6 @@ echo "is what the store recorded during the write run; it must equal the 200s to
 echo
 echo "| mode | reads/s | read p50 ms | read p99 ms | writes/s | write p99 ms | write 200s | 409s | reviews | errors | verdict |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
-bad=0
 for mode in $MODES; do
     bash bench/desk/fill.sh ./quill "$DB" "$N"
     out=$(bash bench/desk/load.sh ./quill "$DB" "$mode" "$SECS" "$CONNS")
@@ -46,11 +47,10 @@ print("| %s | %.0f | %.1f | %.1f | %.0f | %.1f | %d | %d | %d | %d | %s |" % (
 PY
 )
     echo "$row"
-    case $row in *FAIL*) bad=1 ;; esac
+    case $row in *FAIL*) echo "bench/desk: $mode: ${row##*FAIL: }" >&2 ;; esac
 done
 rm -f "$DB" "$DB-wal" "$DB-shm"
 echo
 echo "The write run's p99 includes its last 3 s of session reads; writes queue on"
 echo "the server's one write lock (SQLite has one writer), so their latency is"
 echo "connections / write throughput."
-exit $bad
