@@ -71,6 +71,13 @@ int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err) {
     return 0;
 }
 
+void store_threaded(void) {
+    /* best effort: they fail (SQLITE_MISUSE, nothing changed) once SQLite
+    ** started, and they only save time */
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store_prepare_cached(store *st, const char *sql, sqlite3_stmt **out, char *err) {
     for (int i = 0; i < st->ncached; i++)
         if (!st->cached[i].out && !strcmp(st->cached[i].sql, sql)) {

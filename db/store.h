@@ -50,6 +50,13 @@ int store_exec(store *st, const char *sql, char *err);
 /* Prepare a statement; err gets sqlite's message. */
 int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err);
 
+/* For a process whose threads each open and use their own stores (quill
+** serve), called before any store is opened: SQLite then takes no mutex
+** per connection call and keeps no global allocation statistics (a
+** mutex every thread would take on every allocation).  Best effort: no
+** effect once a store was opened. */
+void store_threaded(void);
+
 /* Like store_prepare, for a statement run again and again (the desk's per
 ** request reads, whose preparing costs more than running them): it is kept
 ** for the next call with the same sql text.  Give it back with

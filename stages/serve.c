@@ -257,6 +257,7 @@ int cmd_serve(cli *c, int argc, char **argv) {
                 "quill: serve: warning: plain HTTP on %s: login tokens and session "
                 "cookies cross the network in clear\n",
                 listen_at);
+    store_threaded(); /* before cli_store opens the first store */
     serve_config.db_path = c->db_path;
     serve_config.tls = cert != NULL;
     store *st = cli_store(c, STORE_WRITE); /* migrate once, before the threads */
