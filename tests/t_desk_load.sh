@@ -1,6 +1,7 @@
 #!/bin/bash
 # The review desk under a short wrk load (bench/desk at small scale): 8
-# connections, 3 s of queue reads then 3 s of approvals and edits, on 2,000
+# connections, 3 s of queue reads then 3 s of approvals and edits (with 2
+# connections reading meanwhile), on 2,000
 # outputs, in libmicrohttpd's pool and thread-per-connection modes (the
 # sanitized binary: races and leaks show).  No socket errors, no 5xx, and
 # the store's new reviews equal the 200s that answered writes: nothing
@@ -21,10 +22,11 @@ for mode in pool threads; do
     echo "$out"
     read_line=$(echo "$out" | sed -n 's/^read //p')
     mixed_line=$(echo "$out" | sed -n 's/^mixed //p')
+    during_line=$(echo "$out" | sed -n 's/^reads_during //p')
     reviews=$(echo "$out" | sed -n 's/^reviews //p')
-    check "$mode: the load ran (reads and writes answered)" bash -c "[ '$(field s200 "$read_line")' -gt 0 ] && [ '$(field write_200 "$mixed_line")' -gt 0 ]"
+    check "$mode: the load ran (reads, writes, reads while writing answered)" bash -c "[ '$(field s200 "$read_line")' -gt 0 ] && [ '$(field write_200 "$mixed_line")' -gt 0 ] && [ '$(field s200 "$during_line")' -gt 0 ]"
     for k in connect read write timeout s5xx other; do
-        check "$mode: no $k errors" [ "$(field $k "$read_line") $(field $k "$mixed_line")" = "0 0" ]
+        check "$mode: no $k errors" [ "$(field $k "$read_line") $(field $k "$mixed_line") $(field $k "$during_line")" = "0 0 0" ]
     done
     check "$mode: reviews recorded = write 200s ($reviews)" [ "$reviews" = "$(field write_200 "$mixed_line")" ]
     check "$mode: the server stopped cleanly" bash -c "! grep -q . load.err"
