@@ -61,23 +61,28 @@ void serve_write_lock(int take) {
 }
 
 /* The daemon flags and threads of QUILL_SERVE_MODE (hidden, for bench/desk):
-** "pool" (default: an internal epoll loop in each of QUILL_SERVE_THREADS
-** threads, default 4), "epoll" (one such thread) or "threads" (a thread
-** per connection, poll).  Returns -1 when the mode is unknown. */
+** "threads" (the default: a thread per connection, poll), "pool" (an
+** internal epoll loop in each of QUILL_SERVE_THREADS threads, default 4)
+** or "epoll" (one such thread).  A thread per connection by default since a
+** request may wait for the write lock, and in a pool the waiting thread
+** holds up every other connection it serves, reads included (bench/desk's
+** "read p99 while writing": 66-84 ms with a thread per connection against
+** 133-218 ms in a pool of 4, 16 connections, on a loaded machine).
+** Returns -1 when the mode is unknown. */
 static int serve_mode(unsigned *flags, unsigned *threads) {
     const char *mode = getenv("QUILL_SERVE_MODE"), *n = getenv("QUILL_SERVE_THREADS");
     long long t = 4;
     if (n && cli_int(n, 1, 64, &t)) return -1;
     *threads = (unsigned)t;
     *flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
-    if (!mode || !strcmp(mode, "pool")) {
+    if (!mode || !strcmp(mode, "threads")) {
+        *flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+        *threads = 0;
+    } else if (!strcmp(mode, "pool")) {
         *flags |= MHD_USE_EPOLL;
     } else if (!strcmp(mode, "epoll")) {
         *flags |= MHD_USE_EPOLL;
         *threads = 1;
-    } else if (!strcmp(mode, "threads")) {
-        *flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
-        *threads = 0;
     } else {
         return -1;
     }

@@ -7,8 +7,9 @@
 **   serve_api.c   the API routes over db/reviews.h and db/desk.h
 ** Each server thread has its own store connection (serve_store); SQLite's
 ** WAL lets them read while the CLI, the TUI or another thread writes.
-** QUILL_SERVE_MODE (pool, epoll, threads) and QUILL_SERVE_THREADS pick
-** libmicrohttpd's threading, for bench/desk to compare.
+** libmicrohttpd runs a thread per connection; QUILL_SERVE_MODE (threads,
+** pool, epoll) and QUILL_SERVE_THREADS pick another threading, for
+** bench/desk to compare.
 */
 #ifndef QUILL_SERVE_H
 #define QUILL_SERVE_H

@@ -3,8 +3,9 @@
 # store of BENCH_DESK_N (100,000) outputs, BENCH_DESK_CONNS (64)
 # connections for BENCH_DESK_SECS (30) s each: the queue API, then a mix of
 # approvals and edits.  Once per libmicrohttpd mode in BENCH_DESK_MODES
-# (QUILL_SERVE_MODE: pool = 4 threads each with its epoll loop, epoll = one
-# such thread, threads = a thread per connection), each on a fresh store.
+# (QUILL_SERVE_MODE: threads = a thread per connection, the default; pool =
+# 4 threads each with its epoll loop; epoll = one such thread), each on a
+# fresh store.
 # Prints a markdown section whose last column checks each mode: reads' p99
 # under 50 ms, no socket errors or 5xx, the store's new reviews = the 200s
 # answering writes (a failed check is also said on stderr; the exit status
@@ -13,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${BENCH_DESK_N:-100000} SECS=${BENCH_DESK_SECS:-30} CONNS=${BENCH_DESK_CONNS:-64}
-MODES=${BENCH_DESK_MODES:-pool epoll threads}
+MODES=${BENCH_DESK_MODES:-threads pool epoll}
 DB=bench/data/desk.db
 mkdir -p bench/data
 echo "## Review desk under load (bench/desk)"
