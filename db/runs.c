@@ -156,3 +156,28 @@ int runs_latest(store *st, const char *name, runs_info **v, size_t *n, char *err
     return rc == SQLITE_ROW ? err_set(err, "recipe runs: out of memory")
                             : store_error(st, err, "recipe runs");
 }
+
+/* The integer the query sql returns (with ?1 = a1 and ?2 = a2 when not
+** NULL, unbound parameters being NULL), or -1. */
+static long long count(store *st, const char *sql, const char *a1, const char *a2) {
+    char err[ERR_LEN];
+    sqlite3_stmt *s;
+    if (store_prepare(st, sql, &s, err)) return -1;
+    if (a1) sqlite3_bind_text(s, 1, a1, -1, SQLITE_STATIC);
+    if (a2) sqlite3_bind_text(s, 2, a2, -1, SQLITE_STATIC);
+    long long v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    return v;
+}
+
+void runs_store_counts(store *st, const char *name, runs_counts *c) {
+    static const char *outputs = "SELECT COUNT(*) FROM outputs WHERE status = ?2 AND (?1 IS NULL "
+                                 "OR recipe_name = ?1)";
+    c->documents = count(st, "SELECT COUNT(*) FROM documents", NULL, NULL);
+    c->tokens = count(st, "SELECT COALESCE(SUM(n_tokens), 0) FROM doc_tokens", NULL, NULL);
+    c->blocks = count(st, "SELECT COALESCE(SUM(n_train + n_eval), 0) FROM block_sets", NULL, NULL);
+    c->steps = count(st, "SELECT COALESCE(MAX(step), 0) FROM train_logs", NULL, NULL);
+    c->pending = count(st, outputs, name, "pending");
+    c->approved = count(st, outputs, name, "approved");
+    c->rejected = count(st, outputs, name, "rejected");
+}

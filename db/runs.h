@@ -46,4 +46,14 @@ typedef struct runs_info {
 int runs_latest(store *st, const char *name, runs_info **v, size_t *n, char *err);
 void runs_info_free(runs_info *v, size_t n);
 
+/* What the store holds, as `quill status` shows it; outputs of recipe
+** name only when name is not NULL.  A count that cannot be read is -1. */
+typedef struct runs_counts {
+    long long documents, tokens, blocks, steps;
+    long long pending, approved, rejected; /* outputs by review status */
+} runs_counts;
+
+/* Fill *c.  Read-only. */
+void runs_store_counts(store *st, const char *name, runs_counts *c);
+
 #endif

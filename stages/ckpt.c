@@ -4,6 +4,7 @@
 */
 #include "ckpt.h"
 
+#include "checkpoints.h"
 #include "cli.h"
 #include "err.h"
 #include "jw.h"
@@ -48,55 +49,36 @@ int ckpt_put(store *st, int64_t run_id, int64_t step, const gpt_config *cfg, con
     free(planes);
     if (bad || (state && store_put_blob(st, state, state_n, &sblob, err)))
         return err_prefix(err, "checkpoint");
-    char *config = hf_config_json(cfg, "float32");
-    sqlite3_stmt *s;
-    if (store_prepare(st,
-                      "INSERT INTO checkpoints(run_id, step, config_json, n_params, "
-                      "tensors_codec, tensors_blob, state_blob) VALUES (?, ?, ?, ?, "
-                      "'f32-planes', ?, ?)",
-                      &s, err)) {
-        free(config);
-        return -1;
-    }
-    if (run_id > 0) sqlite3_bind_int64(s, 1, run_id);
-    sqlite3_bind_int64(s, 2, step);
-    sqlite3_bind_text(s, 3, config, -1, free);
-    sqlite3_bind_int64(s, 4, (sqlite3_int64)n);
-    sqlite3_bind_int64(s, 5, tblob);
-    if (sblob) sqlite3_bind_int64(s, 6, sblob);
-    int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return store_error(st, err, "cannot store the checkpoint");
-    *id = sqlite3_last_insert_rowid(store_db(st));
-    return 0;
+    checkpoints_row row = {.run_id = run_id,
+                           .step = step,
+                           .config_json = hf_config_json(cfg, "float32"),
+                           .n_params = (int64_t)n,
+                           .tensors_blob = tblob,
+                           .state_blob = sblob};
+    if (!row.config_json) return err_set(err, "checkpoint: out of memory");
+    bad = checkpoints_insert(st, &row, id, err);
+    free(row.config_json);
+    return bad ? -1 : 0;
 }
 
 int ckpt_get(store *st, int64_t id, gpt_config *cfg, float **params, size_t *n, void **state,
              size_t *state_n, int64_t *run_id, int64_t *step, char *err) {
-    sqlite3_stmt *s;
     *params = NULL;
     if (state) *state = NULL;
-    if (store_prepare(st,
-                      "SELECT run_id, step, config_json, n_params, tensors_codec, tensors_blob, "
-                      "state_blob FROM checkpoints WHERE id = ?",
-                      &s, err))
-        return -1;
-    sqlite3_bind_int64(s, 1, id);
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_finalize(s);
-        return err_set(err, "checkpoint %lld does not exist", (long long)id);
-    }
+    checkpoints_row row;
+    int found;
+    if (checkpoints_get(st, id, &row, &found, err)) return -1;
+    if (!found) return err_set(err, "checkpoint %lld does not exist", (long long)id);
     char what[64];
     snprintf(what, sizeof what, "checkpoint %lld config", (long long)id);
     gpt_config c;
-    size_t np = (size_t)sqlite3_column_int64(s, 3);
-    int planar = !strcmp((const char *)sqlite3_column_text(s, 4), "f32-planes");
-    int64_t tblob = sqlite3_column_int64(s, 5), sblob = sqlite3_column_int64(s, 6);
-    if (run_id) *run_id = sqlite3_column_int64(s, 0);
-    if (step) *step = sqlite3_column_int64(s, 1);
-    int bad = hf_config_parse((const char *)sqlite3_column_text(s, 2),
-                              (size_t)sqlite3_column_bytes(s, 2), what, &c, err);
-    sqlite3_finalize(s);
+    size_t np = (size_t)row.n_params;
+    int planar = row.planar;
+    int64_t tblob = row.tensors_blob, sblob = row.state_blob;
+    if (run_id) *run_id = row.run_id;
+    if (step) *step = row.step;
+    int bad = hf_config_parse(row.config_json, strlen(row.config_json), what, &c, err);
+    free(row.config_json);
     snprintf(what, sizeof what, "checkpoint %lld", (long long)id);
     /* the tensors are stored in layout order without names: their count
     ** is what ties them to the config (checked before the config's sizes
@@ -134,70 +116,22 @@ int ckpt_get(store *st, int64_t id, gpt_config *cfg, float **params, size_t *n, 
 }
 
 int ckpt_resolve(store *st, const char *spec, int64_t run_id, int64_t *id, char *err) {
-    sqlite3_stmt *s;
     char *end;
     long long v = strtoll(spec, &end, 10);
     int latest = !strcmp(spec, "latest");
     if (!latest && (*end || end == spec || v <= 0))
         return err_set(err, "'%s' is not a checkpoint id or \"latest\"", spec);
-    const char *sql = !latest      ? "SELECT id FROM checkpoints WHERE id = ?"
-                      : run_id > 0 ? "SELECT id FROM checkpoints WHERE run_id = ? "
-                                     "ORDER BY step DESC, id DESC LIMIT 1"
-                                   : "SELECT id FROM checkpoints ORDER BY id DESC LIMIT 1";
-    if (store_prepare(st, sql, &s, err)) return -1;
-    if (!latest)
-        sqlite3_bind_int64(s, 1, v);
-    else if (run_id > 0)
-        sqlite3_bind_int64(s, 1, run_id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) *id = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    if (rc == SQLITE_ROW) return 0;
+    if (latest ? checkpoints_latest(st, run_id, id, err) : checkpoints_exists(st, v, id, err))
+        return -1;
+    if (*id) return 0;
     if (!latest) return err_set(err, "checkpoint %lld does not exist", v);
     if (run_id > 0) return err_set(err, "run %lld has no checkpoint", (long long)run_id);
     return err_set(err, "the store has no checkpoint");
 }
 
 int ckpt_prune(store *st, int64_t run_id, int keep, char *err) {
-    static const char *sql[] = {
-        "CREATE TEMP TABLE IF NOT EXISTS ckpt_pruned(id INTEGER PRIMARY KEY, t INTEGER, "
-        "s INTEGER)",
-        "DELETE FROM temp.ckpt_pruned",
-        "INSERT INTO temp.ckpt_pruned SELECT id, tensors_blob, state_blob FROM checkpoints "
-        "WHERE run_id = ?1 ORDER BY step DESC, id DESC LIMIT -1 OFFSET ?2",
-        "DELETE FROM checkpoints WHERE id IN (SELECT id FROM temp.ckpt_pruned)",
-        "DELETE FROM blobs WHERE id IN (SELECT t FROM temp.ckpt_pruned UNION SELECT s FROM "
-        "temp.ckpt_pruned) AND id NOT IN (SELECT tensors_blob FROM checkpoints UNION "
-        "SELECT state_blob FROM checkpoints WHERE state_blob IS NOT NULL)",
-    };
     if (keep < 1) return err_set(err, "save_total_limit %d must be at least 1", keep);
-    for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
-        sqlite3_stmt *s;
-        if (store_prepare(st, sql[i], &s, err)) return err_prefix(err, "prune checkpoints");
-        if (i == 2) {
-            sqlite3_bind_int64(s, 1, run_id);
-            sqlite3_bind_int(s, 2, keep);
-        }
-        int rc = sqlite3_step(s);
-        sqlite3_finalize(s);
-        if (rc != SQLITE_DONE) return store_error(st, err, "prune checkpoints");
-    }
-    return 0;
-}
-
-/* Run sql with ?1 = a and ?2 = text; *out gets the first column of the
-** first row (0 when none). */
-static int run_sql(store *st, const char *sql, int64_t a, const char *text, int64_t *out,
-                   char *err) {
-    sqlite3_stmt *s;
-    if (store_prepare(st, sql, &s, err)) return -1;
-    sqlite3_bind_int64(s, 1, a);
-    if (text) sqlite3_bind_text(s, 2, text, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    if (out) *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_finalize(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_error(st, err, "checkpoints");
-    return 0;
+    return checkpoints_prune(st, run_id, keep, err);
 }
 
 int ckpt_import(store *st, const char *dir, int64_t *id, char *err) {
@@ -209,22 +143,12 @@ int ckpt_import(store *st, const char *dir, int64_t *id, char *err) {
         free(p);
         return -1;
     }
-    int64_t old = 0;
-    int bad = ckpt_put(st, 0, 0, &cfg, p, n, NULL, 0, id, err);
+    int64_t fresh;
+    int bad = ckpt_put(st, 0, 0, &cfg, p, n, NULL, 0, &fresh, err);
     free(p);
     /* The same model already imported (same tensors and config): keep that
     ** one, so importing is idempotent. */
-    bad = bad || run_sql(st,
-                         "SELECT o.id FROM checkpoints o JOIN checkpoints n ON n.id = ?1 AND "
-                         "o.id != n.id AND o.run_id IS NULL AND o.tensors_blob = n.tensors_blob "
-                         "AND o.config_json = n.config_json ORDER BY o.id LIMIT 1",
-                         *id, NULL, &old, err);
-    if (!bad && old) {
-        bad = run_sql(st, "DELETE FROM checkpoints WHERE id = ?1", *id, NULL, NULL, err);
-        *id = old;
-    } else if (!bad) {
-        bad = run_sql(st, "UPDATE checkpoints SET source = ?2 WHERE id = ?1", *id, dir, NULL, err);
-    }
+    bad = bad || checkpoints_settle_import(st, fresh, dir, id, err);
     if (bad || store_commit(st, err)) {
         store_rollback(st);
         return err_prefix(err, "import %s", dir);
@@ -330,44 +254,37 @@ int cmd_checkpoints(cli *c, int argc, char **argv) {
     store *st = cli_store(c, STORE_READ);
     if (!st) return 1;
     char err[ERR_LEN];
-    sqlite3_stmt *s;
-    if (store_prepare(st,
-                      "SELECT k.id, k.run_id, k.step, k.n_params, length(b.data), "
-                      "coalesce(k.source, ''), k.created_at FROM checkpoints k JOIN blobs b ON "
-                      "b.id = k.tensors_blob WHERE ?1 = 0 OR k.run_id = ?1 ORDER BY k.id",
-                      &s, err))
-        return cli_error("checkpoints: %s", err);
-    sqlite3_bind_int64(s, 1, run);
+    checkpoints_info *v;
+    size_t n;
+    if (checkpoints_list(st, run, &v, &n, err)) return cli_error("checkpoints: %s", err);
     if (!json)
         printf("%6s  %6s  %8s  %12s  %12s  %-24s  %s\n", "id", "run", "step", "params", "stored",
                "created", "source");
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        long long id = sqlite3_column_int64(s, 0), r = sqlite3_column_int64(s, 1),
-                  step = sqlite3_column_int64(s, 2), np = sqlite3_column_int64(s, 3),
-                  bytes = sqlite3_column_int64(s, 4);
-        const char *src = (const char *)sqlite3_column_text(s, 5),
-                   *at = (const char *)sqlite3_column_text(s, 6);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const checkpoints_info *k = &v[i];
+        long long id = k->id, r = k->run_id, step = k->step;
+        const char *src = k->source;
         char trained[64]; /* a trained checkpoint has no directory: name its run and step */
         if (!*src && r) {
             snprintf(trained, sizeof trained, "train run %lld step %lld", r, step);
             src = trained;
         }
         if (json) {
-            json_t *o = jw_object(err, "id", json_integer(id), "run",
-                                  r ? json_integer(r) : json_null(), "step", json_integer(step),
-                                  "params", json_integer(np), "stored_bytes", json_integer(bytes),
-                                  "source", cli_json_str(src), "created_at", cli_json_str(at));
-            if (!o || jw_print(stdout, o, JSON_COMPACT, "the checkpoint", err)) {
-                sqlite3_finalize(s);
-                return cli_error("checkpoints: checkpoint %lld: %s", id, err);
-            }
+            json_t *o =
+                jw_object(err, "id", json_integer(id), "run", r ? json_integer(r) : json_null(),
+                          "step", json_integer(step), "params", json_integer(k->n_params),
+                          "stored_bytes", json_integer(k->stored_bytes), "source",
+                          cli_json_str(src), "created_at", cli_json_str(k->created_at));
+            if (!o || jw_print(stdout, o, JSON_COMPACT, "the checkpoint", err))
+                rc = cli_error("checkpoints: checkpoint %lld: %s", id, err);
         } else {
             char rs[24] = "-";
             if (r) snprintf(rs, sizeof rs, "%lld", r);
-            printf("%6lld  %6s  %8lld  %12lld  %12lld  %-24s  %s\n", id, rs, step, np, bytes, at,
-                   src);
+            printf("%6lld  %6s  %8lld  %12lld  %12lld  %-24s  %s\n", id, rs, step,
+                   (long long)k->n_params, (long long)k->stored_bytes, k->created_at, src);
         }
     }
-    sqlite3_finalize(s);
-    return 0;
+    checkpoints_info_free(v, n);
+    return rc;
 }

@@ -611,18 +611,11 @@ int run_generate(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) {
     char spec[32];
     const char *dir = r->model.from, *ckpt = NULL;
     int64_t ckpt_id = 0;
-    const char *train = ctx->results[RCP_TRAIN];
-    if (train) {
-        json_error_t je;
-        json_t *o = json_loads(train, 0, &je);
-        json_t *id = json_object_get(o, "checkpoint_id");
-        if (json_is_integer(id)) {
-            ckpt_id = json_integer_value(id);
-            snprintf(spec, sizeof spec, "%lld", (long long)ckpt_id);
-            ckpt = spec;
-            dir = NULL;
-        }
-        json_decref(o);
+    if (ctx->in[RCP_TRAIN]) {
+        ckpt_id = ctx->in[RCP_TRAIN]->train.checkpoint_id;
+        snprintf(spec, sizeof spec, "%lld", (long long)ckpt_id);
+        ckpt = spec;
+        dir = NULL;
     }
     if (!dir && !ckpt) return err_set(err, "generate: no model (model.from, or a train stage)");
     char key[GEN_KEY_LEN];
@@ -653,9 +646,8 @@ int run_generate(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) {
         else
             printf("  generate job %zu: %lld outputs\n", i + 1, n);
     }
-    json_t *res = jw_object(err, "n_outputs", json_integer(total));
-    ctx->result_json = res ? jw_dumps(res, JSON_COMPACT, "the result", err) : NULL;
-    return ctx->result_json ? 0 : -1;
+    ctx->out.generate.n_outputs = total;
+    return 0;
 }
 
 /* ---- command line ---- */

@@ -28,70 +28,56 @@
 ** Before the stages run, the recipe's review.min_approvals is recorded
 ** (review.h, review_set_rule).
 **
-** ---- What a stage provides (for wiring tokenize, group, train, generate)
+** ---- What a stage provides
 **
-** One function with the run_stage_fn signature, put in run_stages[] in
-** run.c (a NULL entry makes `quill run` fail with "STAGE: not available in
-** this build" when the recipe enables it).  Its contract:
+** One function with the run_stage_fn signature, put in run_stages[]
+** (stages/run_stages.c; a NULL entry makes `quill run` fail with "STAGE:
+** not available in this build" when the recipe enables it).  Its contract:
 **   - read its parameters from the recipe (r->tokenize, r->group, r->train,
 **     r->generate[0..n_generate-1], r->model, r->seed);
-**   - read what earlier stages made from ctx->results[RCP_...] (the
-**     result_json each returned, whether it ran now or in an earlier run);
+**   - read what earlier stages made from ctx->in[RCP_...] (a run_result,
+**     run_result.h; NULL when that stage is not in the recipe), whether it
+**     ran now or in an earlier run (then the runner read it back from the
+**     store, failing on a missing key);
 **   - do all its writes inside its own store_begin/store_commit (the runner
 **     holds no transaction while a stage runs), rolling back on error;
-**   - on success set ctx->result_json to a malloc'd JSON object naming what
-**     it made, for the next stages and `quill status`, and return 0;
+**   - on success fill ctx->out (already run_result_init'ed for its stage)
+**     with what it made, and return 0; the runner records it as the
+**     stage's result_json (run_result_json) for later runs and `quill
+**     status`;
 **   - on failure fill err and return -1 (the runner records the recipe run
 **     as failed and stops).
-** Results each stage is expected to return (keys the next stage reads):
-**   ingest:   {"added","duplicates","skipped","content_hash"} (wired, run.c)
-**   tokenize: {"tokenizer_id","n_done"}                         (wired)
-**   group:    {"block_set_id","created","n_train","n_eval"}     (wired)
-**   train:    {"train_run_id","checkpoint_id","steps","final_loss"}
-**   generate: {"n_outputs"}
-** Adapters still to write (train, generate: their functions on the train
-** and gen branches as of this writing):
-**   NOTE: tokenize and group work on every document in the store, so two
-**   recipes sharing a store share one corpus; scoping them to the ingest
-**   result's documents needs doc ids from stage_ingest.
-**   train: train_params_default(&p) then every r->train field (grad_accum =
-**     gradient_accumulation_steps, scheduler from lr_scheduler, dropout -1
-**     = config's); train_source: model_dir = r->model.from, or init = a
-**     gpt_config from r->model.init; stage_train(st, &p, block_set_id from
-**     results[RCP_GROUP], &src, &res); export with the checkpoint helper
-**     when r->train.export is set.  train_stop (SIGINT) makes an
-**     interrupted stage fail; the next `quill run` resumes it (same
-**     identity, stage_train resumes from its checkpoint).
-**   generate: for each job r->generate[j]: gen_request_defaults(&q), prompts,
-**     num_return_sequences, seed; samp_params from the job (max_new_tokens
-**     0 -> -1 so max_length rules; max_length 0 -> keep the default;
-**     bad_words_ids/suppress_tokens flattened); cons_opts: words =
-**     banned_words, substring = match == "substring", case_sensitive and
-**     forbid_case_sensitive = case_sensitive, forbid_chars ("" -> NULL);
-**     stage_generate(st, model_dir, checkpoint, &q, ctx->recipe_run_id,
-**     r->name, NULL, NULL, err) with checkpoint = results[RCP_TRAIN]'s
-**     checkpoint_id when the recipe trains, else model_dir = r->model.from.
+** The results (run_result.h):
+**   ingest:   added, duplicates, skipped, content_hash, doc_ids
+**   tokenize: tokenizer_id, n_done
+**   group:    block_set_id, created, n_train, n_eval
+**   train:    checkpoint_id, run_id, steps, final_loss[, eval_loss]
+**   generate: n_outputs
+** The adapters (run_stages.c, and generate.c's run_generate) map a
+** recipe's sections onto each stage's own parameters.
+** NOTE: tokenize works on every document in the store, so two recipes
+** sharing a store share one tokenized corpus; group takes the ingest
+** result's documents.
 */
 #ifndef QUILL_RUN_H
 #define QUILL_RUN_H
 
+#include "cli.h"
 #include "recipe.h"
+#include "run_result.h"
 #include "store.h"
 
 #include <stdint.h>
 
 typedef struct stage_ctx {
     int64_t recipe_run_id;
-    int stage;                         /* RCP_* */
-    const char *identity;              /* this stage's identity */
-    const char *results[RCP_N_STAGES]; /* result_json of earlier stages, NULL if disabled */
-    char *result_json;                 /* out: malloc'd JSON object (NULL: "{}") */
+    int stage;                          /* RCP_* */
+    const char *identity;               /* this stage's identity */
+    const run_result *in[RCP_N_STAGES]; /* earlier stages' results, NULL if disabled */
+    run_result out;                     /* out: what this stage made */
 } stage_ctx;
 
 typedef int (*run_stage_fn)(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err);
-
-/* The stages quill runs, indexed by RCP_*; NULL: not in this build. */
-extern const run_stage_fn run_stages[RCP_N_STAGES];
 
 typedef struct run_opts {
     int from, until, force; /* stage index, or -1 */
@@ -102,6 +88,20 @@ typedef struct run_opts {
 ** stage ran or was skipped. */
 int run_recipe(store *st, const rcp_recipe *r, const run_stage_fn *table, const run_opts *o,
                char *err);
+
+/* The identity of stage i of r (see above) from the previous enabled
+** stage's (prev, "" for the first), which becomes this one's. */
+int run_stage_identity(const rcp_recipe *r, int i, char prev[HASH_HEX_LEN],
+                       char identity[HASH_HEX_LEN], char *err);
+
+/* The tokenizer directory: tokenize.model, else model.from when it has
+** tokenizer files (tok_dir_has()), else NULL (the bundled GPT-2 tokenizer). */
+const char *run_tok_dir(const rcp_recipe *r);
+
+/* The store a recipe (r, or none) runs against: --db / $QUILL_DB when
+** given, else the recipe's store key, else quill.db; opened as mode says
+** (cli_store()). */
+store *run_store(cli *c, const rcp_recipe *r, store_mode mode);
 
 /* Hash of the files under paths (names relative to each path, and
 ** contents; directories recursively in sorted order). */

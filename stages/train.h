@@ -28,14 +28,16 @@
 **
 ** Identity: hash of the block set's identity, the initial model (config and
 ** parameter bytes) and every parameter that changes the result
-** (train_params_json).  Running the same stage again resumes the run with
+** (trn_params_json).  Running the same stage again resumes the run with
 ** that identity from its last checkpoint, or returns the final checkpoint
 ** of a finished run without training.  Resumed runs end bit-identical to
 ** uninterrupted ones (state: AdamW moments and step, dropout rng, logging
 ** accumulators; the data position follows from the step).
 **
-** Writes: train_runs, train_logs, checkpoints (via stages/ckpt.h), each
-** checkpoint (with its pruning) in its own transaction.
+** Writes: train_runs, train_logs (db/trainruns.h), checkpoints (via
+** stages/ckpt.h), each checkpoint (with its pruning) in its own
+** transaction.  The loop itself is core/trainer.h's; this stage reads its
+** inputs, shares them between processes and stores what it writes.
 **
 ** Data parallel (processes W > 1, under mpirun): process 0 reads the
 ** inputs and resumes as above and sends the others the blocks, the model
@@ -52,37 +54,13 @@
 #include "gpt_layout.h"
 #include "recipe.h"
 #include "store.h"
+#include "trainer.h"
 
 #include <signal.h>
 #include <stdint.h>
 
-typedef enum { TRAIN_LINEAR, TRAIN_CONSTANT, TRAIN_COSINE } train_sched;
-
-/* The defaults (in comments) are Trainer's, defined once in the recipe's
-** train table (core/recipe.c): see train_params_default(). */
-typedef struct train_params {
-    double epochs;                               /* 3 (num_train_epochs) */
-    int64_t max_steps;                           /* -1: from epochs */
-    int batch_size;                              /* 8 */
-    int grad_accum;                              /* 1 */
-    double learning_rate;                        /* 5e-5 */
-    train_sched scheduler;                       /* linear */
-    int64_t warmup_steps;                        /* 0 */
-    double weight_decay;                         /* 0 */
-    double adam_beta1, adam_beta2, adam_epsilon; /* 0.9, 0.999, 1e-8 */
-    double max_grad_norm;                        /* 1.0; 0 turns clipping off */
-    uint64_t seed;                               /* 42 */
-    int shuffle;                                 /* 1 */
-    double dropout;                              /* -1: the config's */
-    int64_t logging_steps;                       /* 500 */
-    int64_t save_steps;                          /* 500; 0: only at the end */
-    int save_total_limit;                        /* 0: keep every checkpoint */
-    int verbose; /* print each log line to stderr (not part of the identity) */
-    /* data-parallel processes (mpirun -np W, see core/dist.h), 1 alone:
-    ** each optimizer step takes grad_accum micro-batches on each process,
-    ** as DDP does; only process 0 touches the store */
-    int processes;
-} train_params;
+/* The parameters, their defaults and the loop are the engine's:
+** core/trainer.h (trn_params, trn_params_default ...). */
 
 /* Where the initial model comes from: exactly one of the three. */
 typedef struct train_source {
@@ -100,40 +78,12 @@ typedef struct train_result {
     double eval_loss;           /* last eval loss, NAN when no eval split */
 } train_result;
 
-/* Fill p with the defaults: a recipe's train section that sets nothing
-** (rcp_train_defaults), verbose off, one process. */
-void train_params_default(train_params *p);
-
-/* p from a recipe's (checked) train section; verbose off, one process. */
-void train_params_of_recipe(const rcp_train *t, train_params *p);
-
-/* Check values (positive sizes, known ranges, every real finite); err
-** names the parameter. */
-int train_params_check(const train_params *p, char *err);
-
-/* The JSON of every parameter that changes the result (sorted keys); part
-** of the run identity.  Malloc'd, or NULL with err naming the parameter
-** that cannot be written (a number that is not finite). */
-char *train_params_json(const train_params *p, char *err);
-
-/* Scheduler multiplier lambda(step) for total steps (get_scheduler's). */
-double train_lr_lambda(const train_params *p, int64_t step, int64_t total);
-
 /* Set by the caller (a SIGINT handler) to stop at the next step boundary
 ** after saving a checkpoint; stage_train then fails with "interrupted". */
 extern volatile sig_atomic_t train_stop;
 
 /* Run (or resume) the stage on block set block_set_id (0: the newest). */
-int stage_train(store *st, const train_params *p, int64_t block_set_id, const train_source *src,
+int stage_train(store *st, const trn_params *p, int64_t block_set_id, const train_source *src,
                 train_result *res, char *err);
-
-struct rcp_recipe;
-struct stage_ctx;
-
-/* The recipe runner's train stage: the recipe's train section on the group
-** stage's block set, from model.from or model.init; result
-** {"checkpoint_id", "run_id", "steps", "final_loss"[, "eval_loss"]}, and
-** the final model written to train.export when set. */
-int run_train(store *st, const struct rcp_recipe *r, struct stage_ctx *ctx, char *err);
 
 #endif

@@ -87,4 +87,13 @@ check "rerun skips all three" bash -c "[ \$('$QUILL' --db nb.db run nb.yaml | gr
 sed -i 's/block_size: 64/block_size: 32/' nb.yaml
 check "block_size change reruns only group" bash -c "'$QUILL' --db nb.db run nb.yaml > nb2.out && grep -q 'ingest: unchanged' nb2.out && grep -q 'tokenize: unchanged' nb2.out && grep -q '136 train, 0 eval blocks of 32 tokens' nb2.out"
 check "status counts blocks and tokens" bash -c "'$QUILL' --db nb.db status nb.yaml | grep -Eq 'documents 1, tokens [1-9][0-9]+, blocks 204'"
+# The stages' recorded results are read back typed: a key missing from a
+# skipped stage's result fails the run naming it (not a silent 0), and a
+# store whose stage_runs cannot be read fails instead of rerunning.
+cp nb.db nbk.db
+sqlite3 nbk.db "UPDATE stage_runs SET result_json = '{\"n_done\":1}' WHERE stage = 'tokenize'"
+expect_fail "recorded result missing a key" "tokenize's recorded result: \"tokenizer_id\" is missing" "$QUILL" --db nbk.db run nb.yaml
+cp nb.db nbe.db
+sqlite3 nbe.db "ALTER TABLE stage_runs RENAME TO stage_runs_real; CREATE VIEW stage_runs AS SELECT id, recipe_run_id, recipe_name, stage, identity, params_json, CASE WHEN abs(-9223372036854775807 - 1) THEN result_json END AS result_json, status, started_at, finished_at FROM stage_runs_real"
+expect_fail "stage_runs unreadable: an error, no rerun" "ingest: .*stage runs: integer overflow" "$QUILL" --db nbe.db run nb.yaml
 summary

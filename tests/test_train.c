@@ -125,8 +125,8 @@ static int64_t small_blocks(store *st) {
     return put_blocks(st, ids, NT, NE, T);
 }
 
-static void small_params(train_params *p) {
-    train_params_default(p);
+static void small_params(trn_params *p) {
+    trn_params_default(p);
     p->batch_size = 4; /* 23 blocks: 6 batches, the last of 3 */
     p->epochs = 3;
     p->learning_rate = 1e-2;
@@ -149,45 +149,45 @@ static float *final_params(store *st, int64_t run_id, size_t *n) {
 }
 
 static void test_lr_lambda(void) {
-    train_params p;
-    train_params_default(&p);
-    CHECK_CLOSE(train_lr_lambda(&p, 0, 10), 1.0, 0, 1e-15); /* full lr first */
-    CHECK_CLOSE(train_lr_lambda(&p, 9, 10), 0.1, 0, 1e-15);
-    CHECK_CLOSE(train_lr_lambda(&p, 10, 10), 0.0, 0, 1e-15);
+    trn_params p;
+    trn_params_default(&p);
+    CHECK_CLOSE(trn_lr_lambda(&p, 0, 10), 1.0, 0, 1e-15); /* full lr first */
+    CHECK_CLOSE(trn_lr_lambda(&p, 9, 10), 0.1, 0, 1e-15);
+    CHECK_CLOSE(trn_lr_lambda(&p, 10, 10), 0.0, 0, 1e-15);
     p.warmup_steps = 4;
-    CHECK_CLOSE(train_lr_lambda(&p, 0, 10), 0.0, 0, 1e-15);
-    CHECK_CLOSE(train_lr_lambda(&p, 2, 10), 0.5, 0, 1e-15);
-    CHECK_CLOSE(train_lr_lambda(&p, 4, 10), 1.0, 0, 1e-15);
-    CHECK_CLOSE(train_lr_lambda(&p, 7, 10), 0.5, 0, 1e-15);
-    p.scheduler = TRAIN_COSINE;
-    CHECK_CLOSE(train_lr_lambda(&p, 7, 10), 0.5, 0, 1e-12);
-    CHECK_CLOSE(train_lr_lambda(&p, 4, 10), 1.0, 0, 1e-12);
-    CHECK_CLOSE(train_lr_lambda(&p, 10, 10), 0.0, 0, 1e-12);
-    p.scheduler = TRAIN_CONSTANT;
-    CHECK_CLOSE(train_lr_lambda(&p, 1, 10), 0.25, 0, 1e-15);
-    CHECK_CLOSE(train_lr_lambda(&p, 9, 10), 1.0, 0, 1e-15);
+    CHECK_CLOSE(trn_lr_lambda(&p, 0, 10), 0.0, 0, 1e-15);
+    CHECK_CLOSE(trn_lr_lambda(&p, 2, 10), 0.5, 0, 1e-15);
+    CHECK_CLOSE(trn_lr_lambda(&p, 4, 10), 1.0, 0, 1e-15);
+    CHECK_CLOSE(trn_lr_lambda(&p, 7, 10), 0.5, 0, 1e-15);
+    p.scheduler = TRN_COSINE;
+    CHECK_CLOSE(trn_lr_lambda(&p, 7, 10), 0.5, 0, 1e-12);
+    CHECK_CLOSE(trn_lr_lambda(&p, 4, 10), 1.0, 0, 1e-12);
+    CHECK_CLOSE(trn_lr_lambda(&p, 10, 10), 0.0, 0, 1e-12);
+    p.scheduler = TRN_CONSTANT;
+    CHECK_CLOSE(trn_lr_lambda(&p, 1, 10), 0.25, 0, 1e-15);
+    CHECK_CLOSE(trn_lr_lambda(&p, 9, 10), 1.0, 0, 1e-15);
     char err[ERR_LEN];
-    train_params_default(&p);
-    CHECK(train_params_check(&p, err) == 0);
+    trn_params_default(&p);
+    CHECK(trn_params_check(&p, err) == 0);
     p.batch_size = 0;
-    CHECK(train_params_check(&p, err) == -1 && strstr(err, "batch_size"));
+    CHECK(trn_params_check(&p, err) == -1 && strstr(err, "batch_size"));
     /* a real that is not finite has no JSON for the run's identity */
     double *reals[] = {&p.epochs,     &p.learning_rate, &p.weight_decay,  &p.adam_beta1,
                        &p.adam_beta2, &p.adam_epsilon,  &p.max_grad_norm, &p.dropout};
     for (size_t i = 0; i < sizeof reals / sizeof *reals; i++) {
-        train_params_default(&p);
+        trn_params_default(&p);
         *reals[i] = i % 2 ? NAN : INFINITY;
-        CHECKF(train_params_check(&p, err) == -1 && strstr(err, "finite"), "real %zu", i);
+        CHECKF(trn_params_check(&p, err) == -1 && strstr(err, "finite"), "real %zu", i);
     }
     /* the defaults are Trainer's, as a recipe's */
-    train_params_default(&p);
+    trn_params_default(&p);
     CHECK_CLOSE(p.epochs, 3.0, 0, 0);
     CHECK_EQ_INT(p.logging_steps, 500);
-    train_params_default(&p);
-    char *a = train_params_json(&p, err);
+    trn_params_default(&p);
+    char *a = trn_params_json(&p, err);
     p.logging_steps = 7; /* not part of the identity */
     p.save_steps = 9;
-    char *b = train_params_json(&p, err);
+    char *b = trn_params_json(&p, err);
     CHECK_STR(a, b);
     CHECK(strstr(a, "\"learning_rate\":5.0000000000000002e-5") != NULL);
     free(a);
@@ -196,7 +196,7 @@ static void test_lr_lambda(void) {
 
 /* Run the stage in a forked child (so the parent never starts OpenMP
 ** threads and can fork again); returns its pid. */
-static pid_t spawn(const char *path, const train_params *p, const gpt_config *cfg) {
+static pid_t spawn(const char *path, const trn_params *p, const gpt_config *cfg) {
     fflush(stdout);
     pid_t pid = fork();
     if (pid) return pid;
@@ -225,7 +225,7 @@ static void test_resume_after_kill(void) {
     db_remove(ref);
     db_remove(kill_db);
     gpt_config cfg = small_cfg();
-    train_params p;
+    trn_params p;
     small_params(&p);
     p.epochs = 5; /* 30 steps: long enough for kills to land mid-run */
     p.save_steps = 2;
@@ -292,7 +292,7 @@ static void test_run_and_stop(void) {
     store *st = open_db(path);
     small_blocks(st);
     gpt_config cfg = small_cfg();
-    train_params p;
+    trn_params p;
     small_params(&p);
     train_source src = {.init = &cfg};
     train_result r1, r2, r3;
@@ -432,8 +432,8 @@ static void test_parity(void) {
     json_t *run;
     json_array_foreach(json_object_get(f.man, "runs"), i, run) {
         const char *name = json_string_value(json_object_get(run, "name"));
-        train_params p;
-        train_params_default(&p);
+        trn_params p;
+        trn_params_default(&p);
         p.shuffle = 0;
         p.dropout = 0;
         p.logging_steps = 1;
@@ -496,10 +496,70 @@ static void test_parity(void) {
     free(f.bin);
 }
 
+/* The training state blob: the header struct's layout (what stores
+** written before hold: magic, step, rng, log sums, eval loss, optimizer
+** step, moment count), a round trip, and corrupt blobs refused. */
+static void test_state_blob(void) {
+    char err[ERR_LEN];
+    static int32_t ids[23 * 16];
+    trn_params p;
+    small_params(&p);
+    trn a = {.p = &p, .b = {16, 23, 0, ids, NULL}, .cfg = small_cfg()};
+    gpt_tensor *t = malloc(gpt_layout_count(&a.cfg) * sizeof *t);
+    a.n = gpt_layout(&a.cfg, t);
+    free(t);
+    a.params = calloc(a.n, sizeof(float));
+    trn b = a;
+    b.params = calloc(a.n, sizeof(float));
+    trn_plan(&a);
+    trn_plan(&b);
+    CHECK_EQ_INT(a.spe, 6);
+    CHECK_EQ_INT(a.total, 18);
+    CHECK(trn_alloc(&a, err) == 0 && trn_alloc(&b, err) == 0);
+    a.s.step = a.opt->step = 5;
+    a.s.log_loss = 1.25;
+    a.s.log_count = 2;
+    a.s.eval_loss = 3.5;
+    a.opt->m[0] = 1.5f;
+    a.opt->v[a.n - 1] = 2.5f;
+    size_t len;
+    unsigned char *blob = trn_state_pack(&a, &len);
+    CHECK(blob && len == sizeof(trn_state_header) + 2 * a.n * sizeof(float));
+    CHECK_EQ_INT(sizeof(trn_state_header), 88);
+    CHECK(!memcmp(blob, "QTRAIN01", 8));
+    int64_t step;
+    memcpy(&step, blob + 8, 8);
+    CHECK_EQ_INT(step, 5);
+    CHECK(trn_state_unpack(&b, blob, len, err) == 0);
+    CHECK(b.s.step == 5 && b.opt->step == 5 && b.s.log_count == 2 && b.s.eval_loss == 3.5);
+    CHECK(!memcmp(b.s.dropout.s, a.s.dropout.s, sizeof a.s.dropout.s));
+    CHECK(b.opt->m[0] == 1.5f && b.opt->v[a.n - 1] == 2.5f);
+    CHECK(trn_state_unpack(&b, blob, len - 4, err) == -1 && strstr(err, "moments"));
+    trn_state_header h;
+    memcpy(&h, blob, sizeof h);
+    h.adam_step = 4; /* the optimizer's step must be the run's */
+    memcpy(blob, &h, sizeof h);
+    CHECK(trn_state_unpack(&b, blob, len, err) == -1 && strstr(err, "optimizer step 4"));
+    blob[0] = 'X';
+    CHECK(trn_state_unpack(&b, blob, len, err) == -1 && strstr(err, "not a quill training state"));
+    free(blob);
+    trn_free(&a);
+    trn_free(&b);
+    /* one table of scheduler names, both ways */
+    for (int k = 0; k < TRN_N_SCHED; k++) {
+        trn_sched back;
+        CHECK(trn_sched_parse(trn_sched_name((trn_sched)k), &back) == 0 && back == (trn_sched)k);
+    }
+    trn_sched x;
+    CHECK(trn_sched_parse("cosin", &x) == -1);
+    CHECK_STR(trn_sched_name(TRN_COSINE), "cosine");
+}
+
 int main(void) {
     RUN(test_lr_lambda);
     RUN(test_resume_after_kill); /* forks: before this process starts OpenMP */
     RUN(test_run_and_stop);
     RUN(test_parity);
+    RUN(test_state_blob);
     return TEST_SUMMARY();
 }
