@@ -152,6 +152,7 @@ static void epoch_order(trn *t, int64_t epoch) {
 
 /* Mean eval loss over every predicted token of the eval blocks. */
 static int evaluate(trn *t, double *out, char *err) {
+    assert(t->b.n_eval > 0 && t->b.eval);
     int B = t->p->batch_size, T = t->b.T;
     double sum = 0;
     for (int64_t i = 0; i < t->b.n_eval; i += B) {
@@ -173,6 +174,7 @@ static int train_step(trn *t, int64_t s, double *loss, float *norm, char *err) {
     int B = t->p->batch_size, T = t->b.T;
     int64_t b0 = s * t->mbs, b1 = b0 + t->mbs;
     if (b1 > t->nb) b1 = t->nb;
+    assert(s >= 0 && s < t->spe && b0 < b1); /* a step has at least one micro-batch */
     int64_t tokens = 0;
     for (int64_t j = b0; j < b1; j++) {
         int64_t rows = t->b.n_train - j * B < B ? t->b.n_train - j * B : B;
@@ -188,6 +190,7 @@ static int train_step(trn *t, int64_t s, double *loss, float *norm, char *err) {
             continue;
         }
         int rows = (int)(t->b.n_train - j * B < B ? t->b.n_train - j * B : B);
+        assert(rows >= 1 && t->perm_epoch >= 0);
         for (int i = 0; i < rows; i++)
             memcpy(t->ids + (size_t)i * T, t->b.train + t->perm[j * B + i] * T,
                    (size_t)T * sizeof(int32_t));

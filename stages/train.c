@@ -170,8 +170,12 @@ static int open_run(run *r, const char *identity, const char *source, train_resu
     if (!bad && !found) {
         char *cfg = hf_config_json(&r->t.cfg, "float32"), *pj = trn_params_json(r->t.p, err);
         trainruns_new row = {identity, r->block_set_id, source, cfg, pj, r->t.total};
-        bad = !cfg || !pj ? (cfg ? -1 : err_set(err, "train run: out of memory"))
-                          : trainruns_insert(st, &row, &r->run_id, err);
+        if (!pj) /* err says why */
+            bad = -1;
+        else if (!cfg)
+            bad = err_set(err, "train run: out of memory");
+        else
+            bad = trainruns_insert(st, &row, &r->run_id, err);
         free(cfg);
         free(pj);
     }
@@ -210,6 +214,7 @@ static int run_prepare(run *r, int64_t block_set_id, const train_source *src, tr
                        char *err) {
     const trn_params *p = r->t.p;
     trn *t = &r->t;
+    assert(r->st && t->rank == 0); /* process 0 reads the store */
     char source[1100];
     if (load_blocks(r, block_set_id, err) ||
         source_load(r->st, src, p->seed, &t->cfg, &t->params, &t->n, source, sizeof source, err))
