@@ -26,7 +26,7 @@
 ** store: a second `quill run` of it fails with "recipe R is running (pid
 ** P)" while the first lives (db/runs.h; a killed run's lock is taken over).
 ** Before the stages run, the recipe's review.min_approvals is recorded
-** (review.h, review_set_rule).
+** (db/reviews.h, reviews_set_rule).
 **
 ** ---- What a stage provides
 **
