@@ -6,12 +6,12 @@
 #include "cli.h"
 #include "err.h"
 #include "jw.h"
-#include "generate.h"
 #include "hash.h"
 #include "group.h"
 #include "ingest.h"
 #include "review.h"
 #include "runs.h"
+#include "tok.h"
 #include "tokenize.h"
 #include "train.h"
 
@@ -34,6 +34,16 @@ static int set_result(stage_ctx *ctx, json_t *o, char *err) {
     if (!o) return -1;
     ctx->result_json = jw_dumps(o, JSON_COMPACT | JSON_SORT_KEYS, "the stage's result", err);
     return ctx->result_json ? 0 : -1;
+}
+
+int run_result_int(const stage_ctx *ctx, int stage, const char *key, int64_t *out, char *err) {
+    const char *res = ctx->results[stage];
+    json_t *o = res ? json_loads(res, 0, NULL) : NULL, *v = json_object_get(o, key);
+    int ok = json_is_integer(v);
+    if (ok) *out = json_integer_value(v);
+    json_decref(o);
+    if (!res) return err_set(err, "the %s stage left no result", rcp_stage_names[stage]);
+    return ok ? 0 : err_set(err, "the %s stage's result has no %s", rcp_stage_names[stage], key);
 }
 
 /* The tokenizer directory: tokenize.model, else model.from when it has

@@ -90,6 +90,18 @@ typedef struct stage_ctx {
 
 typedef int (*run_stage_fn)(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err);
 
+/* Integer key of earlier stage's result (ctx->results[stage]) into *out:
+** 0, or -1 with err naming the stage and the key when the stage left no
+** result or its result has no such integer (a result is read by name and
+** type, never guessed at). */
+int run_result_int(const stage_ctx *ctx, int stage, const char *key, int64_t *out, char *err);
+
+/* The generate stage (stages/generate.c): every job of r->generate, with
+** the model of the train stage's checkpoint (its result's checkpoint_id)
+** when the recipe trains, else r->model.from; a job whose outputs are all
+** stored is not generated again.  Result {"n_outputs"}. */
+int run_generate(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err);
+
 /* The stages quill runs, indexed by RCP_*; NULL: not in this build. */
 extern const run_stage_fn run_stages[RCP_N_STAGES];
 
