@@ -404,6 +404,14 @@ static void test_cli(void) {
     CHECK_EQ_INT(sqlite3_column_int(q, 2), 1);
     sqlite3_finalize(q);
     free(ctx.result_json);
+    /* a recipe that trains hands generate its checkpoint by name: a train
+    ** result without checkpoint_id fails the stage (it does not quietly
+    ** generate with model.from instead) */
+    memset(&ctx, 0, sizeof ctx);
+    ctx.results[RCP_TRAIN] = "{\"run_id\":1,\"steps\":3}";
+    CHECK(run_generate(st, rec, &ctx, err) == -1);
+    CHECK_STR(err, "generate: the train stage's result has no checkpoint_id");
+    CHECK(ctx.result_json == NULL);
     rcp_free(rec);
     /* generate's defaults are the recipe's: a job that sets only what the
     ** command line sets records the same parameters, so it is the same
@@ -432,6 +440,22 @@ static void test_cli(void) {
     CHECK(system(rm) == 0);
 }
 
+/* A stage's result is read by key and type: a missing key, a key of
+** another type or a stage without a result is an error naming it. */
+static void test_stage_result(void) {
+    stage_ctx ctx = {0};
+    char err[ERR_LEN];
+    int64_t v = 0;
+    ctx.results[RCP_TRAIN] = "{\"checkpoint_id\":7,\"final_loss\":2.5}";
+    CHECK(run_result_int(&ctx, RCP_TRAIN, "checkpoint_id", &v, err) == 0);
+    CHECK_EQ_INT(v, 7);
+    CHECK(run_result_int(&ctx, RCP_TRAIN, "final_loss", &v, err) == -1);
+    CHECK_STR(err, "the train stage's result has no final_loss");
+    CHECK(run_result_int(&ctx, RCP_GROUP, "block_set_id", &v, err) == -1);
+    CHECK_STR(err, "the group stage left no result");
+    CHECK_EQ_INT(v, 7);
+}
+
 int main(void) {
     setup();
     RUN(test_greedy_pytorch_reference);
@@ -439,6 +463,7 @@ int main(void) {
     RUN(test_batching_and_regeneration);
     RUN(test_constraints_and_store);
     RUN(test_cli);
+    RUN(test_stage_result);
     gpt_model_free(M);
     free(PARAMS);
     tok_free(T);
