@@ -134,23 +134,28 @@ static int set_recipe_number(gen_args *g, const gen_opt *o, const char *arg) {
     return 0;
 }
 
+/* --help: the usage, and stop. */
 static int set_help(gen_args *g, const gen_opt *o, const char *arg) {
     gen_usage(stdout);
     return -1;
 }
 
+/* --prompt, repeatable. */
 static int set_prompt(gen_args *g, const gen_opt *o, const char *arg) {
     return gen_opts_push(&g->prompts, &g->n_prompts, arg) ? cli_error("out of memory") : 0;
 }
 
+/* --stop-string, repeatable. */
 static int set_stop(gen_args *g, const gen_opt *o, const char *arg) {
     return gen_opts_push(&g->stops, &g->n_stops, arg) ? cli_error("out of memory") : 0;
 }
 
+/* --temperature, as next's (gen_opts.h). */
 static int set_temperature(gen_args *g, const gen_opt *o, const char *arg) {
     return gen_opts_temperature("generate", arg, &g->r.sp.temperature);
 }
 
+/* --dtype float32|bf16. */
 static int set_dtype(gen_args *g, const gen_opt *o, const char *arg) {
     return gen_opts_dtype("generate", arg, &g->r.bf16);
 }
@@ -163,6 +168,7 @@ static int set_seed(gen_args *g, const gen_opt *o, const char *arg) {
     return rc;
 }
 
+/* --match word|substring (banned words as whole words or anywhere). */
 static int set_match(gen_args *g, const gen_opt *o, const char *arg) {
     if (strcmp(arg, "word") && strcmp(arg, "substring"))
         return cli_usage_error("generate", "--match must be word or substring, not '%s'", arg);
@@ -170,6 +176,7 @@ static int set_match(gen_args *g, const gen_opt *o, const char *arg) {
     return 0;
 }
 
+/* --banned-words a,b,c (the last one given counts). */
 static int set_banned(gen_args *g, const gen_opt *o, const char *arg) {
     if (g->words) form_words_free(g->words, g->r.co.n_words);
     g->words = gen_opts_words(arg, &g->r.co.n_words);
@@ -271,9 +278,14 @@ static int parse_args(int argc, char **argv, gen_args *g) {
     gen_request_defaults(&g->r);
     struct option lo[N_OPTS + 1];
     for (size_t i = 0; i < N_OPTS; i++) {
-        int flag = GEN_OPTS[i].set == set_flag || GEN_OPTS[i].set == set_help;
-        lo[i] = (struct option){GEN_OPTS[i].name, flag ? no_argument : required_argument, NULL,
-                                OPT_VAL + (int)i};
+        const gen_opt *o = &GEN_OPTS[i];
+        int flag = o->set == set_flag || o->set == set_help;
+        size_t first = 0; /* two names of one option share a value (--stop-str: not ambiguous) */
+        while (GEN_OPTS[first].set != o->set || GEN_OPTS[first].field != o->field ||
+               GEN_OPTS[first].value != o->value)
+            first++;
+        lo[i] = (struct option){o->name, flag ? no_argument : required_argument, NULL,
+                                OPT_VAL + (int)first};
     }
     lo[N_OPTS] = (struct option){0, 0, 0, 0};
     int o, rc;
