@@ -502,10 +502,7 @@ int32_t samp_seq_step(const samp_params *p, cons *c, const samp_vocab *sv, samp_
         if (s->text_len + L + 1 > s->text_cap) {
             size_t cap = 2 * (s->text_len + L + 1);
             char *nt = realloc(s->text, cap);
-            if (!nt) {
-                s->finish = "error";
-                return -1;
-            }
+            if (!nt) return SAMP_NOMEM;
             s->text = nt;
             s->text_cap = cap;
         }

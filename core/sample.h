@@ -136,6 +136,7 @@ void samp_warp(const samp_params *p, float *logits, int V, samp_work *w);
 int32_t samp_pick(const samp_params *p, const float *logits, int V, rng *r);
 
 #define SAMP_MAX_BACKOUT 16
+#define SAMP_NOMEM (-2) /* samp_seq_step: out of memory */
 
 /* One output being generated. */
 typedef struct samp_seq {
@@ -175,7 +176,9 @@ int samp_seq_set_form(samp_seq *s, form *f, char *err);
 
 /* One step: processes logits (modified in place), masks for UTF-8 and with
 ** c, warps, picks; appends the token (its bytes from sv) or sets s->finish.
-** Returns the token appended or -1 when the output finished without one.
+** Returns the token appended or -1 when the output finished without one;
+** SAMP_NOMEM when out of memory (s->finish left NULL: the output is not
+** finished but broken, and its caller fails; free s).
 ** A stop string ends the output only where the text may end (a whole
 ** character, and the constraints allow it), else at the first token after
 ** which it may.  When every token is masked, the tokens since the last

@@ -430,6 +430,47 @@ static void test_cli(void) {
     CHECK(system(rm) == 0);
 }
 
+/* An empty prompt has nothing to condition on: it starts from
+** <|endoftext|>, in generate (the same outputs as the prompt
+** "<|endoftext|>") and in next (one prompt token). */
+static void test_empty_prompt(void) {
+    char err[ERR_LEN];
+    int32_t *ids = NULL;
+    size_t n = 0;
+    CHECK(gen_encode_prompt(T, "", 50256, &ids, &n, err) == 0);
+    CHECK(n == 1 && ids[0] == 50256);
+    free(ids);
+    const char *empty[] = {""}, *eot[] = {"<|endoftext|>"};
+    gen_request r;
+    gen_request_defaults(&r);
+    r.n_prompts = 1;
+    r.num_return_sequences = 2;
+    r.sp.max_new_tokens = 6;
+    gen_output *a, *b;
+    size_t na, nb;
+    r.prompts = empty;
+    CHECK(gen_run(M, T, &r, &a, &na, NULL, err) == 0);
+    r.prompts = eot;
+    CHECK(gen_run(M, T, &r, &b, &nb, NULL, err) == 0);
+    CHECK_EQ_INT(na, 2);
+    for (size_t i = 0; i < na && na == nb; i++) {
+        CHECK(a[i].n_ids == b[i].n_ids && !memcmp(a[i].ids, b[i].ids, a[i].n_ids * 4));
+        CHECK_STR(a[i].continuation, b[i].continuation);
+    }
+    gen_outputs_free(a, na);
+    gen_outputs_free(b, nb);
+    char dir[64], buf[1 << 14];
+    snprintf(dir, sizeof dir, "/tmp/quill-test-gen-empty-%d", (int)getpid());
+    CHECK(hf_save(dir, &CFG, PARAMS, 0, NULL, err) == 0);
+    cli c = {.db_path = "/nonexistent/q.db"};
+    char *argv[] = {"next", "--model", dir, "--prompt", "", "--top", "3", NULL};
+    CHECK_EQ_INT(run_cmd(cmd_next, &c, argv, buf, sizeof buf), 0);
+    CHECKF(strstr(buf, "(1 prompt tokens)") != NULL, "%s", buf);
+    char rm[128];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    CHECK(system(rm) == 0);
+}
+
 int main(void) {
     setup();
     RUN(test_greedy_pytorch_reference);
@@ -437,6 +478,7 @@ int main(void) {
     RUN(test_batching_and_regeneration);
     RUN(test_constraints_and_store);
     RUN(test_cli);
+    RUN(test_empty_prompt);
     gpt_model_free(M);
     free(PARAMS);
     tok_free(T);

@@ -525,6 +525,43 @@ static void test_validate(void) {
     CHECK(samp_validate(&p, 50257, err) == -1 && strstr(err, "60000"));
 }
 
+/* Out of memory in a step (growing the text for a token of 2^42 bytes: no
+** allocator has that) is SAMP_NOMEM, for the caller to fail on, not an
+** output that ends with a finish reason. */
+static void test_step_out_of_memory(void) {
+    samp_params p;
+    samp_seq s;
+    samp_vocab v;
+    samp_work w;
+    char err[ERR_LEN];
+    size_t len[12];
+    memcpy(len, UL, sizeof len);
+    cons_vocab huge = {12, UB, len, 11};
+    samp_defaults(&p);
+    p.do_sample = 0;
+    p.eos_id = 11;
+    p.max_new_tokens = 4;
+    int32_t ids[] = {0};
+    CHECK(samp_vocab_init(&v, &huge, err) == 0);
+    CHECK(samp_work_init(&w, 12, err) == 0);
+    CHECK(samp_seq_init(&s, &p, ids, 1, "ab", 2, NULL, 7, err) == 0);
+    len[0] = (size_t)1 << 42; /* token 0, "a", as the vocabulary sees it now */
+    float x[12] = {0};
+    x[0] = 10;
+    CHECK_EQ_INT(samp_seq_step(&p, NULL, &v, &s, x, &w), SAMP_NOMEM);
+    CHECKF(s.finish == NULL, "finish %s", s.finish);
+    samp_seq_free(&s);
+    samp_work_free(&w);
+    samp_vocab_free(&v);
+}
+
+/* An impossible allocation returns NULL under ASan too, as it does with
+** glibc's malloc (test_step_out_of_memory). */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) {
+    return "allocator_may_return_null=1";
+}
+
 int main(void) {
     RUN(test_top_p);
     RUN(test_min_p);
@@ -536,5 +573,6 @@ int main(void) {
     RUN(test_validate);
     RUN(test_utf8_mask);
     RUN(test_utf8_steps);
+    RUN(test_step_out_of_memory);
     return TEST_SUMMARY();
 }
