@@ -828,7 +828,41 @@ static void test_clip_fused(void) {
     free_fixture(&f);
 }
 
+/* The layout's named indices (gpt_layout.h) name the tensors gpt_layout
+** puts there, for every layer. */
+static void test_layout_names(void) {
+    gpt_config c;
+    gpt_config_default(&c);
+    c.n_layer = 3;
+    gpt_tensor t[2 + 12 * 3 + 2];
+    CHECK(gpt_layout_count(&c) == (int)(sizeof t / sizeof t[0]));
+    gpt_layout(&c, t);
+    CHECK(!strcmp(t[GPT_T_WTE].name, "wte.weight"));
+    CHECK(!strcmp(t[GPT_T_WPE].name, "wpe.weight"));
+    static const char *const names[GPT_PER_LAYER] = {[GPT_LN1_W] = "ln_1.weight",
+                                                     [GPT_LN1_B] = "ln_1.bias",
+                                                     [GPT_ATTN_W] = "attn.c_attn.weight",
+                                                     [GPT_ATTN_B] = "attn.c_attn.bias",
+                                                     [GPT_ATTN_PROJ_W] = "attn.c_proj.weight",
+                                                     [GPT_ATTN_PROJ_B] = "attn.c_proj.bias",
+                                                     [GPT_LN2_W] = "ln_2.weight",
+                                                     [GPT_LN2_B] = "ln_2.bias",
+                                                     [GPT_FC_W] = "mlp.c_fc.weight",
+                                                     [GPT_FC_B] = "mlp.c_fc.bias",
+                                                     [GPT_FC_PROJ_W] = "mlp.c_proj.weight",
+                                                     [GPT_FC_PROJ_B] = "mlp.c_proj.bias"};
+    for (int l = 0; l < c.n_layer; l++)
+        for (int k = 0; k < GPT_PER_LAYER; k++) {
+            char want[64];
+            snprintf(want, sizeof want, "h.%d.%s", l, names[k]);
+            CHECKF(!strcmp(t[GPT_T_LAYER(l, k)].name, want), "%s", want);
+        }
+    CHECK(!strcmp(t[GPT_T_LNF_W(c.n_layer)].name, "ln_f.weight"));
+    CHECK(!strcmp(t[GPT_T_LNF_B(c.n_layer)].name, "ln_f.bias"));
+}
+
 int main(void) {
+    RUN(test_layout_names);
     RUN(test_sgemm);
     RUN(test_forward_backward);
     RUN(test_adamw_steps);
