@@ -54,4 +54,22 @@ stage400() { tree st; seq 1 396 | sed 's|^|// |' >>st/stages/s.c; python3 "$CHEC
 expect_fail "a stage file of 400 lines is named" 'stages/s.c: 400 lines' stage400
 stage399() { tree s9; seq 1 395 | sed 's|^|// |' >>s9/stages/s.c; python3 "$CHECK" s9; }
 check "a stage file of 399 lines passes" stage399
+
+# make never installs: with a library missing (a pkg-config that knows
+# none) it stops, naming scripts/deps.sh, and calls neither apt-get nor sudo;
+# goals that compile nothing do not check
+mkdir fakebin
+printf '#!/bin/sh\n[ "$1" = --exists ] && exit 1\nexit 0\n' >fakebin/pkg-config
+printf '#!/bin/sh\ntouch "%s/installed"\nexit 0\n' "$SCRATCH" >fakebin/apt-get
+cp fakebin/apt-get fakebin/sudo
+chmod +x fakebin/*
+nolib() { PATH="$SCRATCH/fakebin:$PATH" make -n -C "$ROOT" BUILD="$SCRATCH/b" "$@"; }
+expect_fail "make with a library missing names the package" \
+    'missing Debian packages: .*libsqlite3-dev' nolib quill
+expect_fail "  ... and scripts/deps.sh" '^  scripts/deps.sh installs them' nolib quill
+check "  ... and installs nothing" test ! -e installed
+check "make clean does not check" nolib clean
+check "make check-house does not check" nolib check-house
+grep -q -- '-MMD -MP' "$ROOT/Makefile" && check "objects track their headers (-MMD -MP)" true ||
+    fail "objects track their headers (-MMD -MP)"
 summary
