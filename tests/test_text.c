@@ -115,7 +115,10 @@ static void test_put_clean_text(void) {
     char *buf = NULL;
     size_t n;
     FILE *f = open_memstream(&buf, &n);
-    txt_put_clean(f, "a\x1b[2Jb\n\tc\x7f\x07 \xc2\x9b" "31m \xc2\xa0\xc3\xa9", TXT_CLEAN_TEXT);
+    txt_put_clean(f,
+                  "a\x1b[2Jb\n\tc\x7f\x07 \xc2\x9b"
+                  "31m \xc2\xa0\xc3\xa9",
+                  TXT_CLEAN_TEXT);
     txt_put_clean(f, NULL, TXT_CLEAN_TEXT);
     fclose(f);
     CHECKF(!strcmp(buf, "a^[[2Jb\n\tc^?^G \\u009b31m \xc2\xa0\xc3\xa9"), "%s", buf);
