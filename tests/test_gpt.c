@@ -28,6 +28,9 @@
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 typedef struct fixture {
     gpt_config cfg;
@@ -861,7 +864,48 @@ static void test_layout_names(void) {
     CHECK(!strcmp(t[GPT_T_LNF_B(c.n_layer)].name, "ln_f.bias"));
 }
 
+/* 1 when fn(arg) dies of an assertion (SIGABRT) in a child process. */
+static int aborts(void (*fn)(int), int arg) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        fclose(stderr); /* the assertion's message is expected */
+        fn(arg);
+        _exit(0);
+    }
+    int status;
+    return pid > 0 && waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) &&
+           WTERMSIG(status) == SIGABRT;
+}
+
+/* A product whose stride (which: 0 ldc, 1 lda, 2 ldb) is one short of its
+** row's width; M rows >= MM_GEMV_ROWS for mm_sgemm's own path. */
+static void short_stride(int which) {
+    enum { M = 20, N = 8, K = 8 };
+    static float A[M * K], B[K * N], C[M * N];
+    mm_sgemm(M, N, K, A, which == 1 ? K - 1 : K, 0, B, which == 2 ? N - 1 : N, 0, C,
+             which == 0 ? N - 1 : N, 0);
+}
+
+/* mm_gemv with a short stride (as short_stride) and 2 rows. */
+static void short_stride_gemv(int which) {
+    enum { M = 2, N = 8, K = 8 };
+    static float A[M * K], B[K * N], C[M * N];
+    mm_gemv(M, N, K, A, which == 1 ? K - 1 : K, B, which == 2 ? N - 1 : N, 0, 0, C,
+            which == 0 ? N - 1 : N, 0);
+}
+
+/* The products assert that each stride covers its row: a short one would
+** read or write the neighbouring rows. */
+static void test_matmul_strides(void) {
+    for (int which = 0; which < 3; which++) {
+        CHECKF(aborts(short_stride, which), "mm_sgemm, stride %d", which);
+        CHECKF(aborts(short_stride_gemv, which), "mm_gemv, stride %d", which);
+    }
+}
+
 int main(void) {
+    RUN(test_matmul_strides);
     RUN(test_layout_names);
     RUN(test_sgemm);
     RUN(test_forward_backward);
