@@ -45,10 +45,6 @@ struct gpt_model {
 /* Matrices per layer in the generation layout (gen_mat). */
 #define GEN_MATS 4
 
-/* Below this many floats of work a loop runs on one thread: an OpenMP
-** team costs more than it saves (kernels.c's SERIAL_MAX likewise). */
-#define PAR_MIN 32768
-
 /* Pointers to one layer's tensors inside a flat array (params or grads). */
 typedef struct layer_w {
     float *ln1w, *ln1b, *qkvw, *qkvb, *projw, *projb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
@@ -251,7 +247,7 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
                               const attn_src *src, float *probs, int ldp, const unsigned char *drop,
                               float dscale) {
     if (src->kc) {
-#pragma omp parallel for schedule(static) if ((size_t)N * C > PAR_MIN)
+#pragma omp parallel for schedule(static) if ((size_t)N * C > KERN_SERIAL_MAX)
         for (int r = 0; r < N; r++) {
             memcpy(src->kc + (size_t)src->dst[r] * C, qkv + (size_t)r * 3 * C + C,
                    sizeof(float) * C);
@@ -264,7 +260,7 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
         maxk = src->nk[r] > maxk ? src->nk[r] : maxk;
     const attn_job j = {out,    qkv, C,     NH,  C / NH, ldp, maxk, 1.0f / sqrtf((float)(C / NH)),
                         dscale, src, probs, drop};
-    const int par = (size_t)N * maxk * C > PAR_MIN;
+    const int par = (size_t)N * maxk * C > KERN_SERIAL_MAX;
     if (src->kc && !probs) {
         if (par)
             pool_for(N * NH, attend_task, (void *)&j);
@@ -343,7 +339,7 @@ static void embed(const gpt_model *m, float *x, const int32_t *ids, const int *p
     const int C = m->cfg.n_embd;
     const float *wte = tensor_ptr(m, m->params, GPT_T_WTE),
                 *wpe = tensor_ptr(m, m->params, GPT_T_WPE);
-#pragma omp parallel for schedule(static) if ((size_t)N * C > PAR_MIN)
+#pragma omp parallel for schedule(static) if ((size_t)N * C > KERN_SERIAL_MAX)
     for (int r = 0; r < N; r++)
         for (int i = 0; i < C; i++)
             x[(size_t)r * C + i] = wte[(size_t)ids[r] * C + i] + wpe[(size_t)pos[r] * C + i];
