@@ -18,7 +18,6 @@
 #include "zbuf.h"
 
 #include <assert.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,16 +64,8 @@ void ingest_opts_default(ingest_opts *o) {
     o->max_member_bytes = 1LL << 30;
 }
 
-static void note_add(ingest_note **list, int *n, const char *source, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* Append (source, printf-style reason) to a skip or error list. */
-static void note_add(ingest_note **list, int *n, const char *source, const char *fmt, ...) {
-    char reason[ERR_LEN];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
+/* Append (source, reason) to a skip or error list. */
+static void note_add(ingest_note **list, int *n, const char *source, const char *reason) {
     *list = realloc(*list, (size_t)(*n + 1) * sizeof **list);
     (*list)[*n].source = strdup(source);
     (*list)[*n].reason = strdup(reason);
@@ -201,7 +192,7 @@ static int batch_flush(ingest *g, char *err) {
     for (int i = 0; i < n && !rc; i++) {
         pending *p = &g->batch[i];
         if (p->skip)
-            note_add(&g->res->skips, &g->res->n_skips, p->source, "%s", p->skip);
+            note_add(&g->res->skips, &g->res->n_skips, p->source, p->skip);
         else
             rc = insert_doc(g, p, err);
     }
@@ -267,12 +258,12 @@ static int on_end(void *ctx, int failed, char *err) {
 
 static void on_skip(void *ctx, const char *source, const char *reason) {
     ingest *g = ctx;
-    note_add(&g->res->skips, &g->res->n_skips, source, "%s", reason);
+    note_add(&g->res->skips, &g->res->n_skips, source, reason);
 }
 
 static void on_error(void *ctx, const char *source, const char *reason) {
     ingest *g = ctx;
-    note_add(&g->res->errors, &g->res->n_errors, source, "%s", reason);
+    note_add(&g->res->errors, &g->res->n_errors, source, reason);
 }
 
 /* Keep the first appearance of each document in res->doc_ids and hash
