@@ -34,29 +34,40 @@ struct gpt_model {
     int gelu_exact; /* activation "gelu" (erf) instead of the tanh form */
     /* weights laid out for generation (gpt_model_prepare_generation), or
     ** NULL: each layer's four matrices in strip layout (mm_gemv_strips),
-    ** and in bf16 the tied wte too; gen_off[4*l + i] is where matrix i of
-    ** layer l starts, gen_off[4*L] wte (bf16 only), in elements */
+    ** and in bf16 the tied wte too; gen_off[GEN_MATS*l + i] is where
+    ** matrix i of layer l starts, gen_off[GEN_MATS*L] wte (bf16 only), in
+    ** elements */
     void *gen;
-    size_t *gen_off;
+    size_t *gen_off; /* GEN_MATS * n_layer + 1 */
     int gen_bf16;
 };
+
+/* Matrices per layer in the generation layout (gen_mat). */
+#define GEN_MATS 4
 
 /* Pointers to one layer's tensors inside a flat array (params or grads). */
 typedef struct layer_w {
     float *ln1w, *ln1b, *qkvw, *qkvb, *projw, *projb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
 } layer_w;
 
+/* Layer l's tensors inside base (params or grads), in gpt_layer_tensor
+** order. */
 static layer_w layer_ptrs(const gpt_model *m, float *base, int l) {
-    const gpt_tensor *t = m->t + 2 + 12 * l;
-    layer_w w = {base + t[0].offset, base + t[1].offset, base + t[2].offset,  base + t[3].offset,
-                 base + t[4].offset, base + t[5].offset, base + t[6].offset,  base + t[7].offset,
-                 base + t[8].offset, base + t[9].offset, base + t[10].offset, base + t[11].offset};
+    assert(l >= 0 && l < m->cfg.n_layer);
+    const gpt_tensor *t = m->t + GPT_T_LAYER(l, 0);
+    layer_w w = {base + t[GPT_LN1_W].offset,       base + t[GPT_LN1_B].offset,
+                 base + t[GPT_ATTN_W].offset,      base + t[GPT_ATTN_B].offset,
+                 base + t[GPT_ATTN_PROJ_W].offset, base + t[GPT_ATTN_PROJ_B].offset,
+                 base + t[GPT_LN2_W].offset,       base + t[GPT_LN2_B].offset,
+                 base + t[GPT_FC_W].offset,        base + t[GPT_FC_B].offset,
+                 base + t[GPT_FC_PROJ_W].offset,   base + t[GPT_FC_PROJ_B].offset};
     return w;
 }
 
-/* wte, wpe, ln_f.weight, ln_f.bias */
+/* Tensor idx (GPT_T_WTE, GPT_T_LNF_W(L) ...) inside base. */
 static float *tensor_ptr(const gpt_model *m, float *base, int idx) {
-    return base + m->t[idx < 0 ? m->ntensors + idx : idx].offset;
+    assert(idx >= 0 && idx < m->ntensors);
+    return base + m->t[idx].offset;
 }
 
 int gpt_model_create(const gpt_config *cfg, float *params, gpt_model **out, char *err) {
@@ -85,9 +96,10 @@ void gpt_model_free(gpt_model *m) {
     free(m);
 }
 
-/* Tensor indices (in the layout) of layer l's matrices: c_attn, attn
-** c_proj, c_fc, mlp c_proj; each [in, out]. */
-static const int gen_mat[4] = {2, 4, 8, 10};
+/* A layer's matrices in the generation layout, in this order; each [in,
+** out]. */
+static const gpt_layer_tensor gen_mat[GEN_MATS] = {GPT_ATTN_W, GPT_ATTN_PROJ_W, GPT_FC_W,
+                                                   GPT_FC_PROJ_W};
 
 /* Copy n floats to dst as fp32 or bf16 (element offset i). */
 static void gen_put(void *dst, int bf16, size_t i, const float *src, size_t n) {
@@ -102,16 +114,16 @@ int gpt_model_prepare_generation(gpt_model *m, int bf16, char *err) {
     free(m->gen_off);
     m->gen = NULL;
     m->gen_off = NULL;
-    const int L = m->cfg.n_layer, mats = 4 * L;
+    const int L = m->cfg.n_layer, mats = GEN_MATS * L;
     m->gen_off = malloc(sizeof *m->gen_off * (size_t)(mats + 1));
     if (!m->gen_off) return err_set(err, "model: out of memory");
     size_t n = 0;
     for (int i = 0; i < mats; i++) {
         m->gen_off[i] = n;
-        n += m->t[2 + 12 * (i / 4) + gen_mat[i % 4]].numel;
+        n += m->t[GPT_T_LAYER(i / GEN_MATS, gen_mat[i % GEN_MATS])].numel;
     }
     m->gen_off[mats] = n;
-    if (bf16) n += m->t[0].numel;
+    if (bf16) n += m->t[GPT_T_WTE].numel;
     const size_t es = bf16 ? sizeof(uint16_t) : sizeof(float);
     m->gen = mem_huge_alloc(n * es);
     if (!m->gen) {
@@ -126,7 +138,7 @@ int gpt_model_prepare_generation(gpt_model *m, int bf16, char *err) {
 #pragma omp parallel for schedule(dynamic, 1) collapse(2)
     for (int i = 0; i < mats; i++)
         for (int t = 0; t < m->cfg.n_embd * 4 / MM_STRIP + 1; t++) {
-            const gpt_tensor *g = &m->t[2 + 12 * (i / 4) + gen_mat[i % 4]];
+            const gpt_tensor *g = &m->t[GPT_T_LAYER(i / GEN_MATS, gen_mat[i % GEN_MATS])];
             const int K = (int)g->shape[0], N = (int)g->shape[1], j0 = t * MM_STRIP;
             if (j0 >= N) continue;
             const int w = N - j0 < MM_STRIP ? N - j0 : MM_STRIP;
@@ -136,11 +148,11 @@ int gpt_model_prepare_generation(gpt_model *m, int bf16, char *err) {
                         m->params + g->offset + (size_t)k * N + j0, (size_t)w);
         }
     if (bf16) {
-        const size_t chunk = (size_t)1 << 20, numel = m->t[0].numel;
+        const size_t chunk = (size_t)1 << 20, numel = m->t[GPT_T_WTE].numel;
 #pragma omp parallel for schedule(static)
         for (size_t c = 0; c < (numel + chunk - 1) / chunk; c++) {
             const size_t i = c * chunk;
-            gen_put(m->gen, 1, m->gen_off[mats] + i, m->params + m->t[0].offset + i,
+            gen_put(m->gen, 1, m->gen_off[mats] + i, m->params + m->t[GPT_T_WTE].offset + i,
                     numel - i < chunk ? numel - i : chunk);
         }
     }
@@ -235,7 +247,7 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
                               const attn_src *src, float *probs, int ldp, const unsigned char *drop,
                               float dscale) {
     if (src->kc) {
-#pragma omp parallel for schedule(static) if ((size_t)N * C > 32768)
+#pragma omp parallel for schedule(static) if ((size_t)N * C > KERN_SERIAL_MAX)
         for (int r = 0; r < N; r++) {
             memcpy(src->kc + (size_t)src->dst[r] * C, qkv + (size_t)r * 3 * C + C,
                    sizeof(float) * C);
@@ -248,7 +260,7 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
         maxk = src->nk[r] > maxk ? src->nk[r] : maxk;
     const attn_job j = {out,    qkv, C,     NH,  C / NH, ldp, maxk, 1.0f / sqrtf((float)(C / NH)),
                         dscale, src, probs, drop};
-    const int par = (size_t)N * maxk * C > 32768;
+    const int par = (size_t)N * maxk * C > KERN_SERIAL_MAX;
     if (src->kc && !probs) {
         if (par)
             pool_for(N * NH, attend_task, (void *)&j);
@@ -308,7 +320,7 @@ static void block_forward(const gpt_model *m, int l, int N, const float *x, floa
     const int C = cfg->n_embd, NH = cfg->n_head;
     const float eps = cfg->layer_norm_epsilon;
     layer_w w = layer_ptrs(m, m->params, l);
-    const size_t *g = gen && m->gen ? m->gen_off + 4 * l : NULL;
+    const size_t *g = gen && m->gen ? m->gen_off + GEN_MATS * l : NULL;
     kern_layernorm(a->ln1, a->ln1_mean, a->ln1_rstd, x, w.ln1w, w.ln1b, N, C, eps);
     linear(m, g, a->qkv, a->ln1, w.qkvw, w.qkvb, N, C, 3 * C);
     attention_forward(a->atty, a->qkv, N, C, NH, src, a->att, ldp, a->drop_att,
@@ -325,8 +337,9 @@ static void block_forward(const gpt_model *m, int l, int N, const float *x, floa
 /* x[r] = wte[ids[r]] + wpe[pos[r]] */
 static void embed(const gpt_model *m, float *x, const int32_t *ids, const int *pos, int N) {
     const int C = m->cfg.n_embd;
-    const float *wte = tensor_ptr(m, m->params, 0), *wpe = tensor_ptr(m, m->params, 1);
-#pragma omp parallel for schedule(static) if ((size_t)N * C > 32768)
+    const float *wte = tensor_ptr(m, m->params, GPT_T_WTE),
+                *wpe = tensor_ptr(m, m->params, GPT_T_WPE);
+#pragma omp parallel for schedule(static) if ((size_t)N * C > KERN_SERIAL_MAX)
     for (int r = 0; r < N; r++)
         for (int i = 0; i < C; i++)
             x[(size_t)r * C + i] = wte[(size_t)ids[r] * C + i] + wpe[(size_t)pos[r] * C + i];
@@ -358,11 +371,20 @@ struct gpt_batch {
     float *tmp;
     /* backward scratch */
     float *dres, *dtmp, *dln, *datty, *dfch, *dqkv;
-    void **allocs; /* every buffer, for free */
+    void **allocs; /* every buffer, for free: BATCH_BUFS(n_layer) slots */
     int nalloc;
+    int cap;
 };
 
+/* Buffers gpt_batch_create allocates: at most 16 per layer (a residual
+** stream and block_act's 15) and 19 more (the last residual stream and the
+** batch's own); a few slots spare. */
+#define BATCH_BUFS(L) ((size_t)(L)*16 + 24)
+
+/* An aligned buffer of bytes (NULL for 0), remembered for gpt_batch_free;
+** sets *fail when out of memory. */
 static void *balloc(gpt_batch *b, size_t bytes, int *fail) {
+    assert(b->nalloc < b->cap);
     void *p = bytes ? aligned_alloc(64, (bytes + 63) / 64 * 64) : NULL;
     if (bytes && !p) *fail = 1;
     b->allocs[b->nalloc++] = p;
@@ -382,7 +404,8 @@ int gpt_batch_create(gpt_model *m, int B, int T, gpt_batch **out, char *err) {
     b->m = m;
     b->Bmax = B;
     b->Tmax = T;
-    b->allocs = calloc((size_t)L * 16 + 64, sizeof(void *));
+    b->cap = (int)BATCH_BUFS(L);
+    b->allocs = calloc(BATCH_BUFS(L), sizeof(void *));
     b->layer = calloc((size_t)L, sizeof *b->layer);
     b->res = calloc((size_t)L + 1, sizeof *b->res);
     int fail = !b->allocs || !b->layer || !b->res;
@@ -474,11 +497,31 @@ static void draw_mask(unsigned char *mask, int rows, size_t len, float p, uint64
     }
 }
 
+/* Draw every dropout mask of a training forward over N rows and apply the
+** embedding's. */
+static void draw_masks(gpt_batch *b, rng *dropout, int N) {
+    const gpt_config *cfg = &b->m->cfg;
+    const int L = cfg->n_layer, C = cfg->n_embd, NH = cfg->n_head, T = b->T;
+    /* one draw from the caller's rng per forward; every mask derives
+    ** its own stream from it */
+    const uint64_t seed = rng_u64(dropout);
+    draw_mask(b->drop_embd, N, (size_t)C, cfg->embd_pdrop, rng_derive(seed, 0));
+    kern_residual_dropout(b->res[0], NULL, b->res[0], b->drop_embd, cfg->embd_pdrop, (size_t)N * C);
+    for (int l = 0; l < L; l++) {
+        block_act *a = &b->layer[l];
+        const uint64_t k = 1 + 3 * (uint64_t)l;
+        /* attention mask over the full T x T square (upper part unused) */
+        draw_mask(a->drop_att, N, (size_t)NH * T, cfg->attn_pdrop, rng_derive(seed, k));
+        draw_mask(a->drop_attn_out, N, (size_t)C, cfg->resid_pdrop, rng_derive(seed, k + 1));
+        draw_mask(a->drop_mlp_out, N, (size_t)C, cfg->resid_pdrop, rng_derive(seed, k + 2));
+    }
+}
+
 int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, int T, rng *dropout,
                 float *loss, char *err) {
     gpt_model *m = b->m;
     const gpt_config *cfg = &m->cfg;
-    const int L = cfg->n_layer, C = cfg->n_embd, NH = cfg->n_head, V = cfg->vocab_size;
+    const int L = cfg->n_layer, C = cfg->n_embd, V = cfg->vocab_size;
     if (B < 1 || T < 1 || B > b->Bmax || T > b->Tmax)
         return err_set(err, "batch %d x %d does not fit the %d x %d allocated", B, T, b->Bmax,
                        b->Tmax);
@@ -507,22 +550,7 @@ int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, 
         b->nscored += lab != GPT_IGNORE_INDEX;
     }
     embed(m, b->res[0], ids, b->pos, N);
-    if (b->dropout_on) {
-        /* one draw from the caller's rng per forward; every mask derives
-        ** its own stream from it */
-        const uint64_t seed = rng_u64(dropout);
-        draw_mask(b->drop_embd, N, (size_t)C, cfg->embd_pdrop, rng_derive(seed, 0));
-        kern_residual_dropout(b->res[0], NULL, b->res[0], b->drop_embd, cfg->embd_pdrop,
-                              (size_t)N * C);
-        for (int l = 0; l < L; l++) {
-            block_act *a = &b->layer[l];
-            const uint64_t k = 1 + 3 * (uint64_t)l;
-            /* attention mask over the full T x T square (upper part unused) */
-            draw_mask(a->drop_att, N, (size_t)NH * T, cfg->attn_pdrop, rng_derive(seed, k));
-            draw_mask(a->drop_attn_out, N, (size_t)C, cfg->resid_pdrop, rng_derive(seed, k + 1));
-            draw_mask(a->drop_mlp_out, N, (size_t)C, cfg->resid_pdrop, rng_derive(seed, k + 2));
-        }
-    }
+    if (b->dropout_on) draw_masks(b, dropout, N);
     for (int l = 0; l < L; l++) {
         block_act a = b->layer[l];
         if (!b->dropout_on) a.drop_att = a.drop_attn_out = a.drop_mlp_out = NULL;
@@ -531,10 +559,11 @@ int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, 
                         b->row_nk, NULL,        NULL,          NULL};
         block_forward(m, l, N, b->res[l], b->res[l + 1], &a, &src, T, b->tmp, 0);
     }
-    kern_layernorm(b->lnf, b->lnf_mean, b->lnf_rstd, b->res[L], tensor_ptr(m, m->params, -2),
-                   tensor_ptr(m, m->params, -1), N, C, cfg->layer_norm_epsilon);
+    kern_layernorm(b->lnf, b->lnf_mean, b->lnf_rstd, b->res[L],
+                   tensor_ptr(m, m->params, GPT_T_LNF_W(L)),
+                   tensor_ptr(m, m->params, GPT_T_LNF_B(L)), N, C, cfg->layer_norm_epsilon);
     /* lm_head tied to wte: logits = lnf @ wte^T */
-    mm_sgemm(N, V, C, b->lnf, C, 0, tensor_ptr(m, m->params, 0), C, 1, b->logits, V, 0);
+    mm_sgemm(N, V, C, b->lnf, C, 0, tensor_ptr(m, m->params, GPT_T_WTE), C, 1, b->logits, V, 0);
     if (!labels) {
         if (loss) *loss = 0.0f;
         return 0;
@@ -614,8 +643,8 @@ int gpt_backward(gpt_batch *b, float *grads, char *err) {
     const int L = cfg->n_layer, C = cfg->n_embd, NH = cfg->n_head, V = cfg->vocab_size;
     const int B = b->B, T = b->T, N = B * T;
     const float rp = cfg->resid_pdrop;
-    float *dwte = tensor_ptr(m, grads, 0), *dwpe = tensor_ptr(m, grads, 1);
-    const float *wte = tensor_ptr(m, m->params, 0);
+    float *dwte = tensor_ptr(m, grads, GPT_T_WTE), *dwpe = tensor_ptr(m, grads, GPT_T_WPE);
+    const float *wte = tensor_ptr(m, m->params, GPT_T_WTE);
 
     /* d loss / d logits = (softmax - onehot) / nscored, in place */
     const float scale = b->nscored ? 1.0f / b->nscored : 0.0f;
@@ -626,9 +655,9 @@ int gpt_backward(gpt_batch *b, float *grads, char *err) {
     mm_sgemm(N, C, V, b->logits, V, 0, wte, C, 0, b->dln, C, 0);
     mm_sgemm(V, C, N, b->logits, V, 1, b->lnf, C, 0, dwte, C, 1);
     memset(b->dres, 0, sizeof(float) * (size_t)N * C);
-    kern_layernorm_backward(b->dres, tensor_ptr(m, grads, -2), tensor_ptr(m, grads, -1), b->dln,
-                            b->res[L], tensor_ptr(m, m->params, -2), b->lnf_mean, b->lnf_rstd, N,
-                            C);
+    kern_layernorm_backward(
+        b->dres, tensor_ptr(m, grads, GPT_T_LNF_W(L)), tensor_ptr(m, grads, GPT_T_LNF_B(L)), b->dln,
+        b->res[L], tensor_ptr(m, m->params, GPT_T_LNF_W(L)), b->lnf_mean, b->lnf_rstd, N, C);
 
     for (int l = L - 1; l >= 0; l--) {
         const block_act *a = &b->layer[l];
@@ -841,14 +870,15 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
     /* final LayerNorm and lm_head for the last row of each sequence only */
     for (int i = 0; i < nseq; i++)
         memcpy(kv->y + (size_t)i * C, kv->x + (size_t)kv->last[i] * C, sizeof(float) * C);
-    kern_layernorm(kv->lnf, kv->a.ln1_mean, kv->a.ln1_rstd, kv->y, tensor_ptr(m, m->params, -2),
-                   tensor_ptr(m, m->params, -1), nseq, C, cfg->layer_norm_epsilon);
+    kern_layernorm(kv->lnf, kv->a.ln1_mean, kv->a.ln1_rstd, kv->y,
+                   tensor_ptr(m, m->params, GPT_T_LNF_W(L)),
+                   tensor_ptr(m, m->params, GPT_T_LNF_B(L)), nseq, C, cfg->layer_norm_epsilon);
     if (gpt_model_generation(m) == 1)
-        mm_gemv(nseq, V, C, kv->lnf, C, (const uint16_t *)m->gen + m->gen_off[4 * L], C, 1, 1,
-                logits, V, 0);
+        mm_gemv(nseq, V, C, kv->lnf, C, (const uint16_t *)m->gen + m->gen_off[GEN_MATS * L], C, 1,
+                1, logits, V, 0);
     else /* not mm_sgemm, whose rounding differs: a row's logits must not
          ** depend on how many sequences share the step */
-        mm_gemv(nseq, V, C, kv->lnf, C, tensor_ptr(m, m->params, 0), C, 1, 0, logits, V, 0);
+        mm_gemv(nseq, V, C, kv->lnf, C, tensor_ptr(m, m->params, GPT_T_WTE), C, 1, 0, logits, V, 0);
     for (int i = 0; i < nseq; i++)
         kv->len[slots[i]] += ntok[i];
     return 0;

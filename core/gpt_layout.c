@@ -6,6 +6,7 @@
 #include "err.h"
 
 #include <stdint.h>
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,7 @@ int gpt_config_check(const gpt_config *c, char *err) {
 }
 
 int gpt_layout_count(const gpt_config *cfg) {
-    return 2 + 12 * cfg->n_layer + 2;
+    return GPT_T_LNF_B(cfg->n_layer) + 1;
 }
 
 /* Append tensor name of rows x cols (cols 0: a vector) at t[*i] and offset
@@ -75,7 +76,7 @@ size_t gpt_layout(const gpt_config *cfg, gpt_tensor *t) {
         static const struct {
             const char *suffix;
             int rows, cols, decay; /* in multiples of C; cols 0 = vector */
-        } per_layer[12] = {
+        } per_layer[GPT_PER_LAYER] = {
             {"ln_1.weight", 1, 0, 0},        {"ln_1.bias", 1, 0, 0},
             {"attn.c_attn.weight", 1, 3, 1}, {"attn.c_attn.bias", 3, 0, 0},
             {"attn.c_proj.weight", 1, 1, 1}, {"attn.c_proj.bias", 1, 0, 0},
@@ -83,7 +84,7 @@ size_t gpt_layout(const gpt_config *cfg, gpt_tensor *t) {
             {"mlp.c_fc.weight", 1, 4, 1},    {"mlp.c_fc.bias", 4, 0, 0},
             {"mlp.c_proj.weight", 4, 1, 1},  {"mlp.c_proj.bias", 1, 0, 0},
         };
-        for (int k = 0; k < 12; k++) {
+        for (int k = 0; k < GPT_PER_LAYER; k++) {
             snprintf(name, sizeof name, "h.%d.%s", l, per_layer[k].suffix);
             put(t, &i, &off, name, per_layer[k].rows * C, per_layer[k].cols * C,
                 per_layer[k].decay);
@@ -91,6 +92,7 @@ size_t gpt_layout(const gpt_config *cfg, gpt_tensor *t) {
     }
     put(t, &i, &off, "ln_f.weight", C, 0, 0);
     put(t, &i, &off, "ln_f.bias", C, 0, 0);
+    assert(i == gpt_layout_count(cfg));
     return off;
 }
 

@@ -38,6 +38,34 @@ typedef struct gpt_tensor {
     int decay; /* 1 when Trainer applies weight decay (not biases, not LayerNorm) */
 } gpt_tensor;
 
+/* Where each tensor sits in gpt_layout's array: wte, wpe, then
+** GPT_PER_LAYER tensors for each layer (in the order of gpt_layer_tensor),
+** then ln_f's two. */
+enum { GPT_T_WTE = 0, GPT_T_WPE = 1, GPT_T_LAYERS = 2 };
+
+/* A layer's tensors, as offsets from its first (see GPT_T_LAYER). */
+typedef enum gpt_layer_tensor {
+    GPT_LN1_W,
+    GPT_LN1_B,
+    GPT_ATTN_W, /* c_attn: q, k and v */
+    GPT_ATTN_B,
+    GPT_ATTN_PROJ_W,
+    GPT_ATTN_PROJ_B,
+    GPT_LN2_W,
+    GPT_LN2_B,
+    GPT_FC_W,
+    GPT_FC_B,
+    GPT_FC_PROJ_W,
+    GPT_FC_PROJ_B,
+    GPT_PER_LAYER
+} gpt_layer_tensor;
+
+/* Index of tensor k (a gpt_layer_tensor) of layer l; GPT_T_LAYER(n_layer,
+** 0) and the next are ln_f.weight and ln_f.bias. */
+#define GPT_T_LAYER(l, k) (GPT_T_LAYERS + GPT_PER_LAYER * (l) + (k))
+#define GPT_T_LNF_W(n_layer) GPT_T_LAYER(n_layer, 0)
+#define GPT_T_LNF_B(n_layer) (GPT_T_LAYER(n_layer, 0) + 1)
+
 /* GPT-2 small's values for every field (12 layers, 12 heads, 768 wide,
 ** 1024 positions, 50257 tokens). */
 void gpt_config_default(gpt_config *cfg);
@@ -46,7 +74,7 @@ void gpt_config_default(gpt_config *cfg);
 ** n_head, supported activation); err names the bad field. */
 int gpt_config_check(const gpt_config *cfg, char *err);
 
-/* The number of tensors in the layout: 2 + 12 * n_layer + 2. */
+/* The number of tensors in the layout: 2 + GPT_PER_LAYER * n_layer + 2. */
 int gpt_layout_count(const gpt_config *cfg);
 
 /* Fill out[0 .. gpt_layout_count-1]; returns the total number of floats. */

@@ -10,10 +10,6 @@
 #include <math.h>
 #include <string.h>
 
-/* Below this many elements a kernel runs on the calling thread: waking the
-** others would cost more (generation steps on a single token). */
-#define SERIAL_MAX 32768
-
 float kern_dot(const float *a, const float *b, int n) {
     float s = 0.0f;
 #pragma omp simd reduction(+ : s)
@@ -59,7 +55,7 @@ static inline float kern_expf(float x) {
 
 void kern_layernorm(float *out, float *mean, float *rstd, const float *x, const float *w,
                     const float *b, int N, int C, float eps) {
-#pragma omp parallel for schedule(static) if ((size_t)N * C > SERIAL_MAX)
+#pragma omp parallel for schedule(static) if ((size_t)N * C > KERN_SERIAL_MAX)
     for (int r = 0; r < N; r++) {
         const float *xr = x + (size_t)r * C;
         float *o = out + (size_t)r * C;
@@ -85,7 +81,7 @@ void kern_layernorm(float *out, float *mean, float *rstd, const float *x, const 
 
 void kern_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                              const float *w, const float *mean, const float *rstd, int N, int C) {
-#pragma omp parallel if ((size_t)N * C > SERIAL_MAX)
+#pragma omp parallel if ((size_t)N * C > KERN_SERIAL_MAX)
     {
 #pragma omp for schedule(static)
         for (int r = 0; r < N; r++) {
@@ -123,7 +119,7 @@ void kern_layernorm_backward(float *dx, float *dw, float *db, const float *dout,
 
 void kern_linear(float *out, const float *inp, const float *w, const float *b, int N, int IC,
                  int OC) {
-#pragma omp parallel for schedule(static) if ((size_t)N * OC > SERIAL_MAX)
+#pragma omp parallel for schedule(static) if ((size_t)N * OC > KERN_SERIAL_MAX)
     for (int r = 0; r < N; r++)
         memcpy(out + (size_t)r * OC, b, sizeof(float) * OC);
     mm_sgemm(N, OC, IC, inp, IC, 0, w, OC, 0, out, OC, 1);
@@ -133,7 +129,7 @@ void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout, 
                           const float *w, int N, int IC, int OC) {
     mm_sgemm(N, IC, OC, dout, OC, 0, w, OC, 1, dinp, IC, 0);
     mm_sgemm(IC, OC, N, inp, IC, 1, dout, OC, 0, dw, OC, 1);
-#pragma omp parallel for schedule(static) if ((size_t)N * OC > SERIAL_MAX)
+#pragma omp parallel for schedule(static) if ((size_t)N * OC > KERN_SERIAL_MAX)
     for (int c0 = 0; c0 < OC; c0 += COLS) {
         int c1 = c0 + COLS < OC ? c0 + COLS : OC;
         for (int r = 0; r < N; r++) {
@@ -155,12 +151,12 @@ static inline float tanh_fast(float u) {
 
 void kern_gelu(float *out, const float *x, size_t n, int exact) {
     if (exact) {
-#pragma omp parallel for schedule(static) if (n > SERIAL_MAX)
+#pragma omp parallel for schedule(static) if (n > KERN_SERIAL_MAX)
         for (size_t i = 0; i < n; i++)
             out[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
         return;
     }
-#pragma omp parallel for simd schedule(static) if (n > SERIAL_MAX)
+#pragma omp parallel for simd schedule(static) if (n > KERN_SERIAL_MAX)
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
         out[i] = 0.5f * v * (1.0f + tanh_fast(GELU_S * (v + GELU_A * v * v * v)));
@@ -169,7 +165,7 @@ void kern_gelu(float *out, const float *x, size_t n, int exact) {
 
 void kern_gelu_backward(float *d, const float *x, size_t n, int exact) {
     if (exact) {
-#pragma omp parallel for schedule(static) if (n > SERIAL_MAX)
+#pragma omp parallel for schedule(static) if (n > KERN_SERIAL_MAX)
         for (size_t i = 0; i < n; i++) {
             float v = x[i];
             float cdf = 0.5f * (1.0f + erff(v * (float)M_SQRT1_2));
@@ -178,7 +174,7 @@ void kern_gelu_backward(float *d, const float *x, size_t n, int exact) {
         }
         return;
     }
-#pragma omp parallel for simd schedule(static) if (n > SERIAL_MAX)
+#pragma omp parallel for simd schedule(static) if (n > KERN_SERIAL_MAX)
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
         float th = tanh_fast(GELU_S * (v + GELU_A * v * v * v));
@@ -191,7 +187,7 @@ void kern_gelu_backward(float *d, const float *x, size_t n, int exact) {
 void kern_residual_dropout(float *out, const float *x, const float *y, const unsigned char *mask,
                            float p, size_t n) {
     const float scale = 1.0f / (1.0f - p);
-#pragma omp parallel for simd schedule(static) if (n > SERIAL_MAX)
+#pragma omp parallel for simd schedule(static) if (n > KERN_SERIAL_MAX)
     for (size_t i = 0; i < n; i++) {
         float v = mask ? (mask[i] ? y[i] * scale : 0.0f) : y[i];
         out[i] = (x ? x[i] : 0.0f) + v;
@@ -201,13 +197,13 @@ void kern_residual_dropout(float *out, const float *x, const float *y, const uns
 void kern_dropout_backward(float *dst, const float *src, const unsigned char *mask, float p,
                            size_t n) {
     const float scale = 1.0f / (1.0f - p);
-#pragma omp parallel for simd schedule(static) if (n > SERIAL_MAX)
+#pragma omp parallel for simd schedule(static) if (n > KERN_SERIAL_MAX)
     for (size_t i = 0; i < n; i++)
         dst[i] = mask ? (mask[i] ? src[i] * scale : 0.0f) : src[i];
 }
 
 void kern_logsumexp(float *lse, const float *logits, int N, int V) {
-#pragma omp parallel for schedule(static) if ((size_t)N * V > SERIAL_MAX)
+#pragma omp parallel for schedule(static) if ((size_t)N * V > KERN_SERIAL_MAX)
     for (int r = 0; r < N; r++) {
         const float *l = logits + (size_t)r * V;
         float mx = -INFINITY;
@@ -224,7 +220,7 @@ void kern_logsumexp(float *lse, const float *logits, int N, int V) {
 
 void kern_xent_backward(float *logits, const float *lse, const int32_t *target, int N, int V,
                         float scale) {
-#pragma omp parallel for schedule(static) if ((size_t)N * V > SERIAL_MAX)
+#pragma omp parallel for schedule(static) if ((size_t)N * V > KERN_SERIAL_MAX)
     for (int r = 0; r < N; r++) {
         float *l = logits + (size_t)r * V;
         if (target[r] < 0) {
@@ -240,7 +236,7 @@ void kern_xent_backward(float *logits, const float *lse, const int32_t *target, 
 }
 
 void kern_softmax_nll(float *logits, float *nll, const int32_t *target, int N, int V) {
-#pragma omp parallel for schedule(static) if ((size_t)N * V > SERIAL_MAX)
+#pragma omp parallel for schedule(static) if ((size_t)N * V > KERN_SERIAL_MAX)
     for (int r = 0; r < N; r++) {
         float *l = logits + (size_t)r * V;
         if (target[r] < 0) {
@@ -268,7 +264,7 @@ void kern_softmax_nll(float *logits, float *nll, const int32_t *target, int N, i
 }
 
 void kern_softmax_backward(float *probs, const int32_t *target, int N, int V, float scale) {
-#pragma omp parallel for schedule(static) if ((size_t)N * V > SERIAL_MAX)
+#pragma omp parallel for schedule(static) if ((size_t)N * V > KERN_SERIAL_MAX)
     for (int r = 0; r < N; r++) {
         if (target[r] < 0) continue; /* already zero */
         float *l = probs + (size_t)r * V;

@@ -11,6 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Below this many elements a loop runs on the calling thread: waking the
+** others would cost more (generation steps on a single token). */
+#define KERN_SERIAL_MAX 32768
+
 /* sum_i a[i]*b[i] and y += alpha*x over n floats. */
 float kern_dot(const float *a, const float *b, int n);
 void kern_axpy(float *y, float alpha, const float *x, int n);

@@ -19,6 +19,7 @@
 
 #include "pool.h"
 
+#include <assert.h>
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
@@ -538,6 +539,7 @@ static void gv_run(gv_args *g) {
 void mm_gemv(int M, int N, int K, const float *A, int lda, const void *B, int ldb, int tb, int bf16,
              float *C, int ldc, int acc) {
     if (M <= 0 || N <= 0) return;
+    assert(ldc >= N && lda >= K && ldb >= (tb ? K : N));
     if (!active) mm_set_kernel(MM_AUTO);
     gv_args g = {M, N, K, lda, ldb, tb, bf16, ldc, acc, 0, 0, A, B, C};
     gv_run(&g);
@@ -692,6 +694,9 @@ static void sgemm_by_rows(const mm_kernel *kern, int nth, int M, int N, int K, c
 void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb, int tb,
               float *C, int ldc, int acc) {
     if (M <= 0 || N <= 0) return;
+    /* each stored row holds its whole width: a short stride would read and
+    ** write other rows' elements */
+    assert(ldc >= N && lda >= (ta ? M : K) && ldb >= (tb ? K : N));
     if (!active) mm_set_kernel(MM_AUTO);
     const mm_kernel *kern = &kernels[active];
     if (K <= 0) {

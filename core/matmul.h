@@ -20,6 +20,10 @@
 
 #include <stddef.h>
 
+/* C[M,N] (+= with acc, else =) op(A) * op(B): op(A) = A [M,K] or, with ta,
+** the transpose of A [K,M]; op(B) likewise [K,N] or, with tb, [N,K].  lda,
+** ldb and ldc are the row strides as stored, at least the stored widths
+** (asserted). */
 void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb, int tb,
               float *C, int ldc, int acc);
 

@@ -238,18 +238,30 @@ int txt_name_normalize(const char *in, char **out, char *err) {
     return 0;
 }
 
-char *txt_escape_controls(const char *s) {
-    size_t n = strlen(s);
-    char *out = malloc(4 * n + 1), *o = out; /* 4 per byte at most: \xHH, or 6 for 2 */
-    if (!out) return NULL;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f)
-            o += sprintf(o, "\\x%02x", *p);
+void txt_put_clean(FILE *f, const char *s, txt_clean_mode mode) {
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+        if (mode == TXT_CLEAN_TEXT && (*p == '\n' || *p == '\t'))
+            fputc(*p, f);
+        else if ((*p < 0x20 || *p == 0x7f) && mode == TXT_CLEAN_TEXT)
+            fprintf(f, "^%c", *p == 0x7f ? '?' : *p + 64);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p);
         else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
-            o += sprintf(o, "\\u%04x", *++p);
+            fprintf(f, "\\u%04x", *++p);
         else
-            *o++ = (char)*p;
+            fputc(*p, f);
     }
-    *o = 0;
+}
+
+char *txt_escape_controls(const char *s) {
+    char *out = NULL;
+    size_t n;
+    FILE *f = open_memstream(&out, &n);
+    if (!f) return NULL;
+    txt_put_clean(f, s, TXT_CLEAN_NAME);
+    if (fclose(f)) {
+        free(out);
+        return NULL;
+    }
     return out;
 }

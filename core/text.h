@@ -8,6 +8,7 @@
 #define QUILL_TEXT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Length in bytes of the valid UTF-8 sequence at s (1..4), or 0 when the
 ** bytes at s do not start one (overlongs, surrogates and values above
@@ -63,11 +64,22 @@ int txt_ends_with(const char *s, const char *suffix);
 ** are one name.  *out is malloc'd; fails (err says why: "is empty", "holds a
 ** control character (U+0007)") on a name that is not one. */
 int txt_name_normalize(const char *in, char **out, char *err);
-/* s with every control character written out for a terminal to show, not
-** obey: C0 bytes and DEL as \xHH (\n, \t, \r, \e included), C1 controls
-** (U+0080..U+009F) as \uHHHH; the rest is copied.  For names from
-** untrusted sources (file and archive member names, reviewer names) in
-** human-readable output.  Malloc'd; NULL when out of memory. */
+/* Untrusted text (a generated text, a file or reviewer name, a note) shown
+** on a terminal: every control character is written out so the terminal
+** shows it instead of obeying it (no escape sequence gets through).  C1
+** controls (U+0080..U+009F) become \uHHHH in both modes; the rest of the
+** UTF-8 is kept. */
+typedef enum txt_clean_mode {
+    TXT_CLEAN_NAME, /* one line: C0 bytes and DEL as \xHH (\n, \t included) */
+    TXT_CLEAN_TEXT  /* lines: \n and \t kept, other C0 bytes and DEL in caret
+                    ** notation (^[ for ESC, ^? for DEL) */
+} txt_clean_mode;
+
+/* Write s (NULL: nothing) to f, cleaned as mode says. */
+void txt_put_clean(FILE *f, const char *s, txt_clean_mode mode);
+
+/* s cleaned as TXT_CLEAN_NAME, malloc'd; NULL when out of memory.  For
+** names in human-readable output. */
 char *txt_escape_controls(const char *s);
 
 #endif

@@ -273,6 +273,22 @@ void store_rollback(store *st) {
     if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* VERB (SAVEPOINT, RELEASE, ROLLBACK TO) on savepoint sp_N. */
+static int savepoint(store *st, const char *verb, int n, char *err) {
+    char sql[64];
+    snprintf(sql, sizeof sql, "%s sp_%d", verb, n);
+    return store_exec(st, sql, err);
+}
+
+int store_savepoint(store *st, int n, char *err) {
+    return savepoint(st, "SAVEPOINT", n, err);
+}
+
+int store_savepoint_end(store *st, int n, int undo, char *err) {
+    if (undo && savepoint(st, "ROLLBACK TO", n, err)) return -1;
+    return savepoint(st, "RELEASE", n, err);
+}
+
 /* The id of the blob whose content hash is hash, in *id (0 when none). */
 static int store_find_blob(store *st, const char *hash, int64_t *id, char *err) {
     sqlite3_stmt *s;

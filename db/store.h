@@ -44,6 +44,12 @@ int store_begin(store *st, char *err);
 int store_commit(store *st, char *err);
 void store_rollback(store *st);
 
+/* Nested savepoints inside a store_begin() transaction, numbered n by
+** the caller (0 outermost): store_savepoint() opens number n;
+** store_savepoint_end() closes it, first undoing its writes when undo. */
+int store_savepoint(store *st, int n, char *err);
+int store_savepoint_end(store *st, int n, int undo, char *err);
+
 /* Run SQL with no results; err gets sqlite's message. */
 int store_exec(store *st, const char *sql, char *err);
 

@@ -7,13 +7,22 @@ module B when A's .c or .h includes "B.h".  Checked:
   - no cycle between modules;
   - core/ includes nothing from db/ or stages/, and not sqlite3.h;
   - db/ includes nothing from stages/;
-  - no sqlite3_ call outside db/.
+  - no sqlite3_ call outside db/;
+  - no function longer than MAX_FUNC lines (signature to closing brace),
+    unless the comment right above it carries the marker
+    "house: long kernel, because REASON" (a numeric kernel whose length is
+    its speed; the reason is required);
+  - every stages/*.c shorter than MAX_STAGE lines.
 Prints one line per violation and exits 1 if there is any.
 """
 import os, re, sys
 
 ROOMS = ("core", "db", "stages")
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
+MAX_FUNC = 80
+MAX_STAGE = 400
+# the exemption: in the comment block right above a function
+LONG_KERNEL = re.compile(r"house:\s*long kernel,\s*because\s+\w")
 
 def modules(root):
     """{module name: (room, [paths])} for every .c/.h in the rooms."""
@@ -44,6 +53,94 @@ def cycles(graph):
             groups.add(tuple(sorted(n for n in r if m in reach(graph, n))))
     return sorted(groups)
 
+def blank_out(text):
+    """text with comments, string and character literals and preprocessor
+    lines replaced by spaces (newlines kept), so braces can be counted."""
+    out, i, n = [], 0, len(text)
+    at_line_start = True
+    while i < n:
+        c = text[i]
+        if at_line_start and c == "#" :
+            j = i
+            while j < n and (text[j] != "\n" or text[j - 1] == "\\"):
+                j += 1
+            out.append(re.sub(r"[^\n]", " ", text[i:j]))
+            i = j
+            continue
+        if c in " \t":
+            out.append(c)
+            i += 1
+            continue
+        at_line_start = c == "\n"
+        if text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+        elif text.startswith("//", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+        elif c in "\"'":
+            j = i + 1
+            while j < n and text[j] != c and text[j] != "\n":
+                j += 2 if text[j] == "\\" else 1
+            j += 1
+        else:
+            out.append(c)
+            i += 1
+            continue
+        out.append(re.sub(r"[^\n]", " ", text[i:j]))
+        i = j
+    return "".join(out)
+
+def functions(text):
+    """(name, first line, last line) of each function defined in C text:
+    a top-level brace whose header (the code since the previous top-level
+    item) ends in ')' and holds no '='.  Lines count from 1."""
+    code = blank_out(text)
+    found, depth, start, head_start = [], 0, None, 0
+    line = 1
+    for i, c in enumerate(code):
+        if c == "\n":
+            line += 1
+        elif c == "{":
+            if depth == 0:
+                head = code[head_start:i]
+                m = re.search(r"(\w+)\s*\([^;]*\)\s*$", head)
+                start = None
+                if m and "=" not in head:
+
+                    body_start = head_start + len(head) - len(head.lstrip())
+                    start = (m.group(1), code.count("\n", 0, body_start) + 1)
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                if start:
+                    found.append((start[0], start[1], line))
+                start = None
+                head_start = i + 1
+        elif c == ";" and depth == 0:
+            head_start = i + 1
+    return found
+
+def long_functions(path, text):
+    """A violation line for each function over MAX_FUNC lines without the
+    long-kernel marker in the comment right above it."""
+    lines = text.split("\n")
+    bad = []
+    for name, first, last in functions(text):
+        n = last - first + 1
+        if n <= MAX_FUNC:
+            continue
+        above, k = [], first - 2
+        while k >= 0 and lines[k].strip() and not lines[k].rstrip().endswith(("}", ";")):
+            above.append(lines[k])
+            k -= 1
+        if LONG_KERNEL.search("\n".join(above)):
+            continue
+        bad.append(f"{path}:{first}: function {name} is {n} lines (at most {MAX_FUNC}; "
+                   f"a kernel may say why with a comment 'house: long kernel, because ...')")
+    return bad
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else "."
     mods = modules(root)
@@ -65,6 +162,11 @@ def main():
                         bad.append(f"{p}: db/ includes stages/{dep}.h")
             if room != "db" and re.search(r"\bsqlite3_\w+\s*\(", text):
                 bad.append(f"{p}: calls sqlite3_ outside db/")
+            if p.endswith(".c"):
+                bad.extend(long_functions(p, text))
+                nlines = text.count("\n")
+                if room == "stages" and nlines >= MAX_STAGE:
+                    bad.append(f"{p}: {nlines} lines (a stage file stays under {MAX_STAGE})")
     for group in cycles(graph):
         bad.append("modules that include each other: " + ", ".join(group))
     for b in bad:

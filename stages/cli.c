@@ -137,13 +137,7 @@ json_t *cli_json_strn(const char *s, size_t n) {
 }
 
 void cli_put_clean(FILE *f, const char *s) {
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
-            fprintf(f, "^%c", ch == 0x7f ? '?' : ch + 64);
-        else
-            fputc(ch, f);
-    }
+    txt_put_clean(f, s, TXT_CLEAN_TEXT);
 }
 
 void cli_fault(const char *point) {

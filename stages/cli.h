@@ -67,10 +67,10 @@ json_t *cli_json_strn(const char *s, size_t n);
 ** overflows or is out of range.  The caller reports the error. */
 int cli_int(const char *s, long long min, long long max, long long *out);
 
-/* Print s (NULL: nothing) to f with control characters other than newline
-** and tab in caret notation (^[ for ESC): untrusted text (a generated
-** text, a reviewer's name or note) cannot send the terminal escape
-** sequences. */
+/* txt_put_clean(f, s, TXT_CLEAN_TEXT): s (NULL: nothing) with control
+** characters other than newline and tab in caret notation (^[ for ESC) and
+** C1 controls as \uHHHH, so untrusted text (a generated text, a
+** reviewer's name or note) cannot send the terminal escape sequences. */
 void cli_put_clean(FILE *f, const char *s);
 
 /* Crash-test hook: when $QUILL_FAULT is point (e.g. "publish-rename"), the

@@ -3,6 +3,7 @@
 */
 #include "cli.h"
 
+#include "documents.h"
 #include "err.h"
 #include "jw.h"
 #include "text.h"
@@ -13,42 +14,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* documents_fn for docs_list: one line, or one JSON object, per document. */
+typedef struct list_ctx {
+    int json;
+    char err[ERR_LEN];
+} list_ctx;
+
+static int list_one(void *ctx, const documents_row *d) {
+    list_ctx *lc = ctx;
+    if (lc->json) {
+        json_t *o =
+            jw_object(lc->err, "id", json_integer(d->id), "source", cli_json_str(d->source), "hash",
+                      cli_json_str(d->hash), "bytes", json_integer(d->bytes), "chars",
+                      json_integer(d->chars), "ingested_at", cli_json_str(d->ingested_at));
+        if (!o || jw_print(stdout, o, JSON_COMPACT | JSON_ENSURE_ASCII, "the document", lc->err))
+            return cli_error("docs: document %lld: %s", (long long)d->id, lc->err);
+        return 0;
+    }
+    /* a file or archive member name: control characters shown, not obeyed */
+    char *name = txt_escape_controls(d->source);
+    printf("%6lld  %10lld  %10lld  %-32s  %s\n", (long long)d->id, (long long)d->bytes,
+           (long long)d->chars, d->hash, name ? name : "?");
+    free(name);
+    return 0;
+}
+
 /* Print one line (or, with json, one JSON object) per document; returns
 ** the exit status. */
 static int docs_list(store *st, int json) {
-    char err[ERR_LEN];
-    sqlite3_stmt *s;
-    if (store_prepare(st,
-                      "SELECT id, source, hash, bytes, chars, ingested_at FROM documents "
-                      "ORDER BY id",
-                      &s, err))
-        return cli_error("docs: %s", err);
+    list_ctx lc = {.json = json};
     if (!json) printf("%6s  %10s  %10s  %-32s  %s\n", "id", "bytes", "chars", "hash", "source");
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        const char *source = (const char *)sqlite3_column_text(s, 1);
-        const char *hash = (const char *)sqlite3_column_text(s, 2);
-        if (json) {
-            int64_t id = sqlite3_column_int64(s, 0);
-            json_t *o =
-                jw_object(err, "id", json_integer(id), "source", cli_json_str(source), "hash",
-                          cli_json_str(hash), "bytes", json_integer(sqlite3_column_int64(s, 3)),
-                          "chars", json_integer(sqlite3_column_int64(s, 4)), "ingested_at",
-                          cli_json_str((const char *)sqlite3_column_text(s, 5)));
-            if (!o || jw_print(stdout, o, JSON_COMPACT | JSON_ENSURE_ASCII, "the document", err)) {
-                sqlite3_finalize(s);
-                return cli_error("docs: document %lld: %s", (long long)id, err);
-            }
-        } else {
-            /* a file or archive member name: control characters shown, not obeyed */
-            char *name = txt_escape_controls(source);
-            printf("%6lld  %10lld  %10lld  %-32s  %s\n", (long long)sqlite3_column_int64(s, 0),
-                   (long long)sqlite3_column_int64(s, 3), (long long)sqlite3_column_int64(s, 4),
-                   hash, name ? name : "?");
-            free(name);
-        }
-    }
-    sqlite3_finalize(s);
-    return 0;
+    int rc = documents_each(st, list_one, &lc, lc.err);
+    if (rc < 0) return cli_error("docs: %s", lc.err);
+    return rc;
 }
 
 /* Print the text of document arg (an id) to stdout; returns the exit
@@ -58,19 +56,11 @@ static int docs_show(store *st, const char *arg) {
     long long id;
     if (cli_int(arg, 1, INT64_MAX, &id))
         return cli_error("docs show: '%s' is not a document id", arg);
-    sqlite3_stmt *s;
-    if (store_prepare(st, "SELECT text_blob FROM documents WHERE id = ?", &s, err))
-        return cli_error("docs: %s", err);
-    sqlite3_bind_int64(s, 1, id);
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_finalize(s);
-        return cli_error("docs show: no document with id %lld", id);
-    }
-    int64_t blob = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
     void *text;
     size_t n;
-    if (store_get_blob(st, blob, &text, &n, err)) return cli_error("docs show: %s", err);
+    int found;
+    if (documents_text(st, id, &text, &n, &found, err)) return cli_error("docs: %s", err);
+    if (!found) return cli_error("docs show: no document with id %lld", id);
     fwrite(text, 1, n, stdout);
     free(text);
     return 0;

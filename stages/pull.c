@@ -171,6 +171,75 @@ static int request(hub *h, const char *url, dl *d, long resume_from, int head, c
     return 0;
 }
 
+/* 1 when path is already here and matches the hub's hash for url (said on
+** stdout), 0 when it must be downloaded; -1 with err when the hub cannot
+** be asked.  d is left cleared for the download. */
+static int up_to_date(hub *h, const char *url, const char *path, const char *name, dl *d,
+                      char *err) {
+    struct stat sb;
+    if (stat(path, &sb)) return 0;
+    if (request(h, url, d, 0, 1, err)) return -1;
+    int verified;
+    char e2[ERR_LEN];
+    if (d->status == 200 && !verify(path, path, d, &verified, e2) && verified) {
+        printf("%s: up to date\n", name);
+        return 1;
+    }
+    memset(d, 0, sizeof *d);
+    return 0;
+}
+
+/* Download url into part, resuming the *have bytes already there; starts
+** over (*have = 0) when the server cannot resume or does not recognise the
+** part.  -1 with err on a transfer or write error (part kept). */
+static int download(hub *h, const char *url, const char *part, const char *name, dl *d, long *have,
+                    char *err) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        d->f = fopen(part, *have ? "ab" : "wb");
+        if (!d->f) return err_set(err, "%s: %s", part, strerror(errno));
+        d->linked[0] = d->etag[0] = 0;
+        progress_begin(&d->prog, name, "MB", 0);
+        int bad = request(h, url, d, *have, 0, err);
+        progress_end(&d->prog);
+        if (fclose(d->f)) bad = err_set(err, "%s: write error", part);
+        if (bad) return -1; /* the part file stays for the next pull to resume */
+        if (d->status == 416 && *have) {
+            /* the part is no prefix the server recognises: start over */
+            unlink(part);
+            *have = 0;
+            continue;
+        }
+        if (d->range_ignored) {
+            /* the server cannot resume: start over */
+            d->range_ignored = 0;
+            unlink(part);
+            *have = 0;
+            continue;
+        }
+        break;
+    }
+    return 0;
+}
+
+/* What the download's HTTP status means: 0 a file to keep, 1 an optional
+** file the model does not have (said on stdout), -1 with err otherwise;
+** part is removed unless the status leaves something to resume. */
+static int check_status(const dl *d, const char *url, const char *model, const char *name,
+                        const char *part, int optional, char *err) {
+    if (d->status == 404 || d->status == 401 || d->status == 403) unlink(part);
+    if (d->status == 404 && optional) {
+        printf("%s: not in %s, skipped\n", name, model);
+        return 1;
+    }
+    if (d->status == 401 || d->status == 403)
+        return err_set(err, "%s: access denied (HTTP %ld)%s", url, d->status,
+                       getenv("HF_TOKEN") ? "; check HF_TOKEN" : "; set HF_TOKEN for gated models");
+    if (d->status == 404)
+        return err_set(err, "%s: not found (HTTP 404); is '%s' a model on the hub?", url, model);
+    if (d->status != 200 && d->status != 206) return err_set(err, "%s: HTTP %ld", url, d->status);
+    return 0;
+}
+
 /* Download one file; *skipped when optional and absent. */
 static int fetch(hub *h, const char *model, const char *dir, const char *name, int optional,
                  int *skipped, char *err) {
@@ -179,7 +248,9 @@ static int fetch(hub *h, const char *model, const char *dir, const char *name, i
     size_t n = strlen(h->endpoint) + strlen(model) + strlen(name) + 32;
     char *url = malloc(n), *path = malloc(strlen(dir) + strlen(name) + 8),
          *part = malloc(strlen(dir) + strlen(name) + 8);
-    int rc = -1;
+    int rc = -1, st = -1, verified = 0;
+    struct stat sb;
+    long have = 0;
     if (!url || !path || !part) {
         err_set(err, "out of memory");
         goto done;
@@ -187,70 +258,20 @@ static int fetch(hub *h, const char *model, const char *dir, const char *name, i
     snprintf(url, n, "%s/%s/resolve/main/%s", h->endpoint, model, name);
     sprintf(path, "%s/%s", dir, name);
     sprintf(part, "%s.part", path);
-    struct stat sb;
-    if (!stat(path, &sb)) {
-        /* already here: keep it when it matches the hub's hash */
-        if (request(h, url, &d, 0, 1, err)) goto done;
-        int verified;
-        char e2[ERR_LEN];
-        if (d.status == 200 && !verify(path, path, &d, &verified, e2) && verified) {
-            printf("%s: up to date\n", name);
-            rc = 0;
-            goto done;
-        }
-        memset(&d, 0, sizeof d);
+    if ((rc = up_to_date(h, url, path, name, &d, err))) {
+        rc = rc > 0 ? 0 : -1;
+        goto done;
     }
-    long have = stat(part, &sb) ? 0 : (long)sb.st_size;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        d.f = fopen(part, have ? "ab" : "wb");
-        if (!d.f) {
-            err_set(err, "%s: %s", part, strerror(errno));
-            goto done;
-        }
-        d.linked[0] = d.etag[0] = 0;
-        progress_begin(&d.prog, name, "MB", 0);
-        int bad = request(h, url, &d, have, 0, err);
-        progress_end(&d.prog);
-        if (fclose(d.f)) bad = err_set(err, "%s: write error", part);
-        if (bad) goto done; /* the part file stays for the next pull to resume */
-        if (d.status == 416 && have) {
-            /* the part is no prefix the server recognises: start over */
-            unlink(part);
-            have = 0;
-            continue;
-        }
-        if (d.range_ignored) {
-            /* the server cannot resume: start over */
-            d.range_ignored = 0;
-            unlink(part);
-            have = 0;
-            continue;
-        }
-        break;
-    }
-    if (d.status == 404 && optional) {
-        unlink(part);
-        printf("%s: not in %s, skipped\n", name, model);
+    rc = -1;
+    have = stat(part, &sb) ? 0 : (long)sb.st_size;
+    if (download(h, url, part, name, &d, &have, err) ||
+        (st = check_status(&d, url, model, name, part, optional, err)) < 0)
+        goto done;
+    if (st > 0) {
         *skipped = 1;
         rc = 0;
         goto done;
     }
-    if (d.status == 401 || d.status == 403) {
-        unlink(part);
-        err_set(err, "%s: access denied (HTTP %ld)%s", url, d.status,
-                getenv("HF_TOKEN") ? "; check HF_TOKEN" : "; set HF_TOKEN for gated models");
-        goto done;
-    }
-    if (d.status == 404) {
-        unlink(part);
-        err_set(err, "%s: not found (HTTP 404); is '%s' a model on the hub?", url, model);
-        goto done;
-    }
-    if (d.status != 200 && d.status != 206) {
-        err_set(err, "%s: HTTP %ld", url, d.status);
-        goto done;
-    }
-    int verified;
     if (verify(part, path, &d, &verified, err)) {
         unlink(part);
         goto done;

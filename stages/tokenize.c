@@ -183,19 +183,55 @@ static int tokenize_jsonl(const tok *t, char *data, size_t n, int special, const
     return 0;
 }
 
+static const char *usage =
+    "usage: quill tokenize [--model DIR] [--no-special] [--pieces | --jsonl] [FILE]\n"
+    "       quill tokenize --docs [--model DIR]\n"
+    "Encode text with GPT-2's tokenizer (Hugging Face's ids).  The whole of FILE\n"
+    "(or stdin) is one text; its ids are printed space-separated on one line.\n"
+    "  --model DIR   vocab.json + merges.txt, or tokenizer.json (default: bundled gpt2)\n"
+    "  --no-special  <|endoftext|> is plain text, not id 50256\n"
+    "  --pieces      one line per token: ID → 'piece'\n"
+    "  --jsonl       each line {\"text\": \"...\"} becomes a line {\"ids\": [...]}\n"
+    "                (blank lines are skipped; a bad line is an error naming it)\n"
+    "  --docs        the tokenize stage: tokenize every document in the store that\n"
+    "                has no tokens for this tokenizer yet\n";
+
+/* `quill tokenize --docs`: the tokenize stage over the store; returns the
+** exit status. */
+static int tokenize_docs(cli *c, const char *model) {
+    char err[ERR_LEN];
+    store *st = cli_store(c, STORE_WRITE);
+    if (!st) return 1;
+    int n_done;
+    int64_t tid;
+    if (stage_tokenize(st, model, &n_done, &tid, err)) return cli_error("%s", err);
+    printf("tokenized %d document%s (tokenizer %lld)\n", n_done, n_done == 1 ? "" : "s",
+           (long long)tid);
+    return 0;
+}
+
+/* Encode the n bytes of data as one text and print its ids on one line, or
+** with pieces one line per token; returns the exit status. */
+static int tokenize_text(const tok *t, const char *data, size_t n, int special, int pieces) {
+    char err[ERR_LEN];
+    int32_t *ids;
+    size_t n_ids;
+    if (tok_encode(t, data, n, special, &ids, &n_ids, err)) return cli_error("tokenize: %s", err);
+    if (pieces) {
+        for (size_t i = 0; i < n_ids; i++) {
+            size_t len;
+            const unsigned char *b = tok_token_bytes(t, ids[i], &len);
+            tokio_print_piece(stdout, ids[i], b, len);
+        }
+    } else {
+        print_ids(ids, n_ids);
+    }
+    free(ids);
+    return 0;
+}
+
+/* `quill tokenize`: see usage. */
 int cmd_tokenize(cli *c, int argc, char **argv) {
-    const char *usage =
-        "usage: quill tokenize [--model DIR] [--no-special] [--pieces | --jsonl] [FILE]\n"
-        "       quill tokenize --docs [--model DIR]\n"
-        "Encode text with GPT-2's tokenizer (Hugging Face's ids).  The whole of FILE\n"
-        "(or stdin) is one text; its ids are printed space-separated on one line.\n"
-        "  --model DIR   vocab.json + merges.txt, or tokenizer.json (default: bundled gpt2)\n"
-        "  --no-special  <|endoftext|> is plain text, not id 50256\n"
-        "  --pieces      one line per token: ID → 'piece'\n"
-        "  --jsonl       each line {\"text\": \"...\"} becomes a line {\"ids\": [...]}\n"
-        "                (blank lines are skipped; a bad line is an error naming it)\n"
-        "  --docs        the tokenize stage: tokenize every document in the store that\n"
-        "                has no tokens for this tokenizer yet\n";
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
                                          {"no-special", no_argument, 0, 's'},
                                          {"pieces", no_argument, 0, 'p'},
@@ -238,16 +274,7 @@ int cmd_tokenize(cli *c, int argc, char **argv) {
     if (docs && (pieces || jsonl || optind < argc))
         return cli_usage_error("tokenize", "--docs takes no FILE, --pieces or --jsonl");
     char err[ERR_LEN];
-    if (docs) {
-        store *st = cli_store(c, STORE_WRITE);
-        if (!st) return 1;
-        int n_done;
-        int64_t tid;
-        if (stage_tokenize(st, model, &n_done, &tid, err)) return cli_error("%s", err);
-        printf("tokenized %d document%s (tokenizer %lld)\n", n_done, n_done == 1 ? "" : "s",
-               (long long)tid);
-        return 0;
-    }
+    if (docs) return tokenize_docs(c, model);
     const char *file = optind < argc ? argv[optind] : NULL;
     tok *t;
     if (tok_load(model, &t, err)) return cli_error("tokenize: %s", err);
@@ -261,21 +288,7 @@ int cmd_tokenize(cli *c, int argc, char **argv) {
     if (jsonl) {
         rc = tokenize_jsonl(t, data, n, special, file ? file : "stdin");
     } else {
-        int32_t *ids;
-        size_t n_ids;
-        rc = tok_encode(t, data, n, special, &ids, &n_ids, err);
-        if (rc) {
-            rc = cli_error("tokenize: %s", err);
-        } else if (pieces) {
-            for (size_t i = 0; i < n_ids; i++) {
-                size_t len;
-                const unsigned char *b = tok_token_bytes(t, ids[i], &len);
-                tokio_print_piece(stdout, ids[i], b, len);
-            }
-        } else {
-            print_ids(ids, n_ids);
-        }
-        free(ids);
+        rc = tokenize_text(t, data, n, special, pieces);
     }
     free(data);
     tok_free(t);

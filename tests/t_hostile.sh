@@ -167,4 +167,12 @@ mkdir empty
 expect_fail "no config.json: the error says how to get it" \
     "no config.json .*quill pull MODEL --dir empty" Q generate --model empty --prompt x --no-store
 
+# -- a generated text's C1 controls (U+009B is a one-byte CSI to a terminal)
+# are shown, not sent, as its C0 ones are --
+c1=$(printf 'P\302\2332J \033[31m')
+sqlite3 "$DB" "INSERT INTO outputs (id, model_source, prompt, continuation, text, ids_json,
+     params_json, seed, finish_reason) VALUES (77, 'm', 'P', '$c1', '$c1', '[]', '{}', 1, 'length')"
+check "review show: a C1 CSI is written out" bash -c "'$QUILL_ASAN' --db '$DB' review show 77 | grep -qF 'P\u009b2J ^[[31m'"
+check "  ... and never sent" bash -c "! '$QUILL_ASAN' --db '$DB' review show 77 | grep -q \$'\xc2\x9b'"
+
 summary

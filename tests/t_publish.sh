@@ -71,4 +71,15 @@ pending=$(sql "SELECT id FROM publications ORDER BY id DESC LIMIT 1")
 check "the next publish completes the record" bash -c "'$QUILL_ASAN' --db s.db publish --out r.txt | grep -q 'note: publication $pending to q.txt was interrupted after its file was put in place; now recorded as done'"
 check "recorded done" [ "$(sql "SELECT state FROM publications WHERE id = $pending")" = done ]
 check "no pending publications left" [ "$(sql "SELECT COUNT(*) FROM publications WHERE state = 'pending'")" = 0 ]
+
+# a FIFO is written in place (a rename would replace it) and recorded done
+mkfifo pipe.txt
+cat pipe.txt >from_pipe.txt &
+reader=$!
+check "publish into a FIFO" Q publish --out pipe.txt
+wait "$reader"
+check "the FIFO is still a FIFO" [ -p pipe.txt ]
+check "the reader got the three texts" [ "$(grep -c . from_pipe.txt)" = 3 ]
+check "recorded done, without a temp file" [ "$(sql "SELECT state || ',' || COALESCE(tmp_path, '-') FROM publications WHERE out_path = 'pipe.txt'")" = "done,-" ]
+expect_fail "a folder is refused" "d: is a folder" Q publish --out d
 summary

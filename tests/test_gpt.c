@@ -28,6 +28,9 @@
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 typedef struct fixture {
     gpt_config cfg;
@@ -828,7 +831,82 @@ static void test_clip_fused(void) {
     free_fixture(&f);
 }
 
+/* The layout's named indices (gpt_layout.h) name the tensors gpt_layout
+** puts there, for every layer. */
+static void test_layout_names(void) {
+    gpt_config c;
+    gpt_config_default(&c);
+    c.n_layer = 3;
+    gpt_tensor t[2 + 12 * 3 + 2];
+    CHECK(gpt_layout_count(&c) == (int)(sizeof t / sizeof t[0]));
+    gpt_layout(&c, t);
+    CHECK(!strcmp(t[GPT_T_WTE].name, "wte.weight"));
+    CHECK(!strcmp(t[GPT_T_WPE].name, "wpe.weight"));
+    static const char *const names[GPT_PER_LAYER] = {[GPT_LN1_W] = "ln_1.weight",
+                                                     [GPT_LN1_B] = "ln_1.bias",
+                                                     [GPT_ATTN_W] = "attn.c_attn.weight",
+                                                     [GPT_ATTN_B] = "attn.c_attn.bias",
+                                                     [GPT_ATTN_PROJ_W] = "attn.c_proj.weight",
+                                                     [GPT_ATTN_PROJ_B] = "attn.c_proj.bias",
+                                                     [GPT_LN2_W] = "ln_2.weight",
+                                                     [GPT_LN2_B] = "ln_2.bias",
+                                                     [GPT_FC_W] = "mlp.c_fc.weight",
+                                                     [GPT_FC_B] = "mlp.c_fc.bias",
+                                                     [GPT_FC_PROJ_W] = "mlp.c_proj.weight",
+                                                     [GPT_FC_PROJ_B] = "mlp.c_proj.bias"};
+    for (int l = 0; l < c.n_layer; l++)
+        for (int k = 0; k < GPT_PER_LAYER; k++) {
+            char want[64];
+            snprintf(want, sizeof want, "h.%d.%s", l, names[k]);
+            CHECKF(!strcmp(t[GPT_T_LAYER(l, k)].name, want), "%s", want);
+        }
+    CHECK(!strcmp(t[GPT_T_LNF_W(c.n_layer)].name, "ln_f.weight"));
+    CHECK(!strcmp(t[GPT_T_LNF_B(c.n_layer)].name, "ln_f.bias"));
+}
+
+/* 1 when fn(arg) dies of an assertion (SIGABRT) in a child process. */
+static int aborts(void (*fn)(int), int arg) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        fclose(stderr); /* the assertion's message is expected */
+        fn(arg);
+        _exit(0);
+    }
+    int status;
+    return pid > 0 && waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) &&
+           WTERMSIG(status) == SIGABRT;
+}
+
+/* A product whose stride (which: 0 ldc, 1 lda, 2 ldb) is one short of its
+** row's width; M rows >= MM_GEMV_ROWS for mm_sgemm's own path. */
+static void short_stride(int which) {
+    enum { M = 20, N = 8, K = 8 };
+    static float A[M * K], B[K * N], C[M * N];
+    mm_sgemm(M, N, K, A, which == 1 ? K - 1 : K, 0, B, which == 2 ? N - 1 : N, 0, C,
+             which == 0 ? N - 1 : N, 0);
+}
+
+/* mm_gemv with a short stride (as short_stride) and 2 rows. */
+static void short_stride_gemv(int which) {
+    enum { M = 2, N = 8, K = 8 };
+    static float A[M * K], B[K * N], C[M * N];
+    mm_gemv(M, N, K, A, which == 1 ? K - 1 : K, B, which == 2 ? N - 1 : N, 0, 0, C,
+            which == 0 ? N - 1 : N, 0);
+}
+
+/* The products assert that each stride covers its row: a short one would
+** read or write the neighbouring rows. */
+static void test_matmul_strides(void) {
+    for (int which = 0; which < 3; which++) {
+        CHECKF(aborts(short_stride, which), "mm_sgemm, stride %d", which);
+        CHECKF(aborts(short_stride_gemv, which), "mm_gemv, stride %d", which);
+    }
+}
+
 int main(void) {
+    RUN(test_matmul_strides);
+    RUN(test_layout_names);
     RUN(test_sgemm);
     RUN(test_forward_backward);
     RUN(test_adamw_steps);

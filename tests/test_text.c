@@ -108,8 +108,26 @@ static void test_escape_controls(void) {
     free(e);
 }
 
+/* TXT_CLEAN_TEXT (a generated text on the terminal): lines kept, C0 and
+** DEL in caret notation, C1 controls (U+009B is a one-character CSI)
+** written out; NULL prints nothing. */
+static void test_put_clean_text(void) {
+    char *buf = NULL;
+    size_t n;
+    FILE *f = open_memstream(&buf, &n);
+    txt_put_clean(f,
+                  "a\x1b[2Jb\n\tc\x7f\x07 \xc2\x9b"
+                  "31m \xc2\xa0\xc3\xa9",
+                  TXT_CLEAN_TEXT);
+    txt_put_clean(f, NULL, TXT_CLEAN_TEXT);
+    fclose(f);
+    CHECKF(!strcmp(buf, "a^[[2Jb\n\tc^?^G \\u009b31m \xc2\xa0\xc3\xa9"), "%s", buf);
+    free(buf);
+}
+
 int main(void) {
     RUN(test_escape_controls);
+    RUN(test_put_clean_text);
     RUN(test_validation_edges);
     RUN(test_repair_maximal_subparts);
     RUN(test_prefix_and_count);
