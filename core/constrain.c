@@ -252,20 +252,20 @@ static int completable(const cons *c, const cons_state *st) {
     return 0;
 }
 
-/* Build the Aho-Corasick automaton over the pattern symbols. */
-static int build_automaton(cons *c, const cons_opts *o, char *err) {
+/* The banned words as one run of symbols: word i is buf[off[i] .. off[i+1]),
+** framed by SYM_B where whole-word matching needs a boundary.  Fills *buf
+** and *off (malloc'd, n_words + 1 offsets) or returns -1 with err set. */
+static int pattern_symbols(cons *c, const cons_opts *o, uint16_t **bufp, size_t **offp, char *err) {
     size_t cap = 1;
     for (size_t i = 0; i < o->n_words; i++)
         cap += 8 * strlen(o->words[i]) + 2;
     uint16_t *buf = malloc(cap * sizeof *buf);
     size_t *off = malloc((o->n_words + 1) * sizeof *off);
     if (!buf || !off) {
-        free(buf);
-        free(off);
+        free(buf), free(off);
         return err_set(err, "banned words: out of memory");
     }
     size_t k = 0;
-    int used[257] = {0};
     for (size_t i = 0; i < o->n_words; i++) {
         const char *w = o->words[i];
         uint8_t first, last;
@@ -274,25 +274,72 @@ static int build_automaton(cons *c, const cons_opts *o, char *err) {
                                   &first, &last)
                      : 0;
         if (n <= 0) {
-            free(buf);
-            free(off);
+            free(buf), free(off);
             return err_set(err, "banned word %zu: %s", i + 1, n < 0 ? "not valid UTF-8" : "empty");
         }
-        if (c->wholeword && first) {
-            buf[k] = SYM_B;
-            k++;
-        } else {
+        if (c->wholeword && first)
+            buf[k++] = SYM_B;
+        else
             memmove(buf + k, buf + k + 1, (size_t)n * sizeof *buf);
-        }
         k += (size_t)n;
         if (c->wholeword && last) buf[k++] = SYM_B;
     }
+    assert(k < cap);
     off[o->n_words] = k;
-    c->ncls = 1; /* class 0: symbols in no pattern */
+    *bufp = buf, *offp = off;
+    return 0;
+}
+
+/* Number the symbols that occur in some pattern 1..ncls-1 (c->cls); every
+** other symbol is class 0, so the transition table stays narrow. */
+static void assign_classes(cons *c, const uint16_t *buf, size_t k) {
+    int used[257] = {0};
+    c->ncls = 1;
     for (size_t i = 0; i < k; i++)
         used[buf[i]] = 1;
     for (int s = 0; s < 257; s++)
         c->cls[s] = used[s] ? (uint16_t)c->ncls++ : 0;
+}
+
+/* Complete the trie in c->delta into the automaton: breadth first, each
+** missing transition takes its failure state's, and a state is terminal
+** when its failure state is.  fail and queue hold at least c->nstates entries. */
+static void link_failures(cons *c, int32_t *fail, int32_t *queue) {
+    size_t nc = (size_t)c->ncls;
+    int qh = 0, qt = 0;
+    for (size_t a = 0; a < nc; a++) {
+        int32_t *d = &c->delta[a];
+        if (*d < 0) {
+            *d = 0;
+        } else {
+            fail[*d] = 0;
+            queue[qt++] = *d;
+        }
+    }
+    while (qh < qt) {
+        int32_t s = queue[qh++];
+        assert(s > 0 && s < c->nstates);
+        c->term[s] |= c->term[fail[s]];
+        for (size_t a = 0; a < nc; a++) {
+            int32_t *d = &c->delta[(size_t)s * nc + a];
+            int32_t via = c->delta[(size_t)fail[s] * nc + a];
+            if (*d < 0) {
+                *d = via;
+            } else {
+                fail[*d] = via;
+                queue[qt++] = *d;
+            }
+        }
+    }
+}
+
+/* Build the Aho-Corasick automaton over the pattern symbols. */
+static int build_automaton(cons *c, const cons_opts *o, char *err) {
+    uint16_t *buf = NULL;
+    size_t *off = NULL;
+    if (pattern_symbols(c, o, &buf, &off, err)) return -1;
+    size_t k = off[o->n_words];
+    assign_classes(c, buf, k);
     /* trie with room for every symbol, then BFS for failure links */
     size_t maxst = k + 1, nc = (size_t)c->ncls;
     c->delta = malloc(maxst * nc * sizeof *c->delta);
@@ -314,31 +361,8 @@ static int build_automaton(cons *c, const cons_opts *o, char *err) {
         }
         c->term[s] = 1;
     }
-    int qh = 0, qt = 0;
-    for (size_t a = 0; a < nc; a++) {
-        int32_t *d = &c->delta[a];
-        if (*d < 0) {
-            *d = 0;
-        } else {
-            fail[*d] = 0;
-            queue[qt++] = *d;
-        }
-    }
-    while (qh < qt) {
-        int32_t s = queue[qh++];
-        c->term[s] |= c->term[fail[s]];
-        for (size_t a = 0; a < nc; a++) {
-            int32_t *d = &c->delta[(size_t)s * nc + a];
-            int32_t via = c->delta[(size_t)fail[s] * nc + a];
-            if (*d < 0) {
-                *d = via;
-            } else {
-                fail[*d] = via;
-                queue[qt++] = *d;
-            }
-        }
-    }
     c->nstates = ns;
+    link_failures(c, fail, queue);
     free(buf), free(off), free(fail), free(queue);
     return 0;
 }

@@ -6,7 +6,7 @@
 ** The queue is every pending output this reviewer has not yet judged; the
 ** position is saved in review_cursor so the next session resumes there.
 */
-#include "review.h"
+#include "review_tui.h"
 
 #include "cli.h"
 #include "err.h"
@@ -171,6 +171,47 @@ static int record(store *st, int64_t id, const char *reviewer, action *a, char *
     return store_commit(st, err);
 }
 
+/* The e key: edit output id's stored text in $EDITOR and record it; the
+** outcome goes to msg. */
+static void key_edit(store *st, int64_t id, const char *reviewer, char *msg, size_t cap) {
+    char err[ERR_LEN];
+    reviews_output o;
+    char *edited = NULL;
+    int bad = reviews_get(st, id, &o, err);
+    raw_mode(0);
+    /* edit what is stored now; record() refuses it if it changed meanwhile */
+    if (!bad) bad = edit_text(o.text, &edited, err);
+    raw_mode(1);
+    action a = {'e', bad ? 0 : o.version, NULL, edited};
+    if (!bad && edited) bad = record(st, id, reviewer, &a, err);
+    snprintf(msg, cap, "%s%s" RESET, bad ? RED : GREEN,
+             bad      ? err
+             : edited ? "edit saved beside the original"
+                      : "no change");
+    reviews_output_free(&o);
+    free(edited);
+}
+
+/* The n key: read a note line and record it on output id (version shown);
+** the outcome goes to msg. */
+static void key_note(store *st, int64_t id, const char *reviewer, int shown, char *msg,
+                     size_t cap) {
+    char err[ERR_LEN], line[2048];
+    raw_mode(0);
+    printf("note: ");
+    fflush(stdout);
+    int got = fgets(line, sizeof line, stdin) != NULL;
+    raw_mode(1);
+    if (!got) return;
+    line[strcspn(line, "\n")] = 0;
+    if (!*line) return;
+    action a = {'n', shown, line, NULL};
+    if (record(st, id, reviewer, &a, err))
+        snprintf(msg, cap, RED "%s" RESET, err);
+    else
+        snprintf(msg, cap, GREEN "note saved" RESET);
+}
+
 int review_interactive(store *st, const char *reviewer) {
     char err[ERR_LEN];
     if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
@@ -222,36 +263,9 @@ int review_interactive(store *st, const char *reviewer) {
         } else if (ch == 'b') {
             if (pos) pos--;
         } else if (ch == 'e') {
-            reviews_output o;
-            char *edited = NULL;
-            int bad = reviews_get(st, id, &o, err);
-            raw_mode(0);
-            /* edit what is stored now; record() refuses it if it changed meanwhile */
-            if (!bad) bad = edit_text(o.text, &edited, err);
-            raw_mode(1);
-            action a = {'e', bad ? 0 : o.version, NULL, edited};
-            if (!bad && edited) bad = record(st, id, reviewer, &a, err);
-            snprintf(msg, sizeof msg, "%s%s" RESET, bad ? RED : GREEN,
-                     bad      ? err
-                     : edited ? "edit saved beside the original"
-                              : "no change");
-            reviews_output_free(&o);
-            free(edited);
+            key_edit(st, id, reviewer, msg, sizeof msg);
         } else if (ch == 'n') {
-            raw_mode(0);
-            printf("note: ");
-            fflush(stdout);
-            char line[2048];
-            int got = fgets(line, sizeof line, stdin) != NULL;
-            raw_mode(1);
-            line[strcspn(line, "\n")] = 0;
-            if (got && *line) {
-                action a = {'n', shown, line, NULL};
-                if (record(st, id, reviewer, &a, err))
-                    snprintf(msg, sizeof msg, RED "%s" RESET, err);
-                else
-                    snprintf(msg, sizeof msg, GREEN "note saved" RESET);
-            }
+            key_note(st, id, reviewer, shown, msg, sizeof msg);
         } else {
             snprintf(msg, sizeof msg, "unknown key; use a r e n s b q");
         }

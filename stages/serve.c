@@ -215,30 +215,46 @@ static void wait_and_stop(struct MHD_Daemon *d) {
     MHD_stop_daemon(d); /* joins the threads (each closes its store) */
 }
 
-/* `quill serve`; returns the exit status. */
-int cmd_serve(cli *c, int argc, char **argv) {
-    const char *listen_at = "127.0.0.1:8750", *cert = NULL, *key = NULL;
-    int insecure = 0;
+/* serve's options. */
+typedef struct serve_args {
+    const char *listen_at, *cert, *key;
+    int insecure;
+} serve_args;
+
+/* Read serve's options into a.  Returns 0, 1 after --help (printed), or 2
+** after a usage error (reported). */
+static int serve_parse(int argc, char **argv, serve_args *a) {
     static const struct option opts[] = {
         {"listen", required_argument, 0, 'l'},  {"tls-cert", required_argument, 0, 'c'},
         {"tls-key", required_argument, 0, 'k'}, {"insecure-http", no_argument, 0, 'i'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    *a = (serve_args){"127.0.0.1:8750", NULL, NULL, 0};
     optind = 1;
     for (int o; (o = getopt_long(argc, argv, ":", opts, NULL)) != -1;) {
         if (o == 'l')
-            listen_at = optarg;
+            a->listen_at = optarg;
         else if (o == 'c')
-            cert = optarg;
+            a->cert = optarg;
         else if (o == 'k')
-            key = optarg;
+            a->key = optarg;
         else if (o == 'i')
-            insecure = 1;
+            a->insecure = 1;
         else if (o == 'h')
-            return fputs(usage, stdout), 0;
+            return fputs(usage, stdout), 1;
         else
             return cli_bad_option("serve", o, argv);
     }
     if (optind < argc) return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+/* `quill serve`; returns the exit status. */
+int cmd_serve(cli *c, int argc, char **argv) {
+    serve_args a;
+    int prc = serve_parse(argc, argv, &a);
+    if (prc) return prc == 1 ? 0 : prc;
+    const char *listen_at = a.listen_at, *cert = a.cert, *key = a.key;
+    int insecure = a.insecure;
     unsigned flags, threads;
     if (serve_mode(&flags, &threads))
         return cli_error("serve: QUILL_SERVE_MODE must be pool, epoll or threads and "

@@ -2,7 +2,7 @@
 # scripts/check_house.py over tiny fake trees: a clean tree passes, and each
 # house rule broken once is named (include cycle, core/ reaching db/, SQL in
 # a stage, a long function, a long stage file), while a long kernel carrying
-# its justifying comment is let through.
+# its justifying comment is let through.  Then quill's own tree must pass.
 . "$(dirname "$0")/lib.sh"
 CHECK="$ROOT/scripts/check_house.py"
 
@@ -72,4 +72,6 @@ check "make clean does not check" nolib clean
 check "make check-house does not check" nolib check-house
 grep -q -- '-MMD -MP' "$ROOT/Makefile" && check "objects track their headers (-MMD -MP)" true ||
     fail "objects track their headers (-MMD -MP)"
+# quill's own tree keeps every rule (ARCHITECTURE.md)
+check "quill's sources keep the house rules" python3 "$CHECK" "$ROOT"
 summary

@@ -1,10 +1,10 @@
 /*
-** `quill review`: the command line (review.c) and the interactive reviewer
+** `quill review`: the command line (review_cli.c) and the interactive reviewer
 ** (review_tui.c) over the review gate in db/reviews.h, whose rules they
 ** follow and document.
 */
-#ifndef QUILL_REVIEW_H
-#define QUILL_REVIEW_H
+#ifndef QUILL_REVIEW_TUI_H
+#define QUILL_REVIEW_TUI_H
 
 #include "reviews.h"
 
