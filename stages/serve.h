@@ -7,6 +7,7 @@
 **   serve_api.c   the API routes over db/reviews.h and db/desk.h
 ** Each server thread has its own store connection (serve_store); SQLite's
 ** WAL lets them read while the CLI, the TUI or another thread writes.
+**   serve_queue.c the queue page, GET /api/outputs
 ** libmicrohttpd runs a thread per connection; QUILL_SERVE_MODE (threads,
 ** pool, epoll) and QUILL_SERVE_THREADS pick another threading, for
 ** bench/desk to compare.
@@ -14,6 +15,8 @@
 #ifndef QUILL_SERVE_H
 #define QUILL_SERVE_H
 
+#include "jbuf.h"
+#include "reviews.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -65,6 +68,10 @@ enum MHD_Result serve_reply(struct MHD_Connection *conn, unsigned status, const 
                             const void *body, size_t n, const char *extra_header,
                             const char *extra_value);
 
+/* Queue the JSON text s (n bytes, malloc'd, taken: libmicrohttpd frees
+** it once sent, or it is freed here when the reply cannot be made). */
+enum MHD_Result serve_json_text(struct MHD_Connection *conn, unsigned status, char *s, size_t n);
+
 /* Queue j (taken) as a JSON reply. */
 enum MHD_Result serve_json(struct MHD_Connection *conn, unsigned status, json_t *j);
 
@@ -86,5 +93,17 @@ enum MHD_Result serve_auth_route(serve_req *r);
 /* Run an authenticated API request for who (serve_api.c): 404 for an
 ** unknown route. */
 enum MHD_Result serve_api(serve_req *r, store *st, const serve_who *who);
+
+/* A query argument of r, NULL when absent or empty. */
+const char *serve_arg(serve_req *r, const char *name);
+
+/* GET /api/outputs?status=&recipe=&q=&limit=&cursor= (serve_queue.c): a
+** page of the queue by keyset (cursor = the last id shown), with "next"
+** and, on the first page, the progress counts. */
+enum MHD_Result serve_queue(serve_req *r, store *st);
+
+/* Append output o as the queue shows it, one JSON object (the detail of
+** an output adds to it). */
+void serve_output_text(jbuf *b, const reviews_output *o);
 
 #endif

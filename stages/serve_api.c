@@ -10,6 +10,7 @@
 #include "desk.h"
 #include "err.h"
 #include "form_facts.h"
+#include "jbuf.h"
 #include "publish.h"
 #include "reviewers.h"
 #include "reviews.h"
@@ -19,57 +20,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PAGE_MAX 200
-
-/* A query argument, NULL when absent or empty. */
-static const char *arg(serve_req *r, const char *name) {
+const char *serve_arg(serve_req *r, const char *name) {
     const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
     return v && *v ? v : NULL;
 }
 
-/* Output o as the queue shows it. */
+/* Output o as the queue shows it, as a value the detail adds to (parsed
+** back from serve_output_text: one encoding of an output, not two); NULL when
+** out of memory. */
 static json_t *output_json(const reviews_output *o) {
-    return json_pack("{s:I,s:s,s:i,s:i,s:i,s:o,s:o,s:o,s:o,s:b,s:o,s:o}", "id", (json_int_t)o->id,
-                     "status", o->status, "approvals", o->approvals, "needed", o->needed, "version",
-                     o->version, "prompt", cli_json_str(o->prompt), "continuation",
-                     cli_json_str(o->continuation), "text", cli_json_str(o->text), "recipe",
-                     cli_json_str(o->recipe), "edited", o->edited, "breaks",
-                     cli_json_str(o->breaks), "created_at", cli_json_str(o->created_at));
-}
-
-/* GET /api/outputs: a page of the queue by keyset (cursor = the last id). */
-static enum MHD_Result list(serve_req *r, store *st) {
-    const char *status = arg(r, "status"), *recipe = arg(r, "recipe"), *q = arg(r, "q");
-    const char *lim = arg(r, "limit"), *cur = arg(r, "cursor");
-    long long limit = 50, after = 0;
-    if (status && !strcmp(status, "all")) status = NULL;
-    if (status && strcmp(status, "pending") && strcmp(status, "approved") &&
-        strcmp(status, "rejected"))
-        return serve_error(r->conn, 400, "status must be pending, approved, rejected or all");
-    if ((lim && cli_int(lim, 1, PAGE_MAX, &limit)) || (cur && cli_int(cur, 0, INT64_MAX, &after)))
-        return serve_error(r->conn, 400, "limit must be 1..200 and cursor an output id");
-    int64_t ids[PAGE_MAX + 1];
+    jbuf b = {0};
     size_t n;
-    char err[ERR_LEN];
-    if (desk_page(st, status, recipe, q, after, (int)limit + 1, ids, &n, err))
-        return serve_error(r->conn, 500, err);
-    reviews_output page[PAGE_MAX];
-    size_t got;
-    if (reviews_get_many(st, ids, n < (size_t)limit ? n : (size_t)limit, page, &got, err))
-        return serve_error(r->conn, 500, err);
-    json_t *outs = json_array(), *j = json_pack("{s:o}", "outputs", outs);
-    for (size_t i = 0; i < got; i++) {
-        json_array_append_new(outs, output_json(&page[i]));
-        reviews_output_free(&page[i]);
-    }
-    json_object_set_new(j, "next", n > (size_t)limit ? json_integer(ids[limit - 1]) : json_null());
-    int64_t p, a, x, need;
-    if (!after && !desk_counts(st, recipe, &p, &a, &x, &need, err))
-        json_object_set_new(j, "counts",
-                            json_pack("{s:I,s:I,s:I,s:I}", "pending", (json_int_t)p, "approved",
-                                      (json_int_t)a, "rejected", (json_int_t)x, "needed",
-                                      (json_int_t)need));
-    return serve_json(r->conn, 200, j);
+    serve_output_text(&b, o);
+    char *s = jbuf_take(&b, &n);
+    json_t *j = s ? json_loadb(s, n, 0, NULL) : NULL;
+    free(s);
+    return j;
 }
 
 /* The facts of the form o's current text keeps (form_facts_json), null
@@ -254,14 +220,14 @@ static enum MHD_Result runs(serve_req *r, store *st, int64_t id) {
 /* GET /api/publish/preview: the bytes `quill publish` would write now, by
 ** publish's own gather and render. */
 static enum MHD_Result preview(serve_req *r, store *st) {
-    const char *format = arg(r, "format") ? arg(r, "format") : "md";
+    const char *format = serve_arg(r, "format") ? serve_arg(r, "format") : "md";
     if (strcmp(format, "md") && strcmp(format, "txt") && strcmp(format, "jsonl"))
         return serve_error(r->conn, 400, "format must be md, txt or jsonl");
     char err[ERR_LEN], *buf = NULL;
     size_t len = 0;
     publish_items it = {0};
     FILE *f = open_memstream(&buf, &len);
-    int bad = !f || publish_gather(st, arg(r, "recipe"), 0, &it, err) ||
+    int bad = !f || publish_gather(st, serve_arg(r, "recipe"), 0, &it, err) ||
               publish_render(st, &it, format, f, err);
     if (f) fclose(f);
     publish_items_free(&it);
@@ -336,7 +302,7 @@ enum MHD_Result serve_api(serve_req *r, store *st, const serve_who *who) {
     long long id = 0;
     char tail[32] = "";
     int end = 0;
-    if (get && !strcmp(u, "/api/outputs")) return list(r, st);
+    if (get && !strcmp(u, "/api/outputs")) return serve_queue(r, st);
     if (get && !strcmp(u, "/api/runs")) return runs(r, st, 0);
     if (get && !strcmp(u, "/api/publish/preview")) return preview(r, st);
     int admin_route = (get && !strcmp(u, "/api/reviewers")) || (post && !strcmp(u, "/api/rules"));

@@ -24,11 +24,10 @@ static const char *csp = "default-src 'none'; script-src 'self'; style-src 'self
                          "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
                          "form-action 'none'; frame-ancestors 'none'";
 
-enum MHD_Result serve_reply(struct MHD_Connection *conn, unsigned status, const char *type,
-                            const void *body, size_t n, const char *extra_header,
-                            const char *extra_value) {
-    struct MHD_Response *rsp =
-        MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY);
+/* Add the security headers (and extra_header when not NULL) to rsp, queue
+** it with status and release it. */
+static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, struct MHD_Response *rsp,
+                             const char *type, const char *extra_header, const char *extra_value) {
     if (!rsp) return MHD_NO;
     MHD_add_response_header(rsp, "Content-Type", type);
     MHD_add_response_header(rsp, "Content-Security-Policy", csp);
@@ -41,14 +40,26 @@ enum MHD_Result serve_reply(struct MHD_Connection *conn, unsigned status, const 
     return rc;
 }
 
+enum MHD_Result serve_reply(struct MHD_Connection *conn, unsigned status, const char *type,
+                            const void *body, size_t n, const char *extra_header,
+                            const char *extra_value) {
+    return queue(conn, status,
+                 MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY), type,
+                 extra_header, extra_value);
+}
+
+enum MHD_Result serve_json_text(struct MHD_Connection *conn, unsigned status, char *s, size_t n) {
+    /* handed over, not copied: a queue page is some 35 KB */
+    struct MHD_Response *rsp = MHD_create_response_from_buffer(n, s, MHD_RESPMEM_MUST_FREE);
+    if (!rsp) free(s);
+    return queue(conn, status, rsp, "application/json; charset=utf-8", NULL, NULL);
+}
+
 enum MHD_Result serve_json(struct MHD_Connection *conn, unsigned status, json_t *j) {
     char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref(j);
     if (!s) return serve_error(conn, 500, "cannot encode the reply");
-    enum MHD_Result rc =
-        serve_reply(conn, status, "application/json; charset=utf-8", s, strlen(s), NULL, NULL);
-    free(s);
-    return rc;
+    return serve_json_text(conn, status, s, strlen(s));
 }
 
 enum MHD_Result serve_error(struct MHD_Connection *conn, unsigned status, const char *msg) {
