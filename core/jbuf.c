@@ -5,8 +5,6 @@
 
 #include "text.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +47,17 @@ static char *put_u(char *o, unsigned u) {
     return o + 6;
 }
 
+/* 1 when none of the 8 bytes in w needs escaping: each in 0x20..0x7F and
+** neither '"' nor '\\' (the bit tricks of "Bit Twiddling Hacks": exact
+** for whether any byte matches, which is all this asks). */
+static int plain8(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+    uint64_t below_space = (w - ones * 0x20) & ~w, is_q = (q - ones) & ~q,
+             is_bs = (bs - ones) & ~bs;
+    return !((w | below_space | is_q | is_bs) & high);
+}
+
 /* Append the n bytes of s, valid UTF-8, as a quoted JSON string.  No
 ** character takes more than 6 output bytes per input byte (a control
 ** character: \u00XX), so one reservation covers it. */
@@ -57,6 +66,11 @@ static void put_string(jbuf *b, const unsigned char *s, size_t n) {
     char *o = b->s + b->n;
     *o++ = '"';
     for (size_t i = 0; i < n;) {
+        uint64_t w;
+        if (i + 8 <= n && (memcpy(&w, s + i, 8), plain8(w))) { /* most text */
+            memcpy(o, &w, 8), o += 8, i += 8;
+            continue;
+        }
         unsigned c = s[i];
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
             *o++ = (char)c, i++;
@@ -111,8 +125,17 @@ void jbuf_str(jbuf *b, const char *s) {
 }
 
 void jbuf_int(jbuf *b, int64_t v) {
-    if (!reserve(b, 24)) return;
-    b->n += (size_t)snprintf(b->s + b->n, 24, "%" PRId64, v);
+    char digits[20];
+    size_t k = 0;
+    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+    do
+        digits[k++] = (char)('0' + u % 10);
+    while (u /= 10);
+    if (!reserve(b, k + 1)) return;
+    if (v < 0) b->s[b->n++] = '-';
+    while (k)
+        b->s[b->n++] = digits[--k];
+    b->s[b->n] = 0;
 }
 
 void jbuf_bool(jbuf *b, int v) {

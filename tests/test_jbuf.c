@@ -122,6 +122,20 @@ static void test_object(void) {
     free(s);
 }
 
+/* Integers as printf writes them, the extremes included. */
+static void test_int(void) {
+    static const int64_t v[] = {0, 1, -1, 9, 10, -10, 1234567890123LL, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        jbuf b = {0};
+        jbuf_int(&b, v[i]);
+        size_t n;
+        char *s = jbuf_take(&b, &n), want[32];
+        snprintf(want, sizeof want, "%lld", (long long)v[i]);
+        CHECK_STR(s, want);
+        free(s);
+    }
+}
+
 /* A long string grows the buffer past its first allocation. */
 static void test_growth(void) {
     size_t len = 100000;
@@ -145,6 +159,7 @@ int main(void) {
     RUN(test_hostile_strings);
     RUN(test_random_bytes);
     RUN(test_object);
+    RUN(test_int);
     RUN(test_growth);
     return TEST_SUMMARY();
 }
