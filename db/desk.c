@@ -11,47 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int desk_page(store *st, const char *status, const char *recipe, const char *q, int64_t after,
-              int limit, int64_t *ids, size_t *n, char *err) {
-    /* only the conditions asked for, so SQLite walks outputs_status (status,
-    ** id) from the cursor instead of testing "?1 IS NULL OR ..." per row */
-    char sql[512] = "SELECT id FROM outputs WHERE id > ?1";
-    if (status) strcat(sql, " AND status = ?2");
-    if (recipe) strcat(sql, " AND recipe_name = ?3");
-    if (q) strcat(sql, " AND prompt LIKE ?4 ESCAPE '\\'");
-    strcat(sql, " ORDER BY id LIMIT ?5");
-    char *like = NULL;
-    if (q) {
-        size_t k = 1;
-        if (!(like = malloc(2 * strlen(q) + 3))) return err_set(err, "out of memory");
-        like[0] = '%';
-        for (const char *p = q; *p; p++) {
-            if (*p == '%' || *p == '_' || *p == '\\') like[k++] = '\\';
-            like[k++] = *p;
-        }
-        like[k++] = '%';
-        like[k] = 0;
-    }
-    sqlite3_stmt *s;
-    if (store_prepare_cached(st, sql, &s, err)) {
-        free(like);
-        return -1;
-    }
-    sqlite3_bind_int64(s, 1, after);
-    if (status) sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
-    if (recipe) sqlite3_bind_text(s, 3, recipe, -1, SQLITE_STATIC);
-    if (q) sqlite3_bind_text(s, 4, like, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 5, limit);
-    int rc;
-    *n = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < (size_t)limit)
-        ids[(*n)++] = sqlite3_column_int64(s, 0);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) rc = store_error(st, err, "cannot list the outputs");
-    store_release(st, s);
-    free(like);
-    return rc == -1 ? -1 : 0;
-}
-
 int desk_counts(store *st, const char *recipe, int64_t *pending, int64_t *approved,
                 int64_t *rejected, int64_t *needed, char *err) {
     sqlite3_stmt *s;

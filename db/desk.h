@@ -1,7 +1,8 @@
 /*
-** The review desk's read-only queries (quill serve): a page of the output
-** queue by keyset, the queue's counts, training runs and their logs.  The
-** review rules themselves stay in db/reviews.h.
+** The review desk's read-only queries (quill serve): the queue's counts, training runs and their
+*logs.  The
+** review rules themselves, and the queue's page (reviews_page), stay in
+** db/reviews.h.
 */
 #ifndef QUILL_DESK_H
 #define QUILL_DESK_H
@@ -10,13 +11,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* Up to limit output ids after id after (ascending), whose stored status is
-** status (NULL: any), recipe recipe (NULL: any) and whose prompt holds q
-** (NULL: any; ASCII case-insensitive).  ids has room for limit; *n gets
-** how many.  Uses outputs(status) and the id order: fast on 100,000. */
-int desk_page(store *st, const char *status, const char *recipe, const char *q, int64_t after,
-              int limit, int64_t *ids, size_t *n, char *err);
 
 /* How many outputs (of recipe; NULL: all) are pending, approved, rejected,
 ** and the largest number of approvals any pending one needs: from the

@@ -154,12 +154,26 @@ static int add(store *st, int64_t id, const char *reviewer, const char *verdict,
     return refresh(st, id, err);
 }
 
-/* The row of the statement reviews_get_many prepares into *o (id id);
-** 0, or -1 when out of memory (*o then freed). */
-static int read_output(sqlite3_stmt *s, int64_t id, reviews_output *o) {
+/* The columns read_output reads, of outputs o joined to their verdicts v;
+** a caller appends its conditions (" AND ..."). */
+#define OUTPUT_SELECT                                                                              \
+    "SELECT o.recipe_name, COALESCE(o.recipe_run_id, 0), COALESCE(o.checkpoint_id, 0), "           \
+    "o.seed, o.model_source, o.prompt, o.continuation, o.text, o.params_json, "                    \
+    "o.finish_reason, o.created_at, "                                                              \
+    "(SELECT edited_text FROM reviews WHERE output_id = o.id AND "                                 \
+    " verdict = 'edit' ORDER BY id DESC LIMIT 1), "                                                \
+    "(SELECT breaks FROM reviews WHERE output_id = o.id AND verdict = 'edit' "                     \
+    " ORDER BY id DESC LIMIT 1), "                                                                 \
+    "1 + (SELECT COUNT(*) FROM reviews WHERE output_id = o.id AND "                                \
+    " verdict = 'edit'), v.status, v.approvals, v.needed, o.id "                                   \
+    "FROM outputs o, output_verdicts v WHERE v.output_id = o.id"
+
+/* The row of an OUTPUT_SELECT statement into *o; 0, or -1 when out of
+** memory (*o then freed). */
+static int read_output(sqlite3_stmt *s, reviews_output *o) {
     static const char *const statuses[] = {"pending", "approved", "rejected"};
     memset(o, 0, sizeof *o);
-    o->id = id;
+    o->id = sqlite3_column_int64(s, 17);
     o->recipe = store_column_dup(s, 0, 1);
     o->recipe_run_id = sqlite3_column_int64(s, 1);
     o->checkpoint_id = sqlite3_column_int64(s, 2);
@@ -188,49 +202,25 @@ static int read_output(sqlite3_stmt *s, int64_t id, reviews_output *o) {
     return oom ? -1 : 0;
 }
 
-int reviews_get_many(store *st, const int64_t *ids, size_t n, reviews_output *v, size_t *got,
-                     char *err) {
-    /* one statement for the lot: preparing it costs more than running it */
-    sqlite3_stmt *s;
+/* Read up to max rows of the prepared OUTPUT_SELECT statement s into v
+** (released here); *got gets how many, *more whether a row was left. */
+static int read_outputs(store *st, sqlite3_stmt *s, size_t max, reviews_output *v, size_t *got,
+                        int *more, char *err) {
+    int rc;
     *got = 0;
-    if (store_prepare_cached(
-            st,
-            "SELECT recipe_name, COALESCE(recipe_run_id, 0), COALESCE(checkpoint_id, 0), "
-            "seed, model_source, prompt, continuation, text, params_json, "
-            "finish_reason, created_at, "
-            "(SELECT edited_text FROM reviews WHERE output_id = o.id AND "
-            " verdict = 'edit' ORDER BY id DESC LIMIT 1), "
-            "(SELECT breaks FROM reviews WHERE output_id = o.id AND verdict = 'edit' "
-            " ORDER BY id DESC LIMIT 1), "
-            "1 + (SELECT COUNT(*) FROM reviews WHERE output_id = o.id AND "
-            " verdict = 'edit'), v.status, v.approvals, v.needed "
-            "FROM outputs o, output_verdicts v WHERE o.id = ? AND v.output_id = o.id",
-            &s, err))
-        return REVIEWS_ERROR;
-    /* one read for the lot, not one per output (each costs file locks), and
-    ** the page is one snapshot */
-    int own = sqlite3_get_autocommit(store_db(st)) && n > 1, rc = SQLITE_DONE;
-    if (own && store_exec(st, "BEGIN", err)) {
-        store_release(st, s);
-        return REVIEWS_ERROR;
-    }
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_reset(s);
-        sqlite3_bind_int64(s, 1, ids[i]);
-        if ((rc = sqlite3_step(s)) == SQLITE_DONE) continue; /* no such output */
-        if (rc != SQLITE_ROW) break;
-        if (read_output(s, ids[i], &v[*got])) {
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && *got < max) {
+        if (read_output(s, &v[*got])) {
             rc = SQLITE_NOMEM;
             break;
         }
         ++*got;
     }
+    if (more) *more = rc == SQLITE_ROW;
     if (rc == SQLITE_NOMEM)
         err_set(err, "out of memory");
     else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         store_error(st, err, "cannot read the outputs");
     store_release(st, s);
-    if (own) store_rollback(st); /* it only read */
     if (rc == SQLITE_ROW || rc == SQLITE_DONE) return 0;
     for (size_t i = 0; i < *got; i++)
         reviews_output_free(&v[i]);
@@ -239,12 +229,61 @@ int reviews_get_many(store *st, const int64_t *ids, size_t n, reviews_output *v,
 }
 
 int reviews_get(store *st, int64_t id, reviews_output *o, char *err) {
+    sqlite3_stmt *s;
     size_t got;
     memset(o, 0, sizeof *o);
-    int rc = reviews_get_many(st, &id, 1, o, &got, err);
+    if (store_prepare_cached(st, OUTPUT_SELECT " AND o.id = ?", &s, err)) return REVIEWS_ERROR;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = read_outputs(st, s, 1, o, &got, NULL, err);
     if (rc || got) return rc;
     err_set(err, "no output with id %lld", (long long)id);
     return REVIEWS_NO_OUTPUT;
+}
+
+/* q as a LIKE pattern matching any text that holds it ('%', '_' and '\\'
+** escaped with '\\'), malloc'd; NULL when out of memory. */
+static char *like_pattern(const char *q) {
+    char *like = malloc(2 * strlen(q) + 3);
+    size_t k = 1;
+    if (!like) return NULL;
+    like[0] = '%';
+    for (const char *p = q; *p; p++) {
+        if (*p == '%' || *p == '_' || *p == '\\') like[k++] = '\\';
+        like[k++] = *p;
+    }
+    like[k++] = '%';
+    like[k] = 0;
+    return like;
+}
+
+int reviews_page(store *st, const char *status, const char *recipe, const char *q, int64_t after,
+                 size_t limit, reviews_output *v, size_t *got, int *more, char *err) {
+    /* one statement for the page (one snapshot; 50 lookups by id cost
+    ** twice as much), with only the conditions asked for, so SQLite walks
+    ** outputs_status (status, id) from the cursor instead of testing
+    ** "?2 IS NULL OR ..." per row */
+    char sql[sizeof OUTPUT_SELECT + 160] = OUTPUT_SELECT " AND o.id > ?1";
+    if (status) strcat(sql, " AND o.status = ?2");
+    if (recipe) strcat(sql, " AND o.recipe_name = ?3");
+    if (q) strcat(sql, " AND o.prompt LIKE ?4 ESCAPE '\\'");
+    strcat(sql, " ORDER BY o.id LIMIT ?5");
+    char *like = q ? like_pattern(q) : NULL;
+    sqlite3_stmt *s;
+    *got = 0;
+    *more = 0;
+    if (q && !like) return err_set(err, "out of memory");
+    if (store_prepare_cached(st, sql, &s, err)) {
+        free(like);
+        return REVIEWS_ERROR;
+    }
+    sqlite3_bind_int64(s, 1, after);
+    if (status) sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
+    if (recipe) sqlite3_bind_text(s, 3, recipe, -1, SQLITE_STATIC);
+    if (q) sqlite3_bind_text(s, 4, like, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, (int64_t)limit + 1); /* one more: is there a next page? */
+    int rc = read_outputs(st, s, limit, v, got, more, err);
+    free(like);
+    return rc;
 }
 
 void reviews_output_free(reviews_output *o) {

@@ -77,12 +77,15 @@ typedef struct reviews_entry {
 int reviews_get(store *st, int64_t id, reviews_output *o, char *err);
 void reviews_output_free(reviews_output *o);
 
-/* Load the outputs ids[0..n) into v (room for n), in that order, skipping
-** ids with no output; *got gets how many were loaded (free each with
-** reviews_output_free).  One statement for all of them: a page of the
-** desk's queue. */
-int reviews_get_many(store *st, const int64_t *ids, size_t n, reviews_output *v, size_t *got,
-                     char *err);
+/* A page of the review queue by keyset: the outputs with an id above
+** after whose stored status is status (NULL: any), whose recipe is recipe
+** (NULL: any) and whose prompt holds q (NULL: any; ASCII case-insensitive,
+** '%' and '_' literal), by id, at most limit of them into v (room for
+** limit; free each with reviews_output_free); *got gets how many, *more 1
+** when more follow.  One statement, on outputs(status) and the id order:
+** fast on 100,000 outputs. */
+int reviews_page(store *st, const char *status, const char *recipe, const char *q, int64_t after,
+                 size_t limit, reviews_output *v, size_t *got, int *more, char *err);
 
 /* The status output id's reviews call for, with the approvals counted and
 ** needed (either may be NULL). */

@@ -72,15 +72,13 @@ enum MHD_Result serve_queue(serve_req *r, store *st) {
         return serve_error(r->conn, 400, "status must be pending, approved, rejected or all");
     if ((lim && cli_int(lim, 1, PAGE_MAX, &limit)) || (cur && cli_int(cur, 0, INT64_MAX, &after)))
         return serve_error(r->conn, 400, "limit must be 1..200 and cursor an output id");
-    int64_t ids[PAGE_MAX + 1];
-    size_t n;
-    char err[ERR_LEN];
-    if (desk_page(st, status, recipe, q, after, (int)limit + 1, ids, &n, err))
-        return serve_error(r->conn, 500, err);
     reviews_output page[PAGE_MAX];
     size_t got;
-    if (reviews_get_many(st, ids, n < (size_t)limit ? n : (size_t)limit, page, &got, err))
+    int more;
+    char err[ERR_LEN];
+    if (reviews_page(st, status, recipe, q, after, (size_t)limit, page, &got, &more, err))
         return serve_error(r->conn, 500, err);
+    int64_t next = more ? page[got - 1].id : 0; /* more: got == limit */
     jbuf b = {0};
     jbuf_lit(&b, "{\"outputs\":[");
     for (size_t i = 0; i < got; i++) {
@@ -89,8 +87,8 @@ enum MHD_Result serve_queue(serve_req *r, store *st) {
         reviews_output_free(&page[i]);
     }
     jbuf_lit(&b, "],\"next\":");
-    if (n > (size_t)limit)
-        jbuf_int(&b, ids[limit - 1]);
+    if (more)
+        jbuf_int(&b, next);
     else
         jbuf_lit(&b, "null");
     if (!after) counts_text(&b, st, recipe);
