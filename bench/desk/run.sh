@@ -11,6 +11,8 @@
 # answering writes (a failed check is also said on stderr; the exit status
 # stays 0 so that bench/run.sh still records the table).  Short run:
 # BENCH_DESK_SECS=5 BENCH_DESK_CONNS=8 BENCH_DESK_N=20000.
+# The server's CPU time per request, which a busy machine does not change
+# as it does latency (an A/B of two builds): bash bench/desk/cpu.sh OLD NEW.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${BENCH_DESK_N:-100000} SECS=${BENCH_DESK_SECS:-30} CONNS=${BENCH_DESK_CONNS:-64}
