@@ -109,7 +109,7 @@ void store_release(store *st, sqlite3_stmt *s) {
 }
 
 /* The value of the integer PRAGMA name (e.g. "page_count") in *v. */
-static int store_pragma_int(store *st, const char *name, int *v, char *err) {
+int store_pragma_int(store *st, const char *name, int *v, char *err) {
     char sql[64];
     sqlite3_stmt *s;
     snprintf(sql, sizeof sql, "PRAGMA %s", name);

@@ -53,6 +53,9 @@ int store_savepoint_end(store *st, int n, int undo, char *err);
 /* Run SQL with no results; err gets sqlite's message. */
 int store_exec(store *st, const char *sql, char *err);
 
+/* The integer PRAGMA name (e.g. "page_count") in *v. */
+int store_pragma_int(store *st, const char *name, int *v, char *err);
+
 /* Prepare a statement; err gets sqlite's message. */
 int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err);
 
