@@ -238,7 +238,7 @@ static int checkpoints_pin(cli *c, int pin, int argc, char **argv) {
     store *st = cli_store(c, STORE_WRITE);
     if (!st) return 1;
     char err[ERR_LEN];
-    int64_t run;
+    int64_t run = -1;
     checkpoints_row row = {0};
     int found = 0;
     if (store_begin(st, err)) return cli_error("%s: %s", verb, err);
