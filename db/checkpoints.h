@@ -25,6 +25,7 @@ typedef struct checkpoints_row {
     int planar;        /* tensors codec 'f32-planes' (else 'f32') */
     int64_t tensors_blob;
     int64_t state_blob; /* 0: none */
+    int pinned;         /* keeps its state (read by checkpoints_get) */
 } checkpoints_row;
 
 /* Insert r (codec 'f32-planes', config_json as given); the new id in *id. */
@@ -41,9 +42,22 @@ int checkpoints_exists(store *st, int64_t id, int64_t *out, char *err);
 ** checkpoint of any run or import; 0 when there is none. */
 int checkpoints_latest(store *st, int64_t run_id, int64_t *id, char *err);
 
-/* Keep the newest keep (>= 1) checkpoints of run_id; delete the older rows
-** and the blobs no remaining checkpoint references. */
+/* Keep the newest keep (>= 1) unpinned checkpoints of run_id and every
+** pinned one; delete the older rows and the blobs nothing references any
+** more (store_free_blobs). */
 int checkpoints_prune(store *st, int64_t run_id, int keep, char *err);
+
+/* The retention rule: the optimizer state (state_blob) is kept only by the
+** latest checkpoint of each run (checkpoints_latest) and by pinned ones.
+** Drop it from the others of run_id (0: of every run) and free the blobs
+** nothing references any more; *dropped (may be NULL) gets how many
+** checkpoints lost their state. */
+int checkpoints_drop_state(store *st, int64_t run_id, int64_t *dropped, char *err);
+
+/* Pin (pinned 1) or unpin (0) checkpoint id; *run_id gets its run (0: an
+** import), -1 when there is no such checkpoint.  Unpinning does not drop
+** the state by itself: call checkpoints_drop_state. */
+int checkpoints_set_pinned(store *st, int64_t id, int pinned, int64_t *run_id, char *err);
 
 /* An imported checkpoint id was just inserted from directory dir: when an
 ** earlier import has the same tensors and config, delete id and put that
@@ -54,6 +68,8 @@ int checkpoints_settle_import(store *st, int64_t id, const char *dir, int64_t *o
 /* One line of `quill checkpoints`. */
 typedef struct checkpoints_info {
     int64_t id, run_id, step, n_params, stored_bytes;
+    int64_t state_bytes; /* stored bytes of the optimizer state, 0: none */
+    int pinned;
     char *source; /* "" when none */
     char *created_at;
 } checkpoints_info;

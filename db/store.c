@@ -109,7 +109,7 @@ void store_release(store *st, sqlite3_stmt *s) {
 }
 
 /* The value of the integer PRAGMA name (e.g. "page_count") in *v. */
-static int store_pragma_int(store *st, const char *name, int *v, char *err) {
+int store_pragma_int(store *st, const char *name, int *v, char *err) {
     char sql[64];
     sqlite3_stmt *s;
     snprintf(sql, sizeof sql, "PRAGMA %s", name);
@@ -329,6 +329,60 @@ int store_put_blob(store *st, const void *data, size_t n, int64_t *id, char *err
     int rc = store_put_compressed(st, hash, n, z, zn, id, err);
     free(z);
     return rc;
+}
+
+/* "SELECT col FROM tbl WHERE col IS NOT NULL UNION ALL ..." over every
+** column that references blobs(id), sqlite3_malloc'd into *out (NULL when
+** none does). */
+static int blob_refs_sql(store *st, char **out, char *err) {
+    sqlite3_stmt *s;
+    *out = NULL;
+    if (store_prepare(st,
+                      "SELECT m.name, f.\"from\" FROM sqlite_schema m JOIN "
+                      "pragma_foreign_key_list(m.name) f WHERE m.type = 'table' AND "
+                      "f.\"table\" = 'blobs'",
+                      &s, err))
+        return -1;
+    int rc;
+    char *sql = NULL;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(s, 0);
+        const char *c = (const char *)sqlite3_column_text(s, 1);
+        char *more = sqlite3_mprintf("%z%sSELECT \"%w\" FROM \"%w\" WHERE \"%w\" IS NOT NULL", sql,
+                                     sql ? " UNION ALL " : "", c, t, c);
+        if (!more) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        sql = more;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        sqlite3_free(sql);
+        return rc == SQLITE_NOMEM ? err_set(err, "%s: out of memory", st->path)
+                                  : store_error(st, err, "blob references");
+    }
+    *out = sql;
+    return 0;
+}
+
+int store_free_blobs(store *st, int64_t id, int64_t *freed, char *err) {
+    char *refs;
+    if (blob_refs_sql(st, &refs, err)) return -1;
+    char *sql = sqlite3_mprintf("DELETE FROM blobs WHERE (?1 = 0 OR id = ?1)%s%s%s",
+                                refs ? " AND id NOT IN (" : "", refs ? refs : "", refs ? ")" : "");
+    sqlite3_free(refs);
+    if (!sql) return err_set(err, "%s: out of memory", st->path);
+    sqlite3_stmt *s;
+    int bad = store_prepare(st, sql, &s, err);
+    sqlite3_free(sql);
+    if (bad) return -1;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return store_error(st, err, "cannot delete unused blobs");
+    if (freed) *freed = sqlite3_changes64(st->db);
+    return 0;
 }
 
 int store_get_blob(store *st, int64_t id, void **data, size_t *n, char *err) {

@@ -53,6 +53,9 @@ int store_savepoint_end(store *st, int n, int undo, char *err);
 /* Run SQL with no results; err gets sqlite's message. */
 int store_exec(store *st, const char *sql, char *err);
 
+/* The integer PRAGMA name (e.g. "page_count") in *v. */
+int store_pragma_int(store *st, const char *name, int *v, char *err);
+
 /* Prepare a statement; err gets sqlite's message. */
 int store_prepare(store *st, const char *sql, sqlite3_stmt **out, char *err);
 
@@ -99,6 +102,14 @@ int store_put_compressed(store *st, const char *hash, size_t raw_n, const void *
 ** deletes rows deletes the blobs only they referenced (ckpt_prune does).
 ** Run it outside a transaction. */
 int store_reclaim(store *st, char *err);
+
+/* Delete blob id, or every blob when id is 0, unless a row still
+** references it: any column of any table declared REFERENCES blobs(id)
+** (read from the schema, so a new table is covered); blobs are shared
+** (deduplicated by content), so this is the only safe way to free one.
+** *freed (may be NULL) gets how many were deleted.  Inside the caller's
+** transaction. */
+int store_free_blobs(store *st, int64_t id, int64_t *freed, char *err);
 
 /* Read a blob back; *data is malloc'd with a trailing NUL after n bytes. */
 int store_get_blob(store *st, int64_t id, void **data, size_t *n, char *err);

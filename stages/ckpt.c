@@ -227,13 +227,51 @@ int cmd_export(cli *c, int argc, char **argv) {
     return 0;
 }
 
-/* `quill checkpoints [--run RUN] [--json]`. */
+/* `quill checkpoints pin|unpin ID`: in one transaction; unpinning drops
+** the state when the checkpoint is not its run's latest. */
+static int checkpoints_pin(cli *c, int pin, int argc, char **argv) {
+    const char *verb = pin ? "checkpoints pin" : "checkpoints unpin";
+    long long id;
+    if (argc != 3) return cli_usage_error(verb, "need one checkpoint ID");
+    int bad = cli_int_opt(verb, "ID", argv[2], 1, INT64_MAX, &id);
+    if (bad) return bad;
+    store *st = cli_store(c, STORE_WRITE);
+    if (!st) return 1;
+    char err[ERR_LEN];
+    int64_t run = -1;
+    checkpoints_row row = {0};
+    int found = 0;
+    if (store_begin(st, err)) return cli_error("%s: %s", verb, err);
+    bad = checkpoints_set_pinned(st, id, pin, &run, err) ||
+          (run >= 0 && checkpoints_get(st, id, &row, &found, err)) ||
+          (!pin && run > 0 && checkpoints_drop_state(st, run, NULL, err)) || store_commit(st, err);
+    free(row.config_json);
+    if (bad) store_rollback(st);
+    if (bad) return cli_error("%s: %s", verb, err);
+    if (run < 0) return cli_error("%s: checkpoint %lld does not exist", verb, id);
+    if (pin && !row.state_blob)
+        fprintf(stderr,
+                "checkpoint %lld has no optimizer state (only the latest checkpoint of a run "
+                "keeps it): pinned, it keeps its weights, but training cannot resume from it\n",
+                id);
+    return store_reclaim(st, err) ? cli_error("%s: %s", verb, err) : 0;
+}
+
+/* `quill checkpoints [--run RUN] [--json]`, or pin/unpin ID. */
 int cmd_checkpoints(cli *c, int argc, char **argv) {
-    const char *usage = "usage: quill checkpoints [--run RUN] [--json]\n\n"
-                        "List the checkpoints in the store (of run RUN): id, run (- for an\n"
-                        "imported model), step, parameters, stored bytes of the tensors and\n"
-                        "where the model came from: the directory it was imported from, or\n"
-                        "\"train run N step S\".\n";
+    const char *usage =
+        "usage: quill checkpoints [--run RUN] [--json]\n"
+        "       quill checkpoints pin|unpin ID\n\n"
+        "List the checkpoints in the store (of run RUN): id, run (- for an\n"
+        "imported model), step, parameters, stored bytes of the tensors and of the\n"
+        "optimizer state (- when dropped), pinned (*), and where the model came from:\n"
+        "the directory it was imported from, or \"train run N step S\".\n\n"
+        "The optimizer state (needed only to resume training) is kept by the latest\n"
+        "checkpoint of each run and by pinned ones; the others lose it when a newer\n"
+        "checkpoint of their run is saved.  Pinned checkpoints are never pruned by\n"
+        "save_total_limit.  `quill gc` returns the space to the file system.\n";
+    if (argc >= 2 && (!strcmp(argv[1], "pin") || !strcmp(argv[1], "unpin")))
+        return checkpoints_pin(c, !strcmp(argv[1], "pin"), argc, argv);
     long long run = 0;
     int json = 0;
     for (int i = 1; i < argc; i++) {
@@ -258,8 +296,8 @@ int cmd_checkpoints(cli *c, int argc, char **argv) {
     size_t n;
     if (checkpoints_list(st, run, &v, &n, err)) return cli_error("checkpoints: %s", err);
     if (!json)
-        printf("%6s  %6s  %8s  %12s  %12s  %-24s  %s\n", "id", "run", "step", "params", "stored",
-               "created", "source");
+        printf("%6s  %6s  %8s  %12s  %12s  %12s  %3s  %-24s  %s\n", "id", "run", "step", "params",
+               "stored", "state", "pin", "created", "source");
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         const checkpoints_info *k = &v[i];
@@ -271,18 +309,21 @@ int cmd_checkpoints(cli *c, int argc, char **argv) {
             src = trained;
         }
         if (json) {
-            json_t *o =
-                jw_object(err, "id", json_integer(id), "run", r ? json_integer(r) : json_null(),
-                          "step", json_integer(step), "params", json_integer(k->n_params),
-                          "stored_bytes", json_integer(k->stored_bytes), "source",
-                          cli_json_str(src), "created_at", cli_json_str(k->created_at));
+            json_t *o = jw_object(err, "id", json_integer(id), "run",
+                                  r ? json_integer(r) : json_null(), "step", json_integer(step),
+                                  "params", json_integer(k->n_params), "stored_bytes",
+                                  json_integer(k->stored_bytes), "source", cli_json_str(src),
+                                  "created_at", cli_json_str(k->created_at), "state_bytes",
+                                  json_integer(k->state_bytes), "pinned", json_boolean(k->pinned));
             if (!o || jw_print(stdout, o, JSON_COMPACT, "the checkpoint", err))
                 rc = cli_error("checkpoints: checkpoint %lld: %s", id, err);
         } else {
-            char rs[24] = "-";
+            char rs[24] = "-", ss[24] = "-";
             if (r) snprintf(rs, sizeof rs, "%lld", r);
-            printf("%6lld  %6s  %8lld  %12lld  %12lld  %-24s  %s\n", id, rs, step,
-                   (long long)k->n_params, (long long)k->stored_bytes, k->created_at, src);
+            if (k->state_bytes) snprintf(ss, sizeof ss, "%lld", (long long)k->state_bytes);
+            printf("%6lld  %6s  %8lld  %12lld  %12lld  %12s  %3s  %-24s  %s\n", id, rs, step,
+                   (long long)k->n_params, (long long)k->stored_bytes, ss, k->pinned ? "*" : "",
+                   k->created_at, src);
         }
     }
     checkpoints_info_free(v, n);

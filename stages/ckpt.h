@@ -35,8 +35,9 @@ int ckpt_get(store *st, int64_t id, gpt_config *cfg, float **params, size_t *n, 
 ** import).  Errors say what does not exist. */
 int ckpt_resolve(store *st, const char *spec, int64_t run_id, int64_t *id, char *err);
 
-/* Keep the newest `keep` checkpoints of run_id, delete the older ones and
-** the blobs no other checkpoint uses (their pages are reused by the store). */
+/* Keep the newest `keep` unpinned checkpoints of run_id and the pinned
+** ones, delete the others and the blobs nothing else uses (their pages are
+** reused by the store). */
 int ckpt_prune(store *st, int64_t run_id, int keep, char *err);
 
 /* Load the Hugging Face directory dir and store it as a checkpoint with no

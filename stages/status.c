@@ -1,6 +1,7 @@
 /*
 ** `quill status [RECIPE]`: each stage's state and last run, the recipes'
-** runs, and what the store holds (see run.h).  Read-only.
+** runs, what the store holds (see run.h) and its size by kind (space.h).
+** Read-only.
 */
 #include "cli.h"
 #include "err.h"
@@ -8,6 +9,7 @@
 #include "recipe.h"
 #include "run.h"
 #include "runs.h"
+#include "space.h"
 #include "stageruns.h"
 
 #include <stdio.h>
@@ -67,6 +69,26 @@ static void print_runs(store *st, const char *name) {
     runs_info_free(v, n);
 }
 
+/* The store's size by kind (space.h). */
+static void print_space(store *st) {
+    char err[ERR_LEN];
+    space_usage u;
+    if (space_usage_get(st, &u, err)) {
+        fprintf(stderr, "quill: status: %s\n", err);
+        return;
+    }
+    const int64_t v[] = {u.total, u.documents, u.tokens, u.blocks, u.weights,
+                         u.state, u.outputs,   u.other,  u.free};
+    char h[9][16];
+    for (int i = 0; i < 9; i++)
+        space_human(v[i], h[i]);
+    printf("store %s: documents %s, tokens %s, blocks %s, weights %s, optimizer state %s, "
+           "outputs %s, other %s%s, free %s%s\n",
+           h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7],
+           u.tables_known ? "" : " (with the tables: no dbstat in this SQLite)", h[8],
+           u.free ? " (quill gc returns it)" : "");
+}
+
 /* `quill status [RECIPE]`: the stages' states (of RECIPE, else each
 ** recipe's last run) and the store's counts. */
 int cmd_status(cli *c, int argc, char **argv) {
@@ -92,6 +114,7 @@ int cmd_status(cli *c, int argc, char **argv) {
            n.blocks, n.steps);
     printf("outputs pending %lld, approved %lld, rejected %lld\n", n.pending, n.approved,
            n.rejected);
+    print_space(st);
     rcp_free(r);
     return 0;
 }

@@ -6,6 +6,7 @@
 #include "train.h"
 
 #include "blocks.h"
+#include "checkpoints.h"
 #include "ckpt.h"
 #include "dist.h"
 #include "err.h"
@@ -106,7 +107,9 @@ static int sink_log(void *ctx, const trn_log *l, char *err) {
 }
 
 /* trn_sink.save: checkpoint at the current step in one transaction, with
-** pruning and the run's new status. */
+** the older checkpoints' optimizer state dropped (checkpoints_drop_state:
+** only the latest and pinned ones keep it), pruning and the run's new
+** status. */
 static int sink_save(void *ctx, const trn *t, const char *status, int64_t *id, char *err) {
     run *r = ctx;
     const trn_params *p = t->p;
@@ -119,12 +122,14 @@ static int sink_save(void *ctx, const trn *t, const char *status, int64_t *id, c
     }
     int bad =
         ckpt_put(r->st, r->run_id, t->s.step, &t->cfg, t->params, t->n, state, len, id, err) ||
+        checkpoints_drop_state(r->st, r->run_id, NULL, err) ||
         (p->save_total_limit > 0 && ckpt_prune(r->st, r->run_id, p->save_total_limit, err)) ||
         trainruns_set_status(r->st, r->run_id, status, err) || store_commit(r->st, err);
     free(state);
     if (bad) store_rollback(r->st);
-    /* Give the pruned checkpoints' pages back to the file system. */
-    else if (p->save_total_limit > 0)
+    /* Give the dropped states' and pruned checkpoints' pages back to the
+    ** file system. */
+    else
         bad = store_reclaim(r->st, err);
     return bad ? -1 : 0;
 }

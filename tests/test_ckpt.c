@@ -1,8 +1,10 @@
 /*
 ** Checkpoints in the store: put/get round trips (parameters, config, state),
-** resolve by id and latest-of-run, pruning that frees blobs, import of a
+** resolve by id and latest-of-run, pruning that frees blobs, retention of
+** the optimizer state (latest of each run and pinned ones), import of a
 ** Hugging Face directory, and the byte-plane layout's compression gain.
 */
+#include "checkpoints.h"
 #include "ckpt.h"
 #include "err.h"
 #include "hfmodel.h"
@@ -252,11 +254,83 @@ static void test_prune_reclaims(void) {
     tmp_store_close(st);
 }
 
+/* The first column of sql's first row (an integer). */
+static int64_t one(store *st, const char *sql) {
+    char err[ERR_LEN];
+    sqlite3_stmt *s;
+    CHECKF(store_prepare(st, sql, &s, err) == 0, "%s", err);
+    int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    return v;
+}
+
+/* Save checkpoint k of run (its state: text) in one transaction with the
+** retention rule, as the train stage does; its id. */
+static int64_t save(store *st, int64_t run, int k, const char *state) {
+    gpt_config c;
+    small(&c);
+    gpt_tensor g[64];
+    size_t n = gpt_layout(&c, g);
+    char err[ERR_LEN];
+    float *p;
+    int64_t id;
+    hf_init_params(&c, 700 + k, &p);
+    CHECK(store_begin(st, err) == 0);
+    CHECKF(ckpt_put(st, run, k, &c, p, n, state, strlen(state), &id, err) == 0, "%s", err);
+    CHECKF(checkpoints_drop_state(st, run, NULL, err) == 0, "%s", err);
+    CHECK(store_commit(st, err) == 0);
+    free(p);
+    return id;
+}
+
+/* Only the latest checkpoint of each run and pinned ones keep their state;
+** a dropped state's blob is deleted unless another row still uses it. */
+static void test_retention(void) {
+    store *st = fresh();
+    char err[ERR_LEN];
+    int64_t r1 = make_run(st, 1), r2 = make_run(st, 2), run, shared;
+    /* a blob of other data with the same bytes as a state: deduplicated */
+    CHECK(store_put_blob(st, "same bytes", 10, &shared, err) == 0);
+    CHECK(store_exec(st, "UPDATE block_sets SET eval_blob = (SELECT max(id) FROM blobs)", err) ==
+          0);
+    int64_t a = save(st, r1, 1, "same bytes"), b = save(st, r1, 2, "state b");
+    int64_t o = save(st, r2, 1, "state o");
+    CHECK_EQ_INT(one(st, "SELECT count(*) FROM checkpoints WHERE state_blob IS NOT NULL"), 2);
+    CHECK(one(st, "SELECT count(*) FROM blobs WHERE hash = (SELECT hash FROM blobs WHERE "
+                  "raw_size = 10)") == 1); /* still used by the block set */
+    CHECK(store_begin(st, err) == 0);
+    CHECK(checkpoints_set_pinned(st, b, 1, &run, err) == 0 && run == r1);
+    CHECK(checkpoints_set_pinned(st, 999, 1, &run, err) == 0 && run == -1);
+    CHECK(store_commit(st, err) == 0);
+    int64_t c = save(st, r1, 3, "state c");
+    int64_t blobs = one(st, "SELECT count(*) FROM blobs");
+    sqlite3_stmt *s;
+    CHECK(store_prepare(st,
+                        "SELECT group_concat(id) FROM (SELECT id FROM checkpoints WHERE "
+                        "state_blob IS NOT NULL ORDER BY id)",
+                        &s, err) == 0 &&
+          sqlite3_step(s) == SQLITE_ROW);
+    char want[64];
+    snprintf(want, sizeof want, "%lld,%lld,%lld", (long long)b, (long long)o, (long long)c);
+    CHECK_STR((const char *)sqlite3_column_text(s, 0), want);
+    sqlite3_finalize(s);
+    /* unpinned, b is not its run's latest: its state and blob go */
+    CHECK(store_begin(st, err) == 0);
+    CHECK(checkpoints_set_pinned(st, b, 0, &run, err) == 0);
+    CHECK(checkpoints_drop_state(st, run, NULL, err) == 0);
+    CHECK(store_commit(st, err) == 0);
+    CHECK_EQ_INT(one(st, "SELECT count(*) FROM checkpoints WHERE state_blob IS NOT NULL"), 2);
+    CHECK_EQ_INT(one(st, "SELECT count(*) FROM blobs"), blobs - 1);
+    CHECK(a > 0 && store_free_blobs(st, 0, &blobs, err) == 0 && blobs == 0); /* none unused */
+    tmp_store_close(st);
+}
+
 int main(void) {
     RUN(test_planes);
     RUN(test_put_get);
     RUN(test_resolve_prune);
     RUN(test_prune_reclaims);
+    RUN(test_retention);
     RUN(test_import);
     RUN(test_compression);
     return TEST_SUMMARY();
