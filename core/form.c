@@ -51,24 +51,36 @@ typedef struct hnode { /* a word-trie node's hot part (12 bytes, not 124: the wa
 typedef struct tnode { /* the vocabulary's tokens as a byte trie */
     int32_t first, next, tok;
     uint8_t b;
+    uint8_t below; /* T_LETTER, T_WORD: what the bytes below it hold */
 } tnode;
+
+enum { T_LETTER = 1, T_WORD = 2 }; /* a letter; a newline, or a letter after a non-letter */
 
 typedef struct rhyme_set { /* the ancestors of one rhyming part's words */
     size_t n;
     uint32_t *node, *mask, *multi; /* by node; multi: counts held by >= 2 words */
 } rhyme_set;
 
+/* A later line's mask reads its rhyme (the rhyming part and the words its
+** group's earlier lines ended in, which it may not end in) only through the
+** syllables its root's finals offer (froot, in the key) and the line-final
+** words of prefixes that leave no other way (fm in alive, F_LWOK at the
+** line's count): a slot holds the excluded words it was computed for, and
+** a lookup for others walks again only what reads them (fix).  Lines
+** without a syllable count keep the words in the key. */
 typedef struct mkey {
     int32_t tn; /* the token-trie node the mask is for (0: every token) */
     int32_t node;
     uint8_t line, syll, flags, gap;
-    uint32_t excl[MAX_GROUP];
+    uint32_t froot;           /* a later line's fin_mask at the root */
+    uint32_t excl[MAX_GROUP]; /* its excluded words, when it has no count */
 } mkey;
 
 typedef struct mslot {
     int used;
     mkey key;
-    uint64_t *bits; /* allowed tokens */
+    uint32_t excl[MAX_GROUP]; /* the excluded words the bits are for */
+    uint64_t *bits;           /* allowed tokens */
 } mslot;
 
 struct form {
@@ -103,6 +115,7 @@ struct form {
     int nwords64;
     mslot *cache;
     int ncached;
+    uint64_t *scratch[2]; /* a fixed mask: a state's, one of its subtrees' */
     long hits, misses;
     double seconds;
     pthread_mutex_t lock;
@@ -578,19 +591,92 @@ int form_lines(const form *f) {
     return f->nlines;
 }
 
+/* Set the tokens of token-trie node tn in bits. */
+static void set_toks(const form *f, int32_t tn, uint64_t *bits) {
+    for (int32_t k = f->t[tn].tok; k >= 0; k = f->tok_next[k])
+        bits[k / 64] |= 1ull << (k % 64);
+}
+
 /* Mark the tokens below token-trie node tn that keep the form alive. */
 static void walk(form *f, int32_t tn, const form_state *st, uint64_t *bits) {
     for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
         form_state s = *st;
         if (step_byte(f, &s, f->t[c].b) || !alive(f, &s)) continue;
-        for (int32_t k = f->t[c].tok; k >= 0; k = f->tok_next[k])
-            bits[k / 64] |= 1ull << (k % 64);
+        set_toks(f, c, bits);
         walk(f, c, &s, bits);
     }
 }
 
+/* Clear the tokens of token-trie node tn and of those below it. */
+static void clear_sub(const form *f, int32_t tn, uint64_t *bits) {
+    for (int32_t k = f->t[tn].tok; k >= 0; k = f->tok_next[k])
+        bits[k / 64] &= ~(1ull << (k % 64));
+    for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next)
+        clear_sub(f, c, bits);
+}
+
+/* The words st's line may not end in (its group's earlier lines' ends, if
+** it is a later line of a group), NONE after them. */
+static void excl_of(const form *f, const form_state *st, uint32_t *x) {
+    for (int i = 0; i < MAX_GROUP; i++)
+        x[i] = NONE;
+    if (f->nlines && !(st->flags & F_DONE) && is_later(f, st->line))
+        for (int j = 0, n = 0; j < st->line; j++)
+            if (f->grp[j] == f->grp[st->line]) x[n++] = st->fin[j];
+}
+
+/* How a walk through state s of a later line with a count (g: its tail
+** mask), reached from st over byte b below token-trie node c (st NULL: s
+** starts the mask), reads the line's rhyme: 0, s's own verdict may (the
+** prefix's words all need a line-final word: fm; the line full: F_LWOK; a
+** new line; an acrostic's initial); 1, not s's but maybe a later state's;
+** 2, nothing below c does (every word of the prefix leaves a remainder the
+** root's finals fill, and no word starts below c). */
+static int reads_rhyme(const form *f, uint32_t g, const form_state *st, unsigned b, int32_t c,
+                       const form_state *s) {
+    if (st && b == '\n') return 0;
+    int r = f->tgt[s->line] - s->syll;
+    if (!(s->flags & F_INWORD)) {
+        if (!(s->flags & F_STARTED) && f->acro[s->line]) return 0;
+        if (!(g >> r & 1) && s->syll == f->tgt[s->line]) return 0;
+        return f->t[c].below & (T_LETTER | T_WORD) ? 1 : 2;
+    }
+    uint32_t wm = f->hot[s->node].amask;
+    if (s->flags & F_APOS) {
+        int32_t a = child(f, s->node, SYM_APOS);
+        wm = word_bit(f, s->node) | (a >= 0 ? f->hot[a].amask : 0);
+    }
+    int some = 0, all = 1; /* some word / every word leaves a remainder g fills */
+    for (uint32_t m = wm; m; m &= m - 1) {
+        int k = __builtin_ctz(m), fills = k <= r && (g >> (r - k) & 1);
+        some |= fills;
+        all &= fills;
+    }
+    if (!some) return 0;
+    return all && !(f->t[c].below & T_WORD) ? 2 : 1;
+}
+
+/* bits hold the mask of token-trie node tn's subtree from st (a later line
+** with a count; g: its tail mask) computed for other excluded words: make
+** it st's by walking again the subtrees that read them (reads_rhyme). */
+static void fix(form *f, uint32_t g, int32_t tn, const form_state *st, uint64_t *bits) {
+    for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
+        form_state s = *st;
+        unsigned b = f->t[c].b;
+        int broke = step_byte(f, &s, b), how = broke ? 2 : reads_rhyme(f, g, st, b, c, &s);
+        if (b == '\n' || how == 0) {
+            clear_sub(f, c, bits);
+            if (!broke && alive(f, &s)) {
+                set_toks(f, c, bits);
+                walk(f, c, &s, bits);
+            }
+        } else if (how == 1 && alive(f, &s))
+            fix(f, g, c, &s, bits);
+    }
+}
+
 /* The cache key: what the mask depends on. */
-static mkey key_of(const form *f, const form_state *st) {
+static mkey key_of(form *f, const form_state *st) {
     mkey k;
     memset(&k, 0, sizeof k);
     k.node = st->flags & F_INWORD ? st->node : 0;
@@ -598,11 +684,12 @@ static mkey key_of(const form *f, const form_state *st) {
     k.syll = st->syll;
     k.gap = st->gap;
     k.flags = st->flags & (uint8_t) ~(F_ANY * !(st->line == 0 && !(st->flags & F_STARTED)));
-    for (int i = 0; i < MAX_GROUP; i++)
-        k.excl[i] = NONE;
-    if (f->nlines && !(st->flags & F_DONE) && is_later(f, st->line))
-        for (int j = 0, n = 0; j < st->line; j++)
-            if (f->grp[j] == f->grp[st->line]) k.excl[n++] = st->fin[j];
+    excl_of(f, st, k.excl);
+    if (k.excl[0] != NONE && f->tgt[st->line] >= 0) {
+        k.froot = fin_mask(f, st, 0);
+        for (int i = 0; i < MAX_GROUP; i++)
+            k.excl[i] = NONE;
+    }
     return k;
 }
 
@@ -612,7 +699,7 @@ static int worth_caching(const form *f, const form_state *st) {
     return !(st->flags & F_INWORD) || f->free || f->w[st->node].depth <= 1;
 }
 
-/* The cache slot of (tn, st): hit, or a slot to fill (lock held). */
+/* The cache slot of (tn, st): hit, or a slot to fill for st (lock held). */
 static mslot *slot_of(form *f, int32_t tn, const form_state *st, int *hit) {
     mkey k = key_of(f, st);
     k.tn = tn;
@@ -624,8 +711,30 @@ static mslot *slot_of(form *f, int32_t tn, const form_state *st, int *hit) {
     while (f->cache[i].used && memcmp(&f->cache[i].key, &k, sizeof k))
         i = (i + 1) % CACHE_SLOTS;
     *hit = f->cache[i].used;
-    f->cache[i].key = k;
+    if (!*hit) {
+        f->cache[i].key = k;
+        excl_of(f, st, f->cache[i].excl);
+    }
     return &f->cache[i];
+}
+
+/* The bits of slot m (token-trie node tn's subtree from st) for st: m's
+** own when computed for st's excluded words, else fixed in scratch. */
+static const uint64_t *fixed(form *f, const mslot *m, int32_t tn, const form_state *st,
+                             uint64_t *scratch) {
+    uint32_t x[MAX_GROUP];
+    excl_of(f, st, x);
+    if (!memcmp(x, m->excl, sizeof x)) return m->bits;
+    uint32_t g = tail_mask(f, m->key.froot);
+    if (reads_rhyme(f, g, NULL, 0, tn, st) == 0) { /* walk it all */
+        memset(scratch, 0, (size_t)f->nwords64 * sizeof *scratch);
+        set_toks(f, tn, scratch);
+        walk(f, tn, st, scratch);
+        return scratch;
+    }
+    memcpy(scratch, m->bits, (size_t)f->nwords64 * sizeof *scratch);
+    fix(f, g, tn, st, scratch);
+    return scratch;
 }
 
 /* The allowed tokens of token-trie subtree tn (tn's own tokens and those
@@ -634,12 +743,11 @@ static mslot *slot_of(form *f, int32_t tn, const form_state *st, int *hit) {
 static const uint64_t *sub_mask(form *f, int32_t tn, const form_state *st) {
     int hit;
     mslot *m = slot_of(f, tn, st, &hit);
-    if (hit) return m->bits;
+    if (hit) return fixed(f, m, tn, st, f->scratch[1]);
     if (!m->bits) m->bits = malloc((size_t)f->nwords64 * sizeof *m->bits);
     if (!m->bits) return NULL;
     memset(m->bits, 0, (size_t)f->nwords64 * sizeof *m->bits);
-    for (int32_t k = f->t[tn].tok; k >= 0; k = f->tok_next[k])
-        m->bits[k / 64] |= 1ull << (k % 64);
+    set_toks(f, tn, m->bits);
     walk(f, tn, st, m->bits);
     m->used = 1;
     f->ncached++;
@@ -658,7 +766,7 @@ static const uint64_t *cached(form *f, const form_state *st) {
     mslot *m = slot_of(f, 0, st, &hit);
     if (hit) {
         f->hits++;
-        return m->bits;
+        return fixed(f, m, 0, st, f->scratch[0]);
     }
     f->misses++;
     if (!m->bits) m->bits = malloc((size_t)f->nwords64 * sizeof *m->bits);
@@ -667,14 +775,12 @@ static const uint64_t *cached(form *f, const form_state *st) {
     f->ncached++;
     uint64_t *bits = m->bits;
     memset(bits, 0, (size_t)f->nwords64 * sizeof *bits);
-    for (int32_t t = f->t[0].tok; t >= 0; t = f->tok_next[t]) /* empty tokens */
-        bits[t / 64] |= 1ull << (t % 64);
+    set_toks(f, 0, bits); /* empty tokens */
     for (int32_t c = f->t[0].first; c >= 0; c = f->t[c].next) {
         form_state s = *st;
         if (step_byte(f, &s, f->t[c].b) || !alive(f, &s)) continue;
         if (!worth_caching(f, &s)) {
-            for (int32_t k = f->t[c].tok; k >= 0; k = f->tok_next[k])
-                bits[k / 64] |= 1ull << (k % 64);
+            set_toks(f, c, bits);
             walk(f, c, &s, bits);
             continue;
         }
@@ -722,7 +828,7 @@ static int build_tokens(form *f) {
     f->t = malloc(total * sizeof *f->t);
     f->tok_next = malloc((size_t)v->n * sizeof *f->tok_next);
     if (!f->t || !f->tok_next) return -1;
-    f->t[0] = (tnode){-1, -1, -1, 0};
+    f->t[0] = (tnode){-1, -1, -1, 0, 0};
     f->nt = 1;
     for (int t = 0; t < v->n; t++) {
         f->tok_next[t] = -1;
@@ -734,7 +840,7 @@ static int build_tokens(form *f) {
                 c = f->t[c].next;
             if (c < 0) {
                 c = f->nt++;
-                f->t[c] = (tnode){-1, f->t[n].first, -1, v->bytes[t][i]};
+                f->t[c] = (tnode){-1, f->t[n].first, -1, v->bytes[t][i], 0};
                 f->t[n].first = c;
             }
             n = c;
@@ -742,6 +848,15 @@ static int build_tokens(form *f) {
         f->tok_next[t] = f->t[n].tok;
         f->t[n].tok = t;
     }
+    for (int32_t i = f->nt; i-- > 0;) /* children come after their parent */
+        for (int32_t c = f->t[i].first; c >= 0; c = f->t[c].next) {
+            unsigned b = f->t[c].b;
+            int letter = b < 128 && isalpha((int)b);
+            f->t[i].below |= (uint8_t)(f->t[c].below | (letter ? T_LETTER : 0) |
+                                       (b == '\n' || (!letter && (f->t[c].below & T_LETTER))
+                                            ? T_WORD
+                                            : 0));
+        }
     return 0;
 }
 
@@ -925,7 +1040,9 @@ int form_new(const cons_vocab *v, const form_opts *o, const cons_opts *co, form 
     }
     f->nwords64 = (v->n + 63) / 64;
     f->cache = calloc(CACHE_SLOTS, sizeof *f->cache);
-    if (!f->cache) goto oom;
+    f->scratch[0] = malloc((size_t)f->nwords64 * sizeof *f->scratch[0]);
+    f->scratch[1] = malloc((size_t)f->nwords64 * sizeof *f->scratch[1]);
+    if (!f->cache || !f->scratch[0] || !f->scratch[1]) goto oom;
     *out = f;
     return 0;
 oom:
@@ -947,7 +1064,7 @@ void form_free(form *f) {
             }
     for (int i = 0; f->cache && i < CACHE_SLOTS; i++)
         free(f->cache[i].bits);
-    free(f->cache), free(f->rsets), free(f->cnt), free(f->r_off), free(f->r_nodes);
+    free(f->cache), free(f->scratch[0]), free(f->scratch[1]), free(f->rsets), free(f->cnt), free(f->r_off), free(f->r_nodes);
     free(f->w), free(f->hot), free(f->kids), free(f->t), free(f->tok_next);
     pthread_mutex_destroy(&f->lock);
     free(f);
