@@ -63,7 +63,7 @@ typedef struct rhyme_set { /* the ancestors of one rhyming part's words */
 
 /* A later line's mask reads its rhyme (the rhyming part and the words its
 ** group's earlier lines ended in, which it may not end in) only through the
-** syllables its root's finals offer (froot, in the key) and the line-final
+** remainders its root's finals fill (tail, in the key) and the line-final
 ** words of prefixes that leave no other way (fm in alive, F_LWOK at the
 ** line's count): a slot holds the excluded words it was computed for, and
 ** a lookup for others walks again only what reads them (fix).  Lines
@@ -72,7 +72,7 @@ typedef struct mkey {
     int32_t tn; /* the token-trie node the mask is for (0: every token) */
     int32_t node;
     uint8_t line, syll, flags, gap;
-    uint32_t froot;           /* a later line's fin_mask at the root */
+    uint32_t tail;            /* a later line's tail_mask at the root, to its count */
     uint32_t excl[MAX_GROUP]; /* its excluded words, when it has no count */
 } mkey;
 
@@ -684,9 +684,12 @@ static mkey key_of(form *f, const form_state *st) {
     k.syll = st->syll;
     k.gap = st->gap;
     k.flags = st->flags & (uint8_t) ~(F_ANY * !(st->line == 0 && !(st->flags & F_STARTED)));
+    if (f->nlines && !(st->flags & F_DONE) && st->syll < f->tgt[st->line])
+        k.flags &= (uint8_t)~F_LWOK; /* read (line_end_ok) at the line's count only */
     excl_of(f, st, k.excl);
-    if (k.excl[0] != NONE && f->tgt[st->line] >= 0) {
-        k.froot = fin_mask(f, st, 0);
+    int r = f->nlines && !(st->flags & F_DONE) ? f->tgt[st->line] - st->syll : -1;
+    if (k.excl[0] != NONE && r >= 0) {
+        k.tail = tail_mask(f, fin_mask(f, st, 0)) & (uint32_t)((2ull << r) - 1);
         for (int i = 0; i < MAX_GROUP; i++)
             k.excl[i] = NONE;
     }
@@ -725,7 +728,7 @@ static const uint64_t *fixed(form *f, const mslot *m, int32_t tn, const form_sta
     uint32_t x[MAX_GROUP];
     excl_of(f, st, x);
     if (!memcmp(x, m->excl, sizeof x)) return m->bits;
-    uint32_t g = tail_mask(f, m->key.froot);
+    uint32_t g = m->key.tail;
     if (reads_rhyme(f, g, NULL, 0, tn, st) == 0) { /* walk it all */
         memset(scratch, 0, (size_t)f->nwords64 * sizeof *scratch);
         set_toks(f, tn, scratch);
