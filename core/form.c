@@ -50,6 +50,7 @@ typedef struct hnode { /* a word-trie node's hot part (12 bytes, not 124: the wa
 
 typedef struct tnode { /* the vocabulary's tokens as a byte trie */
     int32_t first, next, tok;
+    int32_t lo, hi; /* its tokens and those below it: ord[lo .. hi) */
     uint8_t b;
     uint8_t below; /* T_LETTER, T_WORD: what the bytes below it hold */
 } tnode;
@@ -112,6 +113,7 @@ struct form {
     tnode *t;
     int32_t nt;
     int32_t *tok_next;
+    int32_t *ord; /* the tokens in trie order */
     int nwords64;
     mslot *cache;
     int ncached;
@@ -609,10 +611,8 @@ static void walk(form *f, int32_t tn, const form_state *st, uint64_t *bits) {
 
 /* Clear the tokens of token-trie node tn and of those below it. */
 static void clear_sub(const form *f, int32_t tn, uint64_t *bits) {
-    for (int32_t k = f->t[tn].tok; k >= 0; k = f->tok_next[k])
-        bits[k / 64] &= ~(1ull << (k % 64));
-    for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next)
-        clear_sub(f, c, bits);
+    for (int32_t i = f->t[tn].lo; i < f->t[tn].hi; i++)
+        bits[f->ord[i] / 64] &= ~(1ull << (f->ord[i] % 64));
 }
 
 /* The words st's line may not end in (its group's earlier lines' ends, if
@@ -822,6 +822,18 @@ void form_stats(const form *f, long *hits, long *misses, double *seconds) {
     *seconds = f->seconds;
 }
 
+/* Number the tokens from k in trie order below node n (its lo, hi); the
+** next number. */
+static int32_t number(form *f, int32_t n, int32_t k) {
+    f->t[n].lo = k;
+    for (int32_t t = f->t[n].tok; t >= 0; t = f->tok_next[t])
+        f->ord[k++] = t;
+    for (int32_t c = f->t[n].first; c >= 0; c = f->t[c].next)
+        k = number(f, c, k);
+    f->t[n].hi = k;
+    return k;
+}
+
 /* The byte trie of the vocabulary's tokens. */
 static int build_tokens(form *f) {
     const cons_vocab *v = f->v;
@@ -830,8 +842,9 @@ static int build_tokens(form *f) {
         total += v->len[t];
     f->t = malloc(total * sizeof *f->t);
     f->tok_next = malloc((size_t)v->n * sizeof *f->tok_next);
-    if (!f->t || !f->tok_next) return -1;
-    f->t[0] = (tnode){-1, -1, -1, 0, 0};
+    f->ord = malloc((size_t)v->n * sizeof *f->ord);
+    if (!f->t || !f->tok_next || !f->ord) return -1;
+    f->t[0] = (tnode){-1, -1, -1, 0, 0, 0, 0};
     f->nt = 1;
     for (int t = 0; t < v->n; t++) {
         f->tok_next[t] = -1;
@@ -843,7 +856,7 @@ static int build_tokens(form *f) {
                 c = f->t[c].next;
             if (c < 0) {
                 c = f->nt++;
-                f->t[c] = (tnode){-1, f->t[n].first, -1, v->bytes[t][i], 0};
+                f->t[c] = (tnode){-1, f->t[n].first, -1, 0, 0, v->bytes[t][i], 0};
                 f->t[n].first = c;
             }
             n = c;
@@ -860,6 +873,7 @@ static int build_tokens(form *f) {
                                             ? T_WORD
                                             : 0));
         }
+    number(f, 0, 0);
     return 0;
 }
 
@@ -1068,7 +1082,7 @@ void form_free(form *f) {
     for (int i = 0; f->cache && i < CACHE_SLOTS; i++)
         free(f->cache[i].bits);
     free(f->cache), free(f->scratch[0]), free(f->scratch[1]), free(f->rsets), free(f->cnt), free(f->r_off), free(f->r_nodes);
-    free(f->w), free(f->hot), free(f->kids), free(f->t), free(f->tok_next);
+    free(f->w), free(f->hot), free(f->kids), free(f->t), free(f->tok_next), free(f->ord);
     pthread_mutex_destroy(&f->lock);
     free(f);
 }
