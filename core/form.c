@@ -868,10 +868,9 @@ static int build_tokens(form *f) {
         for (int32_t c = f->t[i].first; c >= 0; c = f->t[c].next) {
             unsigned b = f->t[c].b;
             int letter = b < 128 && isalpha((int)b);
-            f->t[i].below |= (uint8_t)(f->t[c].below | (letter ? T_LETTER : 0) |
-                                       (b == '\n' || (!letter && (f->t[c].below & T_LETTER))
-                                            ? T_WORD
-                                            : 0));
+            f->t[i].below |=
+                (uint8_t)(f->t[c].below | (letter ? T_LETTER : 0) |
+                          (b == '\n' || (!letter && (f->t[c].below & T_LETTER)) ? T_WORD : 0));
         }
     number(f, 0, 0);
     return 0;
@@ -1081,7 +1080,8 @@ void form_free(form *f) {
             }
     for (int i = 0; f->cache && i < CACHE_SLOTS; i++)
         free(f->cache[i].bits);
-    free(f->cache), free(f->scratch[0]), free(f->scratch[1]), free(f->rsets), free(f->cnt), free(f->r_off), free(f->r_nodes);
+    free(f->cache), free(f->scratch[0]), free(f->scratch[1]), free(f->rsets), free(f->cnt),
+        free(f->r_off), free(f->r_nodes);
     free(f->w), free(f->hot), free(f->kids), free(f->t), free(f->tok_next), free(f->ord);
     pthread_mutex_destroy(&f->lock);
     free(f);

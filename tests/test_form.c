@@ -161,6 +161,29 @@ static void test_rhyme(void) {
     form_free(f);
 }
 
+/* A later line's mask cached for one partner word serves another (its key
+** holds the remainders, not the words): fixed, it equals a fresh form's. */
+static void test_rhyme_cache_shared(void) {
+    form_opts o = {.syllables = {1, 1}, .n_syllables = 2, .rhyme = "AA"};
+    form *f = make(&o, NULL), *fresh = make(&o, NULL);
+    form_state a, b;
+    form_start(f, &a);
+    form_start(f, &b);
+    feed(f, &a, (int[]){T_CAT, T_NL}, 2);
+    feed(f, &b, (int[]){T_HAT, T_NL}, 2);
+    unsigned ma = allowed(f, &a), mb = allowed(f, &b);
+    CHECK(ma & B(T_HAT) && mb & B(T_CAT) && !(ma & B(T_SEA)));
+    CHECK_EQ_INT((int)mb, (int)allowed(fresh, &b));
+    form_state a2 = a;
+    feed(f, &a, (int[]){T_CAT}, 1); /* cat does not rhyme with cat ... */
+    feed(f, &b, (int[]){T_CAT}, 1); /* ... but with hat */
+    CHECK(!(allowed(f, &a) & B(T_NL)) && allowed(f, &b) & B(T_NL));
+    CHECK_EQ_INT((int)allowed(f, &b), (int)allowed(fresh, &b));
+    CHECK_EQ_INT((int)allowed(f, &a2), (int)ma);
+    form_free(f);
+    form_free(fresh);
+}
+
 static void test_acrostic_and_lipogram(void) {
     form_opts o = {.acrostic = "sc"};
     cons_opts co = {.forbid_chars = "a"};
@@ -250,6 +273,7 @@ int main(void) {
     RUN(test_facts);
     RUN(test_word_split_across_tokens);
     RUN(test_rhyme);
+    RUN(test_rhyme_cache_shared);
     RUN(test_acrostic_and_lipogram);
     RUN(test_vocabulary);
     RUN(test_bad_forms);
