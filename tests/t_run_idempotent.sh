@@ -132,8 +132,9 @@ check "status RECIPE shows it too" \
 # identity) still opens; rerunning a recipe that generates from a checkpoint
 # adopts the oldest copies, one from a model directory adds its outputs once
 # (that directory's contents then are unknown); later reruns add nothing.
-downgrade() { # DB: schema 6 (before 007_runs and 008_reviewers) again, every output stored twice
-    sql "$1" "DROP INDEX outputs_identity; DROP INDEX outputs_legacy; ALTER TABLE outputs DROP COLUMN identity;
+downgrade() { # DB: schema 6 (before 007_runs .. 010_ckpt_pin) again, every output stored twice
+    sql "$1" "DROP TRIGGER output_counts_insert; DROP TRIGGER output_counts_delete; DROP TRIGGER output_counts_update;
+    DROP TABLE output_counts; ALTER TABLE checkpoints DROP COLUMN pinned; DROP INDEX outputs_identity; DROP INDEX outputs_legacy; ALTER TABLE outputs DROP COLUMN identity;
     ALTER TABLE recipe_runs DROP COLUMN error; DROP TABLE run_locks; DROP TABLE sessions; DROP TABLE reviewers; PRAGMA user_version = 6;
     INSERT INTO outputs (recipe_run_id, recipe_name, model_source, checkpoint_id, prompt, continuation, text, ids_json, params_json, seed, finish_reason)
       SELECT recipe_run_id, recipe_name, model_source, checkpoint_id, prompt, continuation, text, ids_json, params_json, seed, finish_reason FROM outputs;"
