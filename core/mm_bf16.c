@@ -1,0 +1,502 @@
+/*
+** bf16 GEMM with fp32 accumulation (see mm_bf16.h).
+**
+** Both operands are packed whole (in parallel) into pair words: a uint32
+** holding the bf16 of op(X)[2p][j] in its low half and op(X)[2p+1][j] in
+** its high half, which is the operand format of vdpbf16ps.  op(A) goes
+** into panels of MR rows, op(B) into panels of 16 columns (whatever the
+** path, so a prepacked B serves every path), both cut into slices of KCP
+** pairs: slice s of a packed operand with np padded rows/columns starts at
+** s*KCP*np words, and its panel j (first row/column j) at + j*kps.  Tasks
+** then take MC x NC tiles of C; for each slice, each NR-column micro-panel
+** of B stays in L1 while the tile's MR-row micro-panels of A stream past
+** it.  Partial sums wait in C between slices, so each element is one chain
+** in pair order whatever the tiling.
+*/
+#include "mm_bf16.h"
+
+#include "err.h"
+#include "pool.h"
+
+#include <assert.h>
+#include <float.h>
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KCP 128          /* pairs per slice: a 48-column B micro-panel is 24 KB (L1) */
+#define MC 256           /* rows per task tile (a multiple of every MR) */
+#define NC 384           /* columns per task tile (a multiple of every NR) */
+#define MAXMR 8          /* largest MR of any kernel */
+#define MAXNR 48         /* largest NR of any kernel */
+#define MB_PAR_FLOPS 2e5 /* smaller products run on the calling thread */
+
+/* kp pairs of an MR x (16*nq) block: c = (load ? c : 0) + the products of
+** the A micro-panel a (MR words per pair) and nq B panels (16 words per
+** pair), panel q at b + q*bs. */
+typedef void (*mb_kernel_fn)(int kp, const uint32_t *a, const uint32_t *b, size_t bs, int nq,
+                             float *c, int ldc, int load);
+
+typedef struct mb_kernel {
+    const char *name;
+    int mr, nr;
+    int mxcsr; /* runs under DAZ|FTZ (fp32 fused multiply-adds) */
+    mb_kernel_fn fn;
+} mb_kernel;
+
+static float bits_f(uint32_t u) {
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* fp32 bits -> bf16 bits (see mm_bround), without branches so that loops
+** of it vectorise. */
+static inline uint16_t round_bits(uint32_t u) {
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    r = (u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : r; /* quiet NaN */
+    r = (u & 0x7f800000u) ? r : (u >> 16) & 0x8000u;             /* DAZ */
+    return (uint16_t)r;
+}
+
+uint16_t mm_bround(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return round_bits(u);
+}
+
+/* A bf16 as it enters a product: denormals count as zero. */
+static inline uint16_t bf16_daz(uint16_t h) {
+    return (h & 0x7f80u) ? h : (uint16_t)(h & 0x8000u);
+}
+
+/* A result as vdpbf16ps leaves it: below FLT_MIN becomes a signed zero
+** (x86 already flushed it under MXCSR FTZ; elsewhere this is the flush). */
+static float ftz(float x) {
+    return fabsf(x) < FLT_MIN ? copysignf(0.0f, x) : x;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Kernels                                                                 */
+
+/* Portable: 4 x 16, two fmaf per pair, flushing as the instruction does. */
+static void kb_portable(int kp, const uint32_t *a, const uint32_t *b, size_t bs, int nq, float *c,
+                        int ldc, int load) {
+    (void)bs, (void)nq;
+    float acc[4][16];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 16; j++)
+            acc[i][j] = load ? ftz(c[i * ldc + j]) : 0.0f;
+    for (int p = 0; p < kp; p++)
+        for (int i = 0; i < 4; i++) {
+            const uint32_t aw = a[p * 4 + i];
+            const float ao = bits_f(aw & 0xffff0000u), ae = bits_f(aw << 16);
+            for (int j = 0; j < 16; j++) {
+                const uint32_t bw = b[p * 16 + j];
+                float t = ftz(fmaf(ao, bits_f(bw & 0xffff0000u), acc[i][j]));
+                acc[i][j] = ftz(fmaf(ae, bits_f(bw << 16), t));
+            }
+        }
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 16; j++)
+            c[i * ldc + j] = acc[i][j];
+}
+
+/* AVX2 + FMA: 4 x 16, the pair words widened (low half: shift, high half:
+** mask) into two fused multiply-adds. */
+__attribute__((target("avx2,fma"))) static void kb_avx2(int kp, const uint32_t *a,
+                                                        const uint32_t *b, size_t bs, int nq,
+                                                        float *c, int ldc, int load) {
+    (void)bs, (void)nq;
+    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
+    __m256 acc[4][2];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 2; j++)
+            acc[i][j] = load ? _mm256_loadu_ps(c + i * ldc + 8 * j) : _mm256_setzero_ps();
+    for (int p = 0; p < kp; p++) {
+        __m256 bo[2], be[2];
+        for (int j = 0; j < 2; j++) {
+            __m256i w = _mm256_loadu_si256((const __m256i *)(b + p * 16 + 8 * j));
+            bo[j] = _mm256_castsi256_ps(_mm256_and_si256(w, hi));
+            be[j] = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+        }
+        for (int i = 0; i < 4; i++) {
+            const uint32_t aw = a[p * 4 + i];
+            const __m256 ao = _mm256_set1_ps(bits_f(aw & 0xffff0000u)),
+                         ae = _mm256_set1_ps(bits_f(aw << 16));
+            for (int j = 0; j < 2; j++)
+                acc[i][j] = _mm256_fmadd_ps(ae, be[j], _mm256_fmadd_ps(ao, bo[j], acc[i][j]));
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 2; j++)
+            _mm256_storeu_ps(c + i * ldc + 8 * j, acc[i][j]);
+}
+
+/* AVX-512F: 8 x 32 (NQ panels of 16, NQ a constant once inlined). */
+__attribute__((target("avx512f"))) static inline void kb_avx512_n(int kp, const uint32_t *a,
+                                                                  const uint32_t *b, size_t bs,
+                                                                  float *c, int ldc, int load,
+                                                                  const int NQ) {
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    __m512 acc[8][2];
+    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
+        _Pragma("GCC unroll 2") for (int q = 0; q < 2; q++) acc[i][q] =
+            load && q < NQ ? _mm512_loadu_ps(c + i * ldc + 16 * q) : _mm512_setzero_ps();
+    for (int p = 0; p < kp; p++) {
+        __m512 bo[2], be[2];
+        _Pragma("GCC unroll 2") for (int q = 0; q < NQ; q++) {
+            __m512i w = _mm512_loadu_si512(b + q * bs + p * 16);
+            bo[q] = _mm512_castsi512_ps(_mm512_and_si512(w, hi));
+            be[q] = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+        }
+        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {
+            const __m512i w = _mm512_set1_epi32((int)a[p * 8 + i]);
+            const __m512 ao = _mm512_castsi512_ps(_mm512_and_si512(w, hi)),
+                         ae = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+            _Pragma("GCC unroll 2") for (int q = 0; q < NQ; q++) acc[i][q] =
+                _mm512_fmadd_ps(ae, be[q], _mm512_fmadd_ps(ao, bo[q], acc[i][q]));
+        }
+    }
+    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
+        _Pragma("GCC unroll 2") for (int q = 0; q < NQ; q++)
+            _mm512_storeu_ps(c + i * ldc + 16 * q, acc[i][q]);
+}
+
+__attribute__((target("avx512f"))) static void kb_avx512(int kp, const uint32_t *a,
+                                                         const uint32_t *b, size_t bs, int nq,
+                                                         float *c, int ldc, int load) {
+    if (nq == 2)
+        kb_avx512_n(kp, a, b, bs, c, ldc, load, 2);
+    else
+        kb_avx512_n(kp, a, b, bs, c, ldc, load, 1);
+}
+
+/* AVX-512 BF16: 8 x 48, one vdpbf16ps per pair, row and 16 columns; 24
+** accumulators keep both FMA pipes busy past the instruction's latency.
+** The row's pair word is broadcast from memory inside the instruction (in
+** asm: GCC 12 keeps eight broadcasts in registers and spills). */
+#define KB_BF16 __attribute__((target("avx512f,avx512bf16")))
+#define KB_DP(c, b, a, off)                                                                        \
+    __asm__("vdpbf16ps " #off "(%[ap])%{1to16%}, %[bv], %[cv]"                                     \
+            : [cv] "+v"(c)                                                                         \
+            : [bv] "v"(b), [ap] "r"(a))
+KB_BF16 static inline void kb_bf16_n(int kp, const uint32_t *a, const uint32_t *b, size_t bs,
+                                     float *c, int ldc, int load, const int NQ) {
+    __m512 acc[8][3];
+    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
+        _Pragma("GCC unroll 3") for (int q = 0; q < 3; q++) acc[i][q] =
+            load && q < NQ ? _mm512_loadu_ps(c + i * ldc + 16 * q) : _mm512_setzero_ps();
+    for (int p = 0; p < kp; p++, a += 8) {
+        __m512i bw[3];
+        _Pragma("GCC unroll 3") for (int q = 0; q < NQ; q++) bw[q] =
+            _mm512_loadu_si512(b + q * bs + p * 16);
+        _Pragma("GCC unroll 3") for (int q = 0; q < NQ; q++) {
+            KB_DP(acc[0][q], bw[q], a, 0);
+            KB_DP(acc[1][q], bw[q], a, 4);
+            KB_DP(acc[2][q], bw[q], a, 8);
+            KB_DP(acc[3][q], bw[q], a, 12);
+            KB_DP(acc[4][q], bw[q], a, 16);
+            KB_DP(acc[5][q], bw[q], a, 20);
+            KB_DP(acc[6][q], bw[q], a, 24);
+            KB_DP(acc[7][q], bw[q], a, 28);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
+        _Pragma("GCC unroll 3") for (int q = 0; q < NQ; q++)
+            _mm512_storeu_ps(c + i * ldc + 16 * q, acc[i][q]);
+}
+
+KB_BF16 static void kb_bf16(int kp, const uint32_t *a, const uint32_t *b, size_t bs, int nq,
+                            float *c, int ldc, int load) {
+    if (nq == 3)
+        kb_bf16_n(kp, a, b, bs, c, ldc, load, 3);
+    else if (nq == 2)
+        kb_bf16_n(kp, a, b, bs, c, ldc, load, 2);
+    else
+        kb_bf16_n(kp, a, b, bs, c, ldc, load, 1);
+}
+
+static const mb_kernel kernels[] = {
+    [MB_PORTABLE] = {"portable", 4, 16, 1, kb_portable},
+    [MB_AVX2] = {"avx2", 4, 16, 1, kb_avx2},
+    [MB_AVX512] = {"avx512", 8, 32, 1, kb_avx512},
+    [MB_BF16] = {"avx512bf16", 8, 48, 0, kb_bf16},
+};
+static int active; /* 0 until first use */
+
+static int best_supported(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) {
+        /* cpuid leaf 7 subleaf 1, EAX bit 5: AVX512_BF16 */
+        unsigned eax, ebx, ecx, edx;
+        __asm__("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(7), "c"(1));
+        return (eax >> 5) & 1 ? MB_BF16 : MB_AVX512;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return MB_AVX2;
+    return MB_PORTABLE;
+}
+
+int mm_bset_kernel(int which) {
+    int best = best_supported();
+    active = (which == MB_AUTO || which > best) ? best : which;
+    return active;
+}
+
+const char *mm_bkernel_name(void) {
+    if (!active) mm_bset_kernel(MB_AUTO);
+    return kernels[active].name;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Packing                                                                 */
+
+/* The operand to pack: element (k, j) of op(X) is X[k*ldx + j] when
+** kmajor, else X[j*ldx + k]; fp32, or bf16 with bf16 set. */
+typedef struct mb_src {
+    const void *X;
+    size_t ldx;
+    int kmajor, bf16;
+    int K, n; /* op(X) is K x n */
+} mb_src;
+
+/* out[i] = bf16 of the n contiguous elements of X from element at, then
+** zeros up to total. */
+static void round_run(const mb_src *s, size_t at, int n, int total, uint16_t *out) {
+    if (s->bf16) {
+        const uint16_t *x = (const uint16_t *)s->X + at;
+#pragma omp simd
+        for (int i = 0; i < n; i++)
+            out[i] = bf16_daz(x[i]);
+    } else {
+        const uint32_t *x = (const uint32_t *)s->X + at; /* fp32 bits */
+#pragma omp simd
+        for (int i = 0; i < n; i++)
+            out[i] = round_bits(x[i]);
+    }
+    for (int i = n; i < total; i++)
+        out[i] = 0;
+}
+
+/* Panel of columns [j0, j0+w) of op(X) (zero past K and n), every slice,
+** into a packed operand of np padded columns at dst (see the top). */
+static void pack_panel(const mb_src *s, int j0, int w, size_t np, uint32_t *dst) {
+    const int kp = (s->K + 1) / 2, cols = s->n - j0 < w ? s->n - j0 : w;
+    uint16_t lo[MAXNR], hi[MAXNR], run[2 * KCP];
+    for (int p0 = 0; p0 < kp; p0 += KCP) {
+        const int kps = kp - p0 < KCP ? kp - p0 : KCP;
+        uint32_t *d = dst + (size_t)p0 * np + (size_t)j0 * kps;
+        if (s->kmajor) { /* rows of op(X) are contiguous: two per pair */
+            for (int p = 0; p < kps; p++) {
+                const int k = 2 * (p0 + p);
+                round_run(s, (size_t)k * s->ldx + j0, cols, w, lo);
+                round_run(s, (size_t)(k + 1) * s->ldx + j0, k + 1 < s->K ? cols : 0, w, hi);
+                for (int j = 0; j < w; j++)
+                    d[p * w + j] = (uint32_t)lo[j] | (uint32_t)hi[j] << 16;
+            }
+            continue;
+        }
+        /* columns of op(X) are contiguous: a run of bf16 is a run of words */
+        const int k0 = 2 * p0, nk = s->K - k0 < 2 * kps ? s->K - k0 : 2 * kps;
+        for (int j = 0; j < w; j++) {
+            round_run(s, (size_t)(j0 + j) * s->ldx + k0, j < cols ? nk : 0, 2 * kps, run);
+            for (int p = 0; p < kps; p++)
+                d[p * w + j] = (uint32_t)run[2 * p] | (uint32_t)run[2 * p + 1] << 16;
+        }
+    }
+}
+
+typedef struct mb_pack_job {
+    const mb_src *src;
+    int w;
+    size_t np;
+    uint32_t *dst;
+} mb_pack_job;
+
+static void pack_task(void *ctx, int t) {
+    const mb_pack_job *j = ctx;
+    pack_panel(j->src, t * j->w, j->w, j->np, j->dst);
+}
+
+/* Pack all of op(X) in panels w wide (np = n rounded up to w). */
+static void pack_all(const mb_src *s, int w, size_t np, uint32_t *dst, int parallel) {
+    mb_pack_job j = {s, w, np, dst};
+    const int ntask = (int)(np / w);
+    if (parallel)
+        pool_for(ntask, pack_task, &j);
+    else
+        for (int t = 0; t < ntask; t++)
+            pack_task(&j, t);
+}
+
+/* A growing buffer owned by the calling thread, kept between calls. */
+static uint32_t *grow(uint32_t **buf, size_t *cap, size_t n) {
+    if (n > *cap) {
+        free(*buf);
+        *buf = aligned_alloc(64, (n * sizeof(uint32_t) + 63) / 64 * 64);
+        *cap = *buf ? n : 0;
+    }
+    return *buf;
+}
+
+struct mm_bpacked {
+    int N, K;
+    size_t np; /* N rounded up to 16 */
+    uint32_t *w;
+};
+
+/* ---------------------------------------------------------------------- */
+/* The product                                                             */
+
+typedef struct mb_job {
+    const mb_kernel *kern;
+    int M, N, K, acc;
+    const uint32_t *pa, *pb; /* packed op(A) (mp rows), op(B) (np columns) */
+    size_t mp, np;
+    float *C;
+    int ldc;
+    int th, tw, ntw; /* tile height, width, tiles across */
+} mb_job;
+
+/* One micro-tile of C (rows x cols of it, at most MR x NR); an edge tile
+** goes through a scratch tile so the kernel does the same work in the same
+** order. */
+static void micro_tile(const mb_job *g, int kps, const uint32_t *a, const uint32_t *b, float *c,
+                       int rows, int cols, int load) {
+    const mb_kernel *k = g->kern;
+    const int nq = (cols + 15) / 16;
+    const size_t bs = (size_t)16 * kps;
+    if (rows == k->mr && cols == 16 * nq) {
+        k->fn(kps, a, b, bs, nq, c, g->ldc, load);
+        return;
+    }
+    float edge[MAXMR * MAXNR];
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
+            edge[i * k->nr + j] = load ? c[(size_t)i * g->ldc + j] : 0.0f;
+    k->fn(kps, a, b, bs, nq, edge, k->nr, load);
+    for (int i = 0; i < rows; i++)
+        memcpy(c + (size_t)i * g->ldc, edge + i * k->nr, sizeof(float) * cols);
+}
+
+/* One task: a th x tw tile of C, slice by slice. */
+static void tile_task(void *ctx, int t) {
+    const mb_job *g = ctx;
+    const int mr = g->kern->mr, nr = g->kern->nr;
+    const int i0 = t / g->ntw * g->th, j0 = t % g->ntw * g->tw;
+    const int i1 = i0 + g->th < g->M ? i0 + g->th : g->M;
+    const int j1 = j0 + g->tw < g->N ? j0 + g->tw : g->N;
+    const int kp = (g->K + 1) / 2;
+    const unsigned csr = _mm_getcsr();
+    if (g->kern->mxcsr) _mm_setcsr(csr | 0x8040); /* FTZ | DAZ, as vdpbf16ps */
+    for (int p0 = 0; p0 < kp; p0 += KCP) {
+        const int kps = kp - p0 < KCP ? kp - p0 : KCP;
+        const uint32_t *pa = g->pa + (size_t)p0 * g->mp, *pb = g->pb + (size_t)p0 * g->np;
+        const int load = g->acc || p0 > 0;
+        for (int j = j0; j < j1; j += nr)
+            for (int i = i0; i < i1; i += mr)
+                micro_tile(g, kps, pa + (size_t)i * kps, pb + (size_t)j * kps,
+                           g->C + (size_t)i * g->ldc + j, i1 - i < mr ? i1 - i : mr,
+                           j1 - j < nr ? j1 - j : nr, load);
+    }
+    if (g->kern->mxcsr) _mm_setcsr(csr);
+}
+
+/* Tile sizes: at most MC x NC, narrower until there are a few tiles per
+** thread to balance (which thread computes a tile never changes it). */
+static void run_tiles(mb_job *g, int parallel) {
+    const int nth = parallel ? omp_get_max_threads() : 1, nr = g->kern->nr;
+    g->th = g->M < MC ? g->M : MC;
+    const int ntm = (g->M + g->th - 1) / g->th;
+    int ntn = (g->N + NC - 1) / NC;
+    if (ntm * ntn < 4 * nth) ntn = (4 * nth + ntm - 1) / ntm;
+    g->tw = ((g->N + ntn - 1) / ntn + nr - 1) / nr * nr;
+    g->ntw = (g->N + g->tw - 1) / g->tw;
+    const int ntask = ntm * g->ntw;
+    if (parallel)
+        pool_for(ntask, tile_task, g);
+    else
+        for (int t = 0; t < ntask; t++)
+            tile_task(g, t);
+}
+
+/* C = or += packed op(A) rounded from A, times the packed pb. */
+static void bgemm_run(int M, int N, int K, const float *A, int lda, int ta, const uint32_t *pb,
+                      size_t np, float *C, int ldc, int acc) {
+    const mb_kernel *kern = &kernels[active];
+    const int parallel = (double)M * N * K > MB_PAR_FLOPS;
+    const size_t mp = (size_t)(M + kern->mr - 1) / kern->mr * kern->mr;
+    const size_t kp = (size_t)(K + 1) / 2;
+    static _Thread_local uint32_t *pa_buf;
+    static _Thread_local size_t pa_cap;
+    uint32_t *pa = grow(&pa_buf, &pa_cap, mp * kp);
+    if (!pa) abort(); /* out of memory in the hot path: nothing sane to return */
+    const mb_src sa = {A, (size_t)lda, ta, 0, K, M};
+    pack_all(&sa, kern->mr, mp, pa, parallel);
+    mb_job g = {kern, M, N, K, acc, pa, pb, mp, np, C, ldc, 0, 0, 0};
+    run_tiles(&g, parallel);
+}
+
+/* C = 0 (unless acc) when there is nothing to multiply. */
+static void zero_product(int M, int N, float *C, int ldc, int acc) {
+    if (!acc)
+        for (int i = 0; i < M; i++)
+            memset(C + (size_t)i * ldc, 0, sizeof(float) * N);
+}
+
+void mm_bgemm(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb, int tb,
+              float *C, int ldc, int acc) {
+    if (M <= 0 || N <= 0) return;
+    assert(ldc >= N && lda >= (ta ? M : K) && ldb >= (tb ? K : N));
+    if (!active) mm_bset_kernel(MB_AUTO);
+    if (K <= 0) {
+        zero_product(M, N, C, ldc, acc);
+        return;
+    }
+    const size_t np = (size_t)(N + 15) / 16 * 16, kp = (size_t)(K + 1) / 2;
+    static _Thread_local uint32_t *pb_buf;
+    static _Thread_local size_t pb_cap;
+    uint32_t *pb = grow(&pb_buf, &pb_cap, np * kp);
+    if (!pb) abort();
+    const mb_src sb = {B, (size_t)ldb, !tb, 0, K, N};
+    pack_all(&sb, 16, np, pb, (double)M * N * K > MB_PAR_FLOPS);
+    bgemm_run(M, N, K, A, lda, ta, pb, np, C, ldc, acc);
+}
+
+int mm_bpack(int N, int K, const void *B, int ldb, int tb, int src_bf16, mm_bpacked **out,
+             char *err) {
+    *out = NULL;
+    if (N <= 0 || K <= 0 || ldb < (tb ? K : N)) {
+        err_set(err, "mm_bpack: bad sizes N=%d K=%d ldb=%d", N, K, ldb);
+        return -1;
+    }
+    mm_bpacked *p = calloc(1, sizeof *p);
+    const size_t np = (size_t)(N + 15) / 16 * 16, kp = (size_t)(K + 1) / 2;
+    if (p) p->w = aligned_alloc(64, (np * kp * sizeof(uint32_t) + 63) / 64 * 64);
+    if (!p || !p->w) {
+        free(p);
+        err_set(err, "mm_bpack: out of memory for %d x %d", K, N);
+        return -1;
+    }
+    p->N = N, p->K = K, p->np = np;
+    const mb_src sb = {B, (size_t)ldb, !tb, src_bf16, K, N};
+    pack_all(&sb, 16, np, p->w, (double)N * K > MB_PAR_FLOPS);
+    *out = p;
+    return 0;
+}
+
+void mm_bpacked_free(mm_bpacked *p) {
+    if (!p) return;
+    free(p->w);
+    free(p);
+}
+
+void mm_bgemm_packed(int M, const float *A, int lda, const mm_bpacked *B, float *C, int ldc,
+                     int acc) {
+    if (M <= 0) return;
+    assert(ldc >= B->N && lda >= B->K);
+    if (!active) mm_bset_kernel(MB_AUTO);
+    bgemm_run(M, B->N, B->K, A, lda, 0, B->w, B->np, C, ldc, acc);
+}

@@ -1,0 +1,269 @@
+/*
+** core/mm_bf16.h: rounding to bf16, every path (vdpbf16ps, AVX-512F,
+** AVX2, portable) giving the bits of the documented chain (a scalar
+** reference here, under MXCSR DAZ|FTZ) on random and adversarial inputs
+** (odd K, K = 1, ragged edges, transposes, acc, denormals, overflow, inf
+** and NaN), results that do not depend on M, the other rows or the thread
+** count, the packed operand matching the unpacked one, and the error
+** against a float64 product staying within the fp32 accumulation bound.
+*/
+#include "mm_bf16.h"
+#include "test.h"
+
+#include <float.h>
+#include <immintrin.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+static uint64_t rng_s = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void) {
+    rng_s ^= rng_s << 13, rng_s ^= rng_s >> 7, rng_s ^= rng_s << 17;
+    return rng_s;
+}
+static float uni(void) { /* [-1, 1) */
+    return (float)((double)(rnd() >> 11) / 4503599627370496.0 - 1.0);
+}
+static float f_of(uint32_t u) {
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+static uint32_t bits(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return u;
+}
+static float bf(float x) {
+    return f_of((uint32_t)mm_bround(x) << 16);
+}
+
+/* An adversarial value: denormals, tiny and huge magnitudes whose products
+** underflow or overflow, zeros of both signs, inf, NaN, ordinary values. */
+static float nasty(int with_special) {
+    switch (rnd() % (with_special ? 10 : 8)) {
+    case 0:
+        return f_of((uint32_t)(rnd() & 0x807fffffu)); /* denormal or zero */
+    case 1:
+        return uni() * 1e-20f; /* products underflow */
+    case 2:
+        return uni() * 1.1e-19f; /* products near FLT_MIN */
+    case 3:
+        return uni() * 1e19f; /* products overflow */
+    case 4:
+        return (rnd() & 1) ? -0.0f : 0.0f;
+    case 5:
+        return uni() * 3.4e38f;
+    case 8:
+        return (rnd() & 1) ? INFINITY : -INFINITY;
+    case 9:
+        return NAN;
+    default:
+        return uni();
+    }
+}
+
+/* The documented chain for one element, computed plainly. */
+static float ref_elem(int K, const float *A, int lda, int ta, const float *B, int ldb, int tb,
+                      float c0, int acc, int i, int j) {
+    float c = acc ? c0 : 0.0f;
+    for (int p = 0; p < (K + 1) / 2; p++)
+        for (int h = 1; h >= 0; h--) {
+            const int k = 2 * p + h;
+            const float a = k < K ? bf(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) : 0;
+            const float b = k < K ? bf(tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]) : 0;
+            c = fmaf(a, b, c);
+        }
+    return c;
+}
+
+static void ref_gemm(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb,
+                     int tb, float *C, int ldc, int acc) {
+    const unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040); /* DAZ | FTZ: the instruction's denormal handling */
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++)
+            C[(size_t)i * ldc + j] =
+                ref_elem(K, A, lda, ta, B, ldb, tb, C[(size_t)i * ldc + j], acc, i, j);
+    _mm_setcsr(csr);
+}
+
+/* Same bits, or both NaN (a NaN's payload and sign may differ). */
+static int same(float x, float y) {
+    return bits(x) == bits(y) || (isnan(x) && isnan(y));
+}
+
+static int count_diff(int M, int N, const float *X, const float *Y, int ld) {
+    int d = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++)
+            d += !same(X[(size_t)i * ld + j], Y[(size_t)i * ld + j]);
+    return d;
+}
+
+static float *fill(size_t n, int mode) {
+    float *x = malloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = mode ? nasty(mode == 2) : uni();
+    return x;
+}
+
+/* One shape on every supported path against the reference. */
+static void check_shape(int M, int N, int K, int ta, int tb, int acc, int mode) {
+    const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
+    float *A = fill((size_t)(ta ? K : M) * lda, mode), *B = fill((size_t)(tb ? N : K) * ldb, mode);
+    float *C0 = fill((size_t)M * ldc, mode), *R = malloc((size_t)M * ldc * sizeof *R),
+          *C = malloc((size_t)M * ldc * sizeof *C);
+    memcpy(R, C0, (size_t)M * ldc * sizeof *R);
+    ref_gemm(M, N, K, A, lda, ta, B, ldb, tb, R, ldc, acc);
+    for (int path = MB_PORTABLE; path <= MB_BF16; path++) {
+        if (mm_bset_kernel(path) != path) continue;
+        memcpy(C, C0, (size_t)M * ldc * sizeof *C);
+        mm_bgemm(M, N, K, A, lda, ta, B, ldb, tb, C, ldc, acc);
+        CHECKF(count_diff(M, N, C, R, ldc) == 0, "%s M%d N%d K%d ta%d tb%d acc%d mode%d: %d differ",
+               mm_bkernel_name(), M, N, K, ta, tb, acc, mode, count_diff(M, N, C, R, ldc));
+        /* the padding columns of C are never written */
+        int pad_ok = 1;
+        for (int i = 0; i < M; i++)
+            for (int j = N; j < ldc; j++)
+                pad_ok &= same(C[(size_t)i * ldc + j], C0[(size_t)i * ldc + j]);
+        CHECK(pad_ok);
+    }
+    mm_bset_kernel(MB_AUTO);
+    free(A), free(B), free(C0), free(R), free(C);
+}
+
+static void test_round(void) {
+    CHECK_EQ_INT(mm_bround(1.0f), 0x3f80);
+    CHECK_EQ_INT(mm_bround(f_of(0x3f808000u)), 0x3f80); /* tie: to even */
+    CHECK_EQ_INT(mm_bround(f_of(0x3f818000u)), 0x3f82); /* tie: to even (up) */
+    CHECK_EQ_INT(mm_bround(f_of(0x3f808001u)), 0x3f81);
+    CHECK_EQ_INT(mm_bround(-2.0f), 0xc000);
+    CHECK_EQ_INT(mm_bround(f_of(0x00000001u)), 0x0000); /* denormal: zero */
+    CHECK_EQ_INT(mm_bround(f_of(0x807fffffu)), 0x8000);
+    CHECK_EQ_INT(mm_bround(FLT_MAX), 0x7f80); /* rounds up to inf */
+    CHECK_EQ_INT(mm_bround(-INFINITY), 0xff80);
+    CHECK_EQ_INT(mm_bround(f_of(0x7f800001u)) & 0x7fc0, 0x7fc0); /* NaN stays NaN, quiet */
+}
+
+/* Every path agrees with the reference bit for bit on ordinary values. */
+static void test_paths_random(void) {
+    static const int shapes[][3] = {{1, 1, 1},     {1, 17, 1},   {3, 5, 2},     {8, 48, 256},
+                                    {9, 49, 257},  {17, 33, 3},  {31, 97, 300}, {64, 64, 64},
+                                    {5, 130, 513}, {70, 20, 77}, {2, 200, 9}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int v = 0; v < 8; v++)
+            check_shape(shapes[s][0], shapes[s][1], shapes[s][2], v & 1, (v >> 1) & 1, v >> 2, 0);
+}
+
+/* Denormals, underflow, overflow (mode 1), then inf and NaN (mode 2). */
+static void test_paths_adversarial(void) {
+    for (int mode = 1; mode <= 2; mode++)
+        for (int v = 0; v < 8; v++) {
+            check_shape(13, 37, 41, v & 1, (v >> 1) & 1, v >> 2, mode);
+            check_shape(9, 50, 1, v & 1, (v >> 1) & 1, v >> 2, mode);
+        }
+    /* a denormal C counts as zero; a result below FLT_MIN is flushed */
+    for (int path = MB_PORTABLE; path <= MB_BF16; path++) {
+        if (mm_bset_kernel(path) != path) continue;
+        float a = 1e-20f, b = 1e-20f, c = f_of(5);
+        mm_bgemm(1, 1, 1, &a, 1, 0, &b, 1, 0, &c, 1, 1);
+        CHECKF(bits(c) == 0, "%s: %a", mm_bkernel_name(), c);
+        a = 1.0f, b = 0.0f, c = f_of(0x80000005u);
+        mm_bgemm(1, 1, 1, &a, 1, 0, &b, 1, 0, &c, 1, 1);
+        CHECKF(bits(c) == 0, "%s: %a", mm_bkernel_name(), c); /* -0 + +0 = +0 */
+    }
+    mm_bset_kernel(MB_AUTO);
+}
+
+/* A row's result does not depend on M, the other rows or the threads. */
+static void test_row_independent(void) {
+    const int N = 150, K = 333, Mmax = 300;
+    float *A = fill((size_t)Mmax * K, 0), *B = fill((size_t)K * N, 0);
+    float *ref = malloc(sizeof(float) * N), *C = malloc(sizeof(float) * Mmax * N);
+    mm_bgemm(1, N, K, A + (size_t)7 * K, K, 0, B, N, 0, ref, N, 0);
+    static const int Ms[] = {8, 9, 64, 65, 300};
+    for (int t = 1; t <= 3; t++) {
+        omp_set_num_threads(t);
+        for (size_t m = 0; m < sizeof Ms / sizeof Ms[0]; m++) {
+            mm_bgemm(Ms[m], N, K, A, K, 0, B, N, 0, C, N, 0);
+            CHECKF(count_diff(1, N, C + (size_t)7 * N, ref, N) == 0, "M %d threads %d", Ms[m], t);
+        }
+    }
+    omp_set_num_threads(2);
+    free(A), free(B), free(ref), free(C);
+}
+
+/* mm_bgemm_packed on an fp32 or bf16 operand, either layout, equals
+** mm_bgemm on every path. */
+static void test_packed(void) {
+    const int M = 37, N = 70, K = 301;
+    float *A = fill((size_t)M * K, 0), *B = fill((size_t)K * N, 0),
+          *Bt = malloc(sizeof(float) * K * N);
+    uint16_t *Bh = malloc(sizeof(uint16_t) * K * N), *Bht = malloc(sizeof(uint16_t) * K * N);
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < N; j++) {
+            Bt[(size_t)j * K + k] = B[(size_t)k * N + j];
+            Bh[(size_t)k * N + j] = Bht[(size_t)j * K + k] = mm_bround(B[(size_t)k * N + j]);
+        }
+    float *R = malloc(sizeof(float) * M * N), *R2 = malloc(sizeof(float) * M * N),
+          *C = malloc(sizeof(float) * M * N);
+    char err[512];
+    mm_bgemm(M, N, K, A, K, 0, B, N, 0, R, N, 0);
+    memcpy(R2, R, sizeof(float) * M * N);
+    mm_bgemm(M, N, K, A, K, 0, B, N, 0, R2, N, 1);
+    const void *src[4] = {B, Bt, Bh, Bht};
+    for (int path = MB_PORTABLE; path <= MB_BF16; path++) {
+        if (mm_bset_kernel(path) != path) continue;
+        for (int v = 0; v < 4; v++) {
+            mm_bpacked *p;
+            CHECK(mm_bpack(N, K, src[v], (v & 1) ? K : N, v & 1, v >> 1, &p, err) == 0);
+            memcpy(C, R, sizeof(float) * M * N);
+            mm_bgemm_packed(M, A, K, p, C, N, 1);
+            CHECKF(count_diff(M, N, C, R2, N) == 0, "%s source %d acc", mm_bkernel_name(), v);
+            mm_bgemm_packed(M, A, K, p, C, N, 0);
+            CHECKF(count_diff(M, N, C, R, N) == 0, "%s source %d", mm_bkernel_name(), v);
+            mm_bpacked_free(p);
+        }
+    }
+    mm_bset_kernel(MB_AUTO);
+    mm_bpacked *p = (mm_bpacked *)1;
+    CHECK(mm_bpack(0, K, B, N, 0, 0, &p, err) == -1 && !p && strstr(err, "N=0"));
+    free(A), free(B), free(Bt), free(Bh), free(Bht), free(R), free(R2), free(C);
+}
+
+/* Against float64 on the rounded inputs: within the fp32 accumulation
+** bound, K * 2^-24 * sum |a||b| (the bf16 rounding of the inputs, 2^-9
+** relative each, is the caller's tolerance, not the kernel's). */
+static void test_accuracy(void) {
+    const int M = 20, N = 30, K = 777;
+    float *A = fill((size_t)M * K, 0), *B = fill((size_t)K * N, 0),
+          *C = malloc(sizeof(float) * M * N);
+    mm_bgemm(M, N, K, A, K, 0, B, N, 0, C, N, 0);
+    int ok = 1;
+    double worst = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0, sa = 0;
+            for (int k = 0; k < K; k++) {
+                const double p = (double)bf(A[i * K + k]) * bf(B[k * N + j]);
+                s += p, sa += fabs(p);
+            }
+            const double e = fabs(C[i * N + j] - s) / (sa * K * 0x1p-24);
+            worst = e > worst ? e : worst;
+            ok &= e <= 1.0;
+        }
+    CHECKF(ok, "error %.3g of the bound", worst);
+    free(A), free(B), free(C);
+}
+
+int main(void) {
+    printf("best path: %s\n", mm_bkernel_name());
+    RUN(test_round);
+    RUN(test_paths_random);
+    RUN(test_paths_adversarial);
+    RUN(test_row_independent);
+    RUN(test_packed);
+    RUN(test_accuracy);
+    return TEST_SUMMARY();
+}
