@@ -280,15 +280,106 @@ static void round_run(const mb_src *s, size_t at, int n, int total, uint16_t *ou
         out[i] = 0;
 }
 
+/* round_bits on 16 lanes: the bf16 in the low half of each. */
+__attribute__((target("avx512f"))) static inline __m512i round16(__m512i u) {
+    const __m512i top = _mm512_srli_epi32(u, 16);
+    const __m512i bias =
+        _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(top, _mm512_set1_epi32(1)));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, bias), 16);
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(
+        _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+    r = _mm512_mask_or_epi32(r, nan, top, _mm512_set1_epi32(0x40));
+    const __mmask16 den = _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7f800000));
+    return _mm512_mask_and_epi32(r, den, top, _mm512_set1_epi32(0x8000));
+}
+
+/* The first n (< 16 or more) lanes. */
+static __mmask16 lanes(int n) {
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
+
+/* One slice (pairs [p0, p0+kps)) of an fp32 panel with AVX-512, the
+** rounding of round_bits: rows of op(X) contiguous (kmajor), two rows per
+** pair word. */
+__attribute__((target("avx512f"))) static void
+pack512_kmajor(const mb_src *s, int j0, int w, int cols, int p0, int kps, uint32_t *d) {
+    const float *X = s->X;
+    const __mmask16 in = lanes(cols), out = lanes(w);
+    for (int p = 0; p < kps; p++) {
+        const int k = 2 * (p0 + p);
+        const __m512i lo = round16(_mm512_maskz_loadu_epi32(in, X + (size_t)k * s->ldx + j0));
+        const __m512i hi =
+            k + 1 < s->K ? round16(_mm512_maskz_loadu_epi32(in, X + (size_t)(k + 1) * s->ldx + j0))
+                         : _mm512_setzero_si512();
+        _mm512_mask_storeu_epi32(d + p * w, out, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+    }
+}
+
+/* dst[c*ldd + r] = src[r*lds + c] for an 8 x 8 block of words: pairs of
+** rows interleaved, then pairs of pairs, then the 128-bit halves. */
+__attribute__((target("avx2"))) static void transpose8x8(const uint32_t *src, int lds,
+                                                         uint32_t *dst, int ldd) {
+    __m256i r[8], t[8];
+    for (int i = 0; i < 8; i++)
+        r[i] = _mm256_loadu_si256((const __m256i *)(src + i * lds));
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_si256((__m256i *)(dst + i * ldd),
+                            _mm256_permute2x128_si256(r[i], r[i + 4], 0x20));
+        _mm256_storeu_si256((__m256i *)(dst + (i + 4) * ldd),
+                            _mm256_permute2x128_si256(r[i], r[i + 4], 0x31));
+    }
+}
+
+/* The same with columns of op(X) contiguous: a run of bf16 along a row is
+** a run of pair words (vpmovdw), turned into the panel's order through
+** tmp. */
+__attribute__((target("avx512f"))) static void
+pack512_rows(const mb_src *s, int j0, int w, int cols, int p0, int kps, uint32_t *d) {
+    uint32_t tmp[MAXNR * KCP];
+    const int k0 = 2 * p0, nk = s->K - k0 < 2 * kps ? s->K - k0 : 2 * kps;
+    for (int j = 0; j < w; j++) {
+        const float *x = (const float *)s->X + (size_t)(j0 + j) * s->ldx + k0;
+        for (int c = 0; c < 2 * kps; c += 16) {
+            const __mmask16 m = j < cols ? lanes(nk - c) : 0;
+            const __m256i h = _mm512_cvtepi32_epi16(round16(_mm512_maskz_loadu_epi32(m, x + c)));
+            _mm256_storeu_si256((__m256i *)(tmp + j * KCP + c / 2), h);
+        }
+    }
+    int p = 0;
+    for (; p + 8 <= kps; p += 8)
+        for (int j = 0; j < w; j += 8)
+            transpose8x8(tmp + j * KCP + p, KCP, d + p * w + j, w);
+    for (; p < kps; p++)
+        for (int j = 0; j < w; j++)
+            d[p * w + j] = tmp[j * KCP + p];
+}
+
 /* Panel of columns [j0, j0+w) of op(X) (zero past K and n), every slice,
-** into a packed operand of np padded columns at dst (see the top). */
+** into a packed operand of np padded columns at dst (see the top).  fp32
+** on the AVX-512 paths goes through the vector packers, the rest (and so
+** the other paths, tested against them) through round_run. */
 static void pack_panel(const mb_src *s, int j0, int w, size_t np, uint32_t *dst) {
     const int kp = (s->K + 1) / 2, cols = s->n - j0 < w ? s->n - j0 : w;
+    const int fast = !s->bf16 && active >= MB_AVX512 && w <= 16;
     uint16_t lo[MAXNR], hi[MAXNR], run[2 * KCP];
     for (int p0 = 0; p0 < kp; p0 += KCP) {
         const int kps = kp - p0 < KCP ? kp - p0 : KCP;
         uint32_t *d = dst + (size_t)p0 * np + (size_t)j0 * kps;
-        if (s->kmajor) { /* rows of op(X) are contiguous: two per pair */
+        if (fast && s->kmajor) {
+            pack512_kmajor(s, j0, w, cols, p0, kps, d);
+        } else if (fast) {
+            pack512_rows(s, j0, w, cols, p0, kps, d);
+        } else if (s->kmajor) { /* rows of op(X) are contiguous: two per pair */
             for (int p = 0; p < kps; p++) {
                 const int k = 2 * (p0 + p);
                 round_run(s, (size_t)k * s->ldx + j0, cols, w, lo);
@@ -296,14 +387,13 @@ static void pack_panel(const mb_src *s, int j0, int w, size_t np, uint32_t *dst)
                 for (int j = 0; j < w; j++)
                     d[p * w + j] = (uint32_t)lo[j] | (uint32_t)hi[j] << 16;
             }
-            continue;
-        }
-        /* columns of op(X) are contiguous: a run of bf16 is a run of words */
-        const int k0 = 2 * p0, nk = s->K - k0 < 2 * kps ? s->K - k0 : 2 * kps;
-        for (int j = 0; j < w; j++) {
-            round_run(s, (size_t)(j0 + j) * s->ldx + k0, j < cols ? nk : 0, 2 * kps, run);
-            for (int p = 0; p < kps; p++)
-                d[p * w + j] = (uint32_t)run[2 * p] | (uint32_t)run[2 * p + 1] << 16;
+        } else { /* columns of op(X) are contiguous: a run of bf16 is a run of words */
+            const int k0 = 2 * p0, nk = s->K - k0 < 2 * kps ? s->K - k0 : 2 * kps;
+            for (int j = 0; j < w; j++) {
+                round_run(s, (size_t)(j0 + j) * s->ldx + k0, j < cols ? nk : 0, 2 * kps, run);
+                for (int p = 0; p < kps; p++)
+                    d[p * w + j] = (uint32_t)run[2 * p] | (uint32_t)run[2 * p + 1] << 16;
+            }
         }
     }
 }
