@@ -32,6 +32,7 @@ struct gpt_model {
     int ntensors;
     gpt_tensor *t;
     int gelu_exact; /* activation "gelu" (erf) instead of the tanh form */
+    int bf16;       /* gpt_model_set_bf16: training and scoring's products in bf16 */
     /* weights laid out for generation (gpt_model_prepare_generation), or
     ** NULL: each layer's four matrices in strip layout (mm_gemv_strips),
     ** and in bf16 the tied wte too; gen_off[GEN_MATS*l + i] is where
@@ -159,6 +160,10 @@ int gpt_model_prepare_generation(gpt_model *m, int bf16, char *err) {
     return 0;
 }
 
+void gpt_model_set_bf16(gpt_model *m, int on) {
+    m->bf16 = on != 0;
+}
+
 int gpt_model_generation(const gpt_model *m) {
     return m->gen ? m->gen_bf16 : -1;
 }
@@ -197,6 +202,7 @@ typedef struct attn_job {
     const attn_src *src;
     float *probs;
     const unsigned char *drop;
+    int bf16; /* the weights of the values rounded to bf16 (a bf16 product) */
 } attn_job;
 
 /* Row r, head h = rh / NH, rh % NH; scratch holds maxk floats (unused when
@@ -206,6 +212,7 @@ static void attend(const attn_job *j, int rh, float *scratch) {
     const int C = j->C, NH = j->NH, HS = j->HS;
     int r = rh / NH, h = rh % NH, nk = src->nk[r];
     const float *q = j->qkv + (size_t)r * 3 * C + h * HS;
+    /* in bf16, q, k and v already are (rounded after c_attn) */
     float *p = j->probs ? j->probs + ((size_t)r * NH + h) * j->ldp : scratch;
     float mx = -INFINITY;
     for (int s = 0; s < nk; s++) {
@@ -226,6 +233,7 @@ static void attend(const attn_job *j, int rh, float *scratch) {
     const unsigned char *d = j->drop ? j->drop + ((size_t)r * NH + h) * j->ldp : NULL;
     for (int s = 0; s < nk; s++) {
         float w = d ? (d[s] ? p[s] * j->dscale : 0.0f) : p[s];
+        w = j->bf16 ? kern_bf16(w) : w;
         const float *v = src->v + (src->base[r] + (size_t)s) * src->stride + h * HS;
         kern_axpy(o, w, v, HS);
     }
@@ -241,11 +249,13 @@ static void attend_task(void *ctx, int rh) {
 /* out[N,C] = causal attention of the queries in qkv[N,3C].  probs (may be
 ** NULL) receives each row's softmax, [N][NH][ldp]; drop (may be NULL) is
 ** the attention-dropout mask with the same layout, applied after the
-** softmax with scale dscale.  Generation (src->kc set) runs its many short
-** calls on the thread pool, training and scoring on OpenMP. */
+** softmax with scale dscale.  With bf16 set (qkv then holds bf16 values)
+** the weights of the values are rounded to bf16 too, so both products
+** have bf16 inputs and fp32 sums.  Generation (src->kc set) runs its many
+** short calls on the thread pool, training and scoring on OpenMP. */
 static void attention_forward(float *out, const float *qkv, int N, int C, int NH,
                               const attn_src *src, float *probs, int ldp, const unsigned char *drop,
-                              float dscale) {
+                              float dscale, int bf16) {
     if (src->kc) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C > KERN_SERIAL_MAX)
         for (int r = 0; r < N; r++) {
@@ -258,8 +268,8 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
     int maxk = 0;
     for (int r = 0; r < N; r++)
         maxk = src->nk[r] > maxk ? src->nk[r] : maxk;
-    const attn_job j = {out,    qkv, C,     NH,  C / NH, ldp, maxk, 1.0f / sqrtf((float)(C / NH)),
-                        dscale, src, probs, drop};
+    const attn_job j = {out,    qkv, C,     NH,   C / NH, ldp, maxk, 1.0f / sqrtf((float)(C / NH)),
+                        dscale, src, probs, drop, bf16};
     const int par = (size_t)N * maxk * C > KERN_SERIAL_MAX;
     if (src->kc && !probs) {
         if (par)
@@ -303,7 +313,7 @@ typedef struct block_act {
 static void linear(const gpt_model *m, const size_t *gen, float *out, const float *inp,
                    const float *w, const float *b, int N, int IC, int OC) {
     if (!gen || (!m->gen_bf16 && N > MM_GEMV_ROWS)) {
-        kern_linear(out, inp, w, b, N, IC, OC);
+        kern_linear(out, inp, w, b, N, IC, OC, m->bf16 && !gen);
         return;
     }
     for (int r = 0; r < N; r++)
@@ -313,7 +323,8 @@ static void linear(const gpt_model *m, const size_t *gen, float *out, const floa
 }
 
 /* out[N,C] = block l applied to x[N,C]; tmp is [N,C] scratch.  gen: use
-** the model's generation weights if it has them. */
+** the model's generation weights if it has them (and no bf16 training
+** products: gpt_model_set_bf16 is for gpt_forward). */
 static void block_forward(const gpt_model *m, int l, int N, const float *x, float *out,
                           const block_act *a, const attn_src *src, int ldp, float *tmp, int gen) {
     const gpt_config *cfg = &m->cfg;
@@ -323,8 +334,12 @@ static void block_forward(const gpt_model *m, int l, int N, const float *x, floa
     const size_t *g = gen && m->gen ? m->gen_off + GEN_MATS * l : NULL;
     kern_layernorm(a->ln1, a->ln1_mean, a->ln1_rstd, x, w.ln1w, w.ln1b, N, C, eps);
     linear(m, g, a->qkv, a->ln1, w.qkvw, w.qkvb, N, C, 3 * C);
+    const int bf16 = m->bf16 && !gen;
+    /* q, k and v as autocast's c_attn leaves them: the inputs of both
+    ** attention products (and of their backward) */
+    if (bf16) kern_round_bf16(a->qkv, (size_t)N * 3 * C);
     attention_forward(a->atty, a->qkv, N, C, NH, src, a->att, ldp, a->drop_att,
-                      1.0f / (1.0f - cfg->attn_pdrop));
+                      1.0f / (1.0f - cfg->attn_pdrop), bf16);
     linear(m, g ? g + 1 : NULL, tmp, a->atty, w.projw, w.projb, N, C, C);
     kern_residual_dropout(a->res2, x, tmp, a->drop_attn_out, cfg->resid_pdrop, (size_t)N * C);
     kern_layernorm(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, w.ln2w, w.ln2b, N, C, eps);
@@ -563,7 +578,8 @@ int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, 
                    tensor_ptr(m, m->params, GPT_T_LNF_W(L)),
                    tensor_ptr(m, m->params, GPT_T_LNF_B(L)), N, C, cfg->layer_norm_epsilon);
     /* lm_head tied to wte: logits = lnf @ wte^T */
-    mm_sgemm(N, V, C, b->lnf, C, 0, tensor_ptr(m, m->params, GPT_T_WTE), C, 1, b->logits, V, 0);
+    kern_matmul(m->bf16, N, V, C, b->lnf, C, 0, tensor_ptr(m, m->params, GPT_T_WTE), C, 1,
+                b->logits, V, 0);
     if (!labels) {
         if (loss) *loss = 0.0f;
         return 0;
@@ -591,10 +607,12 @@ int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, 
 /* Attention backward for the training layout (row r = b*T + t attends to
 ** rows b*T .. r).  dqkv is overwritten.  One (sequence, head) per task;
 ** inside, queries run in order so each dk/dv accumulates in a fixed
-** order. */
+** order.  With bf16 set, datty and qkv hold bf16 values and the other
+** factors of the products (the weights of v, the scores' gradient) are
+** rounded to bf16, as the forward's. */
 static void attention_backward(float *dqkv, const float *datty, const float *qkv, const float *att,
-                               const unsigned char *drop, float dscale, int B, int T, int C,
-                               int NH) {
+                               const unsigned char *drop, float dscale, int B, int T, int C, int NH,
+                               int bf16) {
     const int HS = C / NH;
     const float scale = 1.0f / sqrtf((float)HS);
     memset(dqkv, 0, sizeof(float) * (size_t)B * T * 3 * C);
@@ -616,7 +634,7 @@ static void attention_backward(float *dqkv, const float *datty, const float *qkv
                     float *dv = dqkv + rs * 3 * C + 2 * C + h * HS;
                     float keep = d ? (d[s] ? dscale : 0.0f) : 1.0f;
                     dp[s] = kern_dot(dy, v, HS) * keep;
-                    kern_axpy(dv, p[s] * keep, dy, HS);
+                    kern_axpy(dv, bf16 ? kern_bf16(p[s] * keep) : p[s] * keep, dy, HS);
                 }
                 /* through the softmax */
                 float sum = 0.0f;
@@ -627,6 +645,7 @@ static void attention_backward(float *dqkv, const float *datty, const float *qkv
                 for (int s = 0; s <= t; s++) {
                     size_t rs = (size_t)bb * T + s;
                     float ds = p[s] * (dp[s] - sum) * scale;
+                    ds = bf16 ? kern_bf16(ds) : ds;
                     kern_axpy(dq, ds, qkv + rs * 3 * C + C + h * HS, HS);
                     kern_axpy(dqkv + rs * 3 * C + C + h * HS, ds, q, HS);
                 }
@@ -643,6 +662,7 @@ int gpt_backward(gpt_batch *b, float *grads, char *err) {
     const int L = cfg->n_layer, C = cfg->n_embd, NH = cfg->n_head, V = cfg->vocab_size;
     const int B = b->B, T = b->T, N = B * T;
     const float rp = cfg->resid_pdrop;
+    const int bf = m->bf16;
     float *dwte = tensor_ptr(m, grads, GPT_T_WTE), *dwpe = tensor_ptr(m, grads, GPT_T_WPE);
     const float *wte = tensor_ptr(m, m->params, GPT_T_WTE);
 
@@ -652,8 +672,8 @@ int gpt_backward(gpt_batch *b, float *grads, char *err) {
         kern_softmax_backward(b->logits, b->targets, N, V, scale);
     else
         kern_xent_backward(b->logits, b->lse, b->targets, N, V, scale);
-    mm_sgemm(N, C, V, b->logits, V, 0, wte, C, 0, b->dln, C, 0);
-    mm_sgemm(V, C, N, b->logits, V, 1, b->lnf, C, 0, dwte, C, 1);
+    kern_matmul(m->bf16, N, C, V, b->logits, V, 0, wte, C, 0, b->dln, C, 0);
+    kern_matmul(m->bf16, V, C, N, b->logits, V, 1, b->lnf, C, 0, dwte, C, 1);
     memset(b->dres, 0, sizeof(float) * (size_t)N * C);
     kern_layernorm_backward(
         b->dres, tensor_ptr(m, grads, GPT_T_LNF_W(L)), tensor_ptr(m, grads, GPT_T_LNF_B(L)), b->dln,
@@ -668,17 +688,18 @@ int gpt_backward(gpt_batch *b, float *grads, char *err) {
         /* MLP: out = res2 + drop(fchg @ fcprojw + b) */
         kern_dropout_backward(b->dtmp, b->dres, dm, rp, (size_t)N * C);
         kern_linear_backward(b->dfch, g.fcprojw, g.fcprojb, b->dtmp, a->fchg, w.fcprojw, N, 4 * C,
-                             C);
+                             C, bf);
         kern_gelu_backward(b->dfch, a->fch, (size_t)N * 4 * C, m->gelu_exact);
-        kern_linear_backward(b->dln, g.fcw, g.fcb, b->dfch, a->ln2, w.fcw, N, C, 4 * C);
+        kern_linear_backward(b->dln, g.fcw, g.fcb, b->dfch, a->ln2, w.fcw, N, C, 4 * C, bf);
         kern_layernorm_backward(b->dres, g.ln2w, g.ln2b, b->dln, a->res2, w.ln2w, a->ln2_mean,
                                 a->ln2_rstd, N, C);
         /* attention: res2 = x + drop(atty @ projw + b) */
         kern_dropout_backward(b->dtmp, b->dres, da, rp, (size_t)N * C);
-        kern_linear_backward(b->datty, g.projw, g.projb, b->dtmp, a->atty, w.projw, N, C, C);
+        kern_linear_backward(b->datty, g.projw, g.projb, b->dtmp, a->atty, w.projw, N, C, C, bf);
+        if (bf) kern_round_bf16(b->datty, (size_t)N * C); /* an input of bf16 products only */
         attention_backward(b->dqkv, b->datty, a->qkv, a->att, dat, 1.0f / (1.0f - cfg->attn_pdrop),
-                           B, T, C, NH);
-        kern_linear_backward(b->dln, g.qkvw, g.qkvb, b->dqkv, a->ln1, w.qkvw, N, C, 3 * C);
+                           B, T, C, NH, bf);
+        kern_linear_backward(b->dln, g.qkvw, g.qkvb, b->dqkv, a->ln1, w.qkvw, N, C, 3 * C, bf);
         kern_layernorm_backward(b->dres, g.ln1w, g.ln1b, b->dln, b->res[l], w.ln1w, a->ln1_mean,
                                 a->ln1_rstd, N, C);
     }

@@ -77,6 +77,18 @@ void gpt_model_free(gpt_model *m);
 ** attention).  Without this call gpt_kv_step reads params as they are.
 ** Returns 0, or -1 with err set (out of memory). */
 int gpt_model_prepare_generation(gpt_model *m, int bf16, char *err);
+/* Mixed precision for training and scoring (gpt_forward, gpt_backward;
+** not generation), as PyTorch's CPU autocast to bfloat16 does it: every
+** matrix product's inputs (weights and activations: the linear layers,
+** attention's QK^T and AV, the tied lm_head, forward and backward) are
+** rounded to bfloat16 and the products accumulated in fp32
+** (core/mm_bf16.h).  The products' outputs, LayerNorm, softmax, GELU, the
+** loss, the parameters and their gradients stay fp32 (autocast would round
+** a product's output to bf16 too; here only attention's q, k, v and the
+** gradient entering attention are, being inputs of bf16 products alone).
+** Still bit-identical for any thread count.  Off by default. */
+void gpt_model_set_bf16(gpt_model *m, int on);
+
 /* -1 when not prepared for generation, else 1 in bf16, 0 in fp32 */
 int gpt_model_generation(const gpt_model *m);
 

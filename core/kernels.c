@@ -6,6 +6,7 @@
 #include "kernels.h"
 
 #include "matmul.h"
+#include "mm_bf16.h"
 
 #include <math.h>
 #include <string.h>
@@ -117,18 +118,39 @@ void kern_layernorm_backward(float *dx, float *dw, float *db, const float *dout,
     }
 }
 
+void kern_matmul(int bf16, int M, int N, int K, const float *A, int lda, int ta, const float *B,
+                 int ldb, int tb, float *C, int ldc, int acc) {
+    if (bf16)
+        mm_bgemm(M, N, K, A, lda, ta, B, ldb, tb, C, ldc, acc);
+    else
+        mm_sgemm(M, N, K, A, lda, ta, B, ldb, tb, C, ldc, acc);
+}
+
+float kern_bf16(float x) {
+    const uint32_t u = (uint32_t)mm_bround(x) << 16;
+    float r;
+    memcpy(&r, &u, sizeof r);
+    return r;
+}
+
+void kern_round_bf16(float *x, size_t n) {
+#pragma omp parallel for schedule(static) if (n > KERN_SERIAL_MAX)
+    for (size_t i = 0; i < n; i++)
+        x[i] = kern_bf16(x[i]);
+}
+
 void kern_linear(float *out, const float *inp, const float *w, const float *b, int N, int IC,
-                 int OC) {
+                 int OC, int bf16) {
 #pragma omp parallel for schedule(static) if ((size_t)N * OC > KERN_SERIAL_MAX)
     for (int r = 0; r < N; r++)
         memcpy(out + (size_t)r * OC, b, sizeof(float) * OC);
-    mm_sgemm(N, OC, IC, inp, IC, 0, w, OC, 0, out, OC, 1);
+    kern_matmul(bf16, N, OC, IC, inp, IC, 0, w, OC, 0, out, OC, 1);
 }
 
 void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                          const float *w, int N, int IC, int OC) {
-    mm_sgemm(N, IC, OC, dout, OC, 0, w, OC, 1, dinp, IC, 0);
-    mm_sgemm(IC, OC, N, inp, IC, 1, dout, OC, 0, dw, OC, 1);
+                          const float *w, int N, int IC, int OC, int bf16) {
+    kern_matmul(bf16, N, IC, OC, dout, OC, 0, w, OC, 1, dinp, IC, 0);
+    kern_matmul(bf16, IC, OC, N, inp, IC, 1, dout, OC, 0, dw, OC, 1);
 #pragma omp parallel for schedule(static) if ((size_t)N * OC > KERN_SERIAL_MAX)
     for (int c0 = 0; c0 < OC; c0 += COLS) {
         int c1 = c0 + COLS < OC ? c0 + COLS : OC;

@@ -28,14 +28,28 @@ void kern_layernorm(float *out, float *mean, float *rstd, const float *x, const 
 void kern_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                              const float *w, const float *mean, const float *rstd, int N, int C);
 
-/* out[N,OC] = inp[N,IC] @ w[IC,OC] + b[OC] */
+/* mm_sgemm (core/matmul.h), or with bf16 set mm_bgemm (core/mm_bf16.h:
+** the operands rounded to bfloat16, products accumulated in fp32), same
+** arguments: mixed-precision training's matrix products. */
+void kern_matmul(int bf16, int M, int N, int K, const float *A, int lda, int ta, const float *B,
+                 int ldb, int tb, float *C, int ldc, int acc);
+
+/* out[N,OC] = inp[N,IC] @ w[IC,OC] + b[OC] (the product by kern_matmul) */
 void kern_linear(float *out, const float *inp, const float *w, const float *b, int N, int IC,
-                 int OC);
+                 int OC, int bf16);
 
 /* dinp[N,IC] = dout @ w^T (overwritten); dw[IC,OC] += inp^T @ dout;
-** db[OC] += column sums of dout. */
+** db[OC] += column sums of dout (in fp32).  Products by kern_matmul. */
 void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                          const float *w, int N, int IC, int OC);
+                          const float *w, int N, int IC, int OC, int bf16);
+
+/* x[i] = x[i] rounded to bfloat16 (mm_bround), kept as fp32, over n floats:
+** what a bf16 product would read, for products done outside kern_matmul
+** (attention). */
+void kern_round_bf16(float *x, size_t n);
+
+/* x rounded to bfloat16, as an fp32. */
+float kern_bf16(float x);
 
 /* out = gelu(x) over n floats: tanh approximation ("gelu_new"), or the exact
 ** erf form when exact is set.  kern_gelu_backward: d *= gelu'(x). */

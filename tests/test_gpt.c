@@ -162,6 +162,94 @@ static void test_forward_backward(void) {
     }
 }
 
+/* fixture NAME's bf16 counterpart (tests/reference/gpt2_bf16_ref.py):
+** only its arrays. */
+static int load_bf16_fixture(const char *name, fixture *f) {
+    char path[256];
+    snprintf(path, sizeof path, "tests/fixtures/gpt/%s_bf16.json", name);
+    json_error_t je;
+    memset(f, 0, sizeof *f);
+    f->man = json_load_file(path, 0, &je);
+    if (!f->man) return -1;
+    snprintf(path, sizeof path, "tests/fixtures/gpt/%s_bf16.bin", name);
+    size_t n;
+    char err[ERR_LEN];
+    return slurp(path, (char **)&f->blob, &n, err);
+}
+
+/* Mixed precision (gpt_model_set_bf16) against two float64 references:
+** the same products with bf16-rounded inputs (gpt2_bf16_ref.py) and the
+** exact products (gpt2_ref.py).  The one-layer fixture follows the bf16
+** reference to fp32 accuracy (1e-4 allowed; measured 1e-7), which pins
+** where the rounding happens (every product's inputs, forward and
+** backward) and where it does not.  Deeper, an fp32 value and its float64
+** counterpart now and then straddle a bf16 rounding boundary and round to
+** neighbours one bf16 ulp (2^-8) apart, and the layers amplify that: a
+** 1e-7 relative change of these fixtures' parameters moves the bf16
+** reference's logits by up to 7e-4 (measured), so there 1e-2.  Against
+** the exact products bf16's own error (2^-9 relative per input) allows
+** 3e-2 for the logits and loss and 1.5e-1 for the gradients (measured
+** 8e-3).  Then the same bits for 1, 2 and 3 threads, and the model's fp32
+** results unchanged once bf16 is off. */
+static void test_bf16_forward_backward(void) {
+    char err[ERR_LEN];
+    for (int k = 0; k < 3; k++) {
+        fixture f, h;
+        CHECKF(load_fixture(names[k], &f) == 0 && load_bf16_fixture(names[k], &h) == 0,
+               "fixture %s", names[k]);
+        size_t np, nl;
+        float *params = arr(&f, "params", &np);
+        const int32_t *ids = arr(&f, "ids", NULL), *labels = arr(&f, "labels", NULL);
+        const float *exact_logits = arr(&f, "logits", &nl), *exact_grads = arr(&f, "grads", NULL);
+        const float *ref_logits = arr(&h, "logits", NULL), *ref_grads = arr(&h, "grads", NULL);
+        const float exact_loss = *(float *)arr(&f, "loss", NULL),
+                    ref_loss = *(float *)arr(&h, "loss", NULL);
+        gpt_model *m;
+        gpt_batch *b;
+        CHECK(gpt_model_create(&f.cfg, params, &m, err) == 0);
+        CHECK(gpt_batch_create(m, f.B, f.T, &b, err) == 0);
+        gpt_model_set_bf16(m, 1);
+        float *g = calloc(np, sizeof(float)), *g1 = calloc(np, sizeof(float));
+        float *lg = malloc(nl * sizeof(float)), loss = 0, loss1 = 0;
+        for (int th = 1; th <= 3; th++) {
+            omp_set_num_threads(th);
+            memset(g, 0, np * sizeof(float));
+            CHECK(gpt_forward(b, ids, labels, f.B, f.T, NULL, &loss, err) == 0);
+            memcpy(lg, gpt_batch_logits(b), nl * sizeof(float));
+            CHECK(gpt_backward(b, g, err) == 0);
+            if (th == 1) {
+                memcpy(g1, g, np * sizeof(float));
+                loss1 = loss;
+                continue;
+            }
+            CHECKF(memcmp(g, g1, np * sizeof(float)) == 0 && loss == loss1,
+                   "%s: bf16 results differ at %d threads", names[k], th);
+        }
+        omp_set_num_threads(2);
+        const double el = rel_err(lg, ref_logits, nl), eg = rel_err(g, ref_grads, np);
+        const double xl = rel_err(lg, exact_logits, nl), xg = rel_err(g, exact_grads, np);
+        printf("  %s bf16: logits %.2e (exact %.2e), grads %.2e (exact %.2e), loss %.6f vs %.6f "
+               "(exact %.6f)\n",
+               names[k], el, xl, eg, xg, loss, ref_loss, exact_loss);
+        const double tol = f.cfg.n_layer == 1 ? 1e-4 : 1e-2;
+        CHECKF(el < tol && eg < tol, "%s vs bf16 reference: logits %.3g grads %.3g", names[k], el,
+               eg);
+        CHECK_CLOSE(loss, ref_loss, 0, tol);
+        CHECKF(xl < 3e-2 && xg < 1.5e-1, "%s vs exact: logits %.3g grads %.3g", names[k], xl, xg);
+        CHECK_CLOSE(loss, exact_loss, 0, 3e-2);
+        /* off again: fp32, as before */
+        gpt_model_set_bf16(m, 0);
+        CHECK(gpt_forward(b, ids, labels, f.B, f.T, NULL, &loss, err) == 0);
+        CHECKF(rel_err(gpt_batch_logits(b), exact_logits, nl) < 2e-5, "%s: fp32 after bf16",
+               names[k]);
+        free(g), free(g1), free(lg);
+        gpt_batch_free(b);
+        gpt_model_free(m);
+        free_fixture(&f);
+        free_fixture(&h);
+    }
+}
+
 /* Trainer-style steps: clip, AdamW with decay groups, linear schedule. */
 static void test_adamw_steps(void) {
     char err[ERR_LEN];
@@ -909,6 +997,7 @@ int main(void) {
     RUN(test_layout_names);
     RUN(test_sgemm);
     RUN(test_forward_backward);
+    RUN(test_bf16_forward_backward);
     RUN(test_adamw_steps);
     RUN(test_clip_fused);
     RUN(test_kv_cache);
