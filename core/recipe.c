@@ -157,6 +157,7 @@ static const field train_fields[] = {
     {"seed", F_INT, O(rcp_train, seed), "null", 0, 4294967295.0, 0, NULL, NULL, 0},
     {"shuffle", F_BOOL, O(rcp_train, shuffle), "true", NOLIM, NULL, NULL, 0},
     {"dropout", F_FLOAT, O(rcp_train, dropout), "null", 0, 0.99, 0, NULL, NULL, 0},
+    {"bf16", F_BOOL, O(rcp_train, bf16), "false", NOLIM, NULL, NULL, 0},
     {"logging_steps", F_INT, O(rcp_train, logging_steps), "500", POS, NULL, NULL, 0},
     {"save_steps", F_INT, O(rcp_train, save_steps), "500", NONNEG, NULL, NULL, 0},
     {"save_total_limit", F_INT, O(rcp_train, save_total_limit), "0", 0, INT32_MAX, 0, NULL, NULL,
@@ -823,6 +824,9 @@ void rcp_train_free(rcp_train *t) {
 static void resolve_defaults(rcp_recipe *r, json_t *root) {
     json_t *tr = json_object_get(root, "train");
     if (json_is_null(json_object_get(tr, "dropout"))) r->train.dropout = -1;
+    /* bf16 came after stores were made: left out when off, a recipe's
+    ** train identity stays what it was */
+    if (!r->train.bf16) json_object_del(tr, "bf16");
     if (json_is_null(json_object_get(tr, "seed"))) {
         r->train.seed = r->seed; /* rcp_train_defaults() mirrors these two */
         json_object_set_new(tr, "seed", json_integer(r->seed));

@@ -100,6 +100,7 @@ typedef struct rcp_train {
     int64_t seed; /* defaults to the recipe's seed */
     int shuffle;
     double dropout;                                      /* -1: unset, the model config's */
+    int bf16;                                            /* mixed precision (default false) */
     int64_t logging_steps, save_steps, save_total_limit; /* limit 0: keep all */
     char *export; /* HF directory to write the final model to (resolved), or NULL */
 } rcp_train;

@@ -60,6 +60,7 @@ void trn_params_of_recipe(const rcp_train *t, trn_params *p) {
     p->seed = (uint64_t)t->seed;
     p->shuffle = t->shuffle;
     p->dropout = t->dropout;
+    p->bf16 = t->bf16;
     p->logging_steps = t->logging_steps;
     p->save_steps = t->save_steps;
     p->save_total_limit = (int)t->save_total_limit;
@@ -111,8 +112,9 @@ char *trn_params_json(const trn_params *p, char *err) {
         "adam_beta2", json_real(p->adam_beta2), "adam_epsilon", json_real(p->adam_epsilon),
         "max_grad_norm", json_real(p->max_grad_norm), "seed", json_integer((json_int_t)p->seed),
         "shuffle", json_boolean(p->shuffle), "dropout", json_real(p->dropout));
-    /* only when data parallel, so single-process identities stay as they were */
-    if (o && p->processes > 1 && jw_set(o, "processes", json_integer(p->processes), err)) {
+    /* only when data parallel or in bf16, so other identities stay as they were */
+    if (o && ((p->processes > 1 && jw_set(o, "processes", json_integer(p->processes), err)) ||
+              (p->bf16 && jw_set(o, "bf16", json_true(), err)))) {
         json_decref(o);
         o = NULL;
     }
@@ -237,6 +239,7 @@ int trn_alloc(trn *t, char *err) {
         gpt_batch_create(t->m, p->batch_size, t->b.T, &t->batch, err) ||
         adamw_create(&t->cfg, &t->opt, err))
         return -1;
+    gpt_model_set_bf16(t->m, p->bf16);
     rng_seed(&t->s.dropout, p->seed);
     t->s.eval_loss = NAN;
     return 0;

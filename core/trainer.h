@@ -47,10 +47,11 @@ typedef struct trn_params {
     uint64_t seed;                               /* 42 */
     int shuffle;                                 /* 1 */
     double dropout;                              /* -1: the config's */
-    int64_t logging_steps;                       /* 500 */
-    int64_t save_steps;                          /* 500; 0: only at the end */
-    int save_total_limit;                        /* 0: keep every checkpoint */
-    int verbose; /* print each log line to stderr (not part of the identity) */
+    int bf16;              /* 0; mixed precision (gpt_model_set_bf16: Trainer's bf16=True) */
+    int64_t logging_steps; /* 500 */
+    int64_t save_steps;    /* 500; 0: only at the end */
+    int save_total_limit;  /* 0: keep every checkpoint */
+    int verbose;           /* print each log line to stderr (not part of the identity) */
     /* data-parallel processes (mpirun -np W, see core/dist.h), 1 alone:
     ** each optimizer step takes grad_accum micro-batches on each process,
     ** as DDP does; only process 0 touches the store */

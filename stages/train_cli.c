@@ -41,6 +41,9 @@ static void train_usage(FILE *f) {
             "  --weight-decay X (%g)  --adam-beta1 X (%g)  --adam-beta2 X (%g)\n"
             "  --adam-epsilon X (%g)  --max-grad-norm X (%g; 0 = off)  --seed N (%llu)\n"
             "  --no-shuffle  --dropout P (default: the model config's)\n"
+            "  --bf16                     mixed precision (Trainer's bf16=True): matrix products\n"
+            "                             in bfloat16 with fp32 sums; weights, gradients, AdamW,\n"
+            "                             LayerNorm, softmax and the loss in fp32\n"
             "  --logging-steps N (%lld)  --save-steps N (%lld; 0 = only at the end)\n"
             "  --save-total-limit N (%d = keep all)  --quiet (no log lines on stderr)\n\n"
             "Prints the final checkpoint id on stdout (for quill export / generate).\n"
@@ -142,7 +145,7 @@ static const struct {
     {"save-total-limit", N_INT, offsetof(trn_params, save_total_limit)},
 };
 enum { N_NUMS = sizeof nums / sizeof *nums };
-enum { O_NOSHUF = 256, O_SCHED, O_MODEL, O_INIT, O_CKPT, O_BLOCKS, O_QUIET, O_HELP, O_NUM };
+enum { O_NOSHUF = 256, O_BF16, O_SCHED, O_MODEL, O_INIT, O_CKPT, O_BLOCKS, O_QUIET, O_HELP, O_NUM };
 
 /* Set number option k of p from arg; 0, or an exit status after a usage
 ** error. */
@@ -184,6 +187,9 @@ static int train_opt(train_cli *a, int o, const char *arg, char **argv) {
     case O_NOSHUF:
         a->p.shuffle = 0;
         return 0;
+    case O_BF16:
+        a->p.bf16 = 1;
+        return 0;
     case O_QUIET:
         a->p.verbose = 0;
         return 0;
@@ -215,6 +221,7 @@ static int train_opt(train_cli *a, int o, const char *arg, char **argv) {
 ** exit status. */
 static int train_parse(int argc, char **argv, train_cli *a) {
     static const struct option fixed[] = {{"no-shuffle", no_argument, 0, O_NOSHUF},
+                                          {"bf16", no_argument, 0, O_BF16},
                                           {"lr-scheduler", required_argument, 0, O_SCHED},
                                           {"model", required_argument, 0, O_MODEL},
                                           {"init", required_argument, 0, O_INIT},
