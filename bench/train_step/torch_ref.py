@@ -6,8 +6,10 @@ OPENBLAS_CORETYPE=SkylakeX (run.sh sets both), torch.set_num_threads(N),
 the fused tanh GELU (F.gelu(approximate="tanh")) and addmm for Conv1D as
 transformers does.
 
-Usage: torch_ref.py THREADS [STEPS [B T]]   prints one line like train_step.c
+Usage: torch_ref.py [--bf16] THREADS [STEPS [B T]]   prints one line like train_step.c
        torch_ref.py --sgemm THREADS          sgemm GFLOP/s (2048^3, best of 5)
+--bf16: Trainer's bf16=True on CPU: the forward and the loss under
+torch.autocast("cpu", dtype=torch.bfloat16) (fp32 master weights, AdamW).
 """
 import math
 import sys
@@ -28,6 +30,9 @@ if len(sys.argv) > 1 and sys.argv[1] == "--sgemm":
         best = min(best, time.perf_counter() - t0)
     print(f"sgemm threads={sys.argv[2]} gflops={2 * 2048 ** 3 / best / 1e9:.1f}")
     sys.exit(0)
+bf16 = len(sys.argv) > 1 and sys.argv[1] == "--bf16"
+if bf16:
+    del sys.argv[1]
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 B, T = (int(sys.argv[3]), int(sys.argv[4])) if len(sys.argv) > 4 else (8, 64)
@@ -86,7 +91,8 @@ times, cpus = [], []
 for s in range(steps + 1):
     w, c = time.perf_counter(), time.process_time()
     opt.zero_grad(set_to_none=True)
-    loss = model(ids)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = model(ids)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
@@ -95,4 +101,4 @@ for s in range(steps + 1):
         cpus.append(time.process_time() - c)
 mean = sum(times) / len(times)
 print(f"torch threads={threads} tokens_per_s={B * T / mean:.1f} step_s={mean:.4f} best_s={min(times):.4f} "
-      f"cpu_s={sum(cpus) / len(cpus):.4f} loss={float(loss):.4f}")
+      f"cpu_s={sum(cpus) / len(cpus):.4f} precision={'bf16' if bf16 else 'fp32'} loss={float(loss):.4f}")

@@ -2,17 +2,20 @@
 ** bench/train_step: tokens/s of one training step (forward with dropout,
 ** backward, gradient clipping, AdamW) of a GPT-2 model.
 **
-** Usage: train_step THREADS [STEPS [B T [n_layer n_head n_embd vocab]]]
+** Usage: train_step [--bf16] THREADS [STEPS [B T [n_layer n_head n_embd vocab]]]
+** --bf16: mixed precision (gpt_model_set_bf16, quill train --bf16).
 ** Defaults: distilgpt2's shape (6 layers, 12 heads, 768 wide, vocabulary
 ** 50257, 1024 positions) at batch 8 x 64, 5 timed steps after one warm-up.
 ** Prints one line: "quill threads=N tokens_per_s=X step_s=Y best_s=.. cpu_s=..
-** gflops=Z kernel=K loss=..." (cpu_s: process CPU seconds per step).
+** gflops=Z kernel=K precision=P loss=..." (cpu_s: process CPU seconds per
+** step).
 */
 #include "adamw.h"
 #include "err.h"
 #include "gpt.h"
 #include "matmul.h"
 #include "mem.h"
+#include "mm_bf16.h"
 
 #include <omp.h>
 #include <time.h>
@@ -30,6 +33,8 @@ static double cpu_seconds(void) {
 
 int main(int argc, char **argv) {
     char err[ERR_LEN];
+    const int bf16 = argc > 1 && !strcmp(argv[1], "--bf16");
+    argc -= bf16, argv += bf16;
     int threads = argc > 1 ? atoi(argv[1]) : 1, steps = argc > 2 ? atoi(argv[2]) : 5;
     int B = argc > 4 ? atoi(argv[3]) : 8, T = argc > 4 ? atoi(argv[4]) : 64;
     gpt_config cfg;
@@ -60,6 +65,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "train_step: %s\n", err);
         return 1;
     }
+    gpt_model_set_bf16(m, bf16);
     adamw_hparams hp;
     adamw_defaults(&hp);
     double best = 1e30, total = 0, cpu_total = 0;
@@ -86,9 +92,9 @@ int main(int argc, char **argv) {
     double flops = 6.0 * (double)nmat * B * T + 12.0 * cfg.n_layer * (double)B * T * T *
                                                     cfg.n_embd; /* QK^T and AV, causal ~1/2 */
     printf("quill threads=%d tokens_per_s=%.1f step_s=%.4f best_s=%.4f cpu_s=%.4f gflops=%.1f "
-           "kernel=%s loss=%.4f\n",
+           "kernel=%s precision=%s loss=%.4f\n",
            threads, B * T / mean, mean, best, cpu_total / steps, flops / mean / 1e9,
-           mm_kernel_name(), loss);
+           bf16 ? mm_bkernel_name() : mm_kernel_name(), bf16 ? "bf16" : "fp32", loss);
     adamw_free(opt);
     gpt_batch_free(b);
     gpt_model_free(m);
