@@ -117,6 +117,7 @@ struct form {
     int nwords64;
     mslot *cache;
     int ncached;
+    int plain;            /* walks byte by byte (form_mask_plain) */
     uint64_t *scratch[2]; /* a fixed mask: a state's, one of its subtrees' */
     long hits, misses;
     double seconds;
@@ -455,6 +456,26 @@ static uint32_t tail_mask(const form *f, uint32_t fm) {
     return (uint32_t)g;
 }
 
+/* The syllable masks of st's line at its root: the counts of the words
+** that may end it (froot) and the remainders they can fill (g, tail_mask). */
+static void line_roots(form *f, const form_state *st, uint32_t *froot, uint32_t *g) {
+    *froot = f->froot[st->line];
+    *g = f->tail[st->line];
+    if (!is_later(f, st->line)) return;
+    uint32_t fin[MAX_GROUP];
+    memset(fin, 0xff, sizeof fin);
+    for (int j = 0, n = 0; j < st->line; j++)
+        if (f->grp[j] == f->grp[st->line]) fin[n++] = st->fin[j];
+    if (f->memo_line != st->line || memcmp(fin, f->memo_fin, sizeof fin)) {
+        f->memo_line = st->line;
+        memcpy(f->memo_fin, fin, sizeof fin);
+        f->memo_froot = fin_mask(f, st, 0);
+        f->memo_tail = tail_mask(f, f->memo_froot);
+    }
+    *froot = f->memo_froot;
+    *g = f->memo_tail;
+}
+
 /* Can some text complete the form from st? */
 static int alive(form *f, const form_state *st) {
     if (st->flags & F_DONE) return 1;
@@ -465,21 +486,8 @@ static int alive(form *f, const form_state *st) {
         return wm != 0;
     }
     int t = f->tgt[st->line], r = t >= 0 ? t - st->syll : 0;
-    uint32_t froot = f->froot[st->line], g = f->tail[st->line];
-    if (is_later(f, st->line)) {
-        uint32_t fin[MAX_GROUP];
-        memset(fin, 0xff, sizeof fin);
-        for (int j = 0, n = 0; j < st->line; j++)
-            if (f->grp[j] == f->grp[st->line]) fin[n++] = st->fin[j];
-        if (f->memo_line != st->line || memcmp(fin, f->memo_fin, sizeof fin)) {
-            f->memo_line = st->line;
-            memcpy(f->memo_fin, fin, sizeof fin);
-            f->memo_froot = fin_mask(f, st, 0);
-            f->memo_tail = tail_mask(f, f->memo_froot);
-        }
-        froot = f->memo_froot;
-        g = f->memo_tail;
-    }
+    uint32_t froot, g;
+    line_roots(f, st, &froot, &g);
     if ((st->flags & F_INWORD) || (!(st->flags & F_STARTED) && f->acro[st->line])) {
         uint32_t wm, fm;
         cur_masks(f, st, &wm, &fm);
@@ -599,14 +607,98 @@ static void set_toks(const form *f, int32_t tn, uint64_t *bits) {
         bits[k / 64] |= 1ull << (k % 64);
 }
 
-/* Mark the tokens below token-trie node tn that keep the form alive. */
-static void walk(form *f, int32_t tn, const form_state *st, uint64_t *bits) {
+static void walk(form *f, int32_t tn, const form_state *st, uint64_t *bits);
+
+/* walk() byte by byte: step_byte and alive() on every token-trie node. */
+static void walk_plain(form *f, int32_t tn, const form_state *st, uint64_t *bits) {
     for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
         form_state s = *st;
         if (step_byte(f, &s, f->t[c].b) || !alive(f, &s)) continue;
         set_toks(f, c, bits);
         walk(f, c, &s, bits);
     }
+}
+
+/* What alive() reads of the states inside one word of a line, fixed while
+** a walk follows the word's letters (walk_word): how it decides from the
+** word-trie node alone. */
+typedef struct wctx {
+    const form_state *st; /* a state in the word (its node aside), no apostrophe pending */
+    enum { W_ALL, W_ANY, W_MASK, W_FIN } how; /* any; amask != 0; amask & k; see alive_in */
+    int t, r;
+    uint32_t k;     /* counts of the words that leave a remainder the line fills */
+    uint32_t froot; /* counts of the words that may end the line */
+} wctx;
+
+static void wctx_init(form *f, const form_state *st, wctx *x) {
+    x->st = st;
+    x->t = f->nlines ? f->tgt[st->line] : -1;
+    x->r = x->t >= 0 ? x->t - st->syll : 0;
+    x->k = 0;
+    x->froot = 0;
+    if (f->free) {
+        x->how = W_ALL;
+        return;
+    }
+    int rhymed = f->nlines && f->rhyme && f->grp[st->line] >= 0; /* fin_mask != amask */
+    if (x->t < 0 && !rhymed) {                                   /* fin_mask = amask */
+        x->how = W_ANY;
+        return;
+    }
+    uint32_t g;
+    line_roots(f, st, &x->froot, &g);
+    for (int k = 0; x->t >= 0 && k <= x->r; k++)
+        if (g >> (x->r - k) & 1) x->k |= 1u << k;
+    x->how = rhymed ? W_FIN : W_MASK;
+    if (!rhymed) x->k |= 1u << x->r; /* fin_mask = amask: a word of r syllables ends the line */
+}
+
+/* alive() of x's state at word-trie node (in the word, no apostrophe); a
+** line-final word's count is in amask too (fin_mask is a part of it). */
+static int alive_in(form *f, const wctx *x, int32_t node) {
+    uint32_t wm = f->hot[node].amask;
+    switch (x->how) {
+    case W_ALL:
+        return 1;
+    case W_ANY:
+        return wm != 0;
+    case W_MASK:
+        return (wm & x->k) != 0;
+    default:
+        if (x->t < 0) return fin_mask(f, x->st, node) != 0 || (wm != 0 && x->froot != 0);
+        return (wm & x->k) || (wm >> x->r & 1 && fin_mask(f, x->st, node) >> x->r & 1);
+    }
+}
+
+/* walk() from word-trie node inside x's word: a letter only moves the node
+** (step_byte's in-word step), anything else takes the plain way. */
+static void walk_word(form *f, const wctx *x, int32_t tn, int32_t node, uint64_t *bits) {
+    for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
+        unsigned b = f->t[c].b;
+        if (b < 128 && isalpha((int)b)) {
+            int32_t n = f->free ? node : child(f, node, (b | 0x20) - 'a');
+            if (!f->ok[b] || n < 0 || !alive_in(f, x, n)) continue;
+            set_toks(f, c, bits);
+            walk_word(f, x, c, n, bits);
+            continue;
+        }
+        form_state s = *x->st;
+        s.node = node;
+        if (step_byte(f, &s, b) || !alive(f, &s)) continue;
+        set_toks(f, c, bits);
+        walk(f, c, &s, bits);
+    }
+}
+
+/* Mark the tokens below token-trie node tn that keep the form alive. */
+static void walk(form *f, int32_t tn, const form_state *st, uint64_t *bits) {
+    if ((st->flags & (F_INWORD | F_APOS)) == F_INWORD && !f->plain) {
+        wctx x;
+        wctx_init(f, st, &x);
+        walk_word(f, &x, tn, st->node, bits);
+        return;
+    }
+    walk_plain(f, tn, st, bits);
 }
 
 /* Clear the tokens of token-trie node tn and of those below it. */
@@ -798,10 +890,9 @@ static const uint64_t *cached(form *f, const form_state *st) {
     return bits;
 }
 
-void form_mask(form *f, const form_state *st, float *logits) {
-    pthread_mutex_lock(&f->lock);
-    double t0 = omp_get_wtime(); /* the work, serialised: not the wait (counted by its holder) */
-    const uint64_t *bits = cached(f, st);
+/* Set -inf on the tokens bits leaves out (NULL: all), and on end-of-text
+** unless the form may end in st. */
+static void apply(const form *f, const uint64_t *bits, const form_state *st, float *logits) {
     for (int w = 0; w < f->nwords64; w++) {
         uint64_t m = bits ? ~bits[w] : ~0ull;
         while (m) {
@@ -812,7 +903,25 @@ void form_mask(form *f, const form_state *st, float *logits) {
         }
     }
     if (f->v->eos >= 0 && !form_end_ok(f, st)) logits[f->v->eos] = -INFINITY;
+}
+
+void form_mask(form *f, const form_state *st, float *logits) {
+    pthread_mutex_lock(&f->lock);
+    double t0 = omp_get_wtime(); /* the work, serialised: not the wait (counted by its holder) */
+    apply(f, cached(f, st), st, logits);
     f->seconds += omp_get_wtime() - t0;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void form_mask_plain(form *f, const form_state *st, float *logits) {
+    pthread_mutex_lock(&f->lock);
+    uint64_t *bits = f->scratch[0];
+    memset(bits, 0, (size_t)f->nwords64 * sizeof *bits);
+    set_toks(f, 0, bits);
+    f->plain = 1;
+    walk_plain(f, 0, st, bits);
+    f->plain = 0;
+    apply(f, bits, st, logits);
     pthread_mutex_unlock(&f->lock);
 }
 

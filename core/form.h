@@ -101,6 +101,11 @@ void form_start(const form *f, form_state *st);
 ** from st (and on end-of-text unless the form may end here).  Thread-safe. */
 void form_mask(form *f, const form_state *st, float *logits);
 
+/* The mask form_mask sets, computed the plain way: every token walked byte
+** by byte through the form's rules, no cache, no shortcut (the reference
+** tests hold form_mask to).  Thread-safe. */
+void form_mask_plain(form *f, const form_state *st, float *logits);
+
 /* Advance st over token id (eos: the end of the text); returns 1 if the form
 ** can no longer be completed (never for a token form_mask allowed). */
 int form_advance(form *f, form_state *st, int32_t id);
