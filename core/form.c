@@ -387,6 +387,19 @@ static int final_ok(const form *f, const form_state *st, int32_t node) {
     return 1;
 }
 
+/* The index of node in rs (a word of its rhyming part starts so), or -1. */
+static long rs_index(const rhyme_set *rs, int32_t node) {
+    size_t lo = 0, hi = rs->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (rs->node[mid] < (uint32_t)node)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < rs->n && rs->node[lo] == (uint32_t)node ? (long)lo : -1;
+}
+
 /* Syllable counts of the words at or below node that may end the line. */
 static uint32_t fin_mask(form *f, const form_state *st, int32_t node) {
     int line = st->line;
@@ -396,15 +409,8 @@ static uint32_t fin_mask(form *f, const form_state *st, int32_t node) {
     if (!is_later(f, line)) return f->gmask[f->grp[line]][node];
     const rhyme_set *rs = rset(f, group_rhyme(f, st));
     if (!rs) return f->hot[node].amask; /* out of memory: dead ends back out */
-    size_t lo = 0, hi = rs->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (rs->node[mid] < (uint32_t)node)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == rs->n || rs->node[lo] != (uint32_t)node) return 0;
+    long lo = rs_index(rs, node);
+    if (lo < 0) return 0;
     uint32_t m = rs->mask[lo];
     for (int j = 0; j < line; j++) { /* words earlier lines of the group used */
         if (f->grp[j] != f->grp[line]) continue;
@@ -748,22 +754,74 @@ static int reads_rhyme(const form *f, uint32_t g, const form_state *st, unsigned
     return all && !(f->t[c].below & T_WORD) ? 2 : 1;
 }
 
+/* What fix() reads: the line's tail mask (g) and the words of the rhyme
+** the slot was computed for (rs0) and of st's (rs1), NULL if unknown. */
+typedef struct fixctx {
+    uint32_t g;
+    const rhyme_set *rs0, *rs1;
+} fixctx;
+
+static void fix(form *f, const fixctx *fx, int32_t tn, const form_state *st, uint64_t *bits);
+
+/* fix() of token-trie node c, reached from st over c's byte into s. */
+static void fix_child(form *f, const fixctx *fx, const form_state *st, int32_t c, form_state *s,
+                      uint64_t *bits) {
+    unsigned b = f->t[c].b;
+    int broke = step_byte(f, s, b), how = broke ? 2 : reads_rhyme(f, fx->g, st, b, c, s);
+    if (b == '\n' || how == 0) {
+        clear_sub(f, c, bits);
+        if (!broke && alive(f, s)) {
+            set_toks(f, c, bits);
+            walk(f, c, s, bits);
+        }
+    } else if (how == 1 && alive(f, s))
+        fix(f, fx, c, s, bits);
+}
+
+/* fix() inside a word of x's line (no apostrophe pending): a letter moves
+** the node; nothing below it reads the rhyme if no word of either rhyme
+** starts with the word so far (they are the rhyme sets' nodes) and no word
+** starts below; a node whose words all need a line-final word reads it. */
+static void fix_word(form *f, const fixctx *fx, const wctx *x, int32_t tn, int32_t node,
+                     uint64_t *bits) {
+    for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
+        unsigned b = f->t[c].b;
+        if (!(b < 128 && isalpha((int)b))) {
+            form_state s = *x->st;
+            s.node = node;
+            fix_child(f, fx, x->st, c, &s, bits);
+            continue;
+        }
+        int32_t n = child(f, node, (b | 0x20) - 'a');
+        if (!f->ok[b] || n < 0) continue; /* broken whatever the rhyme: no bits */
+        if (!(f->t[c].below & T_WORD) && fx->rs0 && fx->rs1 && rs_index(fx->rs0, n) < 0 &&
+            rs_index(fx->rs1, n) < 0)
+            continue;
+        if (f->hot[n].amask & x->k) { /* alive whatever the rhyme */
+            fix_word(f, fx, x, c, n, bits);
+            continue;
+        }
+        clear_sub(f, c, bits);
+        if (alive_in(f, x, n)) {
+            set_toks(f, c, bits);
+            walk_word(f, x, c, n, bits);
+        }
+    }
+}
+
 /* bits hold the mask of token-trie node tn's subtree from st (a later line
-** with a count; g: its tail mask) computed for other excluded words: make
-** it st's by walking again the subtrees that read them (reads_rhyme). */
-static void fix(form *f, uint32_t g, int32_t tn, const form_state *st, uint64_t *bits) {
+** with a count) computed for other excluded words: make it st's by walking
+** again the subtrees that read them (reads_rhyme, fix_word). */
+static void fix(form *f, const fixctx *fx, int32_t tn, const form_state *st, uint64_t *bits) {
+    if ((st->flags & (F_INWORD | F_APOS)) == F_INWORD) {
+        wctx x;
+        wctx_init(f, st, &x);
+        fix_word(f, fx, &x, tn, st->node, bits);
+        return;
+    }
     for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
         form_state s = *st;
-        unsigned b = f->t[c].b;
-        int broke = step_byte(f, &s, b), how = broke ? 2 : reads_rhyme(f, g, st, b, c, &s);
-        if (b == '\n' || how == 0) {
-            clear_sub(f, c, bits);
-            if (!broke && alive(f, &s)) {
-                set_toks(f, c, bits);
-                walk(f, c, &s, bits);
-            }
-        } else if (how == 1 && alive(f, &s))
-            fix(f, g, c, &s, bits);
+        fix_child(f, fx, st, c, &s, bits);
     }
 }
 
@@ -828,7 +886,8 @@ static const uint64_t *fixed(form *f, const mslot *m, int32_t tn, const form_sta
         return scratch;
     }
     memcpy(scratch, m->bits, (size_t)f->nwords64 * sizeof *scratch);
-    fix(f, g, tn, st, scratch);
+    fixctx fx = {g, rset(f, cmu_rhyme(f->d, f->w[m->excl[0]].word)), rset(f, group_rhyme(f, st))};
+    fix(f, &fx, tn, st, scratch);
     return scratch;
 }
 
