@@ -29,7 +29,7 @@
 #define NSYM 27 /* a-z, apostrophe */
 #define SYM_APOS 26
 #define MAX_GROUP 8 /* lines sharing a rhyme letter */
-#define CACHE_SLOTS 8192
+#define CACHE_SLOTS 16384
 #define CACHE_FULL (CACHE_SLOTS / 2 - 300) /* room for one mask's subtrees */
 
 enum { F_INWORD = 1, F_APOS = 2, F_STARTED = 4, F_ANY = 8, F_DONE = 16, F_LWOK = 32 };
@@ -55,7 +55,12 @@ typedef struct tnode { /* the vocabulary's tokens as a byte trie */
     uint8_t below; /* T_LETTER, T_WORD: what the bytes below it hold */
 } tnode;
 
-enum { T_LETTER = 1, T_WORD = 2 }; /* a letter; a newline, or a letter after a non-letter */
+enum {
+    T_LETTER = 1,
+    T_WORD = 2,
+    T_OTHER = 4
+}; /* a letter; a newline, or a letter after a
+      non-letter; a non-letter */
 
 typedef struct rhyme_set { /* the ancestors of one rhyming part's words */
     size_t n;
@@ -118,7 +123,7 @@ struct form {
     mslot *cache;
     int ncached;
     int plain;            /* walks byte by byte (form_mask_plain) */
-    uint64_t *scratch[2]; /* a fixed mask: a state's, one of its subtrees' */
+    uint64_t *scratch[3]; /* a fixed mask: a state's, one of its subtrees', a word's */
     long hits, misses;
     double seconds;
     pthread_mutex_t lock;
@@ -614,12 +619,20 @@ static void set_toks(const form *f, int32_t tn, uint64_t *bits) {
 }
 
 static void walk(form *f, int32_t tn, const form_state *st, uint64_t *bits);
+static int word_start(const form *f, int32_t c, const form_state *st);
+static const uint64_t *sub_mask(form *f, int32_t tn, const form_state *st);
 
 /* walk() byte by byte: step_byte and alive() on every token-trie node. */
 static void walk_plain(form *f, int32_t tn, const form_state *st, uint64_t *bits) {
     for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
         form_state s = *st;
         if (step_byte(f, &s, f->t[c].b) || !alive(f, &s)) continue;
+        const uint64_t *sb = word_start(f, c, &s) ? sub_mask(f, c, &s) : NULL;
+        if (sb) { /* a word start, cached */
+            for (int w = 0; w < f->nwords64; w++)
+                bits[w] |= sb[w];
+            continue;
+        }
         set_toks(f, c, bits);
         walk(f, c, &s, bits);
     }
@@ -826,9 +839,10 @@ static void fix(form *f, const fixctx *fx, int32_t tn, const form_state *st, uin
 }
 
 /* The cache key: what the mask depends on. */
-static mkey key_of(form *f, const form_state *st) {
+static mkey key_of(form *f, int32_t tn, const form_state *st) {
     mkey k;
     memset(&k, 0, sizeof k);
+    k.tn = tn;
     k.node = st->flags & F_INWORD ? st->node : 0;
     k.line = st->line;
     k.syll = st->syll;
@@ -846,16 +860,45 @@ static mkey key_of(form *f, const form_state *st) {
     return k;
 }
 
+/* The key of a word's token subtree tn from st, at the word's first letter,
+** when the subtree holds letters only: what walk_word reads (the node, how
+** alive_in decides and from what), not the line's syllables so far, gap or
+** flags, so that word starts across lines and counts share it.  Flags 0x80
+** tell it from key_of's. */
+static mkey word_key(form *f, int32_t tn, const form_state *st) {
+    wctx x;
+    wctx_init(f, st, &x);
+    mkey k;
+    memset(&k, 0, sizeof k);
+    k.tn = tn;
+    k.node = st->node;
+    k.flags = (uint8_t)(0x80 | x.how);
+    k.gap = x.t < 0;
+    for (int i = 0; i < MAX_GROUP; i++)
+        k.excl[i] = NONE;
+    if (x.how != W_MASK && x.how != W_FIN) return k;
+    int later = is_later(f, st->line);
+    k.line = (uint8_t)(x.how == W_FIN ? (later ? 0xff : f->grp[st->line]) : 0);
+    if (x.t < 0) { /* alive_in reads froot: the group's (first line) or its words */
+        if (later) excl_of(f, st, k.excl);
+        return k;
+    }
+    uint32_t froot, g;
+    line_roots(f, st, &froot, &g);
+    k.syll = (uint8_t)x.r;
+    k.tail = g & (uint32_t)((2ull << x.r) - 1); /* k; fixed() reads it as g */
+    return k;
+}
+
 /* Is the mask of a token subtree from st worth caching: st at a word's
 ** start or its first letter (these recur; deeper states are cheap to walk). */
 static int worth_caching(const form *f, const form_state *st) {
     return !(st->flags & F_INWORD) || f->free || f->w[st->node].depth <= 1;
 }
 
-/* The cache slot of (tn, st): hit, or a slot to fill for st (lock held). */
-static mslot *slot_of(form *f, int32_t tn, const form_state *st, int *hit) {
-    mkey k = key_of(f, st);
-    k.tn = tn;
+/* The cache slot of key k (a mask from st): hit, or a slot to fill for st
+** (lock held). */
+static mslot *slot_of(form *f, mkey k, const form_state *st, int *hit) {
     uint64_t h = 1469598103934665603ull;
     const unsigned char *p = (const unsigned char *)&k;
     for (size_t i = 0; i < sizeof k; i++)
@@ -891,20 +934,29 @@ static const uint64_t *fixed(form *f, const mslot *m, int32_t tn, const form_sta
     return scratch;
 }
 
+/* Does token-trie node c start a word (st, the state after its byte, at
+** the word's first letter) with letters only below it (word_key), and is
+** there room in the cache? */
+static int word_start(const form *f, int32_t c, const form_state *st) {
+    return (st->flags & (F_INWORD | F_APOS)) == F_INWORD && !f->free && !f->plain &&
+           f->w[st->node].depth == 1 && !(f->t[c].below & T_OTHER) &&
+           f->ncached < CACHE_SLOTS * 5 / 8;
+}
+
 /* The allowed tokens of token-trie subtree tn (tn's own tokens and those
 ** below it), from st, the state after tn's bytes; NULL when out of memory.
 ** Lock held. */
 static const uint64_t *sub_mask(form *f, int32_t tn, const form_state *st) {
-    int hit;
-    mslot *m = slot_of(f, tn, st, &hit);
-    if (hit) return fixed(f, m, tn, st, f->scratch[1]);
+    int hit, word = word_start(f, tn, st);
+    mslot *m = slot_of(f, word ? word_key(f, tn, st) : key_of(f, tn, st), st, &hit);
+    if (hit) return fixed(f, m, tn, st, f->scratch[word ? 2 : 1]);
     if (!m->bits) m->bits = malloc((size_t)f->nwords64 * sizeof *m->bits);
     if (!m->bits) return NULL;
+    m->used = 1; /* taken before its word starts fill the table */
+    f->ncached++;
     memset(m->bits, 0, (size_t)f->nwords64 * sizeof *m->bits);
     set_toks(f, tn, m->bits);
     walk(f, tn, st, m->bits);
-    m->used = 1;
-    f->ncached++;
     return m->bits;
 }
 
@@ -917,7 +969,7 @@ static const uint64_t *cached(form *f, const form_state *st) {
         f->ncached = 0;
     }
     int hit;
-    mslot *m = slot_of(f, 0, st, &hit);
+    mslot *m = slot_of(f, key_of(f, 0, st), st, &hit);
     if (hit) {
         f->hits++;
         return fixed(f, m, 0, st, f->scratch[0]);
@@ -1037,7 +1089,7 @@ static int build_tokens(form *f) {
             unsigned b = f->t[c].b;
             int letter = b < 128 && isalpha((int)b);
             f->t[i].below |=
-                (uint8_t)(f->t[c].below | (letter ? T_LETTER : 0) |
+                (uint8_t)(f->t[c].below | (letter ? T_LETTER : T_OTHER) |
                           (b == '\n' || (!letter && (f->t[c].below & T_LETTER)) ? T_WORD : 0));
         }
     number(f, 0, 0);
@@ -1226,7 +1278,8 @@ int form_new(const cons_vocab *v, const form_opts *o, const cons_opts *co, form 
     f->cache = calloc(CACHE_SLOTS, sizeof *f->cache);
     f->scratch[0] = malloc((size_t)f->nwords64 * sizeof *f->scratch[0]);
     f->scratch[1] = malloc((size_t)f->nwords64 * sizeof *f->scratch[1]);
-    if (!f->cache || !f->scratch[0] || !f->scratch[1]) goto oom;
+    f->scratch[2] = malloc((size_t)f->nwords64 * sizeof *f->scratch[2]);
+    if (!f->cache || !f->scratch[0] || !f->scratch[1] || !f->scratch[2]) goto oom;
     *out = f;
     return 0;
 oom:
@@ -1248,8 +1301,8 @@ void form_free(form *f) {
             }
     for (int i = 0; f->cache && i < CACHE_SLOTS; i++)
         free(f->cache[i].bits);
-    free(f->cache), free(f->scratch[0]), free(f->scratch[1]), free(f->rsets), free(f->cnt),
-        free(f->r_off), free(f->r_nodes);
+    free(f->cache), free(f->scratch[0]), free(f->scratch[1]), free(f->scratch[2]), free(f->rsets),
+        free(f->cnt), free(f->r_off), free(f->r_nodes);
     free(f->w), free(f->hot), free(f->kids), free(f->t), free(f->tok_next), free(f->ord);
     pthread_mutex_destroy(&f->lock);
     free(f);

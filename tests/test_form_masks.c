@@ -18,6 +18,7 @@ static test_vocab TV;
 ** ended) when given, then allowed tokens picked with a fixed generator; at
 ** every state the two masks must agree. */
 static void walk_form(form *f, int n, int steps, const char *const *pre, uint64_t seed) {
+    uint64_t seed0 = seed;
     float *a = malloc((size_t)TV.v.n * sizeof *a), *b = malloc((size_t)TV.v.n * sizeof *b);
     int32_t *ok = malloc((size_t)TV.v.n * sizeof *ok);
     CHECK(a && b && ok);
@@ -38,7 +39,7 @@ static void walk_form(form *f, int n, int steps, const char *const *pre, uint64_
                 d += (a[t] == -INFINITY) != (b[t] == -INFINITY);
                 if (a[t] != -INFINITY && t != TV.v.eos) ok[n_ok++] = t;
             }
-            CHECKF(d == 0, "output %d step %d: %d tokens differ", k, i, d);
+            CHECKF(d == 0, "walk %d output %d step %d: %d tokens differ", (int)seed0, k, i, d);
             states++;
             if (!n_ok) break;
             seed = seed * 6364136223846793005ull + 1442695040888963407ull;
