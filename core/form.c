@@ -65,6 +65,7 @@ enum {
 typedef struct rhyme_set { /* the ancestors of one rhyming part's words */
     size_t n;
     uint32_t *node, *mask, *multi; /* by node; multi: counts held by >= 2 words */
+    uint64_t *in;                  /* bit per word-trie node: in node[] */
 } rhyme_set;
 
 /* A later line's mask reads its rhyme (the rhyming part and the words its
@@ -118,7 +119,8 @@ struct form {
     tnode *t;
     int32_t nt;
     int32_t *tok_next;
-    int32_t *ord; /* the tokens in trie order */
+    int32_t *ord;   /* the tokens in trie order */
+    uint8_t **need; /* per word-start token-trie node, built on demand: see need_of */
     int nwords64;
     mslot *cache;
     int ncached;
@@ -353,8 +355,9 @@ static const rhyme_set *rset(form *f, uint32_t r) {
     rs->node = malloc(k * sizeof *rs->node);
     rs->mask = malloc(k * sizeof *rs->mask);
     rs->multi = malloc(k * sizeof *rs->multi);
-    if (!rs->node || !rs->mask || !rs->multi) {
-        free(pairs), free(rs->node), free(rs->mask), free(rs->multi), free(rs);
+    rs->in = calloc(((size_t)f->nw + 63) / 64, sizeof *rs->in);
+    if (!rs->node || !rs->mask || !rs->multi || !rs->in) {
+        free(pairs), free(rs->node), free(rs->mask), free(rs->multi), free(rs->in), free(rs);
         return NULL;
     }
     for (size_t i = 0; i < k; i++) {
@@ -364,6 +367,7 @@ static const rhyme_set *rset(form *f, uint32_t r) {
             continue;
         }
         rs->node[rs->n] = pairs[2 * i];
+        rs->in[pairs[2 * i] / 64] |= 1ull << (pairs[2 * i] % 64);
         rs->mask[rs->n] = pairs[2 * i + 1];
         rs->multi[rs->n++] = 0;
     }
@@ -392,8 +396,14 @@ static int final_ok(const form *f, const form_state *st, int32_t node) {
     return 1;
 }
 
+/* Does a word of rs's rhyming part start with node's letters? */
+static int rs_has(const rhyme_set *rs, int32_t node) {
+    return rs->in[node / 64] >> (node % 64) & 1;
+}
+
 /* The index of node in rs (a word of its rhyming part starts so), or -1. */
 static long rs_index(const rhyme_set *rs, int32_t node) {
+    if (!rs_has(rs, node)) return -1;
     size_t lo = 0, hi = rs->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -621,18 +631,14 @@ static void set_toks(const form *f, int32_t tn, uint64_t *bits) {
 static void walk(form *f, int32_t tn, const form_state *st, uint64_t *bits);
 static int word_start(const form *f, int32_t c, const form_state *st);
 static const uint64_t *sub_mask(form *f, int32_t tn, const form_state *st);
+static int or_word(form *f, int32_t c, const form_state *st, uint64_t *bits);
 
 /* walk() byte by byte: step_byte and alive() on every token-trie node. */
 static void walk_plain(form *f, int32_t tn, const form_state *st, uint64_t *bits) {
     for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
         form_state s = *st;
         if (step_byte(f, &s, f->t[c].b) || !alive(f, &s)) continue;
-        const uint64_t *sb = word_start(f, c, &s) ? sub_mask(f, c, &s) : NULL;
-        if (sb) { /* a word start, cached */
-            for (int w = 0; w < f->nwords64; w++)
-                bits[w] |= sb[w];
-            continue;
-        }
+        if (word_start(f, c, &s) && !or_word(f, c, &s, bits)) continue;
         set_toks(f, c, bits);
         walk(f, c, &s, bits);
     }
@@ -807,8 +813,8 @@ static void fix_word(form *f, const fixctx *fx, const wctx *x, int32_t tn, int32
         }
         int32_t n = child(f, node, (b | 0x20) - 'a');
         if (!f->ok[b] || n < 0) continue; /* broken whatever the rhyme: no bits */
-        if (!(f->t[c].below & T_WORD) && fx->rs0 && fx->rs1 && rs_index(fx->rs0, n) < 0 &&
-            rs_index(fx->rs1, n) < 0)
+        if (!(f->t[c].below & T_WORD) && fx->rs0 && fx->rs1 && !rs_has(fx->rs0, n) &&
+            !rs_has(fx->rs1, n))
             continue;
         if (f->hot[n].amask & x->k) { /* alive whatever the rhyme */
             fix_word(f, fx, x, c, n, bits);
@@ -960,6 +966,66 @@ static const uint64_t *sub_mask(form *f, int32_t tn, const form_state *st) {
     return m->bits;
 }
 
+/* Add to bits the allowed tokens of token-trie subtree c from st (sub_mask);
+** -1 when out of memory. */
+static int or_sub(form *f, int32_t c, const form_state *st, uint64_t *bits) {
+    const uint64_t *sb = sub_mask(f, c, st);
+    if (!sb) return -1;
+    for (int w = 0; w < f->nwords64; w++)
+        bits[w] |= sb[w];
+    return 0;
+}
+
+/* Per token of word-start token-trie node tn's letters-only subtree (by
+** its place in ord, from tn's lo): the fewest syllables a line must have
+** left for walk_word to keep it when alive_in reads "a word of at most r
+** syllables below" (W_MASK, k all counts up to r): the most, over the
+** token's nodes below tn, of their words' fewest syllables; 255: never. */
+static void need_walk(const form *f, int32_t tn, int32_t node, uint8_t cur, uint8_t *need,
+                      int32_t base) {
+    for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
+        unsigned b = f->t[c].b;
+        int32_t n = child(f, node, (b | 0x20) - 'a');
+        if (!f->ok[b] || n < 0 || !f->hot[n].amask) continue;
+        int low = __builtin_ctz(f->hot[n].amask);
+        uint8_t v = (uint8_t)(low > cur ? low : cur);
+        int32_t i = f->t[c].lo - base;
+        for (int32_t k = f->t[c].tok; k >= 0; k = f->tok_next[k])
+            need[i++] = v;
+        need_walk(f, c, n, v, need, base);
+    }
+}
+
+/* tn's need (above), built once; NULL when out of memory. */
+static const uint8_t *need_of(form *f, int32_t tn, int32_t node) {
+    if (!f->need && !(f->need = calloc((size_t)f->nt, sizeof *f->need))) return NULL;
+    if (f->need[tn]) return f->need[tn];
+    size_t n = (size_t)(f->t[tn].hi - f->t[tn].lo);
+    uint8_t *need = malloc(n ? n : 1);
+    if (!need) return NULL;
+    memset(need, 255, n);
+    for (int32_t i = 0, k = f->t[tn].tok; k >= 0; k = f->tok_next[k])
+        need[i++] = 0; /* tn's own: its state is alive */
+    need_walk(f, tn, node, 0, need, f->t[tn].lo);
+    return f->need[tn] = need;
+}
+
+/* Add to bits the allowed tokens of word-start node c's subtree from st
+** (word_start): by need when alive_in reads "at most r syllables", else
+** from the cache; -1 when out of memory. */
+static int or_word(form *f, int32_t c, const form_state *st, uint64_t *bits) {
+    wctx x;
+    wctx_init(f, st, &x);
+    if (x.how == W_MASK && x.k == (uint32_t)((2ull << x.r) - 1)) {
+        const uint8_t *need = need_of(f, c, st->node);
+        if (!need) return -1;
+        for (int32_t i = f->t[c].lo; i < f->t[c].hi; i++)
+            if (need[i - f->t[c].lo] <= x.r) bits[f->ord[i] / 64] |= 1ull << (f->ord[i] % 64);
+        return 0;
+    }
+    return or_sub(f, c, st, bits);
+}
+
 /* The allowed-token bits for st (computed on a miss from the subtrees of
 ** each first byte, themselves cached when they recur); lock held. */
 static const uint64_t *cached(form *f, const form_state *st) {
@@ -990,13 +1056,10 @@ static const uint64_t *cached(form *f, const form_state *st) {
             walk(f, c, &s, bits);
             continue;
         }
-        const uint64_t *sb = sub_mask(f, c, &s);
-        if (!sb) {
+        if (word_start(f, c, &s) ? or_word(f, c, &s, bits) : or_sub(f, c, &s, bits)) {
             m->used = 0;
             return NULL;
         }
-        for (int w = 0; w < f->nwords64; w++)
-            bits[w] |= sb[w];
     }
     return bits;
 }
@@ -1297,12 +1360,16 @@ void form_free(form *f) {
         for (uint32_t r = 0; r < cmu_n_rhymes(f->d); r++)
             if (f->rsets[r]) {
                 free(f->rsets[r]->node), free(f->rsets[r]->mask), free(f->rsets[r]->multi);
+                free(f->rsets[r]->in);
                 free(f->rsets[r]);
             }
     for (int i = 0; f->cache && i < CACHE_SLOTS; i++)
         free(f->cache[i].bits);
     free(f->cache), free(f->scratch[0]), free(f->scratch[1]), free(f->scratch[2]), free(f->rsets),
         free(f->cnt), free(f->r_off), free(f->r_nodes);
+    for (int32_t i = 0; f->need && i < f->nt; i++)
+        free(f->need[i]);
+    free(f->need);
     free(f->w), free(f->hot), free(f->kids), free(f->t), free(f->tok_next), free(f->ord);
     pthread_mutex_destroy(&f->lock);
     free(f);
