@@ -1010,17 +1010,44 @@ static const uint8_t *need_of(form *f, int32_t tn, int32_t node) {
     return f->need[tn] = need;
 }
 
+/* The tokens below token-trie node tn (word-trie node, in x's word) that
+** a later line keeps only for its rhyme: below the first node whose words
+** all have too many syllables to leave room (amask & k = 0), every node
+** must hold a line-final word of rs (alive_in); such nodes are rs's, and so
+** are their ancestors. */
+static void rhyme_walk(form *f, const wctx *x, const rhyme_set *rs, int32_t tn, int32_t node,
+                       uint64_t *bits) {
+    for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
+        unsigned b = f->t[c].b;
+        int32_t n = child(f, node, (b | 0x20) - 'a');
+        if (!f->ok[b] || n < 0 || !rs_has(rs, n)) continue;
+        if (f->hot[n].amask & x->k) {
+            rhyme_walk(f, x, rs, c, n, bits);
+            continue;
+        }
+        if (!alive_in(f, x, n)) continue;
+        set_toks(f, c, bits);
+        walk_word(f, x, c, n, bits);
+    }
+}
+
 /* Add to bits the allowed tokens of word-start node c's subtree from st
-** (word_start): by need when alive_in reads "at most r syllables", else
-** from the cache; -1 when out of memory. */
+** (word_start), from need when alive_in reads "a word of at most r (W_MASK)
+** or r - 1 (W_FIN) syllables" (with a later line's rhyme_walk), else from
+** the cache; -1 when out of memory. */
 static int or_word(form *f, int32_t c, const form_state *st, uint64_t *bits) {
     wctx x;
     wctx_init(f, st, &x);
-    if (x.how == W_MASK && x.k == (uint32_t)((2ull << x.r) - 1)) {
+    uint32_t below = (uint32_t)((1ull << x.r) - 1) & ~1u; /* counts 1 .. r - 1 */
+    int later = x.how == W_FIN && x.t >= 0 && is_later(f, st->line) && (x.k & ~1u) == below;
+    if (later || (x.how == W_MASK && x.k == (uint32_t)((2ull << x.r) - 1))) {
         const uint8_t *need = need_of(f, c, st->node);
-        if (!need) return -1;
+        const rhyme_set *rs = later ? rset(f, group_rhyme(f, st)) : NULL;
+        if (!need || (later && !rs)) return -1;
+        int most = later ? x.r - 1 : x.r;
         for (int32_t i = f->t[c].lo; i < f->t[c].hi; i++)
-            if (need[i - f->t[c].lo] <= x.r) bits[f->ord[i] / 64] |= 1ull << (f->ord[i] % 64);
+            if (need[i - f->t[c].lo] <= most) bits[f->ord[i] / 64] |= 1ull << (f->ord[i] % 64);
+        if (later) rhyme_walk(f, &x, rs, c, st->node, bits);
         return 0;
     }
     return or_sub(f, c, st, bits);
