@@ -1094,16 +1094,27 @@ static const uint64_t *cached(form *f, const form_state *st) {
 /* Set -inf on the tokens bits leaves out (NULL: all), and on end-of-text
 ** unless the form may end in st. */
 static void apply(const form *f, const uint64_t *bits, const form_state *st, float *logits) {
+    int eos = f->v->eos;
+    float keep = eos >= 0 ? logits[eos] : 0;
     for (int w = 0; w < f->nwords64; w++) {
         uint64_t m = bits ? ~bits[w] : ~0ull;
-        while (m) {
-            int t = w * 64 + __builtin_ctzll(m);
-            if (t >= f->v->n) break;
-            if (t != f->v->eos) logits[t] = -INFINITY;
-            m &= m - 1;
-        }
+        int n = f->v->n - w * 64 < 64 ? f->v->n - w * 64 : 64;
+        float *l = logits + w * 64;
+        if (m == ~0ull && n == 64) /* whole words at once: this runs per sequence and step */
+            for (int j = 0; j < 64; j++)
+                l[j] = -INFINITY;
+        else if (n == 64)
+            for (int h = 0; h < 64; h += 32) { /* 32-bit lanes: shifts the compiler vectorises */
+                uint32_t mh = (uint32_t)(m >> h);
+                for (int j = 0; j < 32; j++)
+                    l[h + j] = mh >> j & 1 ? -INFINITY : l[h + j];
+            }
+        else
+            for (int j = 0; j < n; j++)
+                l[j] = m >> j & 1 ? -INFINITY : l[j];
     }
-    if (f->v->eos >= 0 && !form_end_ok(f, st)) logits[f->v->eos] = -INFINITY;
+    if (eos >= 0) logits[eos] = keep; /* end-of-text: by form_end_ok alone */
+    if (eos >= 0 && !form_end_ok(f, st)) logits[eos] = -INFINITY;
 }
 
 void form_mask(form *f, const form_state *st, float *logits) {
