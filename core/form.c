@@ -121,6 +121,7 @@ struct form {
     int32_t *tok_next;
     int32_t *ord;   /* the tokens in trie order */
     uint8_t **need; /* per word-start token-trie node, built on demand: see need_of */
+    uint32_t **okr; /* the same per rhyme group: see okr_of */
     int nwords64;
     mslot *cache;
     int ncached;
@@ -1031,8 +1032,48 @@ static void rhyme_walk(form *f, const wctx *x, const rhyme_set *rs, int32_t tn, 
     }
 }
 
+/* Per token of word-start token-trie node tn's letters-only subtree (by
+** its place in ord, from base) and rhyme group g's first line: the counts
+** r a line may have left for walk_word to keep it when alive_in reads "a
+** word of at most r - 1 syllables, or a line-final word of r" (W_FIN): the
+** intersection over the token's nodes below tn. */
+static void okr_walk(const form *f, int g, int32_t tn, int32_t node, uint32_t cur, uint32_t *okr,
+                     int32_t base) {
+    for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
+        unsigned b = f->t[c].b;
+        int32_t n = child(f, node, (b | 0x20) - 'a');
+        if (!f->ok[b] || n < 0 || !f->hot[n].amask) continue;
+        int low = __builtin_ctz(f->hot[n].amask);
+        uint32_t v = cur & (~((2u << low) - 1) | f->gmask[g][n]);
+        if (!v) continue;
+        int32_t i = f->t[c].lo - base;
+        for (int32_t k = f->t[c].tok; k >= 0; k = f->tok_next[k])
+            okr[i++] = v;
+        okr_walk(f, g, c, n, v, okr, base);
+    }
+}
+
+/* tn's okr (above) for group g, built once for every group; NULL when out
+** of memory. */
+static const uint32_t *okr_of(form *f, int32_t tn, int32_t node, int g) {
+    if (!f->okr && !(f->okr = calloc((size_t)f->nt, sizeof *f->okr))) return NULL;
+    size_t n = (size_t)(f->t[tn].hi - f->t[tn].lo);
+    if (!f->okr[tn]) {
+        uint32_t *okr = calloc(n * (size_t)f->ngroups + 1, sizeof *okr);
+        if (!okr) return NULL;
+        for (int h = 0; h < f->ngroups; h++) {
+            for (int32_t i = 0, k = f->t[tn].tok; k >= 0; k = f->tok_next[k])
+                okr[h * n + (size_t)i++] = ~0u; /* tn's own: its state is alive */
+            okr_walk(f, h, tn, node, ~0u, okr + h * n, f->t[tn].lo);
+        }
+        f->okr[tn] = okr;
+    }
+    return f->okr[tn] + (size_t)g * n;
+}
+
 /* Add to bits the allowed tokens of word-start node c's subtree from st
-** (word_start), from need when alive_in reads "a word of at most r (W_MASK)
+** (word_start), from okr for a rhyme group's first line, from need when alive_in reads "a word of
+*at most r (W_MASK)
 ** or r - 1 (W_FIN) syllables" (with a later line's rhyme_walk), else from
 ** the cache; -1 when out of memory. */
 static int or_word(form *f, int32_t c, const form_state *st, uint64_t *bits) {
@@ -1040,6 +1081,13 @@ static int or_word(form *f, int32_t c, const form_state *st, uint64_t *bits) {
     wctx_init(f, st, &x);
     uint32_t below = (uint32_t)((1ull << x.r) - 1) & ~1u; /* counts 1 .. r - 1 */
     int later = x.how == W_FIN && x.t >= 0 && is_later(f, st->line) && (x.k & ~1u) == below;
+    if (x.how == W_FIN && x.t >= 0 && !is_later(f, st->line) && (x.k & ~1u) == below) {
+        const uint32_t *okr = okr_of(f, c, st->node, f->grp[st->line]);
+        if (!okr) return -1;
+        for (int32_t i = f->t[c].lo; i < f->t[c].hi; i++)
+            if (okr[i - f->t[c].lo] >> x.r & 1) bits[f->ord[i] / 64] |= 1ull << (f->ord[i] % 64);
+        return 0;
+    }
     if (later || (x.how == W_MASK && x.k == (uint32_t)((2ull << x.r) - 1))) {
         const uint8_t *need = need_of(f, c, st->node);
         const rhyme_set *rs = later ? rset(f, group_rhyme(f, st)) : NULL;
@@ -1405,9 +1453,11 @@ void form_free(form *f) {
         free(f->cache[i].bits);
     free(f->cache), free(f->scratch[0]), free(f->scratch[1]), free(f->scratch[2]), free(f->rsets),
         free(f->cnt), free(f->r_off), free(f->r_nodes);
-    for (int32_t i = 0; f->need && i < f->nt; i++)
-        free(f->need[i]);
-    free(f->need);
+    for (int32_t i = 0; (f->need || f->okr) && i < f->nt; i++) {
+        if (f->need) free(f->need[i]);
+        if (f->okr) free(f->okr[i]);
+    }
+    free(f->need), free(f->okr);
     free(f->w), free(f->hot), free(f->kids), free(f->t), free(f->tok_next), free(f->ord);
     pthread_mutex_destroy(&f->lock);
     free(f);
