@@ -120,8 +120,7 @@ struct form {
     int32_t nt;
     int32_t *tok_next;
     int32_t *ord;   /* the tokens in trie order */
-    uint8_t **need; /* per word-start token-trie node, built on demand: see need_of */
-    uint32_t **okr; /* the same per rhyme group: see okr_of */
+    uint32_t **okr; /* per word-start token-trie node, built on demand: see okr_of */
     int nwords64;
     mslot *cache;
     int ncached;
@@ -977,40 +976,6 @@ static int or_sub(form *f, int32_t c, const form_state *st, uint64_t *bits) {
     return 0;
 }
 
-/* Per token of word-start token-trie node tn's letters-only subtree (by
-** its place in ord, from tn's lo): the fewest syllables a line must have
-** left for walk_word to keep it when alive_in reads "a word of at most r
-** syllables below" (W_MASK, k all counts up to r): the most, over the
-** token's nodes below tn, of their words' fewest syllables; 255: never. */
-static void need_walk(const form *f, int32_t tn, int32_t node, uint8_t cur, uint8_t *need,
-                      int32_t base) {
-    for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
-        unsigned b = f->t[c].b;
-        int32_t n = child(f, node, (b | 0x20) - 'a');
-        if (!f->ok[b] || n < 0 || !f->hot[n].amask) continue;
-        int low = __builtin_ctz(f->hot[n].amask);
-        uint8_t v = (uint8_t)(low > cur ? low : cur);
-        int32_t i = f->t[c].lo - base;
-        for (int32_t k = f->t[c].tok; k >= 0; k = f->tok_next[k])
-            need[i++] = v;
-        need_walk(f, c, n, v, need, base);
-    }
-}
-
-/* tn's need (above), built once; NULL when out of memory. */
-static const uint8_t *need_of(form *f, int32_t tn, int32_t node) {
-    if (!f->need && !(f->need = calloc((size_t)f->nt, sizeof *f->need))) return NULL;
-    if (f->need[tn]) return f->need[tn];
-    size_t n = (size_t)(f->t[tn].hi - f->t[tn].lo);
-    uint8_t *need = malloc(n ? n : 1);
-    if (!need) return NULL;
-    memset(need, 255, n);
-    for (int32_t i = 0, k = f->t[tn].tok; k >= 0; k = f->tok_next[k])
-        need[i++] = 0; /* tn's own: its state is alive */
-    need_walk(f, tn, node, 0, need, f->t[tn].lo);
-    return f->need[tn] = need;
-}
-
 /* The tokens below token-trie node tn (word-trie node, in x's word) that
 ** a later line keeps only for its rhyme: below the first node whose words
 ** all have too many syllables to leave room (amask & k = 0), every node
@@ -1033,72 +998,71 @@ static void rhyme_walk(form *f, const wctx *x, const rhyme_set *rs, int32_t tn, 
 }
 
 /* Per token of word-start token-trie node tn's letters-only subtree (by
-** its place in ord, from base) and rhyme group g's first line: the counts
-** r a line may have left for walk_word to keep it when alive_in reads "a
-** word of at most r - 1 syllables, or a line-final word of r" (W_FIN): the
-** intersection over the token's nodes below tn. */
-static void okr_walk(const form *f, int g, int32_t tn, int32_t node, uint32_t cur, uint32_t *okr,
+** its place in ord, from base): the counts r a line may have left for
+** walk_word to keep it (the intersection over the token's nodes below tn),
+** when alive_in reads, of kind OK_MASK, "a word of at most r syllables"
+** (W_MASK); OK_LONG, "of at most r - 1" (a later line's, the rest from
+** rhyme_walk); OK_GROUP + g, that or "a line-final word of r" of rhyme
+** group g's first line (W_FIN). */
+enum { OK_MASK, OK_LONG, OK_GROUP };
+
+static void okr_walk(const form *f, int kind, int32_t tn, int32_t node, uint32_t cur, uint32_t *okr,
                      int32_t base) {
     for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
         unsigned b = f->t[c].b;
         int32_t n = child(f, node, (b | 0x20) - 'a');
         if (!f->ok[b] || n < 0 || !f->hot[n].amask) continue;
         int low = __builtin_ctz(f->hot[n].amask);
-        uint32_t v = cur & (~((2u << low) - 1) | f->gmask[g][n]);
-        if (!v) continue;
+        uint32_t v = ~((2u << low) - 1) | (kind == OK_MASK    ? 1u << low
+                                           : kind >= OK_GROUP ? f->gmask[kind - OK_GROUP][n]
+                                                              : 0);
+        if (!(v &= cur)) continue;
         int32_t i = f->t[c].lo - base;
         for (int32_t k = f->t[c].tok; k >= 0; k = f->tok_next[k])
             okr[i++] = v;
-        okr_walk(f, g, c, n, v, okr, base);
+        okr_walk(f, kind, c, n, v, okr, base);
     }
 }
 
-/* tn's okr (above) for group g, built once for every group; NULL when out
-** of memory. */
-static const uint32_t *okr_of(form *f, int32_t tn, int32_t node, int g) {
+/* tn's okr (above) of kind, built once for every kind; NULL when out of
+** memory. */
+static const uint32_t *okr_of(form *f, int32_t tn, int32_t node, int kind) {
     if (!f->okr && !(f->okr = calloc((size_t)f->nt, sizeof *f->okr))) return NULL;
     size_t n = (size_t)(f->t[tn].hi - f->t[tn].lo);
     if (!f->okr[tn]) {
-        uint32_t *okr = calloc(n * (size_t)f->ngroups + 1, sizeof *okr);
+        uint32_t *okr = calloc(n * (size_t)(OK_GROUP + f->ngroups) + 1, sizeof *okr);
         if (!okr) return NULL;
-        for (int h = 0; h < f->ngroups; h++) {
+        for (int h = 0; h < OK_GROUP + f->ngroups; h++) {
             for (int32_t i = 0, k = f->t[tn].tok; k >= 0; k = f->tok_next[k])
                 okr[h * n + (size_t)i++] = ~0u; /* tn's own: its state is alive */
             okr_walk(f, h, tn, node, ~0u, okr + h * n, f->t[tn].lo);
         }
         f->okr[tn] = okr;
     }
-    return f->okr[tn] + (size_t)g * n;
+    return f->okr[tn] + (size_t)kind * n;
 }
 
 /* Add to bits the allowed tokens of word-start node c's subtree from st
-** (word_start), from okr for a rhyme group's first line, from need when alive_in reads "a word of
-*at most r (W_MASK)
-** or r - 1 (W_FIN) syllables" (with a later line's rhyme_walk), else from
-** the cache; -1 when out of memory. */
+** (word_start): from okr when alive_in reads "a word of at most so many
+** syllables" (with a later line's rhyme_walk), else from the cache; -1 when
+** out of memory. */
 static int or_word(form *f, int32_t c, const form_state *st, uint64_t *bits) {
     wctx x;
     wctx_init(f, st, &x);
     uint32_t below = (uint32_t)((1ull << x.r) - 1) & ~1u; /* counts 1 .. r - 1 */
-    int later = x.how == W_FIN && x.t >= 0 && is_later(f, st->line) && (x.k & ~1u) == below;
-    if (x.how == W_FIN && x.t >= 0 && !is_later(f, st->line) && (x.k & ~1u) == below) {
-        const uint32_t *okr = okr_of(f, c, st->node, f->grp[st->line]);
-        if (!okr) return -1;
-        for (int32_t i = f->t[c].lo; i < f->t[c].hi; i++)
-            if (okr[i - f->t[c].lo] >> x.r & 1) bits[f->ord[i] / 64] |= 1ull << (f->ord[i] % 64);
-        return 0;
-    }
-    if (later || (x.how == W_MASK && x.k == (uint32_t)((2ull << x.r) - 1))) {
-        const uint8_t *need = need_of(f, c, st->node);
-        const rhyme_set *rs = later ? rset(f, group_rhyme(f, st)) : NULL;
-        if (!need || (later && !rs)) return -1;
-        int most = later ? x.r - 1 : x.r;
-        for (int32_t i = f->t[c].lo; i < f->t[c].hi; i++)
-            if (need[i - f->t[c].lo] <= most) bits[f->ord[i] / 64] |= 1ull << (f->ord[i] % 64);
-        if (later) rhyme_walk(f, &x, rs, c, st->node, bits);
-        return 0;
-    }
-    return or_sub(f, c, st, bits);
+    int kind = -1, later = f->nlines && is_later(f, st->line);
+    if (x.how == W_MASK && x.k == (uint32_t)((2ull << x.r) - 1))
+        kind = OK_MASK;
+    else if (x.how == W_FIN && x.t >= 0 && (x.k & ~1u) == below)
+        kind = later ? OK_LONG : OK_GROUP + f->grp[st->line];
+    if (kind < 0) return or_sub(f, c, st, bits);
+    const uint32_t *okr = okr_of(f, c, st->node, kind);
+    const rhyme_set *rs = later ? rset(f, group_rhyme(f, st)) : NULL;
+    if (!okr || (later && !rs)) return -1;
+    for (int32_t i = f->t[c].lo; i < f->t[c].hi; i++)
+        if (okr[i - f->t[c].lo] >> x.r & 1) bits[f->ord[i] / 64] |= 1ull << (f->ord[i] % 64);
+    if (later) rhyme_walk(f, &x, rs, c, st->node, bits);
+    return 0;
 }
 
 /* The allowed-token bits for st (computed on a miss from the subtrees of
@@ -1453,11 +1417,9 @@ void form_free(form *f) {
         free(f->cache[i].bits);
     free(f->cache), free(f->scratch[0]), free(f->scratch[1]), free(f->scratch[2]), free(f->rsets),
         free(f->cnt), free(f->r_off), free(f->r_nodes);
-    for (int32_t i = 0; (f->need || f->okr) && i < f->nt; i++) {
-        if (f->need) free(f->need[i]);
-        if (f->okr) free(f->okr[i]);
-    }
-    free(f->need), free(f->okr);
+    for (int32_t i = 0; f->okr && i < f->nt; i++)
+        free(f->okr[i]);
+    free(f->okr);
     free(f->w), free(f->hot), free(f->kids), free(f->t), free(f->tok_next), free(f->ord);
     pthread_mutex_destroy(&f->lock);
     free(f);
