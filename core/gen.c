@@ -28,8 +28,39 @@ void gen_outputs_free(gen_output *o, size_t n) {
     free(o);
 }
 
-uint64_t gen_output_seed(const gen_request *r, size_t k) {
-    return r->raw_seed ? r->seed : rng_derive(r->seed, k) >> 1;
+size_t gen_n_outputs(const gen_request *r) {
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_prompts; i++)
+        n += (size_t)(r->rows && r->rows[i].num_return_sequences ? r->rows[i].num_return_sequences
+                                                                 : r->num_return_sequences);
+    return n;
+}
+
+uint64_t gen_output_seed(const gen_request *r, size_t i, int j, size_t k) {
+    if (r->raw_seed) return r->seed;
+    if (r->rows && r->rows[i].has_seed) return rng_derive(r->rows[i].seed, (uint64_t)j) >> 1;
+    return rng_derive(r->seed, k) >> 1;
+}
+
+void gen_row_request(const gen_request *r, size_t i, gen_request *q) {
+    assert(i < r->n_prompts);
+    *q = *r;
+    q->prompts = r->prompts + i;
+    q->n_prompts = 1;
+    q->rows = NULL;
+    q->skip = NULL;
+    q->sink = NULL;
+    const gen_row *w = r->rows ? &r->rows[i] : NULL;
+    if (!w) return;
+    if (w->num_return_sequences) q->num_return_sequences = w->num_return_sequences;
+    if (w->max_new_tokens >= 0) q->sp.max_new_tokens = w->max_new_tokens;
+    if (w->temperature > 0) q->sp.temperature = w->temperature;
+    if (w->top_k >= 0) q->sp.top_k = w->top_k;
+    if (w->top_p > 0) q->sp.top_p = w->top_p;
+    if (w->has_banned) q->co.words = w->banned, q->co.n_words = w->n_banned;
+    if (w->forbid_chars) q->co.forbid_chars = *w->forbid_chars ? w->forbid_chars : NULL;
+    if (w->has_seed) q->seed = w->seed;
+    q->meta = w->meta;
 }
 
 int gen_check_prompt(const char *s, size_t n, char *err) {
@@ -69,7 +100,13 @@ typedef struct run_state {
     int32_t **pids;
     size_t *pn;
     size_t np;
-    int max_len; /* the longest prompt + new tokens */
+    samp_params *psp; /* per prompt: its parameters (its row's overrides applied) */
+    cons **pc;        /* per prompt: its constraints (s->c, or one of s->rc) */
+    cons **rc;        /* the rows' own constraints */
+    size_t nrc;
+    size_t *out_prompt; /* per output: its prompt */
+    int *out_seq;       /* per output: its index among its prompt's outputs */
+    int max_len;        /* the longest prompt + new tokens */
     const unsigned char **tb;
     size_t *tl;
     samp_vocab sv;
@@ -99,7 +136,10 @@ static void run_state_free(run_state *s) {
         samp_work_free(&s->works[i]);
     free(s->pids), free(s->pn), free(s->tb), free(s->tl), free(s->seqs), free(s->works);
     free(s->logits), free(s->slot_out), free(s->slots), free(s->ntok), free(s->tokens);
-    free(s->twin_of);
+    free(s->twin_of), free(s->psp), free(s->pc), free(s->out_prompt), free(s->out_seq);
+    for (size_t i = 0; i < s->nrc; i++)
+        cons_free(s->rc[i]);
+    free(s->rc);
     cons_free(s->c);
     form_free(s->f);
     samp_vocab_free(&s->sv);
@@ -180,9 +220,9 @@ static void samp_task(void *ctx, int i) {
     const samp_job *j = ctx;
     run_state *s = j->s;
     int b = s->slots[i];
-    samp_seq *q = &s->seqs[s->slot_out[b]];
-    int32_t t =
-        samp_seq_step(&j->r->sp, s->c, &s->sv, q, s->logits + (size_t)i * j->V, &s->works[b]);
+    const size_t k = (size_t)s->slot_out[b], pi = s->out_prompt[k];
+    int32_t t = samp_seq_step(&s->psp[pi], s->pc[pi], &s->sv, &s->seqs[k],
+                              s->logits + (size_t)i * j->V, &s->works[b]);
     s->ntok[i] = t >= 0 ? 1 : t == SAMP_NOMEM ? -1 : 0;
 }
 
@@ -192,12 +232,45 @@ static int check_request(const gpt_config *cfg, const tok *t, const gen_request 
     if (tok_vocab_size(t) != V)
         return err_set(err, "generate: the tokenizer has %d tokens, the model %d",
                        tok_vocab_size(t), V);
-    if (samp_validate(&r->sp, V, err)) return err_prefix(err, "generate");
     if (r->n_prompts == 0) return err_set(err, "generate: no prompt");
-    if (r->num_return_sequences < 1) return err_set(err, "generate: num_return_sequences < 1");
-    if (r->raw_seed && r->n_prompts * (size_t)r->num_return_sequences != 1)
+    for (size_t i = 0; i < r->n_prompts; i++) {
+        gen_request q;
+        gen_row_request(r, i, &q);
+        if (samp_validate(&q.sp, V, err))
+            return r->rows ? err_prefix(err, "generate: prompt %zu", i + 1)
+                           : err_prefix(err, "generate");
+        if (q.num_return_sequences < 1)
+            return err_set(err, "generate: prompt %zu: num_return_sequences < 1", i + 1);
+    }
+    if (r->raw_seed && gen_n_outputs(r) != 1)
         return err_set(err, "generate: a raw seed regenerates one output (one prompt, one "
                             "sequence)");
+    return 0;
+}
+
+/* Each prompt's parameters (s->psp) and each output's prompt and index
+** among its prompt's (s->out_prompt, s->out_seq). */
+static int plan_outputs(run_state *s, char *err) {
+    const gen_request *r = s->r;
+    s->out = calloc(s->N, sizeof *s->out);
+    s->pids = calloc(r->n_prompts, sizeof *s->pids);
+    s->pn = calloc(r->n_prompts, sizeof *s->pn);
+    s->psp = malloc(r->n_prompts * sizeof *s->psp);
+    s->pc = calloc(r->n_prompts, sizeof *s->pc);
+    s->out_prompt = malloc(s->N * sizeof *s->out_prompt);
+    s->out_seq = malloc(s->N * sizeof *s->out_seq);
+    if (!s->out || !s->pids || !s->pn || !s->psp || !s->pc || !s->out_prompt || !s->out_seq)
+        return err_set(err, "generate: out of memory");
+    s->np = r->n_prompts;
+    size_t k = 0;
+    for (size_t i = 0; i < s->np; i++) {
+        gen_request q;
+        gen_row_request(r, i, &q);
+        s->psp[i] = q.sp;
+        for (int j = 0; j < q.num_return_sequences; j++, k++)
+            s->out_prompt[k] = i, s->out_seq[k] = j;
+    }
+    assert(k == s->N);
     return 0;
 }
 
@@ -205,24 +278,20 @@ static int check_request(const gpt_config *cfg, const tok *t, const gen_request 
 ** sequence, prompt and new tokens (s->max_len). */
 static int encode_prompts(run_state *s, const gpt_config *cfg, char *err) {
     const gen_request *r = s->r;
-    s->out = calloc(s->N, sizeof *s->out);
-    s->pids = calloc(r->n_prompts, sizeof *s->pids);
-    s->pn = calloc(r->n_prompts, sizeof *s->pn);
-    if (!s->out || !s->pids || !s->pn) return err_set(err, "generate: out of memory");
-    s->np = r->n_prompts;
     s->max_len = 1;
     for (size_t i = 0; i < s->np; i++) {
         const char *pr = r->prompts[i];
+        const samp_params *sp = &s->psp[i];
         if (gen_check_prompt(pr, strlen(pr), err))
             return err_prefix(err, "generate: prompt %zu", i + 1);
         if (gen_encode_prompt(s->t, pr, r->sp.eos_id, &s->pids[i], &s->pn[i], err))
             return err_prefix(err, "generate: prompt %zu", i + 1);
-        int need = (int)s->pn[i] + samp_max_new(&r->sp, s->pn[i]);
+        int need = (int)s->pn[i] + samp_max_new(sp, s->pn[i]);
         if (need > cfg->n_positions)
             return err_set(err,
                            "generate: prompt %zu (%zu tokens) plus %d new tokens exceeds the "
                            "model's %d positions",
-                           i + 1, s->pn[i], samp_max_new(&r->sp, s->pn[i]), cfg->n_positions);
+                           i + 1, s->pn[i], samp_max_new(sp, s->pn[i]), cfg->n_positions);
         if (need > s->max_len) s->max_len = need;
     }
     return 0;
@@ -242,6 +311,58 @@ static int setup_vocab(run_state *s, char *err) {
         cons_new(&s->sv.v, &r->co, &s->c, err))
         return err_prefix(err, "generate");
     if (form_requested(&r->fo) && form_new(&s->sv.v, &r->fo, &r->co, &s->f, err)) return -1;
+    return 0;
+}
+
+/* Whether constraints a and b are the same. */
+static int same_cons(const cons_opts *a, const cons_opts *b) {
+    if (a->n_words != b->n_words || a->substring != b->substring ||
+        a->case_sensitive != b->case_sensitive ||
+        a->forbid_case_sensitive != b->forbid_case_sensitive ||
+        strcmp(a->forbid_chars ? a->forbid_chars : "", b->forbid_chars ? b->forbid_chars : ""))
+        return 0;
+    for (size_t i = 0; i < a->n_words; i++)
+        if (strcmp(a->words[i], b->words[i])) return 0;
+    return 1;
+}
+
+/* Each prompt's constraints (s->pc): the request's, or for a row with its
+** own banned words or characters, constraints built once for every row
+** that asks for the same (s->rc). */
+static int setup_row_cons(run_state *s, char *err) {
+    const gen_request *r = s->r;
+    size_t *first = NULL; /* per s->rc: the first row that uses it */
+    for (size_t i = 0; i < s->np; i++) {
+        const gen_row *w = r->rows ? &r->rows[i] : NULL;
+        s->pc[i] = s->c;
+        if (!w || (!w->has_banned && !w->forbid_chars)) continue;
+        gen_request q, o;
+        gen_row_request(r, i, &q);
+        size_t j = 0;
+        for (; j < s->nrc; j++) {
+            gen_row_request(r, first[j], &o);
+            if (same_cons(&q.co, &o.co)) break;
+        }
+        if (j == s->nrc) {
+            size_t *nf = realloc(first, (j + 1) * sizeof *nf);
+            cons **nc = nf ? realloc(s->rc, (j + 1) * sizeof *nc) : NULL;
+            if (nf) first = nf;
+            if (!nc) {
+                free(first);
+                return err_set(err, "generate: out of memory");
+            }
+            s->rc = nc;
+            nf[j] = i;
+            s->rc[j] = NULL;
+            s->nrc++;
+            if ((q.co.n_words || q.co.forbid_chars) && cons_new(&s->sv.v, &q.co, &s->rc[j], err)) {
+                free(first);
+                return err_prefix(err, "generate: prompt %zu", i + 1);
+            }
+        }
+        s->pc[i] = s->rc[j];
+    }
+    free(first);
     return 0;
 }
 
@@ -273,25 +394,46 @@ static int setup_slots(run_state *s, gpt_model *m, int B, char *err) {
     return 0;
 }
 
+/* Output k is finished: decode it, free its sequence, and hand it to the
+** sink (which has it freed after) when there is one. */
+static int output_done(run_state *s, size_t k, char *err) {
+    samp_seq *q = &s->seqs[k];
+    gen_output *o = &s->out[k];
+    int rc = finish_output(s->t, &s->r->sp, q, o, err);
+    samp_seq_free(q);
+    memset(q, 0, sizeof *q);
+    s->done_n++;
+    const gen_sink *sk = s->r->sink;
+    if (!rc && sk) {
+        rc = sk->output(sk->ctx, k, o, err);
+        free(o->continuation), free(o->ids);
+        o->continuation = NULL, o->ids = NULL;
+    }
+    return rc;
+}
+
 /* Start the waiting outputs, in order, in the free slots; an output with
-** nothing to generate (max_new_tokens 0) finishes at once. */
+** nothing to generate (max_new_tokens 0) finishes at once, one the request
+** skips is not started. */
 static int refill(run_state *s, char *err) {
     const gen_request *r = s->r;
-    const size_t nrs = (size_t)r->num_return_sequences;
     for (int b = 0; b < s->nslots && s->next < s->N; b++) {
         while (s->slot_out[b] < 0 && s->next < s->N) {
-            size_t k = s->next++, pi = k / nrs;
+            size_t k = s->next++, pi = s->out_prompt[k];
             samp_seq *q = &s->seqs[k];
             s->out[k].prompt_index = pi;
-            s->out[k].seq_index = (int)(k % nrs);
+            s->out[k].seq_index = s->out_seq[k];
+            if (r->skip && r->skip[k]) {
+                s->done_n++;
+                continue;
+            }
             const char *pr = r->prompts[pi];
-            if (samp_seq_init(q, &r->sp, s->pids[pi], s->pn[pi], pr, strlen(pr), s->c,
-                              gen_output_seed(r, k), err) ||
+            if (samp_seq_init(q, &s->psp[pi], s->pids[pi], s->pn[pi], pr, strlen(pr), s->pc[pi],
+                              gen_output_seed(r, pi, s->out_seq[k], k), err) ||
                 (s->f && samp_seq_set_form(q, s->f, err)))
                 return -1;
             if (q->finish) { /* max_new_tokens 0 */
-                if (finish_output(s->t, &r->sp, q, &s->out[k], err)) return -1;
-                s->done_n++;
+                if (output_done(s, k, err)) return -1;
             } else {
                 s->slot_out[b] = (int)k;
                 gpt_kv_reset(s->kv, b);
@@ -365,9 +507,8 @@ static int sample_step(run_state *s, int nlive, char *err) {
         int b = s->slots[i];
         size_t k = (size_t)s->slot_out[b];
         if (!s->seqs[k].finish) continue;
-        if (finish_output(s->t, &s->r->sp, &s->seqs[k], &s->out[k], err)) return -1;
         s->slot_out[b] = -1;
-        s->done_n++;
+        if (output_done(s, k, err)) return -1;
     }
     return 0;
 }
@@ -385,6 +526,8 @@ static int decode(run_state *s, char *err) {
         s->fwd += omp_get_wtime() - tf;
         s->steps++;
         if (sample_step(s, nlive, err)) return -1;
+        const gen_sink *sk = s->r->sink;
+        if (sk && sk->step && sk->step(sk->ctx, err)) return -1;
     }
     return 0;
 }
@@ -398,7 +541,12 @@ static void fill_stats(const run_state *s, double t0, gen_stats *stats) {
     long h, mi;
     stats->cons_seconds = stats->form_seconds = 0;
     stats->form_hits = stats->form_misses = 0;
-    if (s->c) cons_stats(s->c, &h, &mi, &stats->cons_seconds);
+    for (size_t i = 0; i <= s->nrc; i++) {
+        cons *c = i < s->nrc ? s->rc[i] : s->c;
+        double sec = 0;
+        if (c) cons_stats(c, &h, &mi, &sec);
+        stats->cons_seconds += sec;
+    }
     if (s->f) form_stats(s->f, &stats->form_hits, &stats->form_misses, &stats->form_seconds);
 }
 
@@ -410,16 +558,16 @@ int gen_run(gpt_model *m, const tok *t, const gen_request *r, gen_output **outs,
     const gpt_config *cfg = gpt_model_config(m);
     if (check_request(cfg, t, r, err)) return -1;
     run_state s = {.r = r, .t = t, .V = cfg->vocab_size};
-    s.N = r->n_prompts * (size_t)r->num_return_sequences;
+    s.N = gen_n_outputs(r);
     int B = r->max_batch > 0 ? r->max_batch : GEN_BATCH;
     if ((size_t)B > s.N) B = (int)s.N;
-    int rc = encode_prompts(&s, cfg, err) || setup_vocab(&s, err) || setup_slots(&s, m, B, err) ||
-             decode(&s, err);
+    int rc = plan_outputs(&s, err) || encode_prompts(&s, cfg, err) || setup_vocab(&s, err) ||
+             setup_row_cons(&s, err) || setup_slots(&s, m, B, err) || decode(&s, err);
     if (!rc && stats) fill_stats(&s, t0, stats);
     run_state_free(&s);
-    if (rc) {
+    if (rc || r->sink) {
         gen_outputs_free(s.out, s.N);
-        return -1;
+        return rc ? -1 : 0;
     }
     *outs = s.out;
     *n = s.N;
@@ -490,7 +638,8 @@ char *gen_params_json(const gen_request *r, char *err) {
         json_boolean(r->co.forbid_case_sensitive), "num_return_sequences",
         json_integer(r->num_return_sequences), "seed", json_integer((json_int_t)r->seed), "dtype",
         json_string(r->bf16 ? "bfloat16" : "float32"), "raw_seed", json_boolean(r->raw_seed));
-    if (!o || (form_requested(&r->fo) && form_params(o, &r->fo, err))) {
+    if (!o || (r->meta && jw_set(o, "meta", json_loads(r->meta, JSON_DECODE_ANY, NULL), err)) ||
+        (form_requested(&r->fo) && form_params(o, &r->fo, err))) {
         json_decref(o);
         return NULL;
     }

@@ -166,7 +166,8 @@ static const field train_fields[] = {
 };
 
 static const field gen_fields[] = {
-    {"prompts", F_STRV, O(rcp_gen, prompts), "[]", 1, 1e9, 0, NULL, NULL, 1},
+    {"prompts", F_STRV, O(rcp_gen, prompts), "[]", 0, 1e9, 0, NULL, NULL, 0},
+    {"prompts_file", F_PATH, O(rcp_gen, prompts_file), "null", NOLIM, NULL, NULL, 0},
     {"num_return_sequences", F_INT, O(rcp_gen, num_return_sequences), "1", 1, 100000, 0, NULL, NULL,
      0},
     {"max_new_tokens", F_INT, O(rcp_gen, max_new_tokens), "null", 1, 1 << 20, 0, NULL, NULL, 0},
@@ -205,6 +206,12 @@ static const field gen_fields[] = {
 ** and returns -1 when not. */
 static int check_gen(const void *base, char *msg, size_t n) {
     const rcp_gen *g = base;
+    if (!g->prompts.n == !g->prompts_file) {
+        snprintf(msg, n, "%s",
+                 g->prompts_file ? "give prompts or prompts_file, not both"
+                                 : "give prompts (a list) or prompts_file");
+        return -1;
+    }
     if (!g->max_new_tokens && g->max_length && g->min_new_tokens >= g->max_length) {
         snprintf(msg, n, "min_new_tokens (%lld) must be below max_length (%lld)",
                  (long long)g->min_new_tokens, (long long)g->max_length);

@@ -107,7 +107,8 @@ typedef struct rcp_train {
 
 typedef struct rcp_gen {
     int present;
-    rcp_strv prompts;
+    rcp_strv prompts;   /* or: */
+    char *prompts_file; /* a prompts file (pfile.h; resolved), or NULL */
     int64_t num_return_sequences;
     int64_t max_new_tokens; /* 0: unset (max_length rules; it wins when both are set) */
     int64_t max_length;     /* 0: unset (the generator's default) */

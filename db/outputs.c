@@ -43,12 +43,13 @@ static int adopt_legacy(store *st, const outputs_row *row, int *adopted, char *e
     *adopted = 0;
     if (row->checkpoint_id <= 0) return 0; /* a directory's contents then are unknown */
     sqlite3_stmt *q;
-    if (store_prepare(st,
-                      "UPDATE outputs SET identity = ?1 WHERE id = (SELECT MIN(id) FROM outputs "
-                      "WHERE identity IS NULL AND checkpoint_id = ?2 AND seed = ?3 AND prompt = "
-                      "?4 AND params_json = ?5) AND NOT EXISTS (SELECT 1 FROM outputs WHERE "
-                      "identity = ?1)",
-                      &q, err))
+    if (store_prepare_cached(
+            st,
+            "UPDATE outputs SET identity = ?1 WHERE id = (SELECT MIN(id) FROM outputs "
+            "WHERE identity IS NULL AND checkpoint_id = ?2 AND seed = ?3 AND prompt = "
+            "?4 AND params_json = ?5) AND NOT EXISTS (SELECT 1 FROM outputs WHERE "
+            "identity = ?1)",
+            &q, err))
         return -1;
     sqlite3_bind_text(q, 1, row->identity, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 2, row->checkpoint_id);
@@ -56,7 +57,7 @@ static int adopt_legacy(store *st, const outputs_row *row, int *adopted, char *e
     sqlite3_bind_text(q, 4, row->prompt, (int)row->prompt_len, SQLITE_STATIC);
     sqlite3_bind_text(q, 5, row->params_json, -1, SQLITE_STATIC);
     int rc = sqlite3_step(q);
-    sqlite3_finalize(q);
+    store_release(st, q);
     if (rc != SQLITE_DONE) return store_error(st, err, "outputs: adopt a stored copy");
     *adopted = sqlite3_changes(store_db(st)) > 0;
     return 0;
@@ -79,13 +80,14 @@ int outputs_insert(store *st, const outputs_row *row, int *created, char *err) {
     text[n] = 0;
     sqlite3_stmt *q;
     /* ON CONFLICT DO NOTHING: the stored output keeps its id, its run and
-    ** its review state. */
-    if (store_prepare(st,
-                      "INSERT INTO outputs(recipe_run_id, recipe_name, model_source, "
-                      "checkpoint_id, prompt, continuation, text, ids_json, params_json, seed, "
-                      "finish_reason, identity) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
-                      "ON CONFLICT(identity) DO NOTHING",
-                      &q, err)) {
+    ** its review state.  Cached: a bulk job inserts many. */
+    if (store_prepare_cached(
+            st,
+            "INSERT INTO outputs(recipe_run_id, recipe_name, model_source, "
+            "checkpoint_id, prompt, continuation, text, ids_json, params_json, seed, "
+            "finish_reason, identity) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(identity) DO NOTHING",
+            &q, err)) {
         free(text);
         return -1;
     }
@@ -105,15 +107,15 @@ int outputs_insert(store *st, const outputs_row *row, int *created, char *err) {
     sqlite3_bind_text(q, 11, row->finish_reason, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 12, row->identity, -1, SQLITE_STATIC);
     int rc = sqlite3_step(q);
-    sqlite3_finalize(q);
+    store_release(st, q);
     free(text);
     if (rc != SQLITE_DONE) return store_error(st, err, "outputs: insert");
     *created = sqlite3_changes(store_db(st)) > 0;
     return 0;
 }
 
-int outputs_count_known(store *st, char (*const ids)[HASH_HEX_LEN], size_t n, size_t *found,
-                        char *err) {
+int outputs_known(store *st, char (*const ids)[HASH_HEX_LEN], size_t n, uint8_t *known,
+                  size_t *found, char *err) {
     sqlite3_stmt *q;
     if (store_prepare(st, "SELECT 1 FROM outputs WHERE identity = ?", &q, err)) return -1;
     *found = 0;
@@ -121,6 +123,7 @@ int outputs_count_known(store *st, char (*const ids)[HASH_HEX_LEN], size_t n, si
         sqlite3_reset(q);
         sqlite3_bind_text(q, 1, ids[i], -1, SQLITE_STATIC);
         int rc = sqlite3_step(q);
+        if (known) known[i] = rc == SQLITE_ROW;
         if (rc == SQLITE_ROW)
             (*found)++;
         else if (rc != SQLITE_DONE) {

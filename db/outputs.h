@@ -49,8 +49,9 @@ void outputs_identity(const char *model, const char *prompt, size_t prompt_len, 
 ** untouched).  Call inside the caller's transaction (store_begin). */
 int outputs_insert(store *st, const outputs_row *row, int *created, char *err);
 
-/* How many of the n identities ids[] name stored outputs, in *found. */
-int outputs_count_known(store *st, char (*const ids)[HASH_HEX_LEN], size_t n, size_t *found,
-                        char *err);
+/* Which of the n identities ids[] name stored outputs: known[i] 1 or 0
+** (known may be NULL), how many in *found.  Read-only. */
+int outputs_known(store *st, char (*const ids)[HASH_HEX_LEN], size_t n, uint8_t *known,
+                  size_t *found, char *err);
 
 #endif

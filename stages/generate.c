@@ -6,6 +6,7 @@
 #include "generate.h"
 #include "lm.h"
 #include "outputs.h"
+#include "pfile.h"
 
 #include "err.h"
 #include "jw.h"
@@ -31,26 +32,20 @@ int gen_model_key(const char *model_dir, int64_t checkpoint_id, char out[GEN_KEY
     return 0;
 }
 
-/* The parameters that shape each output's text: r's without the request
-** seed and the number of outputs (an output's own seed stands for them),
-** so an output is the same one whichever request made it.  malloc'd; NULL
-** with err when they cannot be written. */
-static char *identity_params(const gen_request *r, char *err) {
-    gen_request q = *r;
-    q.seed = 0;
-    q.num_return_sequences = 1;
-    q.raw_seed = 1;
-    return gen_params_json(&q, err);
-}
-
 int gen_identities(const gen_request *r, const char *model_key, char (*ids)[HASH_HEX_LEN],
                    char *err) {
-    char *params = identity_params(r, err);
-    if (!params) return err_prefix(err, "outputs");
-    size_t nrs = (size_t)r->num_return_sequences;
-    for (size_t k = 0; k < r->n_prompts * nrs; k++) {
-        const char *pr = r->prompts[k / nrs];
-        outputs_identity(model_key, pr, strlen(pr), params, gen_output_seed(r, k), ids[k]);
+    char *params = NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < r->n_prompts; i++) {
+        if (i == 0 || r->rows) {
+            free(params);
+            if (!(params = gwr_params(r, i, 1, err))) return err_prefix(err, "outputs");
+        }
+        gen_request q;
+        gen_row_request(r, i, &q);
+        for (int j = 0; j < q.num_return_sequences; j++, k++)
+            outputs_identity(model_key, r->prompts[i], strlen(r->prompts[i]), params,
+                             gen_output_seed(r, i, j, k), ids[k]);
     }
     free(params);
     return 0;
@@ -59,69 +54,103 @@ int gen_identities(const gen_request *r, const char *model_key, char (*ids)[HASH
 int gen_store_outputs(store *st, const gen_request *r, const gen_output *o, size_t n,
                       const char *model_source, const char *model_key, int64_t checkpoint_id,
                       int64_t recipe_run_id, const char *recipe_name, size_t *n_new, char *err) {
-    char *params = gen_params_json(r, err), *id_params = params ? identity_params(r, err) : NULL;
-    int rc = params && id_params ? 0 : err_prefix(err, "outputs");
+    gen_writer w = {.st = st,
+                    .r = r,
+                    .model_source = model_source,
+                    .model_key = model_key,
+                    .recipe_name = recipe_name,
+                    .checkpoint_id = checkpoint_id,
+                    .recipe_run_id = recipe_run_id,
+                    .params_of = SIZE_MAX};
+    int rc = 0;
     *n_new = 0;
     for (size_t i = 0; i < n && !rc; i++) {
-        const char *pr = r->prompts[o[i].prompt_index];
-        char identity[HASH_HEX_LEN];
-        outputs_identity(model_key, pr, strlen(pr), id_params, o[i].seed, identity);
-        char *ids = jw_dumps(gen_ids_json(o[i].ids, o[i].n_ids, err), JSON_COMPACT, "the ids", err);
-        if (!ids) {
-            rc = err_set(err, "outputs: out of memory");
-            break;
-        }
-        outputs_row row = {recipe_run_id, recipe_name,       model_source,  checkpoint_id, pr,
-                           strlen(pr),    o[i].continuation, o[i].cont_len, ids,           params,
-                           o[i].seed,     o[i].finish,       identity};
         int created;
-        rc = outputs_insert(st, &row, &created, err);
+        rc = gwr_store(&w, &o[i], &created, err);
         *n_new += !rc && created;
-        free(ids);
     }
-    free(params);
-    free(id_params);
+    gwr_free(&w);
     return rc;
 }
 
-int stage_generate(store *st, int record, const char *model_dir, const char *checkpoint,
-                   const gen_request *r, int64_t recipe_run_id, const char *recipe_name,
-                   gen_output **outs, size_t *n, gen_stats *stats, char *err) {
-    lm_model l;
-    if (lm_load(st, model_dir, checkpoint, &l, err)) return -1;
-    if (gpt_model_prepare_generation(l.m, r->bf16, err)) { /* part of loading: not timed */
-        lm_free(&l);
-        return -1;
+/* Which of r's outputs the store holds (model_key as gen_model_key): *skip
+** (malloc'd, one flag per output), *known of them. */
+static int known_outputs(store *st, const gen_request *r, const char *model_key, uint8_t **skip,
+                         size_t *known, char *err) {
+    size_t n = gen_n_outputs(r);
+    char(*ids)[HASH_HEX_LEN] = malloc((n + 1) * sizeof *ids);
+    *skip = calloc(n + 1, 1);
+    if (!ids || !*skip) {
+        free(ids);
+        return err_set(err, "generate: out of memory");
     }
+    int rc = gen_identities(r, model_key, ids, err) || outputs_known(st, ids, n, *skip, known, err);
+    free(ids);
+    return rc ? -1 : 0;
+}
+
+/* The summary of a job whose writer is w and engine stats st. */
+static void summarize(const gen_writer *w, const gen_stats *st, size_t known, gen_summary *sum) {
+    sum->outputs = w->n;
+    sum->known = known;
+    sum->written = w->written;
+    sum->stored_new = w->stored_new;
+    sum->stats = *st;
+    memcpy(sum->reason, w->reason, sizeof sum->reason);
+    memcpy(sum->reason_n, w->reason_n, sizeof sum->reason_n);
+}
+
+/* Generate j's request with model l into writer w (set up here). */
+static int run_job(const gen_job *j, lm_model *l, gen_writer *w, gen_summary *sum, char *err) {
+    gen_request q = *j->r;
+    char key[GEN_KEY_LEN] = "";
+    uint8_t *skip = NULL;
+    size_t known = 0;
+    gen_stats st = {0};
+    int rc = 0;
+    if (w->st) rc = gen_model_key(l->ckpt_id ? NULL : l->source, l->ckpt_id, key, err);
+    if (!rc && w->st && j->resume) rc = known_outputs(w->st, &q, key, &skip, &known, err);
+    q.skip = skip;
+    const gen_sink sink = {gwr_output, gwr_step, w};
+    q.sink = &sink;
+    w->model_source = l->source;
+    w->model_key = key;
+    w->checkpoint_id = l->ckpt_id;
+    if (!rc) rc = gwr_init(w, &q, j->bar, err);
     gen_output *o;
     size_t no;
-    int rc = gen_run(l.m, l.t, r, &o, &no, stats, err);
-    char key[GEN_KEY_LEN];
-    size_t n_new;
-    if (!rc && st && record) {
-        rc =
-            gen_model_key(l.ckpt_id ? NULL : l.source, l.ckpt_id, key, err) || store_begin(st, err);
-        if (!rc) {
-            rc = gen_store_outputs(st, r, o, no, l.source, key, l.ckpt_id, recipe_run_id,
-                                   recipe_name, &n_new, err);
-            if (rc)
-                store_rollback(st);
-            else
-                rc = store_commit(st, err);
-        }
-    }
+    if (!rc && known < w->n) rc = gen_run(l->m, l->t, &q, &o, &no, &st, err);
+    if (!rc) rc = gwr_finish(w, err);
+    if (!rc && sum) summarize(w, &st, known, sum);
+    free(skip);
+    return rc;
+}
+
+int stage_generate(const gen_job *j, gen_summary *sum, char *err) {
+    lm_model l;
+    if (lm_load(j->st, j->model_dir, j->checkpoint, &l, err)) return -1;
+    int rc = gpt_model_prepare_generation(l.m, j->r->bf16, err); /* part of loading: not timed */
+    gen_writer w = {.st = j->st && j->record ? j->st : NULL,
+                    .recipe_name = j->recipe_name,
+                    .recipe_run_id = j->recipe_run_id,
+                    .print = j->print,
+                    .print_ctx = j->print_ctx};
+    if (!rc) rc = run_job(j, &l, &w, sum, err);
+    gwr_free(&w);
     lm_free(&l);
-    if (rc) {
-        if (st && record) gen_outputs_free(o, no); /* generated, but not stored */
-        return -1;
-    }
-    if (outs) {
-        *outs = o;
-        *n = no;
-    } else {
-        gen_outputs_free(o, no);
-    }
-    return 0;
+    return rc;
+}
+
+void gen_print_summary(FILE *f, const gen_summary *s, int record) {
+    const gen_stats *t = &s->stats;
+    fprintf(f, "generate: %zu outputs: %zu generated", s->outputs, s->written);
+    if (record) fprintf(f, " (%zu new in the store), %zu already stored", s->stored_new, s->known);
+    fprintf(f, "; %ld tokens, %.1f tokens/s; constraints %.1f%% of the time; ended:", t->tokens,
+            t->seconds > 0 ? t->tokens / t->seconds : 0,
+            t->seconds > 0 ? 100 * t->cons_seconds / t->seconds : 0);
+    for (int i = 0; i < GWR_REASONS && s->reason[i]; i++)
+        fprintf(f, " %s %zu", s->reason[i], s->reason_n[i]);
+    fprintf(f, "\n");
 }
 
 /* ---- recipe runner ---- */
@@ -189,16 +218,60 @@ static int request_of_job(const rcp_gen *j, gen_request *q, int32_t **bad_ids, s
     return 0;
 }
 
+int gen_load_prompts(const char *path, pfile *f, FILE *report, char *err) {
+    if (!pfile_load(path, f, err)) return 0;
+    for (size_t i = 0; i < f->n_errors; i++)
+        fprintf(report, "%s\n", f->errors[i]);
+    if (f->n_bad > f->n_errors)
+        fprintf(report, "%s: ... and %zu more bad lines\n", path, f->n_bad - f->n_errors);
+    return -1;
+}
+
 /* How many of the outputs q asks for are stored already (model_key as
 ** gen_model_key), in *found. */
 static int job_known(store *st, const gen_request *q, const char *model_key, size_t *found,
                      char *err) {
-    size_t n = q->n_prompts * (size_t)q->num_return_sequences;
+    size_t n = gen_n_outputs(q);
     char(*ids)[HASH_HEX_LEN] = malloc((n + 1) * sizeof *ids);
     if (!ids) return err_set(err, "generate: out of memory");
-    int rc = gen_identities(q, model_key, ids, err) || outputs_count_known(st, ids, n, found, err);
+    int rc = gen_identities(q, model_key, ids, err) || outputs_known(st, ids, n, NULL, found, err);
     free(ids);
     return rc ? -1 : 0;
+}
+
+/* Recipe job i (its model: dir or checkpoint ckpt, key as gen_model_key):
+** the outputs not stored yet, generated and stored; a job whose outputs are
+** all stored (a resumed or repeated run) does not load the model. */
+static int run_job_i(store *st, const rcp_recipe *r, size_t i, const gen_job *base, const char *key,
+                     long long *total, char *err) {
+    gen_request q;
+    int32_t *bad = NULL, *sup = NULL;
+    size_t *off = NULL, known = 0, n = 0;
+    char **vocab = NULL;
+    pfile f = {0};
+    const rcp_gen *g = &r->generate[i];
+    int rc = request_of_job(g, &q, &bad, &off, &sup, &vocab, err);
+    if (!rc && g->prompts_file && !(rc = gen_load_prompts(g->prompts_file, &f, stderr, err))) {
+        q.prompts = f.prompts;
+        q.n_prompts = f.n;
+        q.rows = f.rows;
+    }
+    if (!rc) rc = job_known(st, &q, key, &known, err);
+    if (!rc) n = gen_n_outputs(&q);
+    gen_job j = *base;
+    j.r = &q;
+    if (!rc && known < n) rc = stage_generate(&j, NULL, err);
+    free(bad), free(off), free(sup);
+    form_words_free(vocab, q.fo.n_vocabulary);
+    pfile_free(&f);
+    if (rc) return err_prefix(err, "generate job %zu", i + 1);
+    *total += (long long)n;
+    if (known)
+        printf("  generate job %zu: %zu outputs, %zu of them already in the store\n", i + 1, n,
+               known);
+    else
+        printf("  generate job %zu: %zu outputs\n", i + 1, n);
+    return 0;
 }
 
 int run_generate(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) {
@@ -214,32 +287,17 @@ int run_generate(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) {
     if (!dir && !ckpt) return err_set(err, "generate: no model (model.from, or a train stage)");
     char key[GEN_KEY_LEN];
     if (gen_model_key(dir, ckpt_id, key, err)) return err_prefix(err, "generate");
+    const gen_job base = {.st = st,
+                          .record = 1,
+                          .resume = 1,
+                          .bar = 1,
+                          .model_dir = dir,
+                          .checkpoint = ckpt,
+                          .recipe_run_id = ctx->recipe_run_id,
+                          .recipe_name = r->name};
     long long total = 0;
-    for (size_t i = 0; i < r->n_generate; i++) {
-        gen_request q;
-        int32_t *bad = NULL, *sup = NULL;
-        size_t *off = NULL, known = 0;
-        long long n = 0;
-        /* A job whose outputs are all stored (a resumed or repeated run)
-        ** is not generated again; one partly stored regenerates and keeps
-        ** the stored ones. */
-        char **vocab = NULL;
-        int rc = request_of_job(&r->generate[i], &q, &bad, &off, &sup, &vocab, err) ||
-                 job_known(st, &q, key, &known, err);
-        if (!rc) n = (long long)q.n_prompts * q.num_return_sequences;
-        if (!rc && (long long)known < n)
-            rc = stage_generate(st, 1, dir, ckpt, &q, ctx->recipe_run_id, r->name, NULL, NULL, NULL,
-                                err);
-        free(bad), free(off), free(sup);
-        form_words_free(vocab, q.fo.n_vocabulary);
-        if (rc) return err_prefix(err, "generate job %zu", i + 1);
-        total += n;
-        if (known)
-            printf("  generate job %zu: %lld outputs, %zu of them already in the store\n", i + 1, n,
-                   known);
-        else
-            printf("  generate job %zu: %lld outputs\n", i + 1, n);
-    }
+    for (size_t i = 0; i < r->n_generate; i++)
+        if (run_job_i(st, r, i, &base, key, &total, err)) return -1;
     ctx->out.generate.n_outputs = total;
     return 0;
 }

@@ -4,6 +4,7 @@
 */
 #include "gen_opts.h"
 #include "generate.h"
+#include "pfile.h"
 
 #include "cli.h"
 #include "err.h"
@@ -22,11 +23,17 @@ static void gen_usage(FILE *f) {
     gen_request d;
     gen_request_defaults(&d);
     fprintf(f,
-            "usage: quill generate (--model DIR | --checkpoint ID|latest) --prompt TEXT "
+            "usage: quill generate (--model DIR | --checkpoint ID|latest) (--prompt TEXT "
             "[--prompt TEXT ...]\n"
-            "                      [options]\n\n"
+            "                      | --prompts FILE) [options]\n\n"
             "Generate continuations as transformers' generate() does (defaults of the\n"
             "text-generation pipeline for distilgpt2: sampling, top_k %d, max_length %d).\n"
+            "  --prompts FILE          the prompts: FILE.jsonl, one JSON object a line with\n"
+            "                          \"prompt\" and its own num_return_sequences,\n"
+            "                          max_new_tokens, temperature, top_k, top_p, seed,\n"
+            "                          banned_words, forbid_chars, meta; else one prompt a\n"
+            "                          line (blank lines skipped).  With the store, a job\n"
+            "                          run again resumes: stored outputs are not redone\n"
             "  --max-new-tokens N      new tokens per output (overrides --max-length)\n"
             "  --max-length N          prompt + new tokens (default %d)\n"
             "  --min-new-tokens N      <|endoftext|> is masked before N new tokens\n"
@@ -72,6 +79,8 @@ typedef struct gen_args {
     int32_t *bad_ids, *sup_ids;
     size_t *bad_off, *sup_off, n_sup;
     int json, no_store, stats;
+    const char *prompts_file;
+    pfile pf;
     const char *form[5]; /* syllables, form, rhyme, acrostic, vocabulary file */
     int lines;
     char **vocab;
@@ -82,6 +91,7 @@ static void gen_args_free(gen_args *g) {
     free(g->prompts), free(g->stops);
     free(g->bad_ids), free(g->bad_off), free(g->sup_ids), free(g->sup_off);
     form_words_free(g->vocab, g->r.fo.n_vocabulary);
+    pfile_free(&g->pf);
 }
 
 /* One option: its handler sets the field of gen_args at offset `field`
@@ -203,6 +213,7 @@ static const gen_opt GEN_OPTS[] = {
     {"model", set_text, F(model), 0},
     {"checkpoint", set_text, F(checkpoint), 0},
     {"prompt", set_prompt, 0, 0},
+    {"prompts", set_text, F(prompts_file), 0},
     {"max-new-tokens", set_recipe_number, F(r.sp.max_new_tokens), 0},
     {"max-length", set_recipe_number, F(r.sp.max_length), 0},
     {"min-new-tokens", set_recipe_number, F(r.sp.min_new_tokens), 0},
@@ -251,7 +262,12 @@ static int finish_args(gen_args *g, int argc, char **argv) {
     char err[ERR_LEN];
     int rc;
     if (optind < argc) return cli_usage_error("generate", "unexpected argument '%s'", argv[optind]);
-    if ((rc = gen_opts_source("generate", g->model, g->checkpoint, g->n_prompts))) return rc;
+    if (g->prompts_file && g->n_prompts)
+        return cli_usage_error("generate", "give --prompt or --prompts FILE, not both");
+    if (g->prompts_file && gen_load_prompts(g->prompts_file, &g->pf, stderr, err))
+        return cli_usage_error("generate", "--prompts %s", err);
+    if ((rc = gen_opts_source("generate", g->model, g->checkpoint, g->n_prompts + g->pf.n)))
+        return rc;
     for (size_t i = 0; i < g->n_prompts; i++)
         if (gen_check_prompt(g->prompts[i], strlen(g->prompts[i]), err))
             return cli_usage_error("generate", "--prompt %zu: %s", i + 1, err);
@@ -259,8 +275,9 @@ static int finish_args(gen_args *g, int argc, char **argv) {
         (g->form[4] && form_load_vocabulary(g->form[4], &g->vocab, &g->r.fo.n_vocabulary, err)))
         return cli_usage_error("generate", "%s", err);
     g->r.fo.vocabulary = (const char *const *)g->vocab;
-    g->r.prompts = g->prompts;
-    g->r.n_prompts = g->n_prompts;
+    g->r.prompts = g->prompts_file ? g->pf.prompts : g->prompts;
+    g->r.n_prompts = g->prompts_file ? g->pf.n : g->n_prompts;
+    g->r.rows = g->prompts_file ? g->pf.rows : NULL;
     g->r.co.words = (const char *const *)g->words;
     g->r.sp.stop = g->stops;
     g->r.sp.n_stop = g->n_stops;
@@ -299,12 +316,14 @@ static int parse_args(int argc, char **argv, gen_args *g) {
     return finish_args(g, argc, argv);
 }
 
-/* Print one output as text or as a JSON line (text that is not valid
-** UTF-8 repaired, as stored text is on every --json output).  Returns 0, or
-** -1 with err when the line cannot be written. */
-static int print_output(const gen_request *r, const gen_output *o, int json, char *err) {
+/* Print one output (ctx: &json) as text or as a JSON line (text that is
+** not valid UTF-8 repaired, as stored text is on every --json output), with
+** its row's meta.  Returns 0, or -1 with err when the line cannot be
+** written. */
+static int print_output(void *ctx, const gen_request *r, const gen_output *o, char *err) {
     const char *pr = r->prompts[o->prompt_index];
-    if (json) {
+    const char *meta = r->rows ? r->rows[o->prompt_index].meta : NULL;
+    if (*(const int *)ctx) {
         size_t pl = strlen(pr);
         char *text = malloc(pl + o->cont_len + 1);
         if (!text) return err_set(err, "out of memory");
@@ -316,6 +335,8 @@ static int print_output(const gen_request *r, const gen_output *o, int json, cha
             gen_ids_json(o->ids, o->n_ids, err), "seed", json_integer((json_int_t)o->seed),
             "finish_reason", json_string(o->finish));
         free(text);
+        if (j && meta && jw_set(j, "meta", json_loads(meta, JSON_DECODE_ANY, NULL), err))
+            j = NULL; /* jw_set released it */
         return j ? jw_print(stdout, j, JSON_COMPACT | JSON_ENSURE_ASCII, "the output", err) : -1;
     }
     printf("--- prompt %zu, output %d (seed %llu, ended: %s)\n%s%s\n", o->prompt_index + 1,
@@ -356,20 +377,21 @@ int cmd_generate(cli *c, int argc, char **argv) {
         }
     }
     char err[ERR_LEN];
-    gen_output *o;
-    size_t n;
-    gen_stats stats;
-    if (stage_generate(st, record, g.model, g.checkpoint, &g.r, 0, NULL, &o, &n, &stats, err)) {
-        gen_args_free(&g);
-        /* the engine's own errors already say "generate: " */
-        return cli_error("%s%s", strncmp(err, "generate: ", 10) ? "generate: " : "", err);
-    }
+    gen_summary sum;
+    const gen_job j = {.st = st,
+                       .record = record,
+                       .resume = g.prompts_file != NULL,
+                       .bar = g.prompts_file != NULL,
+                       .model_dir = g.model,
+                       .checkpoint = g.checkpoint,
+                       .r = &g.r,
+                       .print = print_output,
+                       .print_ctx = &g.json};
     int rc = 0;
-    for (size_t i = 0; i < n && !rc; i++)
-        if (print_output(&g.r, &o[i], g.json, err))
-            rc = cli_error("generate: output %zu: %s", i + 1, err);
-    if (g.stats) print_stats(n, &stats);
-    gen_outputs_free(o, n);
+    if (stage_generate(&j, &sum, err)) /* the engine's own errors already say "generate: " */
+        rc = cli_error("%s%s", strncmp(err, "generate: ", 10) ? "generate: " : "", err);
+    if (!rc && g.stats) print_stats(sum.written, &sum.stats);
+    if (!rc && g.prompts_file) gen_print_summary(stderr, &sum, record);
     gen_args_free(&g);
     return rc;
 }

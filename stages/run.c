@@ -85,19 +85,24 @@ int run_inputs_hash(char *const *paths, size_t n, char out[HASH_HEX_LEN], char *
 
 /* The external inputs of a stage (see run.h). */
 static int stage_inputs(const rcp_recipe *r, int stage, char out[HASH_HEX_LEN], char *err) {
-    char *one[1] = {NULL};
-    char *const *paths = one;
+    char **some = malloc((r->n_generate + 1) * sizeof *some);
+    char *const *paths = some;
     size_t n = 0;
+    if (!some) return err_set(err, "out of memory");
     if (stage == RCP_INGEST) {
         paths = r->ingest.paths.v;
         n = r->ingest.paths.n;
     } else if (stage == RCP_TOKENIZE) {
-        one[0] = (char *)run_tok_dir(r);
-        n = one[0] != NULL;
+        some[0] = (char *)run_tok_dir(r);
+        n = some[0] != NULL;
     } else if ((stage == RCP_TRAIN || stage == RCP_GENERATE) && r->model.from) {
-        one[0] = r->model.from, n = 1;
+        some[n++] = r->model.from;
     }
-    return run_inputs_hash(paths, n, out, err);
+    for (size_t i = 0; stage == RCP_GENERATE && i < r->n_generate; i++)
+        if (r->generate[i].prompts_file) some[n++] = r->generate[i].prompts_file;
+    int rc = run_inputs_hash(paths, n, out, err);
+    free(some);
+    return rc;
 }
 
 int run_stage_identity(const rcp_recipe *r, int i, char prev[HASH_HEX_LEN],
