@@ -178,8 +178,9 @@ static int prompt_donor(const run_state *s, int b, const samp_seq *q) {
         const samp_seq *o = &s->seqs[s->slot_out[d]];
         const int len = gpt_kv_len(s->kv, d);
         if (o->n < q->n || memcmp(o->ids, q->ids, q->n * sizeof *q->ids)) continue;
-        /* a fresh leader comes earlier, so it is already known not to be a twin */
-        if (len == 0 ? d < b : len >= (int)q->n - 1) return d;
+        /* a fresh leader comes earlier, so it is already known not to be a
+        ** twin; its logits are q's only when its prompt is q's, not longer */
+        if (len == 0 ? d < b && o->n == q->n : len >= (int)q->n - 1) return d;
     }
     return -1;
 }

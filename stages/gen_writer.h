@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 #define GWR_BATCH 512 /* outputs per transaction at most */
-#define GWR_MS 500    /* milliseconds a transaction stays open at most */
+#define GWR_MS 200    /* milliseconds a transaction stays open at most */
 #define GWR_REASONS 8 /* distinct finish reasons counted */
 
 /* Called with each output in order (r's prompts); non-zero (err set) stops
