@@ -10,6 +10,7 @@
 
 #include <mpi.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,4 +103,34 @@ DIST_SUM(dist_sum_f64, double, MPI_DOUBLE)
 int dist_max_int(int *v, char *err) {
     if (world_size == 1) return 0;
     return check(MPI_Allreduce(MPI_IN_PLACE, v, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD), "max", err);
+}
+
+int dist_send(int dest, int tag, const void *buf, size_t n, char *err) {
+    if (n > INT32_MAX) return err_set(err, "MPI send: message of %zu bytes", n);
+    return check(MPI_Send(buf, (int)n, MPI_BYTE, dest, tag, MPI_COMM_WORLD), "send", err);
+}
+
+int dist_recv(int block, int *got, void **buf, size_t *n, int *src, int *tag, char *err) {
+    MPI_Status st;
+    int flag = 1, count;
+    *got = 0;
+    if (block ? check(MPI_Probe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &st), "probe", err)
+              : check(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st), "probe",
+                      err))
+        return -1;
+    if (!flag) return 0;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    *buf = malloc((size_t)count + 1);
+    if (!*buf) return err_set(err, "MPI receive: out of memory");
+    if (check(MPI_Recv(*buf, count, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD,
+                       MPI_STATUS_IGNORE),
+              "receive", err)) {
+        free(*buf);
+        return -1;
+    }
+    *n = (size_t)count;
+    *src = st.MPI_SOURCE;
+    *tag = st.MPI_TAG;
+    *got = 1;
+    return 0;
 }

@@ -1,6 +1,7 @@
 /*
-** Data-parallel training over MPI (Open MPI): which process this is and
-** the few collective operations `quill train` needs.  Started without
+** Data-parallel training and bulk generation over MPI (Open MPI): which
+** process this is, the few collective operations `quill train` needs, and
+** the messages `quill generate` sends (outputs to process 0).  Started without
 ** mpirun (no Open MPI launcher in the environment) MPI is never
 ** initialised: one process, rank 0 of 1, and every collective returns at
 ** once, so nothing changes for the single-machine user.
@@ -37,5 +38,14 @@ int dist_sum_f64(double *buf, size_t n, char *err);
 
 /* Replace *v on every rank by the largest over ranks. */
 int dist_max_int(int *v, char *err);
+
+/* Send n bytes at buf to rank dest with tag (>= 0); blocks until buf may be
+** reused. */
+int dist_send(int dest, int tag, const void *buf, size_t n, char *err);
+
+/* Receive the next message from any rank with any tag: with block 0 only
+** when one is waiting (*got 0 when none), else waiting for one.  *buf
+** malloc'd (*n bytes), its sender in *src and tag in *tag. */
+int dist_recv(int block, int *got, void **buf, size_t *n, int *src, int *tag, char *err);
 
 #endif

@@ -228,11 +228,20 @@ static int is_jsonl(const char *path) {
 }
 
 int pfile_load(const char *path, pfile *f, char *err) {
+    char *data;
+    size_t n;
+    memset(f, 0, sizeof *f);
+    if (slurp(path, &data, &n, err)) return -1;
+    return pfile_parse(path, data, n, f, err);
+}
+
+int pfile_parse(const char *path, char *data, size_t n, pfile *f, char *err) {
     memset(f, 0, sizeof *f);
     pfile_own *o = f->own = calloc(1, sizeof *o);
-    size_t n;
-    if (!o || !(o->objs = json_array())) return err_set(err, "%s: out of memory", path);
-    if (slurp(path, &o->data, &n, err)) return -1;
+    if (!o) free(data);
+    if (!o) return err_set(err, "%s: out of memory", path);
+    o->data = data;
+    if (!(o->objs = json_array())) return err_set(err, "%s: out of memory", path);
     const int jsonl = is_jsonl(path);
     size_t line = 0;
     for (char *p = o->data, *end = o->data + n; p < end; line++) {

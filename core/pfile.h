@@ -40,6 +40,10 @@ typedef struct pfile {
 ** or "N bad lines", the first of them in f->errors).  Free *f with
 ** pfile_free in both cases. */
 int pfile_load(const char *path, pfile *f, char *err);
+
+/* The same for the file's n bytes at data (malloc'd, NUL after them; *f
+** takes them, failure or not), read elsewhere (path names them). */
+int pfile_parse(const char *path, char *data, size_t n, pfile *f, char *err);
 void pfile_free(pfile *f);
 
 #endif

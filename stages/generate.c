@@ -4,14 +4,17 @@
 ** next.c.
 */
 #include "generate.h"
+#include "gen_mpi.h"
 #include "lm.h"
 #include "outputs.h"
 #include "pfile.h"
 
+#include "dist.h"
 #include "err.h"
 #include "jw.h"
 #include "recipe.h"
 #include "run.h"
+#include "slurp.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -119,8 +122,11 @@ static int run_job(const gen_job *j, lm_model *l, gen_writer *w, gen_summary *su
     if (!rc) rc = gwr_init(w, &q, j->bar, err);
     gen_output *o;
     size_t no;
-    if (!rc && known < w->n) rc = gen_run(l->m, l->t, &q, &o, &no, &st, err);
-    if (!rc) rc = gwr_finish(w, err);
+    if (!rc && dist_size() > 1)
+        rc = gmpi_run(l->m, l->t, &q, w, &st, err);
+    else if (!rc && known < w->n)
+        rc = gen_run(l->m, l->t, &q, &o, &no, &st, err);
+    if (!rc && !dist_rank()) rc = gwr_finish(w, err);
     if (!rc && sum) summarize(w, &st, known, sum);
     free(skip);
     return rc;
@@ -218,11 +224,33 @@ static int request_of_job(const rcp_gen *j, gen_request *q, int32_t **bad_ids, s
     return 0;
 }
 
+/* The prompts file's bytes: process 0 reads them and sends them to the
+** others (mpirun), which never open the file.  *data malloc'd. */
+static int prompts_bytes(const char *path, char **data, size_t *n, char *err) {
+    int64_t len = -1;
+    *data = NULL;
+    if (!dist_rank() && !slurp(path, data, n, err)) len = (int64_t)*n;
+    if (dist_bcast(&len, sizeof len, err)) return -1;
+    if (len < 0) return dist_rank() ? err_set(err, "%s: process 0 cannot read it", path) : -1;
+    if (dist_rank() && !(*data = malloc((size_t)len + 1)))
+        return err_set(err, "%s: out of memory", path);
+    *n = (size_t)len;
+    (*data)[len] = 0;
+    return dist_bcast(*data, *n, err);
+}
+
 int gen_load_prompts(const char *path, pfile *f, FILE *report, char *err) {
-    if (!pfile_load(path, f, err)) return 0;
-    for (size_t i = 0; i < f->n_errors; i++)
+    char *data;
+    size_t n;
+    memset(f, 0, sizeof *f);
+    if (prompts_bytes(path, &data, &n, err)) {
+        free(data);
+        return -1;
+    }
+    if (!pfile_parse(path, data, n, f, err)) return 0;
+    for (size_t i = 0; report && i < f->n_errors; i++)
         fprintf(report, "%s\n", f->errors[i]);
-    if (f->n_bad > f->n_errors)
+    if (report && f->n_bad > f->n_errors)
         fprintf(report, "%s: ... and %zu more bad lines\n", path, f->n_bad - f->n_errors);
     return -1;
 }

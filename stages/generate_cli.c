@@ -7,6 +7,7 @@
 #include "pfile.h"
 
 #include "cli.h"
+#include "dist.h"
 #include "err.h"
 #include "jw.h"
 
@@ -28,12 +29,11 @@ static void gen_usage(FILE *f) {
             "                      | --prompts FILE) [options]\n\n"
             "Generate continuations as transformers' generate() does (defaults of the\n"
             "text-generation pipeline for distilgpt2: sampling, top_k %d, max_length %d).\n"
-            "  --prompts FILE          the prompts: FILE.jsonl, one JSON object a line with\n"
-            "                          \"prompt\" and its own num_return_sequences,\n"
-            "                          max_new_tokens, temperature, top_k, top_p, seed,\n"
-            "                          banned_words, forbid_chars, meta; else one prompt a\n"
-            "                          line (blank lines skipped).  With the store, a job\n"
-            "                          run again resumes: stored outputs are not redone\n"
+            "  --prompts FILE          FILE.jsonl: a JSON object a line, \"prompt\" and its own\n"
+            "                          num_return_sequences, max_new_tokens, temperature, top_k,\n"
+            "                          top_p, seed, banned_words, forbid_chars, meta; else a\n"
+            "                          prompt a line (blank: skipped).  Resumes: stored outputs\n"
+            "                          are not made again\n"
             "  --max-new-tokens N      new tokens per output (overrides --max-length)\n"
             "  --max-length N          prompt + new tokens (default %d)\n"
             "  --min-new-tokens N      <|endoftext|> is masked before N new tokens\n"
@@ -264,7 +264,8 @@ static int finish_args(gen_args *g, int argc, char **argv) {
     if (optind < argc) return cli_usage_error("generate", "unexpected argument '%s'", argv[optind]);
     if (g->prompts_file && g->n_prompts)
         return cli_usage_error("generate", "give --prompt or --prompts FILE, not both");
-    if (g->prompts_file && gen_load_prompts(g->prompts_file, &g->pf, stderr, err))
+    if (g->prompts_file &&
+        gen_load_prompts(g->prompts_file, &g->pf, dist_rank() ? NULL : stderr, err))
         return cli_usage_error("generate", "--prompts %s", err);
     if ((rc = gen_opts_source("generate", g->model, g->checkpoint, g->n_prompts + g->pf.n)))
         return rc;
@@ -368,7 +369,8 @@ int cmd_generate(cli *c, int argc, char **argv) {
     }
     struct stat sb;
     store *st = NULL;
-    int record = !g.no_store && (g.checkpoint || stat(c->db_path, &sb) == 0);
+    /* under mpirun process 0 owns the store; the others read a checkpoint */
+    int record = !dist_rank() && !g.no_store && (g.checkpoint || stat(c->db_path, &sb) == 0);
     if (record || g.checkpoint) {
         st = cli_store(c, record ? STORE_WRITE : STORE_READ);
         if (!st) {
@@ -390,8 +392,8 @@ int cmd_generate(cli *c, int argc, char **argv) {
     int rc = 0;
     if (stage_generate(&j, &sum, err)) /* the engine's own errors already say "generate: " */
         rc = cli_error("%s%s", strncmp(err, "generate: ", 10) ? "generate: " : "", err);
-    if (!rc && g.stats) print_stats(sum.written, &sum.stats);
-    if (!rc && g.prompts_file) gen_print_summary(stderr, &sum, record);
+    if (!rc && !dist_rank() && g.stats) print_stats(sum.written, &sum.stats);
+    if (!rc && !dist_rank() && g.prompts_file) gen_print_summary(stderr, &sum, record);
     gen_args_free(&g);
     return rc;
 }

@@ -38,8 +38,9 @@ static void usage(FILE *f) {
                "  --version    print the version\n");
 }
 
-/* Run command k.  Under mpirun (data-parallel training) only train makes
-** sense; an error there ends every process of the job. */
+/* Run command k.  Under mpirun only train (data-parallel training) and
+** generate (bulk generation) make sense; an error there ends every process
+** of the job. */
 static int run_command(size_t k, cli *c, int argc, char **argv) {
     char err[ERR_LEN];
     if (dist_init(&argc, &argv, err)) {
@@ -47,9 +48,11 @@ static int run_command(size_t k, cli *c, int argc, char **argv) {
         return 1;
     }
     int rc;
-    if (dist_size() > 1 && strcmp(commands[k].name, "train")) {
+    if (dist_size() > 1 && strcmp(commands[k].name, "train") &&
+        strcmp(commands[k].name, "generate")) {
         if (!dist_rank())
-            cli_error("%s: only `quill train` runs on several processes (mpirun)",
+            cli_error("%s: only `quill train` and `quill generate` run on several processes "
+                      "(mpirun)",
                       commands[k].name);
         rc = 2;
     } else {
