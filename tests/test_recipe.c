@@ -195,7 +195,9 @@ static void test_errors(void) {
     snprintf(y, sizeof y, "%singest: {max_chars: 5}\n", m);
     expect_err(y, "recipe.yaml:3:9: ingest: missing required key 'paths'");
     snprintf(y, sizeof y, "%sgenerate:\n  - {top_k: 5}\n", m);
-    expect_err(y, "recipe.yaml:4:5: generate[0]: missing required key 'prompts'");
+    expect_err(y, "recipe.yaml:4:5: generate[0]: give prompts (a list) or prompts_file");
+    snprintf(y, sizeof y, "%sgenerate:\n  - {prompts: [a], prompts_file: p.jsonl}\n", m);
+    expect_err(y, "recipe.yaml:4:5: generate[0]: give prompts or prompts_file, not both");
     snprintf(y, sizeof y, "%singest: {paths: []}\n", m);
     expect_err(y, "recipe.yaml:3:17: ingest.paths: expected at least 1 item");
     expect_err("name: t\nmodel: {from: m, init: {n_layer: 2}}\n",
