@@ -267,9 +267,30 @@ static int job_known(store *st, const gen_request *q, const char *model_key, siz
     return rc ? -1 : 0;
 }
 
-/* Recipe job i (its model: dir or checkpoint ckpt, key as gen_model_key):
+/* What process 0 tells the others (mpirun) before each recipe job: which
+** job (-1: no more), its checkpoint (0: model.from), then whether it runs. */
+typedef struct job_msg {
+    int64_t job, checkpoint_id, go;
+} job_msg;
+
+/* Recipe job i's request into *q (the prompts file's rows in *f; free the
+** rest after use as request_of_job says). */
+static int job_request(const rcp_recipe *r, size_t i, gen_request *q, int32_t **bad, size_t **off,
+                       int32_t **sup, char ***vocab, pfile *f, char *err) {
+    const rcp_gen *g = &r->generate[i];
+    if (request_of_job(g, q, bad, off, sup, vocab, err)) return -1;
+    if (!g->prompts_file) return 0;
+    if (gen_load_prompts(g->prompts_file, f, dist_rank() ? NULL : stderr, err)) return -1;
+    q->prompts = f->prompts;
+    q->n_prompts = f->n;
+    q->rows = f->rows;
+    return 0;
+}
+
+/* Recipe job i (its model: base's dir or checkpoint, key as gen_model_key):
 ** the outputs not stored yet, generated and stored; a job whose outputs are
-** all stored (a resumed or repeated run) does not load the model. */
+** all stored (a resumed or repeated run) does not load the model.  Process
+** 0 (st given) tells the others (gen_recipe_worker, st NULL) under mpirun. */
 static int run_job_i(store *st, const rcp_recipe *r, size_t i, const gen_job *base, const char *key,
                      long long *total, char *err) {
     gen_request q;
@@ -277,22 +298,21 @@ static int run_job_i(store *st, const rcp_recipe *r, size_t i, const gen_job *ba
     size_t *off = NULL, known = 0, n = 0;
     char **vocab = NULL;
     pfile f = {0};
-    const rcp_gen *g = &r->generate[i];
-    int rc = request_of_job(g, &q, &bad, &off, &sup, &vocab, err);
-    if (!rc && g->prompts_file && !(rc = gen_load_prompts(g->prompts_file, &f, stderr, err))) {
-        q.prompts = f.prompts;
-        q.n_prompts = f.n;
-        q.rows = f.rows;
-    }
-    if (!rc) rc = job_known(st, &q, key, &known, err);
+    job_msg m = {(int64_t)i, base->checkpoint ? atoll(base->checkpoint) : 0, 0};
+    int rc = st ? dist_bcast(&m, sizeof m, err) : 0;
+    if (!rc) rc = job_request(r, i, &q, &bad, &off, &sup, &vocab, &f, err);
+    if (!rc && st) rc = job_known(st, &q, key, &known, err);
     if (!rc) n = gen_n_outputs(&q);
+    m.go = known < n;
+    if (!rc) rc = dist_bcast(&m, sizeof m, err);
     gen_job j = *base;
     j.r = &q;
-    if (!rc && known < n) rc = stage_generate(&j, NULL, err);
+    if (!rc && m.go) rc = stage_generate(&j, NULL, err);
     free(bad), free(off), free(sup);
     form_words_free(vocab, q.fo.n_vocabulary);
     pfile_free(&f);
     if (rc) return err_prefix(err, "generate job %zu", i + 1);
+    if (!st) return 0;
     *total += (long long)n;
     if (known)
         printf("  generate job %zu: %zu outputs, %zu of them already in the store\n", i + 1, n,
@@ -328,4 +348,26 @@ int run_generate(store *st, const rcp_recipe *r, stage_ctx *ctx, char *err) {
         if (run_job_i(st, r, i, &base, key, &total, err)) return -1;
     ctx->out.generate.n_outputs = total;
     return 0;
+}
+
+int gen_recipe_end(char *err) {
+    job_msg m = {-1, 0, 0};
+    return dist_bcast(&m, sizeof m, err);
+}
+
+int gen_recipe_worker(store *st, const rcp_recipe *r, char *err) {
+    for (;;) {
+        job_msg m;
+        if (dist_bcast(&m, sizeof m, err)) return -1;
+        if (m.job < 0) return 0;
+        if ((size_t)m.job >= r->n_generate)
+            return err_set(err, "generate: no job %lld", (long long)m.job + 1);
+        char spec[32];
+        snprintf(spec, sizeof spec, "%lld", (long long)m.checkpoint_id);
+        const gen_job base = {.st = m.checkpoint_id ? st : NULL,
+                              .model_dir = m.checkpoint_id ? NULL : r->model.from,
+                              .checkpoint = m.checkpoint_id ? spec : NULL};
+        long long total = 0;
+        if (run_job_i(NULL, r, (size_t)m.job, &base, "", &total, err)) return -1;
+    }
 }

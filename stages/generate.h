@@ -91,4 +91,12 @@ struct rcp_recipe;
 struct stage_ctx;
 int run_generate(store *st, const struct rcp_recipe *r, struct stage_ctx *ctx, char *err);
 
+/* Recipes under mpirun: process 0 runs the recipe (its generate stage
+** tells the others each job) and calls gen_recipe_end when it is done; the
+** others call gen_recipe_worker, which takes part in each job (st: the store
+** read-only, for a checkpoint model; may be NULL when the recipe does not
+** train) until then. */
+int gen_recipe_end(char *err);
+int gen_recipe_worker(store *st, const struct rcp_recipe *r, char *err);
+
 #endif

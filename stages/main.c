@@ -38,9 +38,9 @@ static void usage(FILE *f) {
                "  --version    print the version\n");
 }
 
-/* Run command k.  Under mpirun only train (data-parallel training) and
-** generate (bulk generation) make sense; an error there ends every process
-** of the job. */
+/* Run command k.  Under mpirun only train (data-parallel training),
+** generate (bulk generation) and run (a recipe's generate stage) make
+** sense; an error there ends every process of the job. */
 static int run_command(size_t k, cli *c, int argc, char **argv) {
     char err[ERR_LEN];
     if (dist_init(&argc, &argv, err)) {
@@ -49,10 +49,10 @@ static int run_command(size_t k, cli *c, int argc, char **argv) {
     }
     int rc;
     if (dist_size() > 1 && strcmp(commands[k].name, "train") &&
-        strcmp(commands[k].name, "generate")) {
+        strcmp(commands[k].name, "generate") && strcmp(commands[k].name, "run")) {
         if (!dist_rank())
-            cli_error("%s: only `quill train` and `quill generate` run on several processes "
-                      "(mpirun)",
+            cli_error("%s: only `quill train`, `quill generate` and `quill run` run on several "
+                      "processes (mpirun)",
                       commands[k].name);
         rc = 2;
     } else {

@@ -7,6 +7,7 @@
 #include "blocks.h"
 #include "ckpt.h"
 #include "cli.h"
+#include "dist.h"
 #include "err.h"
 #include "generate.h"
 #include "group.h"
@@ -152,6 +153,15 @@ static int stage_arg(const char *opt, const char *v, int *out) {
     return 0;
 }
 
+/* Under mpirun, a process other than 0: take part in the recipe's generate
+** jobs (gen_recipe_worker), reading a checkpoint from the store when the
+** recipe trains. */
+static int run_worker(cli *c, const rcp_recipe *r, char *err) {
+    store *st = r->enabled[RCP_TRAIN] ? run_store(c, r, STORE_READ) : NULL;
+    if (r->enabled[RCP_TRAIN] && !st) return err_set(err, "generate: cannot read the store");
+    return gen_recipe_worker(st, r, err);
+}
+
 /* `quill run RECIPE [--from S] [--until S] [--force S]`. */
 int cmd_run(cli *c, int argc, char **argv) {
     static const char *usage =
@@ -181,10 +191,15 @@ int cmd_run(cli *c, int argc, char **argv) {
     char err[ERR_LEN];
     rcp_recipe *r;
     if (rcp_load(argv[optind], &r, err)) return cli_error("%s", err);
+    if (dist_rank()) { /* under mpirun: process 0 runs the recipe, the others help generate */
+        int rc = run_worker(c, r, err) ? cli_error("run %s: %s", r->name, err) : 0;
+        rcp_free(r);
+        return rc;
+    }
     int rc = 1;
     store *st = run_store(c, r, STORE_CREATE);
     if (st) {
-        if (run_recipe(st, r, run_stages, &o, err))
+        if (run_recipe(st, r, run_stages, &o, err) || (dist_size() > 1 && gen_recipe_end(err)))
             rc = cli_error("run %s: %s", r->name, err);
         else
             rc = 0;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Bulk generation across processes (issue 14): `mpirun -np N quill generate
 # --prompts FILE` stores exactly the rows one process stores (ids, seeds,
-# texts, token ids, parameters), for N = 1, 2, 3; a worker killed midway
+# texts, token ids, parameters), for N = 1, 2, 3, and so does a recipe's
+# generate stage under mpirun (resumed too); a worker killed midway
 # ends the job with a clear error and a non-zero exit, and the job run
 # again resumes to the same rows; a bad prompts file is refused once.
 . "$ROOT/tests/lib.sh"
@@ -79,6 +80,31 @@ check "resumed under mpirun -np 2" $MPI 2 "$QUILL" --db k.db generate --model m 
     --prompts long.jsonl --batch 16
 check "resumed job: the rows of an uninterrupted single process" \
     [ "$(rows k.db | md5sum)" = "$(rows ref.db | md5sum)" ]
+
+# a recipe's generate stage under mpirun (prompts_file relative to the recipe)
+mkdir -p rc/sub
+cp job.jsonl rc/sub/p.jsonl
+cat >rc/r.yaml <<YAML
+name: bulk
+model: {from: $SCRATCH/m}
+generate:
+  - {prompts_file: sub/p.jsonl, max_new_tokens: 12, seed: 4}
+  - {prompts: ["Once", "The"], num_return_sequences: 3, max_new_tokens: 5}
+YAML
+"$QUILL" --db rone.db run rc/r.yaml >/dev/null 2>&1
+check "recipe, one process: 54 outputs" [ "$(sql rone.db 'SELECT count(*) FROM outputs')" = 54 ]
+for n in 2 3; do
+    check "recipe under mpirun -np $n" $MPI $n "$QUILL" --db r$n.db run rc/r.yaml
+    check "recipe under mpirun -np $n: one process's rows" \
+        [ "$(rows r$n.db | md5sum)" = "$(rows rone.db | md5sum)" ]
+done
+check "recipe under mpirun, run again: the stage is skipped, every process ends" \
+    $MPI 2 "$QUILL" --db r2.db run rc/r.yaml
+sql r2.db "DELETE FROM outputs WHERE id > 20"
+check "recipe under mpirun, --force generate: resumes" \
+    $MPI 2 "$QUILL" --db r2.db run rc/r.yaml --force generate
+check "recipe under mpirun resumed: one process's rows" \
+    [ "$(rows r2.db | md5sum)" = "$(rows rone.db | md5sum)" ]
 
 printf '{"prompt": "ok"}\n{"prompt": 1}\n' >bad.jsonl
 $MPI 2 "$QUILL" generate --model m --prompts bad.jsonl --no-store >bad.out 2>&1

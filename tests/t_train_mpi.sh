@@ -71,7 +71,7 @@ check "weights identical after the interrupt" cmp "$SCRATCH/one1/model.safetenso
 
 # errors end the whole job and leave the store alone
 runs=$(sqlite3 "$SCRATCH/two.db" "SELECT count(*) FROM train_runs")
-expect_fail "only train and generate run on several processes" "only .quill train. and .quill generate. run on several processes" \
+expect_fail "only train, generate and run run on several processes" "only .quill train., .quill generate. and .quill run. run on several processes" \
     env QUILL_DB="$SCRATCH/two.db" $MPI 2 $QUILL ingest "$SCRATCH/f.txt"
 expect_fail "process 0's error ends every process" "checkpoint 999 does not exist" \
     env QUILL_DB="$SCRATCH/two.db" $MPI 2 $QUILL train --checkpoint 999 --quiet
