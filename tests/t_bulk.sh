@@ -166,6 +166,9 @@ check "resumed = uninterrupted (ids, identities, seeds, texts, token ids)" \
 check "none twice" [ "$(sql k.db 'SELECT count(*) - count(DISTINCT identity) FROM outputs')" = 0 ]
 check "the summary says why outputs ended" grep -Eq "ended: (length|eos) [0-9]+" ref.err
 check "no progress bar when stderr is not a terminal" sh -c "! grep -q $'\r' ref.err"
+script -qc "'$QUILL' generate --model m --prompts rows.jsonl --no-store >/dev/null" /dev/null \
+    >tty.out 2>&1
+check "a progress bar with rate and ETA on a terminal" grep -Eq $'generate \\[#+\\] 100% [0-9.]+ outputs/s ETA' tty.out
 
 # ---- recipes: generate[].prompts_file, relative to the recipe; resumes
 mkdir -p rc/sub
