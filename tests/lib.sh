@@ -43,6 +43,28 @@ new_store() {
     "$QUILL" --db "$1" ingest new_store_seed.txt >/dev/null
 }
 
+# tiny_model DIR: a random tiny model (1 layer, 16 wide, 128 positions, one
+# training step on a bit of Frankenstein) exported to DIR, for generation.
+tiny_model() {
+    head -c 2000 "$ROOT/recipes/corpora/frankenstein.txt" >tiny_model.txt
+    (cd "$ROOT" && "$QUILL" --db "$SCRATCH/tiny_model.db" ingest "$SCRATCH/tiny_model.txt" &&
+        "$QUILL" --db "$SCRATCH/tiny_model.db" group --block-size 16 &&
+        "$QUILL" --db "$SCRATCH/tiny_model.db" train --quiet --seed 3 --max-steps 1 \
+            --init n_layer=1,n_head=2,n_embd=16,n_positions=128 --save-steps 0 &&
+        "$QUILL" --db "$SCRATCH/tiny_model.db" export latest "$SCRATCH/$1") >/dev/null
+}
+
+# prompts_recipe FILE [JOB]: rc/r.yaml, a recipe generating from the model
+# m/ with FILE as its first job's prompts_file (copied to rc/sub/p.jsonl, named
+# relative to the recipe), then JOB (YAML flow mapping) when given.
+prompts_recipe() {
+    mkdir -p rc/sub
+    cp "$1" rc/sub/p.jsonl
+    printf 'name: bulk\nmodel: {from: %s/m}\ngenerate:\n' "$SCRATCH" >rc/r.yaml
+    echo "  - {prompts_file: sub/p.jsonl, max_new_tokens: 12, seed: 4}" >>rc/r.yaml
+    [ -z "${2:-}" ] || echo "  - $2" >>rc/r.yaml
+}
+
 summary() {
     echo "# tests: $T_PASS passed, $T_FAIL failed"
     [ "$T_FAIL" -eq 0 ]

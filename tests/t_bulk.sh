@@ -10,13 +10,7 @@
 unset QUILL_DB
 sql() { sqlite3 "$@"; }
 
-# A random tiny model (one training step) in m/.
-head -c 2000 "$ROOT/recipes/corpora/frankenstein.txt" >text.txt
-(cd "$ROOT" && "$QUILL" --db "$SCRATCH/t.db" ingest "$SCRATCH/text.txt" >/dev/null &&
-    "$QUILL" --db "$SCRATCH/t.db" group --block-size 16 >/dev/null &&
-    "$QUILL" --db "$SCRATCH/t.db" train --init n_layer=1,n_head=2,n_embd=16,n_positions=128 \
-        --seed 3 --max-steps 1 --save-steps 0 --quiet &&
-    "$QUILL" --db "$SCRATCH/t.db" export latest "$SCRATCH/m" >/dev/null) || exit 1
+tiny_model m || exit 1
 G() { "$QUILL" generate --model m "$@"; }
 
 # ---- parsing: every bad line reported, nothing generated, nothing stored
@@ -171,14 +165,7 @@ script -qc "'$QUILL' generate --model m --prompts rows.jsonl --no-store >/dev/nu
 check "a progress bar with rate and ETA on a terminal" grep -Eq $'generate \\[#+\\] 100% [0-9.]+ outputs/s ETA' tty.out
 
 # ---- recipes: generate[].prompts_file, relative to the recipe; resumes
-mkdir -p rc/sub
-cp rows.jsonl rc/sub/p.jsonl
-cat >rc/r.yaml <<YAML
-name: bulk
-model: {from: $SCRATCH/m}
-generate:
-  - {prompts_file: sub/p.jsonl, max_new_tokens: 12, seed: 4}
-YAML
+prompts_recipe rows.jsonl
 check "recipe with prompts_file runs" "$QUILL" --db rc.db run rc/r.yaml
 check "recipe: the rows' outputs" [ "$(sql rc.db 'SELECT count(*) FROM outputs')" = 5 ]
 check "recipe: row meta stored" [ "$(sql rc.db "SELECT count(*) FROM outputs WHERE json_extract(params_json, '\$.meta.tag') = 'a'")" = 3 ]

@@ -13,12 +13,7 @@ unset OMP_NUM_THREADS                      # quill shares the cores out itself
 MPI="timeout 120 mpirun -np"
 sql() { sqlite3 "$@"; }
 
-head -c 2000 "$ROOT/recipes/corpora/frankenstein.txt" >text.txt
-(cd "$ROOT" && "$QUILL" --db "$SCRATCH/t.db" ingest "$SCRATCH/text.txt" >/dev/null &&
-    "$QUILL" --db "$SCRATCH/t.db" group --block-size 16 >/dev/null &&
-    "$QUILL" --db "$SCRATCH/t.db" train --init n_layer=1,n_head=2,n_embd=16,n_positions=128 \
-        --seed 3 --max-steps 1 --save-steps 0 --quiet &&
-    "$QUILL" --db "$SCRATCH/t.db" export latest "$SCRATCH/m" >/dev/null) || exit 1
+tiny_model m || exit 1
 python3 - >job.jsonl <<'EOF'
 import json
 for i in range(24):
@@ -82,15 +77,7 @@ check "resumed job: the rows of an uninterrupted single process" \
     [ "$(rows k.db | md5sum)" = "$(rows ref.db | md5sum)" ]
 
 # a recipe's generate stage under mpirun (prompts_file relative to the recipe)
-mkdir -p rc/sub
-cp job.jsonl rc/sub/p.jsonl
-cat >rc/r.yaml <<YAML
-name: bulk
-model: {from: $SCRATCH/m}
-generate:
-  - {prompts_file: sub/p.jsonl, max_new_tokens: 12, seed: 4}
-  - {prompts: ["Once", "The"], num_return_sequences: 3, max_new_tokens: 5}
-YAML
+prompts_recipe job.jsonl '{prompts: ["Once", "The"], num_return_sequences: 3, max_new_tokens: 5}'
 "$QUILL" --db rone.db run rc/r.yaml >/dev/null 2>&1
 check "recipe, one process: 54 outputs" [ "$(sql rone.db 'SELECT count(*) FROM outputs')" = 54 ]
 for n in 2 3; do
