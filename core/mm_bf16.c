@@ -298,20 +298,27 @@ static __mmask16 lanes(int n) {
     return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
-/* One slice (pairs [p0, p0+kps)) of an fp32 panel with AVX-512, the
-** rounding of round_bits: rows of op(X) contiguous (kmajor), two rows per
-** pair word. */
-__attribute__((target("avx512f"))) static void
-pack512_kmajor(const mb_src *s, int j0, int w, int cols, int p0, int kps, uint32_t *d) {
+/* One slice (pairs [p0, p0+kps)) of npan fp32 panels from column j0 with
+** AVX-512, the rounding of round_bits: rows of op(X) contiguous (kmajor),
+** two rows per pair word, all the panels' part of a row at once (a short
+** piece of each of thousands of rows would cost a TLB miss each). */
+__attribute__((target("avx512f"))) static void pack512_kmajor(const mb_src *s, int j0, int w,
+                                                              int npan, int p0, int kps, size_t np,
+                                                              uint32_t *dst) {
     const float *X = s->X;
-    const __mmask16 in = lanes(cols), out = lanes(w);
+    const __mmask16 out = lanes(w);
     for (int p = 0; p < kps; p++) {
         const int k = 2 * (p0 + p);
-        const __m512i lo = round16(_mm512_maskz_loadu_epi32(in, X + (size_t)k * s->ldx + j0));
-        const __m512i hi =
-            k + 1 < s->K ? round16(_mm512_maskz_loadu_epi32(in, X + (size_t)(k + 1) * s->ldx + j0))
-                         : _mm512_setzero_si512();
-        _mm512_mask_storeu_epi32(d + p * w, out, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+        const float *r0 = X + (size_t)k * s->ldx, *r1 = r0 + s->ldx;
+        for (int q = 0; q < npan; q++) {
+            const int j = j0 + q * w;
+            const __mmask16 in = lanes(s->n - j < w ? s->n - j : w);
+            const __m512i lo = round16(_mm512_maskz_loadu_epi32(in, r0 + j));
+            const __m512i hi = k + 1 < s->K ? round16(_mm512_maskz_loadu_epi32(in, r1 + j))
+                                            : _mm512_setzero_si512();
+            _mm512_mask_storeu_epi32(dst + (size_t)p0 * np + (size_t)j * kps + p * w, out,
+                                     _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+        }
     }
 }
 
@@ -364,36 +371,31 @@ pack512_rows(const mb_src *s, int j0, int w, int cols, int p0, int kps, uint32_t
             d[p * w + j] = tmp[j * KCP + p];
 }
 
-/* Panel of columns [j0, j0+w) of op(X) (zero past K and n), every slice,
-** into a packed operand of np padded columns at dst (see the top).  fp32
-** on the AVX-512 paths goes through the vector packers, the rest (and so
-** the other paths, tested against them) through round_run. */
-static void pack_panel(const mb_src *s, int j0, int w, size_t np, uint32_t *dst) {
-    const int kp = (s->K + 1) / 2, cols = s->n - j0 < w ? s->n - j0 : w;
-    const int fast = !s->bf16 && active >= MB_AVX512 && w <= 16;
+/* Panel of columns [j0, j0+w) of op(X) (zero past K and n), slice of
+** pairs [p0, p0+kps), into a packed operand of np padded columns at dst
+** (see the top): fp32 rows through the vector packer on the AVX-512 paths,
+** the rest (and so the other paths, tested against them) through
+** round_run. */
+static void pack_panel(const mb_src *s, int j0, int w, int p0, int kps, size_t np, uint32_t *dst) {
+    const int cols = s->n - j0 < w ? s->n - j0 : w;
     uint16_t lo[MAXNR], hi[MAXNR], run[2 * KCP];
-    for (int p0 = 0; p0 < kp; p0 += KCP) {
-        const int kps = kp - p0 < KCP ? kp - p0 : KCP;
-        uint32_t *d = dst + (size_t)p0 * np + (size_t)j0 * kps;
-        if (fast && s->kmajor) {
-            pack512_kmajor(s, j0, w, cols, p0, kps, d);
-        } else if (fast) {
-            pack512_rows(s, j0, w, cols, p0, kps, d);
-        } else if (s->kmajor) { /* rows of op(X) are contiguous: two per pair */
-            for (int p = 0; p < kps; p++) {
-                const int k = 2 * (p0 + p);
-                round_run(s, (size_t)k * s->ldx + j0, cols, w, lo);
-                round_run(s, (size_t)(k + 1) * s->ldx + j0, k + 1 < s->K ? cols : 0, w, hi);
-                for (int j = 0; j < w; j++)
-                    d[p * w + j] = (uint32_t)lo[j] | (uint32_t)hi[j] << 16;
-            }
-        } else { /* columns of op(X) are contiguous: a run of bf16 is a run of words */
-            const int k0 = 2 * p0, nk = s->K - k0 < 2 * kps ? s->K - k0 : 2 * kps;
-            for (int j = 0; j < w; j++) {
-                round_run(s, (size_t)(j0 + j) * s->ldx + k0, j < cols ? nk : 0, 2 * kps, run);
-                for (int p = 0; p < kps; p++)
-                    d[p * w + j] = (uint32_t)run[2 * p] | (uint32_t)run[2 * p + 1] << 16;
-            }
+    uint32_t *d = dst + (size_t)p0 * np + (size_t)j0 * kps;
+    if (!s->bf16 && active >= MB_AVX512 && w <= 16 && !s->kmajor) {
+        pack512_rows(s, j0, w, cols, p0, kps, d);
+    } else if (s->kmajor) { /* rows of op(X) are contiguous: two per pair */
+        for (int p = 0; p < kps; p++) {
+            const int k = 2 * (p0 + p);
+            round_run(s, (size_t)k * s->ldx + j0, cols, w, lo);
+            round_run(s, (size_t)(k + 1) * s->ldx + j0, k + 1 < s->K ? cols : 0, w, hi);
+            for (int j = 0; j < w; j++)
+                d[p * w + j] = (uint32_t)lo[j] | (uint32_t)hi[j] << 16;
+        }
+    } else { /* columns of op(X) are contiguous: a run of bf16 is a run of words */
+        const int k0 = 2 * p0, nk = s->K - k0 < 2 * kps ? s->K - k0 : 2 * kps;
+        for (int j = 0; j < w; j++) {
+            round_run(s, (size_t)(j0 + j) * s->ldx + k0, j < cols ? nk : 0, 2 * kps, run);
+            for (int p = 0; p < kps; p++)
+                d[p * w + j] = (uint32_t)run[2 * p] | (uint32_t)run[2 * p + 1] << 16;
         }
     }
 }
@@ -405,15 +407,30 @@ typedef struct mb_pack_job {
     uint32_t *dst;
 } mb_pack_job;
 
+/* Panels per pack task: 64 columns (256 bytes of each fp32 row). */
+#define PACK_COLS 64
+
+/* Task t: panels [t*g, t*g+g) of every slice (g = PACK_COLS / w). */
 static void pack_task(void *ctx, int t) {
     const mb_pack_job *j = ctx;
-    pack_panel(j->src, t * j->w, j->w, j->np, j->dst);
+    const mb_src *s = j->src;
+    const int g = PACK_COLS / j->w, j0 = t * g * j->w, kp = (s->K + 1) / 2;
+    const int npan =
+        (int)((j->np - (size_t)j0) / j->w) < g ? (int)((j->np - (size_t)j0) / j->w) : g;
+    for (int p0 = 0; p0 < kp; p0 += KCP) {
+        const int kps = kp - p0 < KCP ? kp - p0 : KCP;
+        if (!s->bf16 && active >= MB_AVX512 && j->w <= 16 && s->kmajor)
+            pack512_kmajor(s, j0, j->w, npan, p0, kps, j->np, j->dst);
+        else
+            for (int q = 0; q < npan; q++)
+                pack_panel(s, j0 + q * j->w, j->w, p0, kps, j->np, j->dst);
+    }
 }
 
 /* Pack all of op(X) in panels w wide (np = n rounded up to w). */
 static void pack_all(const mb_src *s, int w, size_t np, uint32_t *dst, int parallel) {
     mb_pack_job j = {s, w, np, dst};
-    const int ntask = (int)(np / w);
+    const int g = PACK_COLS / w, ntask = (int)((np / w + g - 1) / g);
     if (parallel)
         pool_for(ntask, pack_task, &j);
     else

@@ -79,14 +79,15 @@ for th in 1 2; do
     done
 done
 echo
-echo "| threads | quill / PyTorch fp32 | quill --bf16 / PyTorch bf16 | quill --bf16 / quill fp32 | same, per CPU-second |"
-echo "|---|---|---|---|---|"
+echo "| threads | quill / PyTorch fp32 | quill --bf16 / PyTorch bf16 | quill --bf16 / quill fp32 | per CPU-second: --bf16 / PyTorch bf16 | per CPU-second: --bf16 / fp32 |"
+echo "|---|---|---|---|---|---|"
 for th in 1 2; do
     tok() { echo "$1" | field tokens_per_s; }
     cpu() { echo "$1" | field cpu_s; }
     echo "| $th | $(ratio "$(tok "${q[$th]}")" "$(tok "${t[$th]}")") |" \
         "$(ratio "$(tok "${qb[$th]}")" "$(tok "${tb[$th]}")") |" \
         "$(ratio "$(tok "${qb[$th]}")" "$(tok "${q[$th]}")") |" \
+        "$(ratio "$(cpu "${tb[$th]}")" "$(cpu "${qb[$th]}")") |" \
         "$(ratio "$(cpu "${q[$th]}")" "$(cpu "${qb[$th]}")") |"
 done
 echo
