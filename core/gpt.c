@@ -34,10 +34,13 @@ struct gpt_model {
     int gelu_exact; /* activation "gelu" (erf) instead of the tanh form */
     int bf16;       /* gpt_model_set_bf16: training and scoring's products in bf16 */
     /* weights laid out for generation (gpt_model_prepare_generation), or
-    ** NULL: each layer's four matrices in strip layout (mm_gemv_strips),
-    ** and in bf16 the tied wte too; gen_off[GEN_MATS*l + i] is where
-    ** matrix i of layer l starts, gen_off[GEN_MATS*L] wte (bf16 only), in
-    ** elements */
+    ** NULL.  In fp32, gen_pk: each layer's four matrices and the tied
+    ** lm_head (wte transposed) packed for mm_sgemm_packed, matrix i of
+    ** layer l at gen_pk[GEN_MATS*l + i], the lm_head at [GEN_MATS*L].  In
+    ** bf16, gen: the layers' matrices in strip layout (mm_gemv_strips) and
+    ** wte; gen_off[GEN_MATS*l + i] is where matrix i of layer l starts,
+    ** gen_off[GEN_MATS*L] wte, in elements */
+    mm_packed **gen_pk;
     void *gen;
     size_t *gen_off; /* GEN_MATS * n_layer + 1 */
     int gen_bf16;
@@ -89,10 +92,21 @@ int gpt_model_create(const gpt_config *cfg, float *params, gpt_model **out, char
     return 0;
 }
 
-void gpt_model_free(gpt_model *m) {
-    if (!m) return;
+/* Drop the generation weights (gen_pk, gen, gen_off). */
+static void gen_drop(gpt_model *m) {
+    for (int i = 0; m->gen_pk && i <= GEN_MATS * m->cfg.n_layer; i++)
+        mm_packed_free(m->gen_pk[i]);
+    free(m->gen_pk);
     free(m->gen);
     free(m->gen_off);
+    m->gen_pk = NULL;
+    m->gen = NULL;
+    m->gen_off = NULL;
+}
+
+void gpt_model_free(gpt_model *m) {
+    if (!m) return;
+    gen_drop(m);
     free(m->t);
     free(m);
 }
@@ -102,19 +116,24 @@ void gpt_model_free(gpt_model *m) {
 static const gpt_layer_tensor gen_mat[GEN_MATS] = {GPT_ATTN_W, GPT_ATTN_PROJ_W, GPT_FC_W,
                                                    GPT_FC_PROJ_W};
 
-/* Copy n floats to dst as fp32 or bf16 (element offset i). */
-static void gen_put(void *dst, int bf16, size_t i, const float *src, size_t n) {
-    if (bf16)
-        st_f32_to_bf16_n((uint16_t *)dst + i, src, n);
-    else
-        memcpy((float *)dst + i, src, n * sizeof(float));
+/* fp32: every matrix of every layer, and wte transposed (the lm_head),
+** packed for mm_sgemm_packed. */
+static int gen_pack(gpt_model *m, char *err) {
+    const int mats = GEN_MATS * m->cfg.n_layer;
+    m->gen_pk = calloc((size_t)mats + 1, sizeof *m->gen_pk);
+    if (!m->gen_pk) return err_set(err, "model: out of memory");
+    for (int i = 0; i <= mats; i++) {
+        const gpt_tensor *g =
+            &m->t[i < mats ? GPT_T_LAYER(i / GEN_MATS, gen_mat[i % GEN_MATS]) : GPT_T_WTE];
+        const int K = (int)g->shape[i < mats ? 0 : 1], N = (int)g->shape[i < mats ? 1 : 0];
+        if (mm_pack(N, K, m->params + g->offset, i < mats ? N : K, i == mats, &m->gen_pk[i], err))
+            return err_prefix(err, "model: generation weights");
+    }
+    return 0;
 }
 
-int gpt_model_prepare_generation(gpt_model *m, int bf16, char *err) {
-    free(m->gen);
-    free(m->gen_off);
-    m->gen = NULL;
-    m->gen_off = NULL;
+/* bf16: the layers' matrices in strip layout, then wte. */
+static int gen_strips(gpt_model *m, char *err) {
     const int L = m->cfg.n_layer, mats = GEN_MATS * L;
     m->gen_off = malloc(sizeof *m->gen_off * (size_t)(mats + 1));
     if (!m->gen_off) return err_set(err, "model: out of memory");
@@ -124,16 +143,11 @@ int gpt_model_prepare_generation(gpt_model *m, int bf16, char *err) {
         n += m->t[GPT_T_LAYER(i / GEN_MATS, gen_mat[i % GEN_MATS])].numel;
     }
     m->gen_off[mats] = n;
-    if (bf16) n += m->t[GPT_T_WTE].numel;
-    const size_t es = bf16 ? sizeof(uint16_t) : sizeof(float);
-    m->gen = mem_huge_alloc(n * es);
-    if (!m->gen) {
-        free(m->gen_off);
-        m->gen_off = NULL;
+    n += m->t[GPT_T_WTE].numel;
+    m->gen = mem_huge_alloc(n * sizeof(uint16_t));
+    if (!m->gen)
         return err_set(err, "model: out of memory for the generation weights (%zu MB)",
-                       n * es >> 20);
-    }
-    m->gen_bf16 = bf16;
+                       n * sizeof(uint16_t) >> 20);
     /* one task per strip of one matrix (then wte in chunks); the widest
     ** matrix, c_fc, has 4C columns */
 #pragma omp parallel for schedule(dynamic, 1) collapse(2)
@@ -145,17 +159,26 @@ int gpt_model_prepare_generation(gpt_model *m, int bf16, char *err) {
             const int w = N - j0 < MM_STRIP ? N - j0 : MM_STRIP;
             const size_t base = m->gen_off[i] + (size_t)j0 * K;
             for (int k = 0; k < K; k++)
-                gen_put(m->gen, bf16, base + (size_t)k * w,
-                        m->params + g->offset + (size_t)k * N + j0, (size_t)w);
+                st_f32_to_bf16_n((uint16_t *)m->gen + base + (size_t)k * w,
+                                 m->params + g->offset + (size_t)k * N + j0, (size_t)w);
         }
-    if (bf16) {
-        const size_t chunk = (size_t)1 << 20, numel = m->t[GPT_T_WTE].numel;
+    const size_t chunk = (size_t)1 << 20, numel = m->t[GPT_T_WTE].numel;
 #pragma omp parallel for schedule(static)
-        for (size_t c = 0; c < (numel + chunk - 1) / chunk; c++) {
-            const size_t i = c * chunk;
-            gen_put(m->gen, 1, m->gen_off[mats] + i, m->params + m->t[GPT_T_WTE].offset + i,
-                    numel - i < chunk ? numel - i : chunk);
-        }
+    for (size_t c = 0; c < (numel + chunk - 1) / chunk; c++) {
+        const size_t i = c * chunk;
+        st_f32_to_bf16_n((uint16_t *)m->gen + m->gen_off[mats] + i,
+                         m->params + m->t[GPT_T_WTE].offset + i,
+                         numel - i < chunk ? numel - i : chunk);
+    }
+    return 0;
+}
+
+int gpt_model_prepare_generation(gpt_model *m, int bf16, char *err) {
+    gen_drop(m);
+    m->gen_bf16 = bf16;
+    if (bf16 ? gen_strips(m, err) : gen_pack(m, err)) {
+        gen_drop(m);
+        return -1;
     }
     return 0;
 }
@@ -165,7 +188,7 @@ void gpt_model_set_bf16(gpt_model *m, int on) {
 }
 
 int gpt_model_generation(const gpt_model *m) {
-    return m->gen ? m->gen_bf16 : -1;
+    return m->gen || m->gen_pk ? m->gen_bf16 : -1;
 }
 
 const gpt_config *gpt_model_config(const gpt_model *m) {
@@ -306,20 +329,23 @@ typedef struct block_act {
     unsigned char *drop_att, *drop_attn_out, *drop_mlp_out;
 } block_act;
 
-/* out[N,OC] = inp[N,IC] @ w[IC,OC] + b[OC].  With gen set (generation
-** weights of this matrix, element offset into m->gen), the product reads
-** them: always in bf16 (the same numbers for any N), in fp32 only for few
-** rows (more rows are a GEMM that packs w anyway; the same bits). */
-static void linear(const gpt_model *m, const size_t *gen, float *out, const float *inp,
+/* out[N,OC] = inp[N,IC] @ w[IC,OC] + b[OC].  With gen set (the index of
+** this matrix in the generation weights, gen_pk or gen_off), the product
+** reads those: the same chain of additions for any N, so a row's result
+** does not depend on the rest of the step. */
+static void linear(const gpt_model *m, const int *gen, float *out, const float *inp,
                    const float *w, const float *b, int N, int IC, int OC) {
-    if (!gen || (!m->gen_bf16 && N > MM_GEMV_ROWS)) {
-        kern_linear(out, inp, w, b, N, IC, OC, m->bf16 && !gen);
+    if (!gen) {
+        kern_linear(out, inp, w, b, N, IC, OC, m->bf16);
         return;
     }
     for (int r = 0; r < N; r++)
         memcpy(out + (size_t)r * OC, b, sizeof(float) * OC);
-    const size_t es = m->gen_bf16 ? sizeof(uint16_t) : sizeof(float);
-    mm_gemv_strips(N, OC, IC, inp, IC, (const char *)m->gen + *gen * es, m->gen_bf16, out, OC, 1);
+    if (m->gen_pk)
+        mm_sgemm_packed(N, inp, IC, m->gen_pk[*gen], out, OC, 1);
+    else
+        mm_gemv_strips(N, OC, IC, inp, IC, (const uint16_t *)m->gen + m->gen_off[*gen], 1, out,
+                       OC, 1);
 }
 
 /* out[N,C] = block l applied to x[N,C]; tmp is [N,C] scratch.  gen: use
@@ -331,7 +357,8 @@ static void block_forward(const gpt_model *m, int l, int N, const float *x, floa
     const int C = cfg->n_embd, NH = cfg->n_head;
     const float eps = cfg->layer_norm_epsilon;
     layer_w w = layer_ptrs(m, m->params, l);
-    const size_t *g = gen && m->gen ? m->gen_off + GEN_MATS * l : NULL;
+    const int gi[GEN_MATS] = {GEN_MATS * l, GEN_MATS * l + 1, GEN_MATS * l + 2, GEN_MATS * l + 3};
+    const int *g = gen && gpt_model_generation(m) >= 0 ? gi : NULL;
     kern_layernorm(a->ln1, a->ln1_mean, a->ln1_rstd, x, w.ln1w, w.ln1b, N, C, eps);
     linear(m, g, a->qkv, a->ln1, w.qkvw, w.qkvb, N, C, 3 * C);
     const int bf16 = m->bf16 && !gen;
@@ -894,11 +921,14 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
     kern_layernorm(kv->lnf, kv->a.ln1_mean, kv->a.ln1_rstd, kv->y,
                    tensor_ptr(m, m->params, GPT_T_LNF_W(L)),
                    tensor_ptr(m, m->params, GPT_T_LNF_B(L)), nseq, C, cfg->layer_norm_epsilon);
-    if (gpt_model_generation(m) == 1)
+    /* not mm_sgemm, whose path depends on nseq: a row's logits must not
+    ** depend on how many sequences share the step */
+    if (m->gen_pk)
+        mm_sgemm_packed(nseq, kv->lnf, C, m->gen_pk[GEN_MATS * L], logits, V, 0);
+    else if (m->gen)
         mm_gemv(nseq, V, C, kv->lnf, C, (const uint16_t *)m->gen + m->gen_off[GEN_MATS * L], C, 1,
                 1, logits, V, 0);
-    else /* not mm_sgemm, whose rounding differs: a row's logits must not
-         ** depend on how many sequences share the step */
+    else
         mm_gemv(nseq, V, C, kv->lnf, C, tensor_ptr(m, m->params, GPT_T_WTE), C, 1, 0, logits, V, 0);
     for (int i = 0; i < nseq; i++)
         kv->len[slots[i]] += ntok[i];

@@ -53,6 +53,27 @@ void mm_gemv(int M, int N, int K, const float *A, int lda, const void *B, int ld
 void mm_gemv_strips(int M, int N, int K, const float *A, int lda, const void *B, int bf16, float *C,
                     int ldc, int acc);
 
+/* A right-hand operand op(B) [K,N] packed once into the micro-kernel's
+** column panels, for products that reuse it many times (generation's
+** weights): mm_sgemm_packed then packs only the rows of A.  Panels are
+** laid out for the kernel in use when packing (mm_set_kernel after that
+** still runs this one). */
+typedef struct mm_packed mm_packed;
+
+/* Pack op(B) = B [K,N] (row stride ldb) or, with tb, the transpose of B
+** [N,K]: 0, or -1 with err set (out of memory).  Free with
+** mm_packed_free. */
+int mm_pack(int N, int K, const float *B, int ldb, int tb, mm_packed **out, char *err);
+void mm_packed_free(mm_packed *p);
+size_t mm_packed_bytes(const mm_packed *p);
+
+/* C[M,N] (+= with acc, else =) A[M,K] * op(B) with op(B) packed.  Each
+** element is the one chain of fused multiply-adds in ascending k of
+** mm_sgemm (and of mm_gemv with op(B) = B), computed by one thread: a
+** row's result depends neither on the other rows, nor on M, nor on the
+** thread count.  Parallel loops run on core/pool.h. */
+void mm_sgemm_packed(int M, const float *A, int lda, const mm_packed *p, float *C, int ldc, int acc);
+
 /* Kernel selection: MM_AUTO picks the best the CPU supports (the default). */
 enum { MM_AUTO = 0, MM_PORTABLE = 1, MM_AVX2 = 2, MM_AVX512 = 3 };
 
