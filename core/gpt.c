@@ -16,6 +16,7 @@
 #include "kernels.h"
 #include "matmul.h"
 #include "mem.h"
+#include "mm_bf16.h"
 #include "pool.h"
 #include "safetensors.h"
 
@@ -33,16 +34,11 @@ struct gpt_model {
     gpt_tensor *t;
     int gelu_exact; /* activation "gelu" (erf) instead of the tanh form */
     int bf16;       /* gpt_model_set_bf16: training and scoring's products in bf16 */
-    /* weights laid out for generation (gpt_model_prepare_generation), or
-    ** NULL.  In fp32, gen_pk: each layer's four matrices and the tied
-    ** lm_head (wte transposed) packed for mm_sgemm_packed, matrix i of
-    ** layer l at gen_pk[GEN_MATS*l + i], the lm_head at [GEN_MATS*L].  In
-    ** bf16, gen: the layers' matrices in strip layout (mm_gemv_strips) and
-    ** wte; gen_off[GEN_MATS*l + i] is where matrix i of layer l starts,
-    ** gen_off[GEN_MATS*L] wte, in elements */
-    mm_packed **gen_pk;
-    void *gen;
-    size_t *gen_off; /* GEN_MATS * n_layer + 1 */
+    /* weights packed for generation (gpt_model_prepare_generation), or
+    ** NULL: each layer's four matrices and the tied lm_head (wte
+    ** transposed), matrix i of layer l at gen_pk[GEN_MATS*l + i], the
+    ** lm_head at [GEN_MATS*L]; mm_packed (fp32) or mm_bpacked (bf16) */
+    void **gen_pk;
     int gen_bf16;
 };
 
@@ -92,16 +88,15 @@ int gpt_model_create(const gpt_config *cfg, float *params, gpt_model **out, char
     return 0;
 }
 
-/* Drop the generation weights (gen_pk, gen, gen_off). */
+/* Drop the generation weights. */
 static void gen_drop(gpt_model *m) {
     for (int i = 0; m->gen_pk && i <= GEN_MATS * m->cfg.n_layer; i++)
-        mm_packed_free(m->gen_pk[i]);
+        if (m->gen_bf16)
+            mm_bpacked_free(m->gen_pk[i]);
+        else
+            mm_packed_free(m->gen_pk[i]);
     free(m->gen_pk);
-    free(m->gen);
-    free(m->gen_off);
     m->gen_pk = NULL;
-    m->gen = NULL;
-    m->gen_off = NULL;
 }
 
 void gpt_model_free(gpt_model *m) {
@@ -116,8 +111,8 @@ void gpt_model_free(gpt_model *m) {
 static const gpt_layer_tensor gen_mat[GEN_MATS] = {GPT_ATTN_W, GPT_ATTN_PROJ_W, GPT_FC_W,
                                                    GPT_FC_PROJ_W};
 
-/* fp32: every matrix of every layer, and wte transposed (the lm_head),
-** packed for mm_sgemm_packed. */
+/* Every matrix of every layer, and wte transposed (the lm_head), packed
+** for mm_sgemm_packed or, in bf16, mm_bgemm_packed. */
 static int gen_pack(gpt_model *m, char *err) {
     const int mats = GEN_MATS * m->cfg.n_layer;
     m->gen_pk = calloc((size_t)mats + 1, sizeof *m->gen_pk);
@@ -126,49 +121,11 @@ static int gen_pack(gpt_model *m, char *err) {
         const gpt_tensor *g =
             &m->t[i < mats ? GPT_T_LAYER(i / GEN_MATS, gen_mat[i % GEN_MATS]) : GPT_T_WTE];
         const int K = (int)g->shape[i < mats ? 0 : 1], N = (int)g->shape[i < mats ? 1 : 0];
-        if (mm_pack(N, K, m->params + g->offset, i < mats ? N : K, i == mats, &m->gen_pk[i], err))
+        const int ldb = i < mats ? N : K, tb = i == mats;
+        const float *B = m->params + g->offset;
+        if (m->gen_bf16 ? mm_bpack(N, K, B, ldb, tb, 0, (mm_bpacked **)&m->gen_pk[i], err)
+                        : mm_pack(N, K, B, ldb, tb, (mm_packed **)&m->gen_pk[i], err))
             return err_prefix(err, "model: generation weights");
-    }
-    return 0;
-}
-
-/* bf16: the layers' matrices in strip layout, then wte. */
-static int gen_strips(gpt_model *m, char *err) {
-    const int L = m->cfg.n_layer, mats = GEN_MATS * L;
-    m->gen_off = malloc(sizeof *m->gen_off * (size_t)(mats + 1));
-    if (!m->gen_off) return err_set(err, "model: out of memory");
-    size_t n = 0;
-    for (int i = 0; i < mats; i++) {
-        m->gen_off[i] = n;
-        n += m->t[GPT_T_LAYER(i / GEN_MATS, gen_mat[i % GEN_MATS])].numel;
-    }
-    m->gen_off[mats] = n;
-    n += m->t[GPT_T_WTE].numel;
-    m->gen = mem_huge_alloc(n * sizeof(uint16_t));
-    if (!m->gen)
-        return err_set(err, "model: out of memory for the generation weights (%zu MB)",
-                       n * sizeof(uint16_t) >> 20);
-    /* one task per strip of one matrix (then wte in chunks); the widest
-    ** matrix, c_fc, has 4C columns */
-#pragma omp parallel for schedule(dynamic, 1) collapse(2)
-    for (int i = 0; i < mats; i++)
-        for (int t = 0; t < m->cfg.n_embd * 4 / MM_STRIP + 1; t++) {
-            const gpt_tensor *g = &m->t[GPT_T_LAYER(i / GEN_MATS, gen_mat[i % GEN_MATS])];
-            const int K = (int)g->shape[0], N = (int)g->shape[1], j0 = t * MM_STRIP;
-            if (j0 >= N) continue;
-            const int w = N - j0 < MM_STRIP ? N - j0 : MM_STRIP;
-            const size_t base = m->gen_off[i] + (size_t)j0 * K;
-            for (int k = 0; k < K; k++)
-                st_f32_to_bf16_n((uint16_t *)m->gen + base + (size_t)k * w,
-                                 m->params + g->offset + (size_t)k * N + j0, (size_t)w);
-        }
-    const size_t chunk = (size_t)1 << 20, numel = m->t[GPT_T_WTE].numel;
-#pragma omp parallel for schedule(static)
-    for (size_t c = 0; c < (numel + chunk - 1) / chunk; c++) {
-        const size_t i = c * chunk;
-        st_f32_to_bf16_n((uint16_t *)m->gen + m->gen_off[mats] + i,
-                         m->params + m->t[GPT_T_WTE].offset + i,
-                         numel - i < chunk ? numel - i : chunk);
     }
     return 0;
 }
@@ -176,7 +133,7 @@ static int gen_strips(gpt_model *m, char *err) {
 int gpt_model_prepare_generation(gpt_model *m, int bf16, char *err) {
     gen_drop(m);
     m->gen_bf16 = bf16;
-    if (bf16 ? gen_strips(m, err) : gen_pack(m, err)) {
+    if (gen_pack(m, err)) {
         gen_drop(m);
         return -1;
     }
@@ -188,7 +145,7 @@ void gpt_model_set_bf16(gpt_model *m, int on) {
 }
 
 int gpt_model_generation(const gpt_model *m) {
-    return m->gen || m->gen_pk ? m->gen_bf16 : -1;
+    return m->gen_pk ? m->gen_bf16 : -1;
 }
 
 const gpt_config *gpt_model_config(const gpt_model *m) {
@@ -329,23 +286,28 @@ typedef struct block_act {
     unsigned char *drop_att, *drop_attn_out, *drop_mlp_out;
 } block_act;
 
-/* out[N,OC] = inp[N,IC] @ w[IC,OC] + b[OC].  With gen set (the index of
-** this matrix in the generation weights, gen_pk or gen_off), the product
-** reads those: the same chain of additions for any N, so a row's result
-** does not depend on the rest of the step. */
-static void linear(const gpt_model *m, const int *gen, float *out, const float *inp,
-                   const float *w, const float *b, int N, int IC, int OC) {
-    if (!gen) {
+/* C[M,N] (+= with acc, else =) A[M,K] times generation matrix i (see
+** gpt_model.gen_pk): the same chain of additions for any M, so a row's
+** result does not depend on the rest of the step. */
+static void gen_mm(const gpt_model *m, int i, int M, const float *A, int lda, float *C, int ldc,
+                   int acc) {
+    if (m->gen_bf16)
+        mm_bgemm_packed(M, A, lda, m->gen_pk[i], C, ldc, acc);
+    else
+        mm_sgemm_packed(M, A, lda, m->gen_pk[i], C, ldc, acc);
+}
+
+/* out[N,OC] = inp[N,IC] @ w[IC,OC] + b[OC]; with gen >= 0 the product
+** reads generation matrix gen instead of w. */
+static void linear(const gpt_model *m, int gen, float *out, const float *inp, const float *w,
+                   const float *b, int N, int IC, int OC) {
+    if (gen < 0) {
         kern_linear(out, inp, w, b, N, IC, OC, m->bf16);
         return;
     }
     for (int r = 0; r < N; r++)
         memcpy(out + (size_t)r * OC, b, sizeof(float) * OC);
-    if (m->gen_pk)
-        mm_sgemm_packed(N, inp, IC, m->gen_pk[*gen], out, OC, 1);
-    else
-        mm_gemv_strips(N, OC, IC, inp, IC, (const uint16_t *)m->gen + m->gen_off[*gen], 1, out,
-                       OC, 1);
+    gen_mm(m, gen, N, inp, IC, out, OC, 1);
 }
 
 /* out[N,C] = block l applied to x[N,C]; tmp is [N,C] scratch.  gen: use
@@ -357,8 +319,7 @@ static void block_forward(const gpt_model *m, int l, int N, const float *x, floa
     const int C = cfg->n_embd, NH = cfg->n_head;
     const float eps = cfg->layer_norm_epsilon;
     layer_w w = layer_ptrs(m, m->params, l);
-    const int gi[GEN_MATS] = {GEN_MATS * l, GEN_MATS * l + 1, GEN_MATS * l + 2, GEN_MATS * l + 3};
-    const int *g = gen && gpt_model_generation(m) >= 0 ? gi : NULL;
+    const int g = gen && m->gen_pk ? GEN_MATS * l : -1; /* matrix g + i: gen_mat[i] */
     kern_layernorm(a->ln1, a->ln1_mean, a->ln1_rstd, x, w.ln1w, w.ln1b, N, C, eps);
     linear(m, g, a->qkv, a->ln1, w.qkvw, w.qkvb, N, C, 3 * C);
     const int bf16 = m->bf16 && !gen;
@@ -367,12 +328,12 @@ static void block_forward(const gpt_model *m, int l, int N, const float *x, floa
     if (bf16) kern_round_bf16(a->qkv, (size_t)N * 3 * C);
     attention_forward(a->atty, a->qkv, N, C, NH, src, a->att, ldp, a->drop_att,
                       1.0f / (1.0f - cfg->attn_pdrop), bf16);
-    linear(m, g ? g + 1 : NULL, tmp, a->atty, w.projw, w.projb, N, C, C);
+    linear(m, g < 0 ? g : g + 1, tmp, a->atty, w.projw, w.projb, N, C, C);
     kern_residual_dropout(a->res2, x, tmp, a->drop_attn_out, cfg->resid_pdrop, (size_t)N * C);
     kern_layernorm(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, w.ln2w, w.ln2b, N, C, eps);
-    linear(m, g ? g + 2 : NULL, a->fch, a->ln2, w.fcw, w.fcb, N, C, 4 * C);
+    linear(m, g < 0 ? g : g + 2, a->fch, a->ln2, w.fcw, w.fcb, N, C, 4 * C);
     kern_gelu(a->fchg, a->fch, (size_t)N * 4 * C, m->gelu_exact);
-    linear(m, g ? g + 3 : NULL, tmp, a->fchg, w.fcprojw, w.fcprojb, N, 4 * C, C);
+    linear(m, g < 0 ? g : g + 3, tmp, a->fchg, w.fcprojw, w.fcprojb, N, 4 * C, C);
     kern_residual_dropout(out, a->res2, tmp, a->drop_mlp_out, cfg->resid_pdrop, (size_t)N * C);
 }
 
@@ -924,10 +885,7 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
     /* not mm_sgemm, whose path depends on nseq: a row's logits must not
     ** depend on how many sequences share the step */
     if (m->gen_pk)
-        mm_sgemm_packed(nseq, kv->lnf, C, m->gen_pk[GEN_MATS * L], logits, V, 0);
-    else if (m->gen)
-        mm_gemv(nseq, V, C, kv->lnf, C, (const uint16_t *)m->gen + m->gen_off[GEN_MATS * L], C, 1,
-                1, logits, V, 0);
+        gen_mm(m, GEN_MATS * L, nseq, kv->lnf, C, logits, V, 0);
     else
         mm_gemv(nseq, V, C, kv->lnf, C, tensor_ptr(m, m->params, GPT_T_WTE), C, 1, 0, logits, V, 0);
     for (int i = 0; i < nseq; i++)
