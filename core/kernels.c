@@ -11,20 +11,6 @@
 #include <math.h>
 #include <string.h>
 
-float kern_dot(const float *a, const float *b, int n) {
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
-}
-
-void kern_axpy(float *y, float alpha, const float *x, int n) {
-#pragma omp simd
-    for (int i = 0; i < n; i++)
-        y[i] += alpha * x[i];
-}
-
 /* exp(x) by Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, then a
 ** degree-6 polynomial for exp(r) and 2^n built in the exponent bits.  Inlined
 ** into the loops and free of floorf, fmaxf and branches: under strict ISO C
