@@ -239,7 +239,7 @@ void mm_set_pack_limit(size_t floats) {
 ** in an order that depends only on K, so results do not depend on the
 ** thread count.  B is fp32 or bf16 (widened to fp32 on load: a bf16 is
 ** the top half of an fp32). */
-#define GV_COLS MM_STRIP /* output columns per task: one strip */
+#define GV_COLS 128 /* output columns per task */
 #define GV_ROWS 8        /* rows of A per register tile */
 #define GV_PF 96         /* rows of B prefetched ahead (op(B) = B) */
 /* fp32 rows of B prefetched ahead (op(B) = B^T; bf16: twice as many),
@@ -248,8 +248,6 @@ void mm_set_pack_limit(size_t floats) {
 
 typedef struct gv_args {
     int M, N, K, lda, ldb, tb, bf16, ldc, acc;
-    int strips; /* B in strip layout (mm_gemv_strips) */
-    int bcol0;  /* the column of C that column 0 of B (a strip) belongs to */
     const float *A;
     const void *B;
     float *C;
@@ -278,7 +276,7 @@ static void gv_task_portable(const gv_args *g, int j0, int nc) {
             for (int k = 0; k < g->K; k++) {
                 float b[GV_COLS];
                 for (int j = 0; j < nc; j++)
-                    b[j] = gv_b(g, (size_t)k * g->ldb + j0 - g->bcol0 + j);
+                    b[j] = gv_b(g, (size_t)k * g->ldb + j0 + j);
                 for (int i = 0; i < mb; i++) {
                     const float a = g->A[(size_t)(i0 + i) * g->lda + k];
 #pragma omp simd
@@ -325,7 +323,7 @@ GV_AVX512 __m512 gv_load512(const void *p, const int bf16) {
 GV_AVX512 void gv_n512(const gv_args *g, int i0, const int MB, const int BF16, int j0, const int NZ,
                        int k0, int k1) {
     const size_t es = BF16 ? 2 : 4, rowb = (size_t)g->ldb * es;
-    const char *b = (const char *)g->B + (size_t)k0 * rowb + (size_t)(j0 - g->bcol0) * es;
+    const char *b = (const char *)g->B + (size_t)k0 * rowb + (size_t)j0 * es;
     const float *A = g->A + (size_t)i0 * g->lda;
     float *C = g->C + (size_t)i0 * g->ldc + j0;
     const int load = g->acc || k0 > 0;
@@ -420,7 +418,7 @@ __attribute__((target("avx512f"))) static void gv_tail512(const gv_args *g, int 
         for (int k = 0; k < g->K; k++) {
             float w[16] = {0};
             for (int l = 0; l < nc; l++)
-                w[l] = gv_b(g, (size_t)k * g->ldb + j - g->bcol0 + l);
+                w[l] = gv_b(g, (size_t)k * g->ldb + j + l);
             acc = _mm512_fmadd_ps(_mm512_set1_ps(a[k]), _mm512_loadu_ps(w), acc);
         }
         _mm512_mask_storeu_ps(c, mask, acc);
@@ -514,15 +512,6 @@ __attribute__((target("avx512f"))) static void gv_task_avx512(const gv_args *g, 
 static void gv_task(void *ctx, int t) {
     const gv_args *g = ctx;
     const int j0 = t * GV_COLS, nc = g->N - j0 < GV_COLS ? g->N - j0 : GV_COLS;
-    if (g->strips) { /* this task's strip, as a K x nc matrix */
-        gv_args s = *g;
-        s.strips = 0;
-        s.B = (const char *)g->B + (size_t)j0 * g->K * (g->bf16 ? 2 : 4);
-        s.ldb = nc;
-        s.bcol0 = j0;
-        gv_task(&s, t);
-        return;
-    }
     if (active == MM_AVX512)
         gv_task_avx512(g, j0, nc);
     else
@@ -543,17 +532,10 @@ void mm_gemv(int M, int N, int K, const float *A, int lda, const void *B, int ld
     if (M <= 0 || N <= 0) return;
     assert(ldc >= N && lda >= K && ldb >= (tb ? K : N));
     if (!active) mm_set_kernel(MM_AUTO);
-    gv_args g = {M, N, K, lda, ldb, tb, bf16, ldc, acc, 0, 0, A, B, C};
+    gv_args g = {M, N, K, lda, ldb, tb, bf16, ldc, acc, A, B, C};
     gv_run(&g);
 }
 
-void mm_gemv_strips(int M, int N, int K, const float *A, int lda, const void *B, int bf16, float *C,
-                    int ldc, int acc) {
-    if (M <= 0 || N <= 0) return;
-    if (!active) mm_set_kernel(MM_AUTO);
-    gv_args g = {M, N, K, lda, 0, 0, bf16, ldc, acc, 1, 0, A, B, C};
-    gv_run(&g);
-}
 
 /* One micro-tile of C at c (rows x cols of it, at most mr x nr) from an A
 ** micro-panel and a B micro-panel; an edge tile goes through a full-size

@@ -42,17 +42,6 @@ void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
 void mm_gemv(int M, int N, int K, const float *A, int lda, const void *B, int ldb, int tb, int bf16,
              float *C, int ldc, int acc);
 
-/* mm_gemv with B (op(B) = B, K x N) in strip layout: strip t holds columns
-** [t*MM_STRIP, t*MM_STRIP + w) as a row-major K x w matrix (w = MM_STRIP,
-** or what is left for the last strip), strips one after another, K*N
-** elements in all.  Each task then streams its weights from one contiguous
-** run instead of short pieces of every row (about a third faster for fp32
-** weights read from memory).  Same results as mm_gemv on the row-major
-** matrix. */
-#define MM_STRIP 128
-void mm_gemv_strips(int M, int N, int K, const float *A, int lda, const void *B, int bf16, float *C,
-                    int ldc, int acc);
-
 /* A right-hand operand op(B) [K,N] packed once into the micro-kernel's
 ** column panels, for products that reuse it many times (generation's
 ** weights): mm_sgemm_packed then packs only the rows of A.  Panels are

@@ -759,57 +759,6 @@ static void test_gemv_bf16(void) {
     mm_set_kernel(MM_AUTO);
 }
 
-/* mm_gemv_strips gives mm_gemv's bits on the same matrix in strip layout,
-** fp32 and bf16, with each kernel (the last strip is partial). */
-static void test_gemv_strips(void) {
-    const int shapes[][3] = {{1, 300, 37}, {8, 530, 20}, {13, 128, 9}};
-    rng r;
-    rng_seed(&r, 8);
-    for (int kind = MM_PORTABLE; kind <= MM_AVX512; kind += MM_AVX512 - MM_PORTABLE) {
-        mm_set_kernel(kind);
-        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
-            const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-            float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
-            float *P = malloc(sizeof(float) * K * N), *C1 = malloc(sizeof(float) * M * N);
-            float *C2 = malloc(sizeof(float) * M * N);
-            uint16_t *B16 = malloc(sizeof(uint16_t) * K * N),
-                     *P16 = malloc(sizeof(uint16_t) * K * N);
-            for (int i = 0; i < M * K; i++)
-                A[i] = rng_uniform(&r) - 0.5f;
-            for (int i = 0; i < K * N; i++) {
-                B[i] = rng_uniform(&r) - 0.5f;
-                B16[i] = st_f32_to_bf16(B[i]);
-            }
-            size_t o = 0;
-            for (int j0 = 0; j0 < N; j0 += MM_STRIP) {
-                const int w = N - j0 < MM_STRIP ? N - j0 : MM_STRIP;
-                for (int k = 0; k < K; k++)
-                    for (int j = 0; j < w; j++, o++) {
-                        P[o] = B[k * N + j0 + j];
-                        P16[o] = B16[k * N + j0 + j];
-                    }
-            }
-            for (int bf16 = 0; bf16 < 2; bf16++)
-                for (int acc = 0; acc < 2; acc++) {
-                    for (int i = 0; i < M * N; i++)
-                        C1[i] = C2[i] = 0.25f;
-                    mm_gemv(M, N, K, A, K, bf16 ? (void *)B16 : B, N, 0, bf16, C1, N, acc);
-                    mm_gemv_strips(M, N, K, A, K, bf16 ? (void *)P16 : P, bf16, C2, N, acc);
-                    CHECKF(!memcmp(C1, C2, sizeof(float) * M * N), "%s %dx%dx%d bf16 %d acc %d",
-                           mm_kernel_name(), M, N, K, bf16, acc);
-                }
-            free(A);
-            free(B);
-            free(P);
-            free(C1);
-            free(C2);
-            free(B16);
-            free(P16);
-        }
-    }
-    mm_set_kernel(MM_AUTO);
-}
-
 /* Generation with bf16 weights against fp32 on the same random model. */
 static void test_bf16_logits(void) {
     gpt_config cfg;
@@ -1096,7 +1045,6 @@ int main(void) {
     RUN(test_thread_determinism);
     RUN(test_kernel_paths);
     RUN(test_gemv_bf16);
-    RUN(test_gemv_strips);
     RUN(test_kv_batch_invariance_and_copy);
     RUN(test_kv_rows_independent);
     RUN(test_bf16_logits);
