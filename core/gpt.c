@@ -236,8 +236,7 @@ static void attend_task(void *ctx, int rh) {
 static void attention_forward(float *out, const float *qkv, int N, int C, int NH,
                               const attn_src *src, float *probs, int ldp, const unsigned char *drop,
                               float dscale, int bf16) {
-    if (src->kc) {
-#pragma omp parallel for schedule(static) if ((size_t)N * C > KERN_SERIAL_MAX)
+    if (src->kc) { /* a few hundred KB: no OpenMP team (see ew_job) */
         for (int r = 0; r < N; r++) {
             memcpy(src->kc + (size_t)src->dst[r] * C, qkv + (size_t)r * 3 * C + C,
                    sizeof(float) * C);
@@ -310,6 +309,45 @@ static void linear(const gpt_model *m, int gen, float *out, const float *inp, co
     gen_mm(m, gen, N, inp, IC, out, OC, 1);
 }
 
+/* Generation's row-wise kernels run on the thread pool, in chunks of rows
+** small enough that each kernel runs serially inside: an OpenMP team keeps
+** spinning after its region and takes the core that the pool's next
+** product needs (a batch-64 step on 2 cores was 3x slower, unless
+** OMP_WAIT_POLICY=passive).  Row r's results do not depend on the chunks. */
+enum { EW_LAYERNORM, EW_GELU, EW_RESIDUAL };
+typedef struct ew_job {
+    int op, N, width; /* N rows of width floats */
+    float *out, *mean, *rstd;
+    const float *x, *y, *w, *b; /* EW_LAYERNORM: w, b; EW_RESIDUAL: out = x + y */
+    float eps;
+    int exact;
+    int rows; /* per task */
+} ew_job;
+
+static void ew_task(void *ctx, int t) {
+    const ew_job *j = ctx;
+    const int r0 = t * j->rows, n = j->N - r0 < j->rows ? j->N - r0 : j->rows;
+    const size_t o = (size_t)r0 * j->width;
+    if (j->op == EW_LAYERNORM)
+        kern_layernorm(j->out + o, j->mean + r0, j->rstd + r0, j->x + o, j->w, j->b, n, j->width,
+                       j->eps);
+    else if (j->op == EW_GELU)
+        kern_gelu(j->out + o, j->x + o, (size_t)n * j->width, j->exact);
+    else
+        kern_residual_dropout(j->out + o, j->x + o, j->y + o, NULL, 0.0f, (size_t)n * j->width);
+}
+
+/* Run j on the pool when pool is set, else the kernel itself (OpenMP). */
+static void ew_run(ew_job j, int pool) {
+    if (!pool) {
+        j.rows = j.N;
+        ew_task(&j, 0);
+        return;
+    }
+    j.rows = KERN_SERIAL_MAX / j.width > 1 ? KERN_SERIAL_MAX / j.width : 1;
+    pool_for((j.N + j.rows - 1) / j.rows, ew_task, &j);
+}
+
 /* out[N,C] = block l applied to x[N,C]; tmp is [N,C] scratch.  gen: use
 ** the model's generation weights if it has them (and no bf16 training
 ** products: gpt_model_set_bf16 is for gpt_forward). */
@@ -317,10 +355,13 @@ static void block_forward(const gpt_model *m, int l, int N, const float *x, floa
                           const block_act *a, const attn_src *src, int ldp, float *tmp, int gen) {
     const gpt_config *cfg = &m->cfg;
     const int C = cfg->n_embd, NH = cfg->n_head;
-    const float eps = cfg->layer_norm_epsilon;
+    const float eps = cfg->layer_norm_epsilon, rp = cfg->resid_pdrop;
     layer_w w = layer_ptrs(m, m->params, l);
     const int g = gen && m->gen_pk ? GEN_MATS * l : -1; /* matrix g + i: gen_mat[i] */
-    kern_layernorm(a->ln1, a->ln1_mean, a->ln1_rstd, x, w.ln1w, w.ln1b, N, C, eps);
+    const int pool = src->kc != NULL;
+    ew_run((ew_job){EW_LAYERNORM, N, C, a->ln1, a->ln1_mean, a->ln1_rstd, x, NULL, w.ln1w, w.ln1b,
+                    eps, 0, 0},
+           pool);
     linear(m, g, a->qkv, a->ln1, w.qkvw, w.qkvb, N, C, 3 * C);
     const int bf16 = m->bf16 && !gen;
     /* q, k and v as autocast's c_attn leaves them: the inputs of both
@@ -329,20 +370,33 @@ static void block_forward(const gpt_model *m, int l, int N, const float *x, floa
     attention_forward(a->atty, a->qkv, N, C, NH, src, a->att, ldp, a->drop_att,
                       1.0f / (1.0f - cfg->attn_pdrop), bf16);
     linear(m, g < 0 ? g : g + 1, tmp, a->atty, w.projw, w.projb, N, C, C);
-    kern_residual_dropout(a->res2, x, tmp, a->drop_attn_out, cfg->resid_pdrop, (size_t)N * C);
-    kern_layernorm(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, w.ln2w, w.ln2b, N, C, eps);
+    if (a->drop_attn_out)
+        kern_residual_dropout(a->res2, x, tmp, a->drop_attn_out, rp, (size_t)N * C);
+    else
+        ew_run((ew_job){EW_RESIDUAL, N, C, a->res2, NULL, NULL, x, tmp, NULL, NULL, 0, 0, 0}, pool);
+    ew_run((ew_job){EW_LAYERNORM, N, C, a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, NULL, w.ln2w,
+                    w.ln2b, eps, 0, 0},
+           pool);
     linear(m, g < 0 ? g : g + 2, a->fch, a->ln2, w.fcw, w.fcb, N, C, 4 * C);
-    kern_gelu(a->fchg, a->fch, (size_t)N * 4 * C, m->gelu_exact);
+    ew_run((ew_job){EW_GELU, N, 4 * C, a->fchg, NULL, NULL, a->fch, NULL, NULL, NULL, 0,
+                    m->gelu_exact, 0},
+           pool);
     linear(m, g < 0 ? g : g + 3, tmp, a->fchg, w.fcprojw, w.fcprojb, N, 4 * C, C);
-    kern_residual_dropout(out, a->res2, tmp, a->drop_mlp_out, cfg->resid_pdrop, (size_t)N * C);
+    if (a->drop_mlp_out)
+        kern_residual_dropout(out, a->res2, tmp, a->drop_mlp_out, rp, (size_t)N * C);
+    else
+        ew_run((ew_job){EW_RESIDUAL, N, C, out, NULL, NULL, a->res2, tmp, NULL, NULL, 0, 0, 0},
+               pool);
 }
 
-/* x[r] = wte[ids[r]] + wpe[pos[r]] */
-static void embed(const gpt_model *m, float *x, const int32_t *ids, const int *pos, int N) {
+/* x[r] = wte[ids[r]] + wpe[pos[r]]; par: on OpenMP if big (training, not
+** generation: see ew_job) */
+static void embed(const gpt_model *m, float *x, const int32_t *ids, const int *pos, int N,
+                  int par) {
     const int C = m->cfg.n_embd;
     const float *wte = tensor_ptr(m, m->params, GPT_T_WTE),
                 *wpe = tensor_ptr(m, m->params, GPT_T_WPE);
-#pragma omp parallel for schedule(static) if ((size_t)N * C > KERN_SERIAL_MAX)
+#pragma omp parallel for schedule(static) if (par && (size_t)N * C > KERN_SERIAL_MAX)
     for (int r = 0; r < N; r++)
         for (int i = 0; i < C; i++)
             x[(size_t)r * C + i] = wte[(size_t)ids[r] * C + i] + wpe[(size_t)pos[r] * C + i];
@@ -552,7 +606,7 @@ int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, 
         b->targets[r] = lab == GPT_IGNORE_INDEX ? -1 : lab;
         b->nscored += lab != GPT_IGNORE_INDEX;
     }
-    embed(m, b->res[0], ids, b->pos, N);
+    embed(m, b->res[0], ids, b->pos, N, 1);
     if (b->dropout_on) draw_masks(b, dropout, N);
     for (int l = 0; l < L; l++) {
         block_act a = b->layer[l];
@@ -866,7 +920,7 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
         }
         kv->last[i] = r - 1;
     }
-    embed(m, kv->x, tokens, kv->pos, N);
+    embed(m, kv->x, tokens, kv->pos, N, 0);
     const size_t lstride = (size_t)kv->max_seqs * kv->max_len * C;
     for (int l = 0; l < L; l++) {
         attn_src src = {kv->k + l * lstride, kv->v + l * lstride, (size_t)C, kv->base, kv->nk,
@@ -879,9 +933,10 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
     /* final LayerNorm and lm_head for the last row of each sequence only */
     for (int i = 0; i < nseq; i++)
         memcpy(kv->y + (size_t)i * C, kv->x + (size_t)kv->last[i] * C, sizeof(float) * C);
-    kern_layernorm(kv->lnf, kv->a.ln1_mean, kv->a.ln1_rstd, kv->y,
-                   tensor_ptr(m, m->params, GPT_T_LNF_W(L)),
-                   tensor_ptr(m, m->params, GPT_T_LNF_B(L)), nseq, C, cfg->layer_norm_epsilon);
+    ew_run((ew_job){EW_LAYERNORM, nseq, C, kv->lnf, kv->a.ln1_mean, kv->a.ln1_rstd, kv->y, NULL,
+                    tensor_ptr(m, m->params, GPT_T_LNF_W(L)),
+                    tensor_ptr(m, m->params, GPT_T_LNF_B(L)), cfg->layer_norm_epsilon, 0, 0},
+           1);
     /* not mm_sgemm, whose path depends on nseq: a row's logits must not
     ** depend on how many sequences share the step */
     if (m->gen_pk)
