@@ -240,8 +240,8 @@ void mm_set_pack_limit(size_t floats) {
 ** thread count.  B is fp32 or bf16 (widened to fp32 on load: a bf16 is
 ** the top half of an fp32). */
 #define GV_COLS 128 /* output columns per task */
-#define GV_ROWS 8        /* rows of A per register tile */
-#define GV_PF 96         /* rows of B prefetched ahead (op(B) = B) */
+#define GV_ROWS 8   /* rows of A per register tile */
+#define GV_PF 96    /* rows of B prefetched ahead (op(B) = B) */
 /* fp32 rows of B prefetched ahead (op(B) = B^T; bf16: twice as many),
 ** into L2: prefetching into L1 (T0) made the lm_head a third slower */
 #define GV_TPF 8
@@ -536,7 +536,6 @@ void mm_gemv(int M, int N, int K, const float *A, int lda, const void *B, int ld
     gv_run(&g);
 }
 
-
 /* One micro-tile of C at c (rows x cols of it, at most mr x nr) from an A
 ** micro-panel and a B micro-panel; an edge tile goes through a full-size
 ** scratch tile so the kernel always does the same work in the same order. */
@@ -726,11 +725,6 @@ void mm_packed_free(mm_packed *p) {
     if (!p) return;
     free(p->p);
     free(p);
-}
-
-size_t mm_packed_bytes(const mm_packed *p) {
-    const int nr = kernels[p->kern].nr;
-    return (size_t)(p->N + nr - 1) / nr * nr * p->K * sizeof(float);
 }
 
 /* One product's arguments, a task per B panel: A as given and, but for

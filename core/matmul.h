@@ -54,14 +54,14 @@ typedef struct mm_packed mm_packed;
 ** mm_packed_free. */
 int mm_pack(int N, int K, const float *B, int ldb, int tb, mm_packed **out, char *err);
 void mm_packed_free(mm_packed *p);
-size_t mm_packed_bytes(const mm_packed *p);
 
 /* C[M,N] (+= with acc, else =) A[M,K] * op(B) with op(B) packed.  Each
 ** element is the one chain of fused multiply-adds in ascending k of
 ** mm_sgemm (and of mm_gemv with op(B) = B), computed by one thread: a
 ** row's result depends neither on the other rows, nor on M, nor on the
 ** thread count.  Parallel loops run on core/pool.h. */
-void mm_sgemm_packed(int M, const float *A, int lda, const mm_packed *p, float *C, int ldc, int acc);
+void mm_sgemm_packed(int M, const float *A, int lda, const mm_packed *p, float *C, int ldc,
+                     int acc);
 
 /* Kernel selection: MM_AUTO picks the best the CPU supports (the default). */
 enum { MM_AUTO = 0, MM_PORTABLE = 1, MM_AVX2 = 2, MM_AVX512 = 3 };
