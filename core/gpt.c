@@ -285,6 +285,49 @@ typedef struct block_act {
     unsigned char *drop_att, *drop_attn_out, *drop_mlp_out;
 } block_act;
 
+/* Generation's row-wise kernels run on the thread pool, in chunks of rows
+** small enough that each kernel runs serially inside: an OpenMP team keeps
+** spinning after its region and takes the core that the pool's next
+** product needs (a batch-64 step on 2 cores was 3x slower, unless
+** OMP_WAIT_POLICY=passive).  Row r's results do not depend on the chunks. */
+enum { EW_LAYERNORM, EW_GELU, EW_RESIDUAL, EW_BIAS };
+typedef struct ew_job {
+    int op, N, width; /* N rows of width floats */
+    float *out, *mean, *rstd;
+    const float *x, *y, *w, *b; /* EW_LAYERNORM: w, b; EW_RESIDUAL: out = x + y; EW_BIAS: out
+                                ** rows = b */
+    float eps;
+    int exact;
+    int rows; /* per task */
+} ew_job;
+
+static void ew_task(void *ctx, int t) {
+    const ew_job *j = ctx;
+    const int r0 = t * j->rows, n = j->N - r0 < j->rows ? j->N - r0 : j->rows;
+    const size_t o = (size_t)r0 * j->width;
+    if (j->op == EW_LAYERNORM)
+        kern_layernorm(j->out + o, j->mean + r0, j->rstd + r0, j->x + o, j->w, j->b, n, j->width,
+                       j->eps);
+    else if (j->op == EW_GELU)
+        kern_gelu(j->out + o, j->x + o, (size_t)n * j->width, j->exact);
+    else if (j->op == EW_BIAS)
+        for (int r = 0; r < n; r++)
+            memcpy(j->out + o + (size_t)r * j->width, j->b, sizeof(float) * j->width);
+    else
+        kern_residual_dropout(j->out + o, j->x + o, j->y + o, NULL, 0.0f, (size_t)n * j->width);
+}
+
+/* Run j on the pool when pool is set, else the kernel itself (OpenMP). */
+static void ew_run(ew_job j, int pool) {
+    if (!pool) {
+        j.rows = j.N;
+        ew_task(&j, 0);
+        return;
+    }
+    j.rows = KERN_SERIAL_MAX / j.width > 1 ? KERN_SERIAL_MAX / j.width : 1;
+    pool_for((j.N + j.rows - 1) / j.rows, ew_task, &j);
+}
+
 /* C[M,N] (+= with acc, else =) A[M,K] times generation matrix i (see
 ** gpt_model.gen_pk): the same chain of additions for any M, so a row's
 ** result does not depend on the rest of the step. */
@@ -304,48 +347,8 @@ static void linear(const gpt_model *m, int gen, float *out, const float *inp, co
         kern_linear(out, inp, w, b, N, IC, OC, m->bf16);
         return;
     }
-    for (int r = 0; r < N; r++)
-        memcpy(out + (size_t)r * OC, b, sizeof(float) * OC);
+    ew_run((ew_job){EW_BIAS, N, OC, out, NULL, NULL, NULL, NULL, NULL, b, 0, 0, 0}, 1);
     gen_mm(m, gen, N, inp, IC, out, OC, 1);
-}
-
-/* Generation's row-wise kernels run on the thread pool, in chunks of rows
-** small enough that each kernel runs serially inside: an OpenMP team keeps
-** spinning after its region and takes the core that the pool's next
-** product needs (a batch-64 step on 2 cores was 3x slower, unless
-** OMP_WAIT_POLICY=passive).  Row r's results do not depend on the chunks. */
-enum { EW_LAYERNORM, EW_GELU, EW_RESIDUAL };
-typedef struct ew_job {
-    int op, N, width; /* N rows of width floats */
-    float *out, *mean, *rstd;
-    const float *x, *y, *w, *b; /* EW_LAYERNORM: w, b; EW_RESIDUAL: out = x + y */
-    float eps;
-    int exact;
-    int rows; /* per task */
-} ew_job;
-
-static void ew_task(void *ctx, int t) {
-    const ew_job *j = ctx;
-    const int r0 = t * j->rows, n = j->N - r0 < j->rows ? j->N - r0 : j->rows;
-    const size_t o = (size_t)r0 * j->width;
-    if (j->op == EW_LAYERNORM)
-        kern_layernorm(j->out + o, j->mean + r0, j->rstd + r0, j->x + o, j->w, j->b, n, j->width,
-                       j->eps);
-    else if (j->op == EW_GELU)
-        kern_gelu(j->out + o, j->x + o, (size_t)n * j->width, j->exact);
-    else
-        kern_residual_dropout(j->out + o, j->x + o, j->y + o, NULL, 0.0f, (size_t)n * j->width);
-}
-
-/* Run j on the pool when pool is set, else the kernel itself (OpenMP). */
-static void ew_run(ew_job j, int pool) {
-    if (!pool) {
-        j.rows = j.N;
-        ew_task(&j, 0);
-        return;
-    }
-    j.rows = KERN_SERIAL_MAX / j.width > 1 ? KERN_SERIAL_MAX / j.width : 1;
-    pool_for((j.N + j.rows - 1) / j.rows, ew_task, &j);
 }
 
 /* out[N,C] = block l applied to x[N,C]; tmp is [N,C] scratch.  gen: use

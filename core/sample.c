@@ -260,10 +260,10 @@ static void top_k(int k, float *x, int V, samp_pair *pr) {
         if (n == k && (i & 15) == 0 && i + 16 <= V) {
             /* a full heap: skip 16 values at once when none would enter
             ** (most of them), found without a branch per value */
-            float m = -INFINITY;
+            int any = 0;
             for (int j = 0; j < 16; j++)
-                m = x[i + j] > m ? x[i + j] : m;
-            if (!(m > pr[0].key)) {
+                any |= x[i + j] > pr[0].key;
+            if (!any) {
                 i += 15;
                 continue;
             }
