@@ -538,17 +538,21 @@ void cons_mask(cons *c, const cons_state *st, int is_last, float *logits) {
     if (flush_pending(c, &eff)) /* then every regular token breaks a rule */
         for (int t = 0; t < c->v->n; t++)
             if (!c->irregular[t] && t != c->v->eos) logits[t] = -INFINITY;
+    /* a copy of the cached mask, applied outside the lock: the rows of a
+    ** step mask in parallel */
+    uint64_t mine[c->nwords64];
     omp_set_lock(&c->lock);
     const uint64_t *bits = cached_mask(c, eff.ac, eff.pw, is_last);
+    if (bits) memcpy(mine, bits, sizeof mine);
+    omp_unset_lock(&c->lock);
     for (int w = 0; w < c->nwords64; w++) {
         uint64_t m =
-            bits ? bits[w] : ~0ull >> (w == c->nwords64 - 1 ? (64 - c->v->n % 64) % 64 : 0);
+            bits ? mine[w] : ~0ull >> (w == c->nwords64 - 1 ? (64 - c->v->n % 64) % 64 : 0);
         while (m) {
             logits[w * 64 + __builtin_ctzll(m)] = -INFINITY;
             m &= m - 1;
         }
     }
-    omp_unset_lock(&c->lock);
     for (int i = 0; i < c->nirr; i++) {
         cons_state s = *st;
         int32_t t = c->irr_ids[i];

@@ -16,6 +16,7 @@
 #include "kernels.h"
 #include "matmul.h"
 #include "mem.h"
+#include "mm_bf16.h"
 #include "pool.h"
 #include "safetensors.h"
 
@@ -33,13 +34,11 @@ struct gpt_model {
     gpt_tensor *t;
     int gelu_exact; /* activation "gelu" (erf) instead of the tanh form */
     int bf16;       /* gpt_model_set_bf16: training and scoring's products in bf16 */
-    /* weights laid out for generation (gpt_model_prepare_generation), or
-    ** NULL: each layer's four matrices in strip layout (mm_gemv_strips),
-    ** and in bf16 the tied wte too; gen_off[GEN_MATS*l + i] is where
-    ** matrix i of layer l starts, gen_off[GEN_MATS*L] wte (bf16 only), in
-    ** elements */
-    void *gen;
-    size_t *gen_off; /* GEN_MATS * n_layer + 1 */
+    /* weights packed for generation (gpt_model_prepare_generation), or
+    ** NULL: each layer's four matrices and the tied lm_head (wte
+    ** transposed), matrix i of layer l at gen_pk[GEN_MATS*l + i], the
+    ** lm_head at [GEN_MATS*L]; mm_packed (fp32) or mm_bpacked (bf16) */
+    void **gen_pk;
     int gen_bf16;
 };
 
@@ -89,10 +88,20 @@ int gpt_model_create(const gpt_config *cfg, float *params, gpt_model **out, char
     return 0;
 }
 
+/* Drop the generation weights. */
+static void gen_drop(gpt_model *m) {
+    for (int i = 0; m->gen_pk && i <= GEN_MATS * m->cfg.n_layer; i++)
+        if (m->gen_bf16)
+            mm_bpacked_free(m->gen_pk[i]);
+        else
+            mm_packed_free(m->gen_pk[i]);
+    free(m->gen_pk);
+    m->gen_pk = NULL;
+}
+
 void gpt_model_free(gpt_model *m) {
     if (!m) return;
-    free(m->gen);
-    free(m->gen_off);
+    gen_drop(m);
     free(m->t);
     free(m);
 }
@@ -102,60 +111,31 @@ void gpt_model_free(gpt_model *m) {
 static const gpt_layer_tensor gen_mat[GEN_MATS] = {GPT_ATTN_W, GPT_ATTN_PROJ_W, GPT_FC_W,
                                                    GPT_FC_PROJ_W};
 
-/* Copy n floats to dst as fp32 or bf16 (element offset i). */
-static void gen_put(void *dst, int bf16, size_t i, const float *src, size_t n) {
-    if (bf16)
-        st_f32_to_bf16_n((uint16_t *)dst + i, src, n);
-    else
-        memcpy((float *)dst + i, src, n * sizeof(float));
+/* Every matrix of every layer, and wte transposed (the lm_head), packed
+** for mm_sgemm_packed or, in bf16, mm_bgemm_packed. */
+static int gen_pack(gpt_model *m, char *err) {
+    const int mats = GEN_MATS * m->cfg.n_layer;
+    m->gen_pk = calloc((size_t)mats + 1, sizeof *m->gen_pk);
+    if (!m->gen_pk) return err_set(err, "model: out of memory");
+    for (int i = 0; i <= mats; i++) {
+        const gpt_tensor *g =
+            &m->t[i < mats ? GPT_T_LAYER(i / GEN_MATS, gen_mat[i % GEN_MATS]) : GPT_T_WTE];
+        const int K = (int)g->shape[i < mats ? 0 : 1], N = (int)g->shape[i < mats ? 1 : 0];
+        const int ldb = i < mats ? N : K, tb = i == mats;
+        const float *B = m->params + g->offset;
+        if (m->gen_bf16 ? mm_bpack(N, K, B, ldb, tb, 0, (mm_bpacked **)&m->gen_pk[i], err)
+                        : mm_pack(N, K, B, ldb, tb, (mm_packed **)&m->gen_pk[i], err))
+            return err_prefix(err, "model: generation weights");
+    }
+    return 0;
 }
 
 int gpt_model_prepare_generation(gpt_model *m, int bf16, char *err) {
-    free(m->gen);
-    free(m->gen_off);
-    m->gen = NULL;
-    m->gen_off = NULL;
-    const int L = m->cfg.n_layer, mats = GEN_MATS * L;
-    m->gen_off = malloc(sizeof *m->gen_off * (size_t)(mats + 1));
-    if (!m->gen_off) return err_set(err, "model: out of memory");
-    size_t n = 0;
-    for (int i = 0; i < mats; i++) {
-        m->gen_off[i] = n;
-        n += m->t[GPT_T_LAYER(i / GEN_MATS, gen_mat[i % GEN_MATS])].numel;
-    }
-    m->gen_off[mats] = n;
-    if (bf16) n += m->t[GPT_T_WTE].numel;
-    const size_t es = bf16 ? sizeof(uint16_t) : sizeof(float);
-    m->gen = mem_huge_alloc(n * es);
-    if (!m->gen) {
-        free(m->gen_off);
-        m->gen_off = NULL;
-        return err_set(err, "model: out of memory for the generation weights (%zu MB)",
-                       n * es >> 20);
-    }
+    gen_drop(m);
     m->gen_bf16 = bf16;
-    /* one task per strip of one matrix (then wte in chunks); the widest
-    ** matrix, c_fc, has 4C columns */
-#pragma omp parallel for schedule(dynamic, 1) collapse(2)
-    for (int i = 0; i < mats; i++)
-        for (int t = 0; t < m->cfg.n_embd * 4 / MM_STRIP + 1; t++) {
-            const gpt_tensor *g = &m->t[GPT_T_LAYER(i / GEN_MATS, gen_mat[i % GEN_MATS])];
-            const int K = (int)g->shape[0], N = (int)g->shape[1], j0 = t * MM_STRIP;
-            if (j0 >= N) continue;
-            const int w = N - j0 < MM_STRIP ? N - j0 : MM_STRIP;
-            const size_t base = m->gen_off[i] + (size_t)j0 * K;
-            for (int k = 0; k < K; k++)
-                gen_put(m->gen, bf16, base + (size_t)k * w,
-                        m->params + g->offset + (size_t)k * N + j0, (size_t)w);
-        }
-    if (bf16) {
-        const size_t chunk = (size_t)1 << 20, numel = m->t[GPT_T_WTE].numel;
-#pragma omp parallel for schedule(static)
-        for (size_t c = 0; c < (numel + chunk - 1) / chunk; c++) {
-            const size_t i = c * chunk;
-            gen_put(m->gen, 1, m->gen_off[mats] + i, m->params + m->t[GPT_T_WTE].offset + i,
-                    numel - i < chunk ? numel - i : chunk);
-        }
+    if (gen_pack(m, err)) {
+        gen_drop(m);
+        return -1;
     }
     return 0;
 }
@@ -165,7 +145,7 @@ void gpt_model_set_bf16(gpt_model *m, int on) {
 }
 
 int gpt_model_generation(const gpt_model *m) {
-    return m->gen ? m->gen_bf16 : -1;
+    return m->gen_pk ? m->gen_bf16 : -1;
 }
 
 const gpt_config *gpt_model_config(const gpt_model *m) {
@@ -256,8 +236,7 @@ static void attend_task(void *ctx, int rh) {
 static void attention_forward(float *out, const float *qkv, int N, int C, int NH,
                               const attn_src *src, float *probs, int ldp, const unsigned char *drop,
                               float dscale, int bf16) {
-    if (src->kc) {
-#pragma omp parallel for schedule(static) if ((size_t)N * C > KERN_SERIAL_MAX)
+    if (src->kc) { /* a few hundred KB: no OpenMP team (see ew_job) */
         for (int r = 0; r < N; r++) {
             memcpy(src->kc + (size_t)src->dst[r] * C, qkv + (size_t)r * 3 * C + C,
                    sizeof(float) * C);
@@ -306,20 +285,70 @@ typedef struct block_act {
     unsigned char *drop_att, *drop_attn_out, *drop_mlp_out;
 } block_act;
 
-/* out[N,OC] = inp[N,IC] @ w[IC,OC] + b[OC].  With gen set (generation
-** weights of this matrix, element offset into m->gen), the product reads
-** them: always in bf16 (the same numbers for any N), in fp32 only for few
-** rows (more rows are a GEMM that packs w anyway; the same bits). */
-static void linear(const gpt_model *m, const size_t *gen, float *out, const float *inp,
-                   const float *w, const float *b, int N, int IC, int OC) {
-    if (!gen || (!m->gen_bf16 && N > MM_GEMV_ROWS)) {
-        kern_linear(out, inp, w, b, N, IC, OC, m->bf16 && !gen);
+/* Generation's row-wise kernels run on the thread pool, in chunks of rows
+** small enough that each kernel runs serially inside: an OpenMP team keeps
+** spinning after its region and takes the core that the pool's next
+** product needs (a batch-64 step on 2 cores was 3x slower, unless
+** OMP_WAIT_POLICY=passive).  Row r's results do not depend on the chunks. */
+enum { EW_LAYERNORM, EW_GELU, EW_RESIDUAL, EW_BIAS };
+typedef struct ew_job {
+    int op, N, width; /* N rows of width floats */
+    float *out, *mean, *rstd;
+    const float *x, *y, *w, *b; /* EW_LAYERNORM: w, b; EW_RESIDUAL: out = x + y; EW_BIAS: out
+                                ** rows = b */
+    float eps;
+    int exact;
+    int rows; /* per task */
+} ew_job;
+
+static void ew_task(void *ctx, int t) {
+    const ew_job *j = ctx;
+    const int r0 = t * j->rows, n = j->N - r0 < j->rows ? j->N - r0 : j->rows;
+    const size_t o = (size_t)r0 * j->width;
+    if (j->op == EW_LAYERNORM)
+        kern_layernorm(j->out + o, j->mean + r0, j->rstd + r0, j->x + o, j->w, j->b, n, j->width,
+                       j->eps);
+    else if (j->op == EW_GELU)
+        kern_gelu(j->out + o, j->x + o, (size_t)n * j->width, j->exact);
+    else if (j->op == EW_BIAS)
+        for (int r = 0; r < n; r++)
+            memcpy(j->out + o + (size_t)r * j->width, j->b, sizeof(float) * j->width);
+    else
+        kern_residual_dropout(j->out + o, j->x + o, j->y + o, NULL, 0.0f, (size_t)n * j->width);
+}
+
+/* Run j on the pool when pool is set, else the kernel itself (OpenMP). */
+static void ew_run(ew_job j, int pool) {
+    if (!pool) {
+        j.rows = j.N;
+        ew_task(&j, 0);
         return;
     }
-    for (int r = 0; r < N; r++)
-        memcpy(out + (size_t)r * OC, b, sizeof(float) * OC);
-    const size_t es = m->gen_bf16 ? sizeof(uint16_t) : sizeof(float);
-    mm_gemv_strips(N, OC, IC, inp, IC, (const char *)m->gen + *gen * es, m->gen_bf16, out, OC, 1);
+    j.rows = KERN_SERIAL_MAX / j.width > 1 ? KERN_SERIAL_MAX / j.width : 1;
+    pool_for((j.N + j.rows - 1) / j.rows, ew_task, &j);
+}
+
+/* C[M,N] (+= with acc, else =) A[M,K] times generation matrix i (see
+** gpt_model.gen_pk): the same chain of additions for any M, so a row's
+** result does not depend on the rest of the step. */
+static void gen_mm(const gpt_model *m, int i, int M, const float *A, int lda, float *C, int ldc,
+                   int acc) {
+    if (m->gen_bf16)
+        mm_bgemm_packed(M, A, lda, m->gen_pk[i], C, ldc, acc);
+    else
+        mm_sgemm_packed(M, A, lda, m->gen_pk[i], C, ldc, acc);
+}
+
+/* out[N,OC] = inp[N,IC] @ w[IC,OC] + b[OC]; with gen >= 0 the product
+** reads generation matrix gen instead of w. */
+static void linear(const gpt_model *m, int gen, float *out, const float *inp, const float *w,
+                   const float *b, int N, int IC, int OC) {
+    if (gen < 0) {
+        kern_linear(out, inp, w, b, N, IC, OC, m->bf16);
+        return;
+    }
+    ew_run((ew_job){EW_BIAS, N, OC, out, NULL, NULL, NULL, NULL, NULL, b, 0, 0, 0}, 1);
+    gen_mm(m, gen, N, inp, IC, out, OC, 1);
 }
 
 /* out[N,C] = block l applied to x[N,C]; tmp is [N,C] scratch.  gen: use
@@ -329,10 +358,13 @@ static void block_forward(const gpt_model *m, int l, int N, const float *x, floa
                           const block_act *a, const attn_src *src, int ldp, float *tmp, int gen) {
     const gpt_config *cfg = &m->cfg;
     const int C = cfg->n_embd, NH = cfg->n_head;
-    const float eps = cfg->layer_norm_epsilon;
+    const float eps = cfg->layer_norm_epsilon, rp = cfg->resid_pdrop;
     layer_w w = layer_ptrs(m, m->params, l);
-    const size_t *g = gen && m->gen ? m->gen_off + GEN_MATS * l : NULL;
-    kern_layernorm(a->ln1, a->ln1_mean, a->ln1_rstd, x, w.ln1w, w.ln1b, N, C, eps);
+    const int g = gen && m->gen_pk ? GEN_MATS * l : -1; /* matrix g + i: gen_mat[i] */
+    const int pool = src->kc != NULL;
+    ew_run((ew_job){EW_LAYERNORM, N, C, a->ln1, a->ln1_mean, a->ln1_rstd, x, NULL, w.ln1w, w.ln1b,
+                    eps, 0, 0},
+           pool);
     linear(m, g, a->qkv, a->ln1, w.qkvw, w.qkvb, N, C, 3 * C);
     const int bf16 = m->bf16 && !gen;
     /* q, k and v as autocast's c_attn leaves them: the inputs of both
@@ -340,21 +372,34 @@ static void block_forward(const gpt_model *m, int l, int N, const float *x, floa
     if (bf16) kern_round_bf16(a->qkv, (size_t)N * 3 * C);
     attention_forward(a->atty, a->qkv, N, C, NH, src, a->att, ldp, a->drop_att,
                       1.0f / (1.0f - cfg->attn_pdrop), bf16);
-    linear(m, g ? g + 1 : NULL, tmp, a->atty, w.projw, w.projb, N, C, C);
-    kern_residual_dropout(a->res2, x, tmp, a->drop_attn_out, cfg->resid_pdrop, (size_t)N * C);
-    kern_layernorm(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, w.ln2w, w.ln2b, N, C, eps);
-    linear(m, g ? g + 2 : NULL, a->fch, a->ln2, w.fcw, w.fcb, N, C, 4 * C);
-    kern_gelu(a->fchg, a->fch, (size_t)N * 4 * C, m->gelu_exact);
-    linear(m, g ? g + 3 : NULL, tmp, a->fchg, w.fcprojw, w.fcprojb, N, 4 * C, C);
-    kern_residual_dropout(out, a->res2, tmp, a->drop_mlp_out, cfg->resid_pdrop, (size_t)N * C);
+    linear(m, g < 0 ? g : g + 1, tmp, a->atty, w.projw, w.projb, N, C, C);
+    if (a->drop_attn_out)
+        kern_residual_dropout(a->res2, x, tmp, a->drop_attn_out, rp, (size_t)N * C);
+    else
+        ew_run((ew_job){EW_RESIDUAL, N, C, a->res2, NULL, NULL, x, tmp, NULL, NULL, 0, 0, 0}, pool);
+    ew_run((ew_job){EW_LAYERNORM, N, C, a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, NULL, w.ln2w,
+                    w.ln2b, eps, 0, 0},
+           pool);
+    linear(m, g < 0 ? g : g + 2, a->fch, a->ln2, w.fcw, w.fcb, N, C, 4 * C);
+    ew_run((ew_job){EW_GELU, N, 4 * C, a->fchg, NULL, NULL, a->fch, NULL, NULL, NULL, 0,
+                    m->gelu_exact, 0},
+           pool);
+    linear(m, g < 0 ? g : g + 3, tmp, a->fchg, w.fcprojw, w.fcprojb, N, 4 * C, C);
+    if (a->drop_mlp_out)
+        kern_residual_dropout(out, a->res2, tmp, a->drop_mlp_out, rp, (size_t)N * C);
+    else
+        ew_run((ew_job){EW_RESIDUAL, N, C, out, NULL, NULL, a->res2, tmp, NULL, NULL, 0, 0, 0},
+               pool);
 }
 
-/* x[r] = wte[ids[r]] + wpe[pos[r]] */
-static void embed(const gpt_model *m, float *x, const int32_t *ids, const int *pos, int N) {
+/* x[r] = wte[ids[r]] + wpe[pos[r]]; par: on OpenMP if big (training, not
+** generation: see ew_job) */
+static void embed(const gpt_model *m, float *x, const int32_t *ids, const int *pos, int N,
+                  int par) {
     const int C = m->cfg.n_embd;
     const float *wte = tensor_ptr(m, m->params, GPT_T_WTE),
                 *wpe = tensor_ptr(m, m->params, GPT_T_WPE);
-#pragma omp parallel for schedule(static) if ((size_t)N * C > KERN_SERIAL_MAX)
+#pragma omp parallel for schedule(static) if (par && (size_t)N * C > KERN_SERIAL_MAX)
     for (int r = 0; r < N; r++)
         for (int i = 0; i < C; i++)
             x[(size_t)r * C + i] = wte[(size_t)ids[r] * C + i] + wpe[(size_t)pos[r] * C + i];
@@ -564,7 +609,7 @@ int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, 
         b->targets[r] = lab == GPT_IGNORE_INDEX ? -1 : lab;
         b->nscored += lab != GPT_IGNORE_INDEX;
     }
-    embed(m, b->res[0], ids, b->pos, N);
+    embed(m, b->res[0], ids, b->pos, N, 1);
     if (b->dropout_on) draw_masks(b, dropout, N);
     for (int l = 0; l < L; l++) {
         block_act a = b->layer[l];
@@ -878,7 +923,7 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
         }
         kv->last[i] = r - 1;
     }
-    embed(m, kv->x, tokens, kv->pos, N);
+    embed(m, kv->x, tokens, kv->pos, N, 0);
     const size_t lstride = (size_t)kv->max_seqs * kv->max_len * C;
     for (int l = 0; l < L; l++) {
         attn_src src = {kv->k + l * lstride, kv->v + l * lstride, (size_t)C, kv->base, kv->nk,
@@ -891,14 +936,15 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
     /* final LayerNorm and lm_head for the last row of each sequence only */
     for (int i = 0; i < nseq; i++)
         memcpy(kv->y + (size_t)i * C, kv->x + (size_t)kv->last[i] * C, sizeof(float) * C);
-    kern_layernorm(kv->lnf, kv->a.ln1_mean, kv->a.ln1_rstd, kv->y,
-                   tensor_ptr(m, m->params, GPT_T_LNF_W(L)),
-                   tensor_ptr(m, m->params, GPT_T_LNF_B(L)), nseq, C, cfg->layer_norm_epsilon);
-    if (gpt_model_generation(m) == 1)
-        mm_gemv(nseq, V, C, kv->lnf, C, (const uint16_t *)m->gen + m->gen_off[GEN_MATS * L], C, 1,
-                1, logits, V, 0);
-    else /* not mm_sgemm, whose rounding differs: a row's logits must not
-         ** depend on how many sequences share the step */
+    ew_run((ew_job){EW_LAYERNORM, nseq, C, kv->lnf, kv->a.ln1_mean, kv->a.ln1_rstd, kv->y, NULL,
+                    tensor_ptr(m, m->params, GPT_T_LNF_W(L)),
+                    tensor_ptr(m, m->params, GPT_T_LNF_B(L)), cfg->layer_norm_epsilon, 0, 0},
+           1);
+    /* not mm_sgemm, whose path depends on nseq: a row's logits must not
+    ** depend on how many sequences share the step */
+    if (m->gen_pk)
+        gen_mm(m, GEN_MATS * L, nseq, kv->lnf, C, logits, V, 0);
+    else
         mm_gemv(nseq, V, C, kv->lnf, C, tensor_ptr(m, m->params, GPT_T_WTE), C, 1, 0, logits, V, 0);
     for (int i = 0; i < nseq; i++)
         kv->len[slots[i]] += ntok[i];

@@ -68,14 +68,16 @@ void gpt_model_free(gpt_model *m);
 
 /* Lay the weights out for generation, a snapshot of params that
 ** gpt_kv_step then reads (call again after changing params; training and
-** scoring, gpt_forward, always read params).  Each layer's matrices go in
-** strip layout (mm_gemv_strips: token-by-token steps stream them from
-** contiguous runs), a copy of about half the parameters.  With bf16 set
-** (quill generate --dtype bf16) the copy is in bfloat16 (round to nearest
-** even) and includes the tied lm_head, so a step reads half the bytes; the
-** products and everything else stay fp32 (embeddings, biases, LayerNorm,
-** attention).  Without this call gpt_kv_step reads params as they are.
-** Returns 0, or -1 with err set (out of memory). */
+** scoring, gpt_forward, always read params).  Each layer's matrices and
+** the tied lm_head (wte transposed) are packed once for a GEMM over the
+** step's rows (mm_sgemm_packed; with bf16 set, quill generate --dtype
+** bf16, mm_bgemm_packed: weights and the rows they multiply rounded to
+** bfloat16, accumulated in fp32, half the bytes to read), a copy of about
+** all the parameters.  Every product then adds each element in one fixed
+** order whatever the number of rows: a row's logits do not depend on the
+** rest of the step.  Everything else stays fp32 (embeddings, biases,
+** LayerNorm, attention).  Without this call gpt_kv_step reads params as
+** they are.  Returns 0, or -1 with err set (out of memory). */
 int gpt_model_prepare_generation(gpt_model *m, int bf16, char *err);
 /* Mixed precision for training and scoring (gpt_forward, gpt_backward;
 ** not generation), as PyTorch's CPU autocast to bfloat16 does it: every

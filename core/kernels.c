@@ -11,20 +11,6 @@
 #include <math.h>
 #include <string.h>
 
-float kern_dot(const float *a, const float *b, int n) {
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
-}
-
-void kern_axpy(float *y, float alpha, const float *x, int n) {
-#pragma omp simd
-    for (int i = 0; i < n; i++)
-        y[i] += alpha * x[i];
-}
-
 /* exp(x) by Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, then a
 ** degree-6 polynomial for exp(r) and 2^n built in the exponent bits.  Inlined
 ** into the loops and free of floorf, fmaxf and branches: under strict ISO C
@@ -178,7 +164,9 @@ void kern_gelu(float *out, const float *x, size_t n, int exact) {
             out[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
         return;
     }
-#pragma omp parallel for simd schedule(static) if (n > KERN_SERIAL_MAX)
+    /* if (parallel: ...): a plain if on "parallel for simd" turns the simd
+    ** off too, and small calls (generation steps) ran scalar, 5x slower */
+#pragma omp parallel for simd schedule(static) if (parallel : n > KERN_SERIAL_MAX)
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
         out[i] = 0.5f * v * (1.0f + tanh_fast(GELU_S * (v + GELU_A * v * v * v)));
@@ -196,7 +184,7 @@ void kern_gelu_backward(float *d, const float *x, size_t n, int exact) {
         }
         return;
     }
-#pragma omp parallel for simd schedule(static) if (n > KERN_SERIAL_MAX)
+#pragma omp parallel for simd schedule(static) if (parallel : n > KERN_SERIAL_MAX)
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
         float th = tanh_fast(GELU_S * (v + GELU_A * v * v * v));
@@ -209,7 +197,7 @@ void kern_gelu_backward(float *d, const float *x, size_t n, int exact) {
 void kern_residual_dropout(float *out, const float *x, const float *y, const unsigned char *mask,
                            float p, size_t n) {
     const float scale = 1.0f / (1.0f - p);
-#pragma omp parallel for simd schedule(static) if (n > KERN_SERIAL_MAX)
+#pragma omp parallel for simd schedule(static) if (parallel : n > KERN_SERIAL_MAX)
     for (size_t i = 0; i < n; i++) {
         float v = mask ? (mask[i] ? y[i] * scale : 0.0f) : y[i];
         out[i] = (x ? x[i] : 0.0f) + v;
@@ -219,7 +207,7 @@ void kern_residual_dropout(float *out, const float *x, const float *y, const uns
 void kern_dropout_backward(float *dst, const float *src, const unsigned char *mask, float p,
                            size_t n) {
     const float scale = 1.0f / (1.0f - p);
-#pragma omp parallel for simd schedule(static) if (n > KERN_SERIAL_MAX)
+#pragma omp parallel for simd schedule(static) if (parallel : n > KERN_SERIAL_MAX)
     for (size_t i = 0; i < n; i++)
         dst[i] = mask ? (mask[i] ? src[i] * scale : 0.0f) : src[i];
 }

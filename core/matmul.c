@@ -17,6 +17,8 @@
 */
 #include "matmul.h"
 
+#include "err.h"
+#include "mem.h"
 #include "pool.h"
 
 #include <assert.h>
@@ -237,17 +239,15 @@ void mm_set_pack_limit(size_t floats) {
 ** in an order that depends only on K, so results do not depend on the
 ** thread count.  B is fp32 or bf16 (widened to fp32 on load: a bf16 is
 ** the top half of an fp32). */
-#define GV_COLS MM_STRIP /* output columns per task: one strip */
-#define GV_ROWS 8        /* rows of A per register tile */
-#define GV_PF 96         /* rows of B prefetched ahead (op(B) = B) */
+#define GV_COLS 128 /* output columns per task */
+#define GV_ROWS 8   /* rows of A per register tile */
+#define GV_PF 96    /* rows of B prefetched ahead (op(B) = B) */
 /* fp32 rows of B prefetched ahead (op(B) = B^T; bf16: twice as many),
 ** into L2: prefetching into L1 (T0) made the lm_head a third slower */
 #define GV_TPF 8
 
 typedef struct gv_args {
     int M, N, K, lda, ldb, tb, bf16, ldc, acc;
-    int strips; /* B in strip layout (mm_gemv_strips) */
-    int bcol0;  /* the column of C that column 0 of B (a strip) belongs to */
     const float *A;
     const void *B;
     float *C;
@@ -276,7 +276,7 @@ static void gv_task_portable(const gv_args *g, int j0, int nc) {
             for (int k = 0; k < g->K; k++) {
                 float b[GV_COLS];
                 for (int j = 0; j < nc; j++)
-                    b[j] = gv_b(g, (size_t)k * g->ldb + j0 - g->bcol0 + j);
+                    b[j] = gv_b(g, (size_t)k * g->ldb + j0 + j);
                 for (int i = 0; i < mb; i++) {
                     const float a = g->A[(size_t)(i0 + i) * g->lda + k];
 #pragma omp simd
@@ -323,7 +323,7 @@ GV_AVX512 __m512 gv_load512(const void *p, const int bf16) {
 GV_AVX512 void gv_n512(const gv_args *g, int i0, const int MB, const int BF16, int j0, const int NZ,
                        int k0, int k1) {
     const size_t es = BF16 ? 2 : 4, rowb = (size_t)g->ldb * es;
-    const char *b = (const char *)g->B + (size_t)k0 * rowb + (size_t)(j0 - g->bcol0) * es;
+    const char *b = (const char *)g->B + (size_t)k0 * rowb + (size_t)j0 * es;
     const float *A = g->A + (size_t)i0 * g->lda;
     float *C = g->C + (size_t)i0 * g->ldc + j0;
     const int load = g->acc || k0 > 0;
@@ -418,7 +418,7 @@ __attribute__((target("avx512f"))) static void gv_tail512(const gv_args *g, int 
         for (int k = 0; k < g->K; k++) {
             float w[16] = {0};
             for (int l = 0; l < nc; l++)
-                w[l] = gv_b(g, (size_t)k * g->ldb + j - g->bcol0 + l);
+                w[l] = gv_b(g, (size_t)k * g->ldb + j + l);
             acc = _mm512_fmadd_ps(_mm512_set1_ps(a[k]), _mm512_loadu_ps(w), acc);
         }
         _mm512_mask_storeu_ps(c, mask, acc);
@@ -512,15 +512,6 @@ __attribute__((target("avx512f"))) static void gv_task_avx512(const gv_args *g, 
 static void gv_task(void *ctx, int t) {
     const gv_args *g = ctx;
     const int j0 = t * GV_COLS, nc = g->N - j0 < GV_COLS ? g->N - j0 : GV_COLS;
-    if (g->strips) { /* this task's strip, as a K x nc matrix */
-        gv_args s = *g;
-        s.strips = 0;
-        s.B = (const char *)g->B + (size_t)j0 * g->K * (g->bf16 ? 2 : 4);
-        s.ldb = nc;
-        s.bcol0 = j0;
-        gv_task(&s, t);
-        return;
-    }
     if (active == MM_AVX512)
         gv_task_avx512(g, j0, nc);
     else
@@ -541,15 +532,7 @@ void mm_gemv(int M, int N, int K, const float *A, int lda, const void *B, int ld
     if (M <= 0 || N <= 0) return;
     assert(ldc >= N && lda >= K && ldb >= (tb ? K : N));
     if (!active) mm_set_kernel(MM_AUTO);
-    gv_args g = {M, N, K, lda, ldb, tb, bf16, ldc, acc, 0, 0, A, B, C};
-    gv_run(&g);
-}
-
-void mm_gemv_strips(int M, int N, int K, const float *A, int lda, const void *B, int bf16, float *C,
-                    int ldc, int acc) {
-    if (M <= 0 || N <= 0) return;
-    if (!active) mm_set_kernel(MM_AUTO);
-    gv_args g = {M, N, K, lda, 0, 0, bf16, ldc, acc, 1, 0, A, B, C};
+    gv_args g = {M, N, K, lda, ldb, tb, bf16, ldc, acc, A, B, C};
     gv_run(&g);
 }
 
@@ -689,6 +672,170 @@ static void sgemm_by_rows(const mm_kernel *kern, int nth, int M, int N, int K, c
             }
         }
     }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Prepacked right-hand operand (generation's weights)                     */
+
+struct mm_packed {
+    int N, K, kern; /* kern: the kernels[] entry the panels are laid out for */
+    float *p;       /* panel s (columns s*nr ..): K x nr floats from p + s*K*nr */
+};
+
+/* Packing one panel (all K) per task. */
+typedef struct pk_job {
+    mm_packed *pk;
+    const float *B;
+    int ldb, tb;
+} pk_job;
+
+static void pack_task(void *ctx, int s) {
+    const pk_job *j = ctx;
+    const int nr = kernels[j->pk->kern].nr, K = j->pk->K, j0 = s * nr;
+    float *dst = j->pk->p + (size_t)s * K * nr;
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        const int kc = K - k0 < KC ? K - k0 : KC;
+        pack_b(j->B, j->ldb, j->tb, k0, kc, j0, j->pk->N - j0 < nr ? j->pk->N - j0 : nr, nr,
+               dst + (size_t)k0 * nr);
+    }
+}
+
+int mm_pack(int N, int K, const float *B, int ldb, int tb, mm_packed **out, char *err) {
+    assert(N > 0 && K > 0 && ldb >= (tb ? K : N));
+    if (!active) mm_set_kernel(MM_AUTO);
+    *out = NULL;
+    mm_packed *pk = calloc(1, sizeof *pk);
+    const int nr = kernels[active].nr, np = (N + nr - 1) / nr;
+    const size_t bytes = ((size_t)np * nr * K * sizeof(float) + 63) / 64 * 64;
+    if (pk) pk->p = mem_huge_alloc(bytes);
+    if (!pk || !pk->p) {
+        free(pk);
+        return err_set(err, "matmul: out of memory packing %d x %d (%zu MB)", K, N, bytes >> 20);
+    }
+    pk->N = N;
+    pk->K = K;
+    pk->kern = active;
+    pk_job j = {pk, B, ldb, tb};
+    pool_for(np, pack_task, &j);
+    *out = pk;
+    return 0;
+}
+
+void mm_packed_free(mm_packed *p) {
+    if (!p) return;
+    free(p->p);
+    free(p);
+}
+
+/* One product's arguments, a task per B panel: A as given and, but for
+** the AVX-512 kernel, in mr-row panels (slice k0 at pa + k0*mp, row panel
+** ir of it at + ir*kc). */
+typedef struct pp_job {
+    const mm_packed *pk;
+    const float *A, *pa; /* pa: NULL for the AVX-512 kernel, which reads A in place */
+    int M, lda, mp, acc, ldc;
+    float *C;
+} pp_job;
+
+#ifndef PK_KC
+#define PK_KC 256
+#endif
+
+/* AVX-512, the kernel's own layout (panels 48 wide): MB rows of A, read in
+** place (a broadcast per k), against one panel's rows [0, kc) of b, into
+** the first cols columns of c (masked): one fused multiply-add per k in
+** order, as kernel_avx512.  No packing of A and no edge tiles, so few rows
+** (token-by-token steps) cost what they read. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+pk512(const float *A, int lda, const float *b, int kc, float *c, int ldc, int cols, int load,
+      const int MB) {
+    __mmask16 mk[3];
+    for (int h = 0; h < 3; h++) {
+        const int n = cols - 16 * h;
+        mk[h] = n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+    }
+    __m512 acc[8][3];
+    _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++)
+        _Pragma("GCC unroll 3") for (int h = 0; h < 3; h++) acc[i][h] =
+            load ? _mm512_maskz_loadu_ps(mk[h], c + (size_t)i * ldc + 16 * h) : _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_load_ps(b + k * 48), b1 = _mm512_load_ps(b + k * 48 + 16),
+                     b2 = _mm512_load_ps(b + k * 48 + 32);
+        _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++) {
+            const __m512 ai = _mm512_set1_ps(A[(size_t)i * lda + k]);
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+            acc[i][2] = _mm512_fmadd_ps(ai, b2, acc[i][2]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++)
+        _Pragma("GCC unroll 3") for (int h = 0; h < 3; h++)
+            _mm512_mask_storeu_ps(c + (size_t)i * ldc + 16 * h, mk[h], acc[i][h]);
+}
+
+/* Columns of B panel s for every row, AVX-512: per slice of PK_KC rows of
+** the panel (it stays in L1), the rows of A in groups of 8. */
+__attribute__((target("avx512f"))) static void packed_task512(const pp_job *j, int s) {
+    const int K = j->pk->K, j0 = s * 48, cols = j->pk->N - j0 < 48 ? j->pk->N - j0 : 48;
+    const float *b = j->pk->p + (size_t)s * K * 48;
+    for (int k0 = 0; k0 < K; k0 += PK_KC) {
+        const int kc = K - k0 < PK_KC ? K - k0 : PK_KC, load = j->acc || k0 > 0;
+        for (int i0 = 0; i0 < j->M; i0 += 8) {
+            const int mb = j->M - i0 < 8 ? j->M - i0 : 8;
+            const float *a = j->A + (size_t)i0 * j->lda + k0;
+            float *c = j->C + (size_t)i0 * j->ldc + j0;
+#define PK(m) pk512(a, j->lda, b + (size_t)k0 * 48, kc, c, j->ldc, cols, load, m)
+            GV_ROWS_CONST(mb, 8, PK);
+#undef PK
+        }
+    }
+}
+
+/* Columns of B panel s for every row: per KC slice, the slice of the B
+** panel stays in cache while the row panels of A stream past it. */
+static void packed_task(void *ctx, int s) {
+    const pp_job *j = ctx;
+    if (j->pk->kern == MM_AVX512) {
+        packed_task512(j, s);
+        return;
+    }
+    const mm_kernel *kern = &kernels[j->pk->kern];
+    const int mr = kern->mr, nr = kern->nr, K = j->pk->K, j0 = s * nr;
+    const int cols = j->pk->N - j0 < nr ? j->pk->N - j0 : nr;
+    const float *b = j->pk->p + (size_t)s * K * nr;
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        const int kc = K - k0 < KC ? K - k0 : KC;
+        for (int ir = 0; ir < j->M; ir += mr)
+            micro_tile(kern, kc, j->pa + (size_t)k0 * j->mp + (size_t)ir * kc, b + (size_t)k0 * nr,
+                       j->C + (size_t)ir * j->ldc + j0, j->ldc, j->M - ir < mr ? j->M - ir : mr,
+                       cols, j->acc || k0 > 0);
+    }
+}
+
+void mm_sgemm_packed(int M, const float *A, int lda, const mm_packed *p, float *C, int ldc,
+                     int acc) {
+    if (M <= 0) return;
+    assert(lda >= p->K && ldc >= p->N);
+    const mm_kernel *kern = &kernels[p->kern];
+    const int mr = kern->mr, nr = kern->nr, K = p->K, mp = (M + mr - 1) / mr * mr;
+    pp_job j = {p, A, NULL, M, lda, mp, acc, ldc, C};
+    if (p->kern != MM_AVX512) {
+        static _Thread_local float *pa_buf;
+        static _Thread_local size_t pa_cap;
+        float *pa = grow(&pa_buf, &pa_cap, (size_t)mp * K);
+        if (!pa) abort(); /* out of memory in the hot path: nothing sane to return */
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            const int kc = K - k0 < KC ? K - k0 : KC;
+            pack_a(A, lda, 0, 0, M, k0, kc, mr, pa + (size_t)k0 * mp);
+        }
+        j.pa = pa;
+    }
+    const int np = (p->N + nr - 1) / nr;
+    if ((double)M * p->N * K > MM_PAR_FLOPS)
+        pool_for(np, packed_task, &j);
+    else
+        for (int s = 0; s < np; s++)
+            packed_task(&j, s);
 }
 
 void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb, int tb,

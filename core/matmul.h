@@ -42,16 +42,26 @@ void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
 void mm_gemv(int M, int N, int K, const float *A, int lda, const void *B, int ldb, int tb, int bf16,
              float *C, int ldc, int acc);
 
-/* mm_gemv with B (op(B) = B, K x N) in strip layout: strip t holds columns
-** [t*MM_STRIP, t*MM_STRIP + w) as a row-major K x w matrix (w = MM_STRIP,
-** or what is left for the last strip), strips one after another, K*N
-** elements in all.  Each task then streams its weights from one contiguous
-** run instead of short pieces of every row (about a third faster for fp32
-** weights read from memory).  Same results as mm_gemv on the row-major
-** matrix. */
-#define MM_STRIP 128
-void mm_gemv_strips(int M, int N, int K, const float *A, int lda, const void *B, int bf16, float *C,
-                    int ldc, int acc);
+/* A right-hand operand op(B) [K,N] packed once into the micro-kernel's
+** column panels, for products that reuse it many times (generation's
+** weights): mm_sgemm_packed then packs only the rows of A.  Panels are
+** laid out for the kernel in use when packing (mm_set_kernel after that
+** still runs this one). */
+typedef struct mm_packed mm_packed;
+
+/* Pack op(B) = B [K,N] (row stride ldb) or, with tb, the transpose of B
+** [N,K]: 0, or -1 with err set (out of memory).  Free with
+** mm_packed_free. */
+int mm_pack(int N, int K, const float *B, int ldb, int tb, mm_packed **out, char *err);
+void mm_packed_free(mm_packed *p);
+
+/* C[M,N] (+= with acc, else =) A[M,K] * op(B) with op(B) packed.  Each
+** element is the one chain of fused multiply-adds in ascending k of
+** mm_sgemm (and of mm_gemv with op(B) = B), computed by one thread: a
+** row's result depends neither on the other rows, nor on M, nor on the
+** thread count.  Parallel loops run on core/pool.h. */
+void mm_sgemm_packed(int M, const float *A, int lda, const mm_packed *p, float *C, int ldc,
+                     int acc);
 
 /* Kernel selection: MM_AUTO picks the best the CPU supports (the default). */
 enum { MM_AUTO = 0, MM_PORTABLE = 1, MM_AVX2 = 2, MM_AVX512 = 3 };

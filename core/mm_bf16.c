@@ -16,6 +16,7 @@
 #include "mm_bf16.h"
 
 #include "err.h"
+#include "mem.h"
 #include "pool.h"
 
 #include <assert.h>
@@ -183,40 +184,66 @@ __attribute__((target("avx512f"))) static void kb_avx512(int kp, const uint32_t 
     __asm__("vdpbf16ps " #off "(%[ap])%{1to16%}, %[bv], %[cv]"                                     \
             : [cv] "+v"(c)                                                                         \
             : [bv] "v"(b), [ap] "r"(a))
+/* The first MB rows (MB <= 8, a constant once inlined) of the 8-row
+** panel: fewer rows (token-by-token steps) do only their own work. */
 KB_BF16 static inline void kb_bf16_n(int kp, const uint32_t *a, const uint32_t *b, size_t bs,
-                                     float *c, int ldc, int load, const int NQ) {
-    __m512 acc[8][3];
+                                     float *c, int ldc, int load, const int NQ, const int MB) {
+    __m512 acc[8][3]; /* all set, the unused ones too (dead once inlined) */
     _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
         _Pragma("GCC unroll 3") for (int q = 0; q < 3; q++) acc[i][q] =
-            load && q < NQ ? _mm512_loadu_ps(c + i * ldc + 16 * q) : _mm512_setzero_ps();
+            load && i < MB && q < NQ ? _mm512_loadu_ps(c + i * ldc + 16 * q) : _mm512_setzero_ps();
     for (int p = 0; p < kp; p++, a += 8) {
         __m512i bw[3];
-        _Pragma("GCC unroll 3") for (int q = 0; q < NQ; q++) bw[q] =
-            _mm512_loadu_si512(b + q * bs + p * 16);
+        _Pragma("GCC unroll 3") for (int q = 0; q < 3; q++) bw[q] =
+            q < NQ ? _mm512_loadu_si512(b + q * bs + p * 16) : _mm512_setzero_si512();
         _Pragma("GCC unroll 3") for (int q = 0; q < NQ; q++) {
             KB_DP(acc[0][q], bw[q], a, 0);
-            KB_DP(acc[1][q], bw[q], a, 4);
-            KB_DP(acc[2][q], bw[q], a, 8);
-            KB_DP(acc[3][q], bw[q], a, 12);
-            KB_DP(acc[4][q], bw[q], a, 16);
-            KB_DP(acc[5][q], bw[q], a, 20);
-            KB_DP(acc[6][q], bw[q], a, 24);
-            KB_DP(acc[7][q], bw[q], a, 28);
+            if (MB > 1) KB_DP(acc[1][q], bw[q], a, 4);
+            if (MB > 2) KB_DP(acc[2][q], bw[q], a, 8);
+            if (MB > 3) KB_DP(acc[3][q], bw[q], a, 12);
+            if (MB > 4) KB_DP(acc[4][q], bw[q], a, 16);
+            if (MB > 5) KB_DP(acc[5][q], bw[q], a, 20);
+            if (MB > 6) KB_DP(acc[6][q], bw[q], a, 24);
+            if (MB > 7) KB_DP(acc[7][q], bw[q], a, 28);
         }
     }
-    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
+    _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++)
         _Pragma("GCC unroll 3") for (int q = 0; q < NQ; q++)
             _mm512_storeu_ps(c + i * ldc + 16 * q, acc[i][q]);
+}
+
+/* Rows 1 .. 7 of a full-width (nq panels) tile, in place. */
+KB_BF16 static void kb_bf16_rows(int kp, const uint32_t *a, const uint32_t *b, size_t bs, int nq,
+                                 float *c, int ldc, int load, int rows) {
+#define KB_ROWS(m)                                                                                 \
+    case m:                                                                                        \
+        if (nq == 3)                                                                               \
+            kb_bf16_n(kp, a, b, bs, c, ldc, load, 3, m);                                           \
+        else if (nq == 2)                                                                          \
+            kb_bf16_n(kp, a, b, bs, c, ldc, load, 2, m);                                           \
+        else                                                                                       \
+            kb_bf16_n(kp, a, b, bs, c, ldc, load, 1, m);                                           \
+        break
+    switch (rows) {
+        KB_ROWS(1);
+        KB_ROWS(2);
+        KB_ROWS(3);
+        KB_ROWS(4);
+        KB_ROWS(5);
+        KB_ROWS(6);
+        KB_ROWS(7);
+    }
+#undef KB_ROWS
 }
 
 KB_BF16 static void kb_bf16(int kp, const uint32_t *a, const uint32_t *b, size_t bs, int nq,
                             float *c, int ldc, int load) {
     if (nq == 3)
-        kb_bf16_n(kp, a, b, bs, c, ldc, load, 3);
+        kb_bf16_n(kp, a, b, bs, c, ldc, load, 3, 8);
     else if (nq == 2)
-        kb_bf16_n(kp, a, b, bs, c, ldc, load, 2);
+        kb_bf16_n(kp, a, b, bs, c, ldc, load, 2, 8);
     else
-        kb_bf16_n(kp, a, b, bs, c, ldc, load, 1);
+        kb_bf16_n(kp, a, b, bs, c, ldc, load, 1, 8);
 }
 
 static const mb_kernel kernels[] = {
@@ -479,6 +506,10 @@ static void micro_tile(const mb_job *g, int kps, const uint32_t *a, const uint32
         k->fn(kps, a, b, bs, nq, c, g->ldc, load);
         return;
     }
+    if (k->fn == kb_bf16 && cols == 16 * nq) { /* few rows: the same bits, less work */
+        kb_bf16_rows(kps, a, b, bs, nq, c, g->ldc, load, rows);
+        return;
+    }
     float edge[MAXMR * MAXNR];
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++)
@@ -581,7 +612,7 @@ int mm_bpack(int N, int K, const void *B, int ldb, int tb, int src_bf16, mm_bpac
     }
     mm_bpacked *p = calloc(1, sizeof *p);
     const size_t np = (size_t)(N + 15) / 16 * 16, kp = (size_t)(K + 1) / 2;
-    if (p) p->w = aligned_alloc(64, (np * kp * sizeof(uint32_t) + 63) / 64 * 64);
+    if (p) p->w = mem_huge_alloc(np * kp * sizeof(uint32_t)); /* streamed whole: huge pages */
     if (!p || !p->w) {
         free(p);
         err_set(err, "mm_bpack: out of memory for %d x %d", K, N);

@@ -220,13 +220,30 @@ static int sorted_finite(const float *x, int V, samp_pair *pr) {
     return n;
 }
 
+/* 1 when the 16 logits at x are all -inf: the passes below skip them at
+** once (after top_k nearly all of the vocabulary is masked). */
+static inline int masked16(const float *x) {
+    int all = 1;
+    for (int j = 0; j < 16; j++)
+        all &= x[j] == -INFINITY;
+    return all;
+}
+
+/* Skip i past a run of masked logits, 16 at a time (to i rounded down to a
+** multiple of 16 at least; i < V after it unless it was already V). */
+static inline int skip_masked(const float *x, int i, int V) {
+    while ((i & 15) == 0 && i + 16 <= V && masked16(x + i))
+        i += 16;
+    return i;
+}
+
 /* Softmax of the finite logits into pairs' order: returns the max logit and
 ** fills the normaliser sum of exp(x - max). */
 static double finite_max_sum(const float *x, int V, double *sum) {
     double mx = -INFINITY, s = 0;
-    for (int i = 0; i < V; i++)
+    for (int i = skip_masked(x, 0, V); i < V; i = skip_masked(x, i + 1, V))
         if (x[i] > mx) mx = x[i];
-    for (int i = 0; i < V; i++)
+    for (int i = skip_masked(x, 0, V); i < V; i = skip_masked(x, i + 1, V))
         if (x[i] != -INFINITY) s += exp((double)x[i] - mx);
     *sum = s;
     return mx;
@@ -240,6 +257,17 @@ static void top_k(int k, float *x, int V, samp_pair *pr) {
     int n = 0;
     for (int i = 0; i < V; i++) {
         float v = x[i];
+        if (n == k && (i & 15) == 0 && i + 16 <= V) {
+            /* a full heap: skip 16 values at once when none would enter
+            ** (most of them), found without a branch per value */
+            int any = 0;
+            for (int j = 0; j < 16; j++)
+                any |= x[i + j] > pr[0].key;
+            if (!any) {
+                i += 15;
+                continue;
+            }
+        }
         if (n < k) {
             int j = n++;
             while (j > 0 && pr[(j - 1) / 2].key > v) {
@@ -332,13 +360,13 @@ void samp_warp(const samp_params *p, float *x, int V, samp_work *w) {
 
 int32_t samp_pick(const samp_params *p, const float *x, int V, rng *r) {
     int32_t best = -1;
-    for (int i = 0; i < V; i++)
+    for (int i = skip_masked(x, 0, V); i < V; i = skip_masked(x, i + 1, V))
         if (x[i] != -INFINITY && (best < 0 || x[i] > x[best])) best = i;
     if (best < 0 || !p->do_sample) return best;
     double sum, mx = finite_max_sum(x, V, &sum);
     double u = rng_uniform_double(r) * sum, cum = 0;
     int32_t last = best;
-    for (int i = 0; i < V; i++) {
+    for (int i = skip_masked(x, 0, V); i < V; i = skip_masked(x, i + 1, V)) {
         if (x[i] == -INFINITY) continue;
         cum += exp((double)x[i] - mx);
         last = i;

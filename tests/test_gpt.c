@@ -538,7 +538,8 @@ static void test_thread_determinism(void) {
            l1[2], l1[3], memcmp(p1, p2, np * sizeof(float)) == 0);
     free(p1);
     free(p2);
-    /* generation too; the fp32 strip layout gives the very same bits */
+    /* generation too; prepared in fp32 it adds the lm_head in another
+    ** order (a k-ascending chain rather than 16 lanes then a reduction) */
     float *plain = kv_run(&cfg, -1);
     for (int gen = -1; gen < 2; gen++) {
         omp_set_num_threads(1);
@@ -546,7 +547,11 @@ static void test_thread_determinism(void) {
         omp_set_num_threads(2);
         float *k2 = kv_run(&cfg, gen);
         CHECKF(memcmp(k1, k2, sizeof(float) * 8 * cfg.vocab_size) == 0, "gen %d", gen);
-        if (gen == 0) CHECK(memcmp(k1, plain, sizeof(float) * 8 * cfg.vocab_size) == 0);
+        for (int i = 0; gen == 0 && i < 8 * cfg.vocab_size; i++)
+            if (fabsf(k1[i] - plain[i]) > 1e-5f * (1 + fabsf(plain[i]))) {
+                CHECKF(0, "logit %d: %.9g prepared, %.9g not", i, k1[i], plain[i]);
+                break;
+            }
         free(k1);
         free(k2);
     }
@@ -615,6 +620,91 @@ static void test_kv_batch_invariance_and_copy(void) {
     free(params);
 }
 
+/* Sequences of rows_run: RS_SEQS of them, each a prompt of rs_plen(q)
+** tokens then RS_STEPS - 1 single tokens, token t of sequence q being
+** rs_tok(q, t). */
+#define RS_SEQS 64
+#define RS_STEPS 4
+static int rs_plen(int q) {
+    return 2 + q * 5 % 9;
+}
+static int32_t rs_tok(int q, int t, int V) {
+    return (int32_t)((q * 131 + t * 17 + 3) % V);
+}
+
+/* Run the RS_SEQS sequences in groups of B sharing a cache and its steps,
+** sequence j of a group joining at step j % 3 (its prompt is prefilled
+** while the others decode, as continuous batching does); out[q][step] gets
+** each step's logits row.  gen as in kv_run. */
+static void rows_run(gpt_model *m, int B, float *out) {
+    char err[ERR_LEN];
+    const int V = gpt_model_config(m)->vocab_size;
+    int32_t toks[RS_SEQS * 16];
+    int slots[RS_SEQS], ntok[RS_SEQS], who[RS_SEQS];
+    float *lg = malloc(sizeof(float) * (size_t)B * V);
+    for (int g0 = 0; g0 < RS_SEQS; g0 += B) {
+        const int n = RS_SEQS - g0 < B ? RS_SEQS - g0 : B;
+        gpt_kv *kv;
+        CHECK(gpt_kv_create(m, n, 16, &kv, err) == 0);
+        for (int s = 0; s < RS_STEPS + 2; s++) {
+            int live = 0, nt = 0;
+            for (int j = 0; j < n; j++) {
+                const int q = g0 + j, k = s - j % 3;
+                if (k < 0 || k >= RS_STEPS) continue;
+                const int from = k ? rs_plen(q) + k - 1 : 0, len = k ? 1 : rs_plen(q);
+                for (int t = 0; t < len; t++)
+                    toks[nt++] = rs_tok(q, from + t, V);
+                slots[live] = j;
+                ntok[live] = len;
+                who[live++] = q * RS_STEPS + k;
+            }
+            if (!live) continue;
+            CHECK(gpt_kv_step(kv, live, slots, ntok, toks, lg, err) == 0);
+            for (int i = 0; i < live; i++)
+                memcpy(out + (size_t)who[i] * V, lg + (size_t)i * V, sizeof(float) * V);
+        }
+        gpt_kv_free(kv);
+    }
+    free(lg);
+}
+
+/* Continuous batching's premise: a row's logits do not depend on the other
+** rows of the step, their number, nor the thread count.  Each sequence
+** stepped alone on one thread, then among 7, 33 and 64 (prompts prefilled
+** beside other rows' single tokens) on two: the same bits, with the
+** weights as they are, prepared in fp32 and in bf16. */
+static void test_kv_rows_independent(void) {
+    char err[ERR_LEN];
+    gpt_config cfg;
+    det_config(&cfg);
+    size_t np;
+    float *params = random_params(&cfg, 5, &np);
+    const size_t rows = (size_t)RS_SEQS * RS_STEPS * cfg.vocab_size;
+    float *alone = malloc(sizeof(float) * rows), *many = malloc(sizeof(float) * rows);
+    for (int gen = -1; gen < 2; gen++) {
+        gpt_model *m;
+        CHECK(gpt_model_create(&cfg, params, &m, err) == 0);
+        if (gen >= 0) CHECK(gpt_model_prepare_generation(m, gen, err) == 0);
+        omp_set_num_threads(1);
+        rows_run(m, 1, alone);
+        omp_set_num_threads(2);
+        const int sizes[] = {7, 33, 64};
+        for (int b = 0; b < 3; b++) {
+            rows_run(m, sizes[b], many);
+            int bad = 0;
+            for (size_t r = 0; r < rows / cfg.vocab_size; r++)
+                bad += memcmp(alone + r * cfg.vocab_size, many + r * cfg.vocab_size,
+                              sizeof(float) * cfg.vocab_size) != 0;
+            CHECKF(!bad, "gen %d, batch %d: %d of %zu rows differ", gen, sizes[b], bad,
+                   rows / cfg.vocab_size);
+        }
+        gpt_model_free(m);
+    }
+    free(alone);
+    free(many);
+    free(params);
+}
+
 /* R = (acc ? 0.25 : 0) + op(A) op(B) in double (the reference), and C set
 ** to what the product starts from (0.25 to accumulate on, or garbage). */
 static void ref_product(float *R, float *C, int M, int N, int K, const float *A, int ta,
@@ -664,57 +754,6 @@ static void test_gemv_bf16(void) {
             free(Bf);
             free(C);
             free(R);
-        }
-    }
-    mm_set_kernel(MM_AUTO);
-}
-
-/* mm_gemv_strips gives mm_gemv's bits on the same matrix in strip layout,
-** fp32 and bf16, with each kernel (the last strip is partial). */
-static void test_gemv_strips(void) {
-    const int shapes[][3] = {{1, 300, 37}, {8, 530, 20}, {13, 128, 9}};
-    rng r;
-    rng_seed(&r, 8);
-    for (int kind = MM_PORTABLE; kind <= MM_AVX512; kind += MM_AVX512 - MM_PORTABLE) {
-        mm_set_kernel(kind);
-        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
-            const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-            float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
-            float *P = malloc(sizeof(float) * K * N), *C1 = malloc(sizeof(float) * M * N);
-            float *C2 = malloc(sizeof(float) * M * N);
-            uint16_t *B16 = malloc(sizeof(uint16_t) * K * N),
-                     *P16 = malloc(sizeof(uint16_t) * K * N);
-            for (int i = 0; i < M * K; i++)
-                A[i] = rng_uniform(&r) - 0.5f;
-            for (int i = 0; i < K * N; i++) {
-                B[i] = rng_uniform(&r) - 0.5f;
-                B16[i] = st_f32_to_bf16(B[i]);
-            }
-            size_t o = 0;
-            for (int j0 = 0; j0 < N; j0 += MM_STRIP) {
-                const int w = N - j0 < MM_STRIP ? N - j0 : MM_STRIP;
-                for (int k = 0; k < K; k++)
-                    for (int j = 0; j < w; j++, o++) {
-                        P[o] = B[k * N + j0 + j];
-                        P16[o] = B16[k * N + j0 + j];
-                    }
-            }
-            for (int bf16 = 0; bf16 < 2; bf16++)
-                for (int acc = 0; acc < 2; acc++) {
-                    for (int i = 0; i < M * N; i++)
-                        C1[i] = C2[i] = 0.25f;
-                    mm_gemv(M, N, K, A, K, bf16 ? (void *)B16 : B, N, 0, bf16, C1, N, acc);
-                    mm_gemv_strips(M, N, K, A, K, bf16 ? (void *)P16 : P, bf16, C2, N, acc);
-                    CHECKF(!memcmp(C1, C2, sizeof(float) * M * N), "%s %dx%dx%d bf16 %d acc %d",
-                           mm_kernel_name(), M, N, K, bf16, acc);
-                }
-            free(A);
-            free(B);
-            free(P);
-            free(C1);
-            free(C2);
-            free(B16);
-            free(P16);
         }
     }
     mm_set_kernel(MM_AUTO);
@@ -1006,8 +1045,8 @@ int main(void) {
     RUN(test_thread_determinism);
     RUN(test_kernel_paths);
     RUN(test_gemv_bf16);
-    RUN(test_gemv_strips);
     RUN(test_kv_batch_invariance_and_copy);
+    RUN(test_kv_rows_independent);
     RUN(test_bf16_logits);
     return TEST_SUMMARY();
 }

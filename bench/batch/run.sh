@@ -1,0 +1,94 @@
+#!/bin/bash
+# bench/batch: generated tokens/s at large batches (issue 14), distilgpt2
+# shape (random weights, 6 layers, 768 wide, 50257 tokens), distinct 7-word
+# prompts from Frankenstein (as many as the batch; 4 at batch 1), 50 new
+# tokens, top_k 50 sampling, EOS ignored, --no-store, 2 threads; PyTorch
+# with a KV cache (bench/generate/ref.py: same weights, prompts of 10
+# random tokens) in the same run.  Then the constraints' share of the step
+# at batch 64 and a mixed-length bulk job (--prompts) against steady
+# batch-64 decoding.  Prints a markdown section.
+# BATCH_JOB_PROMPTS (default 2000) sizes the mixed-length job.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+Q="$ROOT/quill"
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+export OMP_NUM_THREADS=2
+/usr/bin/python3 "$ROOT/bench/generate/ref.py" save "$W/m"
+BOOK="$ROOT/recipes/corpora/frankenstein.txt"
+# distinct 7-word prompts, one every STRIDE words of the book from word 1000 on
+prompts() { # stride count
+    tr -cs "A-Za-z'" '\n' <"$BOOK" | grep . | awk -v s="$1" 'NR >= 1000 && (NR - 1000) % s < 7 {
+        w = w (w ? " " : "") $0
+        if ((NR - 1000) % s == 6) { if (!(w in seen)) { seen[w] = 1; print w } w = "" } }' |
+        head -n "$2"
+}
+prompts 997 64 >"$W/prompts"
+# matmul flops per token: 2 x (per layer 12 C^2, lm_head V C)
+FLOPS=$(echo "2 * (6 * 12 * 768 * 768 + 50257 * 768)" | bc)
+run() { # n_prompts batch flags... -> "tokens/s forward-seconds tokens cons-ms cons-share%"
+    local n=$1 b=$2
+    shift 2
+    local args=()
+    while IFS= read -r p; do args+=(--prompt "$p"); done < <(head -n "$n" "$W/prompts")
+    "$Q" generate --model "$W/m" "${args[@]}" --batch "$b" --max-new-tokens 50 --ignore-eos \
+        --no-store --stats "$@" 2>&1 >/dev/null |
+        sed -E 's/.* ([0-9]+) tokens in .* s \(forward ([0-9.]+) s\), ([0-9.]+) tokens\/s; constraints ([0-9.]+) ms\/step \(([0-9.]+)%.*/\3 \2 \1 \4 \5/'
+}
+median3() { sort -n -k1,1 | sed -n 2p; }
+three() { for _ in 1 2 3; do "$@"; echo; done | grep . | median3; }
+ref_run() { OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 "$ROOT/bench/generate/ref.py" "$@"; }
+gflops() { echo "scale=0; $FLOPS * $2 / $1 / 1000000000" | bc; } # fwd-seconds tokens
+echo "## batch"
+echo
+echo "distilgpt2 shape, distinct 7-word prompts from the book (as many as the batch, 4 at"
+echo "batch 1), 50 new tokens, top_k 50 sampling, 2 threads; each figure the"
+echo "median of 3 runs.  PyTorch (KV cache, OpenBLAS-openmp, OPENBLAS_CORETYPE=SkylakeX) prompts"
+echo "of 10 tokens.  GFLOP/s: the matmuls' flops over the time inside the forward."
+echo
+echo "| batch | PyTorch KV cache tok/s | quill fp32 tok/s | speed-up | GFLOP/s | quill bf16 tok/s | speed-up | GFLOP/s |"
+echo "|---|---|---|---|---|---|---|---|"
+for b in 1 8 32 64; do
+    n=$b
+    [ "$b" = 1 ] && n=4
+    ref=$(three ref_run "$b" 2)
+    read -r plain pf pt _ _ <<<"$(three run "$n" "$b")"
+    read -r half hf ht _ _ <<<"$(three run "$n" "$b" --dtype bf16)"
+    echo "| $b | $ref | $plain | $(echo "scale=2; $plain / $ref" | bc)x | $(gflops "$pf" "$pt") |" \
+        "$half | $(echo "scale=2; $half / $ref" | bc)x | $(gflops "$hf" "$ht") |"
+done
+# 1 000 banned words (the book's most frequent of 3 letters or more) and a
+# lipogram, batch 64
+words=$(tr -cs 'A-Za-z' '\n' <"$BOOK" | tr 'A-Z' 'a-z' | awk 'length($0) >= 3' | sort |
+    uniq -c | sort -k1,1nr -k2 | awk 'NR <= 1000 {print $2}' | paste -sd, -)
+for d in float32 bf16; do
+    read -r tps _ _ ms share <<<"$(three run 64 64 --dtype $d --banned-words "$words" --forbid-chars e)"
+    echo
+    echo "Constraints at batch 64 ($d, 1 000 banned words + --forbid-chars e): $tps tokens/s,"
+    echo "$ms ms/step, $share% of the step."
+done
+# The mixed-length job: every prompt 5 outputs, max_new_tokens 20..200
+# (spread evenly), EOS allowed, batch 64, against steady decoding: 64
+# prompts x 5 outputs of the mean length (110 new tokens) with EOS ignored.
+echo
+if ! "$Q" generate --help 2>&1 | grep -q -- '--prompts'; then
+    echo "Mixed-length job: not run (this quill has no --prompts)."
+    exit 0
+fi
+NP=${BATCH_JOB_PROMPTS:-2000}
+prompts 30 "$NP" >"$W/many"
+[ "$(wc -l <"$W/many")" = "$NP" ] || { echo "the book has fewer than $NP prompts" >&2; exit 1; }
+/usr/bin/python3 - "$W/many" >"$W/job.jsonl" <<'PY'
+import json, sys
+for i, p in enumerate(open(sys.argv[1]).read().split("\n")[:-1]):
+    print(json.dumps({"prompt": p, "num_return_sequences": 5, "max_new_tokens": 20 + (i * 37) % 181}))
+PY
+tps_of() { sed -E 's/.* ([0-9.]+) tokens\/s.*/\1/'; }
+mixed=$("$Q" generate --model "$W/m" --prompts "$W/job.jsonl" --batch 64 --no-store --stats 2>&1 >/dev/null | tail -1 | tps_of)
+args=()
+while IFS= read -r p; do args+=(--prompt "$p"); done <"$W/prompts"
+steady=$("$Q" generate --model "$W/m" "${args[@]}" --num-return-sequences 5 --batch 64 \
+    --max-new-tokens 110 --ignore-eos --no-store --stats 2>&1 >/dev/null | tail -1 | tps_of)
+echo "Mixed-length job ($NP prompts x 5 outputs, max_new_tokens 20..200, EOS allowed, batch 64):"
+echo "$mixed tokens/s against $steady steady (64 prompts x 5 outputs of 110 tokens):"
+echo "$(echo "scale=1; 100 * $mixed / $steady" | bc)% of steady."
