@@ -28,18 +28,15 @@ const llama = await getLlama({
 });
 const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
 
-// Generate nNew tokens after each of ps, all at once; the ids per prompt.
-async function generate(ctx, ps, nNew, opts) {
-    return Promise.all(ps.map(async (p) => {
-        const seq = ctx.getSequence();
+// Generate nNew tokens after each of ps, all at once, ps[i] in seqs[i]
+// (emptied first); the ids per prompt.
+async function generate(seqs, ps, nNew, opts) {
+    return Promise.all(ps.map(async (p, i) => {
+        await seqs[i].clearHistory();
         const out = [];
-        try {
-            for await (const t of seq.evaluate(p, opts)) {
-                out.push(t);
-                if (out.length >= nNew) break;
-            }
-        } finally {
-            seq.dispose();
+        for await (const t of seqs[i].evaluate(p, opts)) {
+            out.push(t);
+            if (out.length >= nNew) break;
         }
         return out;
     }));
@@ -48,8 +45,9 @@ async function generate(ctx, ps, nNew, opts) {
 if (mode === "greedy") {
     const nNew = Number(rest[0]);
     const ctx = await model.createContext({ contextSize: 256, sequences: 1, threads });
+    const seqs = [ctx.getSequence()];
     for (const p of prompts) {
-        const [ids] = await generate(ctx, [p], nNew, { temperature: 0 });
+        const [ids] = await generate(seqs, [p], nNew, { temperature: 0 });
         console.log(ids.join(" "));
     }
 } else if (mode === "speed") {
@@ -61,13 +59,14 @@ if (mode === "greedy") {
     const ctx = await model.createContext({
         contextSize: batch * (longest + 8),
         sequences: batch,
-        threads: { ideal: threads, min: threads },
+        threads,
         batchSize: Math.max(512, batch * longest),
     });
+    const seqs = ps.map(() => ctx.getSequence());
     let best = null;
     for (let run = 0; run < 4; run++) {
         const t0 = process.hrtime.bigint();
-        const outs = await generate(ctx, ps, nNew, { temperature: 1, topK: 50, seed: 42 + run });
+        const outs = await generate(seqs, ps, nNew, { temperature: 1, topK: 50, seed: 42 + run });
         const s = Number(process.hrtime.bigint() - t0) / 1e9;
         const n = outs.reduce((a, o) => a + o.length, 0);
         if (run > 0 && (!best || n / s > best[0] / best[1])) best = [n, s]; // run 0: warm-up
@@ -76,4 +75,5 @@ if (mode === "greedy") {
 } else {
     throw new Error("usage: node llama.mjs greedy|speed MODEL.gguf IDS ...");
 }
-await llama.dispose();
+// exit at once: with default settings a dispose can wait on libuv's pool
+process.exit(0);
