@@ -4,6 +4,9 @@ model.safetensors, HF names) as GGUF for llama.cpp (arch "gpt2"), for
 bench/llama only.
 
     gguf.py MODEL_DIR TOKENIZER_DIR OUT.gguf f32|bf16|q8_0
+    gguf.py random MODEL_DIR   a distilgpt2-shape model with random weights
+                               (GPT-2's initialisation: N(0, 0.02), unit
+                               norms, zero biases; seed 0) for quill
 
 Written from the GGUF spec (ggml's docs/gguf.md), version 3, little-endian:
   header   "GGUF", u32 version, u64 tensor count, u64 metadata count
@@ -23,6 +26,7 @@ written again as output.weight.  Tokenizer: GPT-2's byte-level BPE
 Needs numpy only.
 """
 import json
+import os
 import struct
 import sys
 
@@ -98,7 +102,39 @@ def encode(x, kind):
     return GGML["q8_0"], q8_0(x)
 
 
+def random_model(d):
+    """Write d/config.json and d/model.safetensors (HF names, F32)."""
+    L, C, H, V, P = 6, 768, 12, 50257, 1024
+    rng = np.random.default_rng(0)
+    g = lambda *shape: (rng.standard_normal(shape, dtype=np.float32) * 0.02)
+    t = [("transformer.wte.weight", g(V, C)), ("transformer.wpe.weight", g(P, C))]
+    for i in range(L):
+        p = "transformer.h.%d." % i
+        for name, shape in (("ln_1", None), ("attn.c_attn", (C, 3 * C)), ("attn.c_proj", (C, C)),
+                            ("ln_2", None), ("mlp.c_fc", (C, 4 * C)), ("mlp.c_proj", (4 * C, C))):
+            if shape is None:
+                t += [(p + name + ".weight", np.ones(C, np.float32)), (p + name + ".bias", np.zeros(C, np.float32))]
+            else:
+                t += [(p + name + ".weight", g(*shape)), (p + name + ".bias", np.zeros(shape[1], np.float32))]
+    t += [("transformer.ln_f.weight", np.ones(C, np.float32)), ("transformer.ln_f.bias", np.zeros(C, np.float32))]
+    hdr, at = {"__metadata__": {"format": "pt"}}, 0
+    for name, x in t:
+        hdr[name] = {"dtype": "F32", "shape": list(x.shape), "data_offsets": [at, at + x.nbytes]}
+        at += x.nbytes
+    h = json.dumps(hdr).encode()
+    h += b" " * (-len(h) % 8)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h)
+        for _, x in t:
+            f.write(np.ascontiguousarray(x, "<f4").tobytes())
+    json.dump({"model_type": "gpt2", "n_layer": L, "n_head": H, "n_embd": C, "n_positions": P,
+               "vocab_size": V}, open(os.path.join(d, "config.json"), "w"))
+
+
 def main():
+    if sys.argv[1] == "random":
+        return random_model(sys.argv[2])
     model, tokdir, out, kind = sys.argv[1:5]
     assert kind in GGML, "type: f32, bf16 or q8_0"
     cfg = json.load(open(model + "/config.json"))

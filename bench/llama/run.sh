@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench/llama: quill against llama.cpp on the same model (issue 14).  A
-# distilgpt2-shape model with GPT-2-initialised random weights (made by quill:
+# distilgpt2-shape model with GPT-2-initialised random weights (gguf.py random:
 # no pretrained weights can be downloaded here; speed does not depend on
 # them) is written as GGUF F32, BF16 and Q8_0 by gguf.py and run by
 # llama.cpp's prebuilt CPU binaries from npm's node-llama-cpp 3.21.1
@@ -35,13 +35,8 @@ trap 'rm -rf "$W"' EXIT
 cd "$W"
 export QUILL_DB="$W/q.db" QUILL_NO_PROGRESS=1 OMP_NUM_THREADS=2
 
-# the model: one training step from GPT-2's initialisation, exported
-head -c 4000 "$ROOT/recipes/corpora/frankenstein.txt" >seed.txt
-"$Q" ingest seed.txt >/dev/null
-"$Q" group --block-size 64 >/dev/null
-"$Q" train --init n_layer=6,n_head=12,n_embd=768,n_positions=1024 --max-steps 1 --save-steps 0 \
-    --quiet >/dev/null
-"$Q" export latest m >/dev/null
+# the model: distilgpt2's shape, GPT-2's random initialisation
+$PY "$B/gguf.py" random m
 for k in f32 bf16 q8_0; do $PY "$B/gguf.py" m "$ROOT/models/gpt2" "m-$k.gguf" "$k"; done
 
 # 64 distinct 7-word prompts: the first seven words of the book's lines
