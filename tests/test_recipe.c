@@ -402,8 +402,8 @@ static void test_mangled(void) {
 /* Every bundled recipe parses. */
 static void test_bundled(void) {
     const char *names[] = {"recipes/quickstart.yaml", "recipes/distilgpt2-frankenstein.yaml",
-                           "recipes/lipogram.yaml"};
-    for (size_t i = 0; i < 3; i++) {
+                           "recipes/lipogram.yaml", "recipes/quickstart-distilgpt2.yaml"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char err[ERR_LEN] = "";
         rcp_recipe *r;
         CHECKF(rcp_load(names[i], &r, err) == 0, "%s", err);
