@@ -43,6 +43,9 @@ after=$(size s.db)
 stored=$(sqlite3 s.db "SELECT count(*) FROM outputs")
 raw=$(sqlite3 s.db "SELECT sum(length(CAST(text AS BLOB)) + 4 * json_array_length(ids_json)) FROM outputs")
 cols=$(sqlite3 s.db "SELECT sum(length(CAST(prompt AS BLOB)) + length(CAST(continuation AS BLOB)) + length(CAST(text AS BLOB))), sum(length(ids_json)), sum(length(params_json)) FROM outputs")
+# The same outputs in more compact layouts (layouts.sql), on a scratch copy.
+cp s.db layouts.db
+layouts=$(sqlite3 layouts.db <"$ROOT/bench/bulk_store/layouts.sql")
 rate() { echo "scale=0; $N / $1" | bc; }
 echo "## Bulk generation: the store keeps up (bench/bulk_store)"
 echo
@@ -56,3 +59,10 @@ echo
 echo "- writer's cost: $(echo "scale=1; 100 * ($store_cpu - $nostore_cpu) / $nostore_cpu" | bc)% more CPU, $(echo "scale=1; 100 * ($store_wall - $nostore_wall) / $nostore_wall" | bc)% more wall time; $stored outputs stored"
 echo "- store growth: $((after - before)) B ($(( (after - before) / N )) B/output) against raw text + ids $raw B ($((raw / N)) B/output): $(echo "scale=2; ($after - $before) / $raw" | bc)x"
 echo "- what the rows hold (text columns prompt + continuation + text | ids_json | params_json): $(echo "$cols" | tr '|' ' ' | awk '{printf "%d | %d | %d B", $1, $2, $3}')"
+echo "- the same outputs in other layouts (bench/bulk_store/layouts.sql, B/output after VACUUM, tables and indexes; raw $((raw / N))):"
+echo
+echo "| layout | B/output | x raw |"
+echo "|---|---|---|"
+echo "$layouts" | while IFS='|' read -r name b; do
+    echo "| $name | $b | $(echo "scale=2; $b * $N / $raw" | bc) |"
+done
