@@ -817,7 +817,8 @@ static void fix_word(form *f, const fixctx *fx, const wctx *x, int32_t tn, int32
             !rs_has(fx->rs1, n))
             continue;
         if (f->hot[n].amask & x->k) { /* alive whatever the rhyme */
-            fix_word(f, fx, x, c, n, bits);
+            if ((f->hot[n].amask & ~x->k) || (f->t[c].below & T_WORD))
+                fix_word(f, fx, x, c, n, bits); /* else nothing below reads it (reads_rhyme) */
             continue;
         }
         clear_sub(f, c, bits);
@@ -928,7 +929,9 @@ static const uint64_t *fixed(form *f, const mslot *m, int32_t tn, const form_sta
     excl_of(f, st, x);
     if (!memcmp(x, m->excl, sizeof x)) return m->bits;
     uint32_t g = m->key.tail;
-    if (reads_rhyme(f, g, NULL, 0, tn, st) == 0) { /* walk it all */
+    int how = reads_rhyme(f, g, NULL, 0, tn, st);
+    if (how == 2) return m->bits; /* nothing in it reads the excluded words */
+    if (how == 0) {               /* walk it all */
         memset(scratch, 0, (size_t)f->nwords64 * sizeof *scratch);
         set_toks(f, tn, scratch);
         walk(f, tn, st, scratch);
