@@ -215,6 +215,13 @@ int form_opts_set(form_opts *o, const char *syllables, const char *form_name, co
     return 0;
 }
 
+/* The word-trie symbol of an ASCII letter byte b, or -1 (no locale call:
+** the walks test every token-trie byte). */
+static inline int letter_of(unsigned b) {
+    unsigned s = (b | 0x20) - 'a';
+    return s < 26 ? (int)s : -1;
+}
+
 static int sym_of(int c) {
     c = tolower(c);
     return c == '\'' ? SYM_APOS : c >= 'a' && c <= 'z' ? c - 'a' : -1;
@@ -680,7 +687,7 @@ static void wctx_init(form *f, const form_state *st, wctx *x) {
 
 /* alive() of x's state at word-trie node (in the word, no apostrophe); a
 ** line-final word's count is in amask too (fin_mask is a part of it). */
-static int alive_in(form *f, const wctx *x, int32_t node) {
+static inline int alive_in(form *f, const wctx *x, int32_t node) {
     uint32_t wm = f->hot[node].amask;
     switch (x->how) {
     case W_ALL:
@@ -700,8 +707,9 @@ static int alive_in(form *f, const wctx *x, int32_t node) {
 static void walk_word(form *f, const wctx *x, int32_t tn, int32_t node, uint64_t *bits) {
     for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
         unsigned b = f->t[c].b;
-        if (b < 128 && isalpha((int)b)) {
-            int32_t n = f->free ? node : child(f, node, (b | 0x20) - 'a');
+        int sym = letter_of(b);
+        if (sym >= 0) {
+            int32_t n = f->free ? node : child(f, node, sym);
             if (!f->ok[b] || n < 0 || !alive_in(f, x, n)) continue;
             set_toks(f, c, bits);
             walk_word(f, x, c, n, bits);
@@ -805,13 +813,14 @@ static void fix_word(form *f, const fixctx *fx, const wctx *x, int32_t tn, int32
                      uint64_t *bits) {
     for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
         unsigned b = f->t[c].b;
-        if (!(b < 128 && isalpha((int)b))) {
+        int sym = letter_of(b);
+        if (sym < 0) {
             form_state s = *x->st;
             s.node = node;
             fix_child(f, fx, x->st, c, &s, bits);
             continue;
         }
-        int32_t n = child(f, node, (b | 0x20) - 'a');
+        int32_t n = child(f, node, sym);
         if (!f->ok[b] || n < 0) continue; /* broken whatever the rhyme: no bits */
         if (!(f->t[c].below & T_WORD) && fx->rs0 && fx->rs1 && !rs_has(fx->rs0, n) &&
             !rs_has(fx->rs1, n))
