@@ -715,6 +715,7 @@ static void walk_word(form *f, const wctx *x, int32_t tn, int32_t node, uint64_t
             walk_word(f, x, c, n, bits);
             continue;
         }
+        if (b != '\'' && !f->ok[b]) continue; /* step_byte breaks: skip the state copy */
         form_state s = *x->st;
         s.node = node;
         if (step_byte(f, &s, b) || !alive(f, &s)) continue;
@@ -815,6 +816,7 @@ static void fix_word(form *f, const fixctx *fx, const wctx *x, int32_t tn, int32
         unsigned b = f->t[c].b;
         int sym = letter_of(b);
         if (sym < 0) {
+            if (b != '\'' && b != '\n' && !f->ok[b]) continue; /* broken: fix_child keeps it */
             form_state s = *x->st;
             s.node = node;
             fix_child(f, fx, x->st, c, &s, bits);
