@@ -10,11 +10,7 @@
 # BATCH_JOB_PROMPTS (default 2000) sizes the mixed-length job.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-Q="$ROOT/quill"
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-export OMP_NUM_THREADS=2
-/usr/bin/python3 "$ROOT/bench/generate/ref.py" save "$W/m"
+. "$ROOT/bench/generate/lib.sh"
 BOOK="$ROOT/recipes/corpora/frankenstein.txt"
 # distinct 7-word prompts, one every STRIDE words of the book from word 1000 on
 prompts() { # stride count
@@ -35,9 +31,6 @@ run() { # n_prompts batch flags... -> "tokens/s forward-seconds tokens cons-ms c
         --no-store --stats "$@" 2>&1 >/dev/null |
         sed -E 's/.* ([0-9]+) tokens in .* s \(forward ([0-9.]+) s\), ([0-9.]+) tokens\/s; constraints ([0-9.]+) ms\/step \(([0-9.]+)%.*/\3 \2 \1 \4 \5/'
 }
-median3() { sort -n -k1,1 | sed -n 2p; }
-three() { for _ in 1 2 3; do "$@"; echo; done | grep . | median3; }
-ref_run() { OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 "$ROOT/bench/generate/ref.py" "$@"; }
 gflops() { echo "scale=0; $FLOPS * $2 / $1 / 1000000000" | bc; } # fwd-seconds tokens
 echo "## batch"
 echo

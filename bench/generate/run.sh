@@ -4,15 +4,12 @@
 # sampling, EOS ignored so every output has 50), batch 1 and 8, with and
 # without constraints (banned words "night,day,was" + lipogram "e"), on 2
 # threads, against PyTorch with a KV cache (ref.py, same weights) in the same
-# run; quill also with --dtype bf16 (weights in bfloat16, computed in fp32).
+# run; quill also with --dtype bf16 (weights and
+# the products' inputs in bfloat16, sums in fp32: core/mm_bf16.h).
 # Prints a markdown section.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-Q="$ROOT/quill"
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-export OMP_NUM_THREADS=2
-/usr/bin/python3 "$ROOT/bench/generate/ref.py" save "$W/m"
+. "$ROOT/bench/generate/lib.sh"
 PROMPT="The quick brown fox jumps over the lazy dog and"  # 10 tokens
 run() { # batch, extra flags... -> "tokens/s constraint-share%"
     local b=$1
@@ -31,11 +28,6 @@ echo "its keys and values to the other 7 (transformers' generate, like ref.py, p
 echo
 echo "| batch | PyTorch KV cache tok/s | quill fp32 tok/s | speed-up | quill bf16 tok/s | speed-up | quill fp32 + constraints tok/s | constraint ms/step | share of step |"
 echo "|---|---|---|---|---|---|---|---|---|"
-# Each figure is the median of three runs (the machine is shared: single
-# runs drift by 10% either way).  PyTorch at its best, as in bench/train_step.
-median3() { sort -n -k1,1 | sed -n 2p; }
-three() { for _ in 1 2 3; do "$@"; echo; done | grep . | median3; }
-ref_run() { OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 "$ROOT/bench/generate/ref.py" "$@"; }
 for b in 1 8; do
     ref=$(three ref_run "$b" 2)
     read -r plain _ _ <<<"$(three run "$b")"
