@@ -7,6 +7,7 @@
 #include "err.h"
 #include "form_facts.h"
 #include "mem.h"
+#include "outputs.h"
 #include "text.h"
 
 #include <assert.h>
@@ -39,7 +40,7 @@ static int current_version(store *st, int64_t id, int *version, char *err) {
     sqlite3_stmt *s;
     int rc = fetch(st,
                    "SELECT 1 + (SELECT COUNT(*) FROM reviews WHERE output_id = o.id AND "
-                   "verdict = 'edit') FROM outputs o WHERE o.id = ?",
+                   "verdict = 'edit') FROM output_rows o WHERE o.id = ?",
                    id, &s, err);
     if (rc) return rc;
     *version = sqlite3_column_int(s, 0);
@@ -91,12 +92,21 @@ static int check_version(int64_t id, int shown, int cur, const char *verb, char 
     return REVIEWS_STALE;
 }
 
+/* The statuses, by their code in output_rows.status (db/011). */
+static const char *const statuses[] = {"pending", "approved", "rejected"};
+
+/* The code of status ("pending", ...) in output_rows.status; -1 for none. */
+static int status_code(const char *status) {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(status, statuses[i])) return i;
+    return -1;
+}
+
 int reviews_verdict(store *st, int64_t id, const char **status, int *approvals, int *needed,
                     char *err) {
-    /* the rules live in the view (db/006_review_gate.sql) */
+    /* the rules live in the view (db/006_review_gate.sql, 011) */
     static const char *sql = "SELECT status, approvals, needed FROM output_verdicts "
                              "WHERE output_id = ?";
-    static const char *const statuses[] = {"pending", "approved", "rejected"};
     sqlite3_stmt *s;
     if (fetch(st, sql, id, &s, err)) return -1;
     const char *said = (const char *)sqlite3_column_text(s, 0);
@@ -115,8 +125,8 @@ static int refresh(store *st, int64_t id, char *err) {
     const char *status;
     if (reviews_verdict(st, id, &status, NULL, NULL, err)) return -1;
     sqlite3_stmt *s;
-    if (store_prepare(st, "UPDATE outputs SET status = ? WHERE id = ?", &s, err)) return -1;
-    sqlite3_bind_text(s, 1, status, -1, SQLITE_STATIC);
+    if (store_prepare(st, "UPDATE output_rows SET status = ? WHERE id = ?", &s, err)) return -1;
+    sqlite3_bind_int(s, 1, status_code(status));
     sqlite3_bind_int64(s, 2, id);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
@@ -133,7 +143,7 @@ static int add(store *st, int64_t id, const char *reviewer, const char *verdict,
     sqlite3_stmt *s;
     if (store_prepare(st,
                       "INSERT INTO reviews (output_id, reviewer, verdict, note, edited_text, "
-                      "version, breaks) SELECT id, ?, ?, ?, ?, ?, ? FROM outputs WHERE id = ?",
+                      "version, breaks) SELECT id, ?, ?, ?, ?, ?, ? FROM output_rows WHERE id = ?",
                       &s, err))
         return -1;
     sqlite3_bind_text(s, 1, reviewer, -1, SQLITE_STATIC);
@@ -154,24 +164,25 @@ static int add(store *st, int64_t id, const char *reviewer, const char *verdict,
     return refresh(st, id, err);
 }
 
-/* The columns read_output reads, of outputs o joined to their verdicts v;
-** a caller appends its conditions (" AND ..."). */
+/* The columns read_output reads, of output rows o with their batches b,
+** parameters p and verdicts v (db/011); a caller appends its conditions
+** (" AND ..."). */
 #define OUTPUT_SELECT                                                                              \
-    "SELECT o.recipe_name, COALESCE(o.recipe_run_id, 0), COALESCE(o.checkpoint_id, 0), "           \
-    "o.seed, o.model_source, o.prompt, o.continuation, o.text, o.params_json, "                    \
-    "o.finish_reason, o.created_at, "                                                              \
+    "SELECT b.recipe_name, COALESCE(b.recipe_run_id, 0), COALESCE(b.checkpoint_id, 0), "           \
+    "o.seed, b.model_source, b.prompt, o.continuation, b.prompt || o.continuation, p.json, "       \
+    "o.finish, b.created_at, "                                                                     \
     "(SELECT edited_text FROM reviews WHERE output_id = o.id AND "                                 \
     " verdict = 'edit' ORDER BY id DESC LIMIT 1), "                                                \
     "(SELECT breaks FROM reviews WHERE output_id = o.id AND verdict = 'edit' "                     \
     " ORDER BY id DESC LIMIT 1), "                                                                 \
     "1 + (SELECT COUNT(*) FROM reviews WHERE output_id = o.id AND "                                \
     " verdict = 'edit'), v.status, v.approvals, v.needed, o.id "                                   \
-    "FROM outputs o, output_verdicts v WHERE v.output_id = o.id"
+    "FROM output_rows o, output_batches b, output_params p, output_verdicts v "                    \
+    "WHERE b.id = o.batch AND p.id = b.params AND v.output_id = o.id"
 
 /* The row of an OUTPUT_SELECT statement into *o; 0, or -1 when out of
 ** memory (*o then freed). */
 static int read_output(sqlite3_stmt *s, reviews_output *o) {
-    static const char *const statuses[] = {"pending", "approved", "rejected"};
     memset(o, 0, sizeof *o);
     o->id = sqlite3_column_int64(s, 17);
     o->recipe = store_column_dup(s, 0, 1);
@@ -183,7 +194,10 @@ static int read_output(sqlite3_stmt *s, reviews_output *o) {
     o->continuation = store_column_dup(s, 6, 0);
     o->original = store_column_dup(s, 7, 0);
     o->params_json = store_column_dup(s, 8, 0);
-    o->finish = store_column_dup(s, 9, 0);
+    const char *finish = sqlite3_column_type(s, 9) == SQLITE_INTEGER
+                             ? outputs_finish_name(sqlite3_column_int64(s, 9))
+                             : NULL;
+    o->finish = finish ? strdup(finish) : store_column_dup(s, 9, 0);
     o->created_at = store_column_dup(s, 10, 0);
     o->edited = sqlite3_column_type(s, 11) != SQLITE_NULL;
     o->text = store_column_dup(s, o->edited ? 11 : 7, 0);
@@ -263,9 +277,10 @@ int reviews_page(store *st, const char *status, const char *recipe, const char *
     ** outputs_status (status, id) from the cursor instead of testing
     ** "?2 IS NULL OR ..." per row */
     char sql[sizeof OUTPUT_SELECT + 160] = OUTPUT_SELECT " AND o.id > ?1";
-    if (status) strcat(sql, " AND o.status = ?2");
-    if (recipe) strcat(sql, " AND o.recipe_name = ?3");
-    if (q) strcat(sql, " AND o.prompt LIKE ?4 ESCAPE '\\'");
+    /* the status as a constant: an index holds the reviewed ones only */
+    if (status) sprintf(sql + strlen(sql), " AND o.status = %d", status_code(status));
+    if (recipe) strcat(sql, " AND b.recipe_name = ?3");
+    if (q) strcat(sql, " AND b.prompt LIKE ?4 ESCAPE '\\'");
     strcat(sql, " ORDER BY o.id LIMIT ?5");
     char *like = q ? like_pattern(q) : NULL;
     sqlite3_stmt *s;
@@ -277,7 +292,6 @@ int reviews_page(store *st, const char *status, const char *recipe, const char *
         return REVIEWS_ERROR;
     }
     sqlite3_bind_int64(s, 1, after);
-    if (status) sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
     if (recipe) sqlite3_bind_text(s, 3, recipe, -1, SQLITE_STATIC);
     if (q) sqlite3_bind_text(s, 4, like, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, (int64_t)limit + 1); /* one more: is there a next page? */
@@ -316,11 +330,12 @@ int reviews_list(store *st, const char *status, const char *recipe, int64_t **id
                  char *err) {
     sqlite3_stmt *s;
     if (store_prepare(st,
-                      "SELECT id FROM outputs WHERE (?1 IS NULL OR status = ?1) "
-                      "AND (?2 IS NULL OR recipe_name = ?2) ORDER BY id",
+                      "SELECT o.id FROM output_rows o, output_batches b WHERE b.id = o.batch "
+                      "AND (?1 IS NULL OR o.status = ?1) AND (?2 IS NULL OR b.recipe_name = ?2) "
+                      "ORDER BY o.id",
                       &s, err))
         return -1;
-    if (status) sqlite3_bind_text(s, 1, status, -1, SQLITE_STATIC);
+    if (status) sqlite3_bind_int(s, 1, status_code(status));
     if (recipe) sqlite3_bind_text(s, 2, recipe, -1, SQLITE_STATIC);
     return collect_ids(s, ids, n, err);
 }
@@ -328,7 +343,7 @@ int reviews_list(store *st, const char *status, const char *recipe, int64_t **id
 int reviews_queue(store *st, const char *reviewer, int64_t **ids, size_t *n, char *err) {
     sqlite3_stmt *s;
     if (store_prepare(st,
-                      "SELECT id FROM outputs o WHERE status = 'pending' AND COALESCE("
+                      "SELECT id FROM output_rows o WHERE status = 0 AND COALESCE("
                       "(SELECT verdict FROM reviews WHERE output_id = o.id AND reviewer = ? AND "
                       "verdict IN ('approve', 'reject', 'withdraw') ORDER BY id DESC LIMIT 1), "
                       "'withdraw') = 'withdraw' ORDER BY id",
@@ -591,7 +606,7 @@ int reviews_change_rule(store *st, const char *recipe_name, int64_t min_approval
     int rc = -1;
     if (store_prepare(st,
                       "SELECT (SELECT min_approvals FROM review_rules WHERE recipe_name = ?1), "
-                      "(SELECT COUNT(*) FROM outputs WHERE recipe_name = ?1)",
+                      "EXISTS (SELECT 1 FROM output_batches WHERE recipe_name = ?1)",
                       &s, err))
         goto done;
     sqlite3_bind_text(s, 1, recipe_name, -1, SQLITE_STATIC);
@@ -604,7 +619,10 @@ int reviews_change_rule(store *st, const char *recipe_name, int64_t min_approval
         goto done;
     }
     if (reviews_set_rule(st, recipe_name, min_approvals, err)) goto done;
-    if (store_prepare(st, "UPDATE outputs SET min_approvals = ? WHERE recipe_name = ?", &s, err))
+    if (store_prepare(st,
+                      "UPDATE output_rows SET min_approvals = ? WHERE batch IN "
+                      "(SELECT id FROM output_batches WHERE recipe_name = ?)",
+                      &s, err))
         goto done;
     sqlite3_bind_int64(s, 1, min_approvals);
     sqlite3_bind_text(s, 2, recipe_name, -1, SQLITE_STATIC);

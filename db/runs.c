@@ -171,8 +171,9 @@ static long long count(store *st, const char *sql, const char *a1, const char *a
 }
 
 void runs_store_counts(store *st, const char *name, runs_counts *c) {
-    static const char *outputs = "SELECT COUNT(*) FROM outputs WHERE status = ?2 AND (?1 IS NULL "
-                                 "OR recipe_name = ?1)";
+    /* output_counts (db/009) holds them: no scan of the outputs */
+    static const char *outputs = "SELECT COALESCE(SUM(n), 0) FROM output_counts WHERE status = ?2 "
+                                 "AND (?1 IS NULL OR recipe_name = ?1)";
     c->documents = count(st, "SELECT COUNT(*) FROM documents", NULL, NULL);
     c->tokens = count(st, "SELECT COALESCE(SUM(n_tokens), 0) FROM doc_tokens", NULL, NULL);
     c->blocks = count(st, "SELECT COALESCE(SUM(n_train + n_eval), 0) FROM block_sets", NULL, NULL);

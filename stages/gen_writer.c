@@ -5,7 +5,6 @@
 #include "outputs.h"
 
 #include "err.h"
-#include "jw.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -58,10 +57,8 @@ static int params_for(gen_writer *w, size_t i, char *err) {
 int gwr_store(gen_writer *w, const gen_output *o, int *created, char *err) {
     if (params_for(w, o->prompt_index, err)) return -1;
     const char *pr = w->r->prompts[o->prompt_index];
-    char identity[HASH_HEX_LEN];
-    outputs_identity(w->model_key, pr, strlen(pr), w->id_params, o->seed, identity);
-    char *ids = jw_dumps(gen_ids_json(o->ids, o->n_ids, err), JSON_COMPACT, "the ids", err);
-    if (!ids) return err_set(err, "outputs: out of memory");
+    outputs_ident ident;
+    outputs_identity(w->model_key, pr, strlen(pr), w->id_params, o->seed, &ident);
     outputs_row row = {w->recipe_run_id,
                        w->recipe_name,
                        w->model_source,
@@ -70,14 +67,12 @@ int gwr_store(gen_writer *w, const gen_output *o, int *created, char *err) {
                        strlen(pr),
                        o->continuation,
                        o->cont_len,
-                       ids,
+                       o->ids,
+                       o->n_ids,
                        w->params,
-                       o->seed,
                        o->finish,
-                       identity};
-    int rc = outputs_insert(w->st, &row, created, err);
-    free(ids);
-    return rc;
+                       &ident};
+    return outputs_insert(w->st, &row, created, err);
 }
 
 /* Count o's finish reason. */

@@ -35,8 +35,7 @@ int gen_model_key(const char *model_dir, int64_t checkpoint_id, char out[GEN_KEY
     return 0;
 }
 
-int gen_identities(const gen_request *r, const char *model_key, char (*ids)[HASH_HEX_LEN],
-                   char *err) {
+int gen_identities(const gen_request *r, const char *model_key, outputs_ident *ids, char *err) {
     char *params = NULL;
     size_t k = 0;
     for (size_t i = 0; i < r->n_prompts; i++) {
@@ -48,7 +47,7 @@ int gen_identities(const gen_request *r, const char *model_key, char (*ids)[HASH
         gen_row_request(r, i, &q);
         for (int j = 0; j < q.num_return_sequences; j++, k++)
             outputs_identity(model_key, r->prompts[i], strlen(r->prompts[i]), params,
-                             gen_output_seed(r, i, j, k), ids[k]);
+                             gen_output_seed(r, i, j, k), &ids[k]);
     }
     free(params);
     return 0;
@@ -81,7 +80,7 @@ int gen_store_outputs(store *st, const gen_request *r, const gen_output *o, size
 static int known_outputs(store *st, const gen_request *r, const char *model_key, uint8_t **skip,
                          size_t *known, char *err) {
     size_t n = gen_n_outputs(r);
-    char(*ids)[HASH_HEX_LEN] = malloc((n + 1) * sizeof *ids);
+    outputs_ident *ids = malloc((n + 1) * sizeof *ids);
     *skip = calloc(n + 1, 1);
     if (!ids || !*skip) {
         free(ids);
@@ -260,7 +259,7 @@ int gen_load_prompts(const char *path, pfile *f, FILE *report, char *err) {
 static int job_known(store *st, const gen_request *q, const char *model_key, size_t *found,
                      char *err) {
     size_t n = gen_n_outputs(q);
-    char(*ids)[HASH_HEX_LEN] = malloc((n + 1) * sizeof *ids);
+    outputs_ident *ids = malloc((n + 1) * sizeof *ids);
     if (!ids) return err_set(err, "generate: out of memory");
     int rc = gen_identities(q, model_key, ids, err) || outputs_known(st, ids, n, NULL, found, err);
     free(ids);

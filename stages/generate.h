@@ -13,6 +13,7 @@
 #include "gen.h"
 #include "gen_writer.h"
 #include "hash.h"
+#include "outputs.h"
 #include "store.h"
 
 #include <stddef.h>
@@ -31,8 +32,7 @@ int gen_model_key(const char *model_dir, int64_t checkpoint_id, char out[GEN_KEY
 
 /* The identities of the gen_n_outputs(r) outputs r asks for, in
 ** gen_run's order, into ids[] (that many), without generating. */
-int gen_identities(const gen_request *r, const char *model_key, char (*ids)[HASH_HEX_LEN],
-                   char *err);
+int gen_identities(const gen_request *r, const char *model_key, outputs_ident *ids, char *err);
 
 /* Store the outputs (inside the caller's transaction), each identified by
 ** model_key (gen_model_key), its prompt, its prompt's parameters and its
