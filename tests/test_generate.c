@@ -187,11 +187,13 @@ static void test_constraints_and_store(void) {
     CHECK(gen_store_outputs(st, &r, o, n, "random", "random", 0, 0, NULL, &n_new, err) == 0);
     CHECK(store_commit(st, err) == 0);
     CHECK_EQ_INT((int)n_new, 0);
-    char ids[12][HASH_HEX_LEN];
+    outputs_ident ids[12];
     CHECK(gen_identities(&r, "random", ids, err) == 0);
     for (size_t i = 0; i < 12; i++) {
+        char hex[HASH_HEX_LEN];
+        outputs_identity_hex(&ids[i], hex);
         CHECK(store_prepare(st, "SELECT count(*) FROM outputs WHERE identity = ?", &q, err) == 0);
-        sqlite3_bind_text(q, 1, ids[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 1, hex, -1, SQLITE_STATIC);
         CHECK(sqlite3_step(q) == SQLITE_ROW);
         CHECKF(sqlite3_column_int(q, 0) == 1, "output %zu", i);
         sqlite3_finalize(q);
