@@ -176,12 +176,12 @@ static int batch_for(store *st, const outputs_row *row, int64_t *batch, char *er
 }
 
 /* The finish reasons stored as their index (011); others as text. */
-static const char *const finishes[] = {"length", "eos", "stop_string", "all_masked", "form",
-                                       "dead_end"};
+static const char *const finishes[] = {"length",     "eos",  "stop_string",
+                                       "all_masked", "form", "dead_end"};
 
 const char *outputs_finish_name(int64_t code) {
     return code >= 0 && code < (int64_t)(sizeof finishes / sizeof *finishes) ? finishes[code]
-                                                                               : NULL;
+                                                                             : NULL;
 }
 
 /* Bind ids[0..n) to parameter i of q as 011 keeps them: two bytes an id,

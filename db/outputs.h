@@ -37,9 +37,9 @@ typedef struct outputs_row {
     size_t cont_len;
     const int32_t *ids; /* generated token ids (>= 0), n_ids of them */
     size_t n_ids;
-    const char *params_json;     /* every generation parameter */
-    const char *finish_reason;   /* length, eos, stop_string, all_masked, form, dead_end */
-    const outputs_ident *ident;  /* outputs_identity() of the above (its seed is the row's) */
+    const char *params_json;    /* every generation parameter */
+    const char *finish_reason;  /* length, eos, stop_string, all_masked, form, dead_end */
+    const outputs_ident *ident; /* outputs_identity() of the above (its seed is the row's) */
 } outputs_row;
 
 /* The identity of the output that model (a key naming the weights and

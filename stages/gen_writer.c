@@ -59,19 +59,10 @@ int gwr_store(gen_writer *w, const gen_output *o, int *created, char *err) {
     const char *pr = w->r->prompts[o->prompt_index];
     outputs_ident ident;
     outputs_identity(w->model_key, pr, strlen(pr), w->id_params, o->seed, &ident);
-    outputs_row row = {w->recipe_run_id,
-                       w->recipe_name,
-                       w->model_source,
-                       w->checkpoint_id,
-                       pr,
-                       strlen(pr),
-                       o->continuation,
-                       o->cont_len,
-                       o->ids,
-                       o->n_ids,
-                       w->params,
-                       o->finish,
-                       &ident};
+    outputs_row row = {
+        w->recipe_run_id, w->recipe_name,  w->model_source, w->checkpoint_id, pr,
+        strlen(pr),       o->continuation, o->cont_len,     o->ids,           o->n_ids,
+        w->params,        o->finish,       &ident};
     return outputs_insert(w->st, &row, created, err);
 }
 

@@ -132,9 +132,30 @@ check "status RECIPE shows it too" \
 # identity) still opens; rerunning a recipe that generates from a checkpoint
 # adopts the oldest copies, one from a model directory adds its outputs once
 # (that directory's contents then are unknown); later reruns add nothing.
-downgrade() { # DB: schema 6 (before 007_runs .. 010_ckpt_pin) again, every output stored twice
+downgrade() { # DB: schema 6 (before 007_runs .. 011_output_rows) again, every output stored twice
     sql "$1" "DROP TRIGGER output_counts_insert; DROP TRIGGER output_counts_delete; DROP TRIGGER output_counts_update;
-    DROP TABLE output_counts; ALTER TABLE checkpoints DROP COLUMN pinned; DROP INDEX outputs_identity; DROP INDEX outputs_legacy; ALTER TABLE outputs DROP COLUMN identity;
+    DROP TABLE output_counts; ALTER TABLE checkpoints DROP COLUMN pinned;
+    CREATE TABLE outputs6 (id INTEGER PRIMARY KEY, recipe_run_id INTEGER REFERENCES recipe_runs(id), recipe_name TEXT,
+      model_source TEXT NOT NULL, checkpoint_id INTEGER REFERENCES checkpoints(id), prompt TEXT NOT NULL,
+      continuation TEXT NOT NULL, text TEXT NOT NULL, ids_json TEXT NOT NULL, params_json TEXT NOT NULL,
+      seed INTEGER NOT NULL, finish_reason TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending'
+      CHECK (status IN ('pending', 'approved', 'rejected')),
+      created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+      min_approvals INTEGER CHECK (min_approvals >= 1)) STRICT;
+    INSERT INTO outputs6 SELECT id, recipe_run_id, recipe_name, model_source, checkpoint_id, prompt, continuation, text,
+      ids_json, params_json, seed, finish_reason, status, created_at, min_approvals FROM outputs;
+    CREATE TABLE reviews6 (id INTEGER PRIMARY KEY, output_id INTEGER NOT NULL REFERENCES outputs(id),
+      reviewer TEXT NOT NULL, verdict TEXT NOT NULL, note TEXT, edited_text TEXT, version INTEGER NOT NULL,
+      breaks TEXT, created_at TEXT NOT NULL) STRICT;
+    INSERT INTO reviews6 SELECT * FROM reviews;
+    DROP VIEW output_verdicts; DROP VIEW outputs; DROP TABLE reviews; DROP TABLE output_identities;
+    DROP TABLE output_legacy; DROP TABLE output_rows; DROP TABLE output_batches; DROP TABLE output_params;
+    ALTER TABLE outputs6 RENAME TO outputs; ALTER TABLE reviews6 RENAME TO reviews;
+    CREATE INDEX outputs_status ON outputs(status); CREATE INDEX reviews_output ON reviews(output_id);
+    CREATE TRIGGER outputs_review_rule AFTER INSERT ON outputs WHEN NEW.min_approvals IS NULL
+    BEGIN UPDATE outputs SET min_approvals = 1 WHERE id = NEW.id; END;
+    CREATE VIEW output_verdicts (output_id, rejects, approvals, needed, status) AS
+      SELECT id, 0, 0, 1, status FROM outputs;
     ALTER TABLE recipe_runs DROP COLUMN error; DROP TABLE run_locks; DROP TABLE sessions; DROP TABLE reviewers; PRAGMA user_version = 6;
     INSERT INTO outputs (recipe_run_id, recipe_name, model_source, checkpoint_id, prompt, continuation, text, ids_json, params_json, seed, finish_reason)
       SELECT recipe_run_id, recipe_name, model_source, checkpoint_id, prompt, continuation, text, ids_json, params_json, seed, finish_reason FROM outputs;"

@@ -6,7 +6,8 @@
 # and stored (the one writer, batched transactions in order), at batch 64.
 # Reports wall and CPU seconds and outputs/s of both, the writer's cost,
 # and the store's growth against the raw text and ids (prompt + continuation
-# bytes, 4 bytes a token id).  Prints a markdown section.
+# bytes, 4 bytes a token id), with what each table and index of the outputs
+# (db/011_output_rows.sql) takes.  Prints a markdown section.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 Q="$ROOT/quill"
@@ -42,10 +43,9 @@ run store --db s.db generate --model m --prompts p.jsonl --max-new-tokens 8 --ba
 after=$(size s.db)
 stored=$(sqlite3 s.db "SELECT count(*) FROM outputs")
 raw=$(sqlite3 s.db "SELECT sum(length(CAST(text AS BLOB)) + 4 * json_array_length(ids_json)) FROM outputs")
-cols=$(sqlite3 s.db "SELECT sum(length(CAST(prompt AS BLOB)) + length(CAST(continuation AS BLOB)) + length(CAST(text AS BLOB))), sum(length(ids_json)), sum(length(params_json)) FROM outputs")
-# The same outputs in more compact layouts (layouts.sql), on a scratch copy.
-cp s.db layouts.db
-layouts=$(sqlite3 layouts.db <"$ROOT/bench/bulk_store/layouts.sql")
+# the pages of each table and index of the outputs (db/011), per output
+tables=$(sqlite3 s.db "SELECT name, sum(pgsize) FROM dbstat WHERE name LIKE 'output%'
+    OR name LIKE 'sqlite_autoindex_output%' GROUP BY name ORDER BY 2 DESC")
 rate() { echo "scale=0; $N / $1" | bc; }
 echo "## Bulk generation: the store keeps up (bench/bulk_store)"
 echo
@@ -58,11 +58,10 @@ echo "| stored (one writer, batched transactions) | $store_wall | $store_cpu | $
 echo
 echo "- writer's cost: $(echo "scale=1; 100 * ($store_cpu - $nostore_cpu) / $nostore_cpu" | bc)% more CPU, $(echo "scale=1; 100 * ($store_wall - $nostore_wall) / $nostore_wall" | bc)% more wall time; $stored outputs stored"
 echo "- store growth: $((after - before)) B ($(( (after - before) / N )) B/output) against raw text + ids $raw B ($((raw / N)) B/output): $(echo "scale=2; ($after - $before) / $raw" | bc)x"
-echo "- what the rows hold (text columns prompt + continuation + text | ids_json | params_json): $(echo "$cols" | tr '|' ' ' | awk '{printf "%d | %d | %d B", $1, $2, $3}')"
-echo "- the same outputs in other layouts (bench/bulk_store/layouts.sql, B/output after VACUUM, tables and indexes; raw $((raw / N))):"
+echo "- where it goes (pages of each table and index of the outputs, db/011_output_rows.sql):"
 echo
-echo "| layout | B/output | x raw |"
-echo "|---|---|---|"
-echo "$layouts" | while IFS='|' read -r name b; do
-    echo "| $name | $b | $(echo "scale=2; $b * $N / $raw" | bc) |"
+echo "| table or index | B/output |"
+echo "|---|---|"
+echo "$tables" | while IFS='|' read -r name b; do
+    echo "| $name | $(echo "scale=1; $b / $N" | bc) |"
 done
