@@ -82,8 +82,9 @@ void reviews_output_free(reviews_output *o);
 ** (NULL: any) and whose prompt holds q (NULL: any; ASCII case-insensitive,
 ** '%' and '_' literal), by id, at most limit of them into v (room for
 ** limit; free each with reviews_output_free); *got gets how many, *more 1
-** when more follow.  One statement, on outputs(status) and the id order:
-** fast on 100,000 outputs. */
+** when more follow.  One statement, in id order from after (pending ones
+** by a scan, reviewed ones by output_rows_reviewed, db/011): fast on
+** 100,000 outputs. */
 int reviews_page(store *st, const char *status, const char *recipe, const char *q, int64_t after,
                  size_t limit, reviews_output *v, size_t *got, int *more, char *err);
 
