@@ -16,7 +16,7 @@
 -- migration stay as they were (output_identities); those made before
 -- identities existed (NULL) wait in output_legacy to be adopted.
 -- The view `outputs` keeps the old columns for reading, inserting (one
--- batch per row), deleting and updating status or min_approvals.
+-- batch per row), updating and deleting.
 --
 -- OUTPUT_IDS: a blob of two bytes an id, most significant first, when
 -- every id is below 65,536 (db/outputs.c writes them), else the JSON list
@@ -166,18 +166,40 @@ BEGIN
     SELECT last_insert_rowid(), NEW.identity WHERE NEW.identity IS NOT NULL;
 END;
 
+-- An update changes the row; a change of what its batch holds (prompt,
+-- source, parameters, created_at) moves it to a batch of its own.
 CREATE TRIGGER outputs_update INSTEAD OF UPDATE ON outputs
 BEGIN
-    SELECT RAISE(ABORT, 'outputs: only status and min_approvals can be changed')
-    WHERE NEW.id IS NOT OLD.id OR NEW.prompt IS NOT OLD.prompt
-       OR NEW.continuation IS NOT OLD.continuation OR NEW.text IS NOT OLD.text
-       OR NEW.ids_json IS NOT OLD.ids_json OR NEW.params_json IS NOT OLD.params_json
-       OR NEW.seed IS NOT OLD.seed OR NEW.finish_reason IS NOT OLD.finish_reason
+    SELECT RAISE(ABORT, 'outputs: an output''s id and identity cannot be changed')
+    WHERE NEW.id IS NOT OLD.id OR NEW.identity IS NOT OLD.identity;
+    SELECT RAISE(ABORT, 'outputs: text must be prompt || continuation')
+    WHERE NEW.text IS NOT NEW.prompt || NEW.continuation;
+    INSERT OR IGNORE INTO output_params (json) VALUES (NEW.params_json);
+    INSERT INTO output_batches (id, recipe_run_id, recipe_name, model_source, checkpoint_id,
+                                prompt, params, created_at)
+    SELECT max(COALESCE((SELECT MAX(id) FROM output_batches), 0),
+               COALESCE((SELECT MAX(id) FROM output_rows), 0)) + 1,
+           NEW.recipe_run_id, NEW.recipe_name, NEW.model_source, NEW.checkpoint_id, NEW.prompt,
+           (SELECT id FROM output_params WHERE json = NEW.params_json), NEW.created_at
+    WHERE NEW.prompt IS NOT OLD.prompt OR NEW.recipe_run_id IS NOT OLD.recipe_run_id
        OR NEW.recipe_name IS NOT OLD.recipe_name OR NEW.model_source IS NOT OLD.model_source
-       OR NEW.recipe_run_id IS NOT OLD.recipe_run_id OR NEW.identity IS NOT OLD.identity
-       OR NEW.checkpoint_id IS NOT OLD.checkpoint_id OR NEW.created_at IS NOT OLD.created_at;
+       OR NEW.checkpoint_id IS NOT OLD.checkpoint_id OR NEW.params_json IS NOT OLD.params_json
+       OR NEW.created_at IS NOT OLD.created_at;
     UPDATE output_rows
-    SET status = CASE NEW.status WHEN 'pending' THEN 0 WHEN 'approved' THEN 1
+    SET batch = CASE WHEN NEW.prompt IS NOT OLD.prompt OR NEW.recipe_run_id IS NOT OLD.recipe_run_id
+                       OR NEW.recipe_name IS NOT OLD.recipe_name
+                       OR NEW.model_source IS NOT OLD.model_source
+                       OR NEW.checkpoint_id IS NOT OLD.checkpoint_id
+                       OR NEW.params_json IS NOT OLD.params_json
+                       OR NEW.created_at IS NOT OLD.created_at
+                     THEN (SELECT MAX(id) FROM output_batches) ELSE batch END,
+        continuation = NEW.continuation,
+        ids = CASE WHEN NEW.ids_json IS OLD.ids_json THEN ids ELSE NEW.ids_json END,
+        seed = NEW.seed,
+        finish = CASE NEW.finish_reason WHEN 'length' THEN 0 WHEN 'eos' THEN 1
+                      WHEN 'stop_string' THEN 2 WHEN 'all_masked' THEN 3 WHEN 'form' THEN 4
+                      WHEN 'dead_end' THEN 5 ELSE NEW.finish_reason END,
+        status = CASE NEW.status WHEN 'pending' THEN 0 WHEN 'approved' THEN 1
                       WHEN 'rejected' THEN 2 END,
         min_approvals = NEW.min_approvals
     WHERE id = OLD.id;
@@ -231,8 +253,9 @@ BEGIN
         AND r.id < COALESCE((SELECT MIN(n.id) FROM output_batches n WHERE n.id > OLD.batch),
                             9223372036854775807));
 END;
-CREATE TRIGGER output_counts_update AFTER UPDATE OF status, min_approvals ON output_rows
+CREATE TRIGGER output_counts_update AFTER UPDATE OF status, min_approvals, batch ON output_rows
 WHEN OLD.status IS NOT NEW.status OR OLD.min_approvals IS NOT NEW.min_approvals
+     OR OLD.batch IS NOT NEW.batch
 BEGIN
     INSERT INTO output_counts VALUES
         (COALESCE((SELECT recipe_name FROM output_batches WHERE id = OLD.batch), ''),

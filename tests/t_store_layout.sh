@@ -5,7 +5,7 @@
 # and shows the same outputs, reviews, verdicts, counts and publications,
 # and review and publish go on working on it; a bulk job's store grows by no
 # more than its text and ids (4 bytes an id), and shows them as generated;
-# the outputs view takes inserts, updates of the review state and deletes.
+# the outputs view takes inserts, updates and deletes.
 # The fixture was made with f3a2e86's quill: ingest, generate 2 prompts x 3
 # outputs from a tiny model directory, 6 rows inserted by hand, review rule,
 # approve, reject, edit, note, publish, then `sqlite3 .dump` and the
@@ -74,7 +74,7 @@ check "one batch a prompt" [ "$(sql s.db 'SELECT count(*) FROM output_batches')"
 check "the same job again adds nothing" [ "$(sql s.db 'SELECT count(*) FROM outputs')" = 2000 ]
 check "identities distinct" [ "$(sql s.db 'SELECT count(DISTINCT identity) FROM outputs')" = 2000 ]
 
-# ---- the outputs view: insert, update the review state, delete
+# ---- the outputs view: insert, update, delete
 sql s.db "INSERT INTO outputs (id, recipe_name, model_source, prompt, continuation, text, ids_json,
     params_json, seed, finish_reason) VALUES (5000, 'h', 'x', 'hand', ' made', 'hand made', '[1,2]',
     '{}', 1, 'eos')"
@@ -83,8 +83,8 @@ check "a row inserted by hand reads back" \
 sql s.db "UPDATE outputs SET status = 'approved' WHERE id = 5000"
 check "its status updated, counted" \
     [ "$(sql s.db "SELECT status FROM outputs WHERE id = 5000; SELECT n FROM output_counts WHERE recipe_name = 'h' AND status = 'approved'")" = "$(printf 'approved\n1')" ]
-expect_fail "its text cannot be changed" "only status and min_approvals" \
-    sql s.db "UPDATE outputs SET continuation = 'x' WHERE id = 5000"
+expect_fail "its text stays prompt || continuation" "text must be prompt" \
+    sql s.db "UPDATE outputs SET text = 'x' WHERE id = 5000"
 sql s.db "DELETE FROM outputs WHERE id > 1995"
 check "deleted, with their batches" \
     [ "$(sql s.db 'SELECT count(*), max(id) FROM outputs; SELECT max(id) FROM output_batches')" = "$(printf '1995|1995\n1991')" ]
@@ -93,4 +93,10 @@ check "a rerun stores the deleted ones again, at the same ids" \
     [ "$(sql s.db 'SELECT count(*), max(id) FROM outputs')" = "2000|2000" ]
 sql s.db "SELECT prompt, continuation, ids_json, seed, finish_reason FROM outputs ORDER BY id" >again.txt
 check "as they were" cmp stored.txt again.txt
+sql s.db "UPDATE outputs SET prompt = 'P', continuation = ' c', text = 'P c', recipe_name = 'g'
+    WHERE id = 11"
+check "a change of prompt and recipe moves the output alone to a batch of its own" \
+    [ "$(sql s.db "SELECT id, prompt, recipe_name FROM outputs WHERE id IN (10, 11, 12) AND (id = 11 OR recipe_name IS NULL)")" = "$(printf '10|Line 0 of the long poem|\n11|P|g\n12|Line 1 of the long poem|')" ]
+check "the counts follow the recipe" \
+    [ "$(sql s.db "SELECT n FROM output_counts WHERE recipe_name = 'g'")" = 1 ]
 summary
