@@ -133,33 +133,23 @@ rows() { sql "$1" "SELECT id, identity, seed, prompt, text, ids_json, params_jso
 new_store ref.db
 "$QUILL_ASAN" --db ref.db generate --model m --prompts job.jsonl --batch 16 >/dev/null 2>ref.err
 check "uninterrupted: 500 outputs" [ "$(rows ref.db | wc -l)" = 500 ]
-# The kill moments scale with how long this machine takes for the job (a
-# fixed delay lands after the end on a fast machine): 20% to 80% of the
-# time the outputs still missing need, after the start-up, so each run
-# dies midway.
-new_store t.db
-t0=$(date +%s%N)
-"$QUILL" --db t.db generate --model m --prompts job.jsonl --batch 16 >/dev/null 2>&1
-full_ms=$((($(date +%s%N) - t0) / 1000000))
-t0=$(date +%s%N) # the same job again, all stored: the start-up alone
-"$QUILL" --db t.db generate --model m --prompts job.jsonl --batch 16 >/dev/null 2>&1
-start_ms=$((($(date +%s%N) - t0) / 1000000))
-work_ms=$((full_ms > start_ms ? full_ms - start_ms : 1))
-echo "# an uninterrupted run takes $full_ms ms, $start_ms ms of it to start"
+# Each run is killed at a random moment after it has stored something of
+# its own (waiting for progress, not for a fixed delay, which lands after
+# the end on a fast machine and before the first commit on a loaded one).
+count() { sql k.db "SELECT count(*) FROM outputs"; }
 new_store k.db
 kills=0 mid=0
 for _ in $(seq 12); do # kill each run midway until one ends by itself
-    left=$((500 - $(sql k.db "SELECT count(*) FROM outputs")))
-    ms=$((start_ms + work_ms * (RANDOM % 60 + 20) / 100 * left / 500 + 1))
-    delay=$((ms / 1000)).$(printf '%03d' $((ms % 1000)))
+    before=$(count)
     "$QUILL" --db k.db generate --model m --prompts job.jsonl --batch 16 >/dev/null 2>&1 &
     pid=$!
-    sleep "$delay"
+    while kill -0 $pid 2>/dev/null && [ "$(count)" -le "$before" ]; do sleep 0.01; done
+    sleep "0.$(printf '%03d' $((RANDOM % 100)))"
     kill -9 $pid 2>/dev/null || break
     kills=$((kills + 1))
     wait $pid 2>/dev/null
-    n=$(sql k.db "SELECT count(*) FROM outputs")
-    echo "# killed after ${delay} s: $n outputs stored"
+    n=$(count)
+    echo "# killed after storing $((n - before)) more: $n outputs stored"
     [ "$n" -gt 0 ] && [ "$n" -lt 500 ] && mid=$((mid + 1))
 done
 wait
