@@ -19,7 +19,7 @@ head -c 2000 "$ROOT/recipes/corpora/frankenstein.txt" >text.txt
 (cd "$ROOT" && "$Q" --db "$W/t.db" ingest "$W/text.txt" >/dev/null &&
     "$Q" --db "$W/t.db" group --block-size 16 >/dev/null &&
     "$Q" --db "$W/t.db" train --init n_layer=1,n_head=2,n_embd=16,n_positions=64 --seed 1 \
-        --max-steps 1 --save-steps 0 --quiet &&
+        --max-steps 1 --save-steps 0 --quiet >/dev/null &&
     "$Q" --db "$W/t.db" export latest "$W/m" >/dev/null)
 python3 -c "
 for i in range($N // 10): print('{\"prompt\": \"Line %d of the long poem\", \"num_return_sequences\": 10}' % i)" >p.jsonl
