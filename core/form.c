@@ -52,7 +52,7 @@ typedef struct tnode { /* the vocabulary's tokens as a byte trie */
     int32_t first, next, tok;
     int32_t lo, hi; /* its tokens and those below it: ord[lo .. hi) */
     uint8_t b;
-    uint8_t below; /* T_LETTER, T_WORD: what the bytes below it hold */
+    uint8_t below; /* T_LETTER, T_WORD: what the bytes below it hold (not dead_byte's) */
 } tnode;
 
 enum {
@@ -220,6 +220,12 @@ int form_opts_set(form_opts *o, const char *syllables, const char *form_name, co
 static inline int letter_of(unsigned b) {
     unsigned s = (b | 0x20) - 'a';
     return s < 26 ? (int)s : -1;
+}
+
+/* Does step_byte break on byte b whatever the state (a byte the text may
+** not hold; an apostrophe is read inside a word before the rule)? */
+static inline int dead_byte(const form *f, unsigned b) {
+    return b != '\'' && !f->ok[b];
 }
 
 static int sym_of(int c) {
@@ -715,7 +721,7 @@ static void walk_word(form *f, const wctx *x, int32_t tn, int32_t node, uint64_t
             walk_word(f, x, c, n, bits);
             continue;
         }
-        if (b != '\'' && !f->ok[b]) continue; /* step_byte breaks: skip the state copy */
+        if (dead_byte(f, b)) continue; /* step_byte breaks: skip the state copy */
         form_state s = *x->st;
         s.node = node;
         if (step_byte(f, &s, b) || !alive(f, &s)) continue;
@@ -816,7 +822,7 @@ static void fix_word(form *f, const fixctx *fx, const wctx *x, int32_t tn, int32
         unsigned b = f->t[c].b;
         int sym = letter_of(b);
         if (sym < 0) {
-            if (b != '\'' && b != '\n' && !f->ok[b]) continue; /* broken: fix_child keeps it */
+            if (b != '\n' && dead_byte(f, b)) continue; /* broken: fix_child keeps it */
             form_state s = *x->st;
             s.node = node;
             fix_child(f, fx, x->st, c, &s, bits);
@@ -999,8 +1005,9 @@ static void rhyme_walk(form *f, const wctx *x, const rhyme_set *rs, int32_t tn, 
                        uint64_t *bits) {
     for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
         unsigned b = f->t[c].b;
+        if (dead_byte(f, b)) continue; /* a letter (word_start): ok, or dead */
         int32_t n = child(f, node, (b | 0x20) - 'a');
-        if (!f->ok[b] || n < 0 || !rs_has(rs, n)) continue;
+        if (n < 0 || !rs_has(rs, n)) continue;
         if (f->hot[n].amask & x->k) {
             rhyme_walk(f, x, rs, c, n, bits);
             continue;
@@ -1024,8 +1031,9 @@ static void okr_walk(const form *f, int kind, int32_t tn, int32_t node, uint32_t
                      int32_t base) {
     for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
         unsigned b = f->t[c].b;
+        if (dead_byte(f, b)) continue; /* a letter (word_start): ok, or dead */
         int32_t n = child(f, node, (b | 0x20) - 'a');
-        if (!f->ok[b] || n < 0 || !f->hot[n].amask) continue;
+        if (n < 0 || !f->hot[n].amask) continue;
         int low = __builtin_ctz(f->hot[n].amask);
         uint32_t v = ~((2u << low) - 1) | (kind == OK_MASK    ? 1u << low
                                            : kind >= OK_GROUP ? f->gmask[kind - OK_GROUP][n]
@@ -1102,6 +1110,7 @@ static const uint64_t *cached(form *f, const form_state *st) {
     memset(bits, 0, (size_t)f->nwords64 * sizeof *bits);
     set_toks(f, 0, bits); /* empty tokens */
     for (int32_t c = f->t[0].first; c >= 0; c = f->t[c].next) {
+        if (dead_byte(f, f->t[c].b)) continue; /* step_byte breaks: skip the state copy */
         form_state s = *st;
         if (step_byte(f, &s, f->t[c].b) || !alive(f, &s)) continue;
         if (!worth_caching(f, &s)) {
@@ -1214,6 +1223,7 @@ static int build_tokens(form *f) {
     for (int32_t i = f->nt; i-- > 0;) /* children come after their parent */
         for (int32_t c = f->t[i].first; c >= 0; c = f->t[c].next) {
             unsigned b = f->t[c].b;
+            if (dead_byte(f, b)) continue; /* no token below it is ever allowed */
             int letter = b < 128 && isalpha((int)b);
             f->t[i].below |=
                 (uint8_t)(f->t[c].below | (letter ? T_LETTER : T_OTHER) |
