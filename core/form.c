@@ -1190,6 +1190,24 @@ static int32_t number(form *f, int32_t n, int32_t k) {
     return k;
 }
 
+/* Copy token-trie node n of old and the nodes below it to out from *k on,
+** each node before its children and a subtree's nodes together (the walks
+** follow subtrees: memory order); n's new index. */
+static int32_t lay_out(const tnode *old, int32_t n, tnode *out, int32_t *k) {
+    int32_t me = (*k)++, prev = -1;
+    out[me] = old[n];
+    out[me].first = out[me].next = -1;
+    for (int32_t c = old[n].first; c >= 0; c = old[c].next) {
+        int32_t nc = lay_out(old, c, out, k);
+        if (prev < 0)
+            out[me].first = nc;
+        else
+            out[prev].next = nc;
+        prev = nc;
+    }
+    return me;
+}
+
 /* The byte trie of the vocabulary's tokens. */
 static int build_tokens(form *f) {
     const cons_vocab *v = f->v;
@@ -1220,6 +1238,12 @@ static int build_tokens(form *f) {
         f->tok_next[t] = f->t[n].tok;
         f->t[n].tok = t;
     }
+    tnode *t = malloc((size_t)f->nt * sizeof *t);
+    if (!t) return -1;
+    int32_t k = 0;
+    lay_out(f->t, 0, t, &k);
+    free(f->t);
+    f->t = t;
     for (int32_t i = f->nt; i-- > 0;) /* children come after their parent */
         for (int32_t c = f->t[i].first; c >= 0; c = f->t[c].next) {
             unsigned b = f->t[c].b;
