@@ -428,6 +428,13 @@ static long rs_index(const rhyme_set *rs, int32_t node) {
     return lo < rs->n && rs->node[lo] == (uint32_t)node ? (long)lo : -1;
 }
 
+/* Does a word of rs's rhyming part and r syllables start with node's
+** letters (only such a word can end a line with r syllables left)? */
+static int rs_has_count(const rhyme_set *rs, int32_t node, int r) {
+    long lo = rs_index(rs, node);
+    return lo >= 0 && (rs->mask[lo] >> r & 1);
+}
+
 /* Syllable counts of the words at or below node that may end the line. */
 static uint32_t fin_mask(form *f, const form_state *st, int32_t node) {
     int line = st->line;
@@ -814,8 +821,9 @@ static void fix_child(form *f, const fixctx *fx, const form_state *st, int32_t c
 
 /* fix() inside a word of x's line (no apostrophe pending): a letter moves
 ** the node; nothing below it reads the rhyme if no word of either rhyme
-** starts with the word so far (they are the rhyme sets' nodes) and no word
-** starts below; a node whose words all need a line-final word reads it. */
+** with the line's remaining count starts with the word so far (the only
+** line-final words alive_in reads: rs_has_count) and no word starts below; a node whose words all
+*need a line-final word reads it. */
 static void fix_word(form *f, const fixctx *fx, const wctx *x, int32_t tn, int32_t node,
                      uint64_t *bits) {
     for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
@@ -830,8 +838,8 @@ static void fix_word(form *f, const fixctx *fx, const wctx *x, int32_t tn, int32
         }
         int32_t n = child(f, node, sym);
         if (!f->ok[b] || n < 0) continue; /* broken whatever the rhyme: no bits */
-        if (!(f->t[c].below & T_WORD) && fx->rs0 && fx->rs1 && !rs_has(fx->rs0, n) &&
-            !rs_has(fx->rs1, n))
+        if (!(f->t[c].below & T_WORD) && fx->rs0 && fx->rs1 && !rs_has_count(fx->rs0, n, x->r) &&
+            !rs_has_count(fx->rs1, n, x->r))
             continue;
         if (f->hot[n].amask & x->k) { /* alive whatever the rhyme */
             if ((f->hot[n].amask & ~x->k) || (f->t[c].below & T_WORD))
@@ -999,15 +1007,15 @@ static int or_sub(form *f, int32_t c, const form_state *st, uint64_t *bits) {
 /* The tokens below token-trie node tn (word-trie node, in x's word) that
 ** a later line keeps only for its rhyme: below the first node whose words
 ** all have too many syllables to leave room (amask & k = 0), every node
-** must hold a line-final word of rs (alive_in); such nodes are rs's, and so
-** are their ancestors. */
+** must hold a line-final word of rs (alive_in), one of the r syllables
+** left; such nodes are rs's (rs_has_count), and so are their ancestors. */
 static void rhyme_walk(form *f, const wctx *x, const rhyme_set *rs, int32_t tn, int32_t node,
                        uint64_t *bits) {
     for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
         unsigned b = f->t[c].b;
         if (dead_byte(f, b)) continue; /* a letter (word_start): ok, or dead */
         int32_t n = child(f, node, (b | 0x20) - 'a');
-        if (n < 0 || !rs_has(rs, n)) continue;
+        if (n < 0 || !rs_has_count(rs, n, x->r)) continue;
         if (f->hot[n].amask & x->k) {
             rhyme_walk(f, x, rs, c, n, bits);
             continue;
