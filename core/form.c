@@ -52,7 +52,7 @@ typedef struct tnode { /* the vocabulary's tokens as a byte trie */
     int32_t first, next, tok;
     int32_t lo, hi; /* its tokens and those below it: ord[lo .. hi) */
     uint8_t b;
-    uint8_t below; /* T_LETTER, T_WORD: what the bytes below it hold */
+    uint8_t below; /* T_LETTER, T_WORD: what the bytes below it hold (not dead_byte's) */
 } tnode;
 
 enum {
@@ -220,6 +220,12 @@ int form_opts_set(form_opts *o, const char *syllables, const char *form_name, co
 static inline int letter_of(unsigned b) {
     unsigned s = (b | 0x20) - 'a';
     return s < 26 ? (int)s : -1;
+}
+
+/* Does step_byte break on byte b whatever the state (a byte the text may
+** not hold; an apostrophe is read inside a word before the rule)? */
+static inline int dead_byte(const form *f, unsigned b) {
+    return b != '\'' && !f->ok[b];
 }
 
 static int sym_of(int c) {
@@ -420,6 +426,13 @@ static long rs_index(const rhyme_set *rs, int32_t node) {
             hi = mid;
     }
     return lo < rs->n && rs->node[lo] == (uint32_t)node ? (long)lo : -1;
+}
+
+/* Does a word of rs's rhyming part and r syllables start with node's
+** letters (only such a word can end a line with r syllables left)? */
+static int rs_has_count(const rhyme_set *rs, int32_t node, int r) {
+    long lo = rs_index(rs, node);
+    return lo >= 0 && (rs->mask[lo] >> r & 1);
 }
 
 /* Syllable counts of the words at or below node that may end the line. */
@@ -715,7 +728,7 @@ static void walk_word(form *f, const wctx *x, int32_t tn, int32_t node, uint64_t
             walk_word(f, x, c, n, bits);
             continue;
         }
-        if (b != '\'' && !f->ok[b]) continue; /* step_byte breaks: skip the state copy */
+        if (dead_byte(f, b)) continue; /* step_byte breaks: skip the state copy */
         form_state s = *x->st;
         s.node = node;
         if (step_byte(f, &s, b) || !alive(f, &s)) continue;
@@ -808,15 +821,16 @@ static void fix_child(form *f, const fixctx *fx, const form_state *st, int32_t c
 
 /* fix() inside a word of x's line (no apostrophe pending): a letter moves
 ** the node; nothing below it reads the rhyme if no word of either rhyme
-** starts with the word so far (they are the rhyme sets' nodes) and no word
-** starts below; a node whose words all need a line-final word reads it. */
+** with the line's remaining count starts with the word so far (the only
+** line-final words alive_in reads: rs_has_count) and no word starts below; a node whose words all
+*need a line-final word reads it. */
 static void fix_word(form *f, const fixctx *fx, const wctx *x, int32_t tn, int32_t node,
                      uint64_t *bits) {
     for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
         unsigned b = f->t[c].b;
         int sym = letter_of(b);
         if (sym < 0) {
-            if (b != '\'' && b != '\n' && !f->ok[b]) continue; /* broken: fix_child keeps it */
+            if (b != '\n' && dead_byte(f, b)) continue; /* broken: fix_child keeps it */
             form_state s = *x->st;
             s.node = node;
             fix_child(f, fx, x->st, c, &s, bits);
@@ -824,8 +838,8 @@ static void fix_word(form *f, const fixctx *fx, const wctx *x, int32_t tn, int32
         }
         int32_t n = child(f, node, sym);
         if (!f->ok[b] || n < 0) continue; /* broken whatever the rhyme: no bits */
-        if (!(f->t[c].below & T_WORD) && fx->rs0 && fx->rs1 && !rs_has(fx->rs0, n) &&
-            !rs_has(fx->rs1, n))
+        if (!(f->t[c].below & T_WORD) && fx->rs0 && fx->rs1 && !rs_has_count(fx->rs0, n, x->r) &&
+            !rs_has_count(fx->rs1, n, x->r))
             continue;
         if (f->hot[n].amask & x->k) { /* alive whatever the rhyme */
             if ((f->hot[n].amask & ~x->k) || (f->t[c].below & T_WORD))
@@ -993,14 +1007,15 @@ static int or_sub(form *f, int32_t c, const form_state *st, uint64_t *bits) {
 /* The tokens below token-trie node tn (word-trie node, in x's word) that
 ** a later line keeps only for its rhyme: below the first node whose words
 ** all have too many syllables to leave room (amask & k = 0), every node
-** must hold a line-final word of rs (alive_in); such nodes are rs's, and so
-** are their ancestors. */
+** must hold a line-final word of rs (alive_in), one of the r syllables
+** left; such nodes are rs's (rs_has_count), and so are their ancestors. */
 static void rhyme_walk(form *f, const wctx *x, const rhyme_set *rs, int32_t tn, int32_t node,
                        uint64_t *bits) {
     for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
         unsigned b = f->t[c].b;
+        if (dead_byte(f, b)) continue; /* a letter (word_start): ok, or dead */
         int32_t n = child(f, node, (b | 0x20) - 'a');
-        if (!f->ok[b] || n < 0 || !rs_has(rs, n)) continue;
+        if (n < 0 || !rs_has_count(rs, n, x->r)) continue;
         if (f->hot[n].amask & x->k) {
             rhyme_walk(f, x, rs, c, n, bits);
             continue;
@@ -1024,8 +1039,9 @@ static void okr_walk(const form *f, int kind, int32_t tn, int32_t node, uint32_t
                      int32_t base) {
     for (int32_t c = f->t[tn].first; c >= 0; c = f->t[c].next) {
         unsigned b = f->t[c].b;
+        if (dead_byte(f, b)) continue; /* a letter (word_start): ok, or dead */
         int32_t n = child(f, node, (b | 0x20) - 'a');
-        if (!f->ok[b] || n < 0 || !f->hot[n].amask) continue;
+        if (n < 0 || !f->hot[n].amask) continue;
         int low = __builtin_ctz(f->hot[n].amask);
         uint32_t v = ~((2u << low) - 1) | (kind == OK_MASK    ? 1u << low
                                            : kind >= OK_GROUP ? f->gmask[kind - OK_GROUP][n]
@@ -1102,6 +1118,7 @@ static const uint64_t *cached(form *f, const form_state *st) {
     memset(bits, 0, (size_t)f->nwords64 * sizeof *bits);
     set_toks(f, 0, bits); /* empty tokens */
     for (int32_t c = f->t[0].first; c >= 0; c = f->t[c].next) {
+        if (dead_byte(f, f->t[c].b)) continue; /* step_byte breaks: skip the state copy */
         form_state s = *st;
         if (step_byte(f, &s, f->t[c].b) || !alive(f, &s)) continue;
         if (!worth_caching(f, &s)) {
@@ -1181,6 +1198,24 @@ static int32_t number(form *f, int32_t n, int32_t k) {
     return k;
 }
 
+/* Copy token-trie node n of old and the nodes below it to out from *k on,
+** each node before its children and a subtree's nodes together (the walks
+** follow subtrees: memory order); n's new index. */
+static int32_t lay_out(const tnode *old, int32_t n, tnode *out, int32_t *k) {
+    int32_t me = (*k)++, prev = -1;
+    out[me] = old[n];
+    out[me].first = out[me].next = -1;
+    for (int32_t c = old[n].first; c >= 0; c = old[c].next) {
+        int32_t nc = lay_out(old, c, out, k);
+        if (prev < 0)
+            out[me].first = nc;
+        else
+            out[prev].next = nc;
+        prev = nc;
+    }
+    return me;
+}
+
 /* The byte trie of the vocabulary's tokens. */
 static int build_tokens(form *f) {
     const cons_vocab *v = f->v;
@@ -1211,9 +1246,16 @@ static int build_tokens(form *f) {
         f->tok_next[t] = f->t[n].tok;
         f->t[n].tok = t;
     }
+    tnode *t = malloc((size_t)f->nt * sizeof *t);
+    if (!t) return -1;
+    int32_t k = 0;
+    lay_out(f->t, 0, t, &k);
+    free(f->t);
+    f->t = t;
     for (int32_t i = f->nt; i-- > 0;) /* children come after their parent */
         for (int32_t c = f->t[i].first; c >= 0; c = f->t[c].next) {
             unsigned b = f->t[c].b;
+            if (dead_byte(f, b)) continue; /* no token below it is ever allowed */
             int letter = b < 128 && isalpha((int)b);
             f->t[i].below |=
                 (uint8_t)(f->t[c].below | (letter ? T_LETTER : T_OTHER) |
