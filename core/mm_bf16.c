@@ -325,6 +325,9 @@ static __mmask16 lanes(int n) {
     return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
+/* Pairs of rows that pack512_kmajor fetches ahead. */
+#define PACK_AHEAD 4
+
 /* One slice (pairs [p0, p0+kps)) of npan fp32 panels from column j0 with
 ** AVX-512, the rounding of round_bits: rows of op(X) contiguous (kmajor),
 ** two rows per pair word, all the panels' part of a row at once (a short
@@ -337,6 +340,16 @@ __attribute__((target("avx512f"))) static void pack512_kmajor(const mb_src *s, i
     for (int p = 0; p < kps; p++) {
         const int k = 2 * (p0 + p);
         const float *r0 = X + (size_t)k * s->ldx, *r1 = r0 + s->ldx;
+        /* rows far apart (a strip of each of thousands of rows): fetch
+        ** the strips of a few pairs ahead, which no hardware prefetcher
+        ** guesses */
+        if (k + 2 * PACK_AHEAD + 1 < s->K) {
+            const float *f0 = r0 + (size_t)(2 * PACK_AHEAD) * s->ldx, *f1 = f0 + s->ldx;
+            for (int q = 0; q < npan; q++) {
+                _mm_prefetch((const char *)(f0 + j0 + q * w), _MM_HINT_T0);
+                _mm_prefetch((const char *)(f1 + j0 + q * w), _MM_HINT_T0);
+            }
+        }
         for (int q = 0; q < npan; q++) {
             const int j = j0 + q * w;
             const __mmask16 in = lanes(s->n - j < w ? s->n - j : w);
