@@ -396,7 +396,12 @@ pack512_rows(const mb_src *s, int j0, int w, int cols, int p0, int kps, uint32_t
     const int k0 = 2 * p0, nk = s->K - k0 < 2 * kps ? s->K - k0 : 2 * kps;
     for (int j = 0; j < w; j++) {
         const float *x = (const float *)s->X + (size_t)(j0 + j) * s->ldx + k0;
+        /* this piece of the next panel's row: short runs of far-apart
+        ** rows, which the hardware prefetchers pick up late */
+        const int ahead = j0 + w + j < s->n;
         for (int c = 0; c < 2 * kps; c += 16) {
+            if (ahead && c < nk)
+                _mm_prefetch((const char *)(x + (size_t)w * s->ldx + c), _MM_HINT_T0);
             const __mmask16 m = j < cols ? lanes(nk - c) : 0;
             const __m256i h = _mm512_cvtepi32_epi16(round16(_mm512_maskz_loadu_epi32(m, x + c)));
             _mm256_storeu_si256((__m256i *)(tmp + j * KCP + c / 2), h);
