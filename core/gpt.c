@@ -556,9 +556,7 @@ static void draw_mask(unsigned char *mask, int rows, size_t len, float p, uint64
     for (int r = 0; r < rows; r++) {
         rng g;
         rng_seed(&g, rng_derive(seed, (uint64_t)r));
-        unsigned char *mr = mask + (size_t)r * len;
-        for (size_t i = 0; i < len; i++)
-            mr[i] = rng_uniform(&g) >= p;
+        rng_keep_mask(&g, mask + (size_t)r * len, len, p);
     }
 }
 

@@ -26,9 +26,9 @@ static uint64_t rotl(uint64_t x, int k) {
     return (x << k) | (x >> (64 - k));
 }
 
-/* The next 64 random bits of r (xoshiro256**). */
-uint64_t rng_u64(rng *r) {
-    uint64_t *s = r->s;
+/* The next 64 random bits of state s (xoshiro256**); inlined into the
+** loops that draw many. */
+static inline uint64_t next(uint64_t *restrict s) {
     uint64_t result = rotl(s[1] * 5, 7) * 9;
     uint64_t t = s[1] << 17;
     s[2] ^= s[0];
@@ -40,8 +40,25 @@ uint64_t rng_u64(rng *r) {
     return result;
 }
 
+uint64_t rng_u64(rng *r) {
+    return next(r->s);
+}
+
+/* The float of rng_uniform from 64 random bits. */
+static inline float uniform_of(uint64_t x) {
+    return (float)(x >> 40) * (1.0f / 16777216.0f);
+}
+
 float rng_uniform(rng *r) {
-    return (float)(rng_u64(r) >> 40) * (1.0f / 16777216.0f);
+    return uniform_of(next(r->s));
+}
+
+void rng_keep_mask(rng *r, unsigned char *mask, size_t n, float p) {
+    uint64_t s[4] = {r->s[0], r->s[1], r->s[2], r->s[3]}; /* in registers */
+    for (size_t i = 0; i < n; i++)
+        mask[i] = uniform_of(next(s)) >= p;
+    for (int i = 0; i < 4; i++)
+        r->s[i] = s[i];
 }
 
 double rng_uniform_double(rng *r) {

@@ -7,6 +7,7 @@
 #ifndef QUILL_RNG_H
 #define QUILL_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct rng {
@@ -17,6 +18,10 @@ void rng_seed(rng *r, uint64_t seed);
 uint64_t rng_u64(rng *r);
 /* Uniform in [0, 1) with 24 random bits (exactly representable floats). */
 float rng_uniform(rng *r);
+/* mask[i] = rng_uniform(r) >= p for i = 0 .. n-1, in order (a dropout
+** keep-mask: 1 keeps, 0 drops), the same draws as n calls of rng_uniform
+** at a fraction of their cost. */
+void rng_keep_mask(rng *r, unsigned char *mask, size_t n, float p);
 /* Uniform in [0, 1) with 53 random bits. */
 double rng_uniform_double(rng *r);
 /* Uniform integer in [0, n), unbiased; n > 0. */

@@ -37,8 +37,32 @@ static void test_uniform_and_normal_moments(void) {
         CHECK_CLOSE(counts[k], n / 10, 600, 0); /* sd ~134 */
 }
 
+/* The dropout masks' fast path draws what rng_uniform draws, element by
+** element, and leaves the stream where n calls would. */
+static void test_keep_mask_is_uniform_stream(void) {
+    enum { N = 1000 };
+    unsigned char mask[N];
+    const float ps[] = {0.0f, 0.1f, 0.5f, 1.0f};
+    for (int k = 0; k < 4; k++) {
+        rng a, b;
+        rng_seed(&a, 99 + k);
+        rng_seed(&b, 99 + k);
+        rng_keep_mask(&a, mask, N, ps[k]);
+        int same = 1, kept = 0;
+        for (int i = 0; i < N; i++) {
+            same &= mask[i] == (rng_uniform(&b) >= ps[k]);
+            kept += mask[i];
+        }
+        CHECK(same);
+        CHECK(rng_u64(&a) == rng_u64(&b));
+        if (ps[k] == 0.0f) CHECK(kept == N);
+        if (ps[k] == 1.0f) CHECK(kept == 0);
+    }
+}
+
 int main(void) {
     RUN(test_same_seed_same_stream);
     RUN(test_uniform_and_normal_moments);
+    RUN(test_keep_mask_is_uniform_stream);
     return TEST_SUMMARY();
 }
