@@ -472,15 +472,34 @@ static void pack_task(void *ctx, int t) {
     }
 }
 
+/* Where a product's tasks run: on the calling thread (small products), on
+** core/pool.h (generation, whose other kernels run there too), or on
+** OpenMP (training and scoring, mm_bgemm: between the OpenMP loops of the
+** other kernels, whose idle team would otherwise spin against the pool's
+** workers for the cores).  A task's results do not depend on the runner. */
+enum { RUN_SERIAL, RUN_POOL, RUN_OMP };
+
+/* Tasks 0 .. ntask-1 of fn on runner run. */
+static void run_par(int run, int ntask, pool_fn fn, void *ctx) {
+    if (run == RUN_POOL) {
+        pool_for(ntask, fn, ctx);
+        return;
+    }
+#pragma omp parallel for schedule(dynamic, 1) if (run == RUN_OMP)
+    for (int t = 0; t < ntask; t++)
+        fn(ctx, t);
+}
+
+/* The runner of a product of flops multiply-adds: serial when small. */
+static int runner(double flops, int run) {
+    return flops > MB_PAR_FLOPS ? run : RUN_SERIAL;
+}
+
 /* Pack all of op(X) in panels w wide (np = n rounded up to w). */
-static void pack_all(const mb_src *s, int w, size_t np, uint32_t *dst, int parallel) {
+static void pack_all(const mb_src *s, int w, size_t np, uint32_t *dst, int run) {
     mb_pack_job j = {s, w, np, dst};
     const int g = PACK_COLS / w, ntask = (int)((np / w + g - 1) / g);
-    if (parallel)
-        pool_for(ntask, pack_task, &j);
-    else
-        for (int t = 0; t < ntask; t++)
-            pack_task(&j, t);
+    run_par(run, ntask, pack_task, &j);
 }
 
 /* A growing buffer owned by the calling thread, kept between calls. */
@@ -564,27 +583,23 @@ static void tile_task(void *ctx, int t) {
 
 /* Tile sizes: at most MC x NC, narrower until there are a few tiles per
 ** thread to balance (which thread computes a tile never changes it). */
-static void run_tiles(mb_job *g, int parallel) {
-    const int nth = parallel ? omp_get_max_threads() : 1, nr = g->kern->nr;
+static void run_tiles(mb_job *g, int run) {
+    const int nth = run != RUN_SERIAL ? omp_get_max_threads() : 1, nr = g->kern->nr;
     g->th = g->M < MC ? g->M : MC;
     const int ntm = (g->M + g->th - 1) / g->th;
     int ntn = (g->N + NC - 1) / NC;
     if (ntm * ntn < 4 * nth) ntn = (4 * nth + ntm - 1) / ntm;
     g->tw = ((g->N + ntn - 1) / ntn + nr - 1) / nr * nr;
     g->ntw = (g->N + g->tw - 1) / g->tw;
-    const int ntask = ntm * g->ntw;
-    if (parallel)
-        pool_for(ntask, tile_task, g);
-    else
-        for (int t = 0; t < ntask; t++)
-            tile_task(g, t);
+    run_par(run, ntm * g->ntw, tile_task, g);
 }
 
-/* C = or += packed op(A) rounded from A, times the packed pb. */
+/* C = or += packed op(A) rounded from A, times the packed pb; run: RUN_POOL
+** or RUN_OMP for a big product. */
 static void bgemm_run(int M, int N, int K, const float *A, int lda, int ta, const uint32_t *pb,
-                      size_t np, float *C, int ldc, int acc) {
+                      size_t np, float *C, int ldc, int acc, int run) {
     const mb_kernel *kern = &kernels[active];
-    const int parallel = (double)M * N * K > MB_PAR_FLOPS;
+    run = runner((double)M * N * K, run);
     const size_t mp = (size_t)(M + kern->mr - 1) / kern->mr * kern->mr;
     const size_t kp = (size_t)(K + 1) / 2;
     static _Thread_local uint32_t *pa_buf;
@@ -592,9 +607,9 @@ static void bgemm_run(int M, int N, int K, const float *A, int lda, int ta, cons
     uint32_t *pa = grow(&pa_buf, &pa_cap, mp * kp);
     if (!pa) abort(); /* out of memory in the hot path: nothing sane to return */
     const mb_src sa = {A, (size_t)lda, ta, 0, K, M};
-    pack_all(&sa, kern->mr, mp, pa, parallel);
+    pack_all(&sa, kern->mr, mp, pa, run);
     mb_job g = {kern, M, N, K, acc, pa, pb, mp, np, C, ldc, 0, 0, 0};
-    run_tiles(&g, parallel);
+    run_tiles(&g, run);
 }
 
 /* C = 0 (unless acc) when there is nothing to multiply. */
@@ -619,8 +634,8 @@ void mm_bgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
     uint32_t *pb = grow(&pb_buf, &pb_cap, np * kp);
     if (!pb) abort();
     const mb_src sb = {B, (size_t)ldb, !tb, 0, K, N};
-    pack_all(&sb, 16, np, pb, (double)M * N * K > MB_PAR_FLOPS);
-    bgemm_run(M, N, K, A, lda, ta, pb, np, C, ldc, acc);
+    pack_all(&sb, 16, np, pb, runner((double)M * N * K, RUN_OMP));
+    bgemm_run(M, N, K, A, lda, ta, pb, np, C, ldc, acc, RUN_OMP);
 }
 
 int mm_bpack(int N, int K, const void *B, int ldb, int tb, int src_bf16, mm_bpacked **out,
@@ -640,7 +655,7 @@ int mm_bpack(int N, int K, const void *B, int ldb, int tb, int src_bf16, mm_bpac
     }
     p->N = N, p->K = K, p->np = np;
     const mb_src sb = {B, (size_t)ldb, !tb, src_bf16, K, N};
-    pack_all(&sb, 16, np, p->w, (double)N * K > MB_PAR_FLOPS);
+    pack_all(&sb, 16, np, p->w, runner((double)N * K, RUN_POOL));
     *out = p;
     return 0;
 }
@@ -656,5 +671,5 @@ void mm_bgemm_packed(int M, const float *A, int lda, const mm_bpacked *B, float 
     if (M <= 0) return;
     assert(ldc >= B->N && lda >= B->K);
     if (!active) mm_bset_kernel(MB_AUTO);
-    bgemm_run(M, B->N, B->K, A, lda, 0, B->w, B->np, C, ldc, acc);
+    bgemm_run(M, B->N, B->K, A, lda, 0, B->w, B->np, C, ldc, acc, RUN_POOL);
 }

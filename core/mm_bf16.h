@@ -30,7 +30,9 @@
 **
 ** Each element is computed by one task in an order that depends only on K,
 ** so results do not depend on M, on the other rows or columns, on the
-** thread count or on the path.  Parallel loops run on core/pool.h.
+** thread count or on the path.  Parallel loops run on OpenMP in mm_bgemm
+** (training and scoring, among other OpenMP loops) and on core/pool.h in
+** mm_bpack and mm_bgemm_packed (generation).
 */
 #ifndef QUILL_MM_BF16_H
 #define QUILL_MM_BF16_H
