@@ -120,9 +120,10 @@ float kern_bf16(float x) {
 }
 
 void kern_round_bf16(float *x, size_t n) {
+    const size_t chunk = 16384;
 #pragma omp parallel for schedule(static) if (n > KERN_SERIAL_MAX)
-    for (size_t i = 0; i < n; i++)
-        x[i] = kern_bf16(x[i]);
+    for (size_t c = 0; c < n; c += chunk)
+        mm_bround_floats(x + c, n - c < chunk ? n - c : chunk);
 }
 
 void kern_linear(float *out, const float *inp, const float *w, const float *b, int N, int IC,

@@ -68,6 +68,16 @@ uint16_t mm_bround(float x) {
     return round_bits(u);
 }
 
+void mm_bround_floats(float *x, size_t n) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, sizeof u);
+        u = (uint32_t)round_bits(u) << 16;
+        memcpy(x + i, &u, sizeof u);
+    }
+}
+
 /* A bf16 as it enters a product: denormals count as zero. */
 static inline uint16_t bf16_daz(uint16_t h) {
     return (h & 0x7f80u) ? h : (uint16_t)(h & 0x8000u);

@@ -37,6 +37,7 @@
 #ifndef QUILL_MM_BF16_H
 #define QUILL_MM_BF16_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* C[M,N] (+= with acc, else =) bf16(op(A)) * bf16(op(B)), the contract of
@@ -82,5 +83,9 @@ const char *mm_bkernel_name(void);
 /* fp32 -> bf16 as the packing rounds (denormals to zero, nearest even,
 ** NaN quiet): the top 16 bits of an fp32. */
 uint16_t mm_bround(float x);
+
+/* x[i] = mm_bround(x[i]) widened back to fp32, for i < n: in place, a
+** vector loop. */
+void mm_bround_floats(float *x, size_t n);
 
 #endif
