@@ -493,11 +493,14 @@ enum { RUN_SERIAL, RUN_POOL, RUN_OMP };
 static void run_par(int run, int ntask, pool_fn fn, void *ctx) {
     if (run == RUN_POOL) {
         pool_for(ntask, fn, ctx);
-        return;
+    } else if (run == RUN_OMP) {
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int t = 0; t < ntask; t++)
+            fn(ctx, t);
+    } else { /* not even a team of one: generation's small products */
+        for (int t = 0; t < ntask; t++)
+            fn(ctx, t);
     }
-#pragma omp parallel for schedule(dynamic, 1) if (run == RUN_OMP)
-    for (int t = 0; t < ntask; t++)
-        fn(ctx, t);
 }
 
 /* The runner of a product of flops multiply-adds: serial when small. */
