@@ -6,6 +6,8 @@
 # replaces only its section.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# what the benchmarks compare against (PyTorch with OpenBLAS, numpy, wrk, node)
+scripts/deps.sh --bench
 out=bench/RESULTS.md
 how="make bench${BENCH_ONLY:+ BENCH_ONLY=$BENCH_ONLY}"
 [ -f "$out" ] || printf '# quill benchmark results\n' >"$out"

@@ -125,6 +125,7 @@ typedef struct run_state {
     size_t next, done_n;          /* the next output to start, outputs finished */
     long steps, n_tokens, shared; /* gen_stats' */
     double fwd;                   /* seconds inside gpt_kv_step */
+    double form_setup;            /* seconds building the form (setup_vocab) */
 } run_state;
 
 static void run_state_free(run_state *s) {
@@ -311,7 +312,9 @@ static int setup_vocab(run_state *s, char *err) {
     if ((r->co.n_words || (r->co.forbid_chars && *r->co.forbid_chars)) &&
         cons_new(&s->sv.v, &r->co, &s->c, err))
         return err_prefix(err, "generate");
+    double t0 = omp_get_wtime();
     if (form_requested(&r->fo) && form_new(&s->sv.v, &r->fo, &r->co, &s->f, err)) return -1;
+    s->form_setup = omp_get_wtime() - t0;
     return 0;
 }
 
@@ -539,6 +542,7 @@ static void fill_stats(const run_state *s, double t0, gen_stats *stats) {
     stats->shared = s->shared;
     stats->seconds = omp_get_wtime() - t0;
     stats->fwd_seconds = s->fwd;
+    stats->form_setup_seconds = s->form_setup;
     long h, mi;
     stats->cons_seconds = stats->form_seconds = 0;
     stats->form_hits = stats->form_misses = 0;

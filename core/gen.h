@@ -95,6 +95,7 @@ typedef struct gen_stats {
     double fwd_seconds;          /* inside gpt_kv_step */
     double cons_seconds;         /* inside the constraint masks */
     double form_seconds;         /* inside the poetic form's masks */
+    double form_setup_seconds;   /* the dictionary opened and the form built */
     long form_hits, form_misses; /* form masks from the cache, computed */
 } gen_stats;
 

@@ -4,6 +4,8 @@
 # otherwise prints the exact apt-get line and fails.
 #   scripts/deps.sh          build dependencies
 #   scripts/deps.sh --test   also what the tests need (archivers, tmux)
+#   scripts/deps.sh --bench  also what `make bench` compares against (PyTorch
+#                            with OpenBLAS-openmp, numpy, wrk, node)
 #   --check (first)          only report what is missing, never install
 #                            (what make runs: building never installs)
 set -u
@@ -21,6 +23,11 @@ BUILD_TOOLS="gcc:gcc make:make"
 TEST_TOOLS="zstd:zstd xz:xz-utils bzip2:bzip2 zip:zip tmux:tmux sqlite3:sqlite3 python3:python3
 bc:bc mpirun:openmpi-bin curl:curl chromium:chromium node:nodejs npm:npm
 openssl:openssl"
+# file : Debian package, needed only by the benchmarks (bench/)
+BENCH_FILES="/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3:libopenblas0-openmp
+/usr/lib/python3/dist-packages/torch/__init__.py:python3-torch
+/usr/lib/python3/dist-packages/numpy/__init__.py:python3-numpy
+/usr/bin/wrk:wrk /usr/bin/node:nodejs /usr/bin/npm:npm"
 
 missing=""
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"
@@ -32,6 +39,11 @@ for pair in $LIBS; do
 done
 TOOLS=$BUILD_TOOLS
 [ "${1:-}" = "--test" ] && TOOLS="$TOOLS $TEST_TOOLS"
+if [ "${1:-}" = "--bench" ]; then
+    for pair in $BENCH_FILES; do
+        [ -e "${pair%%:*}" ] || missing="$missing ${pair#*:}"
+    done
+fi
 for pair in $TOOLS; do
     cmd=${pair%%:*}; pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"

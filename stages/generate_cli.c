@@ -350,14 +350,14 @@ static void print_stats(size_t n, const gen_stats *s) {
     fprintf(stderr,
             "generate: %zu outputs, %ld tokens in %ld steps, %.3f s (forward %.3f s), "
             "%.1f tokens/s; constraints %.3f ms/step (%.1f%% of the time); "
-            "form %.3f ms/step (%ld masks cached, %ld computed); "
+            "form %.3f ms/step (%ld masks cached, %ld computed, set up in %.1f ms); "
             "%ld prompt tokens reused\n",
             n, s->tokens, s->steps, s->seconds, s->fwd_seconds,
             s->seconds > 0 ? s->tokens / s->seconds : 0,
             s->steps ? 1e3 * s->cons_seconds / s->steps : 0,
             s->seconds > 0 ? 100 * s->cons_seconds / s->seconds : 0,
             s->steps ? 1e3 * s->form_seconds / s->steps : 0, s->form_hits, s->form_misses,
-            s->shared);
+            1e3 * s->form_setup_seconds, s->shared);
 }
 
 int cmd_generate(cli *c, int argc, char **argv) {

@@ -105,6 +105,8 @@ check "review show: the form is broken" sh -c "'$QUILL' review show $id | grep -
 
 # bad forms are refused, naming the problem
 G=("$QUILL" generate --model m1 --prompt x --no-store)
+"${G[@]}" --form haiku --max-new-tokens 1 --stats >/dev/null 2>stats.err
+check "--stats gives the form's set-up time" grep -Eq "set up in [0-9]+\.[0-9] ms" stats.err
 expect_fail "syllables not numbers" "syllables.*expected counts" "${G[@]}" --syllables 5,x
 expect_fail "lines disagree" "--syllables gives 3 lines, --lines 2" "${G[@]}" --form haiku --lines 2
 expect_fail "rhyme without lines" "rhyme scheme|rhyme" "${G[@]}" --rhyme AB --syllables 5,5,5
