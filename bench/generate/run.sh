@@ -21,7 +21,7 @@ run() { # batch, extra flags... -> "tokens/s constraint-share%"
 echo "## generate"
 echo
 echo "distilgpt2 shape, prompt 10 tokens, 50 new tokens, top_k 50 sampling, 2 threads;"
-echo "each figure the median of 3 runs.  PyTorch with OpenBLAS-openmp and OPENBLAS_CORETYPE=SkylakeX."
+echo "each figure the median of 3 runs.  PyTorch with OpenBLAS-openmp and bench/torch_env.sh (OPENBLAS_CORETYPE=SkylakeX, malloc keeping freed memory)."
 echo "Constraints: --banned-words night,day,was --forbid-chars e."
 echo "Batch 8 is one prompt with 8 return sequences: quill computes the prompt once and copies"
 echo "its keys and values to the other 7 (transformers' generate, like ref.py, prefills it 8 times)."

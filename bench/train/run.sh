@@ -13,6 +13,7 @@
 # hand: flock /tmp/bench.lock bash bench/train/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/torch_env.sh
 ROOT=$PWD
 make -s -j2 quill >/dev/null
 Q="$ROOT/quill"
@@ -42,7 +43,7 @@ train_s=$(sqlite3 "$QUILL_DB" "SELECT sum(min(8, $blocks - (step - 1) * 8) * 64.
 q_tps=$(awk -v t="$tokens" -v s="$train_s" 'BEGIN { printf "%.0f", t / s }')
 loss=$(sqlite3 "$QUILL_DB" "SELECT printf('%.3f', avg(loss)) FROM train_logs WHERE kind = 'train'")
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-    t=$(OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/train_step/torch_ref.py 2 "$steps")
+    t=$(env $TORCH_ENV /usr/bin/python3 bench/train_step/torch_ref.py 2 "$steps")
     t_tps=$(echo "$t" | field tokens_per_s)
     t_epoch=$(awk -v s="$(echo "$t" | field step_s)" -v n="$steps" 'BEGIN { printf "%.1f", s * n }')
 else

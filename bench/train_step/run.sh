@@ -23,6 +23,7 @@ objs="$(ls $BUILD/core/*.o) $BUILD/gen/cmudict.o"
 libs="sqlite3 libzstd libarchive yaml-0.1 jansson libutf8proc libxxhash libcurl ompi-c"
 gcc -std=c11 -D_GNU_SOURCE -O2 $([ "${PORTABLE:-0}" = 1 ] || echo -march=native) -fopenmp -Icore \
     -o "$bin" bench/train_step/train_step.c $objs $(pkg-config --libs $libs) -lm
+. bench/torch_env.sh
 field() { sed -E "s/.* $1=([^ ]+).*/\1/"; }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -32,7 +33,7 @@ gcc -std=c11 -D_GNU_SOURCE -O2 $([ "${PORTABLE:-0}" = 1 ] || echo -march=native)
 bpeak=$("$BUILD/bench/mm_bf16_peak" | field bf16_gflops)
 torch_run() {
     if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-        OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/train_step/torch_ref.py "$@"
+        env $TORCH_ENV /usr/bin/python3 bench/train_step/torch_ref.py "$@"
     else
         echo "torch tokens_per_s=n/a step_s=n/a cpu_s=n/a"
     fi
@@ -48,7 +49,7 @@ done
 # not out of the box, for information: libgomp's idle threads sleep instead of
 # spinning, which matters when other jobs share the cores
 passive=$(OMP_WAIT_POLICY=passive "$bin" 2 "$STEPS")
-peak=$(OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/train_step/torch_ref.py --sgemm 2 2>/dev/null |
+peak=$(env $TORCH_ENV /usr/bin/python3 bench/train_step/torch_ref.py --sgemm 2 2>/dev/null |
     field gflops || echo n/a)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -56,7 +57,7 @@ echo "## train_step: GPT-2 training step, distilgpt2 shape, batch 8 x 64"
 echo
 echo "One step = forward (dropout 0.1) + backward + clip_grad_norm(1.0) + AdamW; mean of $STEPS"
 echo "steps after a warm-up.  PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo n/a)"
-echo "with OpenBLAS-openmp and OPENBLAS_CORETYPE=SkylakeX; quill with its own kernels ($(echo "${q[1]}" | field kernel),"
+echo "with OpenBLAS-openmp and bench/torch_env.sh (OPENBLAS_CORETYPE=SkylakeX, malloc keeping freed memory); quill with its own kernels ($(echo "${q[1]}" | field kernel),"
 echo "bf16: $(echo "${qb[1]}" | field kernel)).  bf16: PyTorch's forward and loss under"
 echo "torch.autocast(\"cpu\", dtype=torch.bfloat16) (Trainer's bf16=True); \`quill train --bf16\`"
 echo "(every product's inputs in bf16, fp32 sums, fp32 weights, gradients and AdamW)."
