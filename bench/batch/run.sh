@@ -13,11 +13,12 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/bench/generate/lib.sh"
 BOOK="$ROOT/recipes/corpora/frankenstein.txt"
 # distinct 7-word prompts, one every STRIDE words of the book from word 1000 on
+# (awk reads the whole book: a head closing the pipe early kills the
+# pipeline with SIGPIPE under pipefail)
 prompts() { # stride count
-    tr -cs "A-Za-z'" '\n' <"$BOOK" | grep . | awk -v s="$1" 'NR >= 1000 && (NR - 1000) % s < 7 {
+    tr -cs "A-Za-z'" '\n' <"$BOOK" | grep . | awk -v s="$1" -v n="$2" 'NR >= 1000 && (NR - 1000) % s < 7 {
         w = w (w ? " " : "") $0
-        if ((NR - 1000) % s == 6) { if (!(w in seen)) { seen[w] = 1; print w } w = "" } }' |
-        head -n "$2"
+        if ((NR - 1000) % s == 6) { if (!(w in seen) && c < n) { seen[w] = 1; print w; c++ } w = "" } }'
 }
 prompts 997 64 >"$W/prompts"
 # matmul flops per token: 2 x (per layer 12 C^2, lm_head V C)
