@@ -441,16 +441,12 @@ struct gpt_batch {
 ** batch's own); a few slots spare. */
 #define BATCH_BUFS(L) ((size_t)(L)*16 + 24)
 
-/* An aligned buffer of bytes (NULL for 0), remembered for gpt_batch_free;
-** sets *fail when out of memory.  Buffers of a few MB on huge pages: the
-** products read them in strips of thousands of rows (the logits, a
-** column of 50257 for the lm_head's gradient), a TLB miss each on 4 KB
-** pages. */
+/* An aligned buffer of bytes (mem_big_alloc: the big ones, the logits
+** and the MLP's activations, on huge pages; NULL for 0), remembered for
+** gpt_batch_free; sets *fail when out of memory. */
 static void *balloc(gpt_batch *b, size_t bytes, int *fail) {
     assert(b->nalloc < b->cap);
-    void *p = bytes >= ((size_t)4 << 20) ? mem_huge_alloc(bytes)
-              : bytes                    ? aligned_alloc(64, (bytes + 63) / 64 * 64)
-                                         : NULL;
+    void *p = mem_big_alloc(bytes);
     if (bytes && !p) *fail = 1;
     b->allocs[b->nalloc++] = p;
     return p;

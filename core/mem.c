@@ -19,6 +19,12 @@ void *mem_huge_alloc(size_t bytes) {
     return p;
 }
 
+void *mem_big_alloc(size_t bytes) {
+    if (!bytes) return NULL;
+    if (bytes >= ((size_t)4 << 20)) return mem_huge_alloc(bytes);
+    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
+
 void *mem_huge_calloc(size_t bytes) {
     void *p = mem_huge_alloc(bytes);
     if (p) memset(p, 0, bytes);

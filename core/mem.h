@@ -15,6 +15,12 @@
 ** with free().  NULL when out of memory. */
 void *mem_huge_alloc(size_t bytes);
 
+/* bytes, 64-byte aligned (NULL for 0 or out of memory; release with
+** free()): on huge pages (mem_huge_alloc) from 4 MB, the size of a step's
+** buffers that the products read in strips of thousands of rows, a TLB
+** miss each on 4 KB pages; plain aligned memory below. */
+void *mem_big_alloc(size_t bytes);
+
 /* mem_huge_alloc, zero-filled. */
 void *mem_huge_calloc(size_t bytes);
 

@@ -519,9 +519,7 @@ static void pack_all(const mb_src *s, int w, size_t np, uint32_t *dst, int run) 
 static uint32_t *grow(uint32_t **buf, size_t *cap, size_t n) {
     if (n > *cap) {
         free(*buf);
-        const size_t bytes = (n * sizeof(uint32_t) + 63) / 64 * 64;
-        /* big ones (the lm_head's operands) on huge pages: streamed whole */
-        *buf = bytes >= ((size_t)4 << 20) ? mem_huge_alloc(bytes) : aligned_alloc(64, bytes);
+        *buf = mem_big_alloc(n * sizeof(uint32_t)); /* the lm_head's operands: huge pages */
         *cap = *buf ? n : 0;
     }
     return *buf;
