@@ -6,6 +6,7 @@
 #include "err.h"
 #include "mem.h"
 
+#include <assert.h>
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
@@ -91,6 +92,36 @@ adam_range_avx512(float *p, const float *g, float *m, float *v, size_t n, const 
 
 #define STEP_CHUNK 32768
 
+typedef void (*adam_fn)(float *, const float *, float *, float *, size_t, const adam_k *);
+
+/* The update of the flat elements [lo, hi), tensor by tensor (the decay
+** factor is the tensor's); first is the tensor holding lo.  The layout's
+** tensors are contiguous and in order (gpt_layout). */
+static void step_span(const adamw *a, int first, size_t lo, size_t hi, float *params,
+                      const float *grads, adam_k k, float decay_mul, adam_fn fn) {
+    for (int t = first; t < a->ntensors && lo < hi; t++) {
+        const gpt_tensor *x = &a->tensors[t];
+        const size_t end = x->offset + x->numel < hi ? x->offset + x->numel : hi;
+        assert(x->offset <= lo && lo <= end);
+        k.decay_mul = x->decay ? decay_mul : 1.0f; /* p *= 1: exact when not decayed */
+        fn(params + lo, grads + lo, a->m + lo, a->v + lo, end - lo, &k);
+        lo = end;
+    }
+}
+
+/* The index of the tensor holding flat element i (binary search). */
+static int tensor_at(const adamw *a, size_t i) {
+    int lo = 0, hi = a->ntensors - 1;
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (a->tensors[mid].offset <= i)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
 void adamw_step(adamw *a, float *params, const float *grads, const adamw_hparams *h) {
     a->step++;
     /* scalars as torch computes them (Python floats, i.e. double); torch
@@ -98,22 +129,19 @@ void adamw_step(adamw *a, float *params, const float *grads, const adamw_hparams
     ** an ulp and spares a division per element */
     const double bc1 = 1.0 - pow(h->beta1, (double)a->step);
     const double bc2 = 1.0 - pow(h->beta2, (double)a->step);
-    adam_k k = {
+    const adam_k k = {
         h->beta1, h->beta2, h->eps, h->grad_scale, (float)(h->lr / bc1), (float)(1.0 / sqrt(bc2)),
         1.0f};
+    const float decay_mul = (float)(1.0 - (double)h->lr * h->weight_decay);
     __builtin_cpu_init();
-    const int avx512 = __builtin_cpu_supports("avx512f");
-    for (int t = 0; t < a->ntensors; t++) {
-        const size_t lo = a->tensors[t].offset, n = a->tensors[t].numel;
-        /* p *= 1 - lr * wd: multiplying by exactly 1 when not decayed */
-        k.decay_mul = a->tensors[t].decay ? (float)(1.0 - (double)h->lr * h->weight_decay) : 1.0f;
-        const long nch = (long)((n + STEP_CHUNK - 1) / STEP_CHUNK);
+    const adam_fn fn = __builtin_cpu_supports("avx512f") ? adam_range_avx512 : adam_range;
+    /* one pass over all parameters in fixed chunks, whatever the tensors
+    ** (element-wise: the same bytes for any split and thread count) */
+    const long nch = (long)((a->n + STEP_CHUNK - 1) / STEP_CHUNK);
 #pragma omp parallel for schedule(static) if (nch > 1)
-        for (long c = 0; c < nch; c++) {
-            size_t o = lo + (size_t)c * STEP_CHUNK, len = n - (size_t)c * STEP_CHUNK;
-            (avx512 ? adam_range_avx512 : adam_range)(params + o, grads + o, a->m + o, a->v + o,
-                                                      len < STEP_CHUNK ? len : STEP_CHUNK, &k);
-        }
+    for (long c = 0; c < nch; c++) {
+        const size_t lo = (size_t)c * STEP_CHUNK, hi = lo + STEP_CHUNK < a->n ? lo + STEP_CHUNK : a->n;
+        step_span(a, tensor_at(a, lo), lo, hi, params, grads, k, decay_mul, fn);
     }
 }
 
@@ -139,6 +167,13 @@ float adamw_grad_norm(const float *grads, size_t n) {
     for (size_t c = 0; c < nchunks; c++)
         total += part[c];
     return (float)sqrt(total);
+}
+
+void adamw_zero_grads(float *grads, size_t n) {
+    const size_t nch = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static) if (nch > 1)
+    for (size_t c = 0; c < nch; c++)
+        memset(grads + c * CHUNK, 0, sizeof(float) * (n - c * CHUNK < CHUNK ? n - c * CHUNK : CHUNK));
 }
 
 float adamw_clip_coef(float norm, float max_norm) {

@@ -44,12 +44,17 @@ void adamw_defaults(adamw_hparams *h);
 int adamw_create(const gpt_config *cfg, adamw **out, char *err);
 void adamw_free(adamw *a);
 
-/* One AdamW step of params (a->n floats) with grads. */
+/* One AdamW step of params (a->n floats) with grads: one parallel pass over
+** all the parameters, the same bytes whatever the thread count. */
 void adamw_step(adamw *a, float *params, const float *grads, const adamw_hparams *h);
 
 /* Global L2 norm of grads (n floats), summed in a fixed order whatever the
 ** thread count. */
 float adamw_grad_norm(const float *grads, size_t n);
+
+/* grads (n floats) = 0, the threads sharing the memory traffic (a step's
+** first write to the gradients). */
+void adamw_zero_grads(float *grads, size_t n);
 
 /* torch.nn.utils.clip_grad_norm_'s factor: min(1, max_norm / (norm + 1e-6)),
 ** or 1 when max_norm <= 0. */

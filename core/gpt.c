@@ -699,6 +699,27 @@ static void attention_backward(float *dqkv, const float *datty, const float *qkv
     }
 }
 
+/* The embeddings' gradients: dwte[ids[r]] += d[r] and dwpe[pos[r]] +=
+** d[r] for rows r = 0 .. N-1 in order.  Rows may share a token, so the
+** threads split the channels, not the rows: each element is summed by one
+** thread in row order, the same bytes whatever the thread count. */
+static void embed_backward(float *dwte, float *dwpe, const float *d, const int32_t *ids,
+                           const int *pos, int N, int C) {
+    enum { CH = 64 }; /* channels per task: a cache line's 16 floats, 4 times */
+#pragma omp parallel for schedule(static) if ((size_t)N * C > KERN_SERIAL_MAX)
+    for (int c0 = 0; c0 < C; c0 += CH) {
+        const int c1 = c0 + CH < C ? c0 + CH : C;
+        for (int r = 0; r < N; r++) {
+            const float *dr = d + (size_t)r * C;
+            float *gt = dwte + (size_t)ids[r] * C, *gp = dwpe + (size_t)pos[r] * C;
+            for (int i = c0; i < c1; i++) {
+                gt[i] += dr[i];
+                gp[i] += dr[i];
+            }
+        }
+    }
+}
+
 int gpt_backward(gpt_batch *b, float *grads, char *err) {
     gpt_model *m = b->m;
     if (!b->have_loss) return err_set(err, "backward needs a forward with labels");
@@ -747,17 +768,10 @@ int gpt_backward(gpt_batch *b, float *grads, char *err) {
         kern_layernorm_backward(b->dres, g.ln1w, g.ln1b, b->dln, b->res[l], w.ln1w, a->ln1_mean,
                                 a->ln1_rstd, N, C);
     }
-    /* embeddings: res[0] = drop(wte[ids] + wpe[pos]); serial, rows may share a token */
+    /* embeddings: res[0] = drop(wte[ids] + wpe[pos]) */
     kern_dropout_backward(b->dtmp, b->dres, b->dropout_on ? b->drop_embd : NULL, cfg->embd_pdrop,
                           (size_t)N * C);
-    for (int r = 0; r < N; r++) {
-        const float *d = b->dtmp + (size_t)r * C;
-        float *gt = dwte + (size_t)b->ids[r] * C, *gp = dwpe + (size_t)b->pos[r] * C;
-        for (int i = 0; i < C; i++) {
-            gt[i] += d[i];
-            gp[i] += d[i];
-        }
-    }
+    embed_backward(dwte, dwpe, b->dtmp, b->ids, b->pos, N, C);
     b->have_loss = b->probs = b->logits_valid = 0; /* the logits are gone */
     return 0;
 }

@@ -182,7 +182,7 @@ static int train_step(trn *t, int64_t s, double *loss, float *norm, char *err) {
         int64_t rows = t->b.n_train - j * B < B ? t->b.n_train - j * B : B;
         tokens += rows * (T - 1);
     }
-    memset(t->grads, 0, t->n * sizeof(float));
+    adamw_zero_grads(t->grads, t->n);
     *loss = 0;
     for (int64_t j = b0; j < b1; j++) {
         if ((j - b0) / t->p->grad_accum != t->rank) {
@@ -205,9 +205,10 @@ static int train_step(trn *t, int64_t s, double *loss, float *norm, char *err) {
             if (gpt_backward(t->batch, t->grads, err)) return -1;
             continue;
         }
-        memset(t->tmp, 0, t->n * sizeof(float));
+        adamw_zero_grads(t->tmp, t->n);
         if (gpt_backward(t->batch, t->tmp, err)) return -1;
         float wf = (float)w;
+#pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < t->n; i++)
             t->grads[i] += wf * t->tmp[i];
     }
