@@ -140,7 +140,8 @@ void adamw_step(adamw *a, float *params, const float *grads, const adamw_hparams
     const long nch = (long)((a->n + STEP_CHUNK - 1) / STEP_CHUNK);
 #pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
-        const size_t lo = (size_t)c * STEP_CHUNK, hi = lo + STEP_CHUNK < a->n ? lo + STEP_CHUNK : a->n;
+        const size_t lo = (size_t)c * STEP_CHUNK,
+                     hi = lo + STEP_CHUNK < a->n ? lo + STEP_CHUNK : a->n;
         step_span(a, tensor_at(a, lo), lo, hi, params, grads, k, decay_mul, fn);
     }
 }
@@ -173,7 +174,8 @@ void adamw_zero_grads(float *grads, size_t n) {
     const size_t nch = (n + CHUNK - 1) / CHUNK;
 #pragma omp parallel for schedule(static) if (nch > 1)
     for (size_t c = 0; c < nch; c++)
-        memset(grads + c * CHUNK, 0, sizeof(float) * (n - c * CHUNK < CHUNK ? n - c * CHUNK : CHUNK));
+        memset(grads + c * CHUNK, 0,
+               sizeof(float) * (n - c * CHUNK < CHUNK ? n - c * CHUNK : CHUNK));
 }
 
 float adamw_clip_coef(float norm, float max_norm) {
