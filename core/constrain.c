@@ -7,6 +7,7 @@
 #include "err.h"
 
 #include <assert.h>
+#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@ struct cons {
     int ncls, nstates;
     int32_t *delta;
     uint8_t *term;
+    int32_t *depth; /* symbols in the text a state stands for */
     /* per token: regular (whole valid UTF-8) or not; symbols of regular ones */
     uint8_t *irregular, *first_word, *last_word;
     uint32_t *sym_off; /* symbols of token t: syms[sym_off[t] .. sym_off[t+1]) */
@@ -40,8 +42,14 @@ struct cons {
     int32_t *irr_ids;
     int nirr;
     uint64_t *static_ban; /* regular tokens holding a forbidden char */
-    uint8_t *blocks;      /* whole words: per 64 code points, bit w set when one
-                          ** of them has word-ness w (for completions) */
+    /* banned words from the start state, bitset (pw * 2 + is_last) at
+    ** root_ban + that * nwords64; the regular tokens grouped by the class
+    ** of their first symbol when read after pw: group k of pw is
+    ** grp_ids[grp_off[pw * (ncls + 1) + k] .. grp_off[pw * (ncls + 1) + k + 1]) */
+    uint64_t *root_ban;
+    int32_t *grp_off, *grp_ids;
+    uint8_t *blocks; /* whole words: per 64 code points, bit w set when one
+                     ** of them has word-ness w (for completions) */
     int nwords64;
     cache_slot cache[CACHE_SLOTS];
     int ncached;
@@ -344,8 +352,9 @@ static int build_automaton(cons *c, const cons_opts *o, char *err) {
     size_t maxst = k + 1, nc = (size_t)c->ncls;
     c->delta = malloc(maxst * nc * sizeof *c->delta);
     c->term = calloc(maxst, 1);
+    c->depth = calloc(maxst, sizeof *c->depth);
     int32_t *fail = malloc(maxst * sizeof *fail), *queue = malloc(maxst * sizeof *queue);
-    if (!c->delta || !c->term || !fail || !queue) {
+    if (!c->delta || !c->term || !c->depth || !fail || !queue) {
         free(buf), free(off), free(fail), free(queue);
         return err_set(err, "banned words: out of memory");
     }
@@ -356,7 +365,10 @@ static int build_automaton(cons *c, const cons_opts *o, char *err) {
         int32_t s = 0;
         for (size_t i = off[w]; i < off[w + 1]; i++) {
             int32_t *d = &c->delta[(size_t)s * nc + c->cls[buf[i]]];
-            if (*d < 0) *d = ns++;
+            if (*d < 0) {
+                c->depth[ns] = c->depth[s] + 1;
+                *d = ns++;
+            }
             s = *d;
         }
         c->term[s] = 1;
@@ -430,6 +442,73 @@ static int build_tokens(cons *c, char *err) {
     return 0;
 }
 
+/* Does regular token t complete a banned word when read from automaton
+** state s after a character of word-ness pw (is_last: or the end of the
+** text after it)?  Given root (these answers from the start state), the
+** walk stops once its state's depth is at most the symbols read: the state
+** then stands for text inside the token, so it is the state the walk from
+** the start reaches there, and that walk has completed no word ours has
+** not (a word ending inside the token ends in both texts), so the rest of
+** the answer is root's. */
+static int walk_token(const cons *c, int32_t s, int pw, int t, int is_last, const uint64_t *root) {
+    int i = 0, hit = 0;
+    if (c->wholeword && c->first_word[t] != pw) {
+        s = ac_step(c, s, SYM_B);
+        i = 1;
+        hit = c->term[s];
+    }
+    for (uint32_t k = c->sym_off[t]; !hit; k++) {
+        if (root && c->depth[s] <= i) return (int)(root[t / 64] >> (t % 64) & 1);
+        if (k == c->sym_off[t + 1]) break;
+        s = c->delta[(size_t)s * c->ncls + c->cls[c->syms[k]]];
+        i++;
+        hit = c->term[s];
+    }
+    if (!hit && is_last && c->wholeword && c->last_word[t]) hit = c->term[ac_step(c, s, SYM_B)];
+    return hit;
+}
+
+static int is_regular(const cons *c, int t) {
+    return !c->irregular[t] && t != c->v->eos;
+}
+
+/* The class of the first symbol regular token t reads after a character
+** of word-ness pw (0 for a token without symbols: it reads none). */
+static int first_class(const cons *c, int t, int pw) {
+    if (c->wholeword && c->first_word[t] != pw) return c->cls[SYM_B];
+    return c->sym_off[t] < c->sym_off[t + 1] ? c->cls[c->syms[c->sym_off[t]]] : 0;
+}
+
+/* The banned words' answers from the start state (c->root_ban) and the
+** token groups by first class (c->grp_off, c->grp_ids), for compute_mask. */
+static int build_groups(cons *c, char *err) {
+    int V = c->v->n;
+    size_t nw = (size_t)c->nwords64, no = (size_t)c->ncls + 1;
+    c->root_ban = calloc(4 * nw, sizeof *c->root_ban);
+    c->grp_off = calloc(2 * no + 1, sizeof *c->grp_off);
+    c->grp_ids = malloc(2 * (size_t)V * sizeof *c->grp_ids);
+    if (!c->root_ban || !c->grp_off || !c->grp_ids)
+        return err_set(err, "constraints: out of memory");
+    for (int pw = 0; pw < 2; pw++)
+        for (int t = 0; t < V; t++) {
+            if (!is_regular(c, t)) continue;
+            c->grp_off[(size_t)pw * no + (size_t)first_class(c, t, pw) + 1]++;
+            for (int last = 0; last < 2; last++)
+                if (walk_token(c, 0, pw, t, last, NULL))
+                    c->root_ban[(size_t)(pw * 2 + last) * nw + (size_t)t / 64] |= 1ull << (t % 64);
+        }
+    for (size_t k = 1; k <= 2 * no; k++) /* counts to offsets, then fill */
+        c->grp_off[k] += c->grp_off[k - 1];
+    for (int pw = 0; pw < 2; pw++)
+        for (int t = 0; t < V; t++)
+            if (is_regular(c, t))
+                c->grp_ids[c->grp_off[(size_t)pw * no + (size_t)first_class(c, t, pw)]++] = t;
+    for (size_t k = 2 * no; k > 0; k--) /* each offset moved to its group's end: back */
+        c->grp_off[k] = c->grp_off[k - 1];
+    c->grp_off[0] = 0;
+    return 0;
+}
+
 int cons_new(const cons_vocab *v, const cons_opts *o, cons **out, char *err) {
     *out = NULL;
     cons *c = calloc(1, sizeof *c);
@@ -444,6 +523,7 @@ int cons_new(const cons_vocab *v, const cons_opts *o, cons **out, char *err) {
     omp_init_lock(&c->lock);
     if ((c->nwords && build_automaton(c, o, err)) ||
         (o->forbid_chars && build_forbid(c, o->forbid_chars, err)) || build_tokens(c, err) ||
+        (c->nwords && build_groups(c, err)) ||
         (c->nwords && c->wholeword && build_blocks(c, err))) {
         cons_free(c);
         return -1;
@@ -460,7 +540,7 @@ void cons_free(cons *c) {
         free(c->cache[i].bits);
     free(c->forbid), free(c->delta), free(c->term), free(c->irregular), free(c->first_word);
     free(c->last_word), free(c->sym_off), free(c->syms), free(c->irr_ids), free(c->static_ban);
-    free(c->blocks);
+    free(c->blocks), free(c->depth), free(c->root_ban), free(c->grp_off), free(c->grp_ids);
     omp_destroy_lock(&c->lock);
     free(c);
 }
@@ -479,40 +559,75 @@ int cons_advance(const cons *c, cons_state *st, int32_t id) {
     return feed_bytes(c, st, c->v->bytes[id], c->v->len[id]);
 }
 
-/* Banned-token bitset for the regular tokens from a state with no pending
-** bytes: static character bans plus every token whose symbols (or, when
-** is_last, the end of text after it) complete a banned word. */
-static void compute_mask(const cons *c, int32_t ac, int pw, int is_last, uint64_t *bits) {
-    memcpy(bits, c->static_ban, (size_t)c->nwords64 * sizeof *bits);
-    if (!c->nwords) return;
-    int V = c->v->n;
-    for (int t = 0; t < V; t++) {
-        if (c->irregular[t] || t == c->v->eos) continue;
-        int32_t s = ac;
-        int hit = 0;
-        if (c->wholeword && c->first_word[t] != pw) {
-            s = ac_step(c, s, SYM_B);
-            hit = c->term[s];
-        }
-        for (uint32_t i = c->sym_off[t]; i < c->sym_off[t + 1] && !hit; i++) {
-            s = c->delta[(size_t)s * c->ncls + c->cls[c->syms[i]]];
-            hit = c->term[s];
-        }
-        if (!hit && is_last && c->wholeword && c->last_word[t]) hit = c->term[ac_step(c, s, SYM_B)];
-        if (hit) bits[t / 64] |= 1ull << (t % 64);
+/* Set bit t of bits to hit. */
+static void set_bit(uint64_t *bits, int t, int hit) {
+    uint64_t b = 1ull << (t % 64);
+    bits[t / 64] = hit ? bits[t / 64] | b : bits[t / 64] & ~b;
+}
+
+/* The regular tokens that complete a banned word from (ac, pw): the start
+** state's answers, redone for the groups whose first symbol leads
+** somewhere else than where it leads from the start (into a pattern,
+** deeper than one symbol, or to a word's end) -- a few groups at most. */
+static void word_mask(const cons *c, int32_t ac, int pw, int is_last, uint64_t *bits) {
+    size_t nw = (size_t)c->nwords64, no = (size_t)c->ncls + 1;
+    const uint64_t *root = c->root_ban + (size_t)(pw * 2 + is_last) * nw;
+    const int32_t *off = c->grp_off + (size_t)pw * no;
+    memcpy(bits, root, nw * sizeof *bits);
+    for (int k = 1; k < c->ncls; k++) {
+        int32_t s1 = c->delta[(size_t)ac * c->ncls + k];
+        if (!c->term[s1] && c->depth[s1] <= 1) continue;
+        for (int32_t j = off[k]; j < off[k + 1]; j++)
+            set_bit(bits, c->grp_ids[j], walk_token(c, ac, pw, c->grp_ids[j], is_last, root));
     }
 }
 
-/* The cached mask for (ac, pw, is_last); computes it on a miss.  Called
-** with the lock held (the bits stay valid until it is released). */
-static const uint64_t *cached_mask(cons *c, int32_t ac, int pw, int is_last) {
-    int64_t key = ((int64_t)ac * 2 + pw) * 2 + is_last;
+/* Add to bits the partial-UTF-8 tokens that break a rule from st: checked
+** from the exact state, with the lookahead that a character they start can
+** still be completed. */
+static void mask_irregular(const cons *c, const cons_state *st, int is_last, uint64_t *bits) {
+    for (int i = 0; i < c->nirr; i++) {
+        cons_state s = *st;
+        int32_t t = c->irr_ids[i];
+        int hit = feed_bytes(c, &s, c->v->bytes[t], c->v->len[t]);
+        if (!hit && is_last) hit = feed_end(c, &s);
+        /* a token that starts a character it leaves no safe way to finish */
+        if (!hit && !is_last && s.need) hit = !completable(c, &s);
+        if (hit) set_bit(bits, t, 1);
+    }
+}
+
+/* Banned-token bitset from a state with no pending bytes (ac, pw): static
+** character bans plus every regular token whose symbols (or, when
+** is_last, the end of text after it) complete a banned word, plus, when
+** irr, the partial-UTF-8 tokens that break a rule. */
+static void compute_mask(const cons *c, int32_t ac, int pw, int is_last, int irr, uint64_t *bits) {
+    if (c->nwords)
+        word_mask(c, ac, pw, is_last, bits);
+    else
+        memset(bits, 0, (size_t)c->nwords64 * sizeof *bits);
+    for (int w = 0; w < c->nwords64; w++)
+        bits[w] |= c->static_ban[w];
+    if (irr) {
+        cons_state st = {.ac = ac, .pw = (uint8_t)pw};
+        mask_irregular(c, &st, is_last, bits);
+    }
+}
+
+/* Copy into bits the cached mask for (ac, pw, is_last, irr); computes it
+** on a miss.  Returns -1 when out of memory. */
+static int cached_mask(cons *c, int32_t ac, int pw, int is_last, int irr, uint64_t *bits) {
+    int64_t key = (((int64_t)ac * 2 + pw) * 2 + is_last) * 2 + irr;
+    size_t nb = (size_t)c->nwords64 * sizeof *bits;
+    omp_set_lock(&c->lock);
     size_t h = (size_t)(key * 0x9E3779B97F4A7C15ull >> 20) % CACHE_SLOTS;
     while (c->cache[h].key >= 0 && c->cache[h].key != key)
         h = (h + 1) % CACHE_SLOTS;
     if (c->cache[h].key == key) {
         c->hits++;
-        return c->cache[h].bits;
+        memcpy(bits, c->cache[h].bits, nb);
+        omp_unset_lock(&c->lock);
+        return 0;
     }
     if (c->ncached >= CACHE_SLOTS / 2) { /* full: start over (rare) */
         for (int i = 0; i < CACHE_SLOTS; i++)
@@ -521,47 +636,51 @@ static const uint64_t *cached_mask(cons *c, int32_t ac, int pw, int is_last) {
         h = (size_t)(key * 0x9E3779B97F4A7C15ull >> 20) % CACHE_SLOTS;
     }
     c->misses++;
-    uint64_t *bits = c->cache[h].bits;
-    if (!bits) bits = c->cache[h].bits = malloc((size_t)c->nwords64 * sizeof *bits);
-    if (!bits) return NULL; /* out of memory: the caller masks every token */
-    compute_mask(c, ac, pw, is_last, bits);
-    c->cache[h].key = key;
-    c->ncached++;
-    return bits;
+    if (!c->cache[h].bits) c->cache[h].bits = malloc(nb);
+    int rc = c->cache[h].bits ? 0 : -1;
+    if (!rc) {
+        compute_mask(c, ac, pw, is_last, irr, c->cache[h].bits);
+        c->cache[h].key = key;
+        c->ncached++;
+        memcpy(bits, c->cache[h].bits, nb);
+    }
+    omp_unset_lock(&c->lock);
+    return rc;
+}
+
+/* Set logits[t] = -inf for every bit t of bits (t < n): 16 at a time with
+** AVX-512 masked stores, else one bit at a time. */
+static void apply_bits(const uint64_t *bits, int n, float *logits) {
+    int w = 0;
+#ifdef __AVX512F__
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    for (; (w + 1) * 64 <= n; w++)
+        for (int q = 0; q < 4; q++)
+            _mm512_mask_storeu_ps(logits + (size_t)w * 64 + 16 * q,
+                                  (__mmask16)(bits[w] >> (16 * q)), ninf);
+#endif
+    for (; w * 64 < n; w++)
+        for (uint64_t m = bits[w]; m; m &= m - 1)
+            if (w * 64 + __builtin_ctzll(m) < n) logits[w * 64 + __builtin_ctzll(m)] = -INFINITY;
 }
 
 void cons_mask(cons *c, const cons_state *st, int is_last, float *logits) {
     if (cons_empty(c)) return;
     double t0 = omp_get_wtime();
+    int nw = c->nwords64, irr = st->npend == 0;
+    uint64_t bits[nw];
     /* regular tokens start with a lead byte: pending bytes become invalid */
     cons_state eff = *st;
-    if (flush_pending(c, &eff)) /* then every regular token breaks a rule */
+    if (flush_pending(c, &eff)) { /* then every regular token breaks a rule */
+        memset(bits, 0, sizeof bits);
         for (int t = 0; t < c->v->n; t++)
-            if (!c->irregular[t] && t != c->v->eos) logits[t] = -INFINITY;
-    /* a copy of the cached mask, applied outside the lock: the rows of a
-    ** step mask in parallel */
-    uint64_t mine[c->nwords64];
-    omp_set_lock(&c->lock);
-    const uint64_t *bits = cached_mask(c, eff.ac, eff.pw, is_last);
-    if (bits) memcpy(mine, bits, sizeof mine);
-    omp_unset_lock(&c->lock);
-    for (int w = 0; w < c->nwords64; w++) {
-        uint64_t m =
-            bits ? mine[w] : ~0ull >> (w == c->nwords64 - 1 ? (64 - c->v->n % 64) % 64 : 0);
-        while (m) {
-            logits[w * 64 + __builtin_ctzll(m)] = -INFINITY;
-            m &= m - 1;
-        }
+            if (is_regular(c, t)) set_bit(bits, t, 1);
+    } else if (cached_mask(c, eff.ac, eff.pw, is_last, irr, bits)) {
+        memset(bits, 0xFF, sizeof bits); /* out of memory: mask every token */
     }
-    for (int i = 0; i < c->nirr; i++) {
-        cons_state s = *st;
-        int32_t t = c->irr_ids[i];
-        int hit = feed_bytes(c, &s, c->v->bytes[t], c->v->len[t]);
-        if (!hit && is_last) hit = feed_end(c, &s);
-        /* a token that starts a character it leaves no safe way to finish */
-        if (!hit && !is_last && s.need) hit = !completable(c, &s);
-        if (hit) logits[t] = -INFINITY;
-    }
+    /* the partial-UTF-8 tokens after pending bytes: not cached */
+    if (!irr) mask_irregular(c, st, is_last, bits);
+    apply_bits(bits, c->v->n, logits);
     if (c->v->eos >= 0 && !cons_end_ok(c, st)) logits[c->v->eos] = -INFINITY;
     double dt = omp_get_wtime() - t0;
 #pragma omp atomic
