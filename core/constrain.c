@@ -42,12 +42,10 @@ struct cons {
     int32_t *irr_ids;
     int nirr;
     uint64_t *static_ban; /* regular tokens holding a forbidden char */
-    /* banned words from the start state, bitset (pw * 2 + is_last) at
-    ** root_ban + that * nwords64; the regular tokens grouped by the class
-    ** of their first symbol when read after pw: group k of pw is
-    ** grp_ids[grp_off[pw * (ncls + 1) + k] .. grp_off[pw * (ncls + 1) + k + 1]) */
-    uint64_t *root_ban;
-    int32_t *grp_off, *grp_ids;
+    /* bitsets of nwords64 words: the banned words' answers from the start
+    ** state, (pw * 2 + is_last) at root_ban; the regular tokens whose first
+    ** symbol read after pw has class k, (pw * ncls + k) at groups */
+    uint64_t *root_ban, *groups;
     uint8_t *blocks; /* whole words: per 64 code points, bit w set when one
                      ** of them has word-ness w (for completions) */
     int nwords64;
@@ -480,32 +478,22 @@ static int first_class(const cons *c, int t, int pw) {
 }
 
 /* The banned words' answers from the start state (c->root_ban) and the
-** token groups by first class (c->grp_off, c->grp_ids), for compute_mask. */
+** token groups by first class (c->groups), for word_mask. */
 static int build_groups(cons *c, char *err) {
-    int V = c->v->n;
-    size_t nw = (size_t)c->nwords64, no = (size_t)c->ncls + 1;
+    size_t nw = (size_t)c->nwords64;
     c->root_ban = calloc(4 * nw, sizeof *c->root_ban);
-    c->grp_off = calloc(2 * no + 1, sizeof *c->grp_off);
-    c->grp_ids = malloc(2 * (size_t)V * sizeof *c->grp_ids);
-    if (!c->root_ban || !c->grp_off || !c->grp_ids)
-        return err_set(err, "constraints: out of memory");
+    c->groups = calloc(2 * (size_t)c->ncls * nw, sizeof *c->groups);
+    if (!c->root_ban || !c->groups) return err_set(err, "constraints: out of memory");
     for (int pw = 0; pw < 2; pw++)
-        for (int t = 0; t < V; t++) {
+        for (int t = 0; t < c->v->n; t++) {
             if (!is_regular(c, t)) continue;
-            c->grp_off[(size_t)pw * no + (size_t)first_class(c, t, pw) + 1]++;
+            uint64_t b = 1ull << (t % 64);
+            size_t k = (size_t)(pw * c->ncls + first_class(c, t, pw));
+            c->groups[k * nw + (size_t)t / 64] |= b;
             for (int last = 0; last < 2; last++)
                 if (walk_token(c, 0, pw, t, last, NULL))
-                    c->root_ban[(size_t)(pw * 2 + last) * nw + (size_t)t / 64] |= 1ull << (t % 64);
+                    c->root_ban[(size_t)(pw * 2 + last) * nw + (size_t)t / 64] |= b;
         }
-    for (size_t k = 1; k <= 2 * no; k++) /* counts to offsets, then fill */
-        c->grp_off[k] += c->grp_off[k - 1];
-    for (int pw = 0; pw < 2; pw++)
-        for (int t = 0; t < V; t++)
-            if (is_regular(c, t))
-                c->grp_ids[c->grp_off[(size_t)pw * no + (size_t)first_class(c, t, pw)]++] = t;
-    for (size_t k = 2 * no; k > 0; k--) /* each offset moved to its group's end: back */
-        c->grp_off[k] = c->grp_off[k - 1];
-    c->grp_off[0] = 0;
     return 0;
 }
 
@@ -540,7 +528,7 @@ void cons_free(cons *c) {
         free(c->cache[i].bits);
     free(c->forbid), free(c->delta), free(c->term), free(c->irregular), free(c->first_word);
     free(c->last_word), free(c->sym_off), free(c->syms), free(c->irr_ids), free(c->static_ban);
-    free(c->blocks), free(c->depth), free(c->root_ban), free(c->grp_off), free(c->grp_ids);
+    free(c->blocks), free(c->depth), free(c->root_ban), free(c->groups);
     omp_destroy_lock(&c->lock);
     free(c);
 }
@@ -566,19 +554,27 @@ static void set_bit(uint64_t *bits, int t, int hit) {
 }
 
 /* The regular tokens that complete a banned word from (ac, pw): the start
-** state's answers, redone for the groups whose first symbol leads
-** somewhere else than where it leads from the start (into a pattern,
-** deeper than one symbol, or to a word's end) -- a few groups at most. */
+** state's answers, but for the groups whose first symbol leads elsewhere
+** than it does from the start: to a word's end (the whole group is
+** banned) or deeper than one symbol into a pattern (each token walked) --
+** a few groups at most. */
 static void word_mask(const cons *c, int32_t ac, int pw, int is_last, uint64_t *bits) {
-    size_t nw = (size_t)c->nwords64, no = (size_t)c->ncls + 1;
-    const uint64_t *root = c->root_ban + (size_t)(pw * 2 + is_last) * nw;
-    const int32_t *off = c->grp_off + (size_t)pw * no;
-    memcpy(bits, root, nw * sizeof *bits);
+    int nw = c->nwords64;
+    const uint64_t *root = c->root_ban + (size_t)(pw * 2 + is_last) * (size_t)nw;
+    memcpy(bits, root, (size_t)nw * sizeof *bits);
     for (int k = 1; k < c->ncls; k++) {
         int32_t s1 = c->delta[(size_t)ac * c->ncls + k];
-        if (!c->term[s1] && c->depth[s1] <= 1) continue;
-        for (int32_t j = off[k]; j < off[k + 1]; j++)
-            set_bit(bits, c->grp_ids[j], walk_token(c, ac, pw, c->grp_ids[j], is_last, root));
+        const uint64_t *g = c->groups + (size_t)(pw * c->ncls + k) * (size_t)nw;
+        if (c->term[s1]) {
+            for (int w = 0; w < nw; w++)
+                bits[w] |= g[w];
+        } else if (c->depth[s1] > 1) {
+            for (int w = 0; w < nw; w++)
+                for (uint64_t m = g[w]; m; m &= m - 1) {
+                    int t = w * 64 + __builtin_ctzll(m);
+                    set_bit(bits, t, walk_token(c, ac, pw, t, is_last, root));
+                }
+        }
     }
 }
 
