@@ -384,10 +384,9 @@ static void test_bad_words_ids_leak(void) {
     cons_free(c);
 }
 
-/* Per-step cost with 1 000 banned words (alphabetic vocabulary words). */
-static void test_cost_1000_words(void) {
-    char *store[1000];
-    const char *words[1000];
+/* 1 000 alphabetic vocabulary words of 4 letters or more (malloc'd into
+** store, referenced by words). */
+static int pick_words(char **store, const char **words) {
     int n = 0;
     for (int t = 0; t < TV.v.n && n < 1000; t += 7) {
         const unsigned char *b = TV.bytes[t];
@@ -401,6 +400,14 @@ static void test_cost_1000_words(void) {
         words[n] = store[n];
         n++;
     }
+    return n;
+}
+
+/* Per-step cost with 1 000 banned words (alphabetic vocabulary words). */
+static void test_cost_1000_words(void) {
+    char *store[1000];
+    const char *words[1000];
+    int n = pick_words(store, words);
     CHECK_EQ_INT(n, 1000);
     double t0 = omp_get_wtime();
     cons *c = make(words, n, 0, 0, "q");
@@ -419,6 +426,72 @@ static void test_cost_1000_words(void) {
     CHECK_EQ_INT(bad, 0);
     cons_free(c);
     for (int i = 0; i < n; i++)
+        free(store[i]);
+}
+
+/* Tokens on which cons_mask from st disagrees with the definition, token by
+** token: a whole-UTF-8 token is masked exactly when advancing over it
+** breaks a rule (or, is_last, the text may not end after it), the end of
+** text exactly when the text may not end here; a partial-UTF-8 token is
+** masked at least then (the lookahead may mask more).  Asked twice: the
+** cached mask must be the same. */
+static int mask_errors(cons *c, const cons_state *st, int is_last) {
+    static float x[2][60000];
+    int bad = 0;
+    for (int round = 0; round < 2; round++) {
+        for (int t = 0; t < TV.v.n; t++)
+            x[round][t] = 0;
+        cons_mask(c, st, is_last, x[round]);
+    }
+    for (int t = 0; t < TV.v.n; t++) {
+        cons_state s = *st;
+        int ref = t == TV.v.eos ? !cons_end_ok(c, st)
+                                : cons_advance(c, &s, t) || (is_last && !cons_end_ok(c, &s));
+        size_t at;
+        int whole = t == TV.v.eos || txt_utf8_valid(TV.bytes[t], TV.len[t], &at);
+        int masked = x[0][t] == -INFINITY;
+        if ((whole ? masked != ref : ref && !masked) || x[1][t] != x[0][t])
+            if (bad++ < 3) printf("  token %d: masked %d, should be %d\n", t, masked, ref);
+    }
+    return bad;
+}
+
+/* The mask (a start-state bitset fixed up by first symbol, cached) agrees
+** with the definition token by token on states inside, at the end of and
+** after banned words (1 000 of them and a lipogram; then substrings, case
+** sensitive, non-ASCII words), after random tokens and inside a character. */
+static void test_mask_reference(void) {
+    char *store[1000];
+    const char *words[1003];
+    int n = pick_words(store, words);
+    words[n++] = "caf\xc3\xa9", words[n++] = "na\xc3\xafve", words[n++] = "to be";
+    const char *forbid[] = {"e", NULL, "\xc3\xa9"};
+    rng r;
+    rng_seed(&r, 11);
+    int states = 0, bad = 0;
+    for (int cfg = 0; cfg < 3; cfg++) {
+        cons *c = make(words, n, cfg == 1, cfg == 2, forbid[cfg]);
+        static const char *tails[] = {"It was a dark", "caf\xc3", "I said na\xc3\xaf", "to"};
+        for (int i = 0; i < 12; i++) {
+            char pr[96];
+            const char *w = words[(i * 97) % (n - 3)];
+            if (i < 4)
+                snprintf(pr, sizeof pr, "%s", tails[i]);
+            else
+                snprintf(pr, sizeof pr, "x %.*s", (int)(i % 2 ? strlen(w) : strlen(w) / 2), w);
+            cons_state st;
+            cons_start(c, &st, pr, strlen(pr));
+            for (int step = 0; step < 3; step++) {
+                bad += mask_errors(c, &st, step == 2);
+                states++;
+                cons_advance(c, &st, (int32_t)(rng_uniform(&r) * (float)(TV.v.n - 1)));
+            }
+        }
+        cons_free(c);
+    }
+    printf("  %d states (3 configurations), every token: %d disagreements\n", states, bad);
+    CHECK_EQ_INT(bad, 0);
+    for (int i = 0; i < n - 3; i++)
         free(store[i]);
 }
 
@@ -466,6 +539,7 @@ int main(void) {
     RUN(test_check_text);
     RUN(test_random_samples);
     RUN(test_bad_words_ids_leak);
+    RUN(test_mask_reference);
     RUN(test_cost_1000_words);
     free(BASE);
     free(BIAS);
