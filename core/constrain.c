@@ -660,27 +660,41 @@ static void apply_bits(const uint64_t *bits, int n, float *logits) {
             if (w * 64 + __builtin_ctzll(m) < n) logits[w * 64 + __builtin_ctzll(m)] = -INFINITY;
 }
 
-void cons_mask(cons *c, const cons_state *st, int is_last, float *logits) {
-    if (cons_empty(c)) return;
+static void add_seconds(cons *c, double dt) {
+#pragma omp atomic
+    c->seconds += dt;
+}
+
+void cons_ban(cons *c, const cons_state *st, int is_last, uint64_t *bits) {
+    size_t nb = (size_t)c->nwords64 * sizeof *bits;
+    if (cons_empty(c)) {
+        memset(bits, 0, nb);
+        return;
+    }
     double t0 = omp_get_wtime();
-    int nw = c->nwords64, irr = st->npend == 0;
-    uint64_t bits[nw];
+    int irr = st->npend == 0;
     /* regular tokens start with a lead byte: pending bytes become invalid */
     cons_state eff = *st;
     if (flush_pending(c, &eff)) { /* then every regular token breaks a rule */
-        memset(bits, 0, sizeof bits);
+        memset(bits, 0, nb);
         for (int t = 0; t < c->v->n; t++)
             if (is_regular(c, t)) set_bit(bits, t, 1);
     } else if (cached_mask(c, eff.ac, eff.pw, is_last, irr, bits)) {
-        memset(bits, 0xFF, sizeof bits); /* out of memory: mask every token */
+        memset(bits, 0xFF, nb); /* out of memory: ban every token */
     }
     /* the partial-UTF-8 tokens after pending bytes: not cached */
     if (!irr) mask_irregular(c, st, is_last, bits);
+    if (c->v->eos >= 0 && !cons_end_ok(c, st)) set_bit(bits, c->v->eos, 1);
+    add_seconds(c, omp_get_wtime() - t0);
+}
+
+void cons_mask(cons *c, const cons_state *st, int is_last, float *logits) {
+    if (cons_empty(c)) return;
+    uint64_t bits[c->nwords64];
+    cons_ban(c, st, is_last, bits);
+    double t0 = omp_get_wtime();
     apply_bits(bits, c->v->n, logits);
-    if (c->v->eos >= 0 && !cons_end_ok(c, st)) logits[c->v->eos] = -INFINITY;
-    double dt = omp_get_wtime() - t0;
-#pragma omp atomic
-    c->seconds += dt;
+    add_seconds(c, omp_get_wtime() - t0);
 }
 
 int cons_end_ok(const cons *c, const cons_state *st) {

@@ -19,8 +19,8 @@
 ** char is a word char", pending bytes of a split character) carries across
 ** tokens and across the prompt boundary.
 **
-** Per step, cons_mask sets -inf on every token that would break a
-** constraint.  Tokens that are whole valid UTF-8 are checked with a mask
+** Per step, cons_ban lists (cons_mask sets -inf on) every token that would
+** break a constraint.  Tokens that are whole valid UTF-8 are checked with a mask
 ** precomputed once per (automaton state, previous-is-word, is-last) and
 ** cached; the few hundred tokens that are partial UTF-8 sequences are checked
 ** each step from the exact state.
@@ -96,9 +96,14 @@ int cons_empty(const cons *c);
 /* Start a sequence: scan the prompt text (matches inside it are not ours). */
 void cons_start(const cons *c, cons_state *st, const char *prompt, size_t len);
 
-/* Set logits[id] = -inf for every token that would break a constraint from
-** state st; is_last says the token will end the text (length limit), so the
-** end of the text must be safe too.  Thread-safe (the cache is locked). */
+/* The tokens that would break a constraint from state st, as a bitset: bit
+** t % 64 of ban[t / 64] for token t (ban holds (n + 63) / 64 words for a
+** vocabulary of n); is_last says the token will end the text (length
+** limit), so the end of the text must be safe too.  Thread-safe (the cache
+** is locked). */
+void cons_ban(cons *c, const cons_state *st, int is_last, uint64_t *ban);
+
+/* Set logits[id] = -inf for every token cons_ban bans. */
 void cons_mask(cons *c, const cons_state *st, int is_last, float *logits);
 
 /* Advance st over token id; returns 1 if that token breaks a constraint
@@ -117,7 +122,8 @@ int cons_end_ok(const cons *c, const cons_state *st);
 int cons_check_text(const cons_opts *o, const char *prompt, const char *text, char *what,
                     size_t cap, char *err);
 
-/* Statistics for reports: mask cache hits and misses, time in cons_mask. */
+/* Statistics for reports: mask cache hits and misses, time in cons_ban and
+** cons_mask. */
 void cons_stats(const cons *c, long *hits, long *misses, double *seconds);
 
 #endif

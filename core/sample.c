@@ -74,7 +74,8 @@ int samp_work_init(samp_work *w, int V, char *err) {
     w->V = V;
     w->pairs = malloc((size_t)V * sizeof *w->pairs);
     w->mark = calloc((size_t)V, 1);
-    if (!w->pairs || !w->mark) {
+    w->ban = malloc(((size_t)V + 63) / 64 * sizeof *w->ban);
+    if (!w->pairs || !w->mark || !w->ban) {
         samp_work_free(w);
         return err_set(err, "sampling: out of memory for %d logits", V);
     }
@@ -84,8 +85,10 @@ int samp_work_init(samp_work *w, int V, char *err) {
 void samp_work_free(samp_work *w) {
     free(w->pairs);
     free(w->mark);
+    free(w->ban);
     w->pairs = NULL;
     w->mark = NULL;
+    w->ban = NULL;
 }
 
 void samp_vocab_free(samp_vocab *sv) {
@@ -249,25 +252,33 @@ static double finite_max_sum(const float *x, int V, double *sum) {
     return mx;
 }
 
+/* Is token i in ban (NULL: none)? */
+static inline int banned(const uint64_t *ban, int i) {
+    return ban && (ban[i / 64] >> (i % 64) & 1);
+}
+
 /* TopKLogitsWarper: remove logits strictly below the k-th largest (ties at
-** the threshold stay). */
-static void top_k(int k, float *x, int V, samp_pair *pr) {
+** the threshold stay), and the tokens of ban: they count as -inf, which
+** never rises above a k-th largest (fewer than k others: nothing else goes). */
+static void top_k(int k, float *x, int V, samp_pair *pr, const uint64_t *ban) {
     if (k > V) k = V;
     /* min-heap of the k largest values seen */
     int n = 0;
     for (int i = 0; i < V; i++) {
-        float v = x[i];
         if (n == k && (i & 15) == 0 && i + 16 <= V) {
             /* a full heap: skip 16 values at once when none would enter
             ** (most of them), found without a branch per value */
+            unsigned out = ban ? (unsigned)(ban[i / 64] >> (i % 64)) & 0xFFFF : 0;
             int any = 0;
             for (int j = 0; j < 16; j++)
-                any |= x[i + j] > pr[0].key;
+                any |= (x[i + j] > pr[0].key) & !(out >> j & 1);
             if (!any) {
                 i += 15;
                 continue;
             }
         }
+        if (banned(ban, i)) continue;
+        float v = x[i];
         if (n < k) {
             int j = n++;
             while (j > 0 && pr[(j - 1) / 2].key > v) {
@@ -289,9 +300,9 @@ static void top_k(int k, float *x, int V, samp_pair *pr) {
             pr[j].key = v;
         }
     }
-    float thr = pr[0].key;
+    float thr = n < k ? -INFINITY : pr[0].key;
     for (int i = 0; i < V; i++)
-        if (x[i] < thr) x[i] = -INFINITY;
+        if (x[i] < thr || banned(ban, i)) x[i] = -INFINITY;
 }
 
 /* TopPLogitsWarper: sort ascending, remove the tokens whose cumulative
@@ -348,11 +359,12 @@ static void typical_p(float mass, float *x, int V, samp_pair *pr) {
         if (pr[i].key > thr) x[pr[i].id] = -INFINITY;
 }
 
-void samp_warp(const samp_params *p, float *x, int V, samp_work *w) {
+void samp_warp(const samp_params *p, float *x, int V, samp_work *w, const uint64_t *ban) {
+    assert(!ban || p->top_k > 0);
     if (p->temperature != 1.0f)
         for (int i = 0; i < V; i++)
             x[i] /= p->temperature;
-    if (p->top_k > 0) top_k(p->top_k, x, V, w->pairs);
+    if (p->top_k > 0) top_k(p->top_k, x, V, w->pairs, ban);
     if (p->top_p < 1.0f) top_p(p->top_p, x, V, w->pairs);
     if (p->min_p > 0) min_p(p->min_p, x, V);
     if (p->typical_p < 1.0f) typical_p(p->typical_p, x, V, w->pairs);
@@ -487,13 +499,19 @@ int32_t samp_seq_step(const samp_params *p, cons *c, const samp_vocab *sv, samp_
     int after = s->max_new - (int)n_gen - 1; /* tokens that may follow this one */
     samp_process(p, s->ids, s->n, s->n_prompt, logits, V, w);
     samp_utf8_mask(sv, s->u8, after, logits, w);
-    if (c) cons_mask(c, &s->cs, after == 0, logits);
+    /* with top_k sampling, top_k's pass over the logits applies the
+    ** constraints' ban: no pass of its own */
+    const uint64_t *ban = c && p->do_sample && p->top_k > 0 ? w->ban : NULL;
+    if (ban)
+        cons_ban(c, &s->cs, after == 0, w->ban);
+    else if (c)
+        cons_mask(c, &s->cs, after == 0, logits);
     if (s->form) {
         form_mask(s->form, &s->fs, logits);
         for (int i = 0; i < s->n_ban; i++)
             if (s->ban_pos[i] == (int)n_gen) logits[s->ban_tok[i]] = -INFINITY;
     }
-    if (p->do_sample) samp_warp(p, logits, V, w);
+    if (p->do_sample) samp_warp(p, logits, V, w, ban);
     int32_t t = samp_pick(p, logits, V, &s->r);
     if (t < 0 && s->form) {
         if (n_gen > 0 && s->n_backout < SAMP_MAX_BACKOUT)

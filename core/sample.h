@@ -93,6 +93,7 @@ typedef struct samp_work {
     int V;
     samp_pair *pairs;
     uint8_t *mark;
+    uint64_t *ban; /* the constraints' bitset of banned tokens, (V + 63) / 64 words */
 } samp_work;
 int samp_work_init(samp_work *w, int V, char *err);
 void samp_work_free(samp_work *w);
@@ -128,8 +129,11 @@ void samp_utf8_mask(const samp_vocab *sv, unsigned st, int after, float *logits,
 void samp_process(const samp_params *p, const int32_t *ids, size_t n, size_t n_prompt,
                   float *logits, int V, samp_work *w);
 
-/* The warpers (temperature, top_k, top_p, min_p, typical_p), in place. */
-void samp_warp(const samp_params *p, float *logits, int V, samp_work *w);
+/* The warpers (temperature, top_k, top_p, min_p, typical_p), in place.
+** ban (NULL: none; only with p->top_k > 0) is a bitset of tokens top_k
+** removes too, as if their logits were -inf: the same result as masking
+** them first, without a pass of its own over the logits. */
+void samp_warp(const samp_params *p, float *logits, int V, samp_work *w, const uint64_t *ban);
 
 /* Draw from softmax(logits) (sampling) or take the first argmax (greedy);
 ** -1 if every logit is -inf. */

@@ -27,7 +27,7 @@ static void warp_row(samp_params *p, float *x) {
     char err[ERR_LEN];
     CHECK(samp_work_init(&w, 8, err) == 0);
     memcpy(x, ROW, sizeof ROW);
-    samp_warp(p, x, 8, &w);
+    samp_warp(p, x, 8, &w, NULL);
     samp_work_free(&w);
 }
 
@@ -81,6 +81,47 @@ static void test_typical_p(void) {
     check_kept(x, (int[]){1, 1, 1, 1, 0, 0, 0, 1}, 8);
 }
 
+/* A ban handed to samp_warp (top_k applies it in its pass) leaves exactly
+** the logits that masking the banned tokens first and warping without one
+** does: random rows with ties, -inf already in them, every density of ban,
+** k above and below the number of tokens left, with and without top_p. */
+static void test_top_k_ban(void) {
+    enum { V = 1000 };
+    samp_work w;
+    char err[ERR_LEN];
+    CHECK(samp_work_init(&w, V, err) == 0);
+    static float a[V], b[V];
+    uint64_t ban[(V + 63) / 64];
+    rng r;
+    rng_seed(&r, 77);
+    int diff = 0, rows = 0;
+    static const int ks[] = {1, 2, 16, 50, 300, 999, 1000, 5000};
+    static const float dens[] = {0, 0.01f, 0.4f, 0.97f, 1};
+    for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+        for (size_t di = 0; di < sizeof dens / sizeof *dens; di++)
+            for (int rep = 0; rep < 4; rep++, rows++) {
+                samp_params p;
+                samp_defaults(&p);
+                p.top_k = ks[ki];
+                p.temperature = rep % 2 ? 0.7f : 1.0f;
+                p.top_p = rep == 3 ? 0.8f : 1.0f;
+                memset(ban, 0, sizeof ban);
+                for (int i = 0; i < V; i++) {
+                    /* few distinct values (ties), some -inf already */
+                    a[i] = rng_uniform(&r) < 0.05f ? NEG : (float)(rng_uniform(&r) * 20) / 4;
+                    if (rng_uniform(&r) < dens[di]) ban[i / 64] |= 1ull << (i % 64);
+                }
+                for (int i = 0; i < V; i++)
+                    b[i] = ban[i / 64] >> (i % 64) & 1 ? NEG : a[i];
+                samp_warp(&p, a, V, &w, ban);
+                samp_warp(&p, b, V, &w, NULL);
+                diff += memcmp(a, b, sizeof a) != 0;
+            }
+    printf("  %d rows: %d differ\n", rows, diff);
+    CHECK_EQ_INT(diff, 0);
+    samp_work_free(&w);
+}
+
 static void test_top_k_temperature(void) {
     samp_params p;
     float x[8];
@@ -98,7 +139,7 @@ static void test_top_k_temperature(void) {
     CHECK(samp_work_init(&w, 5, err) == 0);
     off(&p);
     p.top_k = 2;
-    samp_warp(&p, t, 5, &w);
+    samp_warp(&p, t, 5, &w, NULL);
     check_kept(t, (int[]){0, 1, 1, 0, 1}, 5);
     samp_work_free(&w);
 }
@@ -212,7 +253,7 @@ static void test_statistics(void) {
     CHECK(samp_work_init(&w, V, err) == 0);
     float x[V];
     memcpy(x, logit, sizeof x);
-    samp_warp(&p, x, V, &w);
+    samp_warp(&p, x, V, &w, NULL);
     static long count[V];
     rng r;
     rng_seed(&r, 12345);
@@ -567,6 +608,7 @@ int main(void) {
     RUN(test_min_p);
     RUN(test_typical_p);
     RUN(test_top_k_temperature);
+    RUN(test_top_k_ban);
     RUN(test_processors);
     RUN(test_statistics);
     RUN(test_stopping);
