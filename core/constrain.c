@@ -644,20 +644,18 @@ static int cached_mask(cons *c, int32_t ac, int pw, int is_last, int irr, uint64
     return rc;
 }
 
-/* Set logits[t] = -inf for every bit t of bits (t < n): 16 at a time with
-** AVX-512 masked stores, else one bit at a time. */
-static void apply_bits(const uint64_t *bits, int n, float *logits) {
-    int w = 0;
+void cons_apply(const uint64_t *ban, float below, float *x, int n) {
+    int i = 0;
 #ifdef __AVX512F__
-    const __m512 ninf = _mm512_set1_ps(-INFINITY);
-    for (; (w + 1) * 64 <= n; w++)
-        for (int q = 0; q < 4; q++)
-            _mm512_mask_storeu_ps(logits + (size_t)w * 64 + 16 * q,
-                                  (__mmask16)(bits[w] >> (16 * q)), ninf);
+    const __m512 ninf = _mm512_set1_ps(-INFINITY), thr = _mm512_set1_ps(below);
+    for (; i + 16 <= n; i += 16) {
+        __mmask16 k = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), thr, _CMP_LT_OQ);
+        if (ban) k |= (__mmask16)(ban[i / 64] >> (i % 64));
+        _mm512_mask_storeu_ps(x + i, k, ninf);
+    }
 #endif
-    for (; w * 64 < n; w++)
-        for (uint64_t m = bits[w]; m; m &= m - 1)
-            if (w * 64 + __builtin_ctzll(m) < n) logits[w * 64 + __builtin_ctzll(m)] = -INFINITY;
+    for (; i < n; i++)
+        if (x[i] < below || (ban && ban[i / 64] >> (i % 64) & 1)) x[i] = -INFINITY;
 }
 
 static void add_seconds(cons *c, double dt) {
@@ -693,7 +691,7 @@ void cons_mask(cons *c, const cons_state *st, int is_last, float *logits) {
     uint64_t bits[c->nwords64];
     cons_ban(c, st, is_last, bits);
     double t0 = omp_get_wtime();
-    apply_bits(bits, c->v->n, logits);
+    cons_apply(bits, -INFINITY, logits, c->v->n);
     add_seconds(c, omp_get_wtime() - t0);
 }
 

@@ -252,11 +252,6 @@ static double finite_max_sum(const float *x, int V, double *sum) {
     return mx;
 }
 
-/* Is token i in ban (NULL: none)? */
-static inline int banned(const uint64_t *ban, int i) {
-    return ban && (ban[i / 64] >> (i % 64) & 1);
-}
-
 /* TopKLogitsWarper: remove logits strictly below the k-th largest (ties at
 ** the threshold stay), and the tokens of ban: they count as -inf, which
 ** never rises above a k-th largest (fewer than k others: nothing else goes). */
@@ -268,16 +263,15 @@ static void top_k(int k, float *x, int V, samp_pair *pr, const uint64_t *ban) {
         if (n == k && (i & 15) == 0 && i + 16 <= V) {
             /* a full heap: skip 16 values at once when none would enter
             ** (most of them), found without a branch per value */
-            unsigned out = ban ? (unsigned)(ban[i / 64] >> (i % 64)) & 0xFFFF : 0;
-            int any = 0;
+            unsigned above = 0, out = ban ? (unsigned)(ban[i / 64] >> (i % 64)) & 0xFFFF : 0;
             for (int j = 0; j < 16; j++)
-                any |= (x[i + j] > pr[0].key) & !(out >> j & 1);
-            if (!any) {
+                above |= (unsigned)(x[i + j] > pr[0].key) << j;
+            if (!(above & ~out)) {
                 i += 15;
                 continue;
             }
         }
-        if (banned(ban, i)) continue;
+        if (ban && ban[i / 64] >> (i % 64) & 1) continue;
         float v = x[i];
         if (n < k) {
             int j = n++;
@@ -300,9 +294,7 @@ static void top_k(int k, float *x, int V, samp_pair *pr, const uint64_t *ban) {
             pr[j].key = v;
         }
     }
-    float thr = n < k ? -INFINITY : pr[0].key;
-    for (int i = 0; i < V; i++)
-        if (x[i] < thr || banned(ban, i)) x[i] = -INFINITY;
+    cons_apply(ban, n < k ? -INFINITY : pr[0].key, x, V);
 }
 
 /* TopPLogitsWarper: sort ascending, remove the tokens whose cumulative
