@@ -20,10 +20,11 @@
 ** tokens and across the prompt boundary.
 **
 ** Per step, cons_ban lists (cons_mask sets -inf on) every token that would
-** break a constraint.  Tokens that are whole valid UTF-8 are checked with a mask
-** precomputed once per (automaton state, previous-is-word, is-last) and
-** cached; the few hundred tokens that are partial UTF-8 sequences are checked
-** each step from the exact state.
+** break a constraint, from a bitset computed once per (automaton state,
+** previous-is-word, is-last) and cached: the answers from the start state,
+** redone only for the groups of tokens whose first symbol leads elsewhere
+** from this state.  The few hundred tokens that are partial UTF-8 sequences
+** are in it when no bytes are pending, else checked from the exact state.
 **
 ** Definition of a violation (what the tests' independent checker checks):
 ** with F the case-folded full text (prompt + continuation) and P the folded
