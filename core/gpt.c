@@ -178,6 +178,7 @@ typedef struct attn_job {
     float *out;
     const float *qkv;
     int C, NH, HS, ldp, maxk;
+    int hpt; /* generation: heads per pool task */
     float scale, dscale;
     const attn_src *src;
     float *probs;
@@ -185,45 +186,56 @@ typedef struct attn_job {
     int bf16; /* the weights of the values rounded to bf16 (a bf16 product) */
 } attn_job;
 
-/* Row r, head h = rh / NH, rh % NH; scratch holds maxk floats (unused when
-** the probabilities are kept). */
-static void attend(const attn_job *j, int rh, float *scratch) {
+/* Row r, heads [h0, h1): key by key, every head's score (a key's heads are
+** one contiguous read), each head's softmax, then value by value every
+** head's weighted sum.  Each head's chain of operations is the same
+** whatever h0 and h1.  The scores go to the kept probabilities, else to
+** scratch ((h1 - h0) * maxk floats). */
+static void attend(const attn_job *j, int r, int h0, int h1, float *scratch) {
     const attn_src *src = j->src;
-    const int C = j->C, NH = j->NH, HS = j->HS;
-    int r = rh / NH, h = rh % NH, nk = src->nk[r];
-    const float *q = j->qkv + (size_t)r * 3 * C + h * HS;
+    const int C = j->C, NH = j->NH, HS = j->HS, nk = src->nk[r];
+    const float *q = j->qkv + (size_t)r * 3 * C;
     /* in bf16, q, k and v already are (rounded after c_attn) */
-    float *p = j->probs ? j->probs + ((size_t)r * NH + h) * j->ldp : scratch;
-    float mx = -INFINITY;
-    for (int s = 0; s < nk; s++) {
-        const float *k = src->k + (src->base[r] + (size_t)s) * src->stride + h * HS;
-        p[s] = kern_dot(q, k, HS) * j->scale;
-        mx = p[s] > mx ? p[s] : mx;
-    }
-    float sum = 0.0f;
-    for (int s = 0; s < nk; s++) {
-        p[s] = expf(p[s] - mx);
-        sum += p[s];
-    }
-    float inv = 1.0f / sum;
+    const size_t ps = j->probs ? (size_t)j->ldp : (size_t)j->maxk; /* head to head */
+    float *p0 = j->probs ? j->probs + ((size_t)r * NH + h0) * j->ldp : scratch;
+    const float *k0 = src->k + (size_t)src->base[r] * src->stride,
+                *v0 = src->v + (size_t)src->base[r] * src->stride;
     for (int s = 0; s < nk; s++)
-        p[s] *= inv;
-    float *o = j->out + (size_t)r * C + h * HS;
-    memset(o, 0, sizeof(float) * HS);
-    const unsigned char *d = j->drop ? j->drop + ((size_t)r * NH + h) * j->ldp : NULL;
-    for (int s = 0; s < nk; s++) {
-        float w = d ? (d[s] ? p[s] * j->dscale : 0.0f) : p[s];
-        w = j->bf16 ? kern_bf16(w) : w;
-        const float *v = src->v + (src->base[r] + (size_t)s) * src->stride + h * HS;
-        kern_axpy(o, w, v, HS);
+        for (int h = h0; h < h1; h++)
+            p0[(h - h0) * ps + s] =
+                kern_dot(q + h * HS, k0 + s * src->stride + h * HS, HS) * j->scale;
+    for (int h = h0; h < h1; h++) {
+        float *p = p0 + (h - h0) * ps, mx = -INFINITY, sum = 0.0f;
+        for (int s = 0; s < nk; s++)
+            mx = p[s] > mx ? p[s] : mx;
+        for (int s = 0; s < nk; s++) {
+            p[s] = expf(p[s] - mx);
+            sum += p[s];
+        }
+        float inv = 1.0f / sum;
+        for (int s = 0; s < nk; s++)
+            p[s] *= inv;
     }
+    float *o = j->out + (size_t)r * C;
+    memset(o + h0 * HS, 0, sizeof(float) * HS * (h1 - h0));
+    const unsigned char *d = j->drop ? j->drop + ((size_t)r * NH + h0) * j->ldp : NULL;
+    for (int s = 0; s < nk; s++)
+        for (int h = h0; h < h1; h++) {
+            const float pe = p0[(h - h0) * ps + s];
+            float w = d ? (d[(size_t)(h - h0) * j->ldp + s] ? pe * j->dscale : 0.0f) : pe;
+            w = j->bf16 ? kern_bf16(w) : w;
+            kern_axpy(o + h * HS, w, v0 + s * src->stride + h * HS, HS);
+        }
 }
 
-/* Generation: a pool task (see core/pool.h) per (row, head). */
-static void attend_task(void *ctx, int rh) {
+/* Generation: a pool task (see core/pool.h) per row and group of hpt
+** heads (all of them unless the rows are too few to share out). */
+static void attend_task(void *ctx, int t) {
     const attn_job *j = ctx;
-    float scratch[j->maxk];
-    attend(j, rh, scratch);
+    const int groups = (j->NH + j->hpt - 1) / j->hpt, r = t / groups, h0 = t % groups * j->hpt;
+    const int h1 = h0 + j->hpt < j->NH ? h0 + j->hpt : j->NH;
+    float scratch[(size_t)j->hpt * j->maxk];
+    attend(j, r, h0, h1, scratch);
 }
 
 /* out[N,C] = causal attention of the queries in qkv[N,3C].  probs (may be
@@ -247,15 +259,19 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
     int maxk = 0;
     for (int r = 0; r < N; r++)
         maxk = src->nk[r] > maxk ? src->nk[r] : maxk;
-    const attn_job j = {out,    qkv, C,     NH,   C / NH, ldp, maxk, 1.0f / sqrtf((float)(C / NH)),
-                        dscale, src, probs, drop, bf16};
+    /* a task per row, or per head when the rows are fewer than 4 a thread */
+    const int hpt = N >= 4 * omp_get_max_threads() ? NH : 1;
+    const attn_job j = {
+        out,    qkv, C,     NH,   C / NH, ldp, maxk, hpt, 1.0f / sqrtf((float)(C / NH)),
+        dscale, src, probs, drop, bf16};
     const int par = (size_t)N * maxk * C > KERN_SERIAL_MAX;
     if (src->kc && !probs) {
+        const int ntask = N * (NH / hpt);
         if (par)
-            pool_for(N * NH, attend_task, (void *)&j);
+            pool_for(ntask, attend_task, (void *)&j);
         else
-            for (int rh = 0; rh < N * NH; rh++)
-                attend_task((void *)&j, rh);
+            for (int t = 0; t < ntask; t++)
+                attend_task((void *)&j, t);
         return;
     }
 #pragma omp parallel if (par)
@@ -263,7 +279,7 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
         float *scratch = probs ? NULL : malloc(sizeof(float) * (size_t)maxk);
 #pragma omp for schedule(static)
         for (int rh = 0; rh < N * NH; rh++)
-            attend(&j, rh, scratch);
+            attend(&j, rh / NH, rh % NH, rh % NH + 1, scratch);
         free(scratch);
     }
 }

@@ -584,10 +584,16 @@ static void tile_task(void *ctx, int t) {
         const uint32_t *pa = g->pa + (size_t)p0 * g->mp, *pb = g->pb + (size_t)p0 * g->np;
         const int load = g->acc || p0 > 0;
         for (int j = j0; j < j1; j += nr)
-            for (int i = i0; i < i1; i += mr)
+            for (int i = i0; i < i1; i += mr) {
+                if (j + nr < j1) /* the next micro-panel of B (from memory, for the lm_head) */
+                    mem_prefetch_part(pb + (size_t)(j + nr) * kps,
+                                      sizeof(uint32_t) * kps *
+                                          (j1 - j - nr < nr ? j1 - j - nr : nr),
+                                      (i - i0) / mr, (i1 - i0 + mr - 1) / mr);
                 micro_tile(g, kps, pa + (size_t)i * kps, pb + (size_t)j * kps,
                            g->C + (size_t)i * g->ldc + j, i1 - i < mr ? i1 - i : mr,
                            j1 - j < nr ? j1 - j : nr, load);
+            }
     }
     if (g->kern->mxcsr) _mm_setcsr(csr);
 }
