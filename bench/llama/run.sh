@@ -88,7 +88,7 @@ for b in 1 8 64; do
         best=$(printf '%s\n%s\n' "$best" "$l" | sort -n | tail -n 1)
     done
     qbest=$(printf '%s\n%s\n' "$qf" "$qb" | sort -n | tail -n 1)
-    rows+=("$row $(echo "scale=2; $qbest / $best" | bc)x |")
+    rows+=("$row $(printf "%.2f" "$(echo "scale=3; $qbest / $best" | bc)")x |")
 done
 
 echo "## llama: quill against llama.cpp (node-llama-cpp 3.21.1's prebuilt CPU binaries)"
