@@ -395,6 +395,12 @@ static int build_forbid(cons *c, const char *chars, char *err) {
     return 0;
 }
 
+/* Set bit t of bits to hit. */
+static void set_bit(uint64_t *bits, int t, int hit) {
+    uint64_t b = 1ull << (t % 64);
+    bits[t / 64] = hit ? bits[t / 64] | b : bits[t / 64] & ~b;
+}
+
 /* Per-token symbols and static character masks. */
 static int build_tokens(cons *c, char *err) {
     int V = c->v->n;
@@ -431,7 +437,7 @@ static int build_tokens(cons *c, char *err) {
             utf8proc_int32_t cp;
             i += (size_t)utf8proc_iterate(b + i, (utf8proc_ssize_t)(n - i), &cp);
             if (is_forbidden(c, cp)) {
-                c->static_ban[t / 64] |= 1ull << (t % 64);
+                set_bit(c->static_ban, t, 1);
                 break;
             }
         }
@@ -487,12 +493,11 @@ static int build_groups(cons *c, char *err) {
     for (int pw = 0; pw < 2; pw++)
         for (int t = 0; t < c->v->n; t++) {
             if (!is_regular(c, t)) continue;
-            uint64_t b = 1ull << (t % 64);
             size_t k = (size_t)(pw * c->ncls + first_class(c, t, pw));
-            c->groups[k * nw + (size_t)t / 64] |= b;
+            set_bit(c->groups + k * nw, t, 1);
             for (int last = 0; last < 2; last++)
                 if (walk_token(c, 0, pw, t, last, NULL))
-                    c->root_ban[(size_t)(pw * 2 + last) * nw + (size_t)t / 64] |= b;
+                    set_bit(c->root_ban + (size_t)(pw * 2 + last) * nw, t, 1);
         }
     return 0;
 }
@@ -545,12 +550,6 @@ void cons_start(const cons *c, cons_state *st, const char *prompt, size_t len) {
 int cons_advance(const cons *c, cons_state *st, int32_t id) {
     if (id == c->v->eos) return feed_end(c, st);
     return feed_bytes(c, st, c->v->bytes[id], c->v->len[id]);
-}
-
-/* Set bit t of bits to hit. */
-static void set_bit(uint64_t *bits, int t, int hit) {
-    uint64_t b = 1ull << (t % 64);
-    bits[t / 64] = hit ? bits[t / 64] | b : bits[t / 64] & ~b;
 }
 
 /* The regular tokens that complete a banned word from (ac, pw): the start
