@@ -15,7 +15,7 @@ mkdir -p "$BUILD/bench"
 arch=$([ "${PORTABLE:-0}" = 1 ] || echo -march=native)
 gcc -std=c11 -D_GNU_SOURCE -O2 $arch -o "$BUILD/bench/mm_bf16_peak" bench/mm_bf16/peak.c
 gcc -std=c11 -D_GNU_SOURCE -O2 $arch -fopenmp -Icore -o "$BUILD/bench/mm_bf16_gemm" \
-    bench/mm_bf16/gemm.c $BUILD/core/mm_bf16.o $BUILD/core/matmul.o $BUILD/core/pool.o \
+    bench/mm_bf16/gemm.c $BUILD/core/mm_bf16.o $BUILD/core/matmul.o $BUILD/core/pool.o $BUILD/core/mem.o \
     $BUILD/core/err.o -lm
 peak=$("$BUILD/bench/mm_bf16_peak")
 bpeak=$(echo "$peak" | sed -E 's/.*bf16_gflops=([^ ]+).*/\1/')
