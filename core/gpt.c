@@ -306,12 +306,11 @@ typedef struct block_act {
 ** spinning after its region and takes the core that the pool's next
 ** product needs (a batch-64 step on 2 cores was 3x slower, unless
 ** OMP_WAIT_POLICY=passive).  Row r's results do not depend on the chunks. */
-enum { EW_LAYERNORM, EW_GELU, EW_RESIDUAL, EW_BIAS };
+enum { EW_LAYERNORM, EW_GELU, EW_RESIDUAL };
 typedef struct ew_job {
     int op, N, width; /* N rows of width floats */
     float *out, *mean, *rstd;
-    const float *x, *y, *w, *b; /* EW_LAYERNORM: w, b; EW_RESIDUAL: out = x + y; EW_BIAS: out
-                                ** rows = b */
+    const float *x, *y, *w, *b; /* EW_LAYERNORM: w, b; EW_RESIDUAL: out = x + y */
     float eps;
     int exact;
     int rows; /* per task */
@@ -326,9 +325,6 @@ static void ew_task(void *ctx, int t) {
                        j->eps);
     else if (j->op == EW_GELU)
         kern_gelu(j->out + o, j->x + o, (size_t)n * j->width, j->exact);
-    else if (j->op == EW_BIAS)
-        for (int r = 0; r < n; r++)
-            memcpy(j->out + o + (size_t)r * j->width, j->b, sizeof(float) * j->width);
     else
         kern_residual_dropout(j->out + o, j->x + o, j->y + o, NULL, 0.0f, (size_t)n * j->width);
 }
@@ -344,51 +340,97 @@ static void ew_run(ew_job j, int pool) {
     pool_for((j.N + j.rows - 1) / j.rows, ew_task, &j);
 }
 
-/* C[M,N] (+= with acc, else =) A[M,K] times generation matrix i (see
-** gpt_model.gen_pk): the same chain of additions for any M, so a row's
-** result does not depend on the rest of the step. */
+/* C[M,N] = A[M,K] times generation matrix i (see gpt_model.gen_pk), with
+** the epilogue e (NULL: none): the same chain of additions for any M, so
+** a row's result does not depend on the rest of the step. */
 static void gen_mm(const gpt_model *m, int i, int M, const float *A, int lda, float *C, int ldc,
-                   int acc) {
+                   const mm_epilogue *e) {
     if (m->gen_bf16)
-        mm_bgemm_packed(M, A, lda, m->gen_pk[i], C, ldc, acc);
+        mm_bgemm_packed_epi(M, A, lda, m->gen_pk[i], C, ldc, 0, e);
     else
-        mm_sgemm_packed(M, A, lda, m->gen_pk[i], C, ldc, acc);
+        mm_sgemm_packed_epi(M, A, lda, m->gen_pk[i], C, ldc, 0, e);
 }
 
-/* out[N,OC] = inp[N,IC] @ w[IC,OC] + b[OC]; with gen >= 0 the product
-** reads generation matrix gen instead of w. */
-static void linear(const gpt_model *m, int gen, float *out, const float *inp, const float *w,
-                   const float *b, int N, int IC, int OC) {
-    if (gen < 0) {
-        kern_linear(out, inp, w, b, N, IC, OC, m->bf16);
-        return;
+/* What a generation product's epilogue (mm_post_fn) applies to the
+** blocks of C[., ldc]: GELU (with exact: the erf form), or res (the same
+** layout as C) added. */
+typedef struct gen_post {
+    float *C;
+    int ldc;
+    const float *res;
+    int exact;
+} gen_post;
+
+/* c_fc's epilogue: GELU in place, the values of EW_GELU. */
+static void post_gelu(void *ctx, int i0, int rows, int j0, int cols) {
+    const gen_post *p = ctx;
+    kern_gelu_block(p->C + (size_t)i0 * p->ldc + j0, (size_t)p->ldc, rows, cols, p->exact);
+}
+
+/* c_proj's epilogue: C = res + C, the residual stream, the sum EW_RESIDUAL
+** makes. */
+static void post_residual(void *ctx, int i0, int rows, int j0, int cols) {
+    const gen_post *p = ctx;
+    for (int i = i0; i < i0 + rows; i++) {
+        float *c = p->C + (size_t)i * p->ldc + j0;
+        const float *r = p->res + (size_t)i * p->ldc + j0;
+        for (int j = 0; j < cols; j++)
+            c[j] = r[j] + c[j];
     }
-    ew_run((ew_job){EW_BIAS, N, OC, out, NULL, NULL, NULL, NULL, NULL, b, 0, 0, 0}, 1);
-    gen_mm(m, gen, N, inp, IC, out, OC, 1);
+}
+
+/* out[N,C] = block l applied to x[N,C] with the generation weights
+** (gpt_model_prepare_generation): the values of block_forward, but each
+** bias, GELU and residual add runs inside its product's tasks, on the
+** block of output they just made, instead of as a pass of its own with a
+** barrier. */
+static void block_forward_gen(const gpt_model *m, int l, int N, const float *x, float *out,
+                              const block_act *a, const attn_src *src) {
+    const gpt_config *cfg = &m->cfg;
+    const int C = cfg->n_embd, g = GEN_MATS * l; /* matrix g + i: gen_mat[i] */
+    const float eps = cfg->layer_norm_epsilon;
+    layer_w w = layer_ptrs(m, m->params, l);
+    ew_run((ew_job){EW_LAYERNORM, N, C, a->ln1, a->ln1_mean, a->ln1_rstd, x, NULL, w.ln1w, w.ln1b,
+                    eps, 0, 0},
+           1);
+    gen_mm(m, g, N, a->ln1, C, a->qkv, 3 * C, &(mm_epilogue){w.qkvb, NULL, NULL});
+    attention_forward(a->atty, a->qkv, N, C, cfg->n_head, src, a->att, 0, a->drop_att,
+                      1.0f / (1.0f - cfg->attn_pdrop), 0);
+    gen_post res2 = {a->res2, C, x, 0}, act = {a->fch, 4 * C, NULL, m->gelu_exact},
+             res = {out, C, a->res2, 0};
+    gen_mm(m, g + 1, N, a->atty, C, a->res2, C, &(mm_epilogue){w.projb, post_residual, &res2});
+    ew_run((ew_job){EW_LAYERNORM, N, C, a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, NULL, w.ln2w,
+                    w.ln2b, eps, 0, 0},
+           1);
+    gen_mm(m, g + 2, N, a->ln2, C, a->fch, 4 * C, &(mm_epilogue){w.fcb, post_gelu, &act});
+    gen_mm(m, g + 3, N, a->fch, 4 * C, out, C, &(mm_epilogue){w.fcprojb, post_residual, &res});
 }
 
 /* out[N,C] = block l applied to x[N,C]; tmp is [N,C] scratch.  gen: use
-** the model's generation weights if it has them (and no bf16 training
-** products: gpt_model_set_bf16 is for gpt_forward). */
+** the model's generation weights if it has them (block_forward_gen; and
+** no bf16 training products: gpt_model_set_bf16 is for gpt_forward). */
 static void block_forward(const gpt_model *m, int l, int N, const float *x, float *out,
                           const block_act *a, const attn_src *src, int ldp, float *tmp, int gen) {
+    if (gen && m->gen_pk) {
+        block_forward_gen(m, l, N, x, out, a, src);
+        return;
+    }
     const gpt_config *cfg = &m->cfg;
     const int C = cfg->n_embd, NH = cfg->n_head;
     const float eps = cfg->layer_norm_epsilon, rp = cfg->resid_pdrop;
     layer_w w = layer_ptrs(m, m->params, l);
-    const int g = gen && m->gen_pk ? GEN_MATS * l : -1; /* matrix g + i: gen_mat[i] */
     const int pool = src->kc != NULL;
     ew_run((ew_job){EW_LAYERNORM, N, C, a->ln1, a->ln1_mean, a->ln1_rstd, x, NULL, w.ln1w, w.ln1b,
                     eps, 0, 0},
            pool);
-    linear(m, g, a->qkv, a->ln1, w.qkvw, w.qkvb, N, C, 3 * C);
+    kern_linear(a->qkv, a->ln1, w.qkvw, w.qkvb, N, C, 3 * C, m->bf16);
     const int bf16 = m->bf16 && !gen;
     /* q, k and v as autocast's c_attn leaves them: the inputs of both
     ** attention products (and of their backward) */
     if (bf16) kern_round_bf16(a->qkv, (size_t)N * 3 * C);
     attention_forward(a->atty, a->qkv, N, C, NH, src, a->att, ldp, a->drop_att,
                       1.0f / (1.0f - cfg->attn_pdrop), bf16);
-    linear(m, g < 0 ? g : g + 1, tmp, a->atty, w.projw, w.projb, N, C, C);
+    kern_linear(tmp, a->atty, w.projw, w.projb, N, C, C, m->bf16);
     if (a->drop_attn_out)
         kern_residual_dropout(a->res2, x, tmp, a->drop_attn_out, rp, (size_t)N * C);
     else
@@ -396,11 +438,11 @@ static void block_forward(const gpt_model *m, int l, int N, const float *x, floa
     ew_run((ew_job){EW_LAYERNORM, N, C, a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, NULL, w.ln2w,
                     w.ln2b, eps, 0, 0},
            pool);
-    linear(m, g < 0 ? g : g + 2, a->fch, a->ln2, w.fcw, w.fcb, N, C, 4 * C);
+    kern_linear(a->fch, a->ln2, w.fcw, w.fcb, N, C, 4 * C, m->bf16);
     ew_run((ew_job){EW_GELU, N, 4 * C, a->fchg, NULL, NULL, a->fch, NULL, NULL, NULL, 0,
                     m->gelu_exact, 0},
            pool);
-    linear(m, g < 0 ? g : g + 3, tmp, a->fchg, w.fcprojw, w.fcprojb, N, 4 * C, C);
+    kern_linear(tmp, a->fchg, w.fcprojw, w.fcprojb, N, 4 * C, C, m->bf16);
     if (a->drop_mlp_out)
         kern_residual_dropout(out, a->res2, tmp, a->drop_mlp_out, rp, (size_t)N * C);
     else
@@ -972,7 +1014,7 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
     /* not mm_sgemm, whose path depends on nseq: a row's logits must not
     ** depend on how many sequences share the step */
     if (m->gen_pk)
-        gen_mm(m, GEN_MATS * L, nseq, kv->lnf, C, logits, V, 0);
+        gen_mm(m, GEN_MATS * L, nseq, kv->lnf, C, logits, V, NULL);
     else
         mm_gemv(nseq, V, C, kv->lnf, C, tensor_ptr(m, m->params, GPT_T_WTE), C, 1, 0, logits, V, 0);
     for (int i = 0; i < nseq; i++)

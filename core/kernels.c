@@ -158,19 +158,38 @@ static inline float tanh_fast(float u) {
     return 1.0f - 2.0f / (kern_expf(2.0f * u) + 1.0f);
 }
 
+/* gelu(v): the exact erf form, or the tanh approximation ("gelu_new") */
+static inline float gelu_exact(float v) {
+    return 0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2));
+}
+static inline float gelu_tanh(float v) {
+    return 0.5f * v * (1.0f + tanh_fast(GELU_S * (v + GELU_A * v * v * v)));
+}
+
 void kern_gelu(float *out, const float *x, size_t n, int exact) {
     if (exact) {
 #pragma omp parallel for schedule(static) if (n > KERN_SERIAL_MAX)
         for (size_t i = 0; i < n; i++)
-            out[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+            out[i] = gelu_exact(x[i]);
         return;
     }
     /* if (parallel: ...): a plain if on "parallel for simd" turns the simd
     ** off too, and small calls (generation steps) ran scalar, 5x slower */
 #pragma omp parallel for simd schedule(static) if (parallel : n > KERN_SERIAL_MAX)
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        out[i] = 0.5f * v * (1.0f + tanh_fast(GELU_S * (v + GELU_A * v * v * v)));
+    for (size_t i = 0; i < n; i++)
+        out[i] = gelu_tanh(x[i]);
+}
+
+void kern_gelu_block(float *x, size_t ldx, int rows, int cols, int exact) {
+    for (int r = 0; r < rows; r++) {
+        float *xr = x + (size_t)r * ldx;
+        if (exact)
+            for (int i = 0; i < cols; i++)
+                xr[i] = gelu_exact(xr[i]);
+        else
+#pragma omp simd
+            for (int i = 0; i < cols; i++)
+                xr[i] = gelu_tanh(xr[i]);
     }
 }
 

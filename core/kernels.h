@@ -69,6 +69,11 @@ float kern_bf16(float x);
 void kern_gelu(float *out, const float *x, size_t n, int exact);
 void kern_gelu_backward(float *d, const float *x, size_t n, int exact);
 
+/* x = gelu(x) in place over rows x cols floats (row stride ldx), on the
+** calling thread: a product's epilogue on one block of its output (no
+** OpenMP region per call).  The same values as kern_gelu. */
+void kern_gelu_block(float *x, size_t ldx, int rows, int cols, int exact);
+
 /* out = (x ? x : 0) + dropout(y): y[i] / (1-p) where mask[i], 0 where not;
 ** mask NULL means no dropout.  out may alias x or y. */
 void kern_residual_dropout(float *out, const float *x, const float *y, const unsigned char *mask,

@@ -735,6 +735,7 @@ typedef struct pp_job {
     const float *A, *pa; /* pa: NULL for the AVX-512 kernel, which reads A in place */
     int M, lda, mp, acc, ldc;
     float *C;
+    const mm_epilogue *e; /* NULL: none */
 } pp_job;
 
 #ifndef PK_KC
@@ -743,21 +744,24 @@ typedef struct pp_job {
 
 /* AVX-512, the kernel's own layout (panels 48 wide): MB rows of A, read in
 ** place (a broadcast per k), against one panel's rows [0, kc) of b, into
-** the first cols columns of c (masked): one fused multiply-add per k in
-** order, as kernel_avx512.  No packing of A and no edge tiles, so few rows
-** (token-by-token steps) cost what they read. */
+** the first cols columns of c (masked), each sum starting from c (load),
+** else from bias (cols floats, not NULL) or zero: one fused multiply-add
+** per k in order, as kernel_avx512.  No packing of A and no edge tiles, so
+** few rows (token-by-token steps) cost what they read. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 pk512(const float *A, int lda, const float *b, int kc, float *c, int ldc, int cols, int load,
-      const int MB) {
+      const float *bias, const int MB) {
     __mmask16 mk[3];
     for (int h = 0; h < 3; h++) {
         const int n = cols - 16 * h;
         mk[h] = n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
     }
-    __m512 acc[8][3];
+    __m512 acc[8][3], start[3];
+    _Pragma("GCC unroll 3") for (int h = 0; h < 3; h++) start[h] =
+        bias ? _mm512_maskz_loadu_ps(mk[h], bias + 16 * h) : _mm512_setzero_ps();
     _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++)
         _Pragma("GCC unroll 3") for (int h = 0; h < 3; h++) acc[i][h] =
-            load ? _mm512_maskz_loadu_ps(mk[h], c + (size_t)i * ldc + 16 * h) : _mm512_setzero_ps();
+            load ? _mm512_maskz_loadu_ps(mk[h], c + (size_t)i * ldc + 16 * h) : start[h];
     for (int k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_load_ps(b + k * 48), b1 = _mm512_load_ps(b + k * 48 + 16),
                      b2 = _mm512_load_ps(b + k * 48 + 32);
@@ -773,18 +777,38 @@ pk512(const float *A, int lda, const float *b, int kc, float *c, int ldc, int co
             _mm512_mask_storeu_ps(c + (size_t)i * ldc + 16 * h, mk[h], acc[i][h]);
 }
 
+/* Part part of parts (equal cuts of whole cache lines) of the bytes from p
+** asked into L2: the next slice of a packed B, streamed from memory (the
+** lm_head's and the layers' weights do not fit the caches), arrives while
+** the current one is in use, instead of all at once when the first rows
+** reach it.  L2, not L1: the current slice fills L1.  A hint: never
+** faults, no effect on results. */
+static inline void pk_prefetch(const float *p, size_t bytes, int part, int parts) {
+    const size_t cut = (bytes / (size_t)parts + 63) / 64 * 64, from = cut * (size_t)part;
+    for (size_t o = from; o < from + cut && o < bytes; o += 64)
+        _mm_prefetch((const char *)p + o, _MM_HINT_T1);
+}
+
 /* Columns of B panel s for every row, AVX-512: per slice of PK_KC rows of
-** the panel (it stays in L1), the rows of A in groups of 8. */
+** the panel (it stays in L1), the rows of A in groups of 8, each group
+** asking for its part of the next slice (panels lie one after the other:
+** the next panel's first slice follows the last). */
 __attribute__((target("avx512f"))) static void packed_task512(const pp_job *j, int s) {
     const int K = j->pk->K, j0 = s * 48, cols = j->pk->N - j0 < 48 ? j->pk->N - j0 : 48;
     const float *b = j->pk->p + (size_t)s * K * 48;
+    const float *end = j->pk->p + (size_t)(j->pk->N + 47) / 48 * K * 48;
+    const int groups = (j->M + 7) / 8;
+    const float *bias = j->e && j->e->bias ? j->e->bias + j0 : NULL;
     for (int k0 = 0; k0 < K; k0 += PK_KC) {
         const int kc = K - k0 < PK_KC ? K - k0 : PK_KC, load = j->acc || k0 > 0;
+        const float *next = b + (size_t)(k0 + kc) * 48;
+        const size_t ahead = next + PK_KC * 48 < end ? PK_KC * 48 : (size_t)(end - next);
         for (int i0 = 0; i0 < j->M; i0 += 8) {
             const int mb = j->M - i0 < 8 ? j->M - i0 : 8;
+            pk_prefetch(next, ahead * sizeof(float), i0 / 8, groups);
             const float *a = j->A + (size_t)i0 * j->lda + k0;
             float *c = j->C + (size_t)i0 * j->ldc + j0;
-#define PK(m) pk512(a, j->lda, b + (size_t)k0 * 48, kc, c, j->ldc, cols, load, m)
+#define PK(m) pk512(a, j->lda, b + (size_t)k0 * 48, kc, c, j->ldc, cols, load, bias, m)
             GV_ROWS_CONST(mb, 8, PK);
 #undef PK
         }
@@ -793,12 +817,7 @@ __attribute__((target("avx512f"))) static void packed_task512(const pp_job *j, i
 
 /* Columns of B panel s for every row: per KC slice, the slice of the B
 ** panel stays in cache while the row panels of A stream past it. */
-static void packed_task(void *ctx, int s) {
-    const pp_job *j = ctx;
-    if (j->pk->kern == MM_AVX512) {
-        packed_task512(j, s);
-        return;
-    }
+static void packed_task_kern(const pp_job *j, int s) {
     const mm_kernel *kern = &kernels[j->pk->kern];
     const int mr = kern->mr, nr = kern->nr, K = j->pk->K, j0 = s * nr;
     const int cols = j->pk->N - j0 < nr ? j->pk->N - j0 : nr;
@@ -812,13 +831,35 @@ static void packed_task(void *ctx, int s) {
     }
 }
 
-void mm_sgemm_packed(int M, const float *A, int lda, const mm_packed *p, float *C, int ldc,
-                     int acc) {
+/* Columns of B panel s (nr wide) for every row, with the epilogue: each
+** sum starts from the bias (the AVX-512 kernel loads it itself; for the
+** others it is copied into the panel's columns of C first, and j->acc is
+** set), the post call once they are final. */
+static void packed_task(void *ctx, int s) {
+    const pp_job *j = ctx;
+    const int nr = kernels[j->pk->kern].nr, j0 = s * nr;
+    const int cols = j->pk->N - j0 < nr ? j->pk->N - j0 : nr;
+    if (j->pk->kern == MM_AVX512) {
+        packed_task512(j, s);
+    } else {
+        if (j->e && j->e->bias)
+            for (int i = 0; i < j->M; i++)
+                memcpy(j->C + (size_t)i * j->ldc + j0, j->e->bias + j0, sizeof(float) * cols);
+        packed_task_kern(j, s);
+    }
+    if (j->e && j->e->post) j->e->post(j->e->ctx, 0, j->M, j0, cols);
+}
+
+void mm_sgemm_packed_epi(int M, const float *A, int lda, const mm_packed *p, float *C, int ldc,
+                         int acc, const mm_epilogue *e) {
     if (M <= 0) return;
     assert(lda >= p->K && ldc >= p->N);
     const mm_kernel *kern = &kernels[p->kern];
     const int mr = kern->mr, nr = kern->nr, K = p->K, mp = (M + mr - 1) / mr * mr;
-    pp_job j = {p, A, NULL, M, lda, mp, acc, ldc, C};
+    /* with a bias, the AVX-512 kernel starts from it, the others from C
+    ** that holds copies (packed_task), whatever acc says */
+    const int from_c = e && e->bias ? p->kern != MM_AVX512 : acc;
+    pp_job j = {p, A, NULL, M, lda, mp, from_c, ldc, C, e};
     if (p->kern != MM_AVX512) {
         static _Thread_local float *pa_buf;
         static _Thread_local size_t pa_cap;
@@ -836,6 +877,11 @@ void mm_sgemm_packed(int M, const float *A, int lda, const mm_packed *p, float *
     else
         for (int s = 0; s < np; s++)
             packed_task(&j, s);
+}
+
+void mm_sgemm_packed(int M, const float *A, int lda, const mm_packed *p, float *C, int ldc,
+                     int acc) {
+    mm_sgemm_packed_epi(M, A, lda, p, C, ldc, acc, NULL);
 }
 
 void mm_sgemm(int M, int N, int K, const float *A, int lda, int ta, const float *B, int ldb, int tb,

@@ -63,6 +63,28 @@ void mm_packed_free(mm_packed *p);
 void mm_sgemm_packed(int M, const float *A, int lda, const mm_packed *p, float *C, int ldc,
                      int acc);
 
+/* What a packed product (mm_sgemm_packed_epi, mm_bgemm_packed_epi) does
+** besides the sum, inside its tasks while the block of C is in cache
+** (instead of a pass over all of C before or after, each on the thread
+** pool with a barrier: a decode step runs dozens).  bias (NULL, or N
+** floats): every row of C starts from it, as if C held copies of it and
+** the product accumulated (the same bits).  post (NULL, or called once
+** per block): rows [i0, i0+rows) x columns [j0, j0+cols) of C are final,
+** to be changed in place (GELU, a residual added), each element by a
+** function of itself and data the product does not write; blocks do not
+** overlap and cover C, so the result does not depend on the blocks. */
+typedef void (*mm_post_fn)(void *ctx, int i0, int rows, int j0, int cols);
+typedef struct mm_epilogue {
+    const float *bias;
+    mm_post_fn post;
+    void *ctx;
+} mm_epilogue;
+
+/* mm_sgemm_packed with an epilogue e (NULL: none; with e->bias the
+** product accumulates onto the bias whatever acc is). */
+void mm_sgemm_packed_epi(int M, const float *A, int lda, const mm_packed *p, float *C, int ldc,
+                         int acc, const mm_epilogue *e);
+
 /* Kernel selection: MM_AUTO picks the best the CPU supports (the default). */
 enum { MM_AUTO = 0, MM_PORTABLE = 1, MM_AVX2 = 2, MM_AVX512 = 3 };
 

@@ -537,7 +537,8 @@ typedef struct mb_job {
     size_t mp, np;
     float *C;
     int ldc;
-    int th, tw, ntw; /* tile height, width, tiles across */
+    int th, tw, ntw;      /* tile height, width, tiles across */
+    const mm_epilogue *e; /* NULL: none */
 } mb_job;
 
 /* One micro-tile of C (rows x cols of it, at most MR x NR); an edge tile
@@ -573,12 +574,15 @@ static void tile_task(void *ctx, int t) {
     const int i1 = i0 + g->th < g->M ? i0 + g->th : g->M;
     const int j1 = j0 + g->tw < g->N ? j0 + g->tw : g->N;
     const int kp = (g->K + 1) / 2;
+    if (g->e && g->e->bias)
+        for (int i = i0; i < i1; i++)
+            memcpy(g->C + (size_t)i * g->ldc + j0, g->e->bias + j0, sizeof(float) * (j1 - j0));
     const unsigned csr = _mm_getcsr();
     if (g->kern->mxcsr) _mm_setcsr(csr | 0x8040); /* FTZ | DAZ, as vdpbf16ps */
     for (int p0 = 0; p0 < kp; p0 += KCP) {
         const int kps = kp - p0 < KCP ? kp - p0 : KCP;
         const uint32_t *pa = g->pa + (size_t)p0 * g->mp, *pb = g->pb + (size_t)p0 * g->np;
-        const int load = g->acc || p0 > 0;
+        const int load = g->acc || (g->e && g->e->bias) || p0 > 0;
         for (int j = j0; j < j1; j += nr)
             for (int i = i0; i < i1; i += mr) {
                 if (j + nr < j1) /* the next micro-panel of B (from memory, for the lm_head) */
@@ -592,6 +596,7 @@ static void tile_task(void *ctx, int t) {
             }
     }
     if (g->kern->mxcsr) _mm_setcsr(csr);
+    if (g->e && g->e->post) g->e->post(g->e->ctx, i0, i1 - i0, j0, j1 - j0);
 }
 
 /* Tile sizes: at most MC x NC, narrower until there are a few tiles per
@@ -610,7 +615,7 @@ static void run_tiles(mb_job *g, int run) {
 /* C = or += packed op(A) rounded from A, times the packed pb; run: RUN_POOL
 ** or RUN_OMP for a big product. */
 static void bgemm_run(int M, int N, int K, const float *A, int lda, int ta, const uint32_t *pb,
-                      size_t np, float *C, int ldc, int acc, int run) {
+                      size_t np, float *C, int ldc, int acc, int run, const mm_epilogue *e) {
     const mb_kernel *kern = &kernels[active];
     run = runner((double)M * N * K, run);
     const size_t mp = (size_t)(M + kern->mr - 1) / kern->mr * kern->mr;
@@ -621,7 +626,7 @@ static void bgemm_run(int M, int N, int K, const float *A, int lda, int ta, cons
     if (!pa) abort(); /* out of memory in the hot path: nothing sane to return */
     const mb_src sa = {A, (size_t)lda, ta, 0, K, M};
     pack_all(&sa, kern->mr, mp, pa, run);
-    mb_job g = {kern, M, N, K, acc, pa, pb, mp, np, C, ldc, 0, 0, 0};
+    mb_job g = {kern, M, N, K, acc, pa, pb, mp, np, C, ldc, 0, 0, 0, e};
     run_tiles(&g, run);
 }
 
@@ -648,7 +653,7 @@ void mm_bgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
     if (!pb) abort();
     const mb_src sb = {B, (size_t)ldb, !tb, 0, K, N};
     pack_all(&sb, 16, np, pb, runner((double)M * N * K, RUN_OMP));
-    bgemm_run(M, N, K, A, lda, ta, pb, np, C, ldc, acc, RUN_OMP);
+    bgemm_run(M, N, K, A, lda, ta, pb, np, C, ldc, acc, RUN_OMP, NULL);
 }
 
 int mm_bpack(int N, int K, const void *B, int ldb, int tb, int src_bf16, mm_bpacked **out,
@@ -679,10 +684,15 @@ void mm_bpacked_free(mm_bpacked *p) {
     free(p);
 }
 
-void mm_bgemm_packed(int M, const float *A, int lda, const mm_bpacked *B, float *C, int ldc,
-                     int acc) {
+void mm_bgemm_packed_epi(int M, const float *A, int lda, const mm_bpacked *B, float *C, int ldc,
+                         int acc, const mm_epilogue *e) {
     if (M <= 0) return;
     assert(ldc >= B->N && lda >= B->K);
     if (!active) mm_bset_kernel(MB_AUTO);
-    bgemm_run(M, B->N, B->K, A, lda, 0, B->w, B->np, C, ldc, acc, RUN_POOL);
+    bgemm_run(M, B->N, B->K, A, lda, 0, B->w, B->np, C, ldc, acc, RUN_POOL, e);
+}
+
+void mm_bgemm_packed(int M, const float *A, int lda, const mm_bpacked *B, float *C, int ldc,
+                     int acc) {
+    mm_bgemm_packed_epi(M, A, lda, B, C, ldc, acc, NULL);
 }

@@ -37,6 +37,8 @@
 #ifndef QUILL_MM_BF16_H
 #define QUILL_MM_BF16_H
 
+#include "matmul.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +70,10 @@ void mm_bpacked_free(mm_bpacked *p);
 ** operand. */
 void mm_bgemm_packed(int M, const float *A, int lda, const mm_bpacked *B, float *C, int ldc,
                      int acc);
+/* mm_bgemm_packed with an epilogue e (core/matmul.h; NULL: none; with
+** e->bias the product accumulates onto the bias whatever acc is). */
+void mm_bgemm_packed_epi(int M, const float *A, int lda, const mm_bpacked *B, float *C, int ldc,
+                         int acc, const mm_epilogue *e);
 
 /* Paths: MB_AUTO picks the best the CPU supports (the default). */
 enum { MB_AUTO = 0, MB_PORTABLE = 1, MB_AVX2 = 2, MB_AVX512 = 3, MB_BF16 = 4 };

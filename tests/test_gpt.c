@@ -18,6 +18,7 @@
 #include "adamw.h"
 #include "err.h"
 #include "gpt.h"
+#include "kernels.h"
 #include "matmul.h"
 #include "safetensors.h"
 #include "gpt_fixture.h"
@@ -930,6 +931,95 @@ static void test_sgemm(void) {
     mm_set_pack_limit(0);
 }
 
+/* A post epilogue that counts its calls on each element and changes it
+** (c -> 2c + 1), so a block posted twice, or not at all, shows. */
+typedef struct epi_mark {
+    float *C;
+    int ldc;
+    unsigned char *hits;
+} epi_mark;
+
+static void epi_post(void *ctx, int i0, int rows, int j0, int cols) {
+    const epi_mark *e = ctx;
+    for (int i = i0; i < i0 + rows; i++)
+        for (int j = j0; j < j0 + cols; j++) {
+            e->hits[(size_t)i * e->ldc + j]++;
+            e->C[(size_t)i * e->ldc + j] = 2.0f * e->C[(size_t)i * e->ldc + j] + 1.0f;
+        }
+}
+
+/* mm_sgemm_packed_epi with every kernel: a bias gives the bits of C
+** filled with copies of it and the product accumulated (whatever acc and
+** C held), and post sees every element exactly once, after its sum. */
+static void test_sgemm_packed_epilogue(void) {
+    const int N = 100, K = 300, Ms[] = {1, 9, 64};
+    rng r;
+    rng_seed(&r, 11);
+    float *A = malloc(sizeof(float) * 64 * K), *B = malloc(sizeof(float) * K * N),
+          *bias = malloc(sizeof(float) * N), *C = malloc(sizeof(float) * 64 * N),
+          *R = malloc(sizeof(float) * 64 * N);
+    unsigned char *hits = malloc((size_t)64 * N);
+    for (int i = 0; i < 64 * K; i++)
+        A[i] = rng_uniform(&r) - 0.5f;
+    for (int i = 0; i < K * N; i++)
+        B[i] = rng_uniform(&r) - 0.5f;
+    for (int j = 0; j < N; j++)
+        bias[j] = rng_uniform(&r) * 4.0f - 2.0f;
+    char err[256];
+    for (int kind = MM_PORTABLE; kind <= MM_AVX512; kind++) {
+        if (mm_set_kernel(kind) != kind) continue;
+        mm_packed *p;
+        CHECK(mm_pack(N, K, B, N, 0, &p, err) == 0);
+        for (size_t m = 0; m < sizeof Ms / sizeof *Ms; m++)
+            for (int acc = 0; acc < 2; acc++) {
+                const int M = Ms[m];
+                for (int i = 0; i < M; i++)
+                    memcpy(R + (size_t)i * N, bias, sizeof(float) * N);
+                mm_sgemm_packed(M, A, K, p, R, N, 1);
+                for (int i = 0; i < M * N; i++) {
+                    R[i] = 2.0f * R[i] + 1.0f;
+                    C[i] = NAN; /* must not be read */
+                }
+                memset(hits, 0, (size_t)M * N);
+                epi_mark mk = {C, N, hits};
+                mm_sgemm_packed_epi(M, A, K, p, C, N, acc, &(mm_epilogue){bias, epi_post, &mk});
+                int bad = 0, once = 1;
+                for (int i = 0; i < M * N; i++) {
+                    bad += memcmp(&C[i], &R[i], sizeof(float)) != 0;
+                    once &= hits[i] == 1;
+                }
+                CHECKF(!bad && once, "%s M %d acc %d: %d differ, posted once: %d", mm_kernel_name(),
+                       M, acc, bad, once);
+            }
+        mm_packed_free(p);
+    }
+    mm_set_kernel(MM_AUTO);
+    free(A), free(B), free(bias), free(C), free(R), free(hits);
+}
+
+/* kern_gelu_block, the epilogue's GELU on a strided block in place,
+** gives kern_gelu's bits, in both forms. */
+static void test_gelu_block(void) {
+    const int rows = 5, cols = 37, ld = 50;
+    rng r;
+    rng_seed(&r, 12);
+    float x[5 * 50], y[5 * 50], want[37];
+    for (int i = 0; i < rows * ld; i++)
+        x[i] = rng_uniform(&r) * 12.0f - 6.0f;
+    for (int exact = 0; exact < 2; exact++) {
+        memcpy(y, x, sizeof x);
+        kern_gelu_block(y + 3, ld, rows, cols, exact);
+        for (int i = 0; i < rows; i++) {
+            kern_gelu(want, x + i * ld + 3, cols, exact);
+            CHECKF(memcmp(y + i * ld + 3, want, sizeof want) == 0, "row %d exact %d", i, exact);
+            CHECKF(memcmp(y + i * ld, x + i * ld, 3 * sizeof(float)) == 0 &&
+                       memcmp(y + i * ld + 3 + cols, x + i * ld + 3 + cols,
+                              (ld - 3 - cols) * sizeof(float)) == 0,
+                   "row %d exact %d: outside the block changed", i, exact);
+        }
+    }
+}
+
 /* With dropout, the gradient is the gradient of the dropped-out loss: the
 ** same rng state gives the same masks, so a central finite difference of
 ** the loss must match the backward. */
@@ -1098,6 +1188,8 @@ int main(void) {
     RUN(test_matmul_strides);
     RUN(test_layout_names);
     RUN(test_sgemm);
+    RUN(test_sgemm_packed_epilogue);
+    RUN(test_gelu_block);
     RUN(test_forward_backward);
     RUN(test_bf16_forward_backward);
     RUN(test_adamw_steps);

@@ -249,6 +249,53 @@ static void test_packed(void) {
     free(A), free(B), free(Bt), free(Bh), free(Bht), free(R), free(R2), free(C);
 }
 
+/* Blocks an epilogue's post saw: a count per element of C (ldc wide). */
+typedef struct post_log {
+    int ldc;
+    unsigned char *seen;
+} post_log;
+
+static void log_post(void *ctx, int i0, int rows, int j0, int cols) {
+    const post_log *g = ctx;
+    for (int i = i0; i < i0 + rows; i++)
+        for (int j = j0; j < j0 + cols; j++)
+            g->seen[(size_t)i * g->ldc + j]++;
+}
+
+/* mm_bgemm_packed_epi on every path, row tiles included (M above MC): a
+** bias gives the bits of C holding copies of it with the product
+** accumulated, whatever acc and C held; post sees each element once. */
+static void test_packed_epilogue(void) {
+    const int M = 300, N = 70, K = 301;
+    float *A = fill((size_t)M * K, 0), *B = fill((size_t)K * N, 0), *bias = fill((size_t)N, 0);
+    float *R = malloc(sizeof(float) * M * N), *C = malloc(sizeof(float) * M * N);
+    unsigned char *seen = malloc((size_t)M * N);
+    char err[512];
+    for (int path = MB_PORTABLE; path <= MB_BF16; path++) {
+        if (mm_bset_kernel(path) != path) continue;
+        mm_bpacked *p;
+        CHECK(mm_bpack(N, K, B, N, 0, 0, &p, err) == 0);
+        for (int i = 0; i < M; i++)
+            memcpy(R + (size_t)i * N, bias, sizeof(float) * N);
+        mm_bgemm_packed(M, A, K, p, R, N, 1);
+        for (int acc = 0; acc < 2; acc++) {
+            for (int i = 0; i < M * N; i++)
+                C[i] = (float)i; /* overwritten by the bias */
+            memset(seen, 0, (size_t)M * N);
+            post_log g = {N, seen};
+            mm_bgemm_packed_epi(M, A, K, p, C, N, acc, &(mm_epilogue){bias, log_post, &g});
+            int once = 1;
+            for (int i = 0; i < M * N; i++)
+                once &= seen[i] == 1;
+            CHECKF(count_diff(M, N, C, R, N) == 0 && once, "%s acc %d: posted once %d",
+                   mm_bkernel_name(), acc, once);
+        }
+        mm_bpacked_free(p);
+    }
+    mm_bset_kernel(MB_AUTO);
+    free(A), free(B), free(bias), free(R), free(C), free(seen);
+}
+
 /* Against float64 on the rounded inputs: within the fp32 accumulation
 ** bound, K * 2^-24 * sum |a||b| (the bf16 rounding of the inputs, 2^-9
 ** relative each, is the caller's tolerance, not the kernel's). */
@@ -281,6 +328,7 @@ int main(void) {
     RUN(test_paths_adversarial);
     RUN(test_row_independent);
     RUN(test_packed);
+    RUN(test_packed_epilogue);
     RUN(test_accuracy);
     return TEST_SUMMARY();
 }
