@@ -792,7 +792,10 @@ static inline void pk_prefetch(const float *p, size_t bytes, int part, int parts
 /* Columns of B panel s for every row, AVX-512: per slice of PK_KC rows of
 ** the panel (it stays in L1), the rows of A in groups of 8, each group
 ** asking for its part of the next slice (panels lie one after the other:
-** the next panel's first slice follows the last). */
+** the next panel's first slice follows the last).  Not for one group (8
+** rows or fewer): bound by memory, not by the kernel, those products are
+** best left to the hardware prefetcher (a whole slice asked at once slowed
+** batch 1 down). */
 __attribute__((target("avx512f"))) static void packed_task512(const pp_job *j, int s) {
     const int K = j->pk->K, j0 = s * 48, cols = j->pk->N - j0 < 48 ? j->pk->N - j0 : 48;
     const float *b = j->pk->p + (size_t)s * K * 48;
@@ -805,7 +808,7 @@ __attribute__((target("avx512f"))) static void packed_task512(const pp_job *j, i
         const size_t ahead = next + PK_KC * 48 < end ? PK_KC * 48 : (size_t)(end - next);
         for (int i0 = 0; i0 < j->M; i0 += 8) {
             const int mb = j->M - i0 < 8 ? j->M - i0 : 8;
-            pk_prefetch(next, ahead * sizeof(float), i0 / 8, groups);
+            if (groups > 1) pk_prefetch(next, ahead * sizeof(float), i0 / 8, groups);
             const float *a = j->A + (size_t)i0 * j->lda + k0;
             float *c = j->C + (size_t)i0 * j->ldc + j0;
 #define PK(m) pk512(a, j->lda, b + (size_t)k0 * 48, kc, c, j->ldc, cols, load, bias, m)
