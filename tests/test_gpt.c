@@ -22,6 +22,7 @@
 #include "matmul.h"
 #include "safetensors.h"
 #include "gpt_fixture.h"
+#include "mm_post.h"
 #include "slurp.h"
 #include "test.h"
 
@@ -931,23 +932,6 @@ static void test_sgemm(void) {
     mm_set_pack_limit(0);
 }
 
-/* A post epilogue that counts its calls on each element and changes it
-** (c -> 2c + 1), so a block posted twice, or not at all, shows. */
-typedef struct epi_mark {
-    float *C;
-    int ldc;
-    unsigned char *hits;
-} epi_mark;
-
-static void epi_post(void *ctx, int i0, int rows, int j0, int cols) {
-    const epi_mark *e = ctx;
-    for (int i = i0; i < i0 + rows; i++)
-        for (int j = j0; j < j0 + cols; j++) {
-            e->hits[(size_t)i * e->ldc + j]++;
-            e->C[(size_t)i * e->ldc + j] = 2.0f * e->C[(size_t)i * e->ldc + j] + 1.0f;
-        }
-}
-
 /* mm_sgemm_packed_epi with every kernel: a bias gives the bits of C
 ** filled with copies of it and the product accumulated (whatever acc and
 ** C held), and post sees every element exactly once, after its sum. */
@@ -981,8 +965,8 @@ static void test_sgemm_packed_epilogue(void) {
                     C[i] = NAN; /* must not be read */
                 }
                 memset(hits, 0, (size_t)M * N);
-                epi_mark mk = {C, N, hits};
-                mm_sgemm_packed_epi(M, A, K, p, C, N, acc, &(mm_epilogue){bias, epi_post, &mk});
+                mm_mark mk = {C, N, hits};
+                mm_sgemm_packed_epi(M, A, K, p, C, N, acc, &(mm_epilogue){bias, mm_mark_post, &mk});
                 int bad = 0, once = 1;
                 for (int i = 0; i < M * N; i++) {
                     bad += memcmp(&C[i], &R[i], sizeof(float)) != 0;

@@ -8,6 +8,7 @@
 ** against a float64 product staying within the fp32 accumulation bound.
 */
 #include "mm_bf16.h"
+#include "mm_post.h"
 #include "test.h"
 
 #include <float.h>
@@ -249,22 +250,10 @@ static void test_packed(void) {
     free(A), free(B), free(Bt), free(Bh), free(Bht), free(R), free(R2), free(C);
 }
 
-/* Blocks an epilogue's post saw: a count per element of C (ldc wide). */
-typedef struct post_log {
-    int ldc;
-    unsigned char *seen;
-} post_log;
-
-static void log_post(void *ctx, int i0, int rows, int j0, int cols) {
-    const post_log *g = ctx;
-    for (int i = i0; i < i0 + rows; i++)
-        for (int j = j0; j < j0 + cols; j++)
-            g->seen[(size_t)i * g->ldc + j]++;
-}
-
 /* mm_bgemm_packed_epi on every path, row tiles included (M above MC): a
 ** bias gives the bits of C holding copies of it with the product
-** accumulated, whatever acc and C held; post sees each element once. */
+** accumulated, whatever acc and C held; post sees each element once, after
+** its sum. */
 static void test_packed_epilogue(void) {
     const int M = 300, N = 70, K = 301;
     float *A = fill((size_t)M * K, 0), *B = fill((size_t)K * N, 0), *bias = fill((size_t)N, 0);
@@ -278,12 +267,14 @@ static void test_packed_epilogue(void) {
         for (int i = 0; i < M; i++)
             memcpy(R + (size_t)i * N, bias, sizeof(float) * N);
         mm_bgemm_packed(M, A, K, p, R, N, 1);
+        for (int i = 0; i < M * N; i++)
+            R[i] = 2.0f * R[i] + 1.0f;
         for (int acc = 0; acc < 2; acc++) {
             for (int i = 0; i < M * N; i++)
                 C[i] = (float)i; /* overwritten by the bias */
             memset(seen, 0, (size_t)M * N);
-            post_log g = {N, seen};
-            mm_bgemm_packed_epi(M, A, K, p, C, N, acc, &(mm_epilogue){bias, log_post, &g});
+            mm_mark g = {C, N, seen};
+            mm_bgemm_packed_epi(M, A, K, p, C, N, acc, &(mm_epilogue){bias, mm_mark_post, &g});
             int once = 1;
             for (int i = 0; i < M * N; i++)
                 once &= seen[i] == 1;
