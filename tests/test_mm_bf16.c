@@ -4,7 +4,8 @@
 ** reference here, under MXCSR DAZ|FTZ) on random and adversarial inputs
 ** (odd K, K = 1, ragged edges, transposes, acc, denormals, overflow, inf
 ** and NaN), results that do not depend on M, the other rows or the thread
-** count, the packed operand matching the unpacked one, and the error
+** count (op(B) packed whole or tile by tile), the packed operand matching
+** the unpacked one, and the error
 ** against a float64 product staying within the fp32 accumulation bound.
 */
 #include "mm_bf16.h"
@@ -211,6 +212,43 @@ static void test_row_independent(void) {
     free(A), free(B), free(ref), free(C);
 }
 
+/* Products of up to 512 rows pack op(B) tile by tile (each tile's own
+** columns, slice by slice, on its thread) instead of whole beforehand:
+** the same bits as a 513-row product (op(B) packed whole) in its rows,
+** with several tiles of ragged width (N not a multiple of 16), several
+** slices (K > 256, odd), both layouts of each operand, acc, 1 to 3
+** threads, on the vector packers' path and a portable packer's. */
+static void test_tile_packing(void) {
+    const int N = 400, K = 301, Mbig = 513, ldc = N + 3;
+    float *A = fill((size_t)Mbig * K, 0), *B = fill((size_t)K * N, 0);
+    float *C0 = fill((size_t)Mbig * ldc, 0), *R = malloc(sizeof(float) * Mbig * ldc),
+          *C = malloc(sizeof(float) * Mbig * ldc);
+    static const int Ms[] = {512, 40, 1};
+    static const int paths[] = {MB_AVX2, MB_AUTO};
+    for (int pi = 0; pi < 2; pi++) {
+        const int path = mm_bset_kernel(paths[pi]);
+        if (pi == 0 && path != MB_AVX2) continue;
+        for (int v = 0; v < 8; v++) {
+            const int ta = v & 1, tb = (v >> 1) & 1, acc = v >> 2;
+            const int lda = ta ? Mbig : K, ldb = tb ? K : N;
+            memcpy(R, C0, sizeof(float) * Mbig * ldc);
+            mm_bgemm(Mbig, N, K, A, lda, ta, B, ldb, tb, R, ldc, acc);
+            for (int t = 1; t <= 3; t++) {
+                omp_set_num_threads(t);
+                for (size_t m = 0; m < sizeof Ms / sizeof Ms[0]; m++) {
+                    memcpy(C, C0, sizeof(float) * Mbig * ldc);
+                    mm_bgemm(Ms[m], N, K, A, lda, ta, B, ldb, tb, C, ldc, acc);
+                    CHECKF(count_diff(Ms[m], N, C, R, ldc) == 0, "%s M%d ta%d tb%d acc%d t%d",
+                           mm_bkernel_name(), Ms[m], ta, tb, acc, t);
+                }
+            }
+        }
+    }
+    omp_set_num_threads(2);
+    mm_bset_kernel(MB_AUTO);
+    free(A), free(B), free(C0), free(R), free(C);
+}
+
 /* mm_bgemm_packed on an fp32 or bf16 operand, either layout, equals
 ** mm_bgemm on every path. */
 static void test_packed(void) {
@@ -280,6 +318,7 @@ int main(void) {
     RUN(test_paths_random);
     RUN(test_paths_adversarial);
     RUN(test_row_independent);
+    RUN(test_tile_packing);
     RUN(test_packed);
     RUN(test_accuracy);
     return TEST_SUMMARY();
