@@ -8,7 +8,10 @@
 ** path, so a prepacked B serves every path), both cut into slices of KCP
 ** pairs: slice s of a packed operand with np padded rows/columns starts at
 ** s*KCP*np words, and its panel j (first row/column j) at + j*kps.  Tasks
-** then take MC x NC tiles of C; for each slice, each NR-column micro-panel
+** then take MC x NC tiles of C (in products of up to FUSE_M rows, tiles of
+** all rows, each packing its own columns of op(B) one slice at a time into
+** its thread's buffer instead, so they go from packer to kernel in cache);
+** for each slice, each NR-column micro-panel
 ** of B stays in L1 while the tile's MR-row micro-panels of A stream past
 ** it.  Partial sums wait in C between slices, so each element is one chain
 ** in pair order whatever the tiling.
@@ -33,7 +36,8 @@
 #define MAXMR 8          /* largest MR of any kernel */
 #define MAXNR 48         /* largest NR of any kernel */
 #define MB_PAR_FLOPS 2e5 /* smaller products run on the calling thread */
-#define FUSE_M 512       /* up to this M, tiles pack their own columns of op(B) */
+#define FUSE_M 768       /* up to this M, tiles span all rows and pack their own op(B): */
+                         /* the A slice of every row (M x KCP words) stays in L2 */
 
 /* kp pairs of an MR x (16*nq) block: c = (load ? c : 0) + the products of
 ** the A micro-panel a (MR words per pair) and nq B panels (16 words per

@@ -212,18 +212,18 @@ static void test_row_independent(void) {
     free(A), free(B), free(ref), free(C);
 }
 
-/* Products of up to 512 rows pack op(B) tile by tile (each tile's own
+/* Products of up to 768 rows pack op(B) tile by tile (each tile's own
 ** columns, slice by slice, on its thread) instead of whole beforehand:
-** the same bits as a 513-row product (op(B) packed whole) in its rows,
+** the same bits as a 769-row product (op(B) packed whole) in its rows,
 ** with several tiles of ragged width (N not a multiple of 16), several
 ** slices (K > 256, odd), both layouts of each operand, acc, 1 to 3
 ** threads, on the vector packers' path and a portable packer's. */
 static void test_tile_packing(void) {
-    const int N = 400, K = 301, Mbig = 513, ldc = N + 3;
+    const int N = 400, K = 301, Mbig = 769, ldc = N + 3;
     float *A = fill((size_t)Mbig * K, 0), *B = fill((size_t)K * N, 0);
     float *C0 = fill((size_t)Mbig * ldc, 0), *R = malloc(sizeof(float) * Mbig * ldc),
           *C = malloc(sizeof(float) * Mbig * ldc);
-    static const int Ms[] = {512, 40, 1};
+    static const int Ms[] = {768, 40, 1};
     static const int paths[] = {MB_AVX2, MB_AUTO};
     for (int pi = 0; pi < 2; pi++) {
         const int path = mm_bset_kernel(paths[pi]);
