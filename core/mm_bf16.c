@@ -8,13 +8,13 @@
 ** path, so a prepacked B serves every path), both cut into slices of KCP
 ** pairs: slice s of a packed operand with np padded rows/columns starts at
 ** s*KCP*np words, and its panel j (first row/column j) at + j*kps.  Tasks
-** then take MC x NC tiles of C (in products of up to FUSE_M rows, tiles of
-** all rows, each packing its own columns of op(B) one slice at a time into
-** its thread's buffer instead, so they go from packer to kernel in cache);
-** for each slice, each NR-column micro-panel
+** then take MC x NC tiles of C; for each slice, each NR-column micro-panel
 ** of B stays in L1 while the tile's MR-row micro-panels of A stream past
-** it.  Partial sums wait in C between slices, so each element is one chain
-** in pair order whatever the tiling.
+** it.  In products of up to FUSE_M rows, op(B) is not packed whole: tiles
+** span all rows and each packs its own columns, one slice at a time, into
+** its thread's buffer (from packer to kernel in cache, not through
+** memory).  Partial sums wait in C between slices, so each element is one
+** chain in pair order whatever the tiling.
 */
 #include "mm_bf16.h"
 
