@@ -36,6 +36,7 @@
 #define MAXMR 8          /* largest MR of any kernel */
 #define MAXNR 48         /* largest NR of any kernel */
 #define MB_PAR_FLOPS 2e5 /* smaller products run on the calling thread */
+#define A_BIG (16 << 20) /* packed op(A) that no cache holds (run_tiles) */
 #define FUSE_M 768       /* up to this M, tiles span all rows and pack their own op(B): */
                          /* the A slice of every row (M x KCP words) stays in L2 */
 
@@ -623,13 +624,16 @@ static void tile_task(void *ctx, int t) {
 }
 
 /* Tile sizes: at most MC x NC, narrower until there are a few tiles per
-** thread to balance (which thread computes a tile never changes it). */
+** thread to balance (which thread computes a tile never changes it): 4,
+** or 2 when packed op(A) is past A_BIG bytes (each column of tiles reads
+** it again from memory: the lm_head's input gradient, K = vocabulary). */
 static void run_tiles(mb_job *g, int run) {
     const int nth = run != RUN_SERIAL ? omp_get_max_threads() : 1, nr = g->kern->nr;
+    const int few = g->mp * (size_t)(g->K + 1) / 2 * sizeof(uint32_t) > A_BIG ? 2 : 4;
     g->th = g->M < MC || g->sb ? g->M : MC;
     const int ntm = (g->M + g->th - 1) / g->th;
     int ntn = (g->N + NC - 1) / NC;
-    if (ntm * ntn < 4 * nth) ntn = (4 * nth + ntm - 1) / ntm;
+    if (ntm * ntn < few * nth) ntn = (few * nth + ntm - 1) / ntm;
     g->tw = ((g->N + ntn - 1) / ntn + nr - 1) / nr * nr;
     g->ntw = (g->N + g->tw - 1) / g->tw;
     static _Thread_local uint32_t *own_buf; /* the calling thread's, as the packed operands */

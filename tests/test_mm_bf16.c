@@ -278,6 +278,15 @@ static void test_wide_pack_tasks(void) {
     check_by_rows(800, 2100, 35, MB_AUTO);
 }
 
+/* A product whose packed op(A) is past 16 MB (K = 16400: the lm_head's
+** input gradient, K = vocabulary) is cut into fewer, wider tiles (on one
+** thread, 2 of 144 columns instead of 3 of 96): the same results. */
+static void test_big_a_tiles(void) {
+    omp_set_num_threads(1);
+    check_by_rows(512, 200, 16400, MB_AUTO);
+    omp_set_num_threads(2);
+}
+
 /* mm_bgemm_packed on an fp32 or bf16 operand, either layout, equals
 ** mm_bgemm on every path. */
 static void test_packed(void) {
@@ -349,6 +358,7 @@ int main(void) {
     RUN(test_row_independent);
     RUN(test_tile_packing);
     RUN(test_wide_pack_tasks);
+    RUN(test_big_a_tiles);
     RUN(test_packed);
     RUN(test_accuracy);
     return TEST_SUMMARY();
