@@ -623,10 +623,11 @@ static void tile_task(void *ctx, int t) {
     if (g->kern->mxcsr) _mm_setcsr(csr);
 }
 
-/* Tile sizes: at most MC x NC, narrower until there are a few tiles per
-** thread to balance (which thread computes a tile never changes it): 4,
-** or 2 when packed op(A) is past A_BIG bytes (each column of tiles reads
-** it again from memory: the lm_head's input gradient, K = vocabulary). */
+/* Tile sizes: at most MC (with g->sb: all) rows x NC columns, narrower
+** until there are a few tiles per thread to balance (which thread
+** computes a tile never changes it): 4, or 2 when packed op(A) is past
+** A_BIG bytes (each column of tiles reads it again from memory: the
+** lm_head's input gradient, K = vocabulary). */
 static void run_tiles(mb_job *g, int run) {
     const int nth = run != RUN_SERIAL ? omp_get_max_threads() : 1, nr = g->kern->nr;
     const int few = g->mp * (size_t)(g->K + 1) / 2 * sizeof(uint32_t) > A_BIG ? 2 : 4;
