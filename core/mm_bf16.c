@@ -10,8 +10,11 @@
 ** s*KCP*np words, and its panel j (first row/column j) at + j*kps.  Tasks
 ** then take MC x NC tiles of C; for each slice, each NR-column micro-panel
 ** of B stays in L1 while the tile's MR-row micro-panels of A stream past
-** it.  Partial sums wait in C between slices, so each element is one chain
-** in pair order whatever the tiling.
+** it.  In products of up to FUSE_M rows, op(B) is not packed whole: tiles
+** span all rows and each packs its own columns, one slice at a time, into
+** its thread's buffer (from packer to kernel in cache, not through
+** memory).  Partial sums wait in C between slices, so each element is one
+** chain in pair order whatever the tiling.
 */
 #include "mm_bf16.h"
 
@@ -33,6 +36,9 @@
 #define MAXMR 8          /* largest MR of any kernel */
 #define MAXNR 48         /* largest NR of any kernel */
 #define MB_PAR_FLOPS 2e5 /* smaller products run on the calling thread */
+#define A_BIG (16 << 20) /* packed op(A) that no cache holds (run_tiles) */
+#define FUSE_M 768       /* up to this M, tiles span all rows and pack their own op(B): */
+                         /* the A slice of every row (M x KCP words) stays in L2 */
 
 /* kp pairs of an MR x (16*nq) block: c = (load ? c : 0) + the products of
 ** the A micro-panel a (MR words per pair) and nq B panels (16 words per
@@ -335,12 +341,12 @@ static __mmask16 lanes(int n) {
 #define PACK_AHEAD 4
 
 /* One slice (pairs [p0, p0+kps)) of npan fp32 panels from column j0 with
-** AVX-512, the rounding of round_bits: rows of op(X) contiguous (kmajor),
-** two rows per pair word, all the panels' part of a row at once (a short
-** piece of each of thousands of rows would cost a TLB miss each). */
-__attribute__((target("avx512f"))) static void pack512_kmajor(const mb_src *s, int j0, int w,
-                                                              int npan, int p0, int kps, size_t np,
-                                                              uint32_t *dst) {
+** AVX-512, the rounding of round_bits, into d (panel q at d + q*w*kps):
+** rows of op(X) contiguous (kmajor), two rows per pair word, all the
+** panels' part of a row at once (a short piece of each of thousands of
+** rows would cost a TLB miss each). */
+__attribute__((target("avx512f"))) static void
+pack512_kmajor(const mb_src *s, int j0, int w, int npan, int p0, int kps, uint32_t *d) {
     const float *X = s->X;
     const __mmask16 out = lanes(w);
     for (int p = 0; p < kps; p++) {
@@ -362,7 +368,7 @@ __attribute__((target("avx512f"))) static void pack512_kmajor(const mb_src *s, i
             const __m512i lo = round16(_mm512_maskz_loadu_epi32(in, r0 + j));
             const __m512i hi = k + 1 < s->K ? round16(_mm512_maskz_loadu_epi32(in, r1 + j))
                                             : _mm512_setzero_si512();
-            _mm512_mask_storeu_epi32(dst + (size_t)p0 * np + (size_t)j * kps + p * w, out,
+            _mm512_mask_storeu_epi32(d + (size_t)q * w * kps + p * w, out,
                                      _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
         }
     }
@@ -423,14 +429,13 @@ pack512_rows(const mb_src *s, int j0, int w, int cols, int p0, int kps, uint32_t
 }
 
 /* Panel of columns [j0, j0+w) of op(X) (zero past K and n), slice of
-** pairs [p0, p0+kps), into a packed operand of np padded columns at dst
-** (see the top): fp32 rows through the vector packer on the AVX-512 paths,
-** the rest (and so the other paths, tested against them) through
-** round_run. */
-static void pack_panel(const mb_src *s, int j0, int w, int p0, int kps, size_t np, uint32_t *dst) {
+** pairs [p0, p0+kps), into d (kps x w words, its place in a packed
+** operand: see the top): fp32 rows through the vector packer on the
+** AVX-512 paths, the rest (and so the other paths, tested against them)
+** through round_run. */
+static void pack_panel(const mb_src *s, int j0, int w, int p0, int kps, uint32_t *d) {
     const int cols = s->n - j0 < w ? s->n - j0 : w;
     uint16_t lo[MAXNR], hi[MAXNR], run[2 * KCP];
-    uint32_t *d = dst + (size_t)p0 * np + (size_t)j0 * kps;
     if (!s->bf16 && active >= MB_AVX512 && w <= 16 && !s->kmajor) {
         pack512_rows(s, j0, w, cols, p0, kps, d);
     } else if (s->kmajor) { /* rows of op(X) are contiguous: two per pair */
@@ -453,28 +458,37 @@ static void pack_panel(const mb_src *s, int j0, int w, int p0, int kps, size_t n
 
 typedef struct mb_pack_job {
     const mb_src *src;
-    int w;
+    int w, g; /* panel width, panels per task */
     size_t np;
     uint32_t *dst;
 } mb_pack_job;
 
-/* Panels per pack task: 64 columns (256 bytes of each fp32 row). */
+/* Panels per pack task: 64 columns (256 bytes of each fp32 row), or 256
+** when that still makes 8 tasks or more: longer runs of each row (the
+** lm_head's gradient packs 14% faster) without starving a thread. */
 #define PACK_COLS 64
+#define PACK_WIDE 256
 
-/* Task t: panels [t*g, t*g+g) of every slice (g = PACK_COLS / w). */
+/* npan panels w wide from column j0 of op(X), slice of pairs [p0,
+** p0+kps), into d (panel q at d + q*w*kps). */
+static void pack_slice(const mb_src *s, int j0, int w, int npan, int p0, int kps, uint32_t *d) {
+    if (!s->bf16 && active >= MB_AVX512 && w <= 16 && s->kmajor)
+        pack512_kmajor(s, j0, w, npan, p0, kps, d);
+    else
+        for (int q = 0; q < npan; q++)
+            pack_panel(s, j0 + q * w, w, p0, kps, d + (size_t)q * w * kps);
+}
+
+/* Task t: panels [t*g, t*g+g) of every slice. */
 static void pack_task(void *ctx, int t) {
     const mb_pack_job *j = ctx;
     const mb_src *s = j->src;
-    const int g = PACK_COLS / j->w, j0 = t * g * j->w, kp = (s->K + 1) / 2;
+    const int g = j->g, j0 = t * g * j->w, kp = (s->K + 1) / 2;
     const int npan =
         (int)((j->np - (size_t)j0) / j->w) < g ? (int)((j->np - (size_t)j0) / j->w) : g;
     for (int p0 = 0; p0 < kp; p0 += KCP) {
         const int kps = kp - p0 < KCP ? kp - p0 : KCP;
-        if (!s->bf16 && active >= MB_AVX512 && j->w <= 16 && s->kmajor)
-            pack512_kmajor(s, j0, j->w, npan, p0, kps, j->np, j->dst);
-        else
-            for (int q = 0; q < npan; q++)
-                pack_panel(s, j0 + q * j->w, j->w, p0, kps, j->np, j->dst);
+        pack_slice(s, j0, j->w, npan, p0, kps, j->dst + (size_t)p0 * j->np + (size_t)j0 * kps);
     }
 }
 
@@ -506,8 +520,9 @@ static int runner(double flops, int run) {
 
 /* Pack all of op(X) in panels w wide (np = n rounded up to w). */
 static void pack_all(const mb_src *s, int w, size_t np, uint32_t *dst, int run) {
-    mb_pack_job j = {s, w, np, dst};
-    const int g = PACK_COLS / w, ntask = (int)((np / w + g - 1) / g);
+    const int g = (np >= 8 * PACK_WIDE ? PACK_WIDE : PACK_COLS) / w;
+    const int ntask = (int)((np / w + g - 1) / g);
+    mb_pack_job j = {s, w, g, np, dst};
     run_par(run, ntask, pack_task, &j);
 }
 
@@ -534,6 +549,9 @@ typedef struct mb_job {
     const mb_kernel *kern;
     int M, N, K, acc;
     const uint32_t *pa, *pb; /* packed op(A) (mp rows), op(B) (np columns) */
+    const mb_src *sb;        /* or NULL: op(B) packed by each tile (pb unused) */
+    uint32_t *own;           /* with sb: tw x KCP words per thread of the team */
+    int nown, omp;           /* threads with one; tiles run on OpenMP */
     size_t mp, np;
     float *C;
     int ldc;
@@ -566,14 +584,21 @@ static void micro_tile(const mb_job *g, int kps, const uint32_t *a, const uint32
         memcpy(c + (size_t)i * g->ldc, edge + i * k->nr, sizeof(float) * cols);
 }
 
-/* One task: a th x tw tile of C, slice by slice. */
+/* One task: a th x tw tile of C, slice by slice.  With g->sb, the task
+** first packs the slice of its own columns of op(B) into its thread's
+** part of g->own (each column belongs to one tile: tiles then span all
+** rows), so the panels go from the packer to the kernel in cache instead
+** of through memory; the words are the same, so are the results. */
 static void tile_task(void *ctx, int t) {
     const mb_job *g = ctx;
     const int mr = g->kern->mr, nr = g->kern->nr;
     const int i0 = t / g->ntw * g->th, j0 = t % g->ntw * g->tw;
     const int i1 = i0 + g->th < g->M ? i0 + g->th : g->M;
     const int j1 = j0 + g->tw < g->N ? j0 + g->tw : g->N;
-    const int kp = (g->K + 1) / 2;
+    const int kp = (g->K + 1) / 2, jb = g->sb ? j0 : 0; /* column of pb's first panel */
+    const int slot = g->omp ? omp_get_thread_num() : 0;
+    assert(!g->sb || slot < g->nown);
+    uint32_t *own = g->sb ? g->own + (size_t)slot * g->tw * KCP : NULL;
     if (g->e && g->e->bias)
         for (int i = i0; i < i1; i++)
             memcpy(g->C + (size_t)i * g->ldc + j0, g->e->bias + j0, sizeof(float) * (j1 - j0));
@@ -581,16 +606,20 @@ static void tile_task(void *ctx, int t) {
     if (g->kern->mxcsr) _mm_setcsr(csr | 0x8040); /* FTZ | DAZ, as vdpbf16ps */
     for (int p0 = 0; p0 < kp; p0 += KCP) {
         const int kps = kp - p0 < KCP ? kp - p0 : KCP;
-        const uint32_t *pa = g->pa + (size_t)p0 * g->mp, *pb = g->pb + (size_t)p0 * g->np;
+        const uint32_t *pa = g->pa + (size_t)p0 * g->mp, *pb = own;
+        if (g->sb)
+            pack_slice(g->sb, j0, 16, (j1 - j0 + 15) / 16, p0, kps, own);
+        else
+            pb = g->pb + (size_t)p0 * g->np;
         const int load = g->acc || (g->e && g->e->bias) || p0 > 0;
         for (int j = j0; j < j1; j += nr)
             for (int i = i0; i < i1; i += mr) {
-                if (j + nr < j1) /* the next micro-panel of B (from memory, for the lm_head) */
+                if (j + nr < j1 && !g->sb) /* the next micro-panel of B (from memory) */
                     mem_prefetch_part(pb + (size_t)(j + nr) * kps,
                                       sizeof(uint32_t) * kps *
                                           (j1 - j - nr < nr ? j1 - j - nr : nr),
                                       (i - i0) / mr, (i1 - i0 + mr - 1) / mr);
-                micro_tile(g, kps, pa + (size_t)i * kps, pb + (size_t)j * kps,
+                micro_tile(g, kps, pa + (size_t)i * kps, pb + (size_t)(j - jb) * kps,
                            g->C + (size_t)i * g->ldc + j, i1 - i < mr ? i1 - i : mr,
                            j1 - j < nr ? j1 - j : nr, load);
             }
@@ -599,23 +628,34 @@ static void tile_task(void *ctx, int t) {
     if (g->e && g->e->post) g->e->post(g->e->ctx, i0, i1 - i0, j0, j1 - j0);
 }
 
-/* Tile sizes: at most MC x NC, narrower until there are a few tiles per
-** thread to balance (which thread computes a tile never changes it). */
+/* Tile sizes: at most MC (with g->sb: all) rows x NC columns, narrower
+** until there are a few tiles per thread to balance (which thread
+** computes a tile never changes it): 4, or 2 when packed op(A) is past
+** A_BIG bytes (each column of tiles reads it again from memory: the
+** lm_head's input gradient, K = vocabulary). */
 static void run_tiles(mb_job *g, int run) {
     const int nth = run != RUN_SERIAL ? omp_get_max_threads() : 1, nr = g->kern->nr;
-    g->th = g->M < MC ? g->M : MC;
+    const int few = g->mp * (size_t)(g->K + 1) / 2 * sizeof(uint32_t) > A_BIG ? 2 : 4;
+    g->th = g->M < MC || g->sb ? g->M : MC;
     const int ntm = (g->M + g->th - 1) / g->th;
     int ntn = (g->N + NC - 1) / NC;
-    if (ntm * ntn < 4 * nth) ntn = (4 * nth + ntm - 1) / ntm;
+    if (ntm * ntn < few * nth) ntn = (few * nth + ntm - 1) / ntm;
     g->tw = ((g->N + ntn - 1) / ntn + nr - 1) / nr * nr;
     g->ntw = (g->N + g->tw - 1) / g->tw;
+    static _Thread_local uint32_t *own_buf; /* the calling thread's, as the packed operands */
+    static _Thread_local size_t own_cap;
+    g->nown = nth, g->omp = run == RUN_OMP;
+    g->own = g->sb ? grow(&own_buf, &own_cap, (size_t)nth * g->tw * KCP) : NULL;
+    if (g->sb && !g->own) abort(); /* out of memory in the hot path */
     run_par(run, ntm * g->ntw, tile_task, g);
 }
 
-/* C = or += packed op(A) rounded from A, times the packed pb; run: RUN_POOL
-** or RUN_OMP for a big product. */
-static void bgemm_run(int M, int N, int K, const float *A, int lda, int ta, const uint32_t *pb,
-                      size_t np, float *C, int ldc, int acc, int run, const mm_epilogue *e) {
+/* C = or += packed op(A) rounded from A, times the packed pb (np padded
+** columns) or, with sb, op(B) packed tile by tile; run: RUN_POOL or
+** RUN_OMP for a big product. */
+static void bgemm_run(int M, int N, int K, const float *A, int lda, int ta, const mb_src *sb,
+                      const uint32_t *pb, size_t np, float *C, int ldc, int acc, int run,
+                      const mm_epilogue *e) {
     const mb_kernel *kern = &kernels[active];
     run = runner((double)M * N * K, run);
     const size_t mp = (size_t)(M + kern->mr - 1) / kern->mr * kern->mr;
@@ -626,7 +666,7 @@ static void bgemm_run(int M, int N, int K, const float *A, int lda, int ta, cons
     if (!pa) abort(); /* out of memory in the hot path: nothing sane to return */
     const mb_src sa = {A, (size_t)lda, ta, 0, K, M};
     pack_all(&sa, kern->mr, mp, pa, run);
-    mb_job g = {kern, M, N, K, acc, pa, pb, mp, np, C, ldc, 0, 0, 0, e};
+    mb_job g = {kern, M, N, K, acc, pa, pb, sb, NULL, 0, 0, mp, np, C, ldc, 0, 0, 0, e};
     run_tiles(&g, run);
 }
 
@@ -646,14 +686,18 @@ void mm_bgemm(int M, int N, int K, const float *A, int lda, int ta, const float 
         zero_product(M, N, C, ldc, acc);
         return;
     }
+    const mb_src sb = {B, (size_t)ldb, !tb, 0, K, N};
+    if (M <= FUSE_M) { /* op(B) packed by the tiles, which then span all M rows */
+        bgemm_run(M, N, K, A, lda, ta, &sb, NULL, 0, C, ldc, acc, RUN_OMP, NULL);
+        return;
+    }
     const size_t np = (size_t)(N + 15) / 16 * 16, kp = (size_t)(K + 1) / 2;
     static _Thread_local uint32_t *pb_buf;
     static _Thread_local size_t pb_cap;
     uint32_t *pb = grow(&pb_buf, &pb_cap, np * kp);
     if (!pb) abort();
-    const mb_src sb = {B, (size_t)ldb, !tb, 0, K, N};
     pack_all(&sb, 16, np, pb, runner((double)M * N * K, RUN_OMP));
-    bgemm_run(M, N, K, A, lda, ta, pb, np, C, ldc, acc, RUN_OMP, NULL);
+    bgemm_run(M, N, K, A, lda, ta, NULL, pb, np, C, ldc, acc, RUN_OMP, NULL);
 }
 
 int mm_bpack(int N, int K, const void *B, int ldb, int tb, int src_bf16, mm_bpacked **out,
@@ -689,7 +733,7 @@ void mm_bgemm_packed_epi(int M, const float *A, int lda, const mm_bpacked *B, fl
     if (M <= 0) return;
     assert(ldc >= B->N && lda >= B->K);
     if (!active) mm_bset_kernel(MB_AUTO);
-    bgemm_run(M, B->N, B->K, A, lda, 0, B->w, B->np, C, ldc, acc, RUN_POOL, e);
+    bgemm_run(M, B->N, B->K, A, lda, 0, NULL, B->w, B->np, C, ldc, acc, RUN_POOL, e);
 }
 
 void mm_bgemm_packed(int M, const float *A, int lda, const mm_bpacked *B, float *C, int ldc,

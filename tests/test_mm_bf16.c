@@ -4,7 +4,8 @@
 ** reference here, under MXCSR DAZ|FTZ) on random and adversarial inputs
 ** (odd K, K = 1, ragged edges, transposes, acc, denormals, overflow, inf
 ** and NaN), results that do not depend on M, the other rows or the thread
-** count, the packed operand matching the unpacked one, and the error
+** count (op(B) packed whole or tile by tile), the packed operand matching
+** the unpacked one, and the error
 ** against a float64 product staying within the fp32 accumulation bound.
 */
 #include "mm_bf16.h"
@@ -212,6 +213,81 @@ static void test_row_independent(void) {
     free(A), free(B), free(ref), free(C);
 }
 
+/* Products of up to 768 rows pack op(B) tile by tile (each tile's own
+** columns, slice by slice, on its thread) instead of whole beforehand:
+** the same bits as a 769-row product (op(B) packed whole) in its rows,
+** with several tiles of ragged width (N not a multiple of 16), several
+** slices (K > 256, odd), both layouts of each operand, acc, 1 to 3
+** threads, on the vector packers' path and a portable packer's. */
+static void test_tile_packing(void) {
+    const int N = 400, K = 301, Mbig = 769, ldc = N + 3;
+    float *A = fill((size_t)Mbig * K, 0), *B = fill((size_t)K * N, 0);
+    float *C0 = fill((size_t)Mbig * ldc, 0), *R = malloc(sizeof(float) * Mbig * ldc),
+          *C = malloc(sizeof(float) * Mbig * ldc);
+    static const int Ms[] = {768, 40, 1};
+    static const int paths[] = {MB_AVX2, MB_AUTO};
+    for (int pi = 0; pi < 2; pi++) {
+        const int path = mm_bset_kernel(paths[pi]);
+        if (pi == 0 && path != MB_AVX2) continue;
+        for (int v = 0; v < 8; v++) {
+            const int ta = v & 1, tb = (v >> 1) & 1, acc = v >> 2;
+            const int lda = ta ? Mbig : K, ldb = tb ? K : N;
+            memcpy(R, C0, sizeof(float) * Mbig * ldc);
+            mm_bgemm(Mbig, N, K, A, lda, ta, B, ldb, tb, R, ldc, acc);
+            for (int t = 1; t <= 3; t++) {
+                omp_set_num_threads(t);
+                for (size_t m = 0; m < sizeof Ms / sizeof Ms[0]; m++) {
+                    memcpy(C, C0, sizeof(float) * Mbig * ldc);
+                    mm_bgemm(Ms[m], N, K, A, lda, ta, B, ldb, tb, C, ldc, acc);
+                    CHECKF(count_diff(Ms[m], N, C, R, ldc) == 0, "%s M%d ta%d tb%d acc%d t%d",
+                           mm_bkernel_name(), Ms[m], ta, tb, acc, t);
+                }
+            }
+        }
+    }
+    omp_set_num_threads(2);
+    mm_bset_kernel(MB_AUTO);
+    free(A), free(B), free(C0), free(R), free(C);
+}
+
+/* C (M x N, row stride N) equals the product computed 40 rows at a time
+** (op(B) packed per tile there), for every layout of the operands. */
+static void check_by_rows(int M, int N, int K, int path) {
+    float *A = fill((size_t)M * K, 0), *B = fill((size_t)K * N, 0);
+    float *C = malloc(sizeof(float) * M * N), *R = malloc(sizeof(float) * M * N);
+    mm_bset_kernel(path);
+    for (int v = 0; v < 4; v++) {
+        const int ta = v & 1, tb = v >> 1, lda = ta ? M : K, ldb = tb ? K : N;
+        mm_bgemm(M, N, K, A, lda, ta, B, ldb, tb, C, N, 0);
+        for (int i = 0; i < M; i += 40)
+            mm_bgemm(M - i < 40 ? M - i : 40, N, K, ta ? A + i : A + (size_t)i * K, lda, ta, B, ldb,
+                     tb, R + (size_t)i * N, N, 0);
+        CHECKF(count_diff(M, N, C, R, N) == 0, "%s M%d N%d ta%d tb%d", mm_bkernel_name(), M, N, ta,
+               tb);
+    }
+    mm_bset_kernel(MB_AUTO);
+    free(A), free(B), free(C), free(R);
+}
+
+/* Operands of 2048 rows or columns and more are packed by wider tasks
+** (256 columns each): the same words, so the same results, for op(A) on a
+** vector packer's path and a portable packer's, and for op(B) packed whole
+** (over 768 rows). */
+static void test_wide_pack_tasks(void) {
+    check_by_rows(2100, 40, 35, MB_AVX2);
+    check_by_rows(2100, 40, 35, MB_AUTO);
+    check_by_rows(800, 2100, 35, MB_AUTO);
+}
+
+/* A product whose packed op(A) is past 16 MB (K = 16400: the lm_head's
+** input gradient, K = vocabulary) is cut into fewer, wider tiles (on one
+** thread, 2 of 144 columns instead of 3 of 96): the same results. */
+static void test_big_a_tiles(void) {
+    omp_set_num_threads(1);
+    check_by_rows(512, 200, 16400, MB_AUTO);
+    omp_set_num_threads(2);
+}
+
 /* mm_bgemm_packed on an fp32 or bf16 operand, either layout, equals
 ** mm_bgemm on every path. */
 static void test_packed(void) {
@@ -318,6 +394,9 @@ int main(void) {
     RUN(test_paths_random);
     RUN(test_paths_adversarial);
     RUN(test_row_independent);
+    RUN(test_tile_packing);
+    RUN(test_wide_pack_tasks);
+    RUN(test_big_a_tiles);
     RUN(test_packed);
     RUN(test_packed_epilogue);
     RUN(test_accuracy);
