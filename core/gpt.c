@@ -238,6 +238,24 @@ static void attend_task(void *ctx, int t) {
     attend(j, r, h0, h1, scratch);
 }
 
+/* Generation: a pool task per row copies the row's own key and value from
+** qkv into the cache (src->kc, src->vc at row dst[r]).  All copies end
+** before any row attends, since a prompt's rows read each other's keys;
+** spread over the threads, so are the page faults of the cache's first
+** touch (fresh huge pages, cleared by the kernel: slow on VMs). */
+typedef struct kv_put_job {
+    const float *qkv;
+    const attn_src *src;
+    int C;
+} kv_put_job;
+
+static void kv_put_task(void *ctx, int r) {
+    const kv_put_job *j = ctx;
+    const size_t C = (size_t)j->C, at = (size_t)j->src->dst[r] * C;
+    memcpy(j->src->kc + at, j->qkv + (size_t)r * 3 * C + C, sizeof(float) * C);
+    memcpy(j->src->vc + at, j->qkv + (size_t)r * 3 * C + 2 * C, sizeof(float) * C);
+}
+
 /* out[N,C] = causal attention of the queries in qkv[N,3C].  probs (may be
 ** NULL) receives each row's softmax, [N][NH][ldp]; drop (may be NULL) is
 ** the attention-dropout mask with the same layout, applied after the
@@ -249,12 +267,12 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
                               const attn_src *src, float *probs, int ldp, const unsigned char *drop,
                               float dscale, int bf16) {
     if (src->kc) { /* a few hundred KB: no OpenMP team (see ew_job) */
-        for (int r = 0; r < N; r++) {
-            memcpy(src->kc + (size_t)src->dst[r] * C, qkv + (size_t)r * 3 * C + C,
-                   sizeof(float) * C);
-            memcpy(src->vc + (size_t)src->dst[r] * C, qkv + (size_t)r * 3 * C + 2 * C,
-                   sizeof(float) * C);
-        }
+        kv_put_job kj = {qkv, src, C};
+        if ((size_t)N * C > KERN_SERIAL_MAX / 8)
+            pool_for(N, kv_put_task, &kj);
+        else
+            for (int r = 0; r < N; r++)
+                kv_put_task(&kj, r);
     }
     int maxk = 0;
     for (int r = 0; r < N; r++)
