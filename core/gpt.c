@@ -162,50 +162,42 @@ float *gpt_model_params(const gpt_model *m) {
 /* Attention                                                              */
 
 /* Where the keys and values of each query row live.  Row r attends to keys
-** s = 0 .. nk[r]-1 stored at k + (base[r] + s) * stride (v likewise).  With
-** kc set, the rows' own keys/values are first copied from qkv into the
-** cache (kc/vc, row dst[r]) and read from there. */
+** s = 0 .. nk[r]-1 stored at element (base[r] + s) * stride of k (v
+** likewise): bfloat16 (uint16) when kb is set (a bf16 model's generation
+** cache), else fp32.  With kc set, the rows' own keys/values are first
+** copied from qkv into the cache (kc/vc, row dst[r]) and read from there. */
 typedef struct attn_src {
-    const float *k, *v;
+    const void *k, *v;
     size_t stride;
     const int *base, *nk;
-    float *kc, *vc;
+    void *kc, *vc;
     const int *dst;
+    int kb;
 } attn_src;
 
 /* One attention call's arguments (see attention_forward). */
 typedef struct attn_job {
     float *out;
-    const float *qkv;
+    float *qkv;
     int C, NH, HS, ldp, maxk;
     int hpt; /* generation: heads per pool task */
     float scale, dscale;
     const attn_src *src;
     float *probs;
     const unsigned char *drop;
-    int bf16; /* the weights of the values rounded to bf16 (a bf16 product) */
+    int bf16; /* bf16 inputs for both products, fp32 sums (kern_bscores, kern_bwsum) */
 } attn_job;
 
-/* Row r, heads [h0, h1): key by key, every head's score (a key's heads are
-** one contiguous read), each head's softmax, then value by value every
-** head's weighted sum.  Each head's chain of operations is the same
-** whatever h0 and h1.  The scores go to the kept probabilities, else to
-** scratch ((h1 - h0) * maxk floats). */
-static void attend(const attn_job *j, int r, int h0, int h1, float *scratch) {
-    const attn_src *src = j->src;
-    const int C = j->C, NH = j->NH, HS = j->HS, nk = src->nk[r];
-    const float *q = j->qkv + (size_t)r * 3 * C;
-    /* in bf16, q, k and v already are (rounded after c_attn) */
-    const size_t ps = j->probs ? (size_t)j->ldp : (size_t)j->maxk; /* head to head */
-    float *p0 = j->probs ? j->probs + ((size_t)r * NH + h0) * j->ldp : scratch;
-    const float *k0 = src->k + (size_t)src->base[r] * src->stride,
-                *v0 = src->v + (size_t)src->base[r] * src->stride;
-    for (int s = 0; s < nk; s++)
-        for (int h = h0; h < h1; h++)
-            p0[(h - h0) * ps + s] =
-                kern_dot(q + h * HS, k0 + s * src->stride + h * HS, HS) * j->scale;
-    for (int h = h0; h < h1; h++) {
-        float *p = p0 + (h - h0) * ps, mx = -INFINITY, sum = 0.0f;
+/* Element i of x (bf16 when xb, else fp32). */
+static const void *elem_at(const void *x, int xb, size_t i) {
+    return (const char *)x + i * (xb ? sizeof(uint16_t) : sizeof(float));
+}
+
+/* In place: each of the nh heads' nk scores (head to head ps floats apart)
+** becomes its softmax. */
+static void attend_softmax(float *p0, size_t ps, int nh, int nk) {
+    for (int h = 0; h < nh; h++) {
+        float *p = p0 + h * ps, mx = -INFINITY, sum = 0.0f;
         for (int s = 0; s < nk; s++)
             mx = p[s] > mx ? p[s] : mx;
         for (int s = 0; s < nk; s++) {
@@ -216,35 +208,84 @@ static void attend(const attn_job *j, int r, int h0, int h1, float *scratch) {
         for (int s = 0; s < nk; s++)
             p[s] *= inv;
     }
+}
+
+/* Row r, heads [h0, h1), fp32: key by key, every head's score (a key's
+** heads are one contiguous read), each head's softmax, then value by value
+** every head's weighted sum.  Each head's chain of operations is the same
+** whatever h0 and h1.  The scores go to the kept probabilities, else to
+** scratch ((h1 - h0) * maxk floats). */
+static void attend(const attn_job *j, int r, int h0, int h1, float *scratch) {
+    const attn_src *src = j->src;
+    assert(!src->kb);
+    const int C = j->C, NH = j->NH, HS = j->HS, nk = src->nk[r];
+    const float *q = j->qkv + (size_t)r * 3 * C;
+    const size_t ps = j->probs ? (size_t)j->ldp : (size_t)j->maxk; /* head to head */
+    float *p0 = j->probs ? j->probs + ((size_t)r * NH + h0) * j->ldp : scratch;
+    const float *k0 = (const float *)src->k + (size_t)src->base[r] * src->stride,
+                *v0 = (const float *)src->v + (size_t)src->base[r] * src->stride;
+    for (int s = 0; s < nk; s++)
+        for (int h = h0; h < h1; h++)
+            p0[(h - h0) * ps + s] =
+                kern_dot(q + h * HS, k0 + s * src->stride + h * HS, HS) * j->scale;
+    attend_softmax(p0, ps, h1 - h0, nk);
     float *o = j->out + (size_t)r * C;
     memset(o + h0 * HS, 0, sizeof(float) * HS * (h1 - h0));
     const unsigned char *d = j->drop ? j->drop + ((size_t)r * NH + h0) * j->ldp : NULL;
     for (int s = 0; s < nk; s++)
         for (int h = h0; h < h1; h++) {
             const float pe = p0[(h - h0) * ps + s];
-            float w = d ? (d[(size_t)(h - h0) * j->ldp + s] ? pe * j->dscale : 0.0f) : pe;
-            w = j->bf16 ? kern_bf16(w) : w;
+            const float w = d ? (d[(size_t)(h - h0) * j->ldp + s] ? pe * j->dscale : 0.0f) : pe;
             kern_axpy(o + h * HS, w, v0 + s * src->stride + h * HS, HS);
         }
 }
 
-/* Generation: a pool task (see core/pool.h) per row and group of hpt
-** heads (all of them unless the rows are too few to share out). */
+/* attend with bf16 inputs (q, k and v as autocast's c_attn leaves them):
+** head by head, the scores, the softmax in fp32, then the weighted sum of
+** the values with the weights (after dropout) rounded to bf16.  scratch:
+** (h1 - h0 + 1) * maxk floats, the last maxk for the weights. */
+static void attend_bf16(const attn_job *j, int r, int h0, int h1, float *scratch) {
+    const attn_src *src = j->src;
+    const int C = j->C, NH = j->NH, HS = j->HS, nk = src->nk[r], kb = src->kb;
+    const float *q = j->qkv + (size_t)r * 3 * C;
+    const size_t ps = j->probs ? (size_t)j->ldp : (size_t)j->maxk; /* head to head */
+    float *p0 = j->probs ? j->probs + ((size_t)r * NH + h0) * j->ldp : scratch;
+    float *w = scratch + (size_t)(j->probs ? 0 : h1 - h0) * j->maxk;
+    const size_t at = (size_t)src->base[r] * src->stride;
+    for (int h = h0; h < h1; h++)
+        kern_bscores(p0 + (h - h0) * ps, q + h * HS, elem_at(src->k, kb, at + h * HS), kb,
+                     src->stride, nk, HS, j->scale);
+    attend_softmax(p0, ps, h1 - h0, nk);
+    const unsigned char *d = j->drop ? j->drop + ((size_t)r * NH + h0) * j->ldp : NULL;
+    for (int h = h0; h < h1; h++) {
+        const float *p = p0 + (h - h0) * ps;
+        for (int s = 0; s < nk; s++)
+            w[s] =
+                kern_bf16(d ? (d[(size_t)(h - h0) * j->ldp + s] ? p[s] * j->dscale : 0.0f) : p[s]);
+        kern_bwsum(j->out + (size_t)r * C + h * HS, w, elem_at(src->v, kb, at + h * HS), kb,
+                   src->stride, nk, HS);
+    }
+}
+
+/* Generation: a pool task per row and group of hpt heads (all of them
+** unless the rows are too few to share out). */
 static void attend_task(void *ctx, int t) {
     const attn_job *j = ctx;
     const int groups = (j->NH + j->hpt - 1) / j->hpt, r = t / groups, h0 = t % groups * j->hpt;
     const int h1 = h0 + j->hpt < j->NH ? h0 + j->hpt : j->NH;
-    float scratch[(size_t)j->hpt * j->maxk];
-    attend(j, r, h0, h1, scratch);
+    float scratch[(size_t)(j->hpt + 1) * j->maxk];
+    (j->bf16 ? attend_bf16 : attend)(j, r, h0, h1, scratch);
 }
 
 /* Generation: a pool task per row copies the row's own key and value from
-** qkv into the cache (src->kc, src->vc at row dst[r]).  All copies end
-** before any row attends, since a prompt's rows read each other's keys;
-** spread over the threads, so are the page faults of the cache's first
-** touch (fresh huge pages, cleared by the kernel: slow on VMs). */
+** qkv into the cache (src->kc, src->vc at row dst[r]); in bf16 it first
+** rounds the row's q, k and v to bf16 (as autocast's c_attn does) and the
+** cache keeps the bf16 halves.  All copies end before any row attends,
+** since a prompt's rows read each other's keys; spread over the threads,
+** so are the page faults of the cache's first touch (fresh huge pages,
+** cleared by the kernel: slow on VMs). */
 typedef struct kv_put_job {
-    const float *qkv;
+    float *qkv;
     const attn_src *src;
     int C;
 } kv_put_job;
@@ -252,23 +293,37 @@ typedef struct kv_put_job {
 static void kv_put_task(void *ctx, int r) {
     const kv_put_job *j = ctx;
     const size_t C = (size_t)j->C, at = (size_t)j->src->dst[r] * C;
-    memcpy(j->src->kc + at, j->qkv + (size_t)r * 3 * C + C, sizeof(float) * C);
-    memcpy(j->src->vc + at, j->qkv + (size_t)r * 3 * C + 2 * C, sizeof(float) * C);
+    float *row = j->qkv + (size_t)r * 3 * C;
+    if (!j->src->kb) {
+        memcpy((float *)j->src->kc + at, row + C, sizeof(float) * C);
+        memcpy((float *)j->src->vc + at, row + 2 * C, sizeof(float) * C);
+        return;
+    }
+    kern_round_bf16(row, 3 * C); /* serial: 3C floats */
+    uint16_t *kc = (uint16_t *)j->src->kc + at, *vc = (uint16_t *)j->src->vc + at;
+    for (size_t i = 0; i < C; i++) {
+        uint32_t ku, vu;
+        memcpy(&ku, row + C + i, sizeof ku);
+        memcpy(&vu, row + 2 * C + i, sizeof vu);
+        kc[i] = (uint16_t)(ku >> 16); /* exact: the values are bf16 */
+        vc[i] = (uint16_t)(vu >> 16);
+    }
 }
 
 /* out[N,C] = causal attention of the queries in qkv[N,3C].  probs (may be
 ** NULL) receives each row's softmax, [N][NH][ldp]; drop (may be NULL) is
 ** the attention-dropout mask with the same layout, applied after the
-** softmax with scale dscale.  With bf16 set (qkv then holds bf16 values)
-** the weights of the values are rounded to bf16 too, so both products
-** have bf16 inputs and fp32 sums.  Generation (src->kc set) runs its many
-** short calls on the thread pool, training and scoring on OpenMP. */
-static void attention_forward(float *out, const float *qkv, int N, int C, int NH,
-                              const attn_src *src, float *probs, int ldp, const unsigned char *drop,
-                              float dscale, int bf16) {
+** softmax with scale dscale.  With bf16 set, attend_bf16: qkv holds bf16
+** values (generation with a bf16 cache, src->kb, rounds them here).
+** Generation (src->kc set) runs its many short calls on the thread pool,
+** training and scoring on OpenMP. */
+static void attention_forward(float *out, float *qkv, int N, int C, int NH, const attn_src *src,
+                              float *probs, int ldp, const unsigned char *drop, float dscale,
+                              int bf16) {
+    assert(!src->kb || (src->kc && bf16));
     if (src->kc) { /* a few hundred KB: no OpenMP team (see ew_job) */
         kv_put_job kj = {qkv, src, C};
-        if ((size_t)N * C > KERN_SERIAL_MAX / 8)
+        if (N >= 4) /* a decode step of a few rows is a few microseconds */
             pool_for(N, kv_put_task, &kj);
         else
             for (int r = 0; r < N; r++)
@@ -294,10 +349,10 @@ static void attention_forward(float *out, const float *qkv, int N, int C, int NH
     }
 #pragma omp parallel if (par)
     {
-        float *scratch = probs ? NULL : malloc(sizeof(float) * (size_t)maxk);
+        float *scratch = malloc(sizeof(float) * 2 * (size_t)maxk);
 #pragma omp for schedule(static)
         for (int rh = 0; rh < N * NH; rh++)
-            attend(&j, rh / NH, rh % NH, rh % NH + 1, scratch);
+            (bf16 ? attend_bf16 : attend)(&j, rh / NH, rh % NH, rh % NH + 1, scratch);
         free(scratch);
     }
 }
@@ -412,8 +467,10 @@ static void block_forward_gen(const gpt_model *m, int l, int N, const float *x, 
                     eps, 0, 0},
            1);
     gen_mm(m, g, N, a->ln1, C, a->qkv, 3 * C, &(mm_epilogue){w.qkvb, NULL, NULL});
+    /* bf16 weights: bf16 attention over a bf16 cache (src->kb), q, k and v
+    ** rounded as each row's key and value are stored (kv_put_task) */
     attention_forward(a->atty, a->qkv, N, C, cfg->n_head, src, a->att, 0, a->drop_att,
-                      1.0f / (1.0f - cfg->attn_pdrop), 0);
+                      1.0f / (1.0f - cfg->attn_pdrop), src->kb);
     gen_post res2 = {a->res2, C, x, 0}, act = {a->fch, 4 * C, NULL, m->gelu_exact},
              res = {out, C, a->res2, 0};
     gen_mm(m, g + 1, N, a->atty, C, a->res2, C, &(mm_epilogue){w.projb, post_residual, &res2});
@@ -690,8 +747,8 @@ int gpt_forward(gpt_batch *b, const int32_t *ids, const int32_t *labels, int B, 
         block_act a = b->layer[l];
         if (!b->dropout_on) a.drop_att = a.drop_attn_out = a.drop_mlp_out = NULL;
         const float *qkv = a.qkv;
-        attn_src src = {qkv + C,   qkv + 2 * C, (size_t)3 * C, b->row_base,
-                        b->row_nk, NULL,        NULL,          NULL};
+        attn_src src = {
+            qkv + C, qkv + 2 * C, (size_t)3 * C, b->row_base, b->row_nk, NULL, NULL, NULL, 0};
         block_forward(m, l, N, b->res[l], b->res[l + 1], &a, &src, T, b->tmp, 0);
     }
     kern_layernorm(b->lnf, b->lnf_mean, b->lnf_rstd, b->res[L],
@@ -859,13 +916,21 @@ struct gpt_kv {
     gpt_model *m;
     int max_seqs, max_len;
     int *len;
-    float *k, *v; /* [n_layer][max_seqs][max_len][C] */
+    /* [n_layer][max_seqs][max_len][C]: bf16 (uint16) for a model whose
+    ** generation weights are bf16 (autocast's attention inputs), else fp32 */
+    void *k, *v;
+    int bf16;
     /* per-step buffers, grown to the number of rows */
     int cap;
     float *x, *y, *tmp, *lnf;
     block_act a;
     int *pos, *base, *nk, *dst, *last;
 };
+
+/* Bytes per cached element. */
+static size_t kv_esize(const gpt_kv *kv) {
+    return kv->bf16 ? sizeof(uint16_t) : sizeof(float);
+}
 
 int gpt_kv_create(gpt_model *m, int max_seqs, int max_len, gpt_kv **out, char *err) {
     *out = NULL;
@@ -876,17 +941,18 @@ int gpt_kv_create(gpt_model *m, int max_seqs, int max_len, gpt_kv **out, char *e
         return err_set(err, "kv cache length %d exceeds n_positions %d", max_len, cfg->n_positions);
     gpt_kv *kv = calloc(1, sizeof *kv);
     if (!kv) return err_set(err, "kv cache: out of memory");
-    size_t n = (size_t)cfg->n_layer * max_seqs * max_len * cfg->n_embd;
     kv->m = m;
     kv->max_seqs = max_seqs;
     kv->max_len = max_len;
+    kv->bf16 = gpt_model_generation(m) == 1;
+    const size_t n = (size_t)cfg->n_layer * max_seqs * max_len * cfg->n_embd * kv_esize(kv);
     kv->len = calloc((size_t)max_seqs, sizeof(int));
-    kv->k = mem_huge_alloc(n * sizeof(float));
-    kv->v = mem_huge_alloc(n * sizeof(float));
+    kv->k = mem_huge_alloc(n);
+    kv->v = mem_huge_alloc(n);
     if (!kv->len || !kv->k || !kv->v) {
         gpt_kv_free(kv);
         return err_set(err, "kv cache %d x %d: out of memory (%zu MB)", max_seqs, max_len,
-                       2 * n * sizeof(float) >> 20);
+                       2 * n >> 20);
     }
     *out = kv;
     return 0;
@@ -910,6 +976,11 @@ void gpt_kv_free(gpt_kv *kv) {
     free(kv);
 }
 
+size_t gpt_kv_bytes(const gpt_kv *kv) {
+    const gpt_config *cfg = &kv->m->cfg;
+    return 2 * (size_t)cfg->n_layer * kv->max_seqs * kv->max_len * cfg->n_embd * kv_esize(kv);
+}
+
 void gpt_kv_reset(gpt_kv *kv, int slot) {
     if (slot >= 0 && slot < kv->max_seqs) kv->len[slot] = 0;
 }
@@ -929,12 +1000,13 @@ int gpt_kv_copy(gpt_kv *kv, int dst, int src, int n, char *err) {
     if (n < 0 || n > kv->len[src])
         return err_set(err, "kv copy: %d tokens, slot %d holds %d", n, src, kv->len[src]);
     const gpt_config *cfg = &kv->m->cfg;
-    const size_t C = (size_t)cfg->n_embd, lstride = (size_t)kv->max_seqs * kv->max_len * C;
+    const size_t C = (size_t)cfg->n_embd, lstride = (size_t)kv->max_seqs * kv->max_len * C,
+                 es = kv_esize(kv);
     for (int l = 0; l < cfg->n_layer; l++) {
-        const size_t from = l * lstride + (size_t)src * kv->max_len * C,
-                     to = l * lstride + (size_t)dst * kv->max_len * C;
-        memcpy(kv->k + to, kv->k + from, sizeof(float) * C * n);
-        memcpy(kv->v + to, kv->v + from, sizeof(float) * C * n);
+        const size_t from = (l * lstride + (size_t)src * kv->max_len * C) * es,
+                     to = (l * lstride + (size_t)dst * kv->max_len * C) * es;
+        memcpy((char *)kv->k + to, (char *)kv->k + from, es * C * n);
+        memcpy((char *)kv->v + to, (char *)kv->v + from, es * C * n);
     }
     kv->len[dst] = n;
     return 0;
@@ -1001,6 +1073,9 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
         N += ntok[i];
     }
     if (check_ids(m, tokens, (size_t)N, err)) return err_prefix(err, "kv step");
+    if (kv->bf16 != (gpt_model_generation(m) == 1))
+        return err_set(err, "kv step: the model's generation weights changed dtype since the "
+                            "cache was made");
     if (kv_reserve(kv, N)) return err_set(err, "kv step: out of memory for %d tokens", N);
     for (int i = 0, r = 0; i < nseq; i++) {
         int s = slots[i];
@@ -1013,10 +1088,10 @@ int gpt_kv_step(gpt_kv *kv, int nseq, const int *slots, const int *ntok, const i
         kv->last[i] = r - 1;
     }
     embed(m, kv->x, tokens, kv->pos, N, 0);
-    const size_t lstride = (size_t)kv->max_seqs * kv->max_len * C;
+    const size_t lstride = (size_t)kv->max_seqs * kv->max_len * C * kv_esize(kv);
     for (int l = 0; l < L; l++) {
-        attn_src src = {kv->k + l * lstride, kv->v + l * lstride, (size_t)C, kv->base, kv->nk,
-                        kv->k + l * lstride, kv->v + l * lstride, kv->dst};
+        char *k = (char *)kv->k + l * lstride, *v = (char *)kv->v + l * lstride;
+        attn_src src = {k, v, (size_t)C, kv->base, kv->nk, k, v, kv->dst, kv->bf16};
         block_forward(m, l, N, kv->x, kv->y, &kv->a, &src, 0, kv->tmp, 1);
         float *t = kv->x;
         kv->x = kv->y;

@@ -76,8 +76,11 @@ void gpt_model_free(gpt_model *m);
 ** all the parameters.  Every product then adds each element in one fixed
 ** order whatever the number of rows: a row's logits do not depend on the
 ** rest of the step.  Everything else stays fp32 (embeddings, biases,
-** LayerNorm, attention).  Without this call gpt_kv_step reads params as
-** they are.  Returns 0, or -1 with err set (out of memory). */
+** LayerNorm), but for attention, which in bf16 follows autocast like
+** gpt_model_set_bf16's forward: q, k and v rounded to bf16 after c_attn
+** (the KV cache keeps bf16, half the bytes), fp32 sums and softmax, the
+** weights of the values rounded to bf16.  Without this call gpt_kv_step
+** reads params as they are.  Returns 0, or -1 with err set (out of memory). */
 int gpt_model_prepare_generation(gpt_model *m, int bf16, char *err);
 /* Mixed precision for training and scoring (gpt_forward, gpt_backward;
 ** not generation), as PyTorch's CPU autocast to bfloat16 does it: every
@@ -137,10 +140,14 @@ int gpt_backward(gpt_batch *b, float *grads, char *err);
 /* ---- generation ---- */
 
 /* KV cache for up to max_seqs sequences (slots 0 .. max_seqs-1) of up to
-** max_len tokens each (max_len <= n_positions).  Every slot starts empty. */
+** max_len tokens each (max_len <= n_positions).  Every slot starts empty.
+** It holds bf16 when the model's generation weights are bf16 at creation
+** (gpt_model_prepare_generation first); gpt_kv_step fails if they change.
+** gpt_kv_bytes: the bytes its keys and values take. */
 typedef struct gpt_kv gpt_kv;
 int gpt_kv_create(gpt_model *m, int max_seqs, int max_len, gpt_kv **out, char *err);
 void gpt_kv_free(gpt_kv *kv);
+size_t gpt_kv_bytes(const gpt_kv *kv);
 
 /* Empty a slot (drop its sequence) so it can hold a new one. */
 void gpt_kv_reset(gpt_kv *kv, int slot);

@@ -64,6 +64,28 @@ void kern_round_bf16(float *x, size_t n);
 /* x rounded to bfloat16, as an fp32. */
 float kern_bf16(float x);
 
+/* bf16 attention products.  The keys k and values v are bfloat16 (uint16)
+** when kb / vb is set, else fp32 holding bf16 values (the same numbers);
+** row s of them starts at element s*ld.  The queries q and weights w are
+** fp32 (bf16 values in bf16 attention, though any fp32 works).
+** kern_bscores: p[s] = scale * (q . k_s) for s < nk over n elements, each
+** dot in 16 lanes (lane l sums the i = l mod 16, zero-padded to a multiple
+** of 16, by fused multiply-adds, i ascending), the lanes then summed by
+** halves: l + (l+8), l + (l+4), l + (l+2), l + (l+1).
+** kern_bwsum: o[i] = sum over s ascending of w[s] * v_s[i], i < n, fused
+** multiply-adds from 0.
+** Both run on AVX-512 when the CPU has it, else in portable C, with the
+** same bits either way. */
+void kern_bscores(float *p, const float *q, const void *k, int kb, size_t ld, int nk, int n,
+                  float scale);
+void kern_bwsum(float *o, const float *w, const void *v, int vb, size_t ld, int nk, int n);
+
+/* The path kern_bscores and kern_bwsum take (for tests and benchmarks):
+** AUTO picks AVX-512 when the CPU has it; AVX512 falls back to PORTABLE
+** where it has not.  Returns the path set. */
+enum { KERN_BATTN_AUTO, KERN_BATTN_PORTABLE, KERN_BATTN_AVX512 };
+int kern_battn_set_path(int which);
+
 /* out = gelu(x) over n floats: tanh approximation ("gelu_new"), or the exact
 ** erf form when exact is set.  kern_gelu_backward: d *= gelu'(x). */
 void kern_gelu(float *out, const float *x, size_t n, int exact);

@@ -625,7 +625,7 @@ static void test_thread_determinism(void) {
 
 /* A sequence's logits do not depend on what shares its steps (big prefill
 ** through the GEMM or alone through the few-rows path, fp32 prepared or
-** not), and a slot copied from another continues with the same bits. */
+** not, bf16 with its bf16 cache), and a slot copied from another continues with the same bits. */
 static void test_kv_batch_invariance_and_copy(void) {
     char err[ERR_LEN];
     gpt_config cfg;
@@ -638,11 +638,11 @@ static void test_kv_batch_invariance_and_copy(void) {
         toks[i] = (int32_t)((i * 53 + 11) % V);
     const int32_t *prompt = toks, *next = toks + 100; /* 3 more tokens */
     float *alone = malloc(sizeof(float) * 3 * V), *lg = malloc(sizeof(float) * 4 * V);
-    for (int gen = -1; gen < 1; gen++) {
+    for (int gen = -1; gen < 2; gen++) {
         gpt_model *m;
         gpt_kv *a, *b;
         CHECK(gpt_model_create(&cfg, params, &m, err) == 0);
-        if (gen == 0) CHECK(gpt_model_prepare_generation(m, 0, err) == 0);
+        if (gen >= 0) CHECK(gpt_model_prepare_generation(m, gen, err) == 0);
         CHECK(gpt_kv_create(m, 4, 40, &a, err) == 0);
         CHECK(gpt_kv_create(m, 4, 40, &b, err) == 0);
         int s0 = 0, n = P, one = 1;
@@ -682,6 +682,113 @@ static void test_kv_batch_invariance_and_copy(void) {
     }
     free(alone);
     free(lg);
+    free(params);
+}
+
+/* kern_bscores and kern_bwsum: keys/values as bf16 or as fp32 holding the
+** same values, on the portable and the AVX-512 path, give the same bits,
+** and agree with a double-precision sum; sizes with partial lanes. */
+static void test_battn_kernels(void) {
+    enum { NK = 7, NMAX = 130 };
+    const int sizes[] = {1, 5, 16, 17, 48, 64, 70, 130};
+    rng r;
+    rng_seed(&r, 3);
+    float q[NMAX], w[NK], kf[NK * NMAX], out[4][NK * NMAX];
+    uint16_t kb[NK * NMAX];
+    for (int i = 0; i < NMAX; i++)
+        q[i] = st_bf16_to_f32(st_f32_to_bf16((float)rng_normal(&r)));
+    for (int i = 0; i < NK; i++)
+        w[i] = st_bf16_to_f32(st_f32_to_bf16((float)rng_uniform(&r)));
+    for (int i = 0; i < NK * NMAX; i++) {
+        kb[i] = st_f32_to_bf16((float)rng_normal(&r));
+        kf[i] = st_bf16_to_f32(kb[i]);
+    }
+    for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++) {
+        const int n = sizes[z];
+        for (int op = 0; op < 2; op++) {
+            for (int v = 0; v < 4; v++) { /* path x (fp32, bf16) */
+                kern_battn_set_path(v < 2 ? KERN_BATTN_PORTABLE : KERN_BATTN_AVX512);
+                const void *k = v % 2 ? (const void *)kb : (const void *)kf;
+                if (op == 0)
+                    kern_bscores(out[v], q, k, v % 2, NMAX, NK, n, 0.5f);
+                else
+                    kern_bwsum(out[v], w, k, v % 2, NMAX, NK, n);
+            }
+            const int len = op == 0 ? NK : n;
+            for (int v = 1; v < 4; v++)
+                CHECKF(!memcmp(out[0], out[v], sizeof(float) * len), "op %d n %d variant %d", op, n,
+                       v);
+            for (int i = 0; i < len; i++) {
+                double e = 0, mag = 0;
+                for (int t = 0; t < (op == 0 ? n : NK); t++) {
+                    const double x =
+                        op == 0 ? 0.5 * q[t] * kf[i * NMAX + t] : w[t] * kf[t * NMAX + i];
+                    e += x;
+                    mag += fabs(x);
+                }
+                CHECKF(fabs(out[0][i] - e) <= 1e-6 * mag + 1e-30, "op %d n %d: %.9g vs %.9g", op, n,
+                       out[0][i], e);
+            }
+        }
+    }
+    printf("  bf16 attention kernels: %s path available\n",
+           kern_battn_set_path(KERN_BATTN_AUTO) == KERN_BATTN_AVX512 ? "avx512" : "portable");
+}
+
+/* bf16 generation is autocast's bf16 forward (gpt_model_set_bf16): q, k
+** and v rounded after c_attn, the cache in bf16, the weights of the values
+** rounded.  A prompt prefilled, then token by token among other
+** sequences, gives the bf16 forward's logits at each position to the bit
+** (the products add in the same orders), and its cache takes half of
+** fp32's bytes. */
+static void test_kv_bf16_autocast(void) {
+    char err[ERR_LEN];
+    gpt_config cfg;
+    det_config(&cfg);
+    size_t np;
+    float *params = random_params(&cfg, 5, &np);
+    const int V = cfg.vocab_size, T = 24, P = 9;
+    int32_t ids[24], other[24];
+    for (int i = 0; i < T; i++) {
+        ids[i] = (int32_t)((i * 71 + 3) % V);
+        other[i] = (int32_t)((i * 29 + 5) % V);
+    }
+    gpt_model *m;
+    gpt_batch *b;
+    gpt_kv *kv, *kv32;
+    CHECK(gpt_model_create(&cfg, params, &m, err) == 0);
+    CHECK(gpt_model_prepare_generation(m, 0, err) == 0);
+    CHECK(gpt_kv_create(m, 2, T, &kv32, err) == 0);
+    CHECK(gpt_model_prepare_generation(m, 1, err) == 0);
+    CHECK(gpt_kv_create(m, 2, T, &kv, err) == 0);
+    CHECK(gpt_kv_bytes(kv) > 0 && 2 * gpt_kv_bytes(kv) == gpt_kv_bytes(kv32));
+    int slot = 0, n = P;
+    CHECK(gpt_kv_step(kv32, 1, &slot, &n, ids, NULL, err) == -1); /* made for fp32 weights */
+    CHECK(strstr(err, "dtype") != NULL);
+    gpt_model_set_bf16(m, 1);
+    CHECK(gpt_batch_create(m, 1, T, &b, err) == 0);
+    float loss;
+    CHECK(gpt_forward(b, ids, NULL, 1, T, NULL, &loss, err) == 0);
+    const float *ref = gpt_batch_logits(b);
+    float *lg = malloc(sizeof(float) * 2 * V);
+    int slots[2] = {1, 0}, ntok[2] = {5, P}; /* an unrelated prompt shares the steps */
+    int32_t toks[2 * 24];
+    memcpy(toks, other, sizeof(int32_t) * 5);
+    memcpy(toks + 5, ids, sizeof(int32_t) * P);
+    int bad = 0;
+    for (int t = P - 1; t < T && !bad; t++) {
+        CHECK(gpt_kv_step(kv, 2, slots, ntok, toks, lg, err) == 0);
+        bad = memcmp(lg + V, ref + (size_t)t * V, sizeof(float) * V) != 0;
+        CHECKF(!bad, "position %d: %.9g vs the bf16 forward's %.9g", t, lg[V], ref[(size_t)t * V]);
+        ntok[0] = ntok[1] = 1;
+        toks[0] = other[6 + t - P];
+        toks[1] = ids[t + 1 < T ? t + 1 : 0];
+    }
+    free(lg);
+    gpt_batch_free(b);
+    gpt_kv_free(kv);
+    gpt_kv_free(kv32);
+    gpt_model_free(m);
     free(params);
 }
 
@@ -1188,5 +1295,7 @@ int main(void) {
     RUN(test_kv_batch_invariance_and_copy);
     RUN(test_kv_rows_independent);
     RUN(test_bf16_logits);
+    RUN(test_kv_bf16_autocast);
+    RUN(test_battn_kernels);
     return TEST_SUMMARY();
 }
