@@ -241,30 +241,29 @@ static void attend(const attn_job *j, int r, int h0, int h1, float *scratch) {
 }
 
 /* attend with bf16 inputs (q, k and v as autocast's c_attn leaves them):
-** head by head, the scores, the softmax in fp32, then the weighted sum of
-** the values with the weights (after dropout) rounded to bf16.  scratch:
-** (h1 - h0 + 1) * maxk floats, the last maxk for the weights. */
+** the heads' scores, their softmax in fp32, then the weighted sums of the
+** values with the weights (after dropout) rounded to bf16.  scratch:
+** (h1 - h0) * maxk floats for the weights, and as many before them for the
+** scores unless they are kept. */
 static void attend_bf16(const attn_job *j, int r, int h0, int h1, float *scratch) {
     const attn_src *src = j->src;
-    const int C = j->C, NH = j->NH, HS = j->HS, nk = src->nk[r], kb = src->kb;
-    const float *q = j->qkv + (size_t)r * 3 * C;
+    const int C = j->C, NH = j->NH, HS = j->HS, nk = src->nk[r], kb = src->kb, nh = h1 - h0;
     const size_t ps = j->probs ? (size_t)j->ldp : (size_t)j->maxk; /* head to head */
     float *p0 = j->probs ? j->probs + ((size_t)r * NH + h0) * j->ldp : scratch;
-    float *w = scratch + (size_t)(j->probs ? 0 : h1 - h0) * j->maxk;
-    const size_t at = (size_t)src->base[r] * src->stride;
-    for (int h = h0; h < h1; h++)
-        kern_bscores(p0 + (h - h0) * ps, q + h * HS, elem_at(src->k, kb, at + h * HS), kb,
-                     src->stride, nk, HS, j->scale);
-    attend_softmax(p0, ps, h1 - h0, nk);
+    float *w = scratch + (size_t)(j->probs ? 0 : nh) * j->maxk;
+    const size_t at = (size_t)src->base[r] * src->stride + (size_t)h0 * HS;
+    kern_bscores(p0, ps, j->qkv + (size_t)r * 3 * C + h0 * HS, elem_at(src->k, kb, at), kb,
+                 src->stride, nk, nh, HS, j->scale);
+    attend_softmax(p0, ps, nh, nk);
     const unsigned char *d = j->drop ? j->drop + ((size_t)r * NH + h0) * j->ldp : NULL;
-    for (int h = h0; h < h1; h++) {
-        const float *p = p0 + (h - h0) * ps;
-        for (int s = 0; s < nk; s++)
-            w[s] =
-                kern_bf16(d ? (d[(size_t)(h - h0) * j->ldp + s] ? p[s] * j->dscale : 0.0f) : p[s]);
-        kern_bwsum(j->out + (size_t)r * C + h * HS, w, elem_at(src->v, kb, at + h * HS), kb,
-                   src->stride, nk, HS);
-    }
+    for (int h = 0; h < nh; h++)
+        for (int s = 0; s < nk; s++) {
+            const float p = p0[h * ps + s];
+            w[(size_t)h * j->maxk + s] =
+                kern_bf16(d ? (d[(size_t)h * j->ldp + s] ? p * j->dscale : 0.0f) : p);
+        }
+    kern_bwsum(j->out + (size_t)r * C + h0 * HS, w, (size_t)j->maxk, elem_at(src->v, kb, at), kb,
+               src->stride, nk, nh, HS);
 }
 
 /* Generation: a pool task per row and group of hpt heads (all of them
@@ -273,7 +272,7 @@ static void attend_task(void *ctx, int t) {
     const attn_job *j = ctx;
     const int groups = (j->NH + j->hpt - 1) / j->hpt, r = t / groups, h0 = t % groups * j->hpt;
     const int h1 = h0 + j->hpt < j->NH ? h0 + j->hpt : j->NH;
-    float scratch[(size_t)(j->hpt + 1) * j->maxk];
+    float scratch[(size_t)2 * j->hpt * j->maxk];
     (j->bf16 ? attend_bf16 : attend)(j, r, h0, h1, scratch);
 }
 
@@ -299,7 +298,7 @@ static void kv_put_task(void *ctx, int r) {
         memcpy((float *)j->src->vc + at, row + 2 * C, sizeof(float) * C);
         return;
     }
-    kern_round_bf16(row, 3 * C); /* serial: 3C floats */
+    mm_bround_floats(row, 3 * C);
     uint16_t *kc = (uint16_t *)j->src->kc + at, *vc = (uint16_t *)j->src->vc + at;
     for (size_t i = 0; i < C; i++) {
         uint32_t ku, vu;
@@ -945,7 +944,7 @@ int gpt_kv_create(gpt_model *m, int max_seqs, int max_len, gpt_kv **out, char *e
     kv->max_seqs = max_seqs;
     kv->max_len = max_len;
     kv->bf16 = gpt_model_generation(m) == 1;
-    const size_t n = (size_t)cfg->n_layer * max_seqs * max_len * cfg->n_embd * kv_esize(kv);
+    const size_t n = gpt_kv_bytes(kv) / 2; /* of keys, as of values */
     kv->len = calloc((size_t)max_seqs, sizeof(int));
     kv->k = mem_huge_alloc(n);
     kv->v = mem_huge_alloc(n);

@@ -332,36 +332,45 @@ static inline float bload(const void *x, int xb, size_t i) {
 }
 
 /* The portable kern_bscores: 16 lanes written out (see kernels.h). */
-static void bscores_c(float *p, const float *q, const void *k, int kb, size_t ld, int nk, int n,
-                      float scale) {
-    for (int s = 0; s < nk; s++) {
-        float a[16] = {0};
-        for (int i0 = 0; i0 < n; i0 += 16)
-            for (int l = 0, i = i0; l < 16; l++, i++)
-                a[l] = fmaf(i < n ? q[i] : 0.0f, i < n ? bload(k, kb, s * ld + i) : 0.0f, a[l]);
-        for (int w = 8; w; w >>= 1)
-            for (int l = 0; l < w; l++)
-                a[l] = a[l] + a[l + w];
-        p[s] = a[0] * scale;
-    }
+static void bscores_c(float *p, size_t ps, const float *q, const void *k, int kb, size_t ld, int nk,
+                      int nh, int n, float scale) {
+    for (int s = 0; s < nk; s++)
+        for (int h = 0; h < nh; h++) {
+            float a[16] = {0};
+            const size_t at = s * ld + (size_t)h * n;
+            for (int i0 = 0; i0 < n; i0 += 16)
+                for (int l = 0, i = i0; l < 16; l++, i++)
+                    a[l] = fmaf(i < n ? q[h * n + i] : 0.0f, i < n ? bload(k, kb, at + i) : 0.0f,
+                                a[l]);
+            for (int w = 8; w; w >>= 1)
+                for (int l = 0; l < w; l++)
+                    a[l] = a[l] + a[l + w];
+            p[h * ps + s] = a[0] * scale;
+        }
 }
 
-/* The portable kern_bwsum: element by element, the same chains. */
-static void bwsum_c(float *o, const float *w, const void *v, int vb, size_t ld, int nk, int n) {
-    for (int i = 0; i < n; i++) {
-        float a = 0.0f;
-        for (int s = 0; s < nk; s++)
-            a = fmaf(w[s], bload(v, vb, s * ld + i), a);
-        o[i] = a;
-    }
+/* The portable kern_bwsum: the same chains, key by key. */
+static void bwsum_c(float *o, const float *w, size_t ws, const void *v, int vb, size_t ld, int nk,
+                    int nh, int n) {
+    memset(o, 0, sizeof(float) * nh * n);
+    for (int s = 0; s < nk; s++)
+        for (int h = 0; h < nh; h++)
+            for (int i = 0; i < n; i++)
+                o[h * n + i] =
+                    fmaf(w[h * ws + s], bload(v, vb, s * ld + (size_t)h * n + i), o[h * n + i]);
 }
 
 #define KB_512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
-/* 16 elements of x from element i (mask m: the rest zero), as fp32. */
+/* 16 elements of x from element i (mask m: the rest zero), as fp32; the
+** full chunks by plain loads (a masked 16-bit load stalled the widening:
+** half the speed). */
 KB_512 static inline __m512 bload16(const void *x, int xb, size_t i, __mmask16 m) {
-    if (!xb) return _mm512_maskz_loadu_ps(m, (const float *)x + i);
-    const __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)x + i);
+    if (!xb)
+        return m == 0xFFFF ? _mm512_loadu_ps((const float *)x + i)
+                           : _mm512_maskz_loadu_ps(m, (const float *)x + i);
+    const __m256i h = m == 0xFFFF ? _mm256_loadu_si256((const __m256i *)((const uint16_t *)x + i))
+                                  : _mm256_maskz_loadu_epi16(m, (const uint16_t *)x + i);
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
@@ -370,59 +379,61 @@ static inline __mmask16 lanes(int n) {
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
-KB_512 static void bscores_512(float *p, const float *q, const void *k, int kb, size_t ld, int nk,
-                               int n, float scale) {
-    for (int s = 0; s < nk; s++) {
-        __m512 a = _mm512_setzero_ps();
-        for (int i0 = 0; i0 < n; i0 += 16) {
-            const __mmask16 m = lanes(n - i0);
-            a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i0), bload16(k, kb, s * ld + i0, m),
-                                a);
+KB_512 static void bscores_512(float *p, size_t ps, const float *q, const void *k, int kb,
+                               size_t ld, int nk, int nh, int n, float scale) {
+    for (int s = 0; s < nk; s++) /* key rows in order: one stream, prefetched */
+        for (int h = 0; h < nh; h++) {
+            const size_t at = s * ld + (size_t)h * n;
+            __m512 a = _mm512_setzero_ps();
+            for (int i0 = 0; i0 < n; i0 += 16) {
+                const __mmask16 m = lanes(n - i0);
+                a = _mm512_fmadd_ps(bload16(q, 0, (size_t)h * n + i0, m),
+                                    bload16(k, kb, at + i0, m), a);
+            }
+            /* lanes l + l^8, then l^4, l^2, l^1: bscores_c's halves */
+            a = _mm512_add_ps(a, _mm512_shuffle_f32x4(a, a, _MM_SHUFFLE(1, 0, 3, 2)));
+            a = _mm512_add_ps(a, _mm512_shuffle_f32x4(a, a, _MM_SHUFFLE(2, 3, 0, 1)));
+            a = _mm512_add_ps(a, _mm512_permute_ps(a, _MM_SHUFFLE(1, 0, 3, 2)));
+            a = _mm512_add_ps(a, _mm512_permute_ps(a, _MM_SHUFFLE(2, 3, 0, 1)));
+            p[h * ps + s] = _mm512_cvtss_f32(a) * scale;
         }
-        /* lanes l + l^8, then l^4, l^2, l^1: bscores_c's halves */
-        a = _mm512_add_ps(a, _mm512_shuffle_f32x4(a, a, _MM_SHUFFLE(1, 0, 3, 2)));
-        a = _mm512_add_ps(a, _mm512_shuffle_f32x4(a, a, _MM_SHUFFLE(2, 3, 0, 1)));
-        a = _mm512_add_ps(a, _mm512_permute_ps(a, _MM_SHUFFLE(1, 0, 3, 2)));
-        a = _mm512_add_ps(a, _mm512_permute_ps(a, _MM_SHUFFLE(2, 3, 0, 1)));
-        p[s] = _mm512_cvtss_f32(a) * scale;
-    }
 }
 
-/* 64 outputs at a time in four registers, every key's weight broadcast. */
-KB_512 static void bwsum_512(float *o, const float *w, const void *v, int vb, size_t ld, int nk,
-                             int n) {
-    for (int i0 = 0; i0 < n; i0 += 64) {
-        const __mmask16 m0 = lanes(n - i0), m1 = lanes(n - i0 - 16), m2 = lanes(n - i0 - 32),
-                        m3 = lanes(n - i0 - 48);
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int s = 0; s < nk; s++) {
-            const __m512 ws = _mm512_set1_ps(w[s]);
-            const size_t at = s * ld + i0;
-            a0 = _mm512_fmadd_ps(ws, bload16(v, vb, at, m0), a0);
-            if (m1) a1 = _mm512_fmadd_ps(ws, bload16(v, vb, at + 16, m1), a1);
-            if (m2) a2 = _mm512_fmadd_ps(ws, bload16(v, vb, at + 32, m2), a2);
-            if (m3) a3 = _mm512_fmadd_ps(ws, bload16(v, vb, at + 48, m3), a3);
+/* Key by key, each head's outputs in o (in L1), 16 at a time. */
+KB_512 static void bwsum_512(float *o, const float *w, size_t ws, const void *v, int vb, size_t ld,
+                             int nk, int nh, int n) {
+    memset(o, 0, sizeof(float) * nh * n);
+    for (int s = 0; s < nk; s++)
+        for (int h = 0; h < nh; h++) {
+            const __m512 wv = _mm512_set1_ps(w[h * ws + s]);
+            const size_t at = s * ld + (size_t)h * n;
+            for (int i0 = 0; i0 < n; i0 += 16) {
+                const __mmask16 m = lanes(n - i0);
+                float *oo = o + h * n + i0;
+                const __m512 r =
+                    _mm512_fmadd_ps(wv, bload16(v, vb, at + i0, m), bload16(oo, 0, 0, m));
+                if (m == 0xFFFF)
+                    _mm512_storeu_ps(oo, r);
+                else
+                    _mm512_mask_storeu_ps(oo, m, r);
+            }
         }
-        _mm512_mask_storeu_ps(o + i0, m0, a0);
-        _mm512_mask_storeu_ps(o + i0 + 16, m1, a1);
-        _mm512_mask_storeu_ps(o + i0 + 32, m2, a2);
-        _mm512_mask_storeu_ps(o + i0 + 48, m3, a3);
-    }
 }
 
-void kern_bscores(float *p, const float *q, const void *k, int kb, size_t ld, int nk, int n,
-                  float scale) {
+void kern_bscores(float *p, size_t ps, const float *q, const void *k, int kb, size_t ld, int nk,
+                  int nh, int n, float scale) {
     if (!battn_path) kern_battn_set_path(KERN_BATTN_AUTO);
     if (battn_path == KERN_BATTN_AVX512)
-        bscores_512(p, q, k, kb, ld, nk, n, scale);
+        bscores_512(p, ps, q, k, kb, ld, nk, nh, n, scale);
     else
-        bscores_c(p, q, k, kb, ld, nk, n, scale);
+        bscores_c(p, ps, q, k, kb, ld, nk, nh, n, scale);
 }
 
-void kern_bwsum(float *o, const float *w, const void *v, int vb, size_t ld, int nk, int n) {
+void kern_bwsum(float *o, const float *w, size_t ws, const void *v, int vb, size_t ld, int nk,
+                int nh, int n) {
     if (!battn_path) kern_battn_set_path(KERN_BATTN_AUTO);
     if (battn_path == KERN_BATTN_AVX512)
-        bwsum_512(o, w, v, vb, ld, nk, n);
+        bwsum_512(o, w, ws, v, vb, ld, nk, nh, n);
     else
-        bwsum_c(o, w, v, vb, ld, nk, n);
+        bwsum_c(o, w, ws, v, vb, ld, nk, nh, n);
 }

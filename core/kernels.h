@@ -64,21 +64,23 @@ void kern_round_bf16(float *x, size_t n);
 /* x rounded to bfloat16, as an fp32. */
 float kern_bf16(float x);
 
-/* bf16 attention products.  The keys k and values v are bfloat16 (uint16)
-** when kb / vb is set, else fp32 holding bf16 values (the same numbers);
-** row s of them starts at element s*ld.  The queries q and weights w are
-** fp32 (bf16 values in bf16 attention, though any fp32 works).
-** kern_bscores: p[s] = scale * (q . k_s) for s < nk over n elements, each
-** dot in 16 lanes (lane l sums the i = l mod 16, zero-padded to a multiple
-** of 16, by fused multiply-adds, i ascending), the lanes then summed by
+/* bf16 attention products over nh heads of n elements.  The keys k and
+** values v are bfloat16 (uint16) when kb / vb is set, else fp32 holding
+** bf16 values (the same numbers); head h of row s starts at element
+** s*ld + h*n.  The queries q ([nh][n]) and weights w (head h's at w + h*ws)
+** are fp32 (bf16 values in bf16 attention, though any fp32 works).
+** kern_bscores: p[h*ps + s] = scale * (q_h . k_{s,h}) for s < nk, each dot
+** in 16 lanes (lane l sums the i = l mod 16, zero-padded to a multiple of
+** 16, by fused multiply-adds, i ascending), the lanes then summed by
 ** halves: l + (l+8), l + (l+4), l + (l+2), l + (l+1).
-** kern_bwsum: o[i] = sum over s ascending of w[s] * v_s[i], i < n, fused
-** multiply-adds from 0.
-** Both run on AVX-512 when the CPU has it, else in portable C, with the
-** same bits either way. */
-void kern_bscores(float *p, const float *q, const void *k, int kb, size_t ld, int nk, int n,
-                  float scale);
-void kern_bwsum(float *o, const float *w, const void *v, int vb, size_t ld, int nk, int n);
+** kern_bwsum: o[h*n + i] = sum over s ascending of w_h[s] * v_{s,h}[i],
+** fused multiply-adds from 0.
+** Both read the rows in order (one stream) and run on AVX-512 when the CPU
+** has it, else in portable C, with the same bits either way. */
+void kern_bscores(float *p, size_t ps, const float *q, const void *k, int kb, size_t ld, int nk,
+                  int nh, int n, float scale);
+void kern_bwsum(float *o, const float *w, size_t ws, const void *v, int vb, size_t ld, int nk,
+                int nh, int n);
 
 /* The path kern_bscores and kern_bwsum take (for tests and benchmarks):
 ** AUTO picks AVX-512 when the CPU has it; AVX512 falls back to PORTABLE

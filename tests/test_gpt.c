@@ -685,21 +685,22 @@ static void test_kv_batch_invariance_and_copy(void) {
     free(params);
 }
 
-/* kern_bscores and kern_bwsum: keys/values as bf16 or as fp32 holding the
-** same values, on the portable and the AVX-512 path, give the same bits,
-** and agree with a double-precision sum; sizes with partial lanes. */
+/* kern_bscores and kern_bwsum over two heads: keys/values as bf16 or as
+** fp32 holding the same values, on the portable and the AVX-512 path, give
+** the same bits, and agree with a double-precision sum; head sizes with
+** partial lanes. */
 static void test_battn_kernels(void) {
-    enum { NK = 7, NMAX = 130 };
+    enum { NK = 7, NH = 2, NMAX = 130, LD = NH * NMAX };
     const int sizes[] = {1, 5, 16, 17, 48, 64, 70, 130};
     rng r;
     rng_seed(&r, 3);
-    float q[NMAX], w[NK], kf[NK * NMAX], out[4][NK * NMAX];
-    uint16_t kb[NK * NMAX];
-    for (int i = 0; i < NMAX; i++)
+    float q[LD], w[NH * NK], kf[NK * LD], out[4][NH * NMAX];
+    uint16_t kb[NK * LD];
+    for (int i = 0; i < LD; i++)
         q[i] = st_bf16_to_f32(st_f32_to_bf16((float)rng_normal(&r)));
-    for (int i = 0; i < NK; i++)
+    for (int i = 0; i < NH * NK; i++)
         w[i] = st_bf16_to_f32(st_f32_to_bf16((float)rng_uniform(&r)));
-    for (int i = 0; i < NK * NMAX; i++) {
+    for (int i = 0; i < NK * LD; i++) {
         kb[i] = st_f32_to_bf16((float)rng_normal(&r));
         kf[i] = st_bf16_to_f32(kb[i]);
     }
@@ -710,25 +711,26 @@ static void test_battn_kernels(void) {
                 kern_battn_set_path(v < 2 ? KERN_BATTN_PORTABLE : KERN_BATTN_AVX512);
                 const void *k = v % 2 ? (const void *)kb : (const void *)kf;
                 if (op == 0)
-                    kern_bscores(out[v], q, k, v % 2, NMAX, NK, n, 0.5f);
+                    kern_bscores(out[v], NK, q, k, v % 2, LD, NK, NH, n, 0.5f);
                 else
-                    kern_bwsum(out[v], w, k, v % 2, NMAX, NK, n);
+                    kern_bwsum(out[v], w, NK, k, v % 2, LD, NK, NH, n);
             }
-            const int len = op == 0 ? NK : n;
+            const int per = op == 0 ? NK : n; /* results per head */
             for (int v = 1; v < 4; v++)
-                CHECKF(!memcmp(out[0], out[v], sizeof(float) * len), "op %d n %d variant %d", op, n,
-                       v);
-            for (int i = 0; i < len; i++) {
-                double e = 0, mag = 0;
-                for (int t = 0; t < (op == 0 ? n : NK); t++) {
-                    const double x =
-                        op == 0 ? 0.5 * q[t] * kf[i * NMAX + t] : w[t] * kf[t * NMAX + i];
-                    e += x;
-                    mag += fabs(x);
+                CHECKF(!memcmp(out[0], out[v], sizeof(float) * NH * per), "op %d n %d variant %d",
+                       op, n, v);
+            for (int h = 0; h < NH; h++)
+                for (int i = 0; i < per; i++) {
+                    double e = 0, mag = 0;
+                    for (int t = 0; t < (op == 0 ? n : NK); t++) {
+                        const double x = op == 0 ? 0.5 * q[h * n + t] * kf[i * LD + h * n + t]
+                                                 : w[h * NK + t] * kf[t * LD + h * n + i];
+                        e += x;
+                        mag += fabs(x);
+                    }
+                    CHECKF(fabs(out[0][h * per + i] - e) <= 1e-6 * mag + 1e-30,
+                           "op %d n %d: %.9g vs %.9g", op, n, out[0][h * per + i], e);
                 }
-                CHECKF(fabs(out[0][i] - e) <= 1e-6 * mag + 1e-30, "op %d n %d: %.9g vs %.9g", op, n,
-                       out[0][i], e);
-            }
         }
     }
     printf("  bf16 attention kernels: %s path available\n",
