@@ -8,6 +8,7 @@
 #include "matmul.h"
 #include "mm_bf16.h"
 
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
@@ -307,8 +308,6 @@ void kern_softmax_backward(float *probs, const int32_t *target, int N, int V, fl
 
 /* ---------------------------------------------------------------------- */
 /* bf16 attention products (kern_bscores, kern_bwsum)                      */
-
-#include <immintrin.h>
 
 /* KERN_BATTN_* in use; 0 until the first call.  Atomic: the pool's
 ** threads may make the first call together. */
