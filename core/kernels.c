@@ -315,19 +315,26 @@ static _Atomic int battn_path;
 
 int kern_battn_set_path(int which) {
     __builtin_cpu_init();
-    const int has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                    __builtin_cpu_supports("avx512vl");
-    battn_path = which != KERN_BATTN_PORTABLE && has ? KERN_BATTN_AVX512 : KERN_BATTN_PORTABLE;
+    int best = KERN_BATTN_PORTABLE;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = KERN_BATTN_AVX2;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl"))
+        best = KERN_BATTN_AVX512;
+    battn_path = which == KERN_BATTN_AUTO || which > best ? best : which;
     return battn_path;
 }
 
-/* Element i of x: bf16 (uint16) widened when xb, else the fp32 itself. */
-static inline float bload(const void *x, int xb, size_t i) {
-    if (!xb) return ((const float *)x)[i];
-    const uint32_t u = (uint32_t)((const uint16_t *)x)[i] << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
+/* out[l] = element i + l of x as fp32 (bf16 widened when xb) for l < cnt,
+** zero up to 16. */
+static inline void bload_c(float *out, const void *x, int xb, size_t i, int cnt) {
+    if (xb) {
+        uint32_t u[16];
+        for (int l = 0; l < 16; l++)
+            u[l] = l < cnt ? (uint32_t)((const uint16_t *)x)[i + l] << 16 : 0;
+        memcpy(out, u, sizeof u);
+    } else
+        for (int l = 0; l < 16; l++)
+            out[l] = l < cnt ? ((const float *)x)[i + l] : 0.0f;
 }
 
 /* The portable kern_bscores: 16 lanes written out (see kernels.h). */
@@ -335,12 +342,13 @@ static void bscores_c(float *p, size_t ps, const float *q, const void *k, int kb
                       int nh, int n, float scale) {
     for (int s = 0; s < nk; s++)
         for (int h = 0; h < nh; h++) {
-            float a[16] = {0};
-            const size_t at = s * ld + (size_t)h * n;
-            for (int i0 = 0; i0 < n; i0 += 16)
-                for (int l = 0, i = i0; l < 16; l++, i++)
-                    a[l] = fmaf(i < n ? q[h * n + i] : 0.0f, i < n ? bload(k, kb, at + i) : 0.0f,
-                                a[l]);
+            float a[16] = {0}, qq[16], kk[16];
+            for (int i0 = 0; i0 < n; i0 += 16) {
+                bload_c(qq, q, 0, (size_t)h * n + i0, n - i0);
+                bload_c(kk, k, kb, s * ld + (size_t)h * n + i0, n - i0);
+                for (int l = 0; l < 16; l++)
+                    a[l] = fmaf(qq[l], kk[l], a[l]);
+            }
             for (int w = 8; w; w >>= 1)
                 for (int l = 0; l < w; l++)
                     a[l] = a[l] + a[l + w];
@@ -354,9 +362,14 @@ static void bwsum_c(float *o, const float *w, size_t ws, const void *v, int vb, 
     memset(o, 0, sizeof(float) * nh * n);
     for (int s = 0; s < nk; s++)
         for (int h = 0; h < nh; h++)
-            for (int i = 0; i < n; i++)
-                o[h * n + i] =
-                    fmaf(w[h * ws + s], bload(v, vb, s * ld + (size_t)h * n + i), o[h * n + i]);
+            for (int i0 = 0; i0 < n; i0 += 16) {
+                float vv[16];
+                const int cnt = n - i0 < 16 ? n - i0 : 16;
+                bload_c(vv, v, vb, s * ld + (size_t)h * n + i0, cnt);
+                float *oo = o + h * n + i0;
+                for (int l = 0; l < cnt; l++)
+                    oo[l] = fmaf(w[h * ws + s], vv[l], oo[l]);
+            }
 }
 
 #define KB_512 __attribute__((target("avx512f,avx512bw,avx512vl")))
@@ -419,11 +432,81 @@ KB_512 static void bwsum_512(float *o, const float *w, size_t ws, const void *v,
         }
 }
 
+#define KB_AVX2 __attribute__((target("avx2,fma")))
+
+/* The 16 lanes as two AVX2 registers: elements i .. i+15 of x as fp32
+** (cnt < 16: the rest zero, through bload_c). */
+KB_AVX2 static inline void bload8x2(__m256 *lo, __m256 *hi, const void *x, int xb, size_t i,
+                                    int cnt) {
+    if (cnt < 16) {
+        float t[16];
+        bload_c(t, x, xb, i, cnt);
+        *lo = _mm256_loadu_ps(t);
+        *hi = _mm256_loadu_ps(t + 8);
+    } else if (xb) {
+        const __m256i u = _mm256_loadu_si256((const __m256i *)((const uint16_t *)x + i));
+        *lo = _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(u)), 16));
+        *hi = _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(u, 1)), 16));
+    } else {
+        *lo = _mm256_loadu_ps((const float *)x + i);
+        *hi = _mm256_loadu_ps((const float *)x + i + 8);
+    }
+}
+
+KB_AVX2 static void bscores_avx2(float *p, size_t ps, const float *q, const void *k, int kb,
+                                 size_t ld, int nk, int nh, int n, float scale) {
+    for (int s = 0; s < nk; s++)
+        for (int h = 0; h < nh; h++) {
+            const size_t at = s * ld + (size_t)h * n;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, q0, q1, k0, k1;
+            for (int i0 = 0; i0 < n; i0 += 16) {
+                bload8x2(&q0, &q1, q, 0, (size_t)h * n + i0, n - i0);
+                bload8x2(&k0, &k1, k, kb, at + i0, n - i0);
+                a0 = _mm256_fmadd_ps(q0, k0, a0);
+                a1 = _mm256_fmadd_ps(q1, k1, a1);
+            }
+            /* lanes l + (l+8), + (l+4), + (l+2), + (l+1): bscores_c's halves */
+            const __m256 t = _mm256_add_ps(a0, a1);
+            __m128 x = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+            x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+            x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
+            p[h * ps + s] = _mm_cvtss_f32(x) * scale;
+        }
+}
+
+KB_AVX2 static void bwsum_avx2(float *o, const float *w, size_t ws, const void *v, int vb,
+                               size_t ld, int nk, int nh, int n) {
+    memset(o, 0, sizeof(float) * nh * n);
+    for (int s = 0; s < nk; s++)
+        for (int h = 0; h < nh; h++) {
+            const __m256 wv = _mm256_set1_ps(w[h * ws + s]);
+            const size_t at = s * ld + (size_t)h * n;
+            int i0 = 0;
+            for (; i0 + 16 <= n; i0 += 16) {
+                __m256 v0, v1;
+                float *oo = o + h * n + i0;
+                bload8x2(&v0, &v1, v, vb, at + i0, 16);
+                _mm256_storeu_ps(oo, _mm256_fmadd_ps(wv, v0, _mm256_loadu_ps(oo)));
+                _mm256_storeu_ps(oo + 8, _mm256_fmadd_ps(wv, v1, _mm256_loadu_ps(oo + 8)));
+            }
+            if (i0 < n) {
+                float t[16];
+                bload_c(t, v, vb, at + i0, n - i0);
+                for (int l = 0; l < n - i0; l++)
+                    o[h * n + i0 + l] = fmaf(w[h * ws + s], t[l], o[h * n + i0 + l]);
+            }
+        }
+}
+
 void kern_bscores(float *p, size_t ps, const float *q, const void *k, int kb, size_t ld, int nk,
                   int nh, int n, float scale) {
     if (!battn_path) kern_battn_set_path(KERN_BATTN_AUTO);
     if (battn_path == KERN_BATTN_AVX512)
         bscores_512(p, ps, q, k, kb, ld, nk, nh, n, scale);
+    else if (battn_path == KERN_BATTN_AVX2)
+        bscores_avx2(p, ps, q, k, kb, ld, nk, nh, n, scale);
     else
         bscores_c(p, ps, q, k, kb, ld, nk, nh, n, scale);
 }
@@ -433,6 +516,8 @@ void kern_bwsum(float *o, const float *w, size_t ws, const void *v, int vb, size
     if (!battn_path) kern_battn_set_path(KERN_BATTN_AUTO);
     if (battn_path == KERN_BATTN_AVX512)
         bwsum_512(o, w, ws, v, vb, ld, nk, nh, n);
+    else if (battn_path == KERN_BATTN_AVX2)
+        bwsum_avx2(o, w, ws, v, vb, ld, nk, nh, n);
     else
         bwsum_c(o, w, ws, v, vb, ld, nk, nh, n);
 }

@@ -75,17 +75,18 @@ float kern_bf16(float x);
 ** halves: l + (l+8), l + (l+4), l + (l+2), l + (l+1).
 ** kern_bwsum: o[h*n + i] = sum over s ascending of w_h[s] * v_{s,h}[i],
 ** fused multiply-adds from 0.
-** Both read the rows in order (one stream) and run on AVX-512 when the CPU
-** has it, else in portable C, with the same bits either way. */
+** Both read the rows in order (one stream) and run on AVX-512 or AVX2 when
+** the CPU has it, else in portable C, with the same bits on every path. */
 void kern_bscores(float *p, size_t ps, const float *q, const void *k, int kb, size_t ld, int nk,
                   int nh, int n, float scale);
 void kern_bwsum(float *o, const float *w, size_t ws, const void *v, int vb, size_t ld, int nk,
                 int nh, int n);
 
 /* The path kern_bscores and kern_bwsum take (for tests and benchmarks):
-** AUTO picks AVX-512 when the CPU has it; AVX512 falls back to PORTABLE
-** where it has not.  Returns the path set. */
-enum { KERN_BATTN_AUTO, KERN_BATTN_PORTABLE, KERN_BATTN_AVX512 };
+** AUTO picks the best the CPU has (AVX-512F/BW/VL, else AVX2 with FMA,
+** else portable); a path the CPU lacks falls back to the best below it.
+** Returns the path set. */
+enum { KERN_BATTN_AUTO, KERN_BATTN_PORTABLE, KERN_BATTN_AVX2, KERN_BATTN_AVX512 };
 int kern_battn_set_path(int which);
 
 /* out = gelu(x) over n floats: tanh approximation ("gelu_new"), or the exact

@@ -686,7 +686,7 @@ static void test_kv_batch_invariance_and_copy(void) {
 }
 
 /* kern_bscores and kern_bwsum over two heads: keys/values as bf16 or as
-** fp32 holding the same values, on the portable and the AVX-512 path, give
+** fp32 holding the same values, on the portable, AVX2 and AVX-512 paths, give
 ** the same bits, and agree with a double-precision sum; head sizes with
 ** partial lanes. */
 static void test_battn_kernels(void) {
@@ -694,7 +694,7 @@ static void test_battn_kernels(void) {
     const int sizes[] = {1, 5, 16, 17, 48, 64, 70, 130};
     rng r;
     rng_seed(&r, 3);
-    float q[LD], w[NH * NK], kf[NK * LD], out[4][NH * NMAX];
+    float q[LD], w[NH * NK], kf[NK * LD], out[6][NH * NMAX];
     uint16_t kb[NK * LD];
     for (int i = 0; i < LD; i++)
         q[i] = st_bf16_to_f32(st_f32_to_bf16((float)rng_normal(&r)));
@@ -707,8 +707,8 @@ static void test_battn_kernels(void) {
     for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++) {
         const int n = sizes[z];
         for (int op = 0; op < 2; op++) {
-            for (int v = 0; v < 4; v++) { /* path x (fp32, bf16) */
-                kern_battn_set_path(v < 2 ? KERN_BATTN_PORTABLE : KERN_BATTN_AVX512);
+            for (int v = 0; v < 6; v++) { /* path x (fp32, bf16) */
+                kern_battn_set_path(KERN_BATTN_PORTABLE + v / 2);
                 const void *k = v % 2 ? (const void *)kb : (const void *)kf;
                 if (op == 0)
                     kern_bscores(out[v], NK, q, k, v % 2, LD, NK, NH, n, 0.5f);
@@ -716,7 +716,7 @@ static void test_battn_kernels(void) {
                     kern_bwsum(out[v], w, NK, k, v % 2, LD, NK, NH, n);
             }
             const int per = op == 0 ? NK : n; /* results per head */
-            for (int v = 1; v < 4; v++)
+            for (int v = 1; v < 6; v++)
                 CHECKF(!memcmp(out[0], out[v], sizeof(float) * NH * per), "op %d n %d variant %d",
                        op, n, v);
             for (int h = 0; h < NH; h++)
@@ -733,8 +733,10 @@ static void test_battn_kernels(void) {
                 }
         }
     }
-    printf("  bf16 attention kernels: %s path available\n",
-           kern_battn_set_path(KERN_BATTN_AUTO) == KERN_BATTN_AVX512 ? "avx512" : "portable");
+    const int best = kern_battn_set_path(KERN_BATTN_AUTO);
+    printf("  bf16 attention kernels: best path %s\n", best == KERN_BATTN_AVX512 ? "avx512"
+                                                       : best == KERN_BATTN_AVX2 ? "avx2"
+                                                                                 : "portable");
 }
 
 /* bf16 generation is autocast's bf16 forward (gpt_model_set_bf16): q, k
