@@ -391,6 +391,7 @@ static inline __mmask16 lanes(int n) {
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
+/* kern_bscores on AVX-512: a register is the 16 lanes. */
 KB_512 static void bscores_512(float *p, size_t ps, const float *q, const void *k, int kb,
                                size_t ld, int nk, int nh, int n, float scale) {
     for (int s = 0; s < nk; s++) /* key rows in order: one stream, prefetched */
@@ -411,7 +412,8 @@ KB_512 static void bscores_512(float *p, size_t ps, const float *q, const void *
         }
 }
 
-/* Key by key, each head's outputs in o (in L1), 16 at a time. */
+/* kern_bwsum on AVX-512: key by key, each head's outputs in o (in L1),
+** 16 at a time. */
 KB_512 static void bwsum_512(float *o, const float *w, size_t ws, const void *v, int vb, size_t ld,
                              int nk, int nh, int n) {
     memset(o, 0, sizeof(float) * nh * n);
@@ -455,6 +457,7 @@ KB_AVX2 static inline void bload8x2(__m256 *lo, __m256 *hi, const void *x, int x
     }
 }
 
+/* kern_bscores on AVX2: lanes 0-7 and 8-15 in two registers. */
 KB_AVX2 static void bscores_avx2(float *p, size_t ps, const float *q, const void *k, int kb,
                                  size_t ld, int nk, int nh, int n, float scale) {
     for (int s = 0; s < nk; s++)
@@ -476,6 +479,7 @@ KB_AVX2 static void bscores_avx2(float *p, size_t ps, const float *q, const void
         }
 }
 
+/* kern_bwsum on AVX2: 16 outputs at a time, the tail in scalar fmaf. */
 KB_AVX2 static void bwsum_avx2(float *o, const float *w, size_t ws, const void *v, int vb,
                                size_t ld, int nk, int nh, int n) {
     memset(o, 0, sizeof(float) * nh * n);
