@@ -5,6 +5,7 @@
 
 #include "err.h"
 #include "jw.h"
+#include "mem.h"
 #include "pool.h"
 #include "text.h"
 
@@ -377,7 +378,7 @@ static int setup_slots(run_state *s, gpt_model *m, int B, char *err) {
     const size_t b = (size_t)B, V = (size_t)s->V;
     s->seqs = calloc(s->N, sizeof *s->seqs);
     s->works = calloc(b, sizeof *s->works);
-    s->logits = malloc(b * V * sizeof *s->logits);
+    s->logits = mem_big_alloc(b * V * sizeof *s->logits); /* 13 MB at batch 64: huge pages */
     s->slot_out = malloc(b * sizeof *s->slot_out);
     s->slots = malloc(b * sizeof *s->slots);
     s->twin_of = malloc(b * sizeof *s->twin_of);

@@ -22,7 +22,7 @@ void *mem_huge_alloc(size_t bytes) {
 void *mem_big_alloc(size_t bytes) {
     if (!bytes) return NULL;
     if (bytes >= ((size_t)4 << 20)) return mem_huge_alloc(bytes);
-    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+    return aligned_alloc(64, mem_round64(bytes));
 }
 
 void *mem_huge_calloc(size_t bytes) {

@@ -21,12 +21,17 @@ void *mem_huge_alloc(size_t bytes);
 ** miss each on 4 KB pages; plain aligned memory below. */
 void *mem_big_alloc(size_t bytes);
 
+/* n rounded up to whole cache lines (64 bytes). */
+static inline size_t mem_round64(size_t n) {
+    return (n + 63) / 64 * 64;
+}
+
 /* Part part of parts (equal cuts of whole cache lines) of bytes from p
 ** asked into the cache ahead of use: a product asks for its next block of
 ** weights a part per call of its kernel, so the block streams in from
 ** memory while the current one is in use (a hint: no effect on results). */
 static inline void mem_prefetch_part(const void *p, size_t bytes, int part, int parts) {
-    const size_t cut = (bytes / (size_t)parts + 63) / 64 * 64, from = cut * (size_t)part;
+    const size_t cut = mem_round64(bytes / (size_t)parts), from = cut * (size_t)part;
     for (size_t o = from; o < from + cut && o < bytes; o += 64)
         __builtin_prefetch((const char *)p + o, 0, 3);
 }
