@@ -777,18 +777,6 @@ pk512(const float *A, int lda, const float *b, int kc, float *c, int ldc, int co
             _mm512_mask_storeu_ps(c + (size_t)i * ldc + 16 * h, mk[h], acc[i][h]);
 }
 
-/* Part part of parts (equal cuts of whole cache lines) of the bytes from p
-** asked into L2: the next slice of a packed B, streamed from memory (the
-** lm_head's and the layers' weights do not fit the caches), arrives while
-** the current one is in use, instead of all at once when the first rows
-** reach it.  L2, not L1: the current slice fills L1.  A hint: never
-** faults, no effect on results. */
-static inline void pk_prefetch(const float *p, size_t bytes, int part, int parts) {
-    const size_t cut = (bytes / (size_t)parts + 63) / 64 * 64, from = cut * (size_t)part;
-    for (size_t o = from; o < from + cut && o < bytes; o += 64)
-        _mm_prefetch((const char *)p + o, _MM_HINT_T1);
-}
-
 /* Columns of B panel s for every row, AVX-512: per slice of PK_KC rows of
 ** the panel (it stays in L1), the rows of A in groups of 8, each group
 ** asking for its part of the next slice (panels lie one after the other:
@@ -808,7 +796,8 @@ __attribute__((target("avx512f"))) static void packed_task512(const pp_job *j, i
         const size_t ahead = next + PK_KC * 48 < end ? PK_KC * 48 : (size_t)(end - next);
         for (int i0 = 0; i0 < j->M; i0 += 8) {
             const int mb = j->M - i0 < 8 ? j->M - i0 : 8;
-            if (groups > 1) pk_prefetch(next, ahead * sizeof(float), i0 / 8, groups);
+            if (groups > 1) /* into L2: the current slice fills L1 */
+                mem_prefetch_part(next, ahead * sizeof(float), i0 / 8, groups, 1);
             const float *a = j->A + (size_t)i0 * j->lda + k0;
             float *c = j->C + (size_t)i0 * j->ldc + j0;
 #define PK(m) pk512(a, j->lda, b + (size_t)k0 * 48, kc, c, j->ldc, cols, load, bias, m)

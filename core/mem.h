@@ -27,13 +27,17 @@ static inline size_t mem_round64(size_t n) {
 }
 
 /* Part part of parts (equal cuts of whole cache lines) of bytes from p
-** asked into the cache ahead of use: a product asks for its next block of
-** weights a part per call of its kernel, so the block streams in from
-** memory while the current one is in use (a hint: no effect on results). */
-static inline void mem_prefetch_part(const void *p, size_t bytes, int part, int parts) {
+** asked into the cache ahead of use (into L1, or with l2 into L2 only): a
+** product asks for its next block of weights a part per call of its
+** kernel, so the block streams in from memory while the current one is in
+** use (a hint: never faults, no effect on results). */
+static inline void mem_prefetch_part(const void *p, size_t bytes, int part, int parts, int l2) {
     const size_t cut = mem_round64(bytes / (size_t)parts), from = cut * (size_t)part;
     for (size_t o = from; o < from + cut && o < bytes; o += 64)
-        __builtin_prefetch((const char *)p + o, 0, 3);
+        if (l2)
+            __builtin_prefetch((const char *)p + o, 0, 2); /* _MM_HINT_T1 */
+        else
+            __builtin_prefetch((const char *)p + o, 0, 3); /* _MM_HINT_T0 */
 }
 
 /* mem_huge_alloc, zero-filled. */

@@ -618,7 +618,7 @@ static void tile_task(void *ctx, int t) {
                     mem_prefetch_part(pb + (size_t)(j + nr) * kps,
                                       sizeof(uint32_t) * kps *
                                           (j1 - j - nr < nr ? j1 - j - nr : nr),
-                                      (i - i0) / mr, (i1 - i0 + mr - 1) / mr);
+                                      (i - i0) / mr, (i1 - i0 + mr - 1) / mr, 0);
                 micro_tile(g, kps, pa + (size_t)i * kps, pb + (size_t)(j - jb) * kps,
                            g->C + (size_t)i * g->ldc + j, i1 - i < mr ? i1 - i : mr,
                            j1 - j < nr ? j1 - j : nr, load);
