@@ -747,10 +747,11 @@ typedef struct pp_job {
 ** the first cols columns of c (masked), each sum starting from c (load),
 ** else from bias (cols floats, not NULL) or zero: one fused multiply-add
 ** per k in order, as kernel_avx512.  No packing of A and no edge tiles, so
-** few rows (token-by-token steps) cost what they read. */
+** few rows (token-by-token steps) cost what they read.  One line of [pf,
+** pf_end) is asked into the cache per k (none when both are NULL). */
 __attribute__((target("avx512f"), always_inline)) static inline void
 pk512(const float *A, int lda, const float *b, int kc, float *c, int ldc, int cols, int load,
-      const float *bias, const int MB) {
+      const float *bias, const int MB, const char *pf, const char *pf_end) {
     __mmask16 mk[3];
     for (int h = 0; h < 3; h++) {
         const int n = cols - 16 * h;
@@ -763,6 +764,10 @@ pk512(const float *A, int lda, const float *b, int kc, float *c, int ldc, int co
         _Pragma("GCC unroll 3") for (int h = 0; h < 3; h++) acc[i][h] =
             load ? _mm512_maskz_loadu_ps(mk[h], c + (size_t)i * ldc + 16 * h) : start[h];
     for (int k = 0; k < kc; k++) {
+        if (pf < pf_end) { /* a line per step: see mem_ahead_part */
+            _mm_prefetch(pf, _MM_HINT_T0);
+            pf += 64;
+        }
         const __m512 b0 = _mm512_load_ps(b + k * 48), b1 = _mm512_load_ps(b + k * 48 + 16),
                      b2 = _mm512_load_ps(b + k * 48 + 32);
         _Pragma("GCC unroll 8") for (int i = 0; i < MB; i++) {
@@ -796,11 +801,12 @@ __attribute__((target("avx512f"))) static void packed_task512(const pp_job *j, i
         const size_t ahead = next + PK_KC * 48 < end ? PK_KC * 48 : (size_t)(end - next);
         for (int i0 = 0; i0 < j->M; i0 += 8) {
             const int mb = j->M - i0 < 8 ? j->M - i0 : 8;
-            if (groups > 1) /* into L2: the current slice fills L1 */
-                mem_prefetch_part(next, ahead * sizeof(float), i0 / 8, groups, 1);
+            const char *pf = NULL, *pf_end = NULL;
+            if (groups > 1)
+                mem_ahead_part(next, ahead * sizeof(float), i0 / 8, groups, &pf, &pf_end);
             const float *a = j->A + (size_t)i0 * j->lda + k0;
             float *c = j->C + (size_t)i0 * j->ldc + j0;
-#define PK(m) pk512(a, j->lda, b + (size_t)k0 * 48, kc, c, j->ldc, cols, load, bias, m)
+#define PK(m) pk512(a, j->lda, b + (size_t)k0 * 48, kc, c, j->ldc, cols, load, bias, m, pf, pf_end)
             GV_ROWS_CONST(mb, 8, PK);
 #undef PK
         }

@@ -26,18 +26,16 @@ static inline size_t mem_round64(size_t n) {
     return (n + 63) / 64 * 64;
 }
 
-/* Part part of parts (equal cuts of whole cache lines) of bytes from p
-** asked into the cache ahead of use (into L1, or with l2 into L2 only): a
-** product asks for its next block of weights a part per call of its
-** kernel, so the block streams in from memory while the current one is in
-** use (a hint: never faults, no effect on results). */
-static inline void mem_prefetch_part(const void *p, size_t bytes, int part, int parts, int l2) {
-    const size_t cut = mem_round64(bytes / (size_t)parts), from = cut * (size_t)part;
-    for (size_t o = from; o < from + cut && o < bytes; o += 64)
-        if (l2)
-            __builtin_prefetch((const char *)p + o, 0, 2); /* _MM_HINT_T1 */
-        else
-            __builtin_prefetch((const char *)p + o, 0, 3); /* _MM_HINT_T0 */
+/* Part part of parts (equal cuts of whole cache lines) of the bytes at p,
+** as [*from, *to) (empty past the end): a product asks for its next block
+** of weights a part per call of its kernel, and the kernel one line per
+** step of its loop, so the block streams in from memory while the current
+** one is in use, without a burst of requests that stalls the loop. */
+static inline void mem_ahead_part(const void *p, size_t bytes, int part, int parts,
+                                  const char **from, const char **to) {
+    const size_t cut = mem_round64(bytes / (size_t)parts), at = cut * (size_t)part;
+    *from = (const char *)p + (at < bytes ? at : bytes);
+    *to = (const char *)p + (at + cut < bytes ? at + cut : bytes);
 }
 
 /* mem_huge_alloc, zero-filled. */

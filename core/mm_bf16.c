@@ -202,14 +202,22 @@ __attribute__((target("avx512f"))) static void kb_avx512(int kp, const uint32_t 
 #define KB_DP(c, b, av)                                                                            \
     __asm__("vdpbf16ps %[va], %[bv], %[cv]" : [cv] "+v"(c) : [bv] "v"(b), [va] "v"(av))
 /* The first MB rows (MB <= 8, a constant once inlined) of the 8-row
-** panel: fewer rows (token-by-token steps) do only their own work. */
+** panel: fewer rows (token-by-token steps) do only their own work.  One
+** line of [pf, pf_end) is prefetched per pair (none when both are NULL):
+** requests for B still in memory spread over the kernel, where a burst of
+** them before it stalled the loop. */
 KB_BF16 static inline void kb_bf16_n(int kp, const uint32_t *a, const uint32_t *b, size_t bs,
-                                     float *c, int ldc, int load, const int NQ, const int MB) {
+                                     float *c, int ldc, int load, const int NQ, const int MB,
+                                     const char *pf, const char *pf_end) {
     __m512 acc[8][3]; /* all set, the unused ones too (dead once inlined) */
     _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
         _Pragma("GCC unroll 3") for (int q = 0; q < 3; q++) acc[i][q] =
             load && i < MB && q < NQ ? _mm512_loadu_ps(c + i * ldc + 16 * q) : _mm512_setzero_ps();
     for (int p = 0; p < kp; p++, a += 8) {
+        if (pf < pf_end) {
+            _mm_prefetch(pf, _MM_HINT_T0);
+            pf += 64;
+        }
         __m512i bw[3];
         _Pragma("GCC unroll 3") for (int q = 0; q < 3; q++) bw[q] =
             q < NQ ? _mm512_loadu_si512(b + q * bs + p * 16) : _mm512_setzero_si512();
@@ -230,11 +238,11 @@ KB_BF16 static void kb_bf16_rows(int kp, const uint32_t *a, const uint32_t *b, s
 #define KB_ROWS(m)                                                                                 \
     case m:                                                                                        \
         if (nq == 3)                                                                               \
-            kb_bf16_n(kp, a, b, bs, c, ldc, load, 3, m);                                           \
+            kb_bf16_n(kp, a, b, bs, c, ldc, load, 3, m, NULL, NULL);                               \
         else if (nq == 2)                                                                          \
-            kb_bf16_n(kp, a, b, bs, c, ldc, load, 2, m);                                           \
+            kb_bf16_n(kp, a, b, bs, c, ldc, load, 2, m, NULL, NULL);                               \
         else                                                                                       \
-            kb_bf16_n(kp, a, b, bs, c, ldc, load, 1, m);                                           \
+            kb_bf16_n(kp, a, b, bs, c, ldc, load, 1, m, NULL, NULL);                               \
         break
     switch (rows) {
         KB_ROWS(1);
@@ -248,14 +256,20 @@ KB_BF16 static void kb_bf16_rows(int kp, const uint32_t *a, const uint32_t *b, s
 #undef KB_ROWS
 }
 
+/* kb_bf16 prefetching [pf, pf_end) on the way (see kb_bf16_n). */
+KB_BF16 static void kb_bf16_ahead(int kp, const uint32_t *a, const uint32_t *b, size_t bs, int nq,
+                                  float *c, int ldc, int load, const char *pf, const char *pf_end) {
+    if (nq == 3)
+        kb_bf16_n(kp, a, b, bs, c, ldc, load, 3, 8, pf, pf_end);
+    else if (nq == 2)
+        kb_bf16_n(kp, a, b, bs, c, ldc, load, 2, 8, pf, pf_end);
+    else
+        kb_bf16_n(kp, a, b, bs, c, ldc, load, 1, 8, pf, pf_end);
+}
+
 KB_BF16 static void kb_bf16(int kp, const uint32_t *a, const uint32_t *b, size_t bs, int nq,
                             float *c, int ldc, int load) {
-    if (nq == 3)
-        kb_bf16_n(kp, a, b, bs, c, ldc, load, 3, 8);
-    else if (nq == 2)
-        kb_bf16_n(kp, a, b, bs, c, ldc, load, 2, 8);
-    else
-        kb_bf16_n(kp, a, b, bs, c, ldc, load, 1, 8);
+    kb_bf16_ahead(kp, a, b, bs, nq, c, ldc, load, NULL, NULL);
 }
 
 static const mb_kernel kernels[] = {
@@ -563,10 +577,16 @@ typedef struct mb_job {
 ** goes through a scratch tile so the kernel does the same work in the same
 ** order. */
 static void micro_tile(const mb_job *g, int kps, const uint32_t *a, const uint32_t *b, float *c,
-                       int rows, int cols, int load) {
+                       int rows, int cols, int load, const char *pf, const char *pf_end) {
     const mb_kernel *k = g->kern;
     const int nq = (cols + 15) / 16;
     const size_t bs = (size_t)16 * kps;
+    if (rows == k->mr && cols == 16 * nq && k->fn == kb_bf16) {
+        kb_bf16_ahead(kps, a, b, bs, nq, c, g->ldc, load, pf, pf_end);
+        return;
+    }
+    for (; pf < pf_end; pf += 64) /* the other kernels: all at once */
+        _mm_prefetch(pf, _MM_HINT_T0);
     if (rows == k->mr && cols == 16 * nq) {
         k->fn(kps, a, b, bs, nq, c, g->ldc, load);
         return;
@@ -614,14 +634,14 @@ static void tile_task(void *ctx, int t) {
         const int load = g->acc || (g->e && g->e->bias) || p0 > 0;
         for (int j = j0; j < j1; j += nr)
             for (int i = i0; i < i1; i += mr) {
+                const char *pf = NULL, *pf_end = NULL;
                 if (j + nr < j1 && !g->sb) /* the next micro-panel of B (from memory) */
-                    mem_prefetch_part(pb + (size_t)(j + nr) * kps,
-                                      sizeof(uint32_t) * kps *
-                                          (j1 - j - nr < nr ? j1 - j - nr : nr),
-                                      (i - i0) / mr, (i1 - i0 + mr - 1) / mr, 0);
+                    mem_ahead_part(pb + (size_t)(j + nr) * kps,
+                                   sizeof(uint32_t) * kps * (j1 - j - nr < nr ? j1 - j - nr : nr),
+                                   (i - i0) / mr, (i1 - i0 + mr - 1) / mr, &pf, &pf_end);
                 micro_tile(g, kps, pa + (size_t)i * kps, pb + (size_t)(j - jb) * kps,
                            g->C + (size_t)i * g->ldc + j, i1 - i < mr ? i1 - i : mr,
-                           j1 - j < nr ? j1 - j : nr, load);
+                           j1 - j < nr ? j1 - j : nr, load, pf, pf_end);
             }
     }
     if (g->kern->mxcsr) _mm_setcsr(csr);
