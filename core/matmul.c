@@ -727,20 +727,22 @@ void mm_packed_free(mm_packed *p) {
     free(p);
 }
 
-/* One product's arguments, a task per B panel: A as given and, but for
-** the AVX-512 kernel, in mr-row panels (slice k0 at pa + k0*mp, row panel
-** ir of it at + ir*kc). */
+/* One product's arguments, a task per run of `run` B panels: A as given
+** and, but for the AVX-512 kernel, in mr-row panels (slice k0 at pa +
+** k0*mp, row panel ir of it at + ir*kc). */
 typedef struct pp_job {
     const mm_packed *pk;
     const float *A, *pa; /* pa: NULL for the AVX-512 kernel, which reads A in place */
     int M, lda, mp, acc, ldc;
     float *C;
     const mm_epilogue *e; /* NULL: none */
+    int run, np;          /* panels per task, in all */
 } pp_job;
 
 #ifndef PK_KC
 #define PK_KC 256
 #endif
+#define PK_TASKS 8 /* tasks per thread: runs of panels, for balance */
 
 /* AVX-512, the kernel's own layout (panels 48 wide): MB rows of A, read in
 ** place (a broadcast per k), against one panel's rows [0, kc) of b, into
@@ -848,6 +850,14 @@ static void packed_task(void *ctx, int s) {
     if (j->e && j->e->post) j->e->post(j->e->ctx, 0, j->M, j0, cols);
 }
 
+/* Panels [t*run, (t+1)*run): one thread's consecutive panels, since a
+** panel's kernel asks for the next panel's first slice. */
+static void packed_run_task(void *ctx, int t) {
+    const pp_job *j = ctx;
+    for (int s = t * j->run; s < j->np && s < (t + 1) * j->run; s++)
+        packed_task(ctx, s);
+}
+
 void mm_sgemm_packed_epi(int M, const float *A, int lda, const mm_packed *p, float *C, int ldc,
                          int acc, const mm_epilogue *e) {
     if (M <= 0) return;
@@ -857,7 +867,8 @@ void mm_sgemm_packed_epi(int M, const float *A, int lda, const mm_packed *p, flo
     /* with a bias, the AVX-512 kernel starts from it, the others from C
     ** that holds copies (packed_task), whatever acc says */
     const int from_c = e && e->bias ? p->kern != MM_AVX512 : acc;
-    pp_job j = {p, A, NULL, M, lda, mp, from_c, ldc, C, e};
+    const int np = (p->N + nr - 1) / nr;
+    pp_job j = {p, A, NULL, M, lda, mp, from_c, ldc, C, e, 1, np};
     if (p->kern != MM_AVX512) {
         static _Thread_local float *pa_buf;
         static _Thread_local size_t pa_cap;
@@ -869,10 +880,11 @@ void mm_sgemm_packed_epi(int M, const float *A, int lda, const mm_packed *p, flo
         }
         j.pa = pa;
     }
-    const int np = (p->N + nr - 1) / nr;
-    if ((double)M * p->N * K > MM_PAR_FLOPS)
-        pool_for(np, packed_task, &j);
-    else
+    if ((double)M * p->N * K > MM_PAR_FLOPS) {
+        const int tasks = PK_TASKS * omp_get_max_threads();
+        j.run = (np + tasks - 1) / tasks;
+        pool_for((np + j.run - 1) / j.run, packed_run_task, &j);
+    } else
         for (int s = 0; s < np; s++)
             packed_task(&j, s);
 }
