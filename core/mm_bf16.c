@@ -604,6 +604,23 @@ static void micro_tile(const mb_job *g, int kps, const uint32_t *a, const uint32
         memcpy(c + (size_t)i * g->ldc, edge + i * k->nr, sizeof(float) * cols);
 }
 
+/* Part `part` of `parts` of the micro-panel of packed B that follows
+** micro-panel j of slice p0 in a tile's order (columns [j0, j1)): the
+** next one across, else the tile's first of the next slice, as [*pf,
+** *pf_end) to ask for while the kernels run; empty at the end and when the
+** tile packs op(B) itself (already in cache). */
+static void next_panel_part(const mb_job *g, int p0, int j, int j0, int j1, int part, int parts,
+                            const char **pf, const char **pf_end) {
+    const int nr = g->kern->nr, kp = (g->K + 1) / 2;
+    int jn = j + nr, pn = p0;
+    *pf = *pf_end = NULL;
+    if (jn >= j1) jn = j0, pn += KCP;
+    if (g->sb || pn >= kp) return;
+    const int kps = kp - pn < KCP ? kp - pn : KCP;
+    mem_ahead_part(g->pb + (size_t)pn * g->np + (size_t)jn * kps,
+                   sizeof(uint32_t) * kps * (j1 - jn < nr ? j1 - jn : nr), part, parts, pf, pf_end);
+}
+
 /* One task: a th x tw tile of C, slice by slice.  With g->sb, the task
 ** first packs the slice of its own columns of op(B) into its thread's
 ** part of g->own (each column belongs to one tile: tiles then span all
@@ -634,11 +651,9 @@ static void tile_task(void *ctx, int t) {
         const int load = g->acc || (g->e && g->e->bias) || p0 > 0;
         for (int j = j0; j < j1; j += nr)
             for (int i = i0; i < i1; i += mr) {
-                const char *pf = NULL, *pf_end = NULL;
-                if (j + nr < j1 && !g->sb) /* the next micro-panel of B (from memory) */
-                    mem_ahead_part(pb + (size_t)(j + nr) * kps,
-                                   sizeof(uint32_t) * kps * (j1 - j - nr < nr ? j1 - j - nr : nr),
-                                   (i - i0) / mr, (i1 - i0 + mr - 1) / mr, &pf, &pf_end);
+                const char *pf, *pf_end;
+                next_panel_part(g, p0, j, j0, j1, (i - i0) / mr, (i1 - i0 + mr - 1) / mr, &pf,
+                                &pf_end);
                 micro_tile(g, kps, pa + (size_t)i * kps, pb + (size_t)(j - jb) * kps,
                            g->C + (size_t)i * g->ldc + j, i1 - i < mr ? i1 - i : mr,
                            j1 - j < nr ? j1 - j : nr, load, pf, pf_end);
