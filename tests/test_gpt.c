@@ -1092,6 +1092,51 @@ static void test_sgemm_packed_epilogue(void) {
     free(A), free(B), free(bias), free(C), free(R), free(hits);
 }
 
+/* mm_sgemm_packed with enough panels to run several per task (runs of
+** consecutive panels, the last one short): every column is computed, to
+** the bits of one thread's product, at 1, 2 and 3 threads, on every
+** kernel; against a float64 product too. */
+static void test_packed_runs(void) {
+    const int M = 64, N = 48 * 37 + 5, K = 70;
+    rng r;
+    rng_seed(&r, 12);
+    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N),
+          *C = malloc(sizeof(float) * M * N), *C1 = malloc(sizeof(float) * M * N);
+    for (int i = 0; i < M * K; i++)
+        A[i] = rng_uniform(&r) - 0.5f;
+    for (int i = 0; i < K * N; i++)
+        B[i] = rng_uniform(&r) - 0.5f;
+    char err[256];
+    for (int kind = MM_PORTABLE; kind <= MM_AVX512; kind++) {
+        if (mm_set_kernel(kind) != kind) continue;
+        mm_packed *p;
+        CHECK(mm_pack(N, K, B, N, 0, &p, err) == 0);
+        for (int th = 1; th <= 3; th++) {
+            omp_set_num_threads(th);
+            for (int i = 0; i < M * N; i++)
+                C[i] = NAN;
+            mm_sgemm_packed(M, A, K, p, C, N, 0);
+            if (th == 1) memcpy(C1, C, sizeof(float) * M * N);
+            double worst = 0;
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) {
+                    double want = 0;
+                    for (int k = 0; k < K; k++)
+                        want += (double)A[i * K + k] * B[(size_t)k * N + j];
+                    const double e = fabs(C[(size_t)i * N + j] - want);
+                    worst = e > worst || e != e ? e : worst;
+                }
+            CHECKF(worst < 1e-4 && memcmp(C, C1, sizeof(float) * M * N) == 0,
+                   "%s at %d threads: off by %g, or not the 1-thread bits", mm_kernel_name(), th,
+                   worst);
+        }
+        mm_packed_free(p);
+    }
+    omp_set_num_threads(2);
+    mm_set_kernel(MM_AUTO);
+    free(A), free(B), free(C), free(C1);
+}
+
 /* kern_gelu_block, the epilogue's GELU on a strided block in place,
 ** gives kern_gelu's bits, in both forms. */
 static void test_gelu_block(void) {
@@ -1284,6 +1329,7 @@ int main(void) {
     RUN(test_layout_names);
     RUN(test_sgemm);
     RUN(test_sgemm_packed_epilogue);
+    RUN(test_packed_runs);
     RUN(test_gelu_block);
     RUN(test_forward_backward);
     RUN(test_bf16_forward_backward);
