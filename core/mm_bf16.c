@@ -493,16 +493,25 @@ static void pack_slice(const mb_src *s, int j0, int w, int npan, int p0, int kps
             pack_panel(s, j0 + q * w, w, p0, kps, d + (size_t)q * w * kps);
 }
 
-/* Task t: panels [t*g, t*g+g) of every slice. */
+/* Task t: panels [t*g, t*g+g) of every slice.  Rows of op(X) contiguous
+** (kmajor): slice by slice, all the panels' part of each row at once (see
+** pack512_kmajor); else panel by panel through every slice, so each panel
+** reads its w runs of X from start to end, w streams the hardware
+** prefetchers follow (the lm_head's input gradient, K = vocabulary: its
+** op(A) packs 20% faster than slice by slice). */
 static void pack_task(void *ctx, int t) {
     const mb_pack_job *j = ctx;
     const mb_src *s = j->src;
     const int g = j->g, j0 = t * g * j->w, kp = (s->K + 1) / 2;
     const int npan =
         (int)((j->np - (size_t)j0) / j->w) < g ? (int)((j->np - (size_t)j0) / j->w) : g;
-    for (int p0 = 0; p0 < kp; p0 += KCP) {
-        const int kps = kp - p0 < KCP ? kp - p0 : KCP;
-        pack_slice(s, j0, j->w, npan, p0, kps, j->dst + (size_t)p0 * j->np + (size_t)j0 * kps);
+    const int per = s->kmajor ? npan : 1; /* panels per pack_slice */
+    for (int q = 0; q < npan; q += per) {
+        const int jq = j0 + q * j->w;
+        for (int p0 = 0; p0 < kp; p0 += KCP) {
+            const int kps = kp - p0 < KCP ? kp - p0 : KCP;
+            pack_slice(s, jq, j->w, per, p0, kps, j->dst + (size_t)p0 * j->np + (size_t)jq * kps);
+        }
     }
 }
 
