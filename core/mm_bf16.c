@@ -674,12 +674,14 @@ static void tile_task(void *ctx, int t) {
 
 /* Tile sizes: at most MC (with g->sb: all) rows x NC columns, narrower
 ** until there are a few tiles per thread to balance (which thread
-** computes a tile never changes it): 4, or 2 when packed op(A) is past
-** A_BIG bytes (each column of tiles reads it again from memory: the
-** lm_head's input gradient, K = vocabulary). */
+** computes a tile never changes it): 4, or 1 when packed op(A) is past
+** A_BIG bytes (the lm_head's input gradient, K = vocabulary: each column
+** of tiles reads it again from memory, and a narrower tile packs shorter
+** runs of op(B)'s rows; on one thread, 192 columns instead of 384 made its
+** tiles ~12% slower). */
 static void run_tiles(mb_job *g, int run) {
     const int nth = run != RUN_SERIAL ? omp_get_max_threads() : 1, nr = g->kern->nr;
-    const int few = g->mp * (size_t)(g->K + 1) / 2 * sizeof(uint32_t) > A_BIG ? 2 : 4;
+    const int few = g->mp * (size_t)(g->K + 1) / 2 * sizeof(uint32_t) > A_BIG ? 1 : 4;
     g->th = g->M < MC || g->sb ? g->M : MC;
     const int ntm = (g->M + g->th - 1) / g->th;
     int ntn = (g->N + NC - 1) / NC;

@@ -282,10 +282,12 @@ static void test_wide_pack_tasks(void) {
 }
 
 /* A product whose packed op(A) is past 16 MB (K = 16400: the lm_head's
-** input gradient, K = vocabulary) is cut into fewer, wider tiles (on one
-** thread, 2 of 144 columns instead of 3 of 96): the same results. */
+** input gradient, K = vocabulary) is cut into one tile per thread (of 240
+** columns on one thread, 96 on three) instead of four: the same results. */
 static void test_big_a_tiles(void) {
     omp_set_num_threads(1);
+    check_by_rows(512, 200, 16400, MB_AUTO);
+    omp_set_num_threads(3);
     check_by_rows(512, 200, 16400, MB_AUTO);
     omp_set_num_threads(2);
 }
