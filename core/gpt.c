@@ -185,7 +185,7 @@ typedef struct attn_job {
     const attn_src *src;
     float *probs;
     const unsigned char *drop;
-    int bf16; /* bf16 inputs for both products, fp32 sums (kern_bscores, kern_bwsum) */
+    int bf16; /* bf16 inputs for both products and bf16 weights of the values (see attend) */
 } attn_job;
 
 /* Element i of x (bf16 when xb, else fp32). */
@@ -193,77 +193,40 @@ static const void *elem_at(const void *x, int xb, size_t i) {
     return (const char *)x + i * (xb ? sizeof(uint16_t) : sizeof(float));
 }
 
-/* In place: each of the nh heads' nk scores (head to head ps floats apart)
-** becomes its softmax. */
-static void attend_softmax(float *p0, size_t ps, int nh, int nk) {
-    for (int h = 0; h < nh; h++) {
-        float *p = p0 + h * ps, mx = -INFINITY, sum = 0.0f;
-        for (int s = 0; s < nk; s++)
-            mx = p[s] > mx ? p[s] : mx;
-        for (int s = 0; s < nk; s++) {
-            p[s] = expf(p[s] - mx);
-            sum += p[s];
-        }
-        float inv = 1.0f / sum;
-        for (int s = 0; s < nk; s++)
-            p[s] *= inv;
-    }
-}
-
-/* Row r, heads [h0, h1), fp32: key by key, every head's score (a key's
-** heads are one contiguous read), each head's softmax, then value by value
-** every head's weighted sum.  Each head's chain of operations is the same
-** whatever h0 and h1.  The scores go to the kept probabilities, else to
-** scratch ((h1 - h0) * maxk floats). */
+/* Row r, heads [h0, h1): the heads' scores (kern_bscores), their softmax
+** in fp32, then the weighted sums of the values (kern_bwsum).  fp32 or,
+** with j->bf16, bf16 inputs (q, k and v as autocast's c_attn leaves them)
+** and the weights (after dropout) rounded to bf16.  Each head's chain of
+** operations is the same whatever h0 and h1.  The scores go to the kept
+** probabilities, else to scratch; the weights, when they are not the
+** scores themselves (dropout, bf16), to the next (h1 - h0) * maxk floats
+** of scratch. */
 static void attend(const attn_job *j, int r, int h0, int h1, float *scratch) {
-    const attn_src *src = j->src;
-    assert(!src->kb);
-    const int C = j->C, NH = j->NH, HS = j->HS, nk = src->nk[r];
-    const float *q = j->qkv + (size_t)r * 3 * C;
-    const size_t ps = j->probs ? (size_t)j->ldp : (size_t)j->maxk; /* head to head */
-    float *p0 = j->probs ? j->probs + ((size_t)r * NH + h0) * j->ldp : scratch;
-    const float *k0 = (const float *)src->k + (size_t)src->base[r] * src->stride,
-                *v0 = (const float *)src->v + (size_t)src->base[r] * src->stride;
-    for (int s = 0; s < nk; s++)
-        for (int h = h0; h < h1; h++)
-            p0[(h - h0) * ps + s] =
-                kern_dot(q + h * HS, k0 + s * src->stride + h * HS, HS) * j->scale;
-    attend_softmax(p0, ps, h1 - h0, nk);
-    float *o = j->out + (size_t)r * C;
-    memset(o + h0 * HS, 0, sizeof(float) * HS * (h1 - h0));
-    const unsigned char *d = j->drop ? j->drop + ((size_t)r * NH + h0) * j->ldp : NULL;
-    for (int s = 0; s < nk; s++)
-        for (int h = h0; h < h1; h++) {
-            const float pe = p0[(h - h0) * ps + s];
-            const float w = d ? (d[(size_t)(h - h0) * j->ldp + s] ? pe * j->dscale : 0.0f) : pe;
-            kern_axpy(o + h * HS, w, v0 + s * src->stride + h * HS, HS);
-        }
-}
-
-/* attend with bf16 inputs (q, k and v as autocast's c_attn leaves them):
-** the heads' scores, their softmax in fp32, then the weighted sums of the
-** values with the weights (after dropout) rounded to bf16.  scratch:
-** (h1 - h0) * maxk floats for the weights, and as many before them for the
-** scores unless they are kept. */
-static void attend_bf16(const attn_job *j, int r, int h0, int h1, float *scratch) {
     const attn_src *src = j->src;
     const int C = j->C, NH = j->NH, HS = j->HS, nk = src->nk[r], kb = src->kb, nh = h1 - h0;
     const size_t ps = j->probs ? (size_t)j->ldp : (size_t)j->maxk; /* head to head */
     float *p0 = j->probs ? j->probs + ((size_t)r * NH + h0) * j->ldp : scratch;
-    float *w = scratch + (size_t)(j->probs ? 0 : nh) * j->maxk;
     const size_t at = (size_t)src->base[r] * src->stride + (size_t)h0 * HS;
     kern_bscores(p0, ps, j->qkv + (size_t)r * 3 * C + h0 * HS, elem_at(src->k, kb, at), kb,
                  src->stride, nk, nh, HS, j->scale);
-    attend_softmax(p0, ps, nh, nk);
-    const unsigned char *d = j->drop ? j->drop + ((size_t)r * NH + h0) * j->ldp : NULL;
-    for (int h = 0; h < nh; h++)
-        for (int s = 0; s < nk; s++) {
-            const float p = p0[h * ps + s];
-            w[(size_t)h * j->maxk + s] =
-                kern_bf16(d ? (d[(size_t)h * j->ldp + s] ? p * j->dscale : 0.0f) : p);
+    kern_softmax_rows(p0, ps, nh, nk);
+    const float *w = p0;
+    size_t ws = ps;
+    if (j->drop || j->bf16) {
+        float *wd = scratch + (size_t)(j->probs ? 0 : nh) * j->maxk;
+        const unsigned char *d = j->drop ? j->drop + ((size_t)r * NH + h0) * j->ldp : NULL;
+        for (int h = 0; h < nh; h++) {
+            float *wh = wd + (size_t)h * j->maxk;
+            const float *ph = p0 + h * ps;
+            for (int s = 0; s < nk; s++)
+                wh[s] = d ? (d[(size_t)h * j->ldp + s] ? ph[s] * j->dscale : 0.0f) : ph[s];
+            if (j->bf16) mm_bround_floats(wh, (size_t)nk);
         }
-    kern_bwsum(j->out + (size_t)r * C + h0 * HS, w, (size_t)j->maxk, elem_at(src->v, kb, at), kb,
-               src->stride, nk, nh, HS);
+        w = wd;
+        ws = (size_t)j->maxk;
+    }
+    kern_bwsum(j->out + (size_t)r * C + h0 * HS, w, ws, elem_at(src->v, kb, at), kb, src->stride,
+               nk, nh, HS);
 }
 
 /* Generation: a pool task per row and group of hpt heads (all of them
@@ -273,7 +236,7 @@ static void attend_task(void *ctx, int t) {
     const int groups = (j->NH + j->hpt - 1) / j->hpt, r = t / groups, h0 = t % groups * j->hpt;
     const int h1 = h0 + j->hpt < j->NH ? h0 + j->hpt : j->NH;
     float scratch[(size_t)2 * j->hpt * j->maxk];
-    (j->bf16 ? attend_bf16 : attend)(j, r, h0, h1, scratch);
+    attend(j, r, h0, h1, scratch);
 }
 
 /* Generation: a pool task per row copies the row's own key and value from
@@ -312,7 +275,7 @@ static void kv_put_task(void *ctx, int r) {
 /* out[N,C] = causal attention of the queries in qkv[N,3C].  probs (may be
 ** NULL) receives each row's softmax, [N][NH][ldp]; drop (may be NULL) is
 ** the attention-dropout mask with the same layout, applied after the
-** softmax with scale dscale.  With bf16 set, attend_bf16: qkv holds bf16
+** softmax with scale dscale.  With bf16 set, bf16 attention: qkv holds bf16
 ** values (generation with a bf16 cache, src->kb, rounds them here).
 ** Generation (src->kc set) runs its many short calls on the thread pool,
 ** training and scoring on OpenMP. */
@@ -351,7 +314,7 @@ static void attention_forward(float *out, float *qkv, int N, int C, int NH, cons
         float *scratch = malloc(sizeof(float) * 2 * (size_t)maxk);
 #pragma omp for schedule(static)
         for (int rh = 0; rh < N * NH; rh++)
-            (bf16 ? attend_bf16 : attend)(&j, rh / NH, rh % NH, rh % NH + 1, scratch);
+            attend(&j, rh / NH, rh % NH, rh % NH + 1, scratch);
         free(scratch);
     }
 }

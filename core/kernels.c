@@ -266,6 +266,24 @@ void kern_xent_backward(float *logits, const float *lse, const int32_t *target, 
     }
 }
 
+void kern_softmax_rows(float *p, size_t ps, int nr, int n) {
+    for (int r = 0; r < nr; r++) {
+        float *x = p + (size_t)r * ps, mx = -INFINITY, sum = 0.0f;
+#pragma omp simd reduction(max : mx)
+        for (int s = 0; s < n; s++)
+            mx = x[s] > mx ? x[s] : mx;
+#pragma omp simd reduction(+ : sum)
+        for (int s = 0; s < n; s++) {
+            x[s] = kern_expf(x[s] - mx);
+            sum += x[s];
+        }
+        const float inv = 1.0f / sum;
+#pragma omp simd
+        for (int s = 0; s < n; s++)
+            x[s] *= inv;
+    }
+}
+
 void kern_softmax_nll(float *logits, float *nll, const int32_t *target, int N, int V) {
 #pragma omp parallel for schedule(static) if ((size_t)N * V > KERN_SERIAL_MAX)
     for (int r = 0; r < N; r++) {
@@ -307,7 +325,7 @@ void kern_softmax_backward(float *probs, const int32_t *target, int N, int V, fl
 }
 
 /* ---------------------------------------------------------------------- */
-/* bf16 attention products (kern_bscores, kern_bwsum)                      */
+/* Attention products, fp32 and bf16 (kern_bscores, kern_bwsum)          */
 
 /* KERN_BATTN_* in use; 0 until the first call.  Atomic: the pool's
 ** threads may make the first call together. */

@@ -64,11 +64,12 @@ void kern_round_bf16(float *x, size_t n);
 /* x rounded to bfloat16, as an fp32. */
 float kern_bf16(float x);
 
-/* bf16 attention products over nh heads of n elements.  The keys k and
-** values v are bfloat16 (uint16) when kb / vb is set, else fp32 holding
-** bf16 values (the same numbers); head h of row s starts at element
-** s*ld + h*n.  The queries q ([nh][n]) and weights w (head h's at w + h*ws)
-** are fp32 (bf16 values in bf16 attention, though any fp32 works).
+/* The attention products over nh heads of n elements, fp32 and bf16
+** attention's.  The keys k and values v are bfloat16 (uint16) when kb / vb
+** is set, else fp32 (any values: fp32 attention; or bf16 values, the same
+** numbers as the uint16); head h of row s starts at element s*ld + h*n.
+** The queries q ([nh][n]) and weights w (head h's at w + h*ws) are fp32
+** (bf16 values in bf16 attention).
 ** kern_bscores: p[h*ps + s] = scale * (q_h . k_{s,h}) for s < nk, each dot
 ** in 16 lanes (lane l sums the i = l mod 16, zero-padded to a multiple of
 ** 16, by fused multiply-adds, i ascending), the lanes then summed by
@@ -120,6 +121,12 @@ void kern_xent_backward(float *logits, const float *lse, const int32_t *target, 
 ** target[r] >= 0 become softmax(logits[r]) and nll[r] = -log softmax at the
 ** target; other rows become zero (nll 0). */
 void kern_softmax_nll(float *logits, float *nll, const int32_t *target, int N, int V);
+
+/* In place, on the calling thread: each of the nr rows of n floats (row to
+** row ps apart) becomes its softmax, by kern_softmax_nll's exp (a
+** vectorised polynomial, not libm's): attention's scores, a few dozen a
+** head. */
+void kern_softmax_rows(float *p, size_t ps, int nr, int n);
 
 /* In place after kern_softmax_nll: probs[r] = (probs[r] - onehot(target[r]))
 ** * scale for the scored rows (the others stay zero). */

@@ -685,54 +685,69 @@ static void test_kv_batch_invariance_and_copy(void) {
     free(params);
 }
 
-/* kern_bscores and kern_bwsum over two heads: keys/values as bf16 or as
-** fp32 holding the same values, on the portable, AVX2 and AVX-512 paths, give
-** the same bits, and agree with a double-precision sum; head sizes with
-** partial lanes. */
+enum { BA_NK = 37, BA_NH = 2, BA_NMAX = 130, BA_LD = BA_NH * BA_NMAX };
+
+/* kern_bscores (op 0) or kern_bwsum (op 1) over two heads of n and 37
+** keys: keys/values kf (fp32) and, when kb is given, the same as bf16, on the portable, AVX2 and
+*AVX-512 paths, give
+** the same bits and agree with a double-precision sum. */
+static void battn_case(const float *q, const float *w, const float *kf, const uint16_t *kb, int n,
+                       int op) {
+    enum { NK = BA_NK, NH = BA_NH, LD = BA_LD };
+    float out[6][BA_NH * BA_NMAX];
+    for (int v = 0; v < 6; v++) { /* path x (fp32, bf16) */
+        if (v % 2 && !kb) continue;
+        kern_battn_set_path(KERN_BATTN_PORTABLE + v / 2);
+        const void *k = v % 2 ? (const void *)kb : (const void *)kf;
+        if (op == 0)
+            kern_bscores(out[v], NK, q, k, v % 2, LD, NK, NH, n, 0.5f);
+        else
+            kern_bwsum(out[v], w, NK, k, v % 2, LD, NK, NH, n);
+    }
+    const int per = op == 0 ? NK : n; /* results per head */
+    for (int v = 1; v < 6; v++)
+        CHECKF((v % 2 && !kb) || !memcmp(out[0], out[v], sizeof(float) * NH * per),
+               "op %d n %d variant %d bf16 %d", op, n, v, kb != NULL);
+    for (int h = 0; h < NH; h++)
+        for (int i = 0; i < per; i++) {
+            double e = 0, mag = 0;
+            for (int t = 0; t < (op == 0 ? n : NK); t++) {
+                const double x = op == 0 ? 0.5 * q[h * n + t] * kf[i * LD + h * n + t]
+                                         : w[h * NK + t] * kf[t * LD + h * n + i];
+                e += x;
+                mag += fabs(x);
+            }
+            CHECKF(fabs(out[0][h * per + i] - e) <= 1e-6 * mag + 1e-30, "op %d n %d: %.9g vs %.9g",
+                   op, n, out[0][h * per + i], e);
+        }
+}
+
+/* The attention kernels (battn_case) with bf16 values (bf16 attention) and
+** with any fp32 (fp32 attention), head sizes with partial lanes. */
 static void test_battn_kernels(void) {
-    enum { NK = 7, NH = 2, NMAX = 130, LD = NH * NMAX };
+    enum { NK = BA_NK, NH = BA_NH, LD = BA_LD };
     const int sizes[] = {1, 5, 16, 17, 48, 64, 70, 130};
     rng r;
     rng_seed(&r, 3);
-    float q[LD], w[NH * NK], kf[NK * LD], out[6][NH * NMAX];
+    float q[2][LD], w[2][NH * NK], kf[2][NK * LD];
     uint16_t kb[NK * LD];
-    for (int i = 0; i < LD; i++)
-        q[i] = st_bf16_to_f32(st_f32_to_bf16((float)rng_normal(&r)));
-    for (int i = 0; i < NH * NK; i++)
-        w[i] = st_bf16_to_f32(st_f32_to_bf16((float)rng_uniform(&r)));
+    for (int i = 0; i < LD; i++) {
+        q[1][i] = (float)rng_normal(&r);
+        q[0][i] = st_bf16_to_f32(st_f32_to_bf16(q[1][i]));
+    }
+    for (int i = 0; i < NH * NK; i++) {
+        w[1][i] = (float)rng_uniform(&r);
+        w[0][i] = st_bf16_to_f32(st_f32_to_bf16(w[1][i]));
+    }
     for (int i = 0; i < NK * LD; i++) {
-        kb[i] = st_f32_to_bf16((float)rng_normal(&r));
-        kf[i] = st_bf16_to_f32(kb[i]);
+        kf[1][i] = (float)rng_normal(&r);
+        kb[i] = st_f32_to_bf16(kf[1][i]);
+        kf[0][i] = st_bf16_to_f32(kb[i]);
     }
-    for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++) {
-        const int n = sizes[z];
-        for (int op = 0; op < 2; op++) {
-            for (int v = 0; v < 6; v++) { /* path x (fp32, bf16) */
-                kern_battn_set_path(KERN_BATTN_PORTABLE + v / 2);
-                const void *k = v % 2 ? (const void *)kb : (const void *)kf;
-                if (op == 0)
-                    kern_bscores(out[v], NK, q, k, v % 2, LD, NK, NH, n, 0.5f);
-                else
-                    kern_bwsum(out[v], w, NK, k, v % 2, LD, NK, NH, n);
-            }
-            const int per = op == 0 ? NK : n; /* results per head */
-            for (int v = 1; v < 6; v++)
-                CHECKF(!memcmp(out[0], out[v], sizeof(float) * NH * per), "op %d n %d variant %d",
-                       op, n, v);
-            for (int h = 0; h < NH; h++)
-                for (int i = 0; i < per; i++) {
-                    double e = 0, mag = 0;
-                    for (int t = 0; t < (op == 0 ? n : NK); t++) {
-                        const double x = op == 0 ? 0.5 * q[h * n + t] * kf[i * LD + h * n + t]
-                                                 : w[h * NK + t] * kf[t * LD + h * n + i];
-                        e += x;
-                        mag += fabs(x);
-                    }
-                    CHECKF(fabs(out[0][h * per + i] - e) <= 1e-6 * mag + 1e-30,
-                           "op %d n %d: %.9g vs %.9g", op, n, out[0][h * per + i], e);
-                }
-        }
-    }
+    for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++)
+        for (int op = 0; op < 2; op++)
+            for (int any = 0; any < 2; any++)
+                battn_case(q[any], w[any], kf[any], any ? NULL : kb, sizes[z], op);
     const int best = kern_battn_set_path(KERN_BATTN_AUTO);
     printf("  bf16 attention kernels: best path %s\n", best == KERN_BATTN_AVX512 ? "avx512"
                                                        : best == KERN_BATTN_AVX2 ? "avx2"
