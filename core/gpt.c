@@ -263,8 +263,9 @@ static void kv_put_task(void *ctx, int r) {
     }
     mm_bround_floats(row, 3 * C);
     uint16_t *kc = (uint16_t *)j->src->kc + at, *vc = (uint16_t *)j->src->vc + at;
-    uint32_t u[2 * C]; /* k and v's bits: a loop that vectorises (the cache's
-                       ** lines written whole, not 2 bytes at a time) */
+    /* k and v's bits copied out first, so that the loop vectorises: the
+    ** cache's cold lines written whole, not 2 bytes at a time */
+    uint32_t u[2 * C];
     memcpy(u, row + C, sizeof u);
 #pragma omp simd
     for (size_t i = 0; i < C; i++) {

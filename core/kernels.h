@@ -16,8 +16,8 @@
 #define KERN_SERIAL_MAX 32768
 
 /* sum_i a[i]*b[i] and y += alpha*x over n floats; inline, since the
-** attention calls them per key on a head's few dozen floats (as calls
-** they were a tenth of a decode step at batch 64). */
+** attention backward calls them per key on a head's few dozen floats (the
+** forward uses kern_bscores and kern_bwsum). */
 static inline float kern_dot(const float *a, const float *b, int n) {
     float s = 0.0f;
 #pragma omp simd reduction(+ : s)
