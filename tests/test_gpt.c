@@ -705,6 +705,13 @@ static void battn_case(const float *q, const float *w, const float *kf, const ui
             kern_bwsum(out[v], w, NK, k, v % 2, LD, NK, NH, n);
     }
     const int per = op == 0 ? NK : n; /* results per head */
+    float alone[BA_NH * BA_NMAX];     /* generation's heads per task */
+    for (int h = 0; h < NH; h++)
+        if (op == 0)
+            kern_bscores(alone + h * per, NK, q + h * n, kf + h * n, 0, LD, NK, 1, n, 0.5f);
+        else
+            kern_bwsum(alone + h * per, w + h * NK, NK, kf + h * n, 0, LD, NK, 1, n);
+    CHECKF(!memcmp(out[0], alone, sizeof(float) * NH * per), "op %d n %d: heads alone", op, n);
     for (int v = 1; v < 6; v++)
         CHECKF((v % 2 && !kb) || !memcmp(out[0], out[v], sizeof(float) * NH * per),
                "op %d n %d variant %d bf16 %d", op, n, v, kb != NULL);
