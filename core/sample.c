@@ -8,6 +8,10 @@
 #include "err.h"
 
 #include <assert.h>
+#include <float.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,9 +77,12 @@ int samp_max_new(const samp_params *p, size_t n_prompt) {
 int samp_work_init(samp_work *w, int V, char *err) {
     w->V = V;
     w->pairs = malloc((size_t)V * sizeof *w->pairs);
+    w->cx = malloc(((size_t)V + 16) * sizeof *w->cx);
+    w->cid = malloc(((size_t)V + 16) * sizeof *w->cid);
+    w->n_cand = 0;
     w->mark = calloc((size_t)V, 1);
     w->ban = malloc(((size_t)V + 63) / 64 * sizeof *w->ban);
-    if (!w->pairs || !w->mark || !w->ban) {
+    if (!w->pairs || !w->cx || !w->cid || !w->mark || !w->ban) {
         samp_work_free(w);
         return err_set(err, "sampling: out of memory for %d logits", V);
     }
@@ -84,9 +91,13 @@ int samp_work_init(samp_work *w, int V, char *err) {
 
 void samp_work_free(samp_work *w) {
     free(w->pairs);
+    free(w->cx);
+    free(w->cid);
     free(w->mark);
     free(w->ban);
     w->pairs = NULL;
+    w->cx = NULL;
+    w->cid = NULL;
     w->mark = NULL;
     w->ban = NULL;
 }
@@ -213,128 +224,206 @@ static int cmp_key_asc(const void *a, const void *b) {
     return x->id < y->id ? 1 : x->id > y->id ? -1 : 0;
 }
 
-/* The finite logits as (logit, id) pairs sorted ascending (ties: higher id
-** first, so the lower id ranks higher as in a stable descending sort). */
-static int sorted_finite(const float *x, int V, samp_pair *pr) {
+/* The candidates as (logit, index into w->cx) pairs in w->pairs sorted
+** ascending (ties: higher index, so higher id, first: the lower id ranks
+** higher as in a stable descending sort). */
+static const samp_pair *sorted_cands(samp_work *w) {
+    for (int i = 0; i < w->n_cand; i++)
+        w->pairs[i] = (samp_pair){w->cx[i], i};
+    qsort(w->pairs, (size_t)w->n_cand, sizeof *w->pairs, cmp_key_asc);
+    return w->pairs;
+}
+
+/* Keep the candidates whose logit is at or above t (NaN never), in id
+** order (a warper masks one by setting it to -inf: t = -FLT_MAX drops it). */
+static void keep_from(samp_work *w, float t) {
+    float *cx = w->cx;
+    int32_t *cid = w->cid;
     int n = 0;
-    for (int i = 0; i < V; i++)
-        if (x[i] != -INFINITY) pr[n++] = (samp_pair){x[i], i};
-    qsort(pr, (size_t)n, sizeof *pr, cmp_key_asc);
-    return n;
+    for (int i = 0, m = w->n_cand; i < m; i++) {
+        cx[n] = cx[i];
+        cid[n] = cid[i];
+        n += cx[i] >= t;
+    }
+    w->n_cand = n;
 }
 
-/* 1 when the 16 logits at x are all -inf: the passes below skip them at
-** once (after top_k nearly all of the vocabulary is masked). */
-static inline int masked16(const float *x) {
-    int all = 1;
-    for (int j = 0; j < 16; j++)
-        all &= x[j] == -INFINITY;
-    return all;
-}
-
-/* Skip i past a run of masked logits, 16 at a time (to i rounded down to a
-** multiple of 16 at least; i < V after it unless it was already V). */
-static inline int skip_masked(const float *x, int i, int V) {
-    while ((i & 15) == 0 && i + 16 <= V && masked16(x + i))
-        i += 16;
-    return i;
-}
-
-/* Softmax of the finite logits into pairs' order: returns the max logit and
-** fills the normaliser sum of exp(x - max). */
-static double finite_max_sum(const float *x, int V, double *sum) {
+/* Softmax of the candidates: returns the max logit and fills the
+** normaliser sum of exp(x - max), summed in id order (as over the finite
+** logits of a masked row). */
+static double cand_max_sum(const samp_work *w, double *sum) {
     double mx = -INFINITY, s = 0;
-    for (int i = skip_masked(x, 0, V); i < V; i = skip_masked(x, i + 1, V))
-        if (x[i] > mx) mx = x[i];
-    for (int i = skip_masked(x, 0, V); i < V; i = skip_masked(x, i + 1, V))
-        if (x[i] != -INFINITY) s += exp((double)x[i] - mx);
+    for (int i = 0; i < w->n_cand; i++)
+        if (w->cx[i] > mx) mx = w->cx[i];
+    for (int i = 0; i < w->n_cand; i++)
+        s += exp((double)w->cx[i] - mx);
     *sum = s;
     return mx;
 }
 
-/* TopKLogitsWarper: remove logits strictly below the k-th largest (ties at
-** the threshold stay), and the tokens of ban: they count as -inf, which
-** never rises above a k-th largest (fewer than k others: nothing else goes). */
-static void top_k(int k, float *x, int V, samp_pair *pr, const uint64_t *ban) {
-    if (k > V) k = V;
-    /* min-heap of the k largest values seen */
-    int n = 0;
-    for (int i = 0; i < V; i++) {
-        if (n == k && (i & 15) == 0 && i + 16 <= V) {
-            /* a full heap: skip 16 values at once when none would enter
-            ** (most of them), found without a branch per value */
-            unsigned above = 0, out = ban ? (unsigned)(ban[i / 64] >> (i % 64)) & 0xFFFF : 0;
-            for (int j = 0; j < 16; j++)
-                above |= (unsigned)(x[i + j] > pr[0].key) << j;
-            if (!(above & ~out)) {
-                i += 15;
-                continue;
-            }
+/* How many of v[0..n) are at or above f. */
+static int count_from(const float *v, int n, float f) {
+    int c = 0, i = 0;
+#ifdef __AVX512F__
+    const __m512 t = _mm512_set1_ps(f);
+    const __m512i one = _mm512_set1_epi32(1);
+    __m512i acc = _mm512_setzero_si512();
+    for (; i + 16 <= n; i += 16)
+        acc = _mm512_mask_add_epi32(acc, _mm512_cmp_ps_mask(_mm512_loadu_ps(v + i), t, _CMP_GE_OQ),
+                                    acc, one);
+    c = _mm512_reduce_add_epi32(acc);
+#endif
+    for (; i < n; i++)
+        c += v[i] >= f;
+    return c;
+}
+
+/* A float's place in the order of floats (-0 just below +0), and back. */
+static uint32_t order_of(float f) {
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    return b & 0x80000000u ? ~b : b | 0x80000000u;
+}
+static float float_of(uint32_t u) {
+    uint32_t b = u & 0x80000000u ? u ^ 0x80000000u : ~u;
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+/* The k-th largest of the n >= k values v (none NaN or -inf): a bisection
+** over the floats' order, each step a count -- a vector compare per 16
+** values, no branch on the data. */
+static float kth_largest(const float *v, int n, int k) {
+    assert(n >= k && k >= 1);
+    uint32_t lo = order_of(-FLT_MAX), hi = order_of(INFINITY);
+    while (lo < hi) { /* the greatest u whose float has k values at or above it */
+        uint32_t mid = lo + (hi - lo + 1) / 2;
+        if (count_from(v, n, float_of(mid)) >= k)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return float_of(lo);
+}
+
+/* The scan's bound rises to the k-th largest of the n >= k candidates
+** taken (never above the row's k-th largest), keeping those at or above
+** it; *cap doubles when ties keep more than half of it. */
+static float raise_bound(samp_work *w, int n, int k, int *cap) {
+    w->n_cand = n;
+    float t = kth_largest(w->cx, n, k);
+    keep_from(w, t);
+    if (w->n_cand > *cap / 2) *cap = 2 * w->n_cand;
+    return t;
+}
+
+#ifdef __AVX512F__
+/* Append the tokens i + j of v (lane j) whose bit j of m is set to the
+** candidates cx, cid [n ..): returns the new n.  Compressed in registers (a
+** compressing store to memory is slow on Zen 4). */
+static inline int take16(float *cx, int32_t *cid, int n, __m512 v, unsigned m, int i) {
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    _mm512_storeu_ps(cx + n, _mm512_maskz_compress_ps((__mmask16)m, v));
+    _mm512_storeu_si512(cid + n, _mm512_maskz_compress_epi32(
+                                     (__mmask16)m, _mm512_add_epi32(iota, _mm512_set1_epi32(i))));
+    return n + __builtin_popcount(m);
+}
+#endif
+
+/* The one pass over the logits: the tokens not in ban whose logit is
+** finite and at or above a bound t into the candidates, in id order.  With
+** k > 0, when the candidates pile up, t rises to their k-th largest: every
+** token at or above the row's k-th largest is still taken.  A compare per
+** 16 tokens, a test per 64, and a compressed store of the few that pass. */
+static void scan(const float *x, int V, const uint64_t *ban, int k, samp_work *w) {
+    float *cx = w->cx, t = -FLT_MAX; /* at first every finite logit */
+    int32_t *cid = w->cid;
+    int n = 0, i = 0, cap = k == 0 ? V + 1 : k < 64 ? 256 : 4 * k;
+#ifdef __AVX512F__
+    __m512 tv = _mm512_set1_ps(t);
+    for (; i + 64 <= V; i += 64) {
+        __m512 v[4];
+        uint64_t m = 0;
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; b++) {
+            v[b] = _mm512_loadu_ps(x + i + 16 * b);
+            m |= (uint64_t)_mm512_cmp_ps_mask(v[b], tv, _CMP_GE_OQ) << 16 * b;
         }
-        if (ban && ban[i / 64] >> (i % 64) & 1) continue;
-        float v = x[i];
-        if (n < k) {
-            int j = n++;
-            while (j > 0 && pr[(j - 1) / 2].key > v) {
-                pr[j] = pr[(j - 1) / 2];
-                j = (j - 1) / 2;
-            }
-            pr[j].key = v;
-        } else if (v > pr[0].key) {
-            int j = 0;
-            for (;;) {
-                int l = 2 * j + 1, r = l + 1, m = j;
-                float mv = v;
-                if (l < n && pr[l].key < mv) m = l, mv = pr[l].key;
-                if (r < n && pr[r].key < mv) m = r;
-                if (m == j) break;
-                pr[j] = pr[m];
-                j = m;
-            }
-            pr[j].key = v;
+        if (!m) continue; /* most groups, once t is near the threshold */
+        if (ban) m &= ~ban[i / 64];
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; b++)
+            if (m >> 16 * b & 0xFFFF)
+                n = take16(cx, cid, n, v[b], m >> 16 * b & 0xFFFF, i + 16 * b);
+        if (n >= cap) {
+            tv = _mm512_set1_ps(t = raise_bound(w, n, k, &cap));
+            n = w->n_cand;
         }
     }
-    cons_apply(ban, n < k ? -INFINITY : pr[0].key, x, V);
+#endif
+    for (; i < V; i++) {
+        cx[n] = x[i];
+        cid[n] = i;
+        n += x[i] >= t && !(ban && ban[i / 64] >> (i % 64) & 1);
+        if (n >= cap) {
+            t = raise_bound(w, n, k, &cap);
+            n = w->n_cand;
+        }
+    }
+    w->n_cand = n;
+}
+
+/* TopKLogitsWarper: keep the finite logits not below the k-th largest
+** (ties at the threshold stay), but the tokens of ban: they count as -inf,
+** which never rises above a k-th largest (fewer than k others: nothing
+** else goes). */
+static void top_k(int k, const float *x, int V, samp_work *w, const uint64_t *ban) {
+    if (k > V) k = V;
+    scan(x, V, ban, k, w);
+    if (w->n_cand >= k) keep_from(w, kth_largest(w->cx, w->n_cand, k));
 }
 
 /* TopPLogitsWarper: sort ascending, remove the tokens whose cumulative
 ** probability is <= 1 - top_p, always keeping the most likely one. */
-static void top_p(float tp, float *x, int V, samp_pair *pr) {
-    int n = sorted_finite(x, V, pr);
-    double sum, mx = finite_max_sum(x, V, &sum), cum = 0;
-    for (int i = 0; i < n - 1; i++) {
+static void top_p(float tp, samp_work *w) {
+    const samp_pair *pr = sorted_cands(w);
+    double sum, mx = cand_max_sum(w, &sum), cum = 0;
+    for (int i = 0; i < w->n_cand - 1; i++) {
         cum += exp((double)pr[i].key - mx) / sum;
         if (cum <= 1.0 - (double)tp)
-            x[pr[i].id] = -INFINITY;
+            w->cx[pr[i].id] = -INFINITY;
         else
             break;
     }
+    keep_from(w, -FLT_MAX);
 }
 
 /* MinPLogitsWarper: remove tokens whose probability is below min_p times the
 ** top probability (the top token always stays). */
-static void min_p(float mp, float *x, int V) {
-    double sum, mx = finite_max_sum(x, V, &sum);
+static void min_p(float mp, samp_work *w) {
+    double sum, mx = cand_max_sum(w, &sum);
     (void)sum;
     double thr = log((double)mp); /* p_i < mp * p_max  <=>  x_i - max < log(mp) */
-    for (int i = 0; i < V; i++)
-        if (x[i] != -INFINITY && (double)x[i] - mx < thr) x[i] = -INFINITY;
+    for (int i = 0; i < w->n_cand; i++)
+        if ((double)w->cx[i] - mx < thr) w->cx[i] = -INFINITY;
+    keep_from(w, -FLT_MAX);
 }
 
 /* TypicalLogitsWarper: keep the tokens whose surprisal is closest to the
 ** entropy until their mass reaches typical_p. */
-static void typical_p(float mass, float *x, int V, samp_pair *pr) {
-    double sum, mx = finite_max_sum(x, V, &sum), lse = mx + log(sum), ent = 0;
-    int n = 0;
-    for (int i = 0; i < V; i++) {
-        if (x[i] == -INFINITY) continue;
+static void typical_p(float mass, samp_work *w) {
+    const int n = w->n_cand;
+    float *x = w->cx;
+    samp_pair *pr = w->pairs;
+    if (n == 0) return;
+    double sum, mx = cand_max_sum(w, &sum), lse = mx + log(sum), ent = 0;
+    for (int i = 0; i < n; i++) {
         double lp = (double)x[i] - lse;
         ent -= exp(lp) * lp;
     }
-    for (int i = 0; i < V; i++) {
-        if (x[i] == -INFINITY) continue;
-        pr[n++] = (samp_pair){(float)fabs(-((double)x[i] - lse) - ent), i};
-    }
+    for (int i = 0; i < n; i++)
+        pr[i] = (samp_pair){(float)fabs(-((double)x[i] - lse) - ent), i};
     qsort(pr, (size_t)n, sizeof *pr, cmp_key_asc);
     double cum = 0;
     int last = 0;
@@ -349,6 +438,7 @@ static void typical_p(float mass, float *x, int V, samp_pair *pr) {
     float thr = pr[last].key;
     for (int i = 1; i < n; i++)
         if (pr[i].key > thr) x[pr[i].id] = -INFINITY;
+    keep_from(w, -FLT_MAX);
 }
 
 void samp_warp(const samp_params *p, float *x, int V, samp_work *w, const uint64_t *ban) {
@@ -356,27 +446,31 @@ void samp_warp(const samp_params *p, float *x, int V, samp_work *w, const uint64
     if (p->temperature != 1.0f)
         for (int i = 0; i < V; i++)
             x[i] /= p->temperature;
-    if (p->top_k > 0) top_k(p->top_k, x, V, w->pairs, ban);
-    if (p->top_p < 1.0f) top_p(p->top_p, x, V, w->pairs);
-    if (p->min_p > 0) min_p(p->min_p, x, V);
-    if (p->typical_p < 1.0f) typical_p(p->typical_p, x, V, w->pairs);
+    if (p->top_k > 0)
+        top_k(p->top_k, x, V, w, ban);
+    else
+        scan(x, V, NULL, 0, w); /* every finite logit */
+    if (p->top_p < 1.0f) top_p(p->top_p, w);
+    if (p->min_p > 0) min_p(p->min_p, w);
+    if (p->typical_p < 1.0f) typical_p(p->typical_p, w);
 }
 
-int32_t samp_pick(const samp_params *p, const float *x, int V, rng *r) {
-    int32_t best = -1;
-    for (int i = skip_masked(x, 0, V); i < V; i = skip_masked(x, i + 1, V))
-        if (x[i] != -INFINITY && (best < 0 || x[i] > x[best])) best = i;
-    if (best < 0 || !p->do_sample) return best;
-    double sum, mx = finite_max_sum(x, V, &sum);
+int32_t samp_draw(const samp_work *w, rng *r) {
+    if (!w->n_cand) return -1;
+    double sum, mx = cand_max_sum(w, &sum);
     double u = rng_uniform_double(r) * sum, cum = 0;
-    int32_t last = best;
-    for (int i = skip_masked(x, 0, V); i < V; i = skip_masked(x, i + 1, V)) {
-        if (x[i] == -INFINITY) continue;
-        cum += exp((double)x[i] - mx);
-        last = i;
-        if (u < cum) return i;
+    for (int i = 0; i < w->n_cand; i++) {
+        cum += exp((double)w->cx[i] - mx);
+        if (u < cum) return w->cid[i];
     }
-    return last; /* rounding: u landed past the final sum */
+    return w->cid[w->n_cand - 1]; /* rounding: u landed past the final sum */
+}
+
+int32_t samp_argmax(const float *x, int V) {
+    int32_t best = -1;
+    for (int i = 0; i < V; i++)
+        if (x[i] != -INFINITY && (best < 0 || x[i] > x[best])) best = i;
+    return best;
 }
 
 int samp_seq_init(samp_seq *s, const samp_params *p, const int32_t *prompt, size_t n,
@@ -503,8 +597,13 @@ int32_t samp_seq_step(const samp_params *p, cons *c, const samp_vocab *sv, samp_
         for (int i = 0; i < s->n_ban; i++)
             if (s->ban_pos[i] == (int)n_gen) logits[s->ban_tok[i]] = -INFINITY;
     }
-    if (p->do_sample) samp_warp(p, logits, V, w, ban);
-    int32_t t = samp_pick(p, logits, V, &s->r);
+    int32_t t;
+    if (p->do_sample) {
+        samp_warp(p, logits, V, w, ban);
+        t = samp_draw(w, &s->r);
+    } else {
+        t = samp_argmax(logits, V);
+    }
     if (t < 0 && s->form) {
         if (n_gen > 0 && s->n_backout < SAMP_MAX_BACKOUT)
             retry(p, c, s);

@@ -91,7 +91,10 @@ typedef struct samp_pair {
 } samp_pair;
 typedef struct samp_work {
     int V;
-    samp_pair *pairs;
+    samp_pair *pairs; /* the warpers' sorts */
+    float *cx;        /* samp_warp's result: the n_cand tokens left (cid), in */
+    int32_t *cid;     /* id order, and their warped logits (cx); V + 16 */
+    int n_cand;       /* entries (a vector store may pass the last by 15) */
     uint8_t *mark;
     uint64_t *ban; /* the constraints' bitset of banned tokens, (V + 63) / 64 words */
 } samp_work;
@@ -129,15 +132,21 @@ void samp_utf8_mask(const samp_vocab *sv, unsigned st, int after, float *logits,
 void samp_process(const samp_params *p, const int32_t *ids, size_t n, size_t n_prompt,
                   float *logits, int V, samp_work *w);
 
-/* The warpers (temperature, top_k, top_p, min_p, typical_p), in place.
-** ban (NULL: none; only with p->top_k > 0) is a bitset of tokens top_k
-** removes too, as if their logits were -inf: the same result as masking
-** them first, without a pass of its own over the logits. */
+/* The warpers (temperature, top_k, top_p, min_p, typical_p): the tokens
+** they leave, in id order with their warped logits, into w->cid and w->cx
+** [0 .. w->n_cand): the finite logits that masking the others with -inf would
+** leave.  The logits are scratch: temperature divides them in place.  ban
+** (NULL: none; only with p->top_k > 0) is a bitset of tokens top_k removes
+** too, as if their logits were -inf: the same result as masking them first,
+** without a pass of its own over the logits. */
 void samp_warp(const samp_params *p, float *logits, int V, samp_work *w, const uint64_t *ban);
 
-/* Draw from softmax(logits) (sampling) or take the first argmax (greedy);
-** -1 if every logit is -inf. */
-int32_t samp_pick(const samp_params *p, const float *logits, int V, rng *r);
+/* Draw from the softmax of the logits samp_warp left in w (summed in id
+** order, one rng draw); -1 (no draw) if it left none. */
+int32_t samp_draw(const samp_work *w, rng *r);
+
+/* Greedy: the first largest finite logit; -1 if every logit is -inf. */
+int32_t samp_argmax(const float *logits, int V);
 
 #define SAMP_MAX_BACKOUT 16
 #define SAMP_NOMEM (-2) /* samp_seq_step: out of memory */
@@ -178,8 +187,8 @@ void samp_seq_free(samp_seq *s);
 /* Generate s under form f (shared by every output; outlives s). */
 int samp_seq_set_form(samp_seq *s, form *f, char *err);
 
-/* One step: processes logits (modified in place), masks for UTF-8 and with
-** c, warps, picks; appends the token (its bytes from sv) or sets s->finish.
+/* One step: processes logits (scratch: modified in place), masks for UTF-8
+** and with c, warps, picks; appends the token (its bytes from sv) or sets s->finish.
 ** Returns the token appended or -1 when the output finished without one;
 ** SAMP_NOMEM when out of memory (s->finish left NULL: the output is not
 ** finished but broken, and its caller fails; free s).

@@ -16,19 +16,29 @@
 
 static const float ROW[8] = {3.0f, 2.5f, 2.0f, 1.0f, 0.0f, -1.0f, 0.5f, 2.2f};
 
-/* kept[i] = logits[i] is finite */
-static void check_kept(const float *x, const int *kept, int n) {
+/* kept[i] = samp_warp left token i (and its candidates are in id order) */
+static void check_kept(const samp_work *w, const int *kept, int n) {
+    int left[16] = {0};
+    for (int i = 0; i < w->n_cand; i++) {
+        CHECK(w->cid[i] >= 0 && w->cid[i] < n && (i == 0 || w->cid[i] > w->cid[i - 1]));
+        if (w->cid[i] >= 0 && w->cid[i] < n) left[w->cid[i]] = 1;
+    }
     for (int i = 0; i < n; i++)
-        CHECKF((x[i] != NEG) == kept[i], "token %d kept=%d", i, x[i] != NEG);
+        CHECKF(left[i] == kept[i], "token %d kept=%d", i, left[i]);
 }
 
-static void warp_row(samp_params *p, float *x) {
-    samp_work w;
-    char err[ERR_LEN];
-    CHECK(samp_work_init(&w, 8, err) == 0);
+/* samp_warp on ROW: the tokens left are in w. */
+static void warp_row(samp_params *p, samp_work *w) {
+    float x[8];
     memcpy(x, ROW, sizeof ROW);
-    samp_warp(p, x, 8, &w, NULL);
-    samp_work_free(&w);
+    samp_warp(p, x, 8, w, NULL);
+}
+
+/* The warped logit samp_warp left for token t (NaN if none). */
+static float cand_logit(const samp_work *w, int t) {
+    for (int i = 0; i < w->n_cand; i++)
+        if (w->cid[i] == t) return w->cx[i];
+    return NAN;
 }
 
 static void off(samp_params *p) {
@@ -38,58 +48,73 @@ static void off(samp_params *p) {
 
 static void test_top_p(void) {
     samp_params p;
-    float x[8];
+    samp_work w;
+    char err[ERR_LEN];
+    CHECK(samp_work_init(&w, 8, err) == 0);
     off(&p);
     p.top_p = 0.5f;
-    warp_row(&p, x);
-    check_kept(x, (int[]){1, 1, 0, 0, 0, 0, 0, 0}, 8);
+    warp_row(&p, &w);
+    check_kept(&w, (int[]){1, 1, 0, 0, 0, 0, 0, 0}, 8);
     p.top_p = 0.8f;
-    warp_row(&p, x);
-    check_kept(x, (int[]){1, 1, 1, 0, 0, 0, 0, 1}, 8);
+    warp_row(&p, &w);
+    check_kept(&w, (int[]){1, 1, 1, 0, 0, 0, 0, 1}, 8);
     p.top_p = 0.95f;
-    warp_row(&p, x);
-    check_kept(x, (int[]){1, 1, 1, 1, 0, 0, 1, 1}, 8);
+    warp_row(&p, &w);
+    check_kept(&w, (int[]){1, 1, 1, 1, 0, 0, 1, 1}, 8);
+    samp_work_free(&w);
 }
 
 static void test_min_p(void) {
     samp_params p;
-    float x[8];
+    samp_work w;
+    char err[ERR_LEN];
+    CHECK(samp_work_init(&w, 8, err) == 0);
     off(&p);
     p.min_p = 0.1f;
-    warp_row(&p, x);
-    check_kept(x, (int[]){1, 1, 1, 1, 0, 0, 0, 1}, 8);
+    warp_row(&p, &w);
+    check_kept(&w, (int[]){1, 1, 1, 1, 0, 0, 0, 1}, 8);
     p.min_p = 0.3f;
-    warp_row(&p, x);
-    check_kept(x, (int[]){1, 1, 1, 0, 0, 0, 0, 1}, 8);
+    warp_row(&p, &w);
+    check_kept(&w, (int[]){1, 1, 1, 0, 0, 0, 0, 1}, 8);
     p.min_p = 0.6f;
-    warp_row(&p, x);
-    check_kept(x, (int[]){1, 1, 0, 0, 0, 0, 0, 0}, 8);
+    warp_row(&p, &w);
+    check_kept(&w, (int[]){1, 1, 0, 0, 0, 0, 0, 0}, 8);
+    samp_work_free(&w);
 }
 
 static void test_typical_p(void) {
     samp_params p;
-    float x[8];
+    samp_work w;
+    char err[ERR_LEN];
+    CHECK(samp_work_init(&w, 8, err) == 0);
     off(&p);
     p.typical_p = 0.3f; /* keeps the two most typical, not the most likely */
-    warp_row(&p, x);
-    check_kept(x, (int[]){0, 1, 0, 0, 0, 0, 0, 1}, 8);
+    warp_row(&p, &w);
+    check_kept(&w, (int[]){0, 1, 0, 0, 0, 0, 0, 1}, 8);
     p.typical_p = 0.5f;
-    warp_row(&p, x);
-    check_kept(x, (int[]){0, 1, 1, 0, 0, 0, 0, 1}, 8);
+    warp_row(&p, &w);
+    check_kept(&w, (int[]){0, 1, 1, 0, 0, 0, 0, 1}, 8);
     p.typical_p = 0.9f;
-    warp_row(&p, x);
-    check_kept(x, (int[]){1, 1, 1, 1, 0, 0, 0, 1}, 8);
+    warp_row(&p, &w);
+    check_kept(&w, (int[]){1, 1, 1, 1, 0, 0, 0, 1}, 8);
+    samp_work_free(&w);
+}
+
+/* Whether samp_warp left the same tokens with the same logits in a and b. */
+static int same_cands(const samp_work *a, const samp_work *b) {
+    return a->n_cand == b->n_cand && !memcmp(a->cid, b->cid, (size_t)a->n_cand * sizeof *a->cid) &&
+           !memcmp(a->cx, b->cx, (size_t)a->n_cand * sizeof *a->cx);
 }
 
 /* A ban handed to samp_warp (top_k applies it in its pass) leaves exactly
-** the logits that masking the banned tokens first and warping without one
+** the tokens that masking the banned tokens first and warping without one
 ** does: random rows with ties, -inf already in them, every density of ban,
 ** k above and below the number of tokens left, with and without top_p. */
 static void test_top_k_ban(void) {
     enum { V = 1000 };
-    samp_work w;
+    samp_work wa, wb;
     char err[ERR_LEN];
-    CHECK(samp_work_init(&w, V, err) == 0);
+    CHECK(samp_work_init(&wa, V, err) == 0 && samp_work_init(&wb, V, err) == 0);
     static float a[V], b[V];
     uint64_t ban[(V + 63) / 64];
     rng r;
@@ -113,34 +138,180 @@ static void test_top_k_ban(void) {
                 }
                 for (int i = 0; i < V; i++)
                     b[i] = ban[i / 64] >> (i % 64) & 1 ? NEG : a[i];
-                samp_warp(&p, a, V, &w, ban);
-                samp_warp(&p, b, V, &w, NULL);
-                diff += memcmp(a, b, sizeof a) != 0;
+                samp_warp(&p, a, V, &wa, ban);
+                samp_warp(&p, b, V, &wb, NULL);
+                diff += !same_cands(&wa, &wb);
             }
     printf("  %d rows: %d differ\n", rows, diff);
     CHECK_EQ_INT(diff, 0);
-    samp_work_free(&w);
+    samp_work_free(&wa);
+    samp_work_free(&wb);
 }
 
 static void test_top_k_temperature(void) {
     samp_params p;
-    float x[8];
+    samp_work w;
+    char err[ERR_LEN];
+    CHECK(samp_work_init(&w, 8, err) == 0);
     off(&p);
     p.top_k = 3;
     p.temperature = 0.5f;
-    warp_row(&p, x);
-    check_kept(x, (int[]){1, 1, 0, 0, 0, 0, 0, 1}, 8);
-    CHECK_CLOSE(x[0], 6.0, 1e-6, 0);
-    CHECK_CLOSE(x[7], 4.4, 1e-6, 1e-6);
+    warp_row(&p, &w);
+    check_kept(&w, (int[]){1, 1, 0, 0, 0, 0, 0, 1}, 8);
+    CHECK_CLOSE(cand_logit(&w, 0), 6.0, 1e-6, 0);
+    CHECK_CLOSE(cand_logit(&w, 7), 4.4, 1e-6, 1e-6);
     /* ties at the k-th value stay (transformers removes only "<") */
     float t[5] = {1, 3, 3, 2, 3};
-    samp_work w;
-    char err[ERR_LEN];
-    CHECK(samp_work_init(&w, 5, err) == 0);
     off(&p);
     p.top_k = 2;
     samp_warp(&p, t, 5, &w, NULL);
-    check_kept(t, (int[]){0, 1, 1, 0, 1}, 5);
+    check_kept(&w, (int[]){0, 1, 1, 0, 1}, 5);
+    samp_work_free(&w);
+}
+
+static int cmp_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return x > y ? -1 : x < y;
+}
+
+typedef struct ref_pair {
+    float x;
+    int id;
+} ref_pair;
+
+/* ascending; among equals the higher id first (it goes first) */
+static int cmp_ref(const void *a, const void *b) {
+    const ref_pair *p = a, *q = b;
+    if (p->x != q->x) return p->x < q->x ? -1 : 1;
+    return q->id - p->id;
+}
+
+/* max of the finite logits; *sum = the sum of exp(x - max) in id order */
+static double ref_max_sum(const float *x, int V, double *sum) {
+    double mx = -INFINITY, s = 0;
+    for (int i = 0; i < V; i++)
+        if (x[i] > mx) mx = x[i];
+    for (int i = 0; i < V; i++)
+        if (x[i] != NEG) s += exp((double)x[i] - mx);
+    *sum = s;
+    return mx;
+}
+
+/* The plain definitions on a whole row: temperature; -inf on the banned
+** tokens and on those below the k-th largest of the rest (none when fewer
+** than k: ties at it stay); top_p (ascending sort, cumulative mass). */
+static void ref_warp(const samp_params *p, float *x, int V, const uint64_t *ban) {
+    static float s[5000];
+    static ref_pair pr[5000];
+    int n = 0;
+    for (int i = 0; i < V; i++) {
+        x[i] /= p->temperature;
+        if (ban[i / 64] >> (i % 64) & 1)
+            x[i] = NEG;
+        else
+            s[n++] = x[i];
+    }
+    qsort(s, (size_t)n, sizeof *s, cmp_desc);
+    float thr = n >= p->top_k ? s[p->top_k - 1] : NEG;
+    n = 0;
+    for (int i = 0; i < V; i++) {
+        if (x[i] < thr) x[i] = NEG;
+        if (x[i] != NEG) pr[n++] = (ref_pair){x[i], i};
+    }
+    if (p->top_p >= 1) return;
+    qsort(pr, (size_t)n, sizeof *pr, cmp_ref);
+    double sum, mx = ref_max_sum(x, V, &sum), cum = 0;
+    for (int i = 0; i < n - 1; i++) {
+        cum += exp((double)pr[i].x - mx) / sum;
+        if (cum > 1.0 - (double)p->top_p) break;
+        x[pr[i].id] = NEG;
+    }
+}
+
+/* The draw over the finite logits of x, in id order; -1 if none. */
+static int ref_draw(const float *x, int V, rng *r) {
+    double sum, mx = ref_max_sum(x, V, &sum);
+    if (sum == 0) return -1;
+    double u = rng_uniform_double(r) * sum, cum = 0;
+    int last = -1;
+    for (int i = 0; i < V; i++)
+        if (x[i] != NEG) {
+            cum += exp((double)x[i] - mx);
+            last = i;
+            if (u < cum) return i;
+        }
+    return last;
+}
+
+/* samp_warp and samp_draw against the plain definitions: the same tokens
+** with the same logits in id order, the same draws from the same rng.
+** Rows with many ties at the k-th largest, -inf entries, banned tokens,
+** fewer finite logits than k, k either side of the scan's batch sizes. */
+static void test_warp_reference(void) {
+    enum { VMAX = 5000 };
+    static float a[VMAX], b[VMAX];
+    static uint64_t ban[(VMAX + 63) / 64];
+    samp_work w;
+    char err[ERR_LEN];
+    CHECK(samp_work_init(&w, VMAX, err) == 0);
+    rng g;
+    rng_seed(&g, 2024);
+    static const int Vs[] = {VMAX, 77, 1013};
+    static const int ks[] = {1, 2, 7, 50, 63, 64, 255, 300, 1200, 4999, 5000, 9999};
+    int rows = 0, bad_set = 0, bad_pick = 0, tied = 0, short_rows = 0;
+    for (size_t vi = 0; vi < sizeof Vs / sizeof *Vs; vi++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+            for (int rep = 0; rep < 6; rep++, rows++) {
+                const int V = Vs[vi];
+                samp_params p;
+                samp_defaults(&p);
+                p.top_k = ks[ki];
+                p.temperature = rep & 1 ? 0.7f : 1.0f;
+                p.top_p = rep >= 4 ? 0.9f : 1.0f;
+                const float ninf = rep % 3 == 2 ? 0.95f : 0.05f, dens = rep % 3 == 1 ? 0.3f : 0;
+                int finite = 0;
+                memset(ban, 0, sizeof ban);
+                for (int i = 0; i < V; i++) {
+                    /* few distinct values (ties) in half the rows */
+                    float v = rep < 3 ? (float)(int)(rng_uniform(&g) * 12) / 4
+                                      : (float)(3 * rng_normal(&g));
+                    a[i] = b[i] = rng_uniform(&g) < ninf ? NEG : v;
+                    if (rng_uniform(&g) < dens) ban[i / 64] |= 1ull << (i % 64);
+                    finite += a[i] != NEG && !(ban[i / 64] >> (i % 64) & 1);
+                }
+                ref_warp(&p, b, V, ban);
+                samp_warp(&p, a, V, &w, dens > 0 ? ban : NULL);
+                int n = 0, same = 1;
+                for (int i = 0; i < V; i++)
+                    if (b[i] != NEG) same &= n < w.n_cand && w.cid[n] == i && w.cx[n] == b[i], n++;
+                bad_set += !(same && n == w.n_cand);
+                tied += p.top_p == 1 && n > p.top_k;
+                short_rows += finite < p.top_k;
+                rng r1, r2;
+                rng_seed(&r1, (uint64_t)rows), rng_seed(&r2, (uint64_t)rows);
+                for (int d = 0; d < 20; d++)
+                    bad_pick += samp_draw(&w, &r1) != ref_draw(b, V, &r2);
+            }
+    printf("  %d rows (%d with ties past k, %d with fewer than k): %d sets, %d draws differ\n",
+           rows, tied, short_rows, bad_set, bad_pick);
+    CHECK_EQ_INT(bad_set, 0);
+    CHECK_EQ_INT(bad_pick, 0);
+    CHECK(tied > 20 && short_rows > 20);
+    samp_work_free(&w);
+}
+
+/* typical_p over a row with every token masked leaves none (it read before
+** its sort buffer). */
+static void test_typical_empty(void) {
+    samp_params p;
+    samp_work w;
+    char err[ERR_LEN];
+    CHECK(samp_work_init(&w, 4, err) == 0);
+    off(&p);
+    p.typical_p = 0.5f;
+    float x[4] = {NEG, NEG, NEG, NEG};
+    samp_warp(&p, x, 4, &w, NULL);
+    CHECK_EQ_INT(w.n_cand, 0);
     samp_work_free(&w);
 }
 
@@ -258,7 +429,7 @@ static void test_statistics(void) {
     rng r;
     rng_seed(&r, 12345);
     for (int n = 0; n < N; n++)
-        count[samp_pick(&p, x, V, &r)]++;
+        count[samp_draw(&w, &r)]++;
     double chi = 0, tv = 0;
     int outside = 0;
     for (int i = 0; i < V; i++) {
@@ -280,11 +451,12 @@ static void test_statistics(void) {
     CHECKF(chi < lim, "chi2 %.2f >= %.2f", chi, lim);
     CHECKF(tv < 0.01, "TV %.4f", tv);
     /* greedy picks the first maximum */
-    p.do_sample = 0;
     float tie[4] = {1, 5, 5, 2};
-    CHECK_EQ_INT(samp_pick(&p, tie, 4, &r), 1);
+    CHECK_EQ_INT(samp_argmax(tie, 4), 1);
     float none[2] = {NEG, NEG};
-    CHECK_EQ_INT(samp_pick(&p, none, 2, &r), -1);
+    CHECK_EQ_INT(samp_argmax(none, 2), -1);
+    samp_warp(&p, none, 2, &w, NULL);
+    CHECK_EQ_INT(samp_draw(&w, &r), -1);
     samp_work_free(&w);
 }
 
@@ -609,6 +781,8 @@ int main(void) {
     RUN(test_typical_p);
     RUN(test_top_k_temperature);
     RUN(test_top_k_ban);
+    RUN(test_warp_reference);
+    RUN(test_typical_empty);
     RUN(test_processors);
     RUN(test_statistics);
     RUN(test_stopping);
