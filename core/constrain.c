@@ -643,18 +643,17 @@ static int cached_mask(cons *c, int32_t ac, int pw, int is_last, int irr, uint64
     return rc;
 }
 
-void cons_apply(const uint64_t *ban, float below, float *x, int n) {
+/* Set x[i] = -inf for every i < n that ban holds (16 at a time with
+** AVX-512). */
+static void apply_ban(const uint64_t *ban, float *x, int n) {
     int i = 0;
 #ifdef __AVX512F__
-    const __m512 ninf = _mm512_set1_ps(-INFINITY), thr = _mm512_set1_ps(below);
-    for (; i + 16 <= n; i += 16) {
-        __mmask16 k = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), thr, _CMP_LT_OQ);
-        if (ban) k |= (__mmask16)(ban[i / 64] >> (i % 64));
-        _mm512_mask_storeu_ps(x + i, k, ninf);
-    }
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    for (; i + 16 <= n; i += 16)
+        _mm512_mask_storeu_ps(x + i, (__mmask16)(ban[i / 64] >> (i % 64)), ninf);
 #endif
     for (; i < n; i++)
-        if (x[i] < below || (ban && ban[i / 64] >> (i % 64) & 1)) x[i] = -INFINITY;
+        if (ban[i / 64] >> (i % 64) & 1) x[i] = -INFINITY;
 }
 
 static void add_seconds(cons *c, double dt) {
@@ -690,7 +689,7 @@ void cons_mask(cons *c, const cons_state *st, int is_last, float *logits) {
     uint64_t bits[c->nwords64];
     cons_ban(c, st, is_last, bits);
     double t0 = omp_get_wtime();
-    cons_apply(bits, -INFINITY, logits, c->v->n);
+    apply_ban(bits, logits, c->v->n);
     add_seconds(c, omp_get_wtime() - t0);
 }
 

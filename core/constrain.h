@@ -104,11 +104,6 @@ void cons_start(const cons *c, cons_state *st, const char *prompt, size_t len);
 ** is locked). */
 void cons_ban(cons *c, const cons_state *st, int is_last, uint64_t *ban);
 
-/* Set x[i] = -inf for every i < n that ban holds (NULL: none) or whose
-** x[i] < below (-INFINITY: none): a ban applied in the same pass as top_k's
-** threshold (16 at a time with AVX-512). */
-void cons_apply(const uint64_t *ban, float below, float *x, int n);
-
 /* Set logits[id] = -inf for every token cons_ban bans. */
 void cons_mask(cons *c, const cons_state *st, int is_last, float *logits);
 

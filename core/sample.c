@@ -103,9 +103,16 @@ void samp_work_free(samp_work *w) {
 }
 
 void samp_vocab_free(samp_vocab *sv) {
-    free(sv->next), free(sv->odd), free(sv->cont);
+    free(sv->next), free(sv->odd), free(sv->cont), free(sv->start_ban);
     sv->next = NULL;
     sv->odd = sv->cont = NULL;
+    sv->start_ban = NULL;
+}
+
+/* May token t follow text state st with `after` tokens to spare? */
+static int utf8_ok(const samp_vocab *sv, unsigned st, int after, int32_t t) {
+    unsigned to = sv->next[(size_t)t * TXT_U8_NSTATES + st];
+    return to != TXT_U8_BAD && sv->dist[to] <= after;
 }
 
 int samp_vocab_init(samp_vocab *sv, const cons_vocab *v, char *err) {
@@ -115,7 +122,8 @@ int samp_vocab_init(samp_vocab *sv, const cons_vocab *v, char *err) {
     sv->next = malloc((size_t)v->n * S);
     sv->odd = malloc((size_t)v->n * sizeof *sv->odd);
     sv->cont = malloc((size_t)v->n * sizeof *sv->cont);
-    if (!sv->next || !sv->odd || !sv->cont) {
+    sv->start_ban = calloc(((size_t)v->n + 63) / 64, sizeof *sv->start_ban);
+    if (!sv->next || !sv->odd || !sv->cont || !sv->start_ban) {
         samp_vocab_free(sv);
         return err_set(err, "sampling: out of memory for the UTF-8 tables");
     }
@@ -142,13 +150,14 @@ int samp_vocab_init(samp_vocab *sv, const cons_vocab *v, char *err) {
                 }
             }
     }
+    /* at a boundary with the longest way back to one to spare, the mask is
+    ** the tokens that cannot start a character or can never complete it */
+    for (unsigned st = 0; st < S; st++)
+        if (sv->dist[st] != 255 && sv->dist[st] > sv->settle) sv->settle = sv->dist[st];
+    for (size_t i = 0; i < sv->n_odd; i++)
+        if (!utf8_ok(sv, TXT_U8_START, sv->settle, sv->odd[i]))
+            sv->start_ban[sv->odd[i] / 64] |= 1ull << (sv->odd[i] % 64);
     return 0;
-}
-
-/* May token t follow text state st with `after` tokens to spare? */
-static int utf8_ok(const samp_vocab *sv, unsigned st, int after, int32_t t) {
-    unsigned to = sv->next[(size_t)t * TXT_U8_NSTATES + st];
-    return to != TXT_U8_BAD && sv->dist[to] <= after;
 }
 
 void samp_utf8_mask(const samp_vocab *sv, unsigned st, int after, float *x, samp_work *w) {
@@ -291,28 +300,33 @@ static float float_of(uint32_t u) {
     return f;
 }
 
-/* The k-th largest of the n >= k values v (none NaN or -inf): a bisection
-** over the floats' order, each step a count -- a vector compare per 16
-** values, no branch on the data. */
-static float kth_largest(const float *v, int n, int k) {
-    assert(n >= k && k >= 1);
-    uint32_t lo = order_of(-FLT_MAX), hi = order_of(INFINITY);
-    while (lo < hi) { /* the greatest u whose float has k values at or above it */
-        uint32_t mid = lo + (hi - lo + 1) / 2;
-        if (count_from(v, n, float_of(mid)) >= k)
-            lo = mid;
+/* A bound b for the n >= k values v, all at or above lo (none NaN): at
+** least k of them are at or above b, and at most `enough` (>= k) are, or b
+** is their k-th largest.  A bisection over the floats' order up from lo,
+** each step a count (a vector compare per 16 values, no branch on the
+** data), which stops as soon as few enough are left.  With enough = k,
+** those at or above b are those at or above the k-th largest: either k of
+** them (so the k-th largest is among them) or b is the k-th largest. */
+static float kth_bound(const float *v, int n, int k, int enough, float lo) {
+    assert(n >= k && k >= 1 && enough >= k);
+    uint32_t a = order_of(lo), z = order_of(INFINITY);
+    for (int c = n; a < z && c > enough;) { /* c values at or above a's float */
+        uint32_t mid = a + (z - a + 1) / 2;
+        int cm = count_from(v, n, float_of(mid));
+        if (cm >= k)
+            a = mid, c = cm;
         else
-            hi = mid - 1;
+            z = mid - 1;
     }
-    return float_of(lo);
+    return float_of(a);
 }
 
-/* The scan's bound rises to the k-th largest of the n >= k candidates
-** taken (never above the row's k-th largest), keeping those at or above
-** it; *cap doubles when ties keep more than half of it. */
-static float raise_bound(samp_work *w, int n, int k, int *cap) {
+/* The scan's bound t rises to a bound of the n >= k candidates taken with
+** k to 1.5 k of them at or above it (never above the row's k-th largest),
+** keeping those; *cap doubles when ties keep more than half of it. */
+static float raise_bound(samp_work *w, int n, int k, float t, int *cap) {
     w->n_cand = n;
-    float t = kth_largest(w->cx, n, k);
+    t = kth_bound(w->cx, n, k, k + k / 2, t);
     keep_from(w, t);
     if (w->n_cand > *cap / 2) *cap = 2 * w->n_cand;
     return t;
@@ -333,10 +347,12 @@ static inline int take16(float *cx, int32_t *cid, int n, __m512 v, unsigned m, i
 
 /* The one pass over the logits: the tokens not in ban whose logit is
 ** finite and at or above a bound t into the candidates, in id order.  With
-** k > 0, when the candidates pile up, t rises to their k-th largest: every
-** token at or above the row's k-th largest is still taken.  A compare per
-** 16 tokens, a test per 64, and a compressed store of the few that pass. */
-static void scan(const float *x, int V, const uint64_t *ban, int k, samp_work *w) {
+** k > 0, when the candidates pile up, t rises (raise_bound), never above
+** the row's k-th largest: every token at or above that is still taken.  A compare per
+** 16 tokens, a test per 64, and a compressed store of the few that pass.
+** Returns the bound (every candidate is at or above it). */
+static float scan(const float *x, int V, const uint64_t *ban, int k, samp_work *w) {
+    enum { PREFETCH = 4096 };        /* logits ahead (16 KB) */
     float *cx = w->cx, t = -FLT_MAX; /* at first every finite logit */
     int32_t *cid = w->cid;
     int n = 0, i = 0, cap = k == 0 ? V + 1 : k < 64 ? 256 : 4 * k;
@@ -345,6 +361,10 @@ static void scan(const float *x, int V, const uint64_t *ban, int k, samp_work *w
     for (; i + 64 <= V; i += 64) {
         __m512 v[4];
         uint64_t m = 0;
+        if (i + PREFETCH + 64 <= V) /* the row comes from memory: ask early */
+#pragma GCC unroll 4
+            for (int b = 0; b < 4; b++)
+                _mm_prefetch((const char *)(x + i + PREFETCH + 16 * b), _MM_HINT_T0);
 #pragma GCC unroll 4
         for (int b = 0; b < 4; b++) {
             v[b] = _mm512_loadu_ps(x + i + 16 * b);
@@ -357,7 +377,7 @@ static void scan(const float *x, int V, const uint64_t *ban, int k, samp_work *w
             if (m >> 16 * b & 0xFFFF)
                 n = take16(cx, cid, n, v[b], m >> 16 * b & 0xFFFF, i + 16 * b);
         if (n >= cap) {
-            tv = _mm512_set1_ps(t = raise_bound(w, n, k, &cap));
+            tv = _mm512_set1_ps(t = raise_bound(w, n, k, t, &cap));
             n = w->n_cand;
         }
     }
@@ -367,11 +387,12 @@ static void scan(const float *x, int V, const uint64_t *ban, int k, samp_work *w
         cid[n] = i;
         n += x[i] >= t && !(ban && ban[i / 64] >> (i % 64) & 1);
         if (n >= cap) {
-            t = raise_bound(w, n, k, &cap);
+            t = raise_bound(w, n, k, t, &cap);
             n = w->n_cand;
         }
     }
     w->n_cand = n;
+    return t;
 }
 
 /* TopKLogitsWarper: keep the finite logits not below the k-th largest
@@ -380,8 +401,8 @@ static void scan(const float *x, int V, const uint64_t *ban, int k, samp_work *w
 ** else goes). */
 static void top_k(int k, const float *x, int V, samp_work *w, const uint64_t *ban) {
     if (k > V) k = V;
-    scan(x, V, ban, k, w);
-    if (w->n_cand >= k) keep_from(w, kth_largest(w->cx, w->n_cand, k));
+    float t = scan(x, V, ban, k, w);
+    if (w->n_cand >= k) keep_from(w, kth_bound(w->cx, w->n_cand, k, k, t));
 }
 
 /* TopPLogitsWarper: sort ascending, remove the tokens whose cumulative
@@ -577,6 +598,34 @@ static void retry(const samp_params *p, const cons *c, samp_seq *s) {
     s->stop_pending = p->n_stop && stop_hit(p, s->text, s->text_len, 0);
 }
 
+/* The masks of a step (UTF-8, the constraints c, the form and its
+** back-outs): -inf on the logits, but with top_k sampling the UTF-8 mask at
+** a boundary and c's, returned as a bitset that top_k's pass over the
+** logits applies (NULL: none) -- no writes of their own, scattered over a
+** row that is not in cache yet. */
+static const uint64_t *step_masks(const samp_params *p, cons *c, const samp_vocab *sv, samp_seq *s,
+                                  int after, float *logits, samp_work *w) {
+    const int bits = p->do_sample && p->top_k > 0;
+    const uint64_t *ban =
+        bits && s->u8 == TXT_U8_START && after >= sv->settle ? sv->start_ban : NULL;
+    if (!ban) samp_utf8_mask(sv, s->u8, after, logits, w);
+    if (c && bits) {
+        cons_ban(c, &s->cs, after == 0, w->ban);
+        for (int i = 0; ban && i < (w->V + 63) / 64; i++)
+            w->ban[i] |= ban[i];
+        ban = w->ban;
+    } else if (c) {
+        cons_mask(c, &s->cs, after == 0, logits);
+    }
+    if (s->form) {
+        size_t n_gen = s->n - s->n_prompt;
+        form_mask(s->form, &s->fs, logits);
+        for (int i = 0; i < s->n_ban; i++)
+            if (s->ban_pos[i] == (int)n_gen) logits[s->ban_tok[i]] = -INFINITY;
+    }
+    return ban;
+}
+
 int32_t samp_seq_step(const samp_params *p, cons *c, const samp_vocab *sv, samp_seq *s,
                       float *logits, samp_work *w) {
     int V = w->V;
@@ -584,19 +633,7 @@ int32_t samp_seq_step(const samp_params *p, cons *c, const samp_vocab *sv, samp_
     size_t n_gen = s->n - s->n_prompt;
     int after = s->max_new - (int)n_gen - 1; /* tokens that may follow this one */
     samp_process(p, s->ids, s->n, s->n_prompt, logits, V, w);
-    samp_utf8_mask(sv, s->u8, after, logits, w);
-    /* with top_k sampling, top_k's pass over the logits applies the
-    ** constraints' ban: no pass of its own */
-    const uint64_t *ban = c && p->do_sample && p->top_k > 0 ? w->ban : NULL;
-    if (ban)
-        cons_ban(c, &s->cs, after == 0, w->ban);
-    else if (c)
-        cons_mask(c, &s->cs, after == 0, logits);
-    if (s->form) {
-        form_mask(s->form, &s->fs, logits);
-        for (int i = 0; i < s->n_ban; i++)
-            if (s->ban_pos[i] == (int)n_gen) logits[s->ban_tok[i]] = -INFINITY;
-    }
+    const uint64_t *ban = step_masks(p, c, sv, s, after, logits, w);
     int32_t t;
     if (p->do_sample) {
         samp_warp(p, logits, V, w, ban);

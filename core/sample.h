@@ -114,6 +114,8 @@ typedef struct samp_vocab {
     size_t n_odd;
     int32_t *cont; /* tokens that start with a continuation byte */
     size_t n_cont;
+    int settle;          /* the longest way back to a boundary: with this */
+    uint64_t *start_ban; /* many tokens to spare, the mask at a boundary */
 } samp_vocab;
 
 /* Build the tables for vocabulary v (its eos adds no text and is valid only

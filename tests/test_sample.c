@@ -643,6 +643,60 @@ static void run_u8(samp_params *p, const char *prompt, const int *want, int n, s
     samp_vocab_free(&v);
 }
 
+/* With top_k sampling a step's UTF-8 mask at a character boundary (and the
+** constraints') go to top_k's pass as a bitset: the same draws as top_k 0
+** (the masks written over the logits) when k is the whole vocabulary, over
+** random logits on TU, near the length limit too, with and without
+** constraints. */
+static void test_utf8_bits(void) {
+    samp_vocab v;
+    samp_work wa, wb;
+    char err[ERR_LEN];
+    CHECK(samp_vocab_init(&v, &TU, err) == 0);
+    CHECK(samp_work_init(&wa, 12, err) == 0 && samp_work_init(&wb, 12, err) == 0);
+    const char *words[] = {"a\xC3\xA9"};
+    cons_opts co = {words, 1, 1, 0, "x", 0};
+    cons *c;
+    CHECK(cons_new(&TU, &co, &c, err) == 0);
+    rng g;
+    rng_seed(&g, 5);
+    int steps = 0, differ = 0, at_boundary = 0;
+    int32_t ids[] = {0};
+    for (int trial = 0; trial < 300; trial++) {
+        samp_params pa, pb;
+        samp_defaults(&pa);
+        pa.eos_id = 11;
+        pa.max_new_tokens = 1 + trial % 9;
+        pa.top_k = 100;
+        pb = pa;
+        pb.top_k = 0;
+        cons *ct = trial % 2 ? c : NULL;
+        samp_seq a, b;
+        CHECK(samp_seq_init(&a, &pa, ids, 1, "a", 1, ct, (uint64_t)trial, err) == 0);
+        CHECK(samp_seq_init(&b, &pb, ids, 1, "a", 1, ct, (uint64_t)trial, err) == 0);
+        while (!a.finish && !b.finish) {
+            float xa[12], xb[12];
+            for (int i = 0; i < 12; i++)
+                xa[i] = xb[i] = (float)rng_normal(&g);
+            at_boundary +=
+                a.u8 == TXT_U8_START && a.max_new - (int)(a.n - a.n_prompt) - 1 >= v.settle;
+            int ta = samp_seq_step(&pa, ct, &v, &a, xa, &wa),
+                tb = samp_seq_step(&pb, ct, &v, &b, xb, &wb);
+            differ += ta != tb || !a.finish != !b.finish;
+            steps++;
+        }
+        samp_seq_free(&a);
+        samp_seq_free(&b);
+    }
+    printf("  %d steps (%d at a boundary with room): %d differ\n", steps, at_boundary, differ);
+    CHECK_EQ_INT(differ, 0);
+    CHECK(at_boundary > 100 && steps - at_boundary > 100);
+    cons_free(c);
+    samp_work_free(&wa);
+    samp_work_free(&wb);
+    samp_vocab_free(&v);
+}
+
 static int text_valid(const samp_seq *s) {
     size_t bad;
     return txt_utf8_valid((const unsigned char *)s->text, s->text_len, &bad);
@@ -789,6 +843,7 @@ int main(void) {
     RUN(test_validate);
     RUN(test_utf8_mask);
     RUN(test_utf8_steps);
+    RUN(test_utf8_bits);
     RUN(test_step_out_of_memory);
     return TEST_SUMMARY();
 }
