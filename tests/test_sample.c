@@ -34,6 +34,18 @@ static void warp_row(samp_params *p, samp_work *w) {
     samp_warp(p, x, 8, w, NULL);
 }
 
+/* samp_warp on row x[0..n) (n <= 16) leaves the tokens kept[i] says. */
+static void check_warp(samp_params *p, const float *x, int n, const int *kept) {
+    samp_work w;
+    char err[ERR_LEN];
+    float y[16];
+    CHECK(samp_work_init(&w, n, err) == 0);
+    memcpy(y, x, (size_t)n * sizeof *x);
+    samp_warp(p, y, n, &w, NULL);
+    check_kept(&w, kept, n);
+    samp_work_free(&w);
+}
+
 /* The warped logit samp_warp left for token t (NaN if none). */
 static float cand_logit(const samp_work *w, int t) {
     for (int i = 0; i < w->n_cand; i++)
@@ -48,56 +60,35 @@ static void off(samp_params *p) {
 
 static void test_top_p(void) {
     samp_params p;
-    samp_work w;
-    char err[ERR_LEN];
-    CHECK(samp_work_init(&w, 8, err) == 0);
     off(&p);
     p.top_p = 0.5f;
-    warp_row(&p, &w);
-    check_kept(&w, (int[]){1, 1, 0, 0, 0, 0, 0, 0}, 8);
+    check_warp(&p, ROW, 8, (int[]){1, 1, 0, 0, 0, 0, 0, 0});
     p.top_p = 0.8f;
-    warp_row(&p, &w);
-    check_kept(&w, (int[]){1, 1, 1, 0, 0, 0, 0, 1}, 8);
+    check_warp(&p, ROW, 8, (int[]){1, 1, 1, 0, 0, 0, 0, 1});
     p.top_p = 0.95f;
-    warp_row(&p, &w);
-    check_kept(&w, (int[]){1, 1, 1, 1, 0, 0, 1, 1}, 8);
-    samp_work_free(&w);
+    check_warp(&p, ROW, 8, (int[]){1, 1, 1, 1, 0, 0, 1, 1});
 }
 
 static void test_min_p(void) {
     samp_params p;
-    samp_work w;
-    char err[ERR_LEN];
-    CHECK(samp_work_init(&w, 8, err) == 0);
     off(&p);
     p.min_p = 0.1f;
-    warp_row(&p, &w);
-    check_kept(&w, (int[]){1, 1, 1, 1, 0, 0, 0, 1}, 8);
+    check_warp(&p, ROW, 8, (int[]){1, 1, 1, 1, 0, 0, 0, 1});
     p.min_p = 0.3f;
-    warp_row(&p, &w);
-    check_kept(&w, (int[]){1, 1, 1, 0, 0, 0, 0, 1}, 8);
+    check_warp(&p, ROW, 8, (int[]){1, 1, 1, 0, 0, 0, 0, 1});
     p.min_p = 0.6f;
-    warp_row(&p, &w);
-    check_kept(&w, (int[]){1, 1, 0, 0, 0, 0, 0, 0}, 8);
-    samp_work_free(&w);
+    check_warp(&p, ROW, 8, (int[]){1, 1, 0, 0, 0, 0, 0, 0});
 }
 
 static void test_typical_p(void) {
     samp_params p;
-    samp_work w;
-    char err[ERR_LEN];
-    CHECK(samp_work_init(&w, 8, err) == 0);
     off(&p);
     p.typical_p = 0.3f; /* keeps the two most typical, not the most likely */
-    warp_row(&p, &w);
-    check_kept(&w, (int[]){0, 1, 0, 0, 0, 0, 0, 1}, 8);
+    check_warp(&p, ROW, 8, (int[]){0, 1, 0, 0, 0, 0, 0, 1});
     p.typical_p = 0.5f;
-    warp_row(&p, &w);
-    check_kept(&w, (int[]){0, 1, 1, 0, 0, 0, 0, 1}, 8);
+    check_warp(&p, ROW, 8, (int[]){0, 1, 1, 0, 0, 0, 0, 1});
     p.typical_p = 0.9f;
-    warp_row(&p, &w);
-    check_kept(&w, (int[]){1, 1, 1, 1, 0, 0, 0, 1}, 8);
-    samp_work_free(&w);
+    check_warp(&p, ROW, 8, (int[]){1, 1, 1, 1, 0, 0, 0, 1});
 }
 
 /* Whether samp_warp left the same tokens with the same logits in a and b. */
@@ -304,15 +295,9 @@ static void test_warp_reference(void) {
 ** its sort buffer). */
 static void test_typical_empty(void) {
     samp_params p;
-    samp_work w;
-    char err[ERR_LEN];
-    CHECK(samp_work_init(&w, 4, err) == 0);
     off(&p);
     p.typical_p = 0.5f;
-    float x[4] = {NEG, NEG, NEG, NEG};
-    samp_warp(&p, x, 4, &w, NULL);
-    CHECK_EQ_INT(w.n_cand, 0);
-    samp_work_free(&w);
+    check_warp(&p, (const float[]){NEG, NEG, NEG, NEG}, 4, (int[]){0, 0, 0, 0});
 }
 
 static void test_processors(void) {
