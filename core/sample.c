@@ -350,14 +350,19 @@ static inline int take16(float *cx, int32_t *cid, int n, __m512 v, unsigned m, i
 ** k > 0, when the candidates pile up, t rises (raise_bound), never above
 ** the row's k-th largest: every token at or above that is still taken.  A compare per
 ** 16 tokens, a test per 64, and a compressed store of the few that pass.
+** With div, the logits are x / temp (the temperature, in the same pass).
 ** Returns the bound (every candidate is at or above it). */
-static float scan(const float *x, int V, const uint64_t *ban, int k, samp_work *w) {
+static inline __attribute__((always_inline)) float scan_div(const float *x, int V,
+                                                            const uint64_t *ban, int k,
+                                                            samp_work *w, const int div,
+                                                            float temp) {
     enum { PREFETCH = 4096 };        /* logits ahead (16 KB) */
     float *cx = w->cx, t = -FLT_MAX; /* at first every finite logit */
     int32_t *cid = w->cid;
     int n = 0, i = 0, cap = k == 0 ? V + 1 : k < 64 ? 256 : 4 * k;
 #ifdef __AVX512F__
     __m512 tv = _mm512_set1_ps(t);
+    const __m512 tt = _mm512_set1_ps(temp);
     for (; i + 64 <= V; i += 64) {
         __m512 v[4];
         uint64_t m = 0;
@@ -368,6 +373,7 @@ static float scan(const float *x, int V, const uint64_t *ban, int k, samp_work *
 #pragma GCC unroll 4
         for (int b = 0; b < 4; b++) {
             v[b] = _mm512_loadu_ps(x + i + 16 * b);
+            if (div) v[b] = _mm512_div_ps(v[b], tt);
             m |= (uint64_t)_mm512_cmp_ps_mask(v[b], tv, _CMP_GE_OQ) << 16 * b;
         }
         if (!m) continue; /* most groups, once t is near the threshold */
@@ -383,9 +389,9 @@ static float scan(const float *x, int V, const uint64_t *ban, int k, samp_work *
     }
 #endif
     for (; i < V; i++) {
-        cx[n] = x[i];
+        cx[n] = div ? x[i] / temp : x[i];
         cid[n] = i;
-        n += x[i] >= t && !(ban && ban[i / 64] >> (i % 64) & 1);
+        n += cx[n] >= t && !(ban && ban[i / 64] >> (i % 64) & 1);
         if (n >= cap) {
             t = raise_bound(w, n, k, t, &cap);
             n = w->n_cand;
@@ -395,13 +401,18 @@ static float scan(const float *x, int V, const uint64_t *ban, int k, samp_work *
     return t;
 }
 
+/* scan_div, the division only with a temperature (not 1). */
+static float scan(const float *x, int V, const uint64_t *ban, int k, float temp, samp_work *w) {
+    return temp == 1.0f ? scan_div(x, V, ban, k, w, 0, 1.0f) : scan_div(x, V, ban, k, w, 1, temp);
+}
+
 /* TopKLogitsWarper: keep the finite logits not below the k-th largest
 ** (ties at the threshold stay), but the tokens of ban: they count as -inf,
 ** which never rises above a k-th largest (fewer than k others: nothing
 ** else goes). */
-static void top_k(int k, const float *x, int V, samp_work *w, const uint64_t *ban) {
+static void top_k(int k, float temp, const float *x, int V, samp_work *w, const uint64_t *ban) {
     if (k > V) k = V;
-    float t = scan(x, V, ban, k, w);
+    float t = scan(x, V, ban, k, temp, w);
     if (w->n_cand >= k) keep_from(w, kth_bound(w->cx, w->n_cand, k, k, t));
 }
 
@@ -462,15 +473,12 @@ static void typical_p(float mass, samp_work *w) {
     keep_from(w, -FLT_MAX);
 }
 
-void samp_warp(const samp_params *p, float *x, int V, samp_work *w, const uint64_t *ban) {
+void samp_warp(const samp_params *p, const float *x, int V, samp_work *w, const uint64_t *ban) {
     assert(!ban || p->top_k > 0);
-    if (p->temperature != 1.0f)
-        for (int i = 0; i < V; i++)
-            x[i] /= p->temperature;
     if (p->top_k > 0)
-        top_k(p->top_k, x, V, w, ban);
+        top_k(p->top_k, p->temperature, x, V, w, ban);
     else
-        scan(x, V, NULL, 0, w); /* every finite logit */
+        scan(x, V, NULL, 0, p->temperature, w); /* every finite logit */
     if (p->top_p < 1.0f) top_p(p->top_p, w);
     if (p->min_p > 0) min_p(p->min_p, w);
     if (p->typical_p < 1.0f) typical_p(p->typical_p, w);

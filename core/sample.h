@@ -137,11 +137,11 @@ void samp_process(const samp_params *p, const int32_t *ids, size_t n, size_t n_p
 /* The warpers (temperature, top_k, top_p, min_p, typical_p): the tokens
 ** they leave, in id order with their warped logits, into w->cid and w->cx
 ** [0 .. w->n_cand): the finite logits that masking the others with -inf would
-** leave.  The logits are scratch: temperature divides them in place.  ban
+** leave, divided by the temperature (the logits stay as they are).  ban
 ** (NULL: none; only with p->top_k > 0) is a bitset of tokens top_k removes
 ** too, as if their logits were -inf: the same result as masking them first,
 ** without a pass of its own over the logits. */
-void samp_warp(const samp_params *p, float *logits, int V, samp_work *w, const uint64_t *ban);
+void samp_warp(const samp_params *p, const float *logits, int V, samp_work *w, const uint64_t *ban);
 
 /* Draw from the softmax of the logits samp_warp left in w (summed in id
 ** order, one rng draw); -1 (no draw) if it left none. */
