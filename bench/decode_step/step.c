@@ -6,6 +6,7 @@
 ** "step batch=B dtype=D cpu_ms=X wall_ms=Y gflops=Z": the best round's
 ** process CPU and wall time per step, and the matmuls' GFLOP/s by wall.
 */
+#include "../random_model.h"
 #include "gpt.h"
 
 #include <stdio.h>
@@ -17,24 +18,6 @@ static double seconds(clockid_t id) {
     struct timespec t;
     clock_gettime(id, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* a model of cfg with small random weights prepared for generation, or
-** NULL after printing why */
-static gpt_model *random_model(const gpt_config *cfg, int bf16) {
-    char err[512];
-    gpt_tensor *t = malloc(sizeof *t * (size_t)gpt_layout_count(cfg));
-    const size_t n = gpt_layout(cfg, t);
-    float *p = malloc(n * sizeof *p);
-    for (size_t i = 0; i < n; i++)
-        p[i] = ((float)rand() / RAND_MAX - 0.5f) * 0.04f;
-    free(t);
-    gpt_model *m;
-    if (gpt_model_create(cfg, p, &m, err) || gpt_model_prepare_generation(m, bf16, err)) {
-        fprintf(stderr, "step: %s\n", err);
-        return NULL;
-    }
-    return m;
 }
 
 int main(int argc, char **argv) {

@@ -9,6 +9,7 @@
 ** cpu_ms=X wall_ms=Y": the best round's process CPU and wall time per step
 ** of the sampling only.
 */
+#include "../random_model.h"
 #include "gpt.h"
 #include "pool.h"
 #include "sample.h"
@@ -39,20 +40,6 @@ static double seconds(clockid_t id) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* a distilgpt2-shape model with small random weights, prepared for fp32
-** generation, or NULL with err */
-static gpt_model *random_model(const gpt_config *cfg, char *err) {
-    gpt_tensor *t = malloc(sizeof *t * (size_t)gpt_layout_count(cfg));
-    const size_t n = gpt_layout(cfg, t);
-    float *p = malloc(n * sizeof *p);
-    for (size_t i = 0; i < n; i++)
-        p[i] = ((float)rand() / RAND_MAX - 0.5f) * 0.04f;
-    free(t);
-    gpt_model *m;
-    if (gpt_model_create(cfg, p, &m, err) || gpt_model_prepare_generation(m, 0, err)) return NULL;
-    return m;
-}
-
 int main(int argc, char **argv) {
     if (argc != 5) return fprintf(stderr, "usage: step BATCH STEPS ROUNDS CONS\n"), 2;
     const int B = atoi(argv[1]), steps = atoi(argv[2]), rounds = atoi(argv[3]),
@@ -63,7 +50,7 @@ int main(int argc, char **argv) {
     cfg.n_layer = 6;
     const int V = cfg.vocab_size;
     tok *t;
-    gpt_model *m = random_model(&cfg, err);
+    gpt_model *m = random_model(&cfg, 0);
     gpt_kv *kv;
     if (!m || tok_load("models/gpt2", &t, err) || gpt_kv_create(m, B, 2 + steps * rounds, &kv, err))
         return fprintf(stderr, "step: %s\n", err), 1;
