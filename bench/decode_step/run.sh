@@ -12,24 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 STEPS=${STEPS:-10}
 ROUNDS=${ROUNDS:-5}
-BUILD=${BUILD:-build}
-make -s -j2 quill >/dev/null
-mkdir -p "$BUILD/bench"
-libs="sqlite3 libzstd libarchive yaml-0.1 jansson libutf8proc libxxhash libcurl ompi-c"
-link() { # build dir, output
-    gcc -std=c11 -D_GNU_SOURCE -O2 $([ "${PORTABLE:-0}" = 1 ] || echo -march=native) -fopenmp \
-        -Icore -o "$2" bench/decode_step/step.c $(ls "$1"/core/*.o) "$1/gen/cmudict.o" \
-        $(pkg-config --libs $libs) -lm
-}
-link "$BUILD" "$BUILD/bench/decode_step"
-bins=("$BUILD/bench/decode_step")
-names=(this)
-if [ -n "${BASE_BUILD:-}" ]; then
-    link "$BASE_BUILD" "$BUILD/bench/decode_step_base"
-    bins=("$BUILD/bench/decode_step_base" "${bins[@]}")
-    names=(base "${names[@]}")
-fi
-field() { sed -E "s/.* $1=([^ ]+).*/\1/"; }
+. bench/engine_ab.sh
+engine_bins bench/decode_step/step.c decode_step
 echo "## decode_step: one decode step alone (gpt_kv_step), distilgpt2 shape"
 echo
 echo "Random weights prepared for generation, after a 7-token prefill; best of"

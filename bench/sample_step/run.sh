@@ -14,24 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 STEPS=${STEPS:-20}
 ROUNDS=${ROUNDS:-5}
-BUILD=${BUILD:-build}
-make -s -j2 quill >/dev/null
-mkdir -p "$BUILD/bench"
-libs="sqlite3 libzstd libarchive yaml-0.1 jansson libutf8proc libxxhash libcurl ompi-c"
-link() { # build dir (its tree's headers), output
-    gcc -std=c11 -D_GNU_SOURCE -O2 $([ "${PORTABLE:-0}" = 1 ] || echo -march=native) -fopenmp \
-        -I"$1/../core" -o "$2" bench/sample_step/step.c $(ls "$1"/core/*.o) "$1/gen/cmudict.o" \
-        $(pkg-config --libs $libs) -lm
-}
-link "$BUILD" "$BUILD/bench/sample_step"
-bins=("$BUILD/bench/sample_step")
-names=(this)
-if [ -n "${BASE_BUILD:-}" ]; then
-    link "$BASE_BUILD" "$BUILD/bench/sample_step_base"
-    bins=("$BUILD/bench/sample_step_base" "${bins[@]}")
-    names=(base "${names[@]}")
-fi
-field() { sed -E "s/.* $1=([^ ]+).*/\1/"; }
+. bench/engine_ab.sh
+engine_bins bench/sample_step/step.c sample_step
 echo "## sample_step: one step's sampling alone (batch 64, top_k 50)"
 echo
 echo "samp_seq_step on each of 64 rows over the thread pool after each decode"
