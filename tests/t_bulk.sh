@@ -141,7 +141,9 @@ new_store k.db
 kills=0 mid=0
 for _ in $(seq 12); do # kill each run midway until one ends by itself
     before=$(count)
-    "$QUILL" --db k.db generate --model m --prompts job.jsonl --batch 16 >/dev/null 2>&1 &
+    # --batch 4 (the outputs do not depend on it): a run spans several of
+    # the writer's 200 ms commits, so it is killed between two of them
+    "$QUILL" --db k.db generate --model m --prompts job.jsonl --batch 4 >/dev/null 2>&1 &
     pid=$!
     while kill -0 $pid 2>/dev/null && [ "$(count)" -le "$before" ]; do sleep 0.01; done
     # within 50 ms: the job (a tiny model, fast sampling) ends in well under 1 s
@@ -155,7 +157,7 @@ for _ in $(seq 12); do # kill each run midway until one ends by itself
 done
 wait
 partial=$(sql k.db "SELECT count(*) FROM outputs")
-"$QUILL" --db k.db generate --model m --prompts job.jsonl --batch 16 >/dev/null 2>k.err
+"$QUILL" --db k.db generate --model m --prompts job.jsonl --batch 4 >/dev/null 2>k.err
 echo "# killed $kills times; $partial outputs stored before the last run"
 check "killed at least twice" [ "$kills" -ge 2 ]
 check "killed at least once midway (some outputs stored, not all)" [ "$mid" -ge 1 ]
