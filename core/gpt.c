@@ -817,6 +817,21 @@ static void embed_backward(float *dwte, float *dwpe, const float *d, const int32
     }
 }
 
+/* Zero the gradients that gpt_backward adds into (the embeddings' scatter,
+** biases, LayerNorm); the matrices' are written whole by their products
+** (wte's first, then the embedding adds to it). */
+static void zero_added_grads(const gpt_model *m, float *grads) {
+    const int n = gpt_layout_count(&m->cfg);
+    for (int i = 0; i < n; i++) {
+        const int k = (i - GPT_T_LAYERS) % GPT_PER_LAYER;
+        const int product =
+            i == GPT_T_WTE ||
+            (i >= GPT_T_LAYERS && i < GPT_T_LAYER(m->cfg.n_layer, 0) &&
+             (k == GPT_ATTN_W || k == GPT_ATTN_PROJ_W || k == GPT_FC_W || k == GPT_FC_PROJ_W));
+        if (!product) memset(grads + m->t[i].offset, 0, sizeof(float) * m->t[i].numel);
+    }
+}
+
 int gpt_backward(gpt_batch *b, float *grads, char *err) {
     gpt_model *m = b->m;
     if (!b->have_loss) return err_set(err, "backward needs a forward with labels");
@@ -835,7 +850,8 @@ int gpt_backward(gpt_batch *b, float *grads, char *err) {
     else
         kern_xent_backward(b->logits, b->lse, b->targets, N, V, scale);
     kern_matmul(m->bf16, N, C, V, b->logits, V, 0, wte, C, 0, b->dln, C, 0);
-    kern_matmul(m->bf16, V, C, N, b->logits, V, 1, b->lnf, C, 0, dwte, C, 1);
+    zero_added_grads(m, grads);
+    kern_matmul(m->bf16, V, C, N, b->logits, V, 1, b->lnf, C, 0, dwte, C, 0);
     memset(b->dres, 0, sizeof(float) * (size_t)N * C);
     kern_layernorm_backward(
         b->dres, tensor_ptr(m, grads, GPT_T_LNF_W(L)), tensor_ptr(m, grads, GPT_T_LNF_B(L)), b->dln,

@@ -30,7 +30,6 @@
 **     adamw_create(&cfg, &opt, err); adamw_defaults(&hp);
 **     rng r; rng_seed(&r, seed);
 **     per step:
-**       memset(grads, 0, n * sizeof(float));     // backward accumulates
 **       gpt_forward(b, ids, ids, B, T, &r, &loss, err);  // labels = ids; dropout
 **       gpt_backward(b, grads, err);
 **       norm = adamw_grad_norm(grads, n);           // clip_grad_norm_, fused:
@@ -131,10 +130,11 @@ const float *gpt_batch_logits(const gpt_batch *b);
 ** config has dropout), else 0. */
 int gpt_batch_draws(const gpt_batch *b);
 
-/* Backward of the last forward's loss (which needs labels): ADDS the
+/* Backward of the last forward's loss (which needs labels): WRITES the
 ** gradient of every parameter into grads (gpt_model_nparams floats, same
-** layout as params; zero it first unless accumulating).  Overwrites the
-** logits. */
+** layout as params; whatever grads held before is gone, so there is
+** nothing to zero first: the big matrices' gradients are their products'
+** outputs).  Overwrites the logits. */
 int gpt_backward(gpt_batch *b, float *grads, char *err);
 
 /* ---- generation ---- */

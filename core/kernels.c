@@ -138,7 +138,7 @@ void kern_linear(float *out, const float *inp, const float *w, const float *b, i
 void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                           const float *w, int N, int IC, int OC, int bf16) {
     kern_matmul(bf16, N, IC, OC, dout, OC, 0, w, OC, 1, dinp, IC, 0);
-    kern_matmul(bf16, IC, OC, N, inp, IC, 1, dout, OC, 0, dw, OC, 1);
+    kern_matmul(bf16, IC, OC, N, inp, IC, 1, dout, OC, 0, dw, OC, 0);
 #pragma omp parallel for schedule(static) if ((size_t)N * OC > KERN_SERIAL_MAX)
     for (int c0 = 0; c0 < OC; c0 += COLS) {
         int c1 = c0 + COLS < OC ? c0 + COLS : OC;

@@ -51,8 +51,9 @@ void kern_matmul(int bf16, int M, int N, int K, const float *A, int lda, int ta,
 void kern_linear(float *out, const float *inp, const float *w, const float *b, int N, int IC,
                  int OC, int bf16);
 
-/* dinp[N,IC] = dout @ w^T (overwritten); dw[IC,OC] += inp^T @ dout;
-** db[OC] += column sums of dout (in fp32).  Products by kern_matmul. */
+/* dinp[N,IC] = dout @ w^T and dw[IC,OC] = inp^T @ dout (both
+** overwritten); db[OC] += column sums of dout (in fp32).  Products by
+** kern_matmul. */
 void kern_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                           const float *w, int N, int IC, int OC, int bf16);
 

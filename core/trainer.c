@@ -182,7 +182,7 @@ static int train_step(trn *t, int64_t s, double *loss, float *norm, char *err) {
         int64_t rows = t->b.n_train - j * B < B ? t->b.n_train - j * B : B;
         tokens += rows * (T - 1);
     }
-    adamw_zero_grads(t->grads, t->n);
+    int have = 0; /* t->grads holds this process's part of the step */
     *loss = 0;
     for (int64_t j = b0; j < b1; j++) {
         if ((j - b0) / t->p->grad_accum != t->rank) {
@@ -203,15 +203,23 @@ static int train_step(trn *t, int64_t s, double *loss, float *norm, char *err) {
         *loss += w * l;
         if (b1 - b0 == 1) {
             if (gpt_backward(t->batch, t->grads, err)) return -1;
+            have = 1;
             continue;
         }
-        adamw_zero_grads(t->tmp, t->n);
         if (gpt_backward(t->batch, t->tmp, err)) return -1;
-        float wf = (float)w;
+        const float wf = (float)w;
+        if (have) {
 #pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < t->n; i++)
-            t->grads[i] += wf * t->tmp[i];
+            for (size_t i = 0; i < t->n; i++)
+                t->grads[i] += wf * t->tmp[i];
+        } else { /* 0 + w g: the bytes of adding to zeroed gradients */
+#pragma omp parallel for simd schedule(static)
+            for (size_t i = 0; i < t->n; i++)
+                t->grads[i] = 0.0f + wf * t->tmp[i];
+        }
+        have = 1;
     }
+    if (!have) adamw_zero_grads(t->grads, t->n); /* no micro-batch of this step here */
     if (dist_sum_f32(t->grads, t->n, err) || dist_sum_f64(loss, 1, err)) return -1;
     *norm = adamw_grad_norm(t->grads, t->n);
     return 0;

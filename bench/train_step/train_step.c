@@ -72,7 +72,6 @@ int main(int argc, char **argv) {
     float loss = 0;
     for (int s = 0; s <= steps; s++) {
         double t0 = omp_get_wtime(), c0 = cpu_seconds();
-        adamw_zero_grads(grads, n); /* as quill train */
         if (gpt_forward(b, ids, ids, B, T, &r, &loss, err) || gpt_backward(b, grads, err)) {
             fprintf(stderr, "train_step: %s\n", err);
             return 1;
